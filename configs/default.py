@@ -1,0 +1,69 @@
+"""Default orbjax configuration: a NequIP-size model, energy + forces + GFN1 orbital charges.
+
+Override anything from the command line, e.g.
+  python -m orbjax.train --config configs/default.py --workdir runs/x --config.train.num_steps=2000
+"""
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    config.seed = 0
+    config.dtype = "float32"  # or "float64" (enabled for this run only, not globally)
+
+    # Data: a labelled orbjax .h5 (python -m orbjax.label) or any readable structure file.
+    config.data = ml_collections.ConfigDict()
+    config.data.train_path = "data/chno_gfn1.h5"
+    config.data.val_path = ""  # empty: split off the training file
+    config.data.test_path = ""
+    config.data.key_preset = "chno"  # how labels are named in the file: default | chno | comp6
+    config.data.key_overrides = ml_collections.ConfigDict()
+    config.data.energy_key = "energy"  # the DFT energy; "xtb_energy" trains on xTB
+    config.data.forces_key = "forces"
+    config.data.split_by = "mol_id"  # molecule-disjoint splits
+    config.data.val_fraction = 0.1
+    config.data.test_fraction = 0.1
+    config.data.n_train = 0  # 0 = all; else a nested subsample (learning curves)
+    config.data.limit = 0  # 0 = all structures of the file
+
+    # Model.
+    config.model = ml_collections.ConfigDict()
+    config.model.channels = 32
+    config.model.l_max = 2
+    config.model.n_layers = 2
+    config.model.cutoff = 5.0  # Å
+    config.model.n_basis = 8
+    config.model.radial_hidden = 64
+    config.model.readout_hidden = 16
+    config.model.orbital_head = "equivariant"  # or "invariant"
+    config.model.charge_neutral = False
+
+    # Loss weights; a charge target with weight > 0 switches its readout on.
+    config.loss = ml_collections.ConfigDict()
+    config.loss.weights = ml_collections.ConfigDict(dict(
+        energy=1.0, forces=10.0, stress=0.0, atomic_charges=0.0, dft_charges=0.0,
+        spd_populations=0.0, orbital_populations=1.0))
+
+    # Optimizer.
+    config.optimizer = ml_collections.ConfigDict()
+    config.optimizer.name = "adam"  # adam | amsgrad
+    config.optimizer.learning_rate = 5e-3
+    config.optimizer.schedule = "cosine"  # cosine | constant
+    config.optimizer.warmup_steps = 100
+    config.optimizer.final_lr_fraction = 0.02
+    config.optimizer.clip_norm = 10.0
+    config.optimizer.weight_decay = 0.0
+
+    # Training loop.
+    config.train = ml_collections.ConfigDict()
+    config.train.batch_size = 8
+    config.train.n_buckets = 2
+    config.train.num_steps = 0  # 0: use num_epochs
+    config.train.num_epochs = 200
+    config.train.log_every = 50
+    config.train.eval_every = 500
+    config.train.checkpoint_every = 500
+    config.train.ema_decay = 0.99
+    config.train.nonfinite = "skip"  # skip the update | stop
+    config.train.progress_bar = True
+    return config

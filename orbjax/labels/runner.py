@@ -1,0 +1,298 @@
+"""Label many structures with xTB: one process per core, resumable, failures kept aside.
+
+Files beside the output ``OUT``:
+
+- ``OUT.parts/part-*.npz``: finished chunks, each written atomically by the parent process.
+  A job killed at any moment (kill -9, wall-time limit) and started again with the same
+  input labels only the structures that no part holds, so each structure is labelled
+  exactly once. Parts are matched to the input by index *and* a fingerprint of the
+  structure, so resuming with a different input fails loudly instead of mixing results.
+- ``OUT.failures.jsonl``: one JSON line per structure that could not be labelled
+  (``index``, ``name``, ``reason``), appended as the job goes and rewritten complete and
+  sorted at the end.
+
+At the end the parts are merged with the input structures (their own labels, e.g. DFT
+energy and forces, are kept beside the xtb_* labels) into ``OUT`` with `write_dataset`, and
+the parts folder is removed. Only one job may work on one ``OUT`` at a time.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from orbjax.data.dataset import write_dataset
+from orbjax.data.structures import Structure, StructureError
+
+# Set in every worker before tblite (and its OpenMP runtime) loads: one core, one thread.
+_SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@dataclasses.dataclass
+class LabelReport:
+    """What a labelling job did.
+
+    Attributes:
+      n_structures: structures in the input.
+      n_labelled: structures written to the output with xtb labels.
+      n_failed: structures that could not be labelled (see `failures_path`).
+      n_computed: structures labelled by this call (the rest came from earlier parts).
+      out_path, failures_path: the output dataset and the failure log.
+      seconds: wall time of this call.
+    """
+
+    n_structures: int
+    n_labelled: int
+    n_failed: int
+    n_computed: int
+    out_path: Path
+    failures_path: Path
+    seconds: float
+
+
+@dataclasses.dataclass
+class _Done:
+    """Result for one structure: labels, or the reason it failed."""
+
+    labels: dict[str, np.ndarray] | None
+    name: str
+    reason: str | None = None
+
+
+def label_structures(
+    structures: list[Structure],
+    out_path: str | os.PathLike,
+    method: str = "GFN1-xTB",
+    n_workers: int | None = None,
+    orbitals: bool = True,
+    chunk_size: int = 8,
+    progress: bool = True,
+) -> LabelReport:
+    """Label `structures` with tblite in parallel and write the labelled dataset to `out_path`.
+
+    Args:
+      structures: input structures (their labels are kept).
+      out_path: output dataset (HDF5, see `orbjax.data.dataset`).
+      method: "GFN1-xTB" or "GFN2-xTB" (the latter needs ``orbitals=False``).
+      n_workers: processes, default one per available core.
+      orbitals: also extract orbital / shell populations (GFN1 only).
+      chunk_size: structures per task and per part file; the most work a kill can lose
+        per worker.
+      progress: show a tqdm progress bar.
+    """
+    if orbitals and method != "GFN1-xTB":
+        raise ValueError(f"orbital populations are GFN1-xTB labels; use orbitals=False with {method}")
+    start = time.perf_counter()
+    out = Path(out_path)
+    parts, failures = _parts_dir(out), out.with_name(out.name + ".failures.jsonl")
+    fingerprints = [structure_fingerprint(s) for s in structures]
+    if not parts.exists():
+        failures.unlink(missing_ok=True)  # a fresh job: forget failures of an older one
+        parts.mkdir(parents=True)
+    done = _load_parts(parts, fingerprints, method, orbitals)
+    todo = [i for i in range(len(structures)) if i not in done]
+    chunks = [todo[k : k + chunk_size] for k in range(0, len(todo), chunk_size)]
+    for result in _run_chunks(structures, chunks, method, orbitals, n_workers, progress, len(done)):
+        _write_part(parts, result, fingerprints, method, orbitals)
+        _append_failures(failures, result)
+        done.update(result)
+    labelled = _merge(structures, done)
+    _rewrite_failures(failures, done)
+    write_dataset(out, labelled, {
+        "method": method, "orbitals": bool(orbitals), "n_failed": len(structures) - len(labelled),
+        "failures_file": failures.name,
+    })
+    shutil.rmtree(parts)
+    return LabelReport(
+        n_structures=len(structures), n_labelled=len(labelled), n_failed=len(structures) - len(labelled),
+        n_computed=len(todo), out_path=out, failures_path=failures, seconds=time.perf_counter() - start,
+    )
+
+
+def structure_fingerprint(s: Structure) -> str:
+    """Short hash of what determines the xTB result (elements, geometry, charge, spin)."""
+    h = hashlib.sha1()
+    for array in (s.atomic_numbers.astype(np.int64), np.round(s.positions, 8), np.round(s.cell, 8), s.pbc):
+        h.update(np.ascontiguousarray(array).tobytes())
+    h.update(f"{s.charge:g} {s.multiplicity}".encode())
+    return h.hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------- workers
+def _run_chunks(structures, chunks, method, orbitals, n_workers, progress, n_done) -> Iterator[dict[int, _Done]]:
+    """Yield the results of each chunk as it finishes (in completion order)."""
+    from tqdm.auto import tqdm
+
+    if not chunks:
+        return
+    n_workers = min(n_workers or _available_cores(), len(chunks))
+    bar = tqdm(total=len(structures), initial=n_done, unit="structure", disable=not progress, desc=method)
+    context = multiprocessing.get_context("spawn")  # fresh interpreters: env set before tblite loads
+    with _environment(_SINGLE_THREAD_ENV), cf.ProcessPoolExecutor(
+        n_workers, mp_context=context, initializer=_init_worker
+    ) as pool:
+        futures = [
+            pool.submit(_label_chunk, chunk, [structures[i] for i in chunk], method, orbitals) for chunk in chunks
+        ]
+        try:
+            for future in cf.as_completed(futures):
+                result = future.result()
+                yield result
+                bar.update(len(result))
+                bar.set_postfix(failed=sum(r.reason is not None for r in result.values()), refresh=False)
+        finally:
+            for future in futures:
+                future.cancel()
+            bar.close()
+
+
+def _init_worker() -> None:
+    os.environ.update(_SINGLE_THREAD_ENV)
+
+
+def _label_chunk(indices: list[int], structures: list[Structure], method: str, orbitals: bool) -> dict[int, _Done]:
+    from orbjax.labels.xtb import label_structure
+
+    out = {}
+    for i, s in zip(indices, structures):
+        try:
+            out[i] = _Done(label_structure(s, method=method, orbitals=orbitals), s.name)
+        except StructureError as err:
+            out[i] = _Done(None, s.name, err.problem)
+        except Exception as err:  # noqa: BLE001 — record any failure and go on
+            out[i] = _Done(None, s.name, f"{type(err).__name__}: {err}")
+    return out
+
+
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]):
+    """Temporarily set environment variables (spawned workers inherit them)."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+# ----------------------------------------------------------------------------- parts
+def _parts_dir(out: Path) -> Path:
+    return out.with_name(out.name + ".parts")
+
+
+def _write_part(parts: Path, result: dict[int, _Done], fingerprints, method, orbitals) -> None:
+    """One chunk → ``part-<first index>-<random>.npz``, atomically (temp file + os.replace)."""
+    indices = sorted(result)
+    arrays = {
+        "indices": np.array(indices, np.int64),
+        "fingerprints": np.array([fingerprints[i] for i in indices]),
+        "names": np.array([result[i].name for i in indices]),
+        "reasons": np.array([result[i].reason or "" for i in indices]),
+        "method": np.array(method),
+        "orbitals": np.array(bool(orbitals)),
+    }
+    for i in indices:
+        for key, value in (result[i].labels or {}).items():
+            arrays[f"{i}/{key}"] = value
+    stem = f"part-{indices[0]:08d}-{uuid.uuid4().hex[:8]}"
+    tmp = parts / f".{stem}.tmp"
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, parts / f"{stem}.npz")
+
+
+def _load_parts(parts: Path, fingerprints: list[str], method: str, orbitals: bool) -> dict[int, _Done]:
+    """Results of earlier runs; raise if they belong to another input or other settings."""
+    for tmp in parts.glob(".*.tmp"):
+        tmp.unlink()  # a part that was being written when the job died
+    done: dict[int, _Done] = {}
+    for path in sorted(parts.glob("part-*.npz")):
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["method"]) != method or bool(z["orbitals"]) != bool(orbitals):
+                raise ValueError(
+                    f"{path} was made with method={z['method']}, orbitals={bool(z['orbitals'])}; "
+                    f"delete {parts} to start over with method={method}, orbitals={orbitals}"
+                )
+            labels_of = _labels_by_index(z)
+            for i, fp, name, reason in zip(z["indices"], z["fingerprints"], z["names"], z["reasons"]):
+                i = int(i)
+                if i >= len(fingerprints) or fingerprints[i] != fp:
+                    raise ValueError(f"{path}: structure {i} ({name}) is not the input's structure {i}; "
+                                     f"the input changed since the interrupted run: delete {parts}")
+                if i in done:
+                    raise ValueError(f"{path}: structure {i} ({name}) is labelled twice; were two jobs "
+                                     f"writing to {parts}? Delete it to start over")
+                done[i] = _Done(None if reason else labels_of.get(i, {}), str(name), str(reason) or None)
+    return done
+
+
+def _labels_by_index(z) -> dict[int, dict[str, np.ndarray]]:
+    out: dict[int, dict[str, np.ndarray]] = {}
+    for key in z.files:
+        if "/" in key:
+            i, label = key.split("/", 1)
+            out.setdefault(int(i), {})[label] = z[key]
+    return out
+
+
+# ----------------------------------------------------------------------------- output
+def _merge(structures: list[Structure], done: dict[int, _Done]) -> list[Structure]:
+    """Labelled structures in input order; ``info["source_index"]`` maps back to the input."""
+    missing = [i for i in range(len(structures)) if i not in done]
+    if missing:
+        raise RuntimeError(f"structures {missing[:10]} were never labelled")
+    return [
+        s.replace(labels={**s.labels, **done[i].labels}, info={**s.info, "source_index": i})
+        for i, s in enumerate(structures)
+        if done[i].reason is None
+    ]
+
+
+def _failure_lines(result: dict[int, _Done]) -> list[str]:
+    return [
+        json.dumps({"index": i, "name": r.name, "reason": r.reason}) + "\n"
+        for i, r in sorted(result.items())
+        if r.reason is not None
+    ]
+
+
+def _append_failures(path: Path, result: dict[int, _Done]) -> None:
+    lines = _failure_lines(result)
+    if lines:
+        with open(path, "a") as f:
+            f.writelines(lines)
+
+
+def _rewrite_failures(path: Path, done: dict[int, _Done]) -> None:
+    """The complete, deduplicated failure log (or none when nothing failed)."""
+    lines = _failure_lines(done)
+    if not lines:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(lines))
+    os.replace(tmp, path)

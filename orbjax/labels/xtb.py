@@ -1,0 +1,245 @@
+"""GFN1-xTB labels for one structure: energy, forces, charges and orbital populations.
+
+Everything goes through tblite (positions in Bohr, results in Hartree) and comes back in
+orbjax units: eV, eV/Å, elementary charges.
+
+Orbital populations are Mulliken gross populations, diag(P·S), one per atomic orbital in
+tblite's order (see `orbjax.orbitals`). Their per-atom sums obey the sum rule
+
+    charge_A = Z_ref,A − Σ_{μ∈A} (P·S)_μμ
+
+where Z_ref is the neutral valence electron count of the element (`REFERENCE_VALENCE`,
+the sum of tblite's reference shell occupations, read from single-atom tblite runs).
+
+Periodic cells: tblite is a Γ-point code. Its "overlap-matrix" and "density-matrix" are the
+Γ-point (lattice-summed) matrices, S_μν = Σ_T ⟨μ(0)|ν(T)⟩ over all lattice translations T
+within the integral cutoff, so for small cells an orbital overlaps its own images and the
+diagonal of S exceeds 1 (7.3 for the s shell of one-atom fcc Cu). The sum rule still holds
+exactly, because tblite computes its Mulliken charges from the same Γ-point P and S.
+
+tblite is imported inside the functions: worker processes must set OMP_NUM_THREADS before
+the OpenMP runtime inside tblite loads (see `orbjax.labels.runner`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+
+from orbjax.data.structures import Structure, StructureError, validate
+from orbjax.orbitals import GFN1_SHELLS, MAX_Z_GFN1
+from orbjax.units import BOHR, HARTREE, HARTREE_PER_BOHR
+
+METHODS = ("GFN1-xTB", "GFN2-xTB")
+
+# Neutral valence electron count per element (index = Z), identical for GFN1 and GFN2 in
+# tblite 0.8: main group = group electrons, d block = group number (Cu 11, Zn 2),
+# lanthanides 3 (4f in the core). Checked against tblite in tests/labels/test_xtb.py.
+REFERENCE_VALENCE = np.array(
+    [0, 1, 2]
+    + list(range(1, 9)) * 2  # Li–Ne, Na–Ar
+    + list(range(1, 12)) + list(range(2, 9))  # K–Cu, Zn–Kr
+    + list(range(1, 12)) + list(range(2, 9))  # Rb–Ag, Cd–Xe
+    + [1, 2] + [3] * 15 + list(range(4, 12)) + list(range(2, 9)),  # Cs, Ba, La–Lu, Hf–Au, Hg–Rn
+    dtype=np.int64,
+)
+
+# SCF retries after "SCF not converged": (mixer damping, max iterations) per extra attempt.
+DEFAULT_RETRIES: tuple[tuple[float, int], ...] = ((0.2, 500), (0.05, 1000))
+
+
+@dataclasses.dataclass
+class XtbResult:
+    """Raw tblite single point, atomic units, tblite orbital order.
+
+    Attributes:
+      energy: Hartree.
+      gradient: [n_atoms, 3] Hartree/Bohr.
+      charges: [n_atoms] e, tblite Mulliken charges.
+      shell_l: [n_shells] angular momentum of each shell.
+      shell_atom: [n_shells] atom of each shell.
+      orbital_shell: [n_orbitals] shell of each AO.
+      density: [n_orbitals, n_orbitals] Γ-point density matrix P (α+β), or None.
+      overlap: [n_orbitals, n_orbitals] Γ-point overlap matrix S, or None.
+    """
+
+    energy: float
+    gradient: np.ndarray
+    charges: np.ndarray
+    shell_l: np.ndarray
+    shell_atom: np.ndarray
+    orbital_shell: np.ndarray
+    density: np.ndarray | None = None
+    overlap: np.ndarray | None = None
+
+
+def label_structure(
+    structure: Structure,
+    method: str = "GFN1-xTB",
+    orbitals: bool = True,
+    max_iter: int = 250,
+    retries: Sequence[tuple[float, int]] = DEFAULT_RETRIES,
+) -> dict[str, np.ndarray]:
+    """xTB labels of one structure (eV, eV/Å, e).
+
+    Returns ``xtb_energy``, ``xtb_forces`` and (GFN1 only) ``xtb_charges``; with
+    ``orbitals=True`` also ``xtb_orbital_populations``, ``xtb_orbital_shell``,
+    ``xtb_shell_populations``, ``xtb_shell_l``, ``xtb_shell_atom``, ``xtb_spd_populations``.
+
+    Raises:
+      StructureError: unsupported element, bad geometry, impossible charge/multiplicity,
+        SCF not converged after all retries, or any tblite error (message kept).
+      ValueError: orbitals requested for a method other than GFN1-xTB.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    if orbitals and method != "GFN1-xTB":
+        raise ValueError(f"orbital populations are GFN1-xTB labels; use orbitals=False with {method}")
+    res = run_xtb(structure, method, save_integrals=orbitals, max_iter=max_iter, retries=retries)
+    labels = {
+        "xtb_energy": np.asarray(res.energy * HARTREE),
+        "xtb_forces": -res.gradient * HARTREE_PER_BOHR,
+    }
+    if method == "GFN1-xTB":
+        labels["xtb_charges"] = res.charges.copy()
+    if orbitals:
+        labels.update(orbital_labels(res, structure))
+    return labels
+
+
+def run_xtb(
+    structure: Structure,
+    method: str = "GFN1-xTB",
+    save_integrals: bool = False,
+    max_iter: int = 250,
+    retries: Sequence[tuple[float, int]] = DEFAULT_RETRIES,
+) -> XtbResult:
+    """One tblite single point; on "SCF not converged" retry with stronger damping."""
+    from tblite.exceptions import TBLiteRuntimeError, TBLiteTypeError, TBLiteValueError
+
+    check_structure(structure)
+    attempts = [(None, max_iter), *retries]
+    for k, (damping, n_iter) in enumerate(attempts):
+        try:
+            return _singlepoint(structure, method, save_integrals, n_iter, damping)
+        except (TBLiteRuntimeError, TBLiteTypeError, TBLiteValueError) as err:
+            message = str(err).strip() or type(err).__name__
+            if "not converged" in message and k + 1 < len(attempts):
+                continue
+            if "not converged" in message:
+                tried = ", ".join(f"max-iter {n} damping {d or 'default'}" for d, n in attempts)
+                raise StructureError(structure.name, f"SCF not converged ({tried})") from err
+            raise StructureError(structure.name, f"tblite failed: {message}") from err
+    raise AssertionError("unreachable")
+
+
+def check_structure(s: Structure) -> None:
+    """Raise `StructureError` for input tblite cannot (or should not) compute."""
+    validate(s)  # NaN, overlapping atoms, empty; re-run in case arrays were edited in place
+    z = s.atomic_numbers
+    if (z > MAX_Z_GFN1).any():
+        i = int(np.argmax(z > MAX_Z_GFN1))
+        raise StructureError(s.name, f"element Z={z[i]} at atom {i} is not supported by xTB (Z ≤ {MAX_Z_GFN1})")
+    n_electrons = electron_count(s)
+    uhf = s.multiplicity - 1
+    # A cell with an odd electron count and multiplicity 1 is a normal metal: tblite smears
+    # the occupations (Fermi, 300 K) with equal α and β, so parity is only enforced for
+    # molecules and for cells with an explicit multiplicity.
+    smeared_cell = s.is_periodic and s.multiplicity == 1
+    if uhf < 0 or uhf > n_electrons or ((n_electrons - uhf) % 2 and not smeared_cell):
+        raise StructureError(
+            s.name,
+            f"charge {s.charge:g} and multiplicity {s.multiplicity} are impossible for "
+            f"{n_electrons} valence electrons (need multiplicity − 1 ≤ electrons, same parity)",
+        )
+
+
+def electron_count(s: Structure) -> int:
+    """Number of xTB valence electrons: Σ Z_ref − charge (charge must be an integer)."""
+    if abs(s.charge - round(s.charge)) > 1e-8:
+        raise StructureError(s.name, f"non-integer total charge {s.charge}")
+    n = int(REFERENCE_VALENCE[s.atomic_numbers].sum() - round(s.charge))
+    if n < 0:
+        raise StructureError(s.name, f"charge {s.charge:g} removes more electrons than the {n + round(s.charge)} valence electrons")
+    return n
+
+
+def _singlepoint(s: Structure, method, save_integrals, max_iter, damping) -> XtbResult:
+    from tblite.interface import Calculator  # late: see module docstring
+
+    kwargs = {}
+    if s.is_periodic:
+        kwargs = dict(lattice=s.cell / BOHR, periodic=s.pbc.copy())
+    calc = Calculator(
+        method, s.atomic_numbers, s.positions / BOHR,
+        charge=float(s.charge), uhf=int(s.multiplicity - 1), **kwargs,
+    )
+    calc.set("verbosity", 0)
+    calc.set("max-iter", int(max_iter))
+    if damping is not None:
+        calc.set("mixer-damping", float(damping))
+    if save_integrals:
+        calc.set("save-integrals", 1)
+    res = calc.singlepoint()
+    out = XtbResult(
+        energy=float(res.get("energy")),
+        gradient=np.asarray(res.get("gradient"), np.float64).reshape(-1, 3),
+        charges=np.asarray(res.get("charges"), np.float64),
+        shell_l=np.asarray(calc.get("angular-momenta"), np.int64),
+        shell_atom=np.asarray(calc.get("shell-map"), np.int64),
+        orbital_shell=np.asarray(calc.get("orbital-map"), np.int64),
+    )
+    if save_integrals:
+        out.density = np.asarray(res.get("density-matrix"), np.float64)
+        out.overlap = np.asarray(res.get("overlap-matrix"), np.float64)
+    if not (np.isfinite(out.energy) and np.isfinite(out.gradient).all()):
+        raise StructureError(s.name, "tblite returned a non-finite energy or gradient")
+    return out
+
+
+def orbital_labels(res: XtbResult, s: Structure, tolerance: float = 1e-5) -> dict[str, np.ndarray]:
+    """Per-orbital, per-shell and per-atom s/p/d populations from P and S (GFN1 only).
+
+    Checks the basis layout against `orbjax.orbitals.GFN1_SHELLS` and the sum rule against
+    tblite's charges, so a change of basis convention in tblite cannot pass silently.
+    """
+    expected_l = np.concatenate([GFN1_SHELLS[int(z)] for z in s.atomic_numbers])
+    if not np.array_equal(res.shell_l, expected_l) or res.density is None:
+        raise RuntimeError(f"{s.name}: tblite basis layout differs from orbjax.orbitals.GFN1_SHELLS")
+    orbital_pop = mulliken_orbital_populations(res.density, res.overlap)  # [n_orbitals] e
+    n_shells, n_atoms = len(res.shell_l), s.n_atoms
+    shell_pop = np.bincount(res.orbital_shell, orbital_pop, minlength=n_shells)
+    spd = np.zeros((n_atoms, 3))
+    np.add.at(spd, (res.shell_atom, res.shell_l), shell_pop)
+    charges = REFERENCE_VALENCE[s.atomic_numbers] - spd.sum(axis=1)
+    if np.abs(charges - res.charges).max() > tolerance:
+        raise RuntimeError(
+            f"{s.name}: Mulliken sum rule broken, max |Z_ref − Σpop − q_tblite| = "
+            f"{np.abs(charges - res.charges).max():.2e} e"
+        )
+    return {
+        "xtb_orbital_populations": orbital_pop,
+        "xtb_orbital_shell": res.orbital_shell.copy(),
+        "xtb_shell_populations": shell_pop,
+        "xtb_shell_l": res.shell_l.copy(),
+        "xtb_shell_atom": res.shell_atom.copy(),
+        "xtb_spd_populations": spd,
+    }
+
+
+def mulliken_orbital_populations(density: np.ndarray, overlap: np.ndarray) -> np.ndarray:
+    """[n_orbitals] diag(P·S) without forming the product: Σ_ν P_μν S_νμ."""
+    return np.einsum("mn,nm->m", density, overlap)
+
+
+def onsite_blocks(density: np.ndarray, overlap: np.ndarray, orbital_shell: np.ndarray) -> list[np.ndarray]:
+    """On-site shell blocks of P·S, one [2l+1, 2l+1] array per shell (tblite order).
+
+    Under a rotation R of the structure each block B transforms as D·B·Dᵀ, with D the real
+    Wigner matrix of the shell in tblite's basis, and diag(B) are the orbital populations.
+    """
+    ps = density @ overlap
+    order = np.argsort(orbital_shell, kind="stable")
+    bounds = np.searchsorted(orbital_shell[order], np.arange(orbital_shell.max() + 2))
+    return [ps[np.ix_(order[a:b], order[a:b])] for a, b in zip(bounds[:-1], bounds[1:])]

@@ -1,0 +1,95 @@
+"""The full model: network + energy readout + selectable charge readouts."""
+from __future__ import annotations
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from orbjax.model.network import EquivariantNetwork
+from orbjax.model.readouts import READOUT_WIDTHS, EquivariantOrbitalReadout, ScalarMLP
+from orbjax.model.statistics import Statistics
+
+CHARGE_HEADS = ("atomic_charges", "dft_charges", "spd_populations", "orbital_populations")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Architecture hyperparameters (hashable, saved with the checkpoint)."""
+
+    channels: int = 32
+    l_max: int = 2
+    n_layers: int = 2
+    cutoff: float = 5.0  # Å
+    n_basis: int = 8
+    radial_hidden: int = 64
+    readout_hidden: int = 16
+    heads: tuple[str, ...] = ()  # any of CHARGE_HEADS
+    orbital_head: str = "equivariant"  # or "invariant" (scalars only: the paper's baseline)
+    charge_neutral: bool = False  # shift atomic charges so they sum to the total charge
+
+    def __post_init__(self):
+        unknown = set(self.heads) - set(CHARGE_HEADS)
+        if unknown:
+            raise ValueError(f"unknown charge heads {sorted(unknown)}; choose from {CHARGE_HEADS}")
+        if self.orbital_head not in ("equivariant", "invariant"):
+            raise ValueError(f"orbital_head must be 'equivariant' or 'invariant', not {self.orbital_head!r}")
+
+
+class OrbitalMLIP(nn.Module):
+    """Per-atom energies (eV) and, with `with_heads=True`, the charge targets.
+
+    The charge heads are only evaluated in training and evaluation; the potential calls the
+    model with `with_heads=False`, so inference costs exactly an energy-only model.
+    """
+
+    config: ModelConfig
+    statistics: Statistics
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(
+        self,
+        edge_vectors: jnp.ndarray,  # [n_edges, 3] Å
+        atomic_numbers: jnp.ndarray,  # [n_nodes] int
+        senders: jnp.ndarray,  # [n_edges]
+        receivers: jnp.ndarray,  # [n_edges]
+        node_graph: jnp.ndarray,  # [n_nodes] graph index of each node
+        total_charge: jnp.ndarray,  # [n_graphs] e
+        with_heads: bool = False,
+    ) -> dict[str, jnp.ndarray]:
+        cfg, stats = self.config, self.statistics
+        species = jnp.maximum(jnp.asarray(stats.z_to_species())[atomic_numbers], 0)  # [n_nodes]
+        features = EquivariantNetwork(
+            n_species=stats.n_species, channels=cfg.channels, l_max=cfg.l_max,
+            n_layers=cfg.n_layers, cutoff=cfg.cutoff, n_basis=cfg.n_basis,
+            avg_num_neighbors=stats.avg_num_neighbors, radial_hidden=cfg.radial_hidden,
+            name="network")(edge_vectors.astype(self.dtype), species, senders, receivers)
+        e0 = jnp.asarray(stats.atomic_energies, self.dtype)[species]
+        raw = ScalarMLP(1, cfg.readout_hidden, name="energy_readout")(features)[:, 0]
+        outputs = {"node_energies": e0 + stats.energy_scale * raw, "features": features}
+        if with_heads:
+            for head in cfg.heads:
+                outputs[head] = self._charge_head(head, features, atomic_numbers, species)
+            if cfg.charge_neutral and "atomic_charges" in outputs:
+                outputs["atomic_charges"] = _neutralise(outputs["atomic_charges"], node_graph, total_charge)
+        return outputs
+
+    def _charge_head(self, head, features, atomic_numbers, species):
+        stats = self.statistics
+        if head == "orbital_populations" and self.config.orbital_head == "equivariant":
+            raw = EquivariantOrbitalReadout(name=f"{head}_readout")(features, atomic_numbers)
+        else:
+            raw = ScalarMLP(READOUT_WIDTHS[head], self.config.readout_hidden, name=f"{head}_readout")(features)
+        mean = jnp.asarray(stats.charge_mean(head), self.dtype)[species]  # [n_nodes, width]
+        pred = mean + stats.charge_scale(head) * raw
+        return pred[:, 0] if READOUT_WIDTHS[head] == 1 else pred
+
+
+def _neutralise(charges, node_graph, total_charge):
+    """Spread the excess charge of each graph equally over its atoms."""
+    n_graphs = total_charge.shape[0]
+    excess = jax.ops.segment_sum(charges, node_graph, n_graphs) - total_charge
+    n_atoms = jax.ops.segment_sum(jnp.ones_like(charges), node_graph, n_graphs)
+    return charges - (excess / jnp.maximum(n_atoms, 1.0))[node_graph]

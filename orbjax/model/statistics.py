@@ -1,0 +1,154 @@
+"""Statistics the model depends on, computed from the training graphs and saved with it.
+
+Reference energies (E0s), the energy scale, the average neighbour count and per-element
+means of each charge target are fitted on the *training* split only and travel inside the
+checkpoint (and `statistics.json` in the workdir); they are never recomputed at load time.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+
+from orbjax.orbitals import MAX_ORBITALS, n_orbitals as _n_orbitals, orbital_slot_table
+
+# node label → (mask name, trailing width)
+CHARGE_TARGETS = {
+    "atomic_charges": ("atomic_charges_mask", 1),
+    "dft_charges": ("dft_charges_mask", 1),
+    "spd_populations": ("spd_mask", 3),
+    "orbital_populations": ("orbital_mask", MAX_ORBITALS),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Statistics:
+    """Hashable (tuples only) so it can sit on a Flax module.
+
+    Attributes:
+      species: atomic numbers the model knows, in species-index order.
+      atomic_energies: [n_species] eV, per-element reference energies (E0).
+      energy_scale: eV, scale of the per-atom energy output (RMS of force components).
+      avg_num_neighbors: mean number of neighbours within the cutoff.
+      charge_means: target → [n_species][width] per-element mean (orbital targets: shell means).
+      charge_scales: target → RMS deviation from the per-element mean.
+      e0_source: "least_squares" or "isolated_atoms".
+    """
+
+    species: tuple[int, ...]
+    atomic_energies: tuple[float, ...]
+    energy_scale: float = 1.0
+    avg_num_neighbors: float = 1.0
+    charge_means: tuple[tuple[str, tuple[tuple[float, ...], ...]], ...] = ()
+    charge_scales: tuple[tuple[str, float], ...] = ()
+    e0_source: str = "least_squares"
+
+    @property
+    def n_species(self) -> int:
+        return len(self.species)
+
+    def z_to_species(self) -> np.ndarray:
+        """[119] int: species index of each Z, −1 for elements the model has never seen."""
+        table = -np.ones(119, np.int32)
+        table[list(self.species)] = np.arange(self.n_species)
+        return table
+
+    def charge_mean(self, target: str) -> np.ndarray:
+        return np.asarray(dict(self.charge_means)[target])  # [n_species, width]
+
+    def charge_scale(self, target: str) -> float:
+        return float(dict(self.charge_scales)[target])
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Statistics":
+        d = json.loads(text)
+        d["species"] = tuple(d["species"])
+        d["atomic_energies"] = tuple(d["atomic_energies"])
+        d["charge_means"] = tuple((k, tuple(tuple(r) for r in v)) for k, v in d["charge_means"])
+        d["charge_scales"] = tuple((k, v) for k, v in d["charge_scales"])
+        return cls(**d)
+
+
+def compute_statistics(graphs, species=None, isolated_atom_energies: dict[int, float] | None = None) -> Statistics:
+    """Fit the statistics on a list of single-structure numpy `jraph.GraphsTuple`s."""
+    all_z = np.concatenate([g.nodes["atomic_numbers"] for g in graphs])
+    species = tuple(sorted(set(int(z) for z in all_z) | set(species or ())))
+    index = {z: i for i, z in enumerate(species)}
+    e0, source = _fit_atomic_energies(graphs, species, index, isolated_atom_energies)
+    n_edges = sum(int(g.n_edge.sum()) for g in graphs)
+    forces = [g.nodes["forces"][g.nodes["forces_mask"]] for g in graphs]
+    forces = np.concatenate(forces) if forces else np.zeros((0, 3))
+    scale = float(np.sqrt(np.mean(forces**2))) if forces.size else 1.0
+    means, scales = _charge_statistics(graphs, species, index)
+    return Statistics(
+        species=species, atomic_energies=tuple(float(x) for x in e0),
+        energy_scale=scale if scale > 1e-6 else 1.0,
+        avg_num_neighbors=max(n_edges / max(len(all_z), 1), 1.0),
+        charge_means=means, charge_scales=scales, e0_source=source)
+
+
+def _fit_atomic_energies(graphs, species, index, isolated):
+    if isolated:
+        missing = [z for z in species if z not in isolated]
+        if not missing:
+            return np.array([isolated[z] for z in species]), "isolated_atoms"
+    counts, energies = [], []
+    for g in graphs:
+        if g.globals["energy_mask"][0]:
+            row = np.zeros(len(species))
+            np.add.at(row, [index[int(z)] for z in g.nodes["atomic_numbers"]], 1.0)
+            counts.append(row)
+            energies.append(float(g.globals["energy"][0]))
+    if not counts:
+        return np.zeros(len(species)), "none"
+    # Least squares with a tiny ridge: elements that always appear in fixed ratio (e.g. one
+    # molecule) are not separately determined; the ridge picks the minimum-norm answer.
+    a, b = np.asarray(counts), np.asarray(energies)
+    e0 = np.linalg.solve(a.T @ a + 1e-8 * np.eye(len(species)), a.T @ b)
+    return e0, "least_squares"
+
+
+def _charge_statistics(graphs, species, index):
+    means, scales = [], []
+    for target, (mask_name, width) in CHARGE_TARGETS.items():
+        total = np.zeros((len(species), width))
+        count = np.zeros((len(species), width))
+        for g in graphs:
+            if target not in g.nodes:
+                continue
+            values = g.nodes[target].reshape(len(g.nodes["atomic_numbers"]), width)
+            mask = g.nodes[mask_name].reshape(values.shape)
+            rows = np.array([index[int(z)] for z in g.nodes["atomic_numbers"]])
+            np.add.at(total, rows, np.where(mask, values, 0.0))
+            np.add.at(count, rows, mask)
+        mean = total / np.maximum(count, 1)
+        if target == "orbital_populations":
+            mean = _shell_average(mean, species)
+        sq, n = 0.0, 0
+        for g in graphs:
+            if target not in g.nodes:
+                continue
+            values = g.nodes[target].reshape(len(g.nodes["atomic_numbers"]), width)
+            mask = g.nodes[mask_name].reshape(values.shape)
+            rows = np.array([index[int(z)] for z in g.nodes["atomic_numbers"]])
+            sq += float((np.where(mask, values - mean[rows], 0.0) ** 2).sum())
+            n += int(mask.sum())
+        means.append((target, tuple(tuple(float(x) for x in r) for r in mean)))
+        scales.append((target, float(np.sqrt(sq / n)) if n and sq > 0 else 1.0))
+    return tuple(means), tuple(scales)
+
+
+def _shell_average(mean: np.ndarray, species) -> np.ndarray:
+    """Average the per-orbital means over m inside each shell, so the offset is rotation-invariant."""
+    slot_shell, _ = orbital_slot_table()
+    out = mean.copy()
+    for i, z in enumerate(species):
+        shells = slot_shell[z] if z < len(slot_shell) else -np.ones(MAX_ORBITALS, int)
+        for k in set(shells[shells >= 0].tolist()):
+            sel = shells == k
+            out[i, sel] = mean[i, sel].mean()
+    return out

@@ -1,0 +1,260 @@
+"""Train an orbjax potential: `python -m orbjax.train --config configs/test.py --workdir DIR`.
+
+Reads the data named in the config, fits the dataset statistics on the training split,
+and trains with a jit-compiled optax step on a weighted energy + force (+ charge) loss.
+Validation metrics go to `metrics.csv` and TensorBoard event files; checkpoints (latest and
+best by validation) go to `DIR/checkpoints`. Re-running the same command resumes.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from orbjax.data.batching import batch_iterator, compute_budgets, n_batches
+from orbjax.model.mlip import ModelConfig, OrbitalMLIP
+from orbjax.model.statistics import Statistics, compute_statistics
+from orbjax.training.checkpoint import Checkpointer
+from orbjax.training.data import DataSplits, load_splits
+from orbjax.training.metrics import ErrorAccumulator, format_metrics
+from orbjax.training.state import TrainState
+from orbjax.training.step import make_eval_step, make_train_step
+
+DFT_TARGETS = ("energy", "forces", "stress")
+
+
+def model_config(config: ml_collections.ConfigDict) -> ModelConfig:
+    heads = tuple(t for t, w in config.loss.weights.items() if w > 0 and t not in DFT_TARGETS)
+    return ModelConfig(**{**config.model.to_dict(), "heads": heads})
+
+
+def create_model(config: ml_collections.ConfigDict, statistics: Statistics) -> OrbitalMLIP:
+    dtypes = {"float32": jnp.float32, "float64": jnp.float64}
+    if config.dtype not in dtypes:
+        raise ValueError(f"dtype must be one of {sorted(dtypes)}, not {config.dtype!r}")
+    return OrbitalMLIP(model_config(config), statistics, dtype=dtypes[config.dtype])
+
+
+def create_optimizer(config: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
+    opt = config.optimizer
+    warmup = min(opt.warmup_steps, max(total_steps // 2, 1))
+    if opt.schedule == "cosine":
+        lr = optax.warmup_cosine_decay_schedule(0.0, opt.learning_rate, warmup, max(total_steps, warmup + 1),
+                                                opt.learning_rate * opt.final_lr_fraction)
+    elif opt.schedule == "constant":
+        lr = optax.linear_schedule(0.0, opt.learning_rate, warmup)
+    else:
+        raise ValueError(f"unknown schedule {opt.schedule!r} (cosine, constant)")
+    if opt.name == "adam":
+        base = optax.adamw(lr, weight_decay=opt.weight_decay) if opt.weight_decay else optax.adam(lr)
+    elif opt.name == "amsgrad":
+        base = optax.amsgrad(lr)
+    else:
+        raise ValueError(f"unknown optimizer {opt.name!r} (adam, amsgrad)")
+    return optax.chain(optax.clip_by_global_norm(opt.clip_norm), base)
+
+
+def init_params(model: OrbitalMLIP, graph, seed: int):
+    """Initialise on one padded batch (jit: eager e3nn-jax init is slow)."""
+    from orbjax.model.predict import node_graph_index
+
+    def init(rng):
+        vectors = graph.nodes["positions"][graph.senders] - graph.nodes["positions"][graph.receivers] + graph.edges["shifts"]
+        node_graph = node_graph_index(graph.n_node, graph.nodes["positions"].shape[0])
+        return model.init(rng, vectors.astype(model.dtype), graph.nodes["atomic_numbers"], graph.senders,
+                          graph.receivers, node_graph, graph.globals["total_charge"], with_heads=True)
+
+    return jax.jit(init)(jax.random.PRNGKey(seed))
+
+
+def to_device(graph, dtype):
+    """Cast float arrays of a numpy batch to the model dtype and move them to the device."""
+    return jax.tree.map(lambda x: jnp.asarray(x, dtype) if np.issubdtype(x.dtype, np.floating) else jnp.asarray(x), graph)
+
+
+def evaluate(eval_step, params, graphs, config, budgets, dtype) -> dict[str, float]:
+    acc = ErrorAccumulator()
+    for batch in batch_iterator(graphs, config.train.batch_size, budgets, shuffle=False):
+        acc.add(jax.device_get(eval_step(params, to_device(batch, dtype))))
+    return acc.compute()
+
+
+def validation_loss(metrics: dict, weights) -> float:
+    """Model selection on the DFT targets only (charges are auxiliary)."""
+    scale = {"energy": 1e-3, "forces": 1e-3, "stress": 1e-3}  # metrics are in meV → back to eV
+    return float(sum(weights.get(t, 0.0) * (metrics.get(f"{t}_rmse", 0.0) * scale[t]) ** 2 for t in DFT_TARGETS))
+
+
+class MetricsLog:
+    """CSV + TensorBoard; only process 0 writes."""
+
+    def __init__(self, workdir: str):
+        self.path = os.path.join(workdir, "metrics.csv")
+        self.enabled = jax.process_index() == 0
+        self.tb = None
+        if self.enabled:
+            from tensorboardX import SummaryWriter
+            self.tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+
+    def write(self, step: int, split: str, metrics: dict) -> None:
+        if not self.enabled:
+            return
+        new = not os.path.exists(self.path)
+        with open(self.path, "a", newline="") as f:
+            w = csv.writer(f)
+            if new:
+                w.writerow(["step", "split", "metric", "value"])
+            for k, v in metrics.items():
+                w.writerow([step, split, k, f"{float(v):.8g}"])
+                self.tb.add_scalar(f"{split}/{k}", float(v), step)
+        self.tb.flush()
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+    """The one loop owner: data → statistics → model → steps → loop with eval/checkpoints."""
+    precision = jax.enable_x64(True) if config.dtype == "float64" else contextlib.nullcontext()
+    with precision:
+        return _train_and_evaluate(config, workdir)
+
+
+def _train_and_evaluate(config, workdir):
+    os.makedirs(workdir, exist_ok=True)
+    dtype = jnp.float64 if config.dtype == "float64" else jnp.float32
+    data = load_splits(config.data, config.model.cutoff, config.seed)
+    ckpt = Checkpointer(workdir)
+    resumed_meta = None
+    if ckpt.latest_step() is not None:
+        from orbjax.training.checkpoint import read_meta
+        resumed_meta, _ = read_meta(workdir, "latest")
+        statistics = Statistics.from_json(resumed_meta["statistics"])
+    else:
+        statistics = compute_statistics(data.train)
+    save_run_files(workdir, config, statistics)
+    model = create_model(config, statistics)
+    budgets = compute_budgets(data.train + data.val, config.train.batch_size, config.train.n_buckets, seed=config.seed)
+    steps_per_epoch = n_batches(data.train, config.train.batch_size, budgets, config.seed, 0)
+    total_steps = config.train.num_steps or config.train.num_epochs * steps_per_epoch
+    tx = create_optimizer(config, total_steps)
+    example = to_device(next(batch_iterator(data.train[:1], 1, budgets, shuffle=False)), dtype)
+    state = TrainState.create(init_params(model, example, config.seed), tx, jax.random.PRNGKey(config.seed))
+    epoch, batch_in_epoch = 0, 0
+    if resumed_meta is not None:
+        state, meta = ckpt.restore(state)
+        epoch, batch_in_epoch = meta["epoch"], meta["batch_in_epoch"]
+        _say(f"resumed from step {int(state.step)} (epoch {epoch}, batch {batch_in_epoch})")
+    weights = dict(config.loss.weights)
+    compute_stress = weights.get("stress", 0.0) > 0
+    train_step = make_train_step(model, tx, weights, config.train.ema_decay, compute_stress)
+    eval_step = make_eval_step(model, tuple(t for t, w in weights.items() if w > 0) + ("forces",), compute_stress)
+    log = MetricsLog(workdir)
+    n_params = sum(x.size for x in jax.tree.leaves(state.params))
+    _say(f"model: {n_params} parameters; {len(data.train)} train / {len(data.val)} val graphs; "
+         f"{total_steps} steps; padding budgets {budgets}")
+    meta = dict(statistics=statistics.to_json(), config=config.to_json(), n_params=int(n_params))
+    state, final = _loop(config, state, train_step, eval_step, data, budgets, weights, ckpt, log, meta,
+                         epoch, batch_in_epoch, total_steps, dtype)
+    ckpt.close()
+    with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
+        json.dump(final, f, indent=1)
+    return final
+
+
+def _loop(config, state, train_step, eval_step, data: DataSplits, budgets, weights, ckpt, log, meta,
+          epoch, batch_in_epoch, total_steps, dtype):
+    from tqdm import tqdm
+
+    final = {}
+    step = int(state.step)
+    progress = tqdm(total=total_steps, initial=step, desc="train", disable=not config.train.progress_bar)
+    t0 = time.perf_counter()
+    while step < total_steps:
+        batches = batch_iterator(data.train, config.train.batch_size, budgets, config.seed, epoch,
+                                 skip_batches=batch_in_epoch)
+        for batch in batches:
+            state, metrics = train_step(state, to_device(batch, dtype))
+            step, batch_in_epoch = step + 1, batch_in_epoch + 1
+            progress.update(1)
+            if not bool(metrics["finite"]):
+                _handle_nonfinite(config, step, state, ckpt)
+            last = step >= total_steps
+            if step % config.train.log_every == 0 or last:
+                train_metrics = {k: float(v) for k, v in jax.device_get(metrics).items() if k != "finite"}
+                train_metrics["steps_per_s"] = config.train.log_every / max(time.perf_counter() - t0, 1e-9)
+                train_metrics["xla_compilations"] = train_step._cache_size()
+                log.write(step, "train", train_metrics)
+                t0 = time.perf_counter()
+            if step % config.train.eval_every == 0 or last:
+                final = _validate(config, state, eval_step, data, budgets, weights, log, step, dtype)
+                progress.write(f"step {step}: " + format_metrics(final))
+                ckpt.save(state, {**meta, "epoch": epoch, "batch_in_epoch": batch_in_epoch},
+                          final["val_loss"])
+            elif step % config.train.checkpoint_every == 0:
+                ckpt.save(state, {**meta, "epoch": epoch, "batch_in_epoch": batch_in_epoch})
+            if last:
+                break
+        else:
+            epoch, batch_in_epoch = epoch + 1, 0
+    progress.close()
+    if data.test:
+        test = evaluate(eval_step, state.ema_params, data.test, config, budgets, dtype)
+        log.write(step, "test", test)
+        final.update({f"test_{k}": v for k, v in test.items()})
+    return state, final
+
+
+def _validate(config, state, eval_step, data, budgets, weights, log, step, dtype):
+    val = evaluate(eval_step, state.ema_params, data.val, config, budgets, dtype)
+    val["val_loss"] = validation_loss(val, weights)
+    val["xla_compilations_eval"] = eval_step._cache_size()
+    log.write(step, "val", val)
+    return val
+
+
+def _handle_nonfinite(config, step, state, ckpt):
+    msg = (f"step {step}: non-finite loss or gradient; the update was not applied "
+           f"({int(state.n_skipped)} skipped so far)")
+    if config.train.nonfinite == "stop":
+        ckpt.wait()
+        raise FloatingPointError(msg + "; stopping (train.nonfinite='stop'); the last checkpoint is intact")
+    logging.warning(msg)
+
+
+def _say(message: str) -> None:
+    if jax.process_index() == 0:
+        print(message, flush=True)
+
+
+def save_run_files(workdir, config, statistics) -> None:
+    if jax.process_index() != 0:
+        return
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+        f.write(config.to_json(indent=1))
+    with open(os.path.join(workdir, "statistics.json"), "w") as f:
+        f.write(statistics.to_json())
+
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and the resolved config.")
+config_flags.DEFINE_config_file("config", None, "Training configuration file.", lock_config=True)
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)  # orbax is chatty at INFO
+    final = train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    print(json.dumps(final, indent=1))
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["config", "workdir"])
+    app.run(main)

@@ -1,0 +1,29 @@
+"""Training state: everything a run needs to continue, in one pytree."""
+from __future__ import annotations
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+
+@flax.struct.dataclass
+class TrainState:
+    step: jnp.ndarray  # [] int, optimiser steps applied
+    params: dict
+    opt_state: optax.OptState
+    ema_params: dict
+    rng: jnp.ndarray  # PRNG key
+    n_skipped: jnp.ndarray  # [] int, steps skipped for a non-finite loss or gradient
+
+    @classmethod
+    def create(cls, params, tx: optax.GradientTransformation, rng) -> "TrainState":
+        return cls(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
+                   ema_params=jax.tree.map(jnp.copy, params), rng=rng, n_skipped=jnp.zeros((), jnp.int32))
+
+
+def ema_update(ema_params, params, step, decay: float):
+    """Exponential moving average with the usual warm-up: decay_t = min(decay, (1+t)/(10+t))."""
+    step = step.astype(jnp.float32)
+    d = jnp.minimum(decay, (1.0 + step) / (10.0 + step))
+    return jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, ema_params, params)

@@ -1,0 +1,63 @@
+"""Jit-compiled train and eval steps (factories bind the model, optimiser and weights)."""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import jraph
+import optax
+
+from orbjax.model.predict import predict
+from orbjax.training.losses import residuals, total_loss
+from orbjax.training.state import TrainState, ema_update
+
+
+def _all_finite(tree) -> jnp.ndarray:
+    return jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+def _train_step(state: TrainState, graph: jraph.GraphsTuple, *, model, tx, weights, ema_decay,
+                compute_stress):
+    def loss_fn(params):
+        predictions = predict(model, params, graph, with_heads=True, compute_stress=compute_stress)
+        return total_loss(graph, predictions, weights)
+
+    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    new = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                        ema_params=ema_update(state.ema_params, params, state.step, ema_decay))
+    # A non-finite loss or gradient must never reach the parameters: keep the old state.
+    finite = jnp.isfinite(loss) & _all_finite(grads)
+    new = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, state)
+    new = new.replace(n_skipped=state.n_skipped + (~finite).astype(jnp.int32))
+    metrics = {"loss": loss, "finite": finite, **{f"mse_{k}": v for k, v in terms.items()}}
+    return new, metrics
+
+
+def make_train_step(model, tx, weights: dict[str, float], ema_decay: float = 0.99,
+                    compute_stress: bool = False):
+    """Returns jit(train_step(state, graph) -> (state, metrics)); the state is donated."""
+    fn = functools.partial(_train_step, model=model, tx=tx, weights=dict(weights),
+                           ema_decay=ema_decay, compute_stress=compute_stress)
+    return jax.jit(fn, donate_argnums=0)
+
+
+def _eval_step(params, graph, *, model, targets, compute_stress):
+    predictions = predict(model, params, graph, with_heads=True, compute_stress=compute_stress)
+    sums = {}
+    for target in targets:
+        error, mask = residuals(graph, predictions, target)
+        sums[target] = (jnp.sum(jnp.abs(error)), jnp.sum(error**2), jnp.sum(mask))
+        if target == "energy":  # also per structure (the residual above is per atom)
+            per_structure = error * jnp.maximum(graph.n_node, 1)
+            sums["energy_per_structure"] = (jnp.sum(jnp.abs(per_structure)), jnp.sum(per_structure**2),
+                                            jnp.sum(mask))
+    return sums
+
+
+def make_eval_step(model, targets: tuple[str, ...], compute_stress: bool = False):
+    """Returns jit(eval_step(params, graph) -> {target: (Σ|err|, Σerr², n)})."""
+    return jax.jit(functools.partial(_eval_step, model=model, targets=tuple(targets),
+                                     compute_stress=compute_stress))
