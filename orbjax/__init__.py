@@ -1,0 +1,29 @@
+"""orbjax: JAX/Flax interatomic potentials trained with GFN1-xTB orbital charges.
+
+Public face::
+
+    import orbjax
+    potential = orbjax.load_potential("runs/x")            # jit/grad/vmap-able functions
+    atoms.calc = orbjax.OrbjaxCalculator(potential)         # ASE molecular dynamics
+
+`load_potential` and `OrbjaxCalculator` are imported lazily, so `import orbjax.data` does not
+pull in the model code.
+"""
+from __future__ import annotations
+
+try:
+    from importlib.metadata import PackageNotFoundError, version as _version
+
+    __version__ = _version("orbjax")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.1.0"
+
+__all__ = ["load_potential", "Potential", "OrbjaxCalculator", "__version__"]
+
+
+def __getattr__(name: str):
+    if name in ("load_potential", "Potential", "OrbjaxCalculator"):
+        from orbjax import potential
+
+        return getattr(potential, name)
+    raise AttributeError(f"module 'orbjax' has no attribute {name!r}")

@@ -27,6 +27,8 @@ import os
 import shutil
 import time
 import uuid
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Iterator
 
@@ -34,6 +36,7 @@ import numpy as np
 
 from orbjax.data.dataset import write_dataset
 from orbjax.data.structures import Structure, StructureError
+from orbjax.labels.xtb import METHODS, label_structure
 
 # Set in every worker before tblite (and its OpenMP runtime) loads: one core, one thread.
 _SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -91,6 +94,8 @@ def label_structures(
         per worker.
       progress: show a tqdm progress bar.
     """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     if orbitals and method != "GFN1-xTB":
         raise ValueError(f"orbital populations are GFN1-xTB labels; use orbitals=False with {method}")
     start = time.perf_counter()
@@ -162,8 +167,6 @@ def _init_worker() -> None:
 
 
 def _label_chunk(indices: list[int], structures: list[Structure], method: str, orbitals: bool) -> dict[int, _Done]:
-    from orbjax.labels.xtb import label_structure
-
     out = {}
     for i, s in zip(indices, structures):
         try:
@@ -203,7 +206,11 @@ def _parts_dir(out: Path) -> Path:
 
 
 def _write_part(parts: Path, result: dict[int, _Done], fingerprints, method, orbitals) -> None:
-    """One chunk → ``part-<first index>-<random>.npz``, atomically (temp file + os.replace)."""
+    """One chunk → ``part-<first index>-<random>.npz``, atomically (temp file + os.replace).
+
+    No fsync: the page cache survives a killed process; a part damaged by a machine crash
+    is unreadable and simply relabelled (see `_load_parts`).
+    """
     indices = sorted(result)
     arrays = {
         "indices": np.array(indices, np.int64),
@@ -212,17 +219,43 @@ def _write_part(parts: Path, result: dict[int, _Done], fingerprints, method, orb
         "reasons": np.array([result[i].reason or "" for i in indices]),
         "method": np.array(method),
         "orbitals": np.array(bool(orbitals)),
+        **_pack([result[i].labels or {} for i in indices]),
     }
-    for i in indices:
-        for key, value in (result[i].labels or {}).items():
-            arrays[f"{i}/{key}"] = value
     stem = f"part-{indices[0]:08d}-{uuid.uuid4().hex[:8]}"
     tmp = parts / f".{stem}.tmp"
     with open(tmp, "wb") as f:
         np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
     os.replace(tmp, parts / f"{stem}.npz")
+
+
+_ABSENT, _SCALAR = -2, -1  # row counts marking a label a structure lacks / a 0-d label
+
+
+def _pack(labels: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-structure label dicts → one concatenated array and one row count per key."""
+    out = {}
+    for key in sorted({k for d in labels for k in d}):
+        values = [np.asarray(d[key]) if key in d else None for d in labels]
+        out[f"rows/{key}"] = np.array([_ABSENT if v is None else v.shape[0] if v.ndim else _SCALAR for v in values])
+        out[f"data/{key}"] = np.concatenate([v if v.ndim else v[None] for v in values if v is not None])
+    return out
+
+
+def _unpack(z, n: int) -> list[dict[str, np.ndarray]]:
+    """Inverse of `_pack` for `n` structures."""
+    out: list[dict[str, np.ndarray]] = [{} for _ in range(n)]
+    for name in z.files:
+        if not name.startswith("rows/"):
+            continue
+        key = name[len("rows/"):]
+        rows, data, start = z[name], z[f"data/{key}"], 0
+        for d, r in zip(out, rows):
+            if r == _ABSENT:
+                continue
+            stop = start + (1 if r == _SCALAR else int(r))
+            d[key] = data[start] if r == _SCALAR else data[start:stop]
+            start = stop
+    return out
 
 
 def _load_parts(parts: Path, fingerprints: list[str], method: str, orbitals: bool) -> dict[int, _Done]:
@@ -231,32 +264,41 @@ def _load_parts(parts: Path, fingerprints: list[str], method: str, orbitals: boo
         tmp.unlink()  # a part that was being written when the job died
     done: dict[int, _Done] = {}
     for path in sorted(parts.glob("part-*.npz")):
-        with np.load(path, allow_pickle=False) as z:
-            if str(z["method"]) != method or bool(z["orbitals"]) != bool(orbitals):
-                raise ValueError(
-                    f"{path} was made with method={z['method']}, orbitals={bool(z['orbitals'])}; "
-                    f"delete {parts} to start over with method={method}, orbitals={orbitals}"
-                )
-            labels_of = _labels_by_index(z)
-            for i, fp, name, reason in zip(z["indices"], z["fingerprints"], z["names"], z["reasons"]):
-                i = int(i)
-                if i >= len(fingerprints) or fingerprints[i] != fp:
-                    raise ValueError(f"{path}: structure {i} ({name}) is not the input's structure {i}; "
-                                     f"the input changed since the interrupted run: delete {parts}")
-                if i in done:
-                    raise ValueError(f"{path}: structure {i} ({name}) is labelled twice; were two jobs "
-                                     f"writing to {parts}? Delete it to start over")
-                done[i] = _Done(None if reason else labels_of.get(i, {}), str(name), str(reason) or None)
+        part = _read_part(path)
+        if part is None:
+            continue
+        if part["method"] != method or part["orbitals"] != bool(orbitals):
+            raise ValueError(
+                f"{path} was made with method={part['method']}, orbitals={part['orbitals']}; "
+                f"delete {parts} to start over with method={method}, orbitals={orbitals}"
+            )
+        for i, fp, done_i in zip(part["indices"], part["fingerprints"], part["results"]):
+            if i >= len(fingerprints) or fingerprints[i] != fp:
+                raise ValueError(f"{path}: structure {i} ({done_i.name}) is not the input's structure {i}; "
+                                 f"the input changed since the interrupted run: delete {parts}")
+            if i in done:
+                raise ValueError(f"{path}: structure {i} ({done_i.name}) is labelled twice; were two jobs "
+                                 f"writing to {parts}? Delete it to start over")
+            done[i] = done_i
     return done
 
 
-def _labels_by_index(z) -> dict[int, dict[str, np.ndarray]]:
-    out: dict[int, dict[str, np.ndarray]] = {}
-    for key in z.files:
-        if "/" in key:
-            i, label = key.split("/", 1)
-            out.setdefault(int(i), {})[label] = z[key]
-    return out
+def _read_part(path: Path) -> dict | None:
+    """A part file's contents, or None (file removed) if it is damaged."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            indices = [int(i) for i in z["indices"]]
+            labels = _unpack(z, len(indices))
+            results = [
+                _Done(None if reason else lab, str(name), str(reason) or None)
+                for lab, name, reason in zip(labels, z["names"], z["reasons"])
+            ]
+            return dict(indices=indices, fingerprints=[str(f) for f in z["fingerprints"]], results=results,
+                        method=str(z["method"]), orbitals=bool(z["orbitals"]))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        warnings.warn(f"{path} is damaged ({err}); its structures will be labelled again")
+        path.unlink()
+        return None
 
 
 # ----------------------------------------------------------------------------- output
@@ -274,7 +316,7 @@ def _merge(structures: list[Structure], done: dict[int, _Done]) -> list[Structur
 
 def _failure_lines(result: dict[int, _Done]) -> list[str]:
     return [
-        json.dumps({"index": i, "name": r.name, "reason": r.reason}) + "\n"
+        json.dumps({"index": i, "name": r.name, "reason": r.reason}, ensure_ascii=False) + "\n"
         for i, r in sorted(result.items())
         if r.reason is not None
     ]
@@ -283,7 +325,7 @@ def _failure_lines(result: dict[int, _Done]) -> list[str]:
 def _append_failures(path: Path, result: dict[int, _Done]) -> None:
     lines = _failure_lines(result)
     if lines:
-        with open(path, "a") as f:
+        with open(path, "a", encoding="utf-8") as f:
             f.writelines(lines)
 
 
@@ -294,5 +336,5 @@ def _rewrite_failures(path: Path, done: dict[int, _Done]) -> None:
         path.unlink(missing_ok=True)
         return
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(lines))
+    tmp.write_text("".join(lines), encoding="utf-8")
     os.replace(tmp, path)

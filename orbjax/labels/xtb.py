@@ -157,11 +157,13 @@ def check_structure(s: Structure) -> None:
 
 def electron_count(s: Structure) -> int:
     """Number of xTB valence electrons: Σ Z_ref − charge (charge must be an integer)."""
-    if abs(s.charge - round(s.charge)) > 1e-8:
+    if not np.isfinite(s.charge) or abs(s.charge - round(s.charge)) > 1e-8:
         raise StructureError(s.name, f"non-integer total charge {s.charge}")
     n = int(REFERENCE_VALENCE[s.atomic_numbers].sum() - round(s.charge))
     if n < 0:
-        raise StructureError(s.name, f"charge {s.charge:g} removes more electrons than the {n + round(s.charge)} valence electrons")
+        raise StructureError(
+            s.name, f"charge {s.charge:g} removes more electrons than the {n + round(s.charge)} valence electrons"
+        )
     return n
 
 

@@ -39,6 +39,7 @@ def rotation_in_tblite_frame(rotation: np.ndarray) -> np.ndarray:
 
 def wigner_d_tblite(l: int, rotation: np.ndarray) -> np.ndarray:
     """[2l+1, 2l+1] real Wigner matrix of shell l in tblite's orbital order."""
+    l = int(l)
     return np.asarray(e3nn.Irrep(l, (-1) ** l).D_from_matrix(jnp.asarray(rotation_in_tblite_frame(rotation))))
 
 

@@ -50,7 +50,7 @@ class EquivariantOrbitalReadout(nn.Module):
         x = e3nn.concatenate([x.filter(keep="0e+2e"), products]).regroup()
         n = MAX_SHELLS
         out = e3nn.flax.Linear(f"{3 * n}x0e+{2 * n}x2e+{n}x4e", name="shell_irreps")(x)
-        self.sow("intermediates", "shell_irreps", out.array)  # for the D·B·Dᵀ test
+        self.sow("intermediates", "shell_irreps_out", out.array)  # for the D·B·Dᵀ test
         scalars, quad, hexa = out.filter(keep="0e"), out.filter(keep="2e"), out.filter(keep="4e")
         s = scalars.array.reshape(-1, 3 * n)
         q = quad.array.reshape(-1, 2 * n, 5)

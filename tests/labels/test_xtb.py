@@ -97,7 +97,8 @@ def test_orbital_populations_sum_to_tblite_charges(make):
     shell_pop = np.bincount(labels["xtb_orbital_shell"], labels["xtb_orbital_populations"])
     np.testing.assert_allclose(shell_pop, labels["xtb_shell_populations"], atol=1e-12)
     np.testing.assert_allclose(labels["xtb_spd_populations"].sum(1), atom_pop, atol=1e-12)
-    assert labels["xtb_orbital_populations"].shape == (sum(2 * l + 1 for z in s.atomic_numbers for l in GFN1_SHELLS[int(z)]),)
+    n_orbitals = sum(2 * l + 1 for z in s.atomic_numbers for l in GFN1_SHELLS[int(z)])
+    assert labels["xtb_orbital_populations"].shape == (n_orbitals,)
     assert labels["xtb_forces"].shape == (n_atoms, 3)
     if not s.is_periodic:  # forces of a free molecule sum to zero
         np.testing.assert_allclose(labels["xtb_forces"].sum(0), 0.0, atol=1e-6)
@@ -113,10 +114,8 @@ def test_periodic_overlap_is_gamma_point_lattice_sum():
     """tblite's S for a cell equals the supercell S folded back onto the cell (Γ-point sum)."""
     prim = bulk("Cu", "fcc", a=3.61)
     sup = prim.repeat(2)
-    res = [
-        run_xtb(Structure(a.numbers, a.positions, a.cell.array, [True] * 3, name=str(a.symbols)), save_integrals=True)
-        for a in (prim, sup)
-    ]
+    cells = [Structure(a.numbers, a.positions, a.cell.array, [True] * 3, name=str(a.symbols)) for a in (prim, sup)]
+    res = [run_xtb(s, save_integrals=True) for s in cells]
     n = 9  # Cu: d(5) s(1) p(3)
     folded = res[1].overlap[:n].reshape(n, len(sup), n).sum(axis=1)
     np.testing.assert_allclose(folded, res[0].overlap, atol=1e-10)
@@ -142,7 +141,8 @@ def p_wigner(R: np.ndarray) -> np.ndarray:
 def d_harmonics(x: np.ndarray) -> np.ndarray:
     """[n, 5] normalised real d harmonics in tblite order xy, yz, z², xz, x²−y² (unit vectors)."""
     x, y, z = x.T
-    return np.stack([np.sqrt(3) * x * y, np.sqrt(3) * y * z, (3 * z * z - 1) / 2, np.sqrt(3) * x * z, np.sqrt(3) / 2 * (x * x - y * y)], 1)
+    r3 = np.sqrt(3)
+    return np.stack([r3 * x * y, r3 * y * z, (3 * z * z - 1) / 2, r3 * x * z, r3 / 2 * (x * x - y * y)], 1)
 
 
 def d_wigner(R: np.ndarray) -> np.ndarray:
@@ -161,7 +161,7 @@ def predicted_orbital_populations(s: Structure, R: np.ndarray, wigner=None) -> n
     return np.concatenate([np.diag(wigner[l](R) @ B @ wigner[l](R).T) for B, l in zip(blocks, res.shell_l)])
 
 
-def so2cl2() -> Structure:
+def so2() -> Structure:
     a = molecule("SO2")
     return Structure(a.numbers, a.positions, name="SO2")
 
@@ -171,7 +171,7 @@ def ch3cl() -> Structure:
     return Structure(a.numbers, a.positions, name="CH3Cl")
 
 
-@pytest.mark.parametrize("make", [so2cl2, ch3cl, fe_co5], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("make", [so2, ch3cl, fe_co5], ids=lambda f: f.__name__)
 def test_rotation_covariance(make):
     s = make()
     R = random_rotation(seed=3)
@@ -196,7 +196,8 @@ def test_onsite_block_diagonals_are_populations():
     blocks = onsite_blocks(res.density, res.overlap, res.orbital_shell)
     assert [b.shape[0] for b in blocks] == [2 * l + 1 for l in res.shell_l]
     labels = label_structure(s)
-    np.testing.assert_allclose(np.concatenate([np.diag(b) for b in blocks]), labels["xtb_orbital_populations"], atol=1e-10)
+    diagonals = np.concatenate([np.diag(b) for b in blocks])
+    np.testing.assert_allclose(diagonals, labels["xtb_orbital_populations"], atol=1e-10)
 
 
 # ----------------------------------------------------------------------------- methods, SCF
