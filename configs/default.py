@@ -65,5 +65,6 @@ def get_config() -> ml_collections.ConfigDict:
     config.train.checkpoint_every = 500
     config.train.ema_decay = 0.99
     config.train.nonfinite = "skip"  # skip the update | stop
+    config.train.eval_at_start = True  # validation metrics of the untrained model, for reference
     config.train.progress_bar = True
     return config

@@ -1,9 +1,9 @@
 """A tiny configuration for tests and CI: seconds on a laptop CPU."""
-from configs import default
+from orbjax.config import sibling_config
 
 
 def get_config():
-    config = default.get_config()
+    config = sibling_config(__file__, "default")
     config.data.train_path = "orbjax/examples/chno_example.extxyz"
     config.data.val_fraction = 0.2
     config.data.test_fraction = 0.0

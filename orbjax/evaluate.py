@@ -102,7 +102,7 @@ def evaluate_workdir(workdir: str, data_path: str, out_dir: str | None = None, w
 
     if not os.path.isdir(os.path.join(workdir, "checkpoints")):
         raise FileNotFoundError(f"{workdir}: not a training workdir (no checkpoints/ folder)")
-    meta, _ = read_meta(workdir, which)
+    meta, _, _ = read_meta(workdir, which)
     config = ml_collections.ConfigDict(json.loads(meta["config"]))
     # Read and check the data before the (slower) model restore, so bad input fails fast.
     structures = read_structures_for(config, data_path, key_preset)

@@ -135,7 +135,7 @@ def _train_and_evaluate(config, workdir):
     resumed_meta = None
     if ckpt.latest_step() is not None:
         from orbjax.training.checkpoint import read_meta
-        resumed_meta, _ = read_meta(workdir, "latest")
+        resumed_meta, _, _ = read_meta(workdir, "latest")
         statistics = Statistics.from_json(resumed_meta["statistics"])
     else:
         statistics = compute_statistics(data.train)
@@ -176,6 +176,9 @@ def _loop(config, state, train_step, eval_step, data: DataSplits, budgets, weigh
     final = {}
     step = int(state.step)
     progress = tqdm(total=total_steps, initial=step, desc="train", disable=not config.train.progress_bar)
+    if step == 0 and config.train.eval_at_start:
+        initial = _validate(config, state, eval_step, data, budgets, weights, log, step, dtype)
+        progress.write("step 0: " + format_metrics(initial))
     t0 = time.perf_counter()
     while step < total_steps:
         batches = batch_iterator(data.train, config.train.batch_size, budgets, config.seed, epoch,

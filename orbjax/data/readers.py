@@ -535,7 +535,7 @@ def _orbjax_items(path: Path, keys: KeyMap, index) -> Iterator[_Item]:
     from orbjax.data.dataset import read_dataset  # written alongside; imported on use
 
     try:
-        structures = read_dataset(path)
+        structures, _ = read_dataset(path)
     except StructureError:
         raise
     except Exception as e:  # noqa: BLE001

@@ -71,18 +71,22 @@ class Checkpointer:
         self.best.close()
 
 
-def read_meta(workdir: str, which: str = "best") -> tuple[dict, int]:
-    """The JSON metadata of the best (or latest) checkpoint, without building a model."""
+def read_meta(workdir: str, which: str = "best") -> tuple[dict, int, str]:
+    """The JSON metadata of the best (or latest) checkpoint, without building a model.
+
+    Returns (meta, step, which) where `which` says which checkpoint was found: a run that
+    never validated has no best checkpoint and falls back to the latest.
+    """
     ckpt = Checkpointer(workdir)
     manager = ckpt.best if which == "best" else ckpt.latest
     step = manager.best_step() if which == "best" else manager.latest_step()
     if step is None:
-        manager, step = ckpt.latest, ckpt.latest.latest_step()
+        manager, step, which = ckpt.latest, ckpt.latest.latest_step(), "latest"
     if step is None:
         raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints")
     meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
     ckpt.close()
-    return meta, step
+    return meta, step, which
 
 
 def check_shapes(saved: dict, current: dict, where) -> None:

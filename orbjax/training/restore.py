@@ -32,7 +32,7 @@ def load_trained(workdir: str, which: str = "best") -> TrainedModel:
     from orbjax.data.graphs import structure_to_graph
     from orbjax.data.structures import Structure
 
-    meta, step = read_meta(workdir, which)
+    meta, step, which = read_meta(workdir, which)
     config = ml_collections.ConfigDict(ml_collections.config_dict.ConfigDict(_json(meta["config"])))
     statistics = Statistics.from_json(meta["statistics"])
     model = create_model(config, statistics)
@@ -42,7 +42,7 @@ def load_trained(workdir: str, which: str = "best") -> TrainedModel:
     tx = create_optimizer(config, max(config.train.num_steps, 1))
     template = TrainState.create(params, tx, jax.random.PRNGKey(0))
     ckpt = Checkpointer(workdir)
-    state, _ = ckpt.restore(template, which=which if which == "latest" else "best", step=step)
+    state, _ = ckpt.restore(template, which=which, step=step)
     ckpt.close()
     return TrainedModel(model, state.ema_params, config, statistics, int(state.step))
 

@@ -288,7 +288,7 @@ def test_orbjax_files_delegate_to_dataset_reader(tmp_path, monkeypatch):
     structures = [Structure([1, 1], [[0, 0, 0], [0, 0, 0.74]], name=f"set.h5:{i}") for i in range(3)]
     seen = []
     fake = types.ModuleType("orbjax.data.dataset")
-    fake.read_dataset = lambda p: seen.append(Path(p)) or structures
+    fake.read_dataset = lambda p: seen.append(Path(p)) or (structures, {})
     monkeypatch.setitem(sys.modules, "orbjax.data.dataset", fake)
     got = read_structures(path, index="1:")
     assert seen == [path] and [s.name for s in got] == ["set.h5:1", "set.h5:2"]
