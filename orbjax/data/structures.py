@@ -111,9 +111,10 @@ def validate(s: Structure, min_distance: float = MIN_DISTANCE) -> None:
     if s.pbc.any():
         if not np.isfinite(s.cell).all():
             raise StructureError(s.name, "non-finite cell")
-        vol = abs(np.linalg.det(s.cell))
-        if vol < 1e-6:
-            raise StructureError(s.name, f"periodic cell has zero volume ({vol:.3g} Å³)")
+        periodic = s.cell[s.pbc]  # lattice vectors of the periodic directions only (slabs, wires)
+        lengths = np.linalg.norm(periodic, axis=1)
+        if lengths.min() < 1e-6 or np.linalg.svd(periodic / lengths[:, None], compute_uv=False).min() < 1e-6:
+            raise StructureError(s.name, "periodic cell has zero volume (degenerate lattice vectors)")
     _check_min_distance(s, min_distance)
     for key, value in s.labels.items():
         _check_label(s, key, value, n)

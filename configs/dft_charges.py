@@ -1,0 +1,12 @@
+"""Energy + forces + DFT atomic charges (e.g. Mulliken/Hirshfeld/CM5 from the reference method).
+
+The charge key comes from the key preset (chno: dft_mulliken_charges); change it with
+--config.data.key_overrides.dft_charges=dft_lowdin_charges."""
+from orbjax.config import sibling_config
+
+
+def get_config():
+    config = sibling_config(__file__, "default")
+    config.loss.weights.orbital_populations = 0.0
+    config.loss.weights.dft_charges = 1.0
+    return config
