@@ -67,4 +67,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.train.nonfinite = "skip"  # skip the update | stop
     config.train.eval_at_start = True  # validation metrics of the untrained model, for reference
     config.train.progress_bar = True
+
+    # Devices and hosts (orbjax/training/parallel.py). train.batch_size is the global batch,
+    # split over the devices; the loss and gradient are those of the whole global batch.
+    config.parallel = ml_collections.ConfigDict()
+    config.parallel.data_parallel = "auto"  # auto: all devices when there are several | true | false
+    config.parallel.multihost = "auto"  # auto: jax.distributed when SLURM runs > 1 task | true | false
     return config

@@ -26,6 +26,7 @@ from orbjax.model.mlip import ModelConfig, OrbitalMLIP
 from orbjax.model.statistics import Statistics, compute_statistics
 from orbjax.training.checkpoint import Checkpointer
 from orbjax.training.data import DataSplits, load_splits
+from orbjax.training import parallel
 from orbjax.training.metrics import ErrorAccumulator, format_metrics
 from orbjax.training.state import TrainState
 from orbjax.training.step import make_eval_step, make_train_step
@@ -82,10 +83,17 @@ def to_device(graph, dtype):
     return jax.tree.map(lambda x: jnp.asarray(x, dtype) if np.issubdtype(x.dtype, np.floating) else jnp.asarray(x), graph)
 
 
-def evaluate(eval_step, params, graphs, config, budgets, dtype) -> dict[str, float]:
+def device_batches(par, graphs, config, budgets, dtype, **kwargs):
+    """Batches on the device: one padded batch, or (data parallel) one per device, sharded."""
+    if par is not None:
+        return par.batch_iterator(graphs, config.train.batch_size, budgets, dtype, **kwargs)
+    return (to_device(b, dtype) for b in batch_iterator(graphs, config.train.batch_size, budgets, **kwargs))
+
+
+def evaluate(eval_step, params, graphs, config, budgets, dtype, par=None) -> dict[str, float]:
     acc = ErrorAccumulator()
-    for batch in batch_iterator(graphs, config.train.batch_size, budgets, shuffle=False):
-        acc.add(jax.device_get(eval_step(params, to_device(batch, dtype))))
+    for batch in device_batches(par, graphs, config, budgets, dtype, shuffle=False):
+        acc.add(jax.device_get(eval_step(params, batch)))
     return acc.compute()
 
 
@@ -122,6 +130,7 @@ class MetricsLog:
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     """The one loop owner: data → statistics → model → steps → loop with eval/checkpoints."""
+    parallel.initialize_distributed(config)  # multi-host runs only; before any device use
     precision = jax.enable_x64(True) if config.dtype == "float64" else contextlib.nullcontext()
     with precision:
         return _train_and_evaluate(config, workdir)
@@ -141,12 +150,16 @@ def _train_and_evaluate(config, workdir):
         statistics = compute_statistics(data.train)
     save_run_files(workdir, config, statistics)
     model = create_model(config, statistics)
-    budgets = compute_budgets(data.train + data.val, config.train.batch_size, config.train.n_buckets, seed=config.seed)
-    steps_per_epoch = n_batches(data.train, config.train.batch_size, budgets, config.seed, 0)
+    par = parallel.from_config(config)  # None: one device; else the batch is split over all devices
+    budgets = (par.compute_budgets if par else compute_budgets)(
+        data.train + data.val, config.train.batch_size, config.train.n_buckets, seed=config.seed)
+    steps_per_epoch = (par.n_batches if par else n_batches)(data.train, config.train.batch_size, budgets, config.seed, 0)
     total_steps = config.train.num_steps or config.train.num_epochs * steps_per_epoch
     tx = create_optimizer(config, total_steps)
     example = to_device(next(batch_iterator(data.train[:1], 1, budgets, shuffle=False)), dtype)
     state = TrainState.create(init_params(model, example, config.seed), tx, jax.random.PRNGKey(config.seed))
+    if par is not None:
+        state = par.replicate(state)  # before restoring, so the checkpoint is read into this layout
     epoch, batch_in_epoch = 0, 0
     if resumed_meta is not None:
         state, meta = ckpt.restore(state)
@@ -154,37 +167,39 @@ def _train_and_evaluate(config, workdir):
         _say(f"resumed from step {int(state.step)} (epoch {epoch}, batch {batch_in_epoch})")
     weights = dict(config.loss.weights)
     compute_stress = weights.get("stress", 0.0) > 0
-    train_step = make_train_step(model, tx, weights, config.train.ema_decay, compute_stress)
-    eval_step = make_eval_step(model, tuple(t for t, w in weights.items() if w > 0) + ("forces",), compute_stress)
+    train_step = (par.train_step if par else make_train_step)(model, tx, weights, config.train.ema_decay, compute_stress)
+    eval_step = (par.eval_step if par else make_eval_step)(
+        model, tuple(t for t, w in weights.items() if w > 0) + ("forces",), compute_stress)
     log = MetricsLog(workdir)
     n_params = sum(x.size for x in jax.tree.leaves(state.params))
     _say(f"model: {n_params} parameters; {len(data.train)} train / {len(data.val)} val graphs; "
-         f"{total_steps} steps; padding budgets {budgets}")
+         f"{total_steps} steps; padding budgets {budgets}" + (f"; data parallel over {par.n_devices} devices" if par else ""))
     meta = dict(statistics=statistics.to_json(), config=config.to_json(), n_params=int(n_params))
     state, final = _loop(config, state, train_step, eval_step, data, budgets, weights, ckpt, log, meta,
-                         epoch, batch_in_epoch, total_steps, dtype)
+                         epoch, batch_in_epoch, total_steps, dtype, par)
     ckpt.close()
-    with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
-        json.dump(final, f, indent=1)
+    if jax.process_index() == 0:
+        with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
+            json.dump(final, f, indent=1)
     return final
 
 
 def _loop(config, state, train_step, eval_step, data: DataSplits, budgets, weights, ckpt, log, meta,
-          epoch, batch_in_epoch, total_steps, dtype):
+          epoch, batch_in_epoch, total_steps, dtype, par=None):
     from tqdm import tqdm
 
     final = {}
     step = int(state.step)
     progress = tqdm(total=total_steps, initial=step, desc="train", disable=not config.train.progress_bar)
     if step == 0 and config.train.eval_at_start:
-        initial = _validate(config, state, eval_step, data, budgets, weights, log, step, dtype)
+        initial = _validate(config, state, eval_step, data, budgets, weights, log, step, dtype, par)
         progress.write("step 0: " + format_metrics(initial))
     t0 = time.perf_counter()
     while step < total_steps:
-        batches = batch_iterator(data.train, config.train.batch_size, budgets, config.seed, epoch,
+        batches = device_batches(par, data.train, config, budgets, dtype, seed=config.seed, epoch=epoch,
                                  skip_batches=batch_in_epoch)
         for batch in batches:
-            state, metrics = train_step(state, to_device(batch, dtype))
+            state, metrics = train_step(state, batch)
             step, batch_in_epoch = step + 1, batch_in_epoch + 1
             progress.update(1)
             if not bool(metrics["finite"]):
@@ -197,7 +212,7 @@ def _loop(config, state, train_step, eval_step, data: DataSplits, budgets, weigh
                 log.write(step, "train", train_metrics)
                 t0 = time.perf_counter()
             if step % config.train.eval_every == 0 or last:
-                final = _validate(config, state, eval_step, data, budgets, weights, log, step, dtype)
+                final = _validate(config, state, eval_step, data, budgets, weights, log, step, dtype, par)
                 progress.write(f"step {step}: " + format_metrics(final))
                 ckpt.save(state, {**meta, "epoch": epoch, "batch_in_epoch": batch_in_epoch},
                           final["val_loss"])
@@ -209,14 +224,14 @@ def _loop(config, state, train_step, eval_step, data: DataSplits, budgets, weigh
             epoch, batch_in_epoch = epoch + 1, 0
     progress.close()
     if data.test:
-        test = evaluate(eval_step, state.ema_params, data.test, config, budgets, dtype)
+        test = evaluate(eval_step, state.ema_params, data.test, config, budgets, dtype, par)
         log.write(step, "test", test)
         final.update({f"test_{k}": v for k, v in test.items()})
     return state, final
 
 
-def _validate(config, state, eval_step, data, budgets, weights, log, step, dtype):
-    val = evaluate(eval_step, state.ema_params, data.val, config, budgets, dtype)
+def _validate(config, state, eval_step, data, budgets, weights, log, step, dtype, par=None):
+    val = evaluate(eval_step, state.ema_params, data.val, config, budgets, dtype, par)
     val["val_loss"] = validation_loss(val, weights)
     val["xla_compilations_eval"] = eval_step._cache_size()
     log.write(step, "val", val)

@@ -27,8 +27,12 @@ TBLITE_FROM_XYZ = np.array([1, 2, 0])  # Cartesian (x,y,z) → (y,z,x): tblite's
 
 
 def to_tblite_frame(vectors: jnp.ndarray) -> jnp.ndarray:
-    """[..., 3] Cartesian (x, y, z) → (y, z, x), the frame the network works in."""
-    return vectors[..., TBLITE_FROM_XYZ]
+    """[..., 3] Cartesian (x, y, z) → (y, z, x), the frame the network works in.
+
+    A cyclic shift (slices, no integer-array gather: such gathers break when a process
+    toggles `jax.enable_x64`, which tests and float64 runs do).
+    """
+    return jnp.roll(vectors, -1, axis=-1)
 
 
 def rotation_in_tblite_frame(rotation: np.ndarray) -> np.ndarray:

@@ -18,12 +18,21 @@ def _all_finite(tree) -> jnp.ndarray:
 
 
 def _train_step(state: TrainState, graph: jraph.GraphsTuple, *, model, tx, weights, ema_decay,
-                compute_stress):
+                compute_stress, axis_name=None):
+    """One optimiser step. With `axis_name` it runs per device inside `shard_map`
+    (training/parallel.py) on this device's share of the global batch."""
     def loss_fn(params):
         predictions = predict(model, params, graph, with_heads=True, compute_stress=compute_stress)
-        return total_loss(graph, predictions, weights)
+        if axis_name is None:
+            return total_loss(graph, predictions, weights)
+        from orbjax.training.parallel import loss_share
+        return loss_share(graph, predictions, weights, axis_name)
 
     (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    if axis_name is not None:
+        # Sum the devices' shares. The gradient of the replicated params is already summed:
+        # shard_map (check_vma) transposes their implicit broadcast into a psum.
+        loss, terms = jax.lax.psum((loss, terms), axis_name)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     new = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
