@@ -2,6 +2,7 @@
 
     python -m orbjax.label IN OUT [--method GFN1-xTB|GFN2-xTB] [--workers N]
                                   [--no-orbitals] [--limit N] [--chunk-size N]
+                                  [--key-preset default|chno|comp6]
 
 IN is anything `orbjax.data.readers.read_structures` reads (extxyz, ASE db, ANI HDF5, an
 orbjax dataset). Re-running the same command after an interruption resumes it.
@@ -24,12 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-orbitals", action="store_true", help="energy, forces (and GFN1 charges) only")
     p.add_argument("--limit", type=int, default=None, help="label only the first N structures")
     p.add_argument("--chunk-size", type=int, default=8, help="structures per task / part file")
+    p.add_argument("--key-preset", default="default", help="how labels are named in IN: default | chno | comp6")
     args = p.parse_args(argv)
     orbitals = not args.no_orbitals and args.method == "GFN1-xTB"
 
-    from orbjax.data.readers import read_structures
+    from orbjax.data.readers import KEY_PRESETS, read_structures
 
-    structures = read_structures(args.input)
+    if args.key_preset not in KEY_PRESETS:
+        p.error(f"--key-preset must be one of {sorted(KEY_PRESETS)}")
+    structures = read_structures(args.input, keys=KEY_PRESETS[args.key_preset])
     if args.limit is not None:
         structures = structures[: args.limit]
     report = label_structures(

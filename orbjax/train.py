@@ -46,6 +46,18 @@ def create_model(config: ml_collections.ConfigDict, statistics: Statistics) -> O
     return OrbitalMLIP(model_config(config), statistics, dtype=dtypes[config.dtype])
 
 
+def isolated_atom_energies(data_config) -> dict[int, float] | None:
+    """{Z: E} from `data.isolated_atoms_path` (single-atom structures), else None (least squares)."""
+    path = data_config.get("isolated_atoms_path")
+    if not path:
+        return None
+    from orbjax.training.data import read
+    atoms = [s for s in read(path, data_config) if s.n_atoms == 1 and "energy" in s.labels]
+    if not atoms:
+        raise ValueError(f"{path}: no single-atom structures with an energy label")
+    return {int(s.atomic_numbers[0]): float(s.labels["energy"]) for s in atoms}
+
+
 def create_optimizer(config: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
     opt = config.optimizer
     warmup = min(opt.warmup_steps, max(total_steps // 2, 1))
@@ -147,7 +159,7 @@ def _train_and_evaluate(config, workdir):
         resumed_meta, _, _ = read_meta(workdir, "latest")
         statistics = Statistics.from_json(resumed_meta["statistics"])
     else:
-        statistics = compute_statistics(data.train)
+        statistics = compute_statistics(data.train, isolated_atom_energies=isolated_atom_energies(config.data))
     save_run_files(workdir, config, statistics)
     model = create_model(config, statistics)
     par = parallel.from_config(config)  # None: one device; else the batch is split over all devices

@@ -105,6 +105,9 @@ COMP6_KEYS = KeyMap(
     forces_are_gradient=True,
 )
 
+# Named key sets, selectable from the command line and from configs (`data.key_preset`).
+KEY_PRESETS = {"default": DEFAULT_KEYS, "chno": CHNO_KEYS, "comp6": COMP6_KEYS}
+
 
 class ReadError(StructureError):
     """A file, or part of one, that cannot be read; the message names file, place and problem."""

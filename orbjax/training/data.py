@@ -19,7 +19,7 @@ class DataSplits:
     train_names: list[str]
 
 
-PRESETS = {"default": readers.DEFAULT_KEYS, "chno": readers.CHNO_KEYS, "comp6": readers.COMP6_KEYS}
+PRESETS = readers.KEY_PRESETS
 
 
 def key_map(data_config) -> KeyMap:
