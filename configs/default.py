@@ -39,11 +39,14 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.orbital_head = "equivariant"  # or "invariant"
     config.model.charge_neutral = False
 
-    # Loss weights; a charge target with weight > 0 switches its readout on.
+    # Loss weights; a charge target with weight > 0 switches its readout on. Each term is an
+    # MSE in its own unit (energy per atom eV², forces (eV/Å)², stress (eV/Å³)², charges e²);
+    # charge errors are ~0.01–0.05 e, so charge weights of ~100 make the auxiliary term
+    # comparable to the force term (with weight 1 it barely moves the shared network).
     config.loss = ml_collections.ConfigDict()
     config.loss.weights = ml_collections.ConfigDict(dict(
-        energy=1.0, forces=10.0, stress=0.0, atomic_charges=0.0, dft_charges=0.0,
-        spd_populations=0.0, orbital_populations=1.0))
+        energy=10.0, forces=10.0, stress=0.0, atomic_charges=0.0, dft_charges=0.0,
+        spd_populations=0.0, orbital_populations=100.0))
 
     # Optimizer.
     config.optimizer = ml_collections.ConfigDict()

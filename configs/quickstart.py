@@ -7,7 +7,7 @@ def get_config():
     config = sibling_config(__file__, "test")
     config.data.train_path = "runs/quickstart/example_gfn1.h5"  # written by `python -m orbjax.label`
     config.data.val_fraction = 0.2
-    config.loss.weights.orbital_populations = 1.0
+    config.loss.weights.orbital_populations = 100.0
     config.train.num_steps = 150
     config.train.eval_every = 50
     config.train.checkpoint_every = 50

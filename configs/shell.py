@@ -5,5 +5,5 @@ from orbjax.config import sibling_config
 def get_config():
     config = sibling_config(__file__, "default")
     config.loss.weights.orbital_populations = 0.0
-    config.loss.weights.spd_populations = 1.0
+    config.loss.weights.spd_populations = 100.0
     return config
