@@ -25,6 +25,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.test_fraction = 0.1
     config.data.n_train = 0  # 0 = all; else a nested subsample (learning curves)
     config.data.limit = 0  # 0 = all structures of the file
+    config.data.on_error = "skip"  # bad structures: skip and record in skipped_structures.jsonl | raise
     config.data.isolated_atoms_path = ""  # single-atom energies for E0s; empty: least squares
 
     # Model.

@@ -29,16 +29,17 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     orbitals = not args.no_orbitals and args.method == "GFN1-xTB"
 
-    from orbjax.data.readers import KEY_PRESETS, read_structures
+    from orbjax.data.readers import KEY_PRESETS, read_structures_with_failures
 
     if args.key_preset not in KEY_PRESETS:
         p.error(f"--key-preset must be one of {sorted(KEY_PRESETS)}")
-    structures = read_structures(args.input, keys=KEY_PRESETS[args.key_preset])
+    # Frames the reader rejects are recorded as failures; the job goes on with the rest.
+    structures, unreadable = read_structures_with_failures(args.input, keys=KEY_PRESETS[args.key_preset])
     if args.limit is not None:
         structures = structures[: args.limit]
     report = label_structures(
         structures, args.output, method=args.method, n_workers=args.workers,
-        orbitals=orbitals, chunk_size=args.chunk_size,
+        orbitals=orbitals, chunk_size=args.chunk_size, unreadable=unreadable,
     )
     print(f"labelled {report.n_labelled} of {report.n_structures} structures with {args.method} "
           f"in {report.seconds:.1f} s ({report.n_computed} computed now) -> {report.out_path}")

@@ -25,7 +25,7 @@ from orbjax.data.batching import batch_iterator, compute_budgets, n_batches
 from orbjax.model.mlip import ModelConfig, OrbitalMLIP
 from orbjax.model.statistics import Statistics, compute_statistics
 from orbjax.training.checkpoint import Checkpointer
-from orbjax.training.data import DataSplits, load_splits
+from orbjax.training.data import DataSplits, load_splits, write_skipped
 from orbjax.training import parallel
 from orbjax.training.metrics import ErrorAccumulator, format_metrics
 from orbjax.training.state import TrainState
@@ -152,6 +152,8 @@ def _train_and_evaluate(config, workdir):
     os.makedirs(workdir, exist_ok=True)
     dtype = jnp.float64 if config.dtype == "float64" else jnp.float32
     data = load_splits(config.data, config.model.cutoff, config.seed)
+    if jax.process_index() == 0:
+        write_skipped(os.path.join(workdir, "skipped_structures.jsonl"), data.skipped)
     ckpt = Checkpointer(workdir)
     resumed_meta = None
     if ckpt.latest_step() is not None:

@@ -18,11 +18,12 @@ File attributes: ``orbjax_format`` (int), ``method``, ``tblite_version``,
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import h5py
 import numpy as np
@@ -39,12 +40,16 @@ _UNIT_OF_SUFFIX = {"energy": "eV", "forces": "eV/Å", "stress": "eV/Å³", "dipo
 
 
 class DatasetError(ValueError):
-    """A dataset file that cannot be read: the message names the file and the problem."""
+    """A dataset file that cannot be read: the message names the file and the problem.
 
-    def __init__(self, path, problem: str):
+    `index` is the structure at fault when only one structure is bad (None: the file).
+    """
+
+    def __init__(self, path, problem: str, index: int | None = None):
         super().__init__(f"dataset {str(path)!r}: {problem}")
         self.path = str(path)
         self.problem = problem
+        self.index = index
 
 
 # ----------------------------------------------------------------------------- writing
@@ -163,32 +168,45 @@ def read_dataset(path: str | os.PathLike) -> tuple[list[Structure], dict[str, An
 
     Raises:
       DatasetError: not HDF5, truncated, not an orbjax dataset, newer format, missing
-        arrays or array lengths that do not add up (the message names file and problem).
+        arrays, array lengths that do not add up, or a structure that fails validation
+        (the message names file and problem; ``index`` names the structure).
     """
+    items, attrs = dataset_items(path)
+    return [build() for _, build in items], attrs
+
+
+def dataset_items(path: str | os.PathLike) -> tuple[list[tuple[str, Callable[[], Structure]]], dict[str, Any]]:
+    """([(structure name, builder)], file attrs): the file's arrays are read and checked
+    now, each `Structure` is built (and validated) by its builder, so that a reader can
+    skip one bad structure and keep the rest. Builders raise `DatasetError` with ``index``."""
     arrays, attrs = read_arrays(path)
-    st, at = arrays["structures"], arrays["atoms"]
+    st = arrays["structures"]
     offsets = {kind: _offsets(st[f"n_{kind}s"]) for kind in ("atom", "shell", "orbital")}
-    structures = []
-    for i in range(len(st["n_atoms"])):
-        labels = {}
-        for key, (data, kind) in arrays["labels"].items():
-            if arrays["present"][key][i]:
-                if kind == "structure":
-                    labels[key] = data[i]
-                else:
-                    labels[key] = data[offsets[kind][i] : offsets[kind][i + 1]]
-        a, b = offsets["atom"][i], offsets["atom"][i + 1]
-        try:
-            structures.append(Structure(
-                atomic_numbers=at["atomic_numbers"][a:b], positions=at["positions"][a:b],
-                cell=st["cell"][i], pbc=st["pbc"][i], name=st["name"][i],
-                mol_id=st["mol_id"][i] if st["has_mol_id"][i] else None,
-                charge=float(st["charge"][i]), multiplicity=int(st["multiplicity"][i]),
-                labels=labels, info=json.loads(st["info"][i]),
-            ))
-        except (StructureError, json.JSONDecodeError) as err:
-            raise DatasetError(path, f"structure {i}: {err}") from err
-    return structures, attrs
+    items = [(str(st["name"][i]), functools.partial(_build_structure, path, arrays, offsets, i))
+             for i in range(len(st["n_atoms"]))]
+    return items, attrs
+
+
+def _build_structure(path, arrays: dict, offsets: dict, i: int) -> Structure:
+    st, at = arrays["structures"], arrays["atoms"]
+    labels = {}
+    for key, (data, kind) in arrays["labels"].items():
+        if arrays["present"][key][i]:
+            if kind == "structure":
+                labels[key] = data[i]
+            else:
+                labels[key] = data[offsets[kind][i] : offsets[kind][i + 1]]
+    a, b = offsets["atom"][i], offsets["atom"][i + 1]
+    try:
+        return Structure(
+            atomic_numbers=at["atomic_numbers"][a:b], positions=at["positions"][a:b],
+            cell=st["cell"][i], pbc=st["pbc"][i], name=st["name"][i],
+            mol_id=st["mol_id"][i] if st["has_mol_id"][i] else None,
+            charge=float(st["charge"][i]), multiplicity=int(st["multiplicity"][i]),
+            labels=labels, info=json.loads(st["info"][i]),
+        )
+    except (StructureError, json.JSONDecodeError) as err:
+        raise DatasetError(path, f"structure {i}: {err}", index=i) from err
 
 
 def read_arrays(path: str | os.PathLike) -> tuple[dict[str, dict], dict[str, Any]]:

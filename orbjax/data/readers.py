@@ -542,7 +542,28 @@ def _orbjax_items(path: Path, keys: KeyMap, index) -> Iterator[_Item]:
     except StructureError:
         raise
     except Exception as e:  # noqa: BLE001
-        raise ReadError(path, f"cannot read orbjax dataset: {type(e).__name__}: {e}") from e
+        if getattr(e, "index", None) is None:  # the file itself is bad
+            raise ReadError(path, f"cannot read orbjax dataset: {type(e).__name__}: {e}") from e
+        yield from _orbjax_items_one_by_one(path, index)  # one structure is bad: keep the others
+        return
     for i in _select(len(structures), index):
         s = structures[i]
         yield s.name, (lambda s=s: s)
+
+
+def _orbjax_items_one_by_one(path: Path, index) -> Iterator[_Item]:
+    from orbjax.data.dataset import dataset_items
+
+    items, _ = dataset_items(path)
+    for i in _select(len(items), index):
+        name, build = items[i]
+        yield name, (lambda name=name, build=build: _build_orbjax(path, name, build))
+
+
+def _build_orbjax(path: Path, name: str, build) -> Structure:
+    try:
+        return build()
+    except ValueError as e:  # DatasetError naming the structure, usually from a StructureError
+        cause = e.__cause__
+        problem = cause.problem if isinstance(cause, StructureError) else getattr(e, "problem", str(e))
+        raise ReadError(path, problem, structure=name) from e

@@ -105,6 +105,7 @@ def validate(s: Structure, min_distance: float = MIN_DISTANCE) -> None:
     if bad_z.any():
         i = int(np.argmax(bad_z))
         raise StructureError(s.name, f"unknown element Z={s.atomic_numbers[i]} at atom {i}")
+    _check_charge_and_spin(s)
     if not np.isfinite(s.positions).all():
         i = int(np.argmax(~np.isfinite(s.positions).all(axis=1)))
         raise StructureError(s.name, f"non-finite (NaN/inf) position at atom {i}")
@@ -118,6 +119,23 @@ def validate(s: Structure, min_distance: float = MIN_DISTANCE) -> None:
     _check_min_distance(s, min_distance)
     for key, value in s.labels.items():
         _check_label(s, key, value, n)
+
+
+def _check_charge_and_spin(s: Structure) -> None:
+    """Reject what no method can compute: counted with all Z electrons, so only the
+    impossible is caught here (parity and valence counts are method-specific, see xTB)."""
+    if not np.isfinite(s.charge):
+        raise StructureError(s.name, f"non-finite total charge {s.charge}")
+    if not float(s.multiplicity).is_integer() or s.multiplicity < 1:
+        raise StructureError(s.name, f"multiplicity {s.multiplicity} is not a positive integer (it is 2S+1)")
+    n_electrons = int(s.atomic_numbers.sum()) - s.charge
+    if n_electrons < 0:
+        raise StructureError(
+            s.name, f"charge {s.charge:g} removes more electrons than the {int(s.atomic_numbers.sum())} the atoms have")
+    if s.multiplicity - 1 > n_electrons:
+        raise StructureError(
+            s.name, f"multiplicity {s.multiplicity} needs {s.multiplicity - 1} unpaired electrons, "
+                    f"but charge {s.charge:g} leaves {n_electrons:g} electrons")
 
 
 def _check_min_distance(s: Structure, min_distance: float) -> None:

@@ -9,7 +9,8 @@ Files beside the output ``OUT``:
   structure, so resuming with a different input fails loudly instead of mixing results.
 - ``OUT.failures.jsonl``: one JSON line per structure that could not be labelled
   (``index``, ``name``, ``reason``), appended as the job goes and rewritten complete and
-  sorted at the end.
+  sorted at the end; structures the reader already rejected (``unreadable``) come first,
+  with ``"index": null``.
 
 At the end the parts are merged with the input structures (their own labels, e.g. DFT
 energy and forces, are kept beside the xtb_* labels) into ``OUT`` with `write_dataset`, and
@@ -30,7 +31,7 @@ import uuid
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -53,6 +54,7 @@ class LabelReport:
       n_computed: structures labelled by this call (the rest came from earlier parts).
       out_path, failures_path: the output dataset and the failure log.
       seconds: wall time of this call.
+      n_unreadable: structures of the input file that could not even be read (also logged).
     """
 
     n_structures: int
@@ -62,6 +64,7 @@ class LabelReport:
     out_path: Path
     failures_path: Path
     seconds: float
+    n_unreadable: int = 0
 
 
 @dataclasses.dataclass
@@ -81,6 +84,7 @@ def label_structures(
     orbitals: bool = True,
     chunk_size: int = 8,
     progress: bool = True,
+    unreadable: Sequence[tuple[str, str]] = (),
 ) -> LabelReport:
     """Label `structures` with tblite in parallel and write the labelled dataset to `out_path`.
 
@@ -93,6 +97,9 @@ def label_structures(
       chunk_size: structures per task and per part file; the most work a kill can lose
         per worker.
       progress: show a tqdm progress bar.
+      unreadable: (name, reason) of input structures the reader rejected (see
+        `orbjax.data.readers.read_structures_with_failures`); they go into the failure log
+        with ``"index": null``, so every structure of the input file is accounted for.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
@@ -105,6 +112,7 @@ def label_structures(
     if not parts.exists():
         failures.unlink(missing_ok=True)  # a fresh job: forget failures of an older one
         parts.mkdir(parents=True)
+        _append_lines(failures, _unreadable_lines(unreadable))
     done = _load_parts(parts, fingerprints, method, orbitals)
     todo = [i for i in range(len(structures)) if i not in done]
     chunks = [todo[k : k + chunk_size] for k in range(0, len(todo), chunk_size)]
@@ -113,7 +121,7 @@ def label_structures(
         _append_failures(failures, result)
         done.update(result)
     labelled = _merge(structures, done)
-    _rewrite_failures(failures, done)
+    _rewrite_failures(failures, done, unreadable)
     write_dataset(out, labelled, {
         "method": method, "orbitals": bool(orbitals), "n_failed": len(structures) - len(labelled),
         "failures_file": failures.name,
@@ -122,6 +130,7 @@ def label_structures(
     return LabelReport(
         n_structures=len(structures), n_labelled=len(labelled), n_failed=len(structures) - len(labelled),
         n_computed=len(todo), out_path=out, failures_path=failures, seconds=time.perf_counter() - start,
+        n_unreadable=len(unreadable),
     )
 
 
@@ -322,16 +331,24 @@ def _failure_lines(result: dict[int, _Done]) -> list[str]:
     ]
 
 
+def _unreadable_lines(unreadable) -> list[str]:
+    return [json.dumps({"index": None, "name": str(name), "reason": reason}, ensure_ascii=False) + "\n"
+            for name, reason in unreadable]
+
+
 def _append_failures(path: Path, result: dict[int, _Done]) -> None:
-    lines = _failure_lines(result)
+    _append_lines(path, _failure_lines(result))
+
+
+def _append_lines(path: Path, lines: list[str]) -> None:
     if lines:
         with open(path, "a", encoding="utf-8") as f:
             f.writelines(lines)
 
 
-def _rewrite_failures(path: Path, done: dict[int, _Done]) -> None:
+def _rewrite_failures(path: Path, done: dict[int, _Done], unreadable=()) -> None:
     """The complete, deduplicated failure log (or none when nothing failed)."""
-    lines = _failure_lines(done)
+    lines = _unreadable_lines(unreadable) + _failure_lines(done)
     if not lines:
         path.unlink(missing_ok=True)
         return

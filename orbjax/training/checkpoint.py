@@ -17,7 +17,7 @@ import orbax.checkpoint as ocp
 
 
 class CheckpointMismatchError(ValueError):
-    pass
+    """A checkpoint that does not fit the state it is restored into; raised before anything is loaded."""
 
 
 def param_shapes(params) -> dict[str, list[int]]:
@@ -63,7 +63,13 @@ class Checkpointer:
         meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
         check_shapes(meta["param_shapes"], param_shapes(target_state.params), manager.directory)
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target_state)
-        restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+        try:
+            restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+        except ValueError as err:  # orbax: the saved tree differs (e.g. another optimizer); nothing loaded
+            raise CheckpointMismatchError(
+                f"checkpoint {step} in {manager.directory} does not fit this training state (parameters "
+                f"match, so the optimizer or other state differs; was the optimizer config changed?): {err}"
+            ) from err
         return restored["state"], meta
 
     def close(self) -> None:
@@ -90,7 +96,7 @@ def read_meta(workdir: str, which: str = "best") -> tuple[dict, int, str]:
 
 
 def check_shapes(saved: dict, current: dict, where) -> None:
-    problems = [f"{k}: checkpoint {saved.get(k)} vs model {current.get(k)}"
+    problems = [f"{k}: checkpoint {saved.get(k, 'absent')} vs model {current.get(k, 'absent')}"
                 for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
     if problems:
         shown = "; ".join(problems[:5]) + (f"; … {len(problems) - 5} more" if len(problems) > 5 else "")

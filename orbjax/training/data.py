@@ -2,13 +2,21 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
+import os
 
 import numpy as np
+from ase.data import chemical_symbols
 
 from orbjax.data.graphs import structures_to_graphs
 from orbjax.data import readers
-from orbjax.data.readers import KeyMap, read_structures
+from orbjax.data.readers import KeyMap, read_structures, read_structures_with_failures
 from orbjax.data.splits import split_indices
+from orbjax.data.structures import StructureError
+
+log = logging.getLogger(__name__)
+ON_ERROR = ("raise", "skip")
 
 
 @dataclasses.dataclass
@@ -17,6 +25,7 @@ class DataSplits:
     val: list
     test: list
     train_names: list[str]
+    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (structure, reason) left out
 
 
 PRESETS = readers.KEY_PRESETS
@@ -30,34 +39,93 @@ def key_map(data_config) -> KeyMap:
     return PRESETS[data_config.key_preset].replace(**overrides)
 
 
-def read(path: str, data_config, limit: int | None = None):
-    structures = read_structures(path, keys=key_map(data_config))
+def on_error(data_config) -> str:
+    """`data.on_error`: "raise" at the first bad structure (the default), or "skip" it and record it."""
+    mode = data_config.get("on_error", "raise")
+    if mode not in ON_ERROR:
+        raise ValueError(f"data.on_error must be one of {ON_ERROR}, not {mode!r}")
+    return mode
+
+
+def read(path: str, data_config, limit: int | None = None, skipped: list | None = None):
+    """Structures of `path`; with ``data.on_error="skip"`` bad ones are left out and
+    appended to `skipped` as (structure name, reason)."""
+    keys = key_map(data_config)
+    if on_error(data_config) == "raise":
+        structures = read_structures(path, keys=keys)
+    else:
+        structures, bad = read_structures_with_failures(path, keys=keys)
+        if bad:
+            log.warning("%s: left out %d bad structure(s), e.g. %s", path, len(bad), bad[0][1])
+        if skipped is not None:
+            skipped.extend(bad)
     return structures[:limit] if limit else structures
 
 
+def write_skipped(path: str, skipped: list[tuple[str, str]]) -> None:
+    """One JSON line {"name", "reason"} per structure left out, written atomically; no file if none."""
+    if not skipped:
+        if os.path.exists(path):
+            os.remove(path)
+        return
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps({"name": str(n), "reason": r}, ensure_ascii=False) + "\n" for n, r in skipped)
+    os.replace(tmp, path)
+
+
+def _known_elements_only(train, others, mode: str, skipped: list) -> list:
+    """`others` (val/test) without structures holding elements the training split lacks:
+    the model would silently treat those as another element."""
+    known = {int(z) for s in train for z in s.atomic_numbers}
+    keep = []
+    for s in others:
+        new = sorted({int(z) for z in s.atomic_numbers} - known)
+        if not new:
+            keep.append(s)
+            continue
+        names = ", ".join(f"{chemical_symbols[z]} (Z={z})" for z in new)
+        problem = f"elements {names} do not occur in the training split, so the model cannot predict them"
+        if mode == "raise":
+            raise StructureError(s.name, problem + " (set data.on_error='skip' to leave such structures out)")
+        skipped.append((s.name, str(StructureError(s.name, problem))))
+    return keep
+
+
 def load_splits(data_config, cutoff: float, seed: int) -> DataSplits:
-    """Read the data, split it (molecule-disjoint by default) and build graphs."""
+    """Read the data, split it (molecule-disjoint by default) and build graphs.
+
+    Bad structures raise, or with ``data.on_error="skip"`` are left out and listed in
+    `DataSplits.skipped`; so are validation/test structures with elements the training
+    split lacks.
+    """
     graph_kw = dict(energy_key=data_config.energy_key, forces_key=data_config.forces_key)
-    structures = read(data_config.train_path, data_config, data_config.get("limit"))
+    skipped: list[tuple[str, str]] = []
+    structures = read(data_config.train_path, data_config, data_config.get("limit"), skipped)
     if data_config.get("val_path"):
         train_idx = np.arange(len(structures))
         if data_config.get("n_train"):
             train_idx = split_indices(structures, fractions=(1.0, 0.0, 0.0), seed=seed,
                                       by=data_config.split_by, n_train=data_config.n_train)[0]
         train = [structures[i] for i in train_idx]
-        val = read(data_config.val_path, data_config)
-        test = read(data_config.test_path, data_config) if data_config.get("test_path") else []
+        val = read(data_config.val_path, data_config, skipped=skipped)
+        test = read(data_config.test_path, data_config, skipped=skipped) if data_config.get("test_path") else []
     else:
         fractions = (1.0 - data_config.val_fraction - data_config.test_fraction,
                      data_config.val_fraction, data_config.test_fraction)
         idx = split_indices(structures, fractions=fractions, seed=seed, by=data_config.split_by,
                             n_train=data_config.get("n_train") or None)
         train, val, test = ([structures[i] for i in part] for part in idx)
+    mode = on_error(data_config)
+    val = _known_elements_only(train, val, mode, skipped)
+    test = _known_elements_only(train, test, mode, skipped)
     if not train or not val:
+        why = f"; {len(skipped)} left out, first: {skipped[0][1]}" if skipped else ""
         raise ValueError(f"{data_config.train_path}: empty training or validation split "
-                         f"({len(train)} train, {len(val)} val structures)")
+                         f"({len(train)} train, {len(val)} val structures){why}")
     return DataSplits(
         train=structures_to_graphs(train, cutoff, **graph_kw),
         val=structures_to_graphs(val, cutoff, **graph_kw),
         test=structures_to_graphs(test, cutoff, **graph_kw),
-        train_names=[s.name for s in train])
+        train_names=[s.name for s in train],
+        skipped=skipped)

@@ -40,7 +40,9 @@ def _train_step(state: TrainState, graph: jraph.GraphsTuple, *, model, tx, weigh
     # A non-finite loss or gradient must never reach the parameters: keep the old state.
     finite = jnp.isfinite(loss) & _all_finite(grads)
     new = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, state)
-    new = new.replace(n_skipped=state.n_skipped + (~finite).astype(jnp.int32))
+    # The batch is consumed either way: `step` counts batches (so a resumed run stays aligned
+    # with the data), `step - n_skipped` counts applied updates.
+    new = new.replace(step=state.step + 1, n_skipped=state.n_skipped + (~finite).astype(jnp.int32))
     metrics = {"loss": loss, "finite": finite, **{f"mse_{k}": v for k, v in terms.items()}}
     return new, metrics
 
