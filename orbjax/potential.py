@@ -28,11 +28,21 @@ otherwise. The calculator enables x64 itself, for its own calls only.
 
 Units: positions and cell Å, energy eV, forces eV/Å, stress eV/Å³ (ASE sign convention:
 (1/V) ∂E/∂ε, negative under compression).
+
+Usage::
+
+    pot = orbjax.load_potential("runs/x")
+    out = pot.energy_forces_stress(x, numbers, cell, pbc)   # compiled internally on first call
+    f = jax.jit(lambda x: pot.energy_forces_stress(x, numbers, cell, pbc))  # cell closed over
+    batch = jax.vmap(pot.energy_forces_stress, in_axes=(0, None, None, None))(xs, numbers, cell, pbc)
+    small_cells = jax.jit(pot.replace(max_images=1).energy_forces_stress)   # cell traced
+    atoms.calc = orbjax.OrbjaxCalculator(pot)
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import json
 import os
@@ -48,6 +58,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 
 from orbjax.data.batching import PaddingBudget, pad_batch
 from orbjax.data.neighbours import neighbour_list
+from orbjax.data.structures import MIN_DISTANCE, StructureError, check_cell
 from orbjax.model.mlip import OrbitalMLIP
 from orbjax.model.predict import predict
 from orbjax.model.statistics import Statistics
@@ -112,6 +123,15 @@ class Potential:
     max_images: tuple[int, int, int] = (0, 0, 0)
     step: int = -1
 
+    def __post_init__(self):
+        # One compiled function per Potential; images (static) select the variant.
+        object.__setattr__(self, "_jitted_efs", jax.jit(functools.partial(_dense_efs, self.model),
+                                                        static_argnames="images"))
+        object.__setattr__(self, "_jitted_energy", jax.jit(functools.partial(_dense_energy, self.model),
+                                                           static_argnames="images"))
+        # Shared by every calculator of this potential: a new calculator does not recompile.
+        object.__setattr__(self, "_jitted_predict", jax.jit(self.predict_fn(), static_argnums=2))
+
     @classmethod
     def create(cls, model, params, statistics, dtype=np.float32, max_images=(0, 0, 0), step=-1) -> "Potential":
         """Cast `model` and `params` to `dtype` (float32 or float64)."""
@@ -174,6 +194,9 @@ class Potential:
     def energy_forces_stress(self, positions, atomic_numbers, cell=None, pbc=None) -> dict[str, jnp.ndarray]:
         """Energy, forces and stress of one structure; jit-, grad- and vmap-able.
 
+        Checks and image selection happen in Python on whatever is concrete; the computation
+        itself is jitted (compiled once per shape), so plain calls are fast too.
+
         Args:
           positions: [n, 3] Å.
           atomic_numbers: [n] int.
@@ -182,13 +205,11 @@ class Potential:
         Returns:
           dict(energy [] eV, forces [n, 3] eV/Å, stress [3, 3] eV/Å³, zeros if not periodic).
           NaN everywhere if traced inputs hold an unknown element or a cell that needs more
-          than `max_images` images (concrete inputs raise instead).
+          than `max_images` images (concrete inputs raise or choose the images instead).
         """
         self._require_precision()
         positions, cell, pbc, images, ok = self._prepare(positions, atomic_numbers, cell, pbc)
-        graph = dense_graph(positions, atomic_numbers, cell, pbc, images)
-        out = predict(self.model, self.params, graph, with_heads=False, compute_stress=True)
-        result = {"energy": out["energy"][0], "forces": out["forces"], "stress": out["stress"][0]}
+        result = self._jitted_efs(self.params, positions, atomic_numbers, cell, pbc, images=_key(images))
         return {k: jnp.where(ok, v, jnp.nan) for k, v in result.items()}
 
     def jax_md_energy_fn(self, atomic_numbers, cell=None, pbc=None) -> Callable[..., jnp.ndarray]:
@@ -201,32 +222,30 @@ class Potential:
         atomic_numbers = np.asarray(atomic_numbers, np.int32)
         self.check_elements(atomic_numbers)
         n = len(atomic_numbers)
-        cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, np.float64)
+        cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, np.float64).reshape(3, 3)
         pbc = np.zeros(3, bool) if pbc is None else np.broadcast_to(np.asarray(pbc, bool), (3,))
-        images = self.images(cell, pbc)
-        model, params, dtype = self.model, self.params, self.dtype
+        images = _key(self.images(cell, pbc))
 
         def energy(positions, **kwargs):
             if "box" in kwargs or "perturbation" in kwargs:
                 raise NotImplementedError("orbjax energy functions take a fixed cell; NPT (box=...) is not supported")
             self._require_precision()
-            positions = jnp.asarray(positions, dtype).reshape(n, 3)
-            graph = dense_graph(positions, atomic_numbers, jnp.asarray(cell, dtype), pbc, images)
-            vectors = positions[graph.senders] - positions[graph.receivers] + graph.edges["shifts"]
-            out = model.apply(params, vectors, graph.nodes["atomic_numbers"], graph.senders, graph.receivers,
-                              jnp.zeros(n, jnp.int32), graph.globals["total_charge"], with_heads=False)
-            return out["node_energies"].sum()
+            positions = jnp.asarray(positions, self.dtype).reshape(n, 3)
+            return self._jitted_energy(self.params, positions, atomic_numbers, jnp.asarray(cell, self.dtype),
+                                       pbc, images=images)
 
         return energy
 
     energy_fn = jax_md_energy_fn  # the name jax-md users look for
 
     def predict_fn(self) -> Callable:
-        """`f(params, graph, compute_stress)`: `predict` without charge heads, for jitting."""
+        """`f(params, graph, compute_stress)`: `predict` without charge heads, for jitting;
+        returns only energy [n_graphs], forces [n_nodes, 3] and (if asked) stress."""
         model = self.model
 
         def f(params, graph, compute_stress: bool):
-            return predict(model, params, graph, with_heads=False, compute_stress=compute_stress)
+            out = predict(model, params, graph, with_heads=False, compute_stress=compute_stress)
+            return {k: out[k] for k in ("energy", "forces", "stress") if k in out}
 
         return f
 
@@ -238,8 +257,11 @@ class Potential:
         z_c, cell_c, pbc_c = _concrete(atomic_numbers), _concrete(cell), _concrete(pbc)
         if z_c is not None:
             self.check_elements(z_c)
+        if cell_c is not None and pbc_c is not None:
+            check_cell("input", cell_c, pbc_c)
         images = self.images(cell, pbc)
         positions, cell = jnp.asarray(positions, self.dtype), jnp.asarray(cell, self.dtype)
+        pbc = jnp.asarray(pbc, bool)
         ok = jnp.asarray(True)
         if z_c is None:
             table = jnp.asarray(self.statistics.z_to_species())
@@ -318,7 +340,8 @@ def dense_graph(positions, atomic_numbers, cell, pbc, images: np.ndarray) -> jra
     n = positions.shape[0]
     senders, receivers, shifts, valid = dense_pairs(positions, cell, pbc, images)
     # Excluded pairs: an edge vector of FAR Å, beyond any cutoff, so it contributes exactly zero.
-    far = jax.lax.stop_gradient(positions[receivers] - positions[senders]) + jnp.asarray([FAR, 0.0, 0.0], positions.dtype)
+    far = jax.lax.stop_gradient(positions[receivers] - positions[senders]) \
+        + jnp.asarray([FAR, 0.0, 0.0], positions.dtype)
     shifts = jnp.where(valid[:, None], shifts, far)
     periodic = jnp.any(jnp.asarray(pbc, bool))
     return jraph.GraphsTuple(
@@ -330,6 +353,28 @@ def dense_graph(positions, atomic_numbers, cell, pbc, images: np.ndarray) -> jra
         n_node=jnp.asarray([n]), n_edge=jnp.asarray([len(senders)]))
 
 
+def _dense_efs(model, params, positions, atomic_numbers, cell, pbc, images) -> dict[str, jnp.ndarray]:
+    """`predict` on the dense graph: energy [] eV, forces [n, 3] eV/Å, stress [3, 3] eV/Å³."""
+    graph = dense_graph(positions, atomic_numbers, cell, pbc, np.asarray(images, np.int32).reshape(-1, 3))
+    out = predict(model, params, graph, with_heads=False, compute_stress=True)
+    return {"energy": out["energy"][0], "forces": out["forces"], "stress": out["stress"][0]}
+
+
+def _dense_energy(model, params, positions, atomic_numbers, cell, pbc, images) -> jnp.ndarray:
+    """[] eV: the energy alone (for `jax.grad` by the caller, e.g. jax-md)."""
+    graph = dense_graph(positions, atomic_numbers, cell, pbc, np.asarray(images, np.int32).reshape(-1, 3))
+    vectors = positions[graph.senders] - positions[graph.receivers] + graph.edges["shifts"]
+    n = positions.shape[0]
+    out = model.apply(params, vectors, graph.nodes["atomic_numbers"], graph.senders, graph.receivers,
+                      jnp.zeros(n, jnp.int32), graph.globals["total_charge"], with_heads=False)
+    return out["node_energies"].sum()
+
+
+def _key(images: np.ndarray) -> tuple:
+    """Hashable form of an image grid, for a static jit argument."""
+    return tuple(map(tuple, np.asarray(images).tolist()))
+
+
 # ----------------------------------------------------------------------------- ASE
 
 
@@ -337,7 +382,8 @@ class OrbjaxCalculator(Calculator):
     """ASE calculator: numpy neighbour list, geometrically growing padding, jitted `predict`.
 
     Stress (ASE Voigt order xx, yy, zz, yz, xz, xy; eV/Å³) is computed only for periodic
-    atoms. `n_compilations` counts XLA compilations (one per padding budget and stress flag).
+    atoms. `n_compilations` counts XLA compilations (one per padding budget and stress flag)
+    of the potential's graph function, which all calculators of one `Potential` share.
 
     Args:
       potential: a `Potential` or a training workdir.
@@ -352,11 +398,10 @@ class OrbjaxCalculator(Calculator):
         self.potential = potential if isinstance(potential, Potential) else load_potential(potential, which, dtype)
         self.headroom = headroom
         self.budget: PaddingBudget | None = None
-        self._predict = jax.jit(self.potential.predict_fn(), static_argnums=2)
 
     @property
     def n_compilations(self) -> int:
-        return self._predict._cache_size()
+        return self.potential._jitted_predict._cache_size()
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -365,7 +410,7 @@ class OrbjaxCalculator(Calculator):
         periodic = bool(atoms.pbc.any())
         graph = self._padded_graph(atoms)
         with pot.precision():
-            out = jax.device_get(self._predict(pot.params, _to_device(graph, pot.dtype), periodic))
+            out = jax.device_get(pot._jitted_predict(pot.params, _cast(graph, pot.dtype), periodic))
         energy = float(out["energy"][0])
         self.results = {"energy": energy, "free_energy": energy,
                         "forces": np.asarray(out["forces"][: len(atoms)], np.float64)}
@@ -375,7 +420,10 @@ class OrbjaxCalculator(Calculator):
     def _padded_graph(self, atoms) -> jraph.GraphsTuple:
         positions = np.asarray(atoms.positions, np.float64)
         cell = np.asarray(atoms.cell.array, np.float64)
+        name = atoms.get_chemical_formula() or "empty"
+        _check_geometry(name, positions, cell, atoms.pbc)
         senders, receivers, shifts = neighbour_list(positions, cell, atoms.pbc, self.potential.cutoff)
+        _check_contacts(name, positions, senders, receivers, shifts)
         graph = jraph.GraphsTuple(
             nodes={"positions": positions, "atomic_numbers": np.asarray(atoms.numbers, np.int32)},
             edges={"shifts": shifts}, globals={"cell": cell[None], "total_charge": np.zeros(1)},
@@ -383,6 +431,27 @@ class OrbjaxCalculator(Calculator):
             n_node=np.array([len(atoms)], np.int32), n_edge=np.array([len(senders)], np.int32))
         self.budget = next_budget(self.budget, len(atoms), len(senders), self.headroom)
         return pad_batch([graph], self.budget)
+
+
+def _check_geometry(name, positions, cell, pbc) -> None:
+    """The cheap part of `Structure` validation, on every MD step (no extra neighbour list)."""
+    if len(positions) == 0:
+        raise StructureError(name, "empty structure (no atoms)")
+    if not np.isfinite(positions).all():
+        i = int(np.argmax(~np.isfinite(positions).all(axis=1)))
+        raise StructureError(name, f"non-finite (NaN/inf) position at atom {i}")
+    check_cell(name, cell, pbc)
+
+
+def _check_contacts(name, positions, senders, receivers, shifts) -> None:
+    """Overlapping atoms, read off the neighbour list the step needs anyway."""
+    if len(senders) == 0:
+        return
+    d = np.linalg.norm(positions[senders] - positions[receivers] + shifts, axis=1)
+    k = int(np.argmin(d))
+    if d[k] < MIN_DISTANCE:
+        raise StructureError(name, f"atoms {receivers[k]} and {senders[k]} are {d[k]:.3g} Å apart "
+                                   f"(< {MIN_DISTANCE} Å): overlapping atoms")
 
 
 def next_budget(current: PaddingBudget | None, n_node: int, n_edge: int, headroom: float = 1.15) -> PaddingBudget:
@@ -415,9 +484,9 @@ def _concrete(x) -> np.ndarray | None:
         return None
 
 
-def _to_device(graph, dtype):
-    """Floats of a numpy graph in the compute dtype, on the device (call under `precision()`)."""
-    return jax.tree.map(lambda x: jnp.asarray(x, dtype) if np.issubdtype(x.dtype, np.floating) else jnp.asarray(x), graph)
+def _cast(graph, dtype):
+    """Floats of a numpy graph in the compute dtype (numpy: jit moves it in one transfer)."""
+    return jax.tree.map(lambda x: x.astype(dtype) if np.issubdtype(x.dtype, np.floating) else x, graph)
 
 
 def _precision(dtype):

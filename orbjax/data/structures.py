@@ -109,13 +109,7 @@ def validate(s: Structure, min_distance: float = MIN_DISTANCE) -> None:
     if not np.isfinite(s.positions).all():
         i = int(np.argmax(~np.isfinite(s.positions).all(axis=1)))
         raise StructureError(s.name, f"non-finite (NaN/inf) position at atom {i}")
-    if s.pbc.any():
-        if not np.isfinite(s.cell).all():
-            raise StructureError(s.name, "non-finite cell")
-        periodic = s.cell[s.pbc]  # lattice vectors of the periodic directions only (slabs, wires)
-        lengths = np.linalg.norm(periodic, axis=1)
-        if lengths.min() < 1e-6 or np.linalg.svd(periodic / lengths[:, None], compute_uv=False).min() < 1e-6:
-            raise StructureError(s.name, "periodic cell has zero volume (degenerate lattice vectors)")
+    check_cell(s.name, s.cell, s.pbc)
     _check_min_distance(s, min_distance)
     for key, value in s.labels.items():
         _check_label(s, key, value, n)
@@ -136,6 +130,21 @@ def _check_charge_and_spin(s: Structure) -> None:
         raise StructureError(
             s.name, f"multiplicity {s.multiplicity} needs {s.multiplicity - 1} unpaired electrons, "
                     f"but charge {s.charge:g} leaves {n_electrons:g} electrons")
+
+
+def check_cell(name: str, cell: np.ndarray, pbc: np.ndarray) -> None:
+    """Periodic directions need finite, linearly independent lattice vectors (slabs and wires
+    may leave the open directions' vectors zero)."""
+    pbc = np.asarray(pbc, bool)
+    if not pbc.any():
+        return
+    cell = np.asarray(cell, np.float64).reshape(3, 3)
+    if not np.isfinite(cell).all():
+        raise StructureError(name, "non-finite cell")
+    periodic = cell[pbc]
+    lengths = np.linalg.norm(periodic, axis=1)
+    if lengths.min() < 1e-6 or np.linalg.svd(periodic / lengths[:, None], compute_uv=False).min() < 1e-6:
+        raise StructureError(name, "periodic cell has zero volume (degenerate lattice vectors)")
 
 
 def _check_min_distance(s: Structure, min_distance: float) -> None:

@@ -12,6 +12,8 @@ import jraph
 
 def node_graph_index(n_node: jnp.ndarray, n_total: int) -> jnp.ndarray:
     """[n_total] graph index of every node (works under jit: n_total is static)."""
+    if n_node.shape[0] == 1:  # one graph: skip a repeat that XLA constant-folds slowly for big N
+        return jnp.zeros(n_total, jnp.int32)
     return jnp.repeat(jnp.arange(n_node.shape[0]), n_node, total_repeat_length=n_total)
 
 

@@ -221,11 +221,6 @@ def _bad_atoms():
     }
 
 
-@pytest.mark.xfail(strict=True, reason="OrbjaxCalculator.calculate does not validate the atoms: NaN/inf "
-                   "positions and overlapping atoms give a finite energy (the NaN atom silently loses its "
-                   "neighbours), an empty or flat cell a cryptic numpy error; needs "
-                   "`orbjax.data.structures.validate`-equivalent checks (a `Structure(...)` built from the "
-                   "atoms) before the neighbour list")
 @pytest.mark.parametrize("kind", sorted(_bad_atoms()))
 def test_calculator_refuses_bad_geometry_with_a_named_error(calculator, kind):
     atoms, problem = _bad_atoms()[kind]
@@ -233,10 +228,6 @@ def test_calculator_refuses_bad_geometry_with_a_named_error(calculator, kind):
         _calculate(calculator, atoms)
 
 
-@pytest.mark.xfail(strict=True, reason="Potential._prepare does not check a concrete cell: a zero-volume "
-                   "periodic cell ends in a division by zero deep inside (finite garbage or a bare "
-                   "ZeroDivisionError, depending on the version); needs the same check as "
-                   "orbjax.data.structures.validate when `cell` and `pbc` are concrete")
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_pure_function_refuses_a_concrete_zero_volume_cell(potential):
     flat = np.array([[3.0, 0, 0], [6.0, 0, 0], [0, 0, 3.0]])
