@@ -65,11 +65,12 @@ def test_training_records_skipped_structures_in_the_workdir(skip_run):
                                                                  "mixed.extxyz:7"]
 
 
-def test_bad_structure_stops_training_by_default(tmp_path):
+def test_bad_structure_stops_training_with_on_error_raise(tmp_path):
     frames = example_frames()[:12]
     frames[5] = BAD_FRAMES["nan"][0]
     (tmp_path / "bad.extxyz").write_text("".join(frames))
     config = tiny_config(tmp_path / "bad.extxyz")
+    config.data.on_error = "raise"  # the default is "skip" (recorded in skipped_structures.jsonl)
     with pytest.raises(ValueError, match=r"bad\.extxyz:5.*non-finite"):
         load_splits(config.data, config.model.cutoff, config.seed)
 
@@ -85,6 +86,7 @@ def test_validation_element_unknown_to_the_training_split_is_named(tmp_path):
     k = next(i for i, f in enumerate(frames) if f"sulfur.extxyz:{i}" in val_names and "\nO " in f)
     frames[k] = frames[k].replace("\nO ", "\nS ", 1)
     path.write_text("".join(frames))
+    config.data.on_error = "raise"
     with pytest.raises(ValueError, match=rf"sulfur\.extxyz:{k}.*S \(Z=16\).*training split"):
         load_splits(config.data, config.model.cutoff, config.seed)
     config.data.on_error = "skip"
