@@ -82,14 +82,15 @@ def orbjax_worker(spec: dict) -> None:
 
     def run_pass():
         s = holder["state"]
-        times = []
+        times, cpu = [], []
         for batch in batches:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             s, metrics = step(s, to_device(batch, dtype))
             bool(metrics["finite"])  # the training loop syncs on this flag every step
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
         holder["state"] = s
-        return {"step_s": times, "n_compilations": step._cache_size(), "loss": float(metrics["loss"])}
+        return {"step_s": times, "cpu_s": cpu, "n_compilations": step._cache_size(), "loss": float(metrics["loss"])}
 
     serve({"impl": "orbjax", "variant": spec["variant"], "n_params": n_params,
            "heads": list(model.config.heads), "compile_s": compile_s, "pad_batches_s": pad_s,
@@ -100,7 +101,7 @@ def orbjax_worker(spec: dict) -> None:
 def orbjax_versions() -> dict:
     import importlib.metadata as md
 
-    out = {"python": sys.version.split()[0]}
+    out = {"python": sys.version.split()[0], "XLA_FLAGS": os.environ.get("XLA_FLAGS", "")}
     for name in ("jax", "jaxlib", "flax", "e3nn-jax", "optax", "numpy", "ase", "matscipy"):
         try:
             out[name] = md.version(name)
@@ -153,6 +154,7 @@ def mace_worker(spec: dict) -> None:
     from mace.tools import torch_geometric, utils
     from torch_ema import ExponentialMovingAverage
 
+    torch.set_num_threads(spec["threads"])
     torch.set_default_dtype(torch.float32)
     torch.manual_seed(0)
     atoms_list = ase.io.read(spec["data"], ":")
@@ -162,8 +164,9 @@ def mace_worker(spec: dict) -> None:
     configs = []
     for a in atoms_list:
         if a.calc is not None:  # ASE may move energy/forces into a SinglePointCalculator
+            energy, forces = a.calc.get_potential_energy(), a.calc.get_forces()
             a = a.copy()
-            a.info["energy"], a.arrays["forces"] = a.calc.get_potential_energy(), a.calc.get_forces()
+            a.info["energy"], a.arrays["forces"] = energy, forces
         configs.append(mace_data.config_from_atoms(a, key_specification=keyspec))
     data = [mace_data.AtomicData.from_config(c, z_table=z_table, cutoff=spec["cutoff"]) for c in configs]
     avg_nn = float(np.mean([d.edge_index.shape[1] / d.positions.shape[0] for d in data]))
@@ -196,12 +199,13 @@ def mace_worker(spec: dict) -> None:
     warmup_s = time.perf_counter() - t0
 
     def run_pass():
-        times = []
+        times, cpu = [], []
         for batch in batches:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             step(batch)
             times.append(time.perf_counter() - t0)
-        return {"step_s": times}
+            cpu.append(time.process_time() - c0)
+        return {"step_s": times, "cpu_s": cpu}
 
     serve({"impl": "mace", "variant": f"correlation{spec['correlation']}", "n_params": n_params,
            "compile_s": {"warmup_3_steps": warmup_s}, "collate_s": collate_s, "avg_num_neighbors": avg_nn,

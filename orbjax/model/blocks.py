@@ -1,10 +1,14 @@
 """Interaction block: NequIP-style equivariant convolution with a gated nonlinearity."""
 from __future__ import annotations
 
+import dataclasses
+import functools
+
 import e3nn_jax as e3nn
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class InteractionBlock(nn.Module):
@@ -39,7 +43,14 @@ class InteractionBlock(nn.Module):
         edge_envelope: jnp.ndarray,  # [n_edges]
         senders: jnp.ndarray,  # [n_edges]
         receivers: jnp.ndarray,  # [n_edges]
+        scalars_only: bool = False,
     ) -> e3nn.IrrepsArray:
+        """Returns [n_nodes, hidden] features; with `scalars_only`, only their scalars (0e).
+
+        `scalars_only` computes the same scalars with the same parameters but skips every
+        message of l > 0: the last layer of a model whose readouts read only scalars (the
+        energy) needs nothing else, neither forwards nor in the gradients.
+        """
         hidden = e3nn.Irreps(self.hidden_irreps)
         n_nodes = node_features.shape[0]
         gate_irreps = _gate_input_irreps(hidden)
@@ -47,20 +58,17 @@ class InteractionBlock(nn.Module):
         self_connection = e3nn.flax.Linear(gate_irreps, num_indexed_weights=self.n_species, force_irreps_out=True,
                                            name="self_connection")(species, node_features)
         h = e3nn.flax.Linear(node_features.irreps, name="linear_up")(node_features)
-        h_senders = h[senders]  # [n_edges, irreps]
-        messages = e3nn.concatenate([
-            h_senders.filter(keep=hidden),
-            e3nn.tensor_product(h_senders, edge_sh, filter_ir_out=gate_irreps),
-        ]).regroup()  # [n_edges, message irreps]
+        layout = message_layout(str(h.irreps), str(edge_sh.irreps), str(hidden), str(gate_irreps))
         mlp = e3nn.flax.MultiLayerPerceptron(
-            [self.radial_hidden] * self.radial_layers + [messages.irreps.num_irreps],
+            [self.radial_hidden] * self.radial_layers + [layout.irreps.num_irreps],
             act=jax.nn.silu, output_activation=False, name="radial_mlp")
         weights = mlp(edge_radial) * edge_envelope[:, None]  # [n_edges, n_message_irreps]
-        messages = messages * weights
-        aggregated = e3nn.scatter_sum(messages, dst=receivers, output_size=n_nodes)
+        only = (e3nn.Irrep("0e"),) if scalars_only else None
+        aggregated = aggregate_messages(layout, h, edge_sh, weights, senders, receivers, n_nodes, only)
         aggregated = aggregated / jnp.sqrt(self.avg_num_neighbors)
         out = e3nn.flax.Linear(gate_irreps, force_irreps_out=True, name="linear_down")(aggregated) + self_connection
-        return e3nn.gate(out)  # [n_nodes, hidden]
+        features = e3nn.gate(out)  # [n_nodes, hidden]
+        return features.filter(keep="0e") if scalars_only else features
 
 
 def _gate_input_irreps(hidden: e3nn.Irreps) -> e3nn.Irreps:
@@ -69,3 +77,109 @@ def _gate_input_irreps(hidden: e3nn.Irreps) -> e3nn.Irreps:
     vectors = e3nn.Irreps([(mul, ir) for mul, ir in hidden if ir.l > 0])
     gates = e3nn.Irreps(f"{vectors.num_irreps}x0e") if vectors.num_irreps else e3nn.Irreps("")
     return (scalars + gates + vectors).simplify()
+
+
+# ----------------------------------------------------------------------------- messages
+#
+# The messages of an edge are  h_j ⊕ (h_j ⊗ Y(r̂_ij))  (the tensor product filtered to the
+# gate irreps), regrouped by irrep, as `e3nn.concatenate([h.filter(keep), e3nn.tensor_product(
+# h, Y, filter_ir_out)]).regroup()` lays them out. e3nn-jax evaluates that product path by
+# path as einsums whose inner dimensions are 1–5 wide, which XLA on CPU runs far below
+# speed, above all in the second derivatives training needs (forces, then the parameter
+# gradient). Every irrep of h has the same number of channels C and Y has one copy of each
+# l, so per output irrep the whole product is one batched matrix product per edge:
+#   out[e, c, (path, k)] = Σ_i h[e, c, i] · A[e, i, (path, k)],  A = Σ_j Y[e, j] · CG[i, j, (path, k)],
+# with h's components i of all l side by side. Each output irrep is weighted and summed
+# over receivers on its own, so irreps nobody reads (the last layer's l > 0 when only the
+# energy is wanted) can be skipped (`only`). Values and layout are those of e3nn's.
+
+
+@dataclasses.dataclass(frozen=True)
+class MessageLayout:
+    """Static description of the messages of one interaction block.
+
+    Attributes:
+      irreps: message irreps (regrouped: one entry per irrep, sorted).
+      channels: C, the multiplicity of every irrep of h.
+      blocks: per message irrep, (ir, keep_h, cg) with keep_h whether h's own chunk of that
+        irrep comes first (the `h.filter(keep)` part) and cg [dim_h, dim_sh, n_paths·dim_ir],
+        the Clebsch–Gordan coefficients of the tensor-product paths into ir, in e3nn's order.
+    """
+
+    irreps: e3nn.Irreps
+    channels: int
+    blocks: tuple
+
+
+@functools.lru_cache(maxsize=None)
+def message_layout(h_irreps: str, sh_irreps: str, keep: str, filter_ir_out: str) -> MessageLayout:
+    h_irreps, sh_irreps = e3nn.Irreps(h_irreps).regroup(), e3nn.Irreps(sh_irreps).regroup()
+    keep_irs = {ir for _, ir in e3nn.Irreps(keep)}
+    out_irs = {ir for _, ir in e3nn.Irreps(filter_ir_out)}
+    channels = {mul for mul, _ in h_irreps}
+    if len(channels) != 1 or any(mul != 1 for mul, _ in sh_irreps):
+        raise ValueError(f"fast messages need equal multiplicities in h ({h_irreps}) and one copy "
+                         f"of each l in the spherical harmonics ({sh_irreps})")
+    (channels,) = channels
+    h_irs = [ir for _, ir in h_irreps]
+    h_offsets = np.cumsum([0] + [ir.dim for ir in h_irs])
+    sh_offsets = np.cumsum([0] + [ir.dim for _, ir in sh_irreps])
+    factor = {"component": lambda ir, a, b: np.sqrt(ir.dim), "norm": lambda ir, a, b: np.sqrt(a.dim * b.dim),
+              "none": lambda ir, a, b: 1.0}[e3nn.config("irrep_normalization")]
+    paths = {}  # ir_out → list of (i1, i2), in the order e3nn.tensor_product emits them
+    for i1, ir1 in enumerate(h_irs):
+        for i2, (_, ir2) in enumerate(sh_irreps):
+            for ir_out in ir1 * ir2:
+                if ir_out in out_irs:
+                    paths.setdefault(ir_out, []).append((i1, i2))
+    blocks, irreps = [], []
+    for ir in sorted(set(paths) | (keep_irs & set(h_irs))):
+        keep_h = ir in keep_irs and ir in h_irs
+        cg = np.zeros((h_offsets[-1], sh_offsets[-1], len(paths.get(ir, [])), ir.dim))
+        for p, (i1, i2) in enumerate(paths.get(ir, [])):
+            ir1, ir2 = h_irs[i1], sh_irreps[i2].ir
+            c = np.asarray(e3nn.clebsch_gordan(ir1.l, ir2.l, ir.l)) * factor(ir, ir1, ir2)
+            cg[h_offsets[i1]:h_offsets[i1 + 1], sh_offsets[i2]:sh_offsets[i2 + 1], p] = c
+        blocks.append((ir, keep_h, cg.reshape(h_offsets[-1], sh_offsets[-1], -1)))
+        irreps.append((channels * (int(keep_h) + len(paths.get(ir, []))), ir))
+    return MessageLayout(e3nn.Irreps(irreps), channels, tuple(blocks))
+
+
+def aggregate_messages(layout: MessageLayout, h: e3nn.IrrepsArray, sh: e3nn.IrrepsArray,
+                       weights: jnp.ndarray, senders, receivers, n_nodes: int, only=None) -> e3nn.IrrepsArray:
+    """Σ_j weights_ij · messages_ij over the senders j of each receiver i.
+
+    Args:
+      h: [n_nodes, irreps] node features (before the gather to edges).
+      sh: [n_edges, sh irreps] spherical harmonics of the edge vectors.
+      weights: [n_edges, layout.irreps.num_irreps] one weight per message irrep.
+      only: irreps to compute (None: all); the others are e3nn zero chunks, never computed.
+    Returns:
+      [n_nodes, layout.irreps].
+    """
+    h = h.regroup()
+    c = layout.channels
+    x = h.array.reshape(h.shape[0], -1)  # per-l chunks [C, 2l+1], flattened channel-major
+    chunks = [x[:, s].reshape(-1, c, ir.dim) for s, (_, ir) in zip(h.irreps.slices(), h.irreps)]
+    x = jnp.concatenate(chunks, axis=-1)[senders]  # [n_edges, C, dim_h]
+    offsets = np.cumsum([0] + [ir.dim for _, ir in h.irreps])
+    y = sh.regroup().array  # [n_edges, dim_sh]
+    out, start = [], 0
+    for (ir, keep_h, cg), (mul, _) in zip(layout.blocks, layout.irreps):
+        w = weights[:, start:start + mul].reshape(-1, mul // c, c, 1)  # [n_edges, paths(+1), C, 1]
+        start += mul
+        if only is not None and ir not in only:
+            out.append(None)
+            continue
+        parts = []
+        if keep_h:
+            k = [ir_h for _, ir_h in h.irreps].index(ir)
+            parts.append(x[:, None, :, offsets[k]:offsets[k] + ir.dim])  # [n_edges, 1, C, dim]
+        if cg.shape[-1]:
+            a = jnp.einsum("ej,ijd->eid", y, jnp.asarray(cg, y.dtype))  # [n_edges, dim_h, paths·dim]
+            tp = jnp.einsum("eci,eid->ecd", x, a).reshape(x.shape[0], c, -1, ir.dim)
+            parts.append(jnp.swapaxes(tp, 1, 2))  # [n_edges, paths, C, dim]
+        m = jnp.concatenate(parts, axis=1) * w  # [n_edges, paths(+1), C, dim]
+        summed = jax.ops.segment_sum(m.reshape(m.shape[0], -1), receivers, num_segments=n_nodes)
+        out.append(summed.reshape(n_nodes, mul, ir.dim))
+    return e3nn.from_chunks(layout.irreps, out, (n_nodes,), weights.dtype)

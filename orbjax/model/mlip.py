@@ -65,9 +65,11 @@ class OrbitalMLIP(nn.Module):
             n_species=stats.n_species, channels=cfg.channels, l_max=cfg.l_max,
             n_layers=cfg.n_layers, cutoff=cfg.cutoff, n_basis=cfg.n_basis,
             avg_num_neighbors=stats.avg_num_neighbors, radial_hidden=cfg.radial_hidden,
-            name="network")(edge_vectors.astype(self.dtype), species, senders, receivers)
+            name="network")(edge_vectors.astype(self.dtype), species, senders, receivers,
+                            scalars_only=not self._needs_vectors(with_heads))
         e0 = jnp.asarray(stats.atomic_energies, self.dtype)[species]
         raw = ScalarMLP(1, cfg.readout_hidden, name="energy_readout")(features)[:, 0]
+        # features: scalars only unless a readout needs more (see _needs_vectors)
         outputs = {"node_energies": e0 + stats.energy_scale * raw, "features": features}
         if with_heads:
             for head in cfg.heads:
@@ -75,6 +77,15 @@ class OrbitalMLIP(nn.Module):
             if cfg.charge_neutral and "atomic_charges" in outputs:
                 outputs["atomic_charges"] = _neutralise(outputs["atomic_charges"], node_graph, total_charge)
         return outputs
+
+    def _needs_vectors(self, with_heads: bool) -> bool:
+        """Whether a readout reads l > 0 features (only the equivariant orbital head does);
+        if none does, the last layer computes scalars only: less work, same parameters
+        (initialisation always builds the full network, so every model has the same tree)."""
+        cfg = self.config
+        if self.is_initializing():
+            return True
+        return with_heads and "orbital_populations" in cfg.heads and cfg.orbital_head == "equivariant"
 
     def _charge_head(self, head, features, atomic_numbers, species):
         stats = self.statistics

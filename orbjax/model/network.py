@@ -58,8 +58,10 @@ class EquivariantNetwork(nn.Module):
         species: jnp.ndarray,  # [n_nodes] int in [0, n_species)
         senders: jnp.ndarray,  # [n_edges]
         receivers: jnp.ndarray,  # [n_edges]
+        scalars_only: bool = False,
     ) -> e3nn.IrrepsArray:
-        """Returns [n_nodes, hidden irreps] features in tblite's real-harmonic frame."""
+        """Returns [n_nodes, hidden irreps] features in tblite's real-harmonic frame
+        (only their scalars with `scalars_only`: the last layer then skips all l > 0 work)."""
         sh, radial, envelope = safe_edge_geometry(edge_vectors, self.cutoff, self.n_basis, self.l_max)
         one_hot = jnp.eye(self.n_species, dtype=edge_vectors.dtype)[species]
         features = e3nn.flax.Linear(f"{self.channels}x0e", name="embedding")(
@@ -69,5 +71,6 @@ class EquivariantNetwork(nn.Module):
                 hidden_irreps=hidden_irreps(self.channels, self.l_max),
                 n_species=self.n_species, avg_num_neighbors=self.avg_num_neighbors,
                 radial_hidden=self.radial_hidden, name=f"interaction_{layer}",
-            )(features, species, sh, radial, envelope, senders, receivers)
+            )(features, species, sh, radial, envelope, senders, receivers,
+              scalars_only=scalars_only and layer == self.n_layers - 1)
         return features
