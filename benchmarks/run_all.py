@@ -50,6 +50,14 @@ def thread_env(threads: int) -> dict:
     return env
 
 
+def pin(threads: int):
+    """Restrict a worker to `threads` cores (the same ones for every worker). XLA:CPU keeps
+    helper threads even with one intra-op thread; pinning gives both libraries the same
+    hardware, so wall-time ratios compare equal resources."""
+    cores = sorted(os.sched_getaffinity(0))[:threads]
+    return lambda: os.sched_setaffinity(0, cores)
+
+
 class Worker:
     """A benchmark worker process speaking the one-JSON-line-per-request protocol."""
 
@@ -60,7 +68,7 @@ class Worker:
         self.stderr = open(Path(workdir) / f"{name}.stderr", "w")
         self.proc = subprocess.Popen([python, str(HERE / script), "worker", str(path)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.stderr, text=True, cwd=ROOT,
-                                     env=thread_env(threads))
+                                     env=thread_env(threads), preexec_fn=pin(threads))
         self.log = log
         self.setup = None
 
@@ -247,7 +255,8 @@ def md_benchmark(args, workdir, labelled, log) -> dict:
 def compilation_benchmark(args, labelled, log) -> dict:
     cmd = [sys.executable, str(HERE / "compilation.py"), str(labelled), "--config", str(ROOT / "configs" / "default.py"),
            "--epochs", str(args.compile_epochs)]
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=thread_env(args.threads))
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=thread_env(args.threads),
+                         preexec_fn=pin(args.threads))
     if out.returncode:
         raise RuntimeError(f"compilation.py failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -575,11 +584,15 @@ NOTES = """
 - Both in float32, random weights (the cost does not depend on them), the same batches
   (training) and the same structures (MD). Losses: per-atom energy MSE + 10 × force MSE
   (+ orbital populations for orbjax's head), Adam, gradient clipping 10, EMA 0.99.
-- **Threads.** Each worker runs with 1 thread (XLA: `--xla_cpu_multi_thread_eigen=false
-  intra_op_parallelism_threads=1`; torch: `set_num_threads(1)`), `--threads 2` changes it.
-  On this shared 2-core machine (load average 4–10 while other jobs ran) torch with 2 OpenMP
-  threads was ~15× slower than with 1 (a 94-atom MACE training step: 7.2 s vs 0.46 s),
-  which would have made any comparison meaningless.
+- **Threads and cores.** Each worker runs with 1 thread (XLA: `--xla_cpu_multi_thread_eigen=false
+  intra_op_parallelism_threads=1`; torch: `set_num_threads(1)`) and is pinned to the same
+  single core (`sched_setaffinity`); `--threads 2` uses both cores. Why: on this shared
+  2-core machine (load average 4–10 while other jobs ran) torch with 2 OpenMP threads was
+  ~15× slower than with 1 (a 94-atom MACE training step: 7.2 s vs 0.46 s); and XLA:CPU
+  keeps helper threads even with one intra-op thread: unpinned, orbjax used ~1.7 cores of
+  CPU time per second of wall time while MACE used 1.0, which flattered orbjax's wall-time
+  ratios by up to 1.7× in an earlier run. Pinned, both get exactly one core; the
+  structures/CPU-s column and the CPU ratios are the check.
 
 ## Where orbjax's time went, and what was changed
 
