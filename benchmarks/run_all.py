@@ -636,13 +636,17 @@ last layer's radial MLP, which still produces all 448 weights per edge although 
 scalar ones are used (~7 %), then the batched message products. Further gains would come
 from computing only the used radial weights and from a custom (Pallas/FFI) message kernel.
 
-Scaling to 10,000 atoms: orbjax's time per atom is flat from ~400 to 3,000 atoms but jumps at
+Small systems: at 81 atoms the step is dominated by fixed per-call costs (dispatch,
+padding to 16–64-sized buckets, stress), so orbjax is only 1.2× faster than MACE
+(correlation 3) and slower than correlation 1; from ~400 atoms on it is 1.7–2.6× faster.
+
+Scaling to 10,000 atoms: orbjax's time per atom is flat (±5 %) from 375 to 3,000 atoms but jumps at
 10,125 atoms. Two causes were measured: the edge padding (≈0.53 M real edges padded to
 786,432, 1.48× vs 1.2–1.25× at the smaller sizes; see below) and memory traffic: the process
 peaks at ~13 GB and takes ~20 M minor page faults over 4 calls (XLA allocates and frees
 its ~1 GB per-edge buffers on every call; glibc malloc tunables did not change it).
-MACE's time per atom also grows with size (2.2 → 5.5 ms/atom), and orbjax stays ≥ 2× faster
-at every size, but the ±20 % flatness target is missed at 10k atoms.
+MACE's time per atom also grows with size (1.9 → 4.5 ms/atom); orbjax stays 1.8× faster at
+10k atoms, but the ±20 % flatness target is missed there.
 
 ## Remaining gaps and recommendations (files owned elsewhere)
 
