@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import jax
 import ml_collections
@@ -33,7 +34,7 @@ def load_trained(workdir: str, which: str = "best") -> TrainedModel:
     from orbjax.data.structures import Structure
 
     meta, step, which = read_meta(workdir, which)
-    config = ml_collections.ConfigDict(ml_collections.config_dict.ConfigDict(_json(meta["config"])))
+    config = ml_collections.ConfigDict(json.loads(meta["config"]))
     statistics = Statistics.from_json(meta["statistics"])
     model = create_model(config, statistics)
     dummy = Structure([statistics.species[0]], [[0.0, 0.0, 0.0]], name="init")
@@ -45,8 +46,3 @@ def load_trained(workdir: str, which: str = "best") -> TrainedModel:
     state, _ = ckpt.restore(template, which=which, step=step)
     ckpt.close()
     return TrainedModel(model, state.ema_params, config, statistics, int(state.step))
-
-
-def _json(text: str) -> dict:
-    import json
-    return json.loads(text)
