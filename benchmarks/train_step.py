@@ -49,6 +49,9 @@ def orbjax_worker(spec: dict) -> None:
 
     config = load_config_module(spec["config"]).get_config()
     config.train.batch_size = spec["batch_size"]
+    for key, value in spec.get("overrides", {}).items():  # "model.x": value
+        section, name = key.split(".")
+        config[section][name] = value
     structures = read_structures(spec["data"])
     graphs = structures_to_graphs(structures, config.model.cutoff, energy_key=config.data.energy_key,
                                   forces_key=config.data.forces_key)

@@ -11,6 +11,10 @@ pull in the model code.
 """
 from __future__ import annotations
 
+from orbjax.runtime import configure_process as _configure_process
+
+_configure_process()  # before JAX starts: XLA:CPU flags and malloc settings (orbjax/runtime.py)
+
 try:
     from importlib.metadata import PackageNotFoundError, version as _version
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import e3nn_jax as e3nn
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -27,6 +28,11 @@ class ModelConfig:
     readout_hidden: int = 16
     heads: tuple[str, ...] = ()  # any of CHARGE_HEADS
     orbital_head: str = "equivariant"  # or "invariant" (scalars only: the paper's baseline)
+    # What the equivariant orbital head reads. "previous_layer": the l ≤ 2 features of layer
+    # n−1 with the last layer's scalars, so the last layer computes scalars only, as for the
+    # energy (the head costs a few % of a train step); "last_layer": the last layer's full
+    # features (its l > 0 messages then cost ~50 % more per train step).
+    orbital_features: str = "previous_layer"
     charge_neutral: bool = False  # shift atomic charges so they sum to the total charge
 
     def __post_init__(self):
@@ -35,6 +41,8 @@ class ModelConfig:
             raise ValueError(f"unknown charge heads {sorted(unknown)}; choose from {CHARGE_HEADS}")
         if self.orbital_head not in ("equivariant", "invariant"):
             raise ValueError(f"orbital_head must be 'equivariant' or 'invariant', not {self.orbital_head!r}")
+        if self.orbital_features not in ("previous_layer", "last_layer"):
+            raise ValueError(f"orbital_features must be 'previous_layer' or 'last_layer', not {self.orbital_features!r}")
 
 
 class OrbitalMLIP(nn.Module):
@@ -61,38 +69,47 @@ class OrbitalMLIP(nn.Module):
     ) -> dict[str, jnp.ndarray]:
         cfg, stats = self.config, self.statistics
         species = jnp.maximum(jnp.asarray(stats.z_to_species())[atomic_numbers], 0)  # [n_nodes]
-        features = EquivariantNetwork(
+        layers = EquivariantNetwork(
             n_species=stats.n_species, channels=cfg.channels, l_max=cfg.l_max,
             n_layers=cfg.n_layers, cutoff=cfg.cutoff, n_basis=cfg.n_basis,
             avg_num_neighbors=stats.avg_num_neighbors, radial_hidden=cfg.radial_hidden,
             name="network")(edge_vectors.astype(self.dtype), species, senders, receivers,
-                            scalars_only=not self._needs_vectors(with_heads))
+                            scalars_only=not self._last_layer_vectors(with_heads))
+        features = layers[-1]
         e0 = jnp.asarray(stats.atomic_energies, self.dtype)[species]
         raw = ScalarMLP(1, cfg.readout_hidden, name="energy_readout")(features)[:, 0]
-        # features: scalars only unless a readout needs more (see _needs_vectors)
+        # features: scalars only unless a readout needs more (see _last_layer_vectors)
         outputs = {"node_energies": e0 + stats.energy_scale * raw, "features": features}
         if with_heads:
             for head in cfg.heads:
-                outputs[head] = self._charge_head(head, features, atomic_numbers, species)
+                outputs[head] = self._charge_head(head, layers, atomic_numbers, species)
             if cfg.charge_neutral and "atomic_charges" in outputs:
                 outputs["atomic_charges"] = _neutralise(outputs["atomic_charges"], node_graph, total_charge)
         return outputs
 
-    def _needs_vectors(self, with_heads: bool) -> bool:
-        """Whether a readout reads l > 0 features (only the equivariant orbital head does);
-        if none does, the last layer computes scalars only: less work, same parameters
+    def _last_layer_vectors(self, with_heads: bool) -> bool:
+        """Whether a readout reads the last layer's l > 0 features (only the equivariant
+        orbital head with `orbital_features="last_layer"`, or a one-layer network, does); if
+        none does, the last layer computes scalars only: less work, same parameters
         (initialisation always builds the full network, so every model has the same tree)."""
         cfg = self.config
         if self.is_initializing():
             return True
-        return with_heads and "orbital_populations" in cfg.heads and cfg.orbital_head == "equivariant"
+        return (with_heads and "orbital_populations" in cfg.heads and cfg.orbital_head == "equivariant"
+                and (cfg.orbital_features == "last_layer" or cfg.n_layers == 1))
 
-    def _charge_head(self, head, features, atomic_numbers, species):
+    def _orbital_features(self, layers):
+        """The features the equivariant orbital head reads (see ModelConfig.orbital_features)."""
+        if self.config.orbital_features == "last_layer" or len(layers) == 1:
+            return layers[-1]
+        return e3nn.concatenate([layers[-2], layers[-1].filter(keep="0e")]).regroup()
+
+    def _charge_head(self, head, layers, atomic_numbers, species):
         stats = self.statistics
         if head == "orbital_populations" and self.config.orbital_head == "equivariant":
-            raw = EquivariantOrbitalReadout(name=f"{head}_readout")(features, atomic_numbers)
+            raw = EquivariantOrbitalReadout(name=f"{head}_readout")(self._orbital_features(layers), atomic_numbers)
         else:
-            raw = ScalarMLP(READOUT_WIDTHS[head], self.config.readout_hidden, name=f"{head}_readout")(features)
+            raw = ScalarMLP(READOUT_WIDTHS[head], self.config.readout_hidden, name=f"{head}_readout")(layers[-1])
         mean = jnp.asarray(stats.charge_mean(head), self.dtype)[species]  # [n_nodes, width]
         pred = mean + stats.charge_scale(head) * raw
         return pred[:, 0] if READOUT_WIDTHS[head] == 1 else pred

@@ -59,13 +59,15 @@ class EquivariantNetwork(nn.Module):
         senders: jnp.ndarray,  # [n_edges]
         receivers: jnp.ndarray,  # [n_edges]
         scalars_only: bool = False,
-    ) -> e3nn.IrrepsArray:
-        """Returns [n_nodes, hidden irreps] features in tblite's real-harmonic frame
-        (only their scalars with `scalars_only`: the last layer then skips all l > 0 work)."""
+    ) -> list[e3nn.IrrepsArray]:
+        """Returns the [n_nodes, hidden irreps] features of every layer, in tblite's
+        real-harmonic frame (of the last layer only its scalars with `scalars_only`: it then
+        skips all l > 0 work)."""
         sh, radial, envelope = safe_edge_geometry(edge_vectors, self.cutoff, self.n_basis, self.l_max)
         one_hot = jnp.eye(self.n_species, dtype=edge_vectors.dtype)[species]
         features = e3nn.flax.Linear(f"{self.channels}x0e", name="embedding")(
             e3nn.IrrepsArray(f"{self.n_species}x0e", one_hot))
+        layers = []
         for layer in range(self.n_layers):
             features = InteractionBlock(
                 hidden_irreps=hidden_irreps(self.channels, self.l_max),
@@ -73,4 +75,5 @@ class EquivariantNetwork(nn.Module):
                 radial_hidden=self.radial_hidden, name=f"interaction_{layer}",
             )(features, species, sh, radial, envelope, senders, receivers,
               scalars_only=scalars_only and layer == self.n_layers - 1)
-        return features
+            layers.append(features)
+        return layers

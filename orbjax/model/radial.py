@@ -1,6 +1,9 @@
 """Radial basis: Bessel functions × a smooth polynomial cutoff (NequIP / MACE style)."""
 from __future__ import annotations
 
+import e3nn_jax as e3nn
+import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -29,3 +32,52 @@ def polynomial_cutoff(lengths: jnp.ndarray, cutoff: float, p: int = 6) -> jnp.nd
     u = (1.0 - (p + 1) * (p + 2) / 2 * x**p + p * (p + 2) * x ** (p + 1)
          - p * (p + 1) / 2 * x ** (p + 2))
     return jnp.where(x < 1.0, u, 0.0)
+
+
+class RadialMLP(nn.Module):
+    """The per-edge radial weights: an MLP of the radial basis, e3nn-style ("path"
+    normalisation: unit-variance weights scaled by 1/√fan_in, normalised SiLU, no biases).
+
+    `groups` (static: tuples of output columns) returns one array per group, each from its
+    own slice of the last kernel: the last layer of an energy-only model needs a quarter of
+    the outputs, a dense layer of [n_edges, hidden] × [hidden, n_out] is a large part of an
+    MD step, and separate products keep XLA from slicing (and, in the backward pass,
+    zero-padding) one wide [n_edges, n_out] array. The parameter tree is that of
+    `e3nn.flax.MultiLayerPerceptron` (Dense_0 … Dense_k, kernel only).
+
+    Attributes:
+      features: widths of the layers, the last one the number of outputs.
+    """
+
+    features: tuple[int, ...]
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, groups: tuple[tuple[int, ...], ...] | None = None):
+        """[n_edges, n_basis] → [n_edges, features[-1]], or with `groups` a list of
+        [n_edges, len(group)]."""
+        act = e3nn.normalize_function(jax.nn.silu)
+        for i, width in enumerate(self.features[:-1]):
+            kernel = _Kernel(x.shape[-1], width, x.dtype, name=f"Dense_{i}")()  # [fan_in, width]
+            x = act((x @ kernel) / np.sqrt(x.shape[-1]).astype(x.dtype))
+        kernel = _Kernel(x.shape[-1], self.features[-1], x.dtype, name=f"Dense_{len(self.features) - 1}")()
+        scale = 1 / np.sqrt(x.shape[-1]).astype(x.dtype)
+        if groups is None:
+            return (x @ kernel) * scale
+        return [(x @ _columns(kernel, g)) * scale for g in groups]
+
+
+def _columns(kernel: jnp.ndarray, group: tuple[int, ...]) -> jnp.ndarray:
+    """kernel[:, group] as a slice when the columns are contiguous (no gather)."""
+    if list(group) == list(range(group[0], group[0] + len(group))):
+        return kernel[:, group[0]:group[0] + len(group)]
+    return kernel[:, np.asarray(group)]
+
+
+class _Kernel(nn.Module):
+    fan_in: int
+    width: int
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self) -> jnp.ndarray:
+        return self.param("kernel", nn.initializers.normal(stddev=1.0), (self.fan_in, self.width), self.dtype)

@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from orbjax.model.blocks import _gate_input_irreps, aggregate_messages, message_layout
+from orbjax.model.blocks import _gate_input_irreps, aggregate_messages, message_layout, weight_groups
+from orbjax.model.radial import RadialMLP
 
 
 def reference(h, sh, hidden, gate, weights, senders, receivers, n_nodes):
@@ -13,6 +14,11 @@ def reference(h, sh, hidden, gate, weights, senders, receivers, n_nodes):
     hs = h[senders]
     messages = e3nn.concatenate([hs.filter(keep=hidden), e3nn.tensor_product(hs, sh, filter_ir_out=gate)]).regroup()
     return e3nn.scatter_sum(messages * weights, dst=receivers, output_size=n_nodes)
+
+
+def split(weights, layout, only=None):
+    """[n_edges, all message irreps] → the per-irrep list `aggregate_messages` takes."""
+    return [weights[:, np.asarray(g)] for g in weight_groups(layout, only)]
 
 
 @pytest.mark.parametrize("h_irreps, l_max", [("6x0e", 2), ("6x0e+6x1o+6x2e", 2), ("4x0e+4x1o+4x2e+4x3o", 3)])
@@ -30,7 +36,7 @@ def test_messages_match_e3nn(h_irreps, l_max):
     layout = message_layout(str(h.irreps), str(sh.irreps), str(hidden), str(gate))
     weights = jnp.asarray(rng.normal(size=(n_edges, layout.irreps.num_irreps)), jnp.float32)
     expected = reference(h, sh, hidden, gate, weights, senders, receivers, n_nodes)
-    got = aggregate_messages(layout, h, sh, weights, senders, receivers, n_nodes)
+    got = aggregate_messages(layout, h, sh, split(weights, layout), senders, receivers, n_nodes)
     assert got.irreps == expected.irreps
     np.testing.assert_allclose(got.array, expected.array, rtol=1e-5, atol=1e-5)
 
@@ -39,7 +45,7 @@ def test_messages_match_e3nn(h_irreps, l_max):
         out = fn(e3nn.IrrepsArray(h.irreps, h_array), e3nn.IrrepsArray(sh.irreps, sh_array))
         return jnp.sum(jnp.tanh(out.array))
 
-    fast = lambda h_, sh_: aggregate_messages(layout, h_, sh_, weights, senders, receivers, n_nodes)  # noqa: E731
+    fast = lambda h_, sh_: aggregate_messages(layout, h_, sh_, split(weights, layout), senders, receivers, n_nodes)  # noqa: E731
     slow = lambda h_, sh_: reference(h_, sh_, hidden, gate, weights, senders, receivers, n_nodes)  # noqa: E731
     for a, b in zip(jax.grad(loss, (1, 2))(fast, h.array, sh.array), jax.grad(loss, (1, 2))(slow, h.array, sh.array)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
@@ -55,7 +61,27 @@ def test_only_scalars_skips_the_rest_and_keeps_scalars_exact():
     s, r = jnp.asarray(rng.integers(0, 4, 9)), jnp.asarray(rng.integers(0, 4, 9))
     layout = message_layout(str(h.irreps), str(sh.irreps), str(hidden), str(gate))
     w = jnp.asarray(rng.normal(size=(9, layout.irreps.num_irreps)), jnp.float32)
-    full = aggregate_messages(layout, h, sh, w, s, r, 4)
-    scalars = aggregate_messages(layout, h, sh, w, s, r, 4, only=(e3nn.Irrep("0e"),))
+    full = aggregate_messages(layout, h, sh, split(w, layout), s, r, 4)
+    only = (e3nn.Irrep("0e"),)
+    groups = weight_groups(layout, only)
+    assert sum(map(len, groups)) < layout.irreps.num_irreps
+    scalars = aggregate_messages(layout, h, sh, split(w, layout, only), s, r, 4, only=only)
     assert scalars.zero_flags == tuple(ir.l > 0 for _, ir in layout.irreps)
     np.testing.assert_allclose(scalars.filter(keep="0e").array, full.filter(keep="0e").array, rtol=1e-6)
+
+
+def test_radial_mlp_is_e3nn_mlp_and_columns_select_outputs():
+    """Same parameter tree, initial values and outputs as e3nn's MLP; `columns` = a slice."""
+    x = jnp.asarray(np.random.default_rng(2).normal(size=(7, 8)), jnp.float32)
+    ours = RadialMLP((16, 16, 12))
+    theirs = e3nn.flax.MultiLayerPerceptron([16, 16, 12], act=jax.nn.silu, output_activation=False)
+    params = ours.init(jax.random.PRNGKey(0), x)
+    params_e3nn = theirs.init(jax.random.PRNGKey(0), x)
+    assert jax.tree.structure(params) == jax.tree.structure(params_e3nn)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(params_e3nn)):
+        np.testing.assert_array_equal(a, b)
+    full = ours.apply(params, x)
+    np.testing.assert_allclose(full, theirs.apply(params, x), rtol=1e-5, atol=1e-6)
+    groups = ((0, 1, 2), (3, 5, 11))
+    for got, g in zip(ours.apply(params, x, groups), groups):
+        np.testing.assert_allclose(got, full[:, g], rtol=1e-5, atol=1e-6)

@@ -1,0 +1,102 @@
+"""Process settings orbjax needs for speed on CPUs, applied when orbjax is imported.
+
+Both were found by profiling (benchmarks/RESULTS.md) and both can be switched off with
+``ORBJAX_KEEP_PROCESS_SETTINGS=1``.
+
+1. XLA:CPU (jaxlib ≥ 0.10) hands fused element-wise/reduce/dot groups to YNNPACK. On this
+model that path is much slower: small reductions over 3- or 5-wide axes in the backward
+pass (forces) took 10–18 ms each instead of < 1 ms, and an MD step of an 81-atom water box
+went from 65 ms to 88–130 ms (benchmarks/RESULTS.md). orbjax therefore turns YNNPACK fusions
+off by putting ``--xla_cpu_experimental_ynn_fusion_type=`` first in ``XLA_FLAGS`` (first:
+XLA stops reading the variable at the first token that is not a ``--flag``).
+
+It only works before JAX creates its CPU backend (the first array or jit), so import orbjax
+before doing anything with JAX. It never overrides a user's own setting of the flag. GPU
+runs are unaffected.
+
+2. XLA:CPU allocates every temporary buffer of a jitted call with malloc and frees it at the
+end. glibc serves large blocks with fresh mmap pages and trims its heap eagerly, so every
+call paid page faults again: 8,400 minor faults per train step of the default model with the
+orbital head (45 ms per step instead of 22 ms), and an MD call of a 81-atom water box
+took 2x longer. `configure_malloc` keeps large blocks on the heap and the heap from shrinking
+(glibc mallopt: no mmap blocks, trim threshold 2 GiB, top pad 64 MiB), like the caching
+allocators of PyTorch and JAX on GPUs: freed memory is reused by the next call instead of
+going back to the kernel, so the resident size stays at its peak.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+import warnings
+
+YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type="
+MIN_JAXLIB = (0, 10)  # first jaxlib known to carry the flag (unknown flags abort XLA)
+
+
+def _jaxlib_version() -> tuple[int, ...]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return tuple(int(p) for p in version("jaxlib").split(".")[:2])
+    except (PackageNotFoundError, ValueError):
+        return ()
+
+
+def _backend_started() -> bool:
+    if "jax" not in sys.modules:
+        return False
+    try:
+        from jax._src import xla_bridge
+
+        return bool(xla_bridge.backends_are_initialized())
+    except Exception:  # private API moved: assume it is too late to be sure
+        return True
+
+
+def configure_xla_flags() -> bool:
+    """Prepend the YNNPACK switch to XLA_FLAGS; returns whether orbjax set it."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_cpu_experimental_ynn_fusion_type" in flags:  # the user's own choice
+        return False
+    if _kept() or _jaxlib_version() < MIN_JAXLIB:
+        return False
+    if _backend_started():
+        warnings.warn("orbjax was imported after JAX started its backend, so XLA:CPU keeps its "
+                      "YNNPACK fusions and runs orbjax models up to 2x slower; import orbjax first "
+                      f"or set XLA_FLAGS='{YNN_FLAG}'.", RuntimeWarning, stacklevel=3)
+        return False
+    os.environ["XLA_FLAGS"] = f"{YNN_FLAG} {flags}".strip()
+    return True
+
+
+# glibc mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_MAX = -1, -2, -4
+
+
+def configure_malloc() -> bool:
+    """Keep XLA's large temporaries on glibc's heap (see the module docstring); returns
+    whether the settings were applied (False on other C libraries or when switched off)."""
+    if _kept() or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl and others: no mallopt
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    # Not changed: the number of arenas. XLA runs on its own threads, whose arenas still
+    # serve blocks larger than 64 MiB with fresh mmaps (MD of ~1000+ atoms); one arena
+    # (M_ARENA_MAX=1) removed a third of those faults but made train steps 1.5x slower.
+    return all([mallopt(M_MMAP_MAX, 0), mallopt(M_TRIM_THRESHOLD, 2**31 - 1),
+                mallopt(M_TOP_PAD, 64 * 2**20)])
+
+
+def _kept() -> bool:
+    return os.environ.get("ORBJAX_KEEP_PROCESS_SETTINGS") == "1"
+
+
+def configure_process() -> None:
+    configure_xla_flags()
+    configure_malloc()
