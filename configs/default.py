@@ -38,6 +38,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.radial_hidden = 64
     config.model.readout_hidden = 16
     config.model.orbital_head = "equivariant"  # or "invariant"
+    config.model.orbital_features = "previous_layer"  # or "last_layer" (see ModelConfig)
     config.model.charge_neutral = False
 
     # Loss weights; a charge target with weight > 0 switches its readout on. Each term is an
