@@ -43,8 +43,17 @@ MD_SIZES = (3, 5, 7, 10, 15)  # molecules per cell edge: 81, 375, 1029, 3000, 10
 # ----------------------------------------------------------------------------- workers
 
 
+# Every worker (orbjax and MACE alike) lets glibc's malloc back its blocks with transparent
+# huge pages. XLA:CPU's threads get blocks > 64 MiB as fresh mmaps on every call (glibc's
+# thread arenas, whatever mallopt says), and faulting them in 4 KiB pages cost ~35 % of an
+# MD call at 10,000 atoms; with huge pages a call takes ~500 faults instead of ~10^5-10^6.
+# It can only be set when a process starts, so the README recommends it for large MD.
+GLIBC_TUNABLES = "glibc.malloc.hugetlb=1"
+
+
 def thread_env(threads: int) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), TF_CPP_MIN_LOG_LEVEL="3",
+               GLIBC_TUNABLES=GLIBC_TUNABLES)
     if threads == 1:
         env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"  # (orbjax adds its YNNPACK switch on import)
     return env
@@ -300,7 +309,7 @@ def machine() -> dict:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem, 1), "os": platform.platform(),
-            "date": datetime.datetime.now().isoformat(timespec="seconds")}
+            "date": datetime.datetime.now().isoformat(timespec="seconds"), "GLIBC_TUNABLES": GLIBC_TUNABLES}
 
 
 def main() -> None:
@@ -592,13 +601,13 @@ NOTES = """
   RealAgnosticResidualInteractionBlock. MACE's body order per layer is set by `correlation`:
   **correlation 3** is MACE's default (4-body messages per layer, what a user gets), and
   **correlation 1** is the closest to orbjax's 2-body convolution. Both are reported.
-  MACE keeps only scalars in its last layer; orbjax now does the same whenever no readout
-  needs more (energy-only training, all inference).
+  MACE keeps only scalars in its last layer; orbjax does the same whenever no readout
+  needs more (all training with the default orbital head, all inference).
 - Both in float32, random weights (the cost does not depend on them), the same batches
   (training) and the same structures (MD). Losses: per-atom energy MSE + 10 × force MSE
   (+ orbital populations for orbjax's head), Adam, gradient clipping 10, EMA 0.99.
-- **Threads and cores.** Each worker runs with 1 thread (XLA: `--xla_cpu_multi_thread_eigen=false
-  intra_op_parallelism_threads=1`; torch: `set_num_threads(1)`) and is pinned to the same
+- **Threads and cores.** Each worker runs with 1 thread (XLA: `--xla_cpu_multi_thread_eigen=false`;
+  torch: `set_num_threads(1)`) and is pinned to the same
   single core (`sched_setaffinity`); `--threads 2` uses both cores. Why: on this shared
   2-core machine (load average 4–10 while other jobs ran) torch with 2 OpenMP threads was
   ~15× slower than with 1 (a 94-atom MACE training step: 7.2 s vs 0.46 s); and XLA:CPU
@@ -609,76 +618,66 @@ NOTES = """
 
 ## Where orbjax's time went, and what was changed
 
-Profiled with `jax.profiler` (XLA:CPU with `--xla_cpu_enable_xprof_traceme`) on one padded
-CHNO batch (128 nodes, 1536 edges), per HLO op mapped back to its Flax module:
+Profiled with `jax.profiler` (perfetto trace of the compiled call, every HLO op mapped back
+to its Flax module through the op metadata) on one padded CHNO training batch (128 nodes,
+1536 edges) and on the MD call of the 81-atom water box (6,144 padded edges); page faults
+from `getrusage`. In order of the gains (MD call at 81 atoms, 1 core):
 
-1. **The edge tensor product was 53 % of the training step.** e3nn-jax's
-   `tensor_product(h_j, Y)` evaluates each of the 11 paths as an einsum whose inner
-   dimensions are 1–5 wide; XLA:CPU runs those (and their first and second derivatives,
-   which training needs: forces, then the parameter gradient) at ~1 GFLOP/s.
-   `orbjax/model/blocks.py` now builds, per output irrep, one per-edge matrix
-   A = Σ_j Y_j · CG[:, j, :] and computes all paths of that irrep as one batched matrix
-   product h_j · A. Same values and layout as e3nn-jax (checked to 1e-6 in
-   `tests/model/test_messages.py`, values and gradients), same parameters.
-2. **Work no readout used.** The energy reads only the scalars of the last layer, but the
-   last layer computed all l ≤ 2 messages, and reverse-mode AD propagated dense zero
-   cotangents through all of them (a slice's transpose is a zero-padded array, so XLA
-   cannot prune it). The last layer now computes only its scalar messages when no readout
-   needs l > 0 (`scalars_only`; e3nn zero chunks for the rest): the potential (MD) and
-   energy-only training. Initialisation still builds the whole network, so the parameter
-   tree is unchanged.
+1. **Edge tensor product** (previous round): per output irrep one batched matrix product
+   h_j · A(Y) instead of e3nn-jax's per-path einsums (53 % of a step before).
+2. **Unused radial weights** (130 → 103 ms): with only scalars needed from the last layer, its
+   radial MLP still produced all 448 weights per edge (128 used), and the backward pass
+   built dense zero cotangents for the rest (a broadcast and a pad of [n_edges, 448]).
+   `RadialMLP` (`orbjax/model/radial.py`, same parameters as e3nn's MLP) now multiplies
+   only the used columns of the last kernel, one product per message irrep, so neither the
+   slice nor its zero-padded transpose exists.
+3. **Channels-last messages** (103 → 88 ms): [edge, component, channel] instead of e3nn's
+   [edge, channel, component]; products and reductions run along 32-wide rows.
+4. **XLA:CPU's YNNPACK fusions** (88 → 65 ms; the single largest op was a 2 M-element
+   multiply-reduce of the first layer's weight gradient that took 10–18 ms inside a YNNPACK
+   fusion and < 1 ms in XLA's own emitter): `import orbjax` now puts
+   `--xla_cpu_experimental_ynn_fusion_type=` first in `XLA_FLAGS` (`orbjax/runtime.py`).
+   (The flag has to come first: XLA stops reading `XLA_FLAGS` at the first token that is
+   not a `--flag`; this script's earlier `intra_op_parallelism_threads=1` was such a token.)
+5. **Page faults** (65 → 27 ms at 81 atoms; training step with the orbital head 45 → 22 ms):
+   XLA allocates its temporaries with malloc and frees them after each call, and glibc gave
+   them back to the kernel, so every call faulted its memory in again (8,400 minor faults
+   per training step). `orbjax/runtime.py` sets mallopt (no mmap blocks, no trimming, 64 MiB
+   top pad). XLA's worker threads still get blocks > 64 MiB as fresh mmaps (glibc's thread
+   arenas ignore those settings): ~130,000 faults per MD call at 1,029 atoms and ~10^6 at
+   10,125, the reason time per atom grew with size. Transparent huge pages for malloc
+   (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`, only settable at process start) cut that to
+   ~600 faults per call: 1,029 atoms 731 → 449 µs/atom, 10,125 atoms ~950 → 508 µs/atom.
+   This run sets it for every worker, MACE's included (`GLIBC_TUNABLES` above); one arena
+   (`M_ARENA_MAX=1`) also helped MD but made training steps 1.5× slower, so it is not used.
+6. **The orbital head** reads the l ≤ 2 features of the previous layer with the last
+   layer's scalars (`model.orbital_features = "previous_layer"`, the default), so the last
+   layer computes scalars only in training too; `"last_layer"` keeps the old behaviour
+   (+~120 % per step). In a 1,500-step CHNO run (one seed, `experiments/short_run/`) the
+   previous-layer head gave the lower energy error and the last-layer head the lower
+   orbital-population error; see that README.
+7. **MD padding**: the calculator's edge budget is 1.1 × the edges needed, rounded up on the
+   ladder 2^k × {1, 1.25, 1.5, 1.75} (was 1.15 × on 2^k, 1.5·2^k: up to 1.48× padding at
+   10,125 atoms, now ≤ 1.17× at every size measured).
 
-Measured A/B on that batch (process CPU time, best of 10, same process, before → after):
-energy+forces 77 → 22 ms, orbital-head training gradient 172 → 112 ms, energy-only training
-gradient 162 → 77 ms. All `tests/model` pass. (A variant with a [component, path, channel]
-edge layout, meant to speed up the weight-gradient reductions below, measured no better and
-was dropped.)
+All `tests/model` (e3nn reference for messages and gradients, symmetries, D·B·Dᵀ, padding,
+finite differences) pass after each change; energy-only training is numerically the same
+model (the 1,500-step short run reproduces its earlier metrics to the printed digit).
 
-Consequence for the orbital head: before the change both variants did the same full
-last layer and the head cost ~6 %; now energy-only training skips the last layer's l > 0
-messages, which the equivariant orbital head (0e⊕2e⊕4e per shell from l ≤ 2 features) needs.
-So the head's measured cost is the price of the last layer's vector messages, not of the
-readout itself; it could only be removed by feeding the head from the previous layer's
-features (an architecture change for the lead to decide). Inference is unaffected: the
-potential never evaluates the head.
+## Remaining gaps
 
-What the profile of an MD call (3,000 water atoms, 196,608 padded edges) shows now: the
-largest single op is the gradient of the first layer's radial weights (a reduction over the
-1–5 components of each irrep, which XLA:CPU's YNNPACK reduce runs slowly; ~20 %), then the
-last layer's radial MLP, which still produces all 448 weights per edge although only the 128
-scalar ones are used (~7 %), then the batched message products. Further gains would come
-from computing only the used radial weights and from a custom (Pallas/FFI) message kernel.
-
-Small systems: at 81 atoms the step is dominated by fixed per-call costs (dispatch,
-padding to 16–64-sized buckets, stress), so orbjax is only 1.2× faster than MACE
-(correlation 3) and slower than correlation 1; from ~400 atoms on it is 1.7–2.6× faster.
-
-Scaling to 10,000 atoms: orbjax's time per atom is flat (±5 %) from 375 to 3,000 atoms but jumps at
-10,125 atoms. Two causes were measured: the edge padding (≈0.53 M real edges padded to
-786,432, 1.48× vs 1.2–1.25× at the smaller sizes; see below) and memory traffic: the process
-peaks at ~13 GB and takes ~20 M minor page faults over 4 calls (XLA allocates and frees
-its ~1 GB per-edge buffers on every call; glibc malloc tunables did not change it).
-MACE's time per atom also grows with size (1.9 → 4.5 ms/atom); orbjax stays 1.8× faster at
-10k atoms, but the ±20 % flatness target is missed there.
-
-## Remaining gaps and recommendations (files owned elsewhere)
-
-- `orbjax/potential.py` (`next_budget`/`_bucket`): MD padding rounds the edge budget up to
-  2^k or 1.5·2^k after a 1.15 headroom, so a box can carry 15–60 % padding edges depending
-  on where its edge count falls (10,125 water atoms: ~0.56 M edges padded to 786,432). Since
-  cost is proportional to padded edges, the time per atom jumps with the bucket. A finer
-  ladder (e.g. 2^k·{1, 1.25, 1.5, 1.75}) and a smaller headroom (1.05; MD drifts slowly)
-  would bound waste near 25 %, at the price of a few more compilations over a long run.
-- `OrbjaxCalculator.calculate` computes the stress for every periodic call, also when only
-  forces are asked for (MD in NVE/NVT). MACE's calculator does the same, so the comparison
-  here is like for like, but computing stress only when `"stress" in properties` would save
-  the strain derivative in NVE/NVT MD.
-- The neighbour list (matscipy, numpy) and padding run on the critical path every step;
-  they are 2–8 % of orbjax's step at every size measured (columns "NL" and "model"), so
-  moving them off the critical path (Verlet skin, reuse across steps) was not worth it yet.
-- `orbjax/data/batching.py`: two buckets give padded/real 1.35 atoms and 1.42 edges on
-  CHNO (section 3), i.e. ~40 % of the training step is padding; `n_buckets = 3` would cut it
-  at the price of one more compilation (~20 s) per run.
+- The orbital head's cost is ~10 % of a training step (the target is ≤ 10 %): what is
+  left is the head itself (two e3nn Linears, a channel-wise tensor product and the
+  block diagonals per shell slot, ~650 more small XLA ops per step) and its backward pass.
+- Without the huge-page tunable, MD time per atom still grows above ~1,000 atoms (page
+  faults of XLA's large blocks): 741 µs/atom at 1,029 atoms, 1,001 at 10,125 in the
+  otherwise identical run kept in `results_no_hugetlb.json` (35 % off, target ±20 %).
+  orbjax cannot set the tunable from inside Python; the README recommends it.
+- MD computes the stress of every periodic call (so does MACE's calculator; like for like).
+- The neighbour list (matscipy) and padding take 5–15 % of orbjax's MD step now that the
+  model is faster; a Verlet skin would move most of it off the critical path.
+- Compilation of the default model takes 15–30 s per bucket (XLA's own emitters compile
+  more slowly than YNNPACK fusions); it is paid once per bucket per run.
 """.strip("\n").splitlines()
 
 
