@@ -7,13 +7,15 @@ from the training statistics.
 """
 from __future__ import annotations
 
+import functools
+
 import e3nn_jax as e3nn
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from orbjax.model.orbital_basis import orbital_diagonal, shell_irreps
+from orbjax.model.orbital_basis import diagonal_coupling
 from orbjax.orbitals import MAX_ORBITALS, MAX_SHELLS, orbital_slot_table, shell_l_table
 
 
@@ -51,21 +53,32 @@ class EquivariantOrbitalReadout(nn.Module):
         n = MAX_SHELLS
         out = e3nn.flax.Linear(f"{3 * n}x0e+{2 * n}x2e+{n}x4e", name="shell_irreps")(x)
         self.sow("intermediates", "shell_irreps_out", out.array)  # for the D·B·Dᵀ test
-        scalars, quad, hexa = out.filter(keep="0e"), out.filter(keep="2e"), out.filter(keep="4e")
-        s = scalars.array.reshape(-1, 3 * n)
-        q = quad.array.reshape(-1, 2 * n, 5)
-        h = hexa.array.reshape(-1, n, 9)
-        candidates = []  # per slot k: l=0 [1], l=1 [3], l=2 [5]
-        for k in range(n):
-            candidates.append(s[:, 3 * k: 3 * k + 1])
-            p_irreps = e3nn.IrrepsArray(shell_irreps(1), jnp.concatenate([s[:, 3 * k + 1: 3 * k + 2], q[:, 2 * k]], -1))
-            candidates.append(orbital_diagonal(p_irreps, 1))
-            d_irreps = e3nn.IrrepsArray(shell_irreps(2), jnp.concatenate([s[:, 3 * k + 2: 3 * k + 3], q[:, 2 * k + 1], h[:, k]], -1))
-            candidates.append(orbital_diagonal(d_irreps, 2))
-        flat = jnp.concatenate(candidates, axis=-1)  # [n_nodes, 27]
+        # diag(B) of every (slot, l) candidate in one product: [n_nodes, 27]
+        flat = out.array @ jnp.asarray(_candidate_matrix(), out.array.dtype)
         index = jnp.asarray(_candidate_index())[atomic_numbers]  # [n_nodes, 9]
         gathered = jnp.take_along_axis(flat, jnp.maximum(index, 0), axis=1)
         return jnp.where(index >= 0, gathered, 0.0)  # [n_nodes, 9]
+
+
+@functools.lru_cache(maxsize=None)
+def _candidate_matrix() -> np.ndarray:
+    """[dim of 3n x 0e + 2n x 2e + n x 4e, 27]: the readout's irreps → diag(B) of each
+    candidate (slot k, l) at columns 9k + (0 | 1…3 | 4…8), i.e. `orbital_diagonal` of
+    s = 0e_{3k}, p = 0e_{3k+1} ⊕ 2e_{2k}, d = 0e_{3k+2} ⊕ 2e_{2k+1} ⊕ 4e_k, as one matrix
+    (one XLA op instead of a few per candidate)."""
+    n = MAX_SHELLS
+    quad, hexa = 3 * n, 3 * n + 5 * 2 * n  # where the 2e and 4e blocks start
+    c1, c2 = diagonal_coupling(1), diagonal_coupling(2)  # [3, 1+5], [5, 1+5+9]
+    matrix = np.zeros((3 * n + 10 * n + 9 * n, 9 * n))
+    for k in range(n):
+        matrix[3 * k, 9 * k] = 1.0
+        p, d = slice(9 * k + 1, 9 * k + 4), slice(9 * k + 4, 9 * k + 9)
+        matrix[3 * k + 1, p] = c1[:, 0]
+        matrix[quad + 5 * 2 * k: quad + 5 * 2 * k + 5, p] = c1[:, 1:].T
+        matrix[3 * k + 2, d] = c2[:, 0]
+        matrix[quad + 5 * (2 * k + 1): quad + 5 * (2 * k + 1) + 5, d] = c2[:, 1:6].T
+        matrix[hexa + 9 * k: hexa + 9 * k + 9, d] = c2[:, 6:].T
+    return matrix
 
 
 def _candidate_index() -> np.ndarray:

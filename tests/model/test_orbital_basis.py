@@ -85,3 +85,23 @@ def test_tblite_orbital_populations_rotate_with_wigner_d():
         assert np.abs(pops[orbitals] - np.diag(block)).max() > 1e-3 or l == 0
         n_checked += 1
     assert n_checked >= 4  # p of C, S, Cl and the d shells of S, Cl
+
+
+def test_candidate_matrix_is_the_per_shell_diagonal():
+    """The readout's one-matrix map equals `orbital_diagonal` of each (slot, l) candidate."""
+    from orbjax.model.orbital_basis import orbital_diagonal, shell_irreps
+    from orbjax.model.readouts import _candidate_matrix
+    from orbjax.orbitals import MAX_SHELLS as n
+
+    out = e3nn.IrrepsArray(f"{3 * n}x0e+{2 * n}x2e+{n}x4e",
+                           jnp.asarray(np.random.default_rng(0).normal(size=(4, 22 * n))))
+    s, q, h = out.filter(keep="0e").array, out.filter(keep="2e").array, out.filter(keep="4e").array
+    q, h = q.reshape(4, 2 * n, 5), h.reshape(4, n, 9)
+    expected = []
+    for k in range(n):
+        expected.append(s[:, 3 * k: 3 * k + 1])
+        expected.append(orbital_diagonal(e3nn.IrrepsArray(shell_irreps(1), jnp.concatenate(
+            [s[:, 3 * k + 1: 3 * k + 2], q[:, 2 * k]], -1)), 1))
+        expected.append(orbital_diagonal(e3nn.IrrepsArray(shell_irreps(2), jnp.concatenate(
+            [s[:, 3 * k + 2: 3 * k + 3], q[:, 2 * k + 1], h[:, k]], -1)), 2))
+    np.testing.assert_allclose(out.array @ _candidate_matrix(), jnp.concatenate(expected, -1), rtol=1e-6, atol=1e-6)
