@@ -11,7 +11,7 @@ import ase.io
 import numpy as np
 import pytest
 
-from orbjax.data.readers import CHNO_KEYS, example_path, read_structures
+from orbjax.data.readers import CHNO_KEYS, _split_xyz, example_path, read_structures
 from orbjax.data.splits import split_indices
 from orbjax.evaluate import UnknownElementError, _shell_l, check_elements, evaluate_workdir, main
 
@@ -51,14 +51,8 @@ def example_eval(run, tmp_path_factory):
 
 
 def _frames(path: Path) -> list[str]:
-    """The text of each extxyz frame, byte for byte."""
-    lines = path.read_text().splitlines(keepends=True)
-    frames, i = [], 0
-    while i < len(lines):
-        n = int(lines[i])
-        frames.append("".join(lines[i : i + n + 2]))
-        i += n + 2
-    return frames
+    """The text of each extxyz frame, byte for byte (the reader's own frame splitter)."""
+    return ["".join(lines) for _, lines, _ in _split_xyz(path)]
 
 
 def test_metrics_agree_with_predictions_written(example_eval):

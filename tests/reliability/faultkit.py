@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from orbjax.config import load_config_module
-from orbjax.data.readers import example_path
+from orbjax.data.readers import _split_xyz, example_path
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_XYZ = "2\n\nH 0 0 0\nH 0 0 0.74\n"
@@ -34,13 +34,7 @@ BAD_FRAMES = {
 
 def example_frames() -> list[str]:
     """The bundled example (39 CHNO molecules, ωB97X) as extxyz text, one string per frame."""
-    lines = example_path().read_text().splitlines(keepends=True)
-    frames, i = [], 0
-    while i < len(lines):
-        n = int(lines[i])
-        frames.append("".join(lines[i : i + n + 2]))
-        i += n + 2
-    return frames
+    return ["".join(lines) for _, lines, _ in _split_xyz(example_path())]
 
 
 def tiny_config(train_path, num_steps: int = 8, **train):
