@@ -459,7 +459,9 @@ def _markdown(res: dict, ratios: dict) -> str:
          f"{res.get('wall_s', 0) / 60:.0f} min. Load average (1 min) {res['load_avg_start'][0]:.1f} at the start, "
          f"{res['load_avg_end'][0]:.1f} at the end: the machine is shared with other jobs, so absolute times "
          "are noisy; the ratios are measured side by side (alternating passes) in this run. "
-         f"Every worker uses {res['threads']} thread(s).", ""]
+         f"Every worker uses {res['threads']} thread(s); every worker's environment has "
+         f"`GLIBC_TUNABLES={m.get('GLIBC_TUNABLES', '')}` (see the analysis).", ""]
+    L += [note + "\n" for note in res.get("notes", [])]  # e.g. a section re-measured later
     versions = {}
     for sec in ("train",):
         for name, r in res.get(sec, {}).get("impls", {}).items():
@@ -653,7 +655,9 @@ from `getrusage`. In order of the gains (MD call at 81 atoms, 1 core):
 6. **The orbital head** reads the l ≤ 2 features of the previous layer with the last
    layer's scalars (`model.orbital_features = "previous_layer"`, the default), so the last
    layer computes scalars only in training too; `"last_layer"` keeps the old behaviour
-   (+~120 % per step). In a 1,500-step CHNO run (one seed, `experiments/short_run/`) the
+   (+85–120 % per step). The head's own work (the shell diagonals of the 9 (slot, l)
+   candidates) is one constant matrix product instead of ~15 small ops per direction:
+   head cost +10 % → +6 %. In a 1,500-step CHNO run (one seed, `experiments/short_run/`) the
    previous-layer head gave the lower energy error and the last-layer head the lower
    orbital-population error; see that README.
 7. **MD padding**: the calculator's edge budget is 1.1 × the edges needed, rounded up on the
@@ -666,9 +670,12 @@ model (the 1,500-step short run reproduces its earlier metrics to the printed di
 
 ## Remaining gaps
 
-- The orbital head's cost is ~10 % of a training step (the target is ≤ 10 %): what is
-  left is the head itself (two e3nn Linears, a channel-wise tensor product and the
-  block diagonals per shell slot, ~650 more small XLA ops per step) and its backward pass.
+- The orbital head's cost is ~6 % of a training step (target ≤ 10 %): what is left is the
+  head itself (three e3nn Linears and a channel-wise tensor product, ~500 more small XLA
+  ops per step, forward and backward); with `orbital_features="last_layer"` it is +85 %.
+- MD time per atom from 1,029 to 10,125 atoms is within 22 % (target ±20 %): the 3,000-atom
+  steps varied between 1.43 and 2.08 s within one pass (the other sizes within ~10 %),
+  which we attribute to huge-page compaction stalls on this shared VM (not profiled further).
 - Without the huge-page tunable, MD time per atom still grows above ~1,000 atoms (page
   faults of XLA's large blocks): 741 µs/atom at 1,029 atoms, 1,001 at 10,125 in the
   otherwise identical run kept in `results_no_hugetlb.json` (35 % off, target ±20 %).
