@@ -146,12 +146,13 @@ def message_layout(h_irreps: str, sh_irreps: str, keep: str, filter_ir_out: str)
     return MessageLayout(e3nn.Irreps(irreps), channels, tuple(blocks))
 
 
-def weight_groups(layout: MessageLayout, only=None) -> tuple[tuple[int, ...], ...]:
-    """Columns of the radial weights of each message irrep in `only` (None: all), in order."""
+def weight_groups(layout: MessageLayout, only=None) -> tuple[tuple[int, int], ...]:
+    """Column ranges (start, stop) of the radial weights of each message irrep in `only`
+    (None: all), in order."""
     groups, start = [], 0
     for (ir, _, _), (mul, _) in zip(layout.blocks, layout.irreps):
         if only is None or ir in only:
-            groups.append(tuple(range(start, start + mul)))
+            groups.append((start, start + mul))
         start += mul
     return tuple(groups)
 

@@ -30,8 +30,8 @@ class ModelConfig:
     orbital_head: str = "equivariant"  # or "invariant" (scalars only: the paper's baseline)
     # What the equivariant orbital head reads. "previous_layer": the l ≤ 2 features of layer
     # n−1 with the last layer's scalars, so the last layer computes scalars only, as for the
-    # energy (the head costs a few % of a train step); "last_layer": the last layer's full
-    # features (its l > 0 messages then cost ~50 % more per train step).
+    # energy (the head costs ~6 % of a CPU train step); "last_layer": the last layer's full
+    # features (its l > 0 messages then cost ~85 % more per train step; benchmarks/RESULTS.md).
     orbital_features: str = "previous_layer"
     charge_neutral: bool = False  # shift atomic charges so they sum to the total charge
 

@@ -38,8 +38,8 @@ class RadialMLP(nn.Module):
     """The per-edge radial weights: an MLP of the radial basis, e3nn-style ("path"
     normalisation: unit-variance weights scaled by 1/√fan_in, normalised SiLU, no biases).
 
-    `groups` (static: tuples of output columns) returns one array per group, each from its
-    own slice of the last kernel: the last layer of an energy-only model needs a quarter of
+    `groups` (static: half-open column ranges (start, stop)) returns one array per range,
+    each from its own slice of the last kernel: the last layer of an energy-only model needs a quarter of
     the outputs, a dense layer of [n_edges, hidden] × [hidden, n_out] is a large part of an
     MD step, and separate products keep XLA from slicing (and, in the backward pass,
     zero-padding) one wide [n_edges, n_out] array. The parameter tree is that of
@@ -52,9 +52,9 @@ class RadialMLP(nn.Module):
     features: tuple[int, ...]
 
     @nn.compact
-    def __call__(self, x: jnp.ndarray, groups: tuple[tuple[int, ...], ...] | None = None):
+    def __call__(self, x: jnp.ndarray, groups: tuple[tuple[int, int], ...] | None = None):
         """[n_edges, n_basis] → [n_edges, features[-1]], or with `groups` a list of
-        [n_edges, len(group)]."""
+        [n_edges, stop − start]."""
         act = e3nn.normalize_function(jax.nn.silu)
         for i, width in enumerate(self.features[:-1]):
             kernel = _Kernel(x.shape[-1], width, x.dtype, name=f"Dense_{i}")()  # [fan_in, width]
@@ -63,14 +63,7 @@ class RadialMLP(nn.Module):
         scale = 1 / np.sqrt(x.shape[-1]).astype(x.dtype)
         if groups is None:
             return (x @ kernel) * scale
-        return [(x @ _columns(kernel, g)) * scale for g in groups]
-
-
-def _columns(kernel: jnp.ndarray, group: tuple[int, ...]) -> jnp.ndarray:
-    """kernel[:, group] as a slice when the columns are contiguous (no gather)."""
-    if list(group) == list(range(group[0], group[0] + len(group))):
-        return kernel[:, group[0]:group[0] + len(group)]
-    return kernel[:, np.asarray(group)]
+        return [(x @ kernel[:, start:stop]) * scale for start, stop in groups]
 
 
 class _Kernel(nn.Module):
