@@ -17,7 +17,7 @@ runs are unaffected.
 2. XLA:CPU allocates every temporary buffer of a jitted call with malloc and frees it at the
 end. glibc serves large blocks with fresh mmap pages and trims its heap eagerly, so every
 call paid page faults again: 8,400 minor faults per train step of the default model with the
-orbital head (45 ms per step instead of 22 ms), and an MD call of a 81-atom water box
+orbital head (45 ms per step instead of 22 ms), and an MD call of an 81-atom water box
 took 2x longer. `configure_malloc` keeps large blocks on the heap and the heap from shrinking
 (glibc mallopt: no mmap blocks, trim threshold 2 GiB, top pad 64 MiB), like the caching
 allocators of PyTorch and JAX on GPUs: freed memory is reused by the next call instead of
