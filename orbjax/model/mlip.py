@@ -96,11 +96,14 @@ class OrbitalMLIP(nn.Module):
         if self.is_initializing():
             return True
         return (with_heads and "orbital_populations" in cfg.heads and cfg.orbital_head == "equivariant"
-                and (cfg.orbital_features == "last_layer" or cfg.n_layers == 1))
+                and self._head_reads_last_layer())
+
+    def _head_reads_last_layer(self) -> bool:
+        return self.config.orbital_features == "last_layer" or self.config.n_layers == 1
 
     def _orbital_features(self, layers):
         """The features the equivariant orbital head reads (see ModelConfig.orbital_features)."""
-        if self.config.orbital_features == "last_layer" or len(layers) == 1:
+        if self._head_reads_last_layer():
             return layers[-1]
         return e3nn.concatenate([layers[-2], layers[-1].filter(keep="0e")]).regroup()
 
