@@ -197,7 +197,8 @@ class TrainRun:
     """The callable submitit runs for each array task.
 
     `checkpoint` is what submitit calls on preemption or timeout: it requeues the same
-    run, which resumes from the workdir's latest checkpoint (steps since it are redone).
+    run, which resumes from the checkpoint the training loop saved when the signal came
+    (`training/preemption.py`: the signal takes effect between steps, not inside one).
     """
 
     def __call__(self, spec: dict) -> dict:

@@ -28,6 +28,7 @@ from orbjax.training.checkpoint import Checkpointer
 from orbjax.training.data import DataSplits, load_splits, write_skipped
 from orbjax.training import parallel
 from orbjax.training.metrics import ErrorAccumulator, format_metrics
+from orbjax.training.preemption import DeferredSignals
 from orbjax.training.state import TrainState
 from orbjax.training.step import make_eval_step, make_train_step
 
@@ -141,14 +142,18 @@ class MetricsLog:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
-    """The one loop owner: data → statistics → model → steps → loop with eval/checkpoints."""
+    """The one loop owner: data → statistics → model → steps → loop with eval/checkpoints.
+
+    SIGTERM and SIGUSR2 (scheduler time limits, preemption, submitit's requeue) take effect at
+    the next step boundary, after a checkpoint of that step (`training/preemption.py`).
+    """
     parallel.initialize_distributed(config)  # multi-host runs only; before any device use
     precision = jax.enable_x64(True) if config.dtype == "float64" else contextlib.nullcontext()
-    with precision:
-        return _train_and_evaluate(config, workdir)
+    with precision, DeferredSignals() as stop_signals:
+        return _train_and_evaluate(config, workdir, stop_signals)
 
 
-def _train_and_evaluate(config, workdir):
+def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
     os.makedirs(workdir, exist_ok=True)
     dtype = jnp.float64 if config.dtype == "float64" else jnp.float32
     data = load_splits(config.data, config.model.cutoff, config.seed)
@@ -190,7 +195,7 @@ def _train_and_evaluate(config, workdir):
          f"{total_steps} steps; padding budgets {budgets}" + (f"; data parallel over {par.n_devices} devices" if par else ""))
     meta = dict(statistics=statistics.to_json(), config=config.to_json(), n_params=int(n_params))
     state, final = _loop(config, state, train_step, eval_step, data, budgets, weights, ckpt, log, meta,
-                         epoch, batch_in_epoch, total_steps, dtype, par)
+                         epoch, batch_in_epoch, total_steps, dtype, par, stop_signals)
     ckpt.close()
     if jax.process_index() == 0:
         with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
@@ -199,7 +204,7 @@ def _train_and_evaluate(config, workdir):
 
 
 def _loop(config, state, train_step, eval_step, data: DataSplits, budgets, weights, ckpt, log, meta,
-          epoch, batch_in_epoch, total_steps, dtype, par=None):
+          epoch, batch_in_epoch, total_steps, dtype, par=None, stop_signals=None):
     from tqdm import tqdm
 
     final = {}
@@ -232,6 +237,10 @@ def _loop(config, state, train_step, eval_step, data: DataSplits, budgets, weigh
                           final["val_loss"])
             elif step % config.train.checkpoint_every == 0:
                 ckpt.save(state, {**meta, "epoch": epoch, "batch_in_epoch": batch_in_epoch})
+            if _stop_requested(stop_signals, step, config) and not last:
+                ckpt.save(state, {**meta, "epoch": epoch, "batch_in_epoch": batch_in_epoch})
+                progress.write(f"step {step}: stop signal {stop_signals.pending}; checkpoint saved")
+                stop_signals.deliver()  # requeue / terminate here; returns if the old handler does
             if last:
                 break
         else:
@@ -242,6 +251,13 @@ def _loop(config, state, train_step, eval_step, data: DataSplits, budgets, weigh
         log.write(step, "test", test)
         final.update({f"test_{k}": v for k, v in test.items()})
     return state, final
+
+
+def _stop_requested(stop_signals, step: int, config) -> bool:
+    """Asked after every step; with several processes only every `log_every` steps (collective)."""
+    if stop_signals is None or (jax.process_count() > 1 and step % config.train.log_every):
+        return False
+    return stop_signals.requested()
 
 
 def _validate(config, state, eval_step, data, budgets, weights, log, step, dtype, par=None):

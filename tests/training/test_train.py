@@ -54,22 +54,58 @@ def _train_cmd(workdir, *overrides):
             "--workdir", str(workdir), "--config.train.checkpoint_every=5", *overrides]
 
 
-def test_killed_run_resumes_to_the_same_metrics(tmp_path):
-    """kill -9 after a mid-run checkpoint, restart: same final metrics as an uninterrupted run."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
-    subprocess.run(_train_cmd(straight), check=True, cwd=ROOT, env=env, capture_output=True)
-    proc = subprocess.Popen(_train_cmd(killed), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    marker = killed / "checkpoints" / "latest" / "15"
-    deadline = time.time() + 300
-    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory) -> dict:
+    """Final metrics of an uninterrupted run of the test config."""
+    workdir = tmp_path_factory.mktemp("straight")
+    subprocess.run(_train_cmd(workdir), check=True, cwd=ROOT, env=ENV, capture_output=True)
+    return json.load(open(workdir / "final_metrics.json"))
+
+
+def _assert_same_final_metrics(workdir, straight):
+    resumed = json.load(open(workdir / "final_metrics.json"))
+    for key in ("energy_mae", "forces_mae", "forces_rmse"):
+        assert resumed[key] == pytest.approx(straight[key], rel=1e-5), key
+
+
+def _wait_for(condition, proc, timeout=300.0):
+    deadline = time.time() + timeout
+    while not condition() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
+
+
+def test_killed_run_resumes_to_the_same_metrics(tmp_path, straight_run):
+    """kill -9 after a mid-run checkpoint, restart: same final metrics as an uninterrupted run."""
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_train_cmd(killed), cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    _wait_for((killed / "checkpoints" / "latest" / "15").exists, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (killed / "final_metrics.json").exists(), "the run finished before it could be killed"
-    subprocess.run(_train_cmd(killed), check=True, cwd=ROOT, env=env, capture_output=True)
-    a = json.load(open(straight / "final_metrics.json"))
-    b = json.load(open(killed / "final_metrics.json"))
-    for key in ("energy_mae", "forces_mae", "forces_rmse"):
-        assert b[key] == pytest.approx(a[key], rel=1e-5), key
+    subprocess.run(_train_cmd(killed), check=True, cwd=ROOT, env=ENV, capture_output=True)
+    _assert_same_final_metrics(killed, straight_run)
+
+
+def test_sigterm_saves_a_checkpoint_at_the_current_step_then_ends_the_run(tmp_path, straight_run):
+    """A scheduler's SIGTERM mid-run: the loop checkpoints the step it reached (no periodic
+    checkpoint is due), the process then ends by the signal; the restart loses no step."""
+    termed = tmp_path / "termed"
+    rare = ["--config.train.checkpoint_every=1000", "--config.train.eval_every=1000"]
+    proc = subprocess.Popen(_train_cmd(termed, *rare), cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    metrics = termed / "metrics.csv"
+    _wait_for(lambda: metrics.exists() and ",train," in metrics.read_text(), proc)  # step 10 (log_every)
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode == -signal.SIGTERM, out[-3000:]
+    steps = sorted(int(d) for d in os.listdir(termed / "checkpoints" / "latest") if d.isdigit())
+    assert len(steps) == 1 and 10 <= steps[0] < 40, steps
+    assert f"step {steps[0]}: stop signal {int(signal.SIGTERM)}; checkpoint saved" in out, out[-3000:]
+    assert not (termed / "final_metrics.json").exists()
+    resumed = subprocess.run(_train_cmd(termed, *rare), check=True, cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert f"resumed from step {steps[0]}" in resumed.stdout
+    _assert_same_final_metrics(termed, straight_run)
