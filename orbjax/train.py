@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import json
 import os
 import time
@@ -153,6 +154,36 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         return _train_and_evaluate(config, workdir, stop_signals)
 
 
+@dataclasses.dataclass
+class Run:
+    """Everything the loop uses besides the training state; built once per run."""
+    config: ml_collections.ConfigDict
+    data: DataSplits
+    budgets: list  # padding budgets (one compiled step per budget)
+    dtype: object
+    par: object  # parallel.DataParallel, or None on one device
+    train_step: object  # (state, batch) -> (state, metrics)
+    eval_step: object  # (params, batch) -> error sums
+    ckpt: Checkpointer
+    log: "MetricsLog"
+    meta: dict  # saved with every checkpoint: statistics, config, parameter count
+    stop_signals: DeferredSignals | None = None
+
+    @property
+    def weights(self) -> dict:
+        return dict(self.config.loss.weights)
+
+
+def create_steps(config, model, tx, par=None):
+    """The jitted train and eval steps (data parallel when `par` is set)."""
+    weights = dict(config.loss.weights)
+    compute_stress = weights.get("stress", 0.0) > 0
+    train_step = (par.train_step if par else make_train_step)(model, tx, weights, config.train.ema_decay, compute_stress)
+    eval_step = (par.eval_step if par else make_eval_step)(
+        model, tuple(t for t, w in weights.items() if w > 0) + ("forces",), compute_stress)
+    return train_step, eval_step
+
+
 def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
     os.makedirs(workdir, exist_ok=True)
     dtype = jnp.float64 if config.dtype == "float64" else jnp.float32
@@ -184,18 +215,12 @@ def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
         state, meta = ckpt.restore(state)
         epoch, batch_in_epoch = meta["epoch"], meta["batch_in_epoch"]
         _say(f"resumed from step {int(state.step)} (epoch {epoch}, batch {batch_in_epoch})")
-    weights = dict(config.loss.weights)
-    compute_stress = weights.get("stress", 0.0) > 0
-    train_step = (par.train_step if par else make_train_step)(model, tx, weights, config.train.ema_decay, compute_stress)
-    eval_step = (par.eval_step if par else make_eval_step)(
-        model, tuple(t for t, w in weights.items() if w > 0) + ("forces",), compute_stress)
-    log = MetricsLog(workdir)
     n_params = sum(x.size for x in jax.tree.leaves(state.params))
     _say(f"model: {n_params} parameters; {len(data.train)} train / {len(data.val)} val graphs; "
          f"{total_steps} steps; padding budgets {budgets}" + (f"; data parallel over {par.n_devices} devices" if par else ""))
-    meta = dict(statistics=statistics.to_json(), config=config.to_json(), n_params=int(n_params))
-    state, final = _loop(config, state, train_step, eval_step, data, budgets, weights, ckpt, log, meta,
-                         epoch, batch_in_epoch, total_steps, dtype, par, stop_signals)
+    run = Run(config, data, budgets, dtype, par, *create_steps(config, model, tx, par), ckpt, MetricsLog(workdir),
+              dict(statistics=statistics.to_json(), config=config.to_json(), n_params=int(n_params)), stop_signals)
+    state, final = _loop(run, state, epoch, batch_in_epoch, total_steps)
     ckpt.close()
     if jax.process_index() == 0:
         with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
@@ -203,52 +228,50 @@ def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
     return final
 
 
-def _loop(config, state, train_step, eval_step, data: DataSplits, budgets, weights, ckpt, log, meta,
-          epoch, batch_in_epoch, total_steps, dtype, par=None, stop_signals=None):
+def _loop(run: Run, state, epoch: int, batch_in_epoch: int, total_steps: int):
     from tqdm import tqdm
 
-    final = {}
+    config, final = run.config, {}
     step = int(state.step)
     progress = tqdm(total=total_steps, initial=step, desc="train", disable=not config.train.progress_bar)
     if step == 0 and config.train.eval_at_start:
-        initial = _validate(config, state, eval_step, data, budgets, weights, log, step, dtype, par)
-        progress.write("step 0: " + format_metrics(initial))
+        progress.write("step 0: " + format_metrics(_validate(run, state, step)))
     t0 = time.perf_counter()
     while step < total_steps:
-        batches = device_batches(par, data.train, config, budgets, dtype, seed=config.seed, epoch=epoch,
-                                 skip_batches=batch_in_epoch)
+        batches = device_batches(run.par, run.data.train, config, run.budgets, run.dtype, seed=config.seed,
+                                 epoch=epoch, skip_batches=batch_in_epoch)
         for batch in batches:
-            state, metrics = train_step(state, batch)
+            state, metrics = run.train_step(state, batch)
             step, batch_in_epoch = step + 1, batch_in_epoch + 1
             progress.update(1)
             if not bool(metrics["finite"]):
-                _handle_nonfinite(config, step, state, ckpt)
+                _handle_nonfinite(config, step, state, run.ckpt)
             last = step >= total_steps
             if step % config.train.log_every == 0 or last:
                 train_metrics = {k: float(v) for k, v in jax.device_get(metrics).items() if k != "finite"}
                 train_metrics["steps_per_s"] = config.train.log_every / max(time.perf_counter() - t0, 1e-9)
-                train_metrics["xla_compilations"] = train_step._cache_size()
-                log.write(step, "train", train_metrics)
+                train_metrics["xla_compilations"] = run.train_step._cache_size()
+                run.log.write(step, "train", train_metrics)
                 t0 = time.perf_counter()
+            position = {"epoch": epoch, "batch_in_epoch": batch_in_epoch}
             if step % config.train.eval_every == 0 or last:
-                final = _validate(config, state, eval_step, data, budgets, weights, log, step, dtype, par)
+                final = _validate(run, state, step)
                 progress.write(f"step {step}: " + format_metrics(final))
-                ckpt.save(state, {**meta, "epoch": epoch, "batch_in_epoch": batch_in_epoch},
-                          final["val_loss"])
+                run.ckpt.save(state, {**run.meta, **position}, final["val_loss"])
             elif step % config.train.checkpoint_every == 0:
-                ckpt.save(state, {**meta, "epoch": epoch, "batch_in_epoch": batch_in_epoch})
-            if _stop_requested(stop_signals, step, config) and not last:
-                ckpt.save(state, {**meta, "epoch": epoch, "batch_in_epoch": batch_in_epoch})
-                progress.write(f"step {step}: stop signal {stop_signals.pending}; checkpoint saved")
-                stop_signals.deliver()  # requeue / terminate here; returns if the old handler does
+                run.ckpt.save(state, {**run.meta, **position})
+            if _stop_requested(run.stop_signals, step, config) and not last:
+                run.ckpt.save(state, {**run.meta, **position})
+                progress.write(f"step {step}: stop signal {run.stop_signals.pending}; checkpoint saved")
+                run.stop_signals.deliver()  # requeue / terminate here; returns if the old handler does
             if last:
                 break
         else:
             epoch, batch_in_epoch = epoch + 1, 0
     progress.close()
-    if data.test:
-        test = evaluate(eval_step, state.ema_params, data.test, config, budgets, dtype, par)
-        log.write(step, "test", test)
+    if run.data.test:
+        test = evaluate(run.eval_step, state.ema_params, run.data.test, config, run.budgets, run.dtype, run.par)
+        run.log.write(step, "test", test)
         final.update({f"test_{k}": v for k, v in test.items()})
     return state, final
 
@@ -260,11 +283,11 @@ def _stop_requested(stop_signals, step: int, config) -> bool:
     return stop_signals.requested()
 
 
-def _validate(config, state, eval_step, data, budgets, weights, log, step, dtype, par=None):
-    val = evaluate(eval_step, state.ema_params, data.val, config, budgets, dtype, par)
-    val["val_loss"] = validation_loss(val, weights)
-    val["xla_compilations_eval"] = eval_step._cache_size()
-    log.write(step, "val", val)
+def _validate(run: Run, state, step: int) -> dict:
+    val = evaluate(run.eval_step, state.ema_params, run.data.val, run.config, run.budgets, run.dtype, run.par)
+    val["val_loss"] = validation_loss(val, run.weights)
+    val["xla_compilations_eval"] = run.eval_step._cache_size()
+    run.log.write(step, "val", val)
     return val
 
 
