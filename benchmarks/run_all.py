@@ -673,9 +673,12 @@ model (the 1,500-step short run reproduces its earlier metrics to the printed di
 - The orbital head's cost is ~6 % of a training step (target ≤ 10 %): what is left is the
   head itself (three e3nn Linears and a channel-wise tensor product, ~500 more small XLA
   ops per step, forward and backward); with `orbital_features="last_layer"` it is +85 %.
-- MD time per atom from 1,029 to 10,125 atoms is within 22 % (target ±20 %): the 3,000-atom
-  steps varied between 1.43 and 2.08 s within one pass (the other sizes within ~10 %),
-  which we attribute to huge-page compaction stalls on this shared VM (not profiled further).
+- MD time per atom from 1,029 to 10,125 atoms is within 22 % in this run (target ±20 %);
+  an orbjax-only re-run with more rounds gave max/min 1.27 (`benchmarks/md_flatness/README.md`).
+  Work per atom is constant; per-op profiles there show the second layer's memory-bound
+  edge tensors (the sender-feature gather, [655360, 9, 32] at 10k atoms, and a backward
+  multiply of the radial weights) growing faster than linearly once they leave the caches,
+  and run-to-run variation of ±10 % for large calls on this shared VM.
 - Without the huge-page tunable, MD time per atom still grows above ~1,000 atoms (page
   faults of XLA's large blocks): 741 µs/atom at 1,029 atoms, 1,001 at 10,125 in the
   otherwise identical run kept in `results_no_hugetlb.json` (35 % off, target ±20 %).

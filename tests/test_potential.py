@@ -270,4 +270,3 @@ def test_calculator_compiles_once_for_small_moves(potential, periodic):
     atoms.calc = OrbjaxCalculator(potential)  # a new calculator reuses the compiled function
     atoms.get_forces()
     assert calc.n_compilations == before
-

@@ -7,7 +7,6 @@ import sys
 
 PROBE = """
 import os, orbjax, jax, jax.numpy as jnp
-from orbjax.runtime import configure_malloc
 f = jax.jit(lambda a, b: (a * b).sum(1))
 hlo = f.lower(jnp.ones((64, 5, 32)), jnp.ones((64, 5, 32))).compile().as_text()
 print(repr(os.environ.get("XLA_FLAGS", "")), "ynn" in hlo.lower())
