@@ -4,6 +4,7 @@ Public face::
 
     import orbjax
     potential = orbjax.load_potential("runs/x")            # jit/grad/vmap-able functions
+    potential = orbjax.load_potential("model.orbjax")      # the same from a one-file model
     atoms.calc = orbjax.OrbjaxCalculator(potential)         # ASE molecular dynamics
 
 `load_potential` and `OrbjaxCalculator` are imported lazily, so `import orbjax.data` does not

@@ -1,51 +1,146 @@
 """Command line: label a structure file with GFN1-xTB (or GFN2-xTB) into an orbjax dataset.
 
-    python -m orbjax.label IN OUT [--method GFN1-xTB|GFN2-xTB] [--workers N]
-                                  [--no-orbitals] [--limit N] [--chunk-size N]
-                                  [--key-preset default|chno|comp6]
+    python -m orbjax.label IN OUT.h5 [--method GFN1-xTB|GFN2-xTB] [--workers N]
+                                     [--no-orbitals] [--limit N] [--chunk-size N]
+                                     [--key-preset default|chno|comp6] [--refuse-close-atoms]
 
 IN is anything `orbjax.data.readers.read_structures` reads (extxyz, ASE db, ANI HDF5, an
-orbjax dataset). Re-running the same command after an interruption resumes it.
+orbjax dataset); OUT must be named *.h5 or *.hdf5. Re-running the same command after an
+interruption resumes it; after it finished, it is a no-op. Problems with IN or OUT (missing,
+unreadable, empty) end the command with a one-line message and exit status 1.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+from pathlib import Path
 
-from orbjax.labels.runner import label_structures
+from orbjax.data.structures import Structure, StructureError
+from orbjax.labels.runner import check_output_name, label_structures
 from orbjax.labels.xtb import METHODS
 
 
+@dataclasses.dataclass
+class NumberedInput:
+    """The structures of an input file with their positions in it.
+
+    Attributes:
+      structures: the readable structures, in file order.
+      positions: [len(structures)] each one's position in the file (0-based, counting
+        unreadable frames too).
+      unreadable: [(position, name, reason)] of the frames the reader rejected.
+    """
+
+    structures: list[Structure]
+    positions: list[int]
+    unreadable: list[tuple[int, str, str]]
+
+    def first(self, n: int) -> "NumberedInput":
+        """Only the first `n` frames of the file (readable or not)."""
+        keep = [k for k, p in enumerate(self.positions) if p < n]
+        return NumberedInput([self.structures[k] for k in keep], [self.positions[k] for k in keep],
+                             [u for u in self.unreadable if u[0] < n])
+
+
+def read_numbered(path, keys) -> NumberedInput:
+    """Read every structure of `path`, keeping each one's position in the file.
+
+    Like `read_structures_with_failures`, but an unreadable frame keeps its place, so the
+    indices of failures and ``source_index`` point into the input file. A file that cannot
+    be read at all raises (`FileNotFoundError`, `ReadError`, `ValueError`).
+    """
+    from orbjax.data import readers
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    fmt = readers._format_of(path, None)
+    items = {"extxyz": readers._extxyz_items, "db": readers._db_items, "ani": readers._ani_items,
+             "orbjax": readers._orbjax_items}[fmt](path, keys, ":")
+    return _collect_numbered(items)
+
+
+def _collect_numbered(items) -> NumberedInput:
+    """Build each (name, builder) item; a failing item is recorded at its position."""
+    numbered, position = NumberedInput([], [], []), 0
+    while True:
+        try:
+            name, build = next(items)
+        except StopIteration:
+            return numbered
+        except StructureError as err:  # the file itself fails here: nothing after it can be read
+            if position == 0:
+                raise
+            numbered.unreadable.append((position, err.name, str(err)))
+            return numbered
+        try:
+            numbered.structures.append(build())
+            numbered.positions.append(position)
+        except StructureError as err:
+            numbered.unreadable.append((position, name, str(err)))
+        position += 1
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _label(args)
+    except (OSError, ValueError) as err:  # bad input or output: one line, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m orbjax.label", description=__doc__.split("\n\n")[0])
     p.add_argument("input", help="structure file to label")
-    p.add_argument("output", help="labelled dataset to write (HDF5)")
+    p.add_argument("output", help="labelled dataset to write (HDF5: *.h5 or *.hdf5)")
     p.add_argument("--method", default="GFN1-xTB", choices=METHODS)
     p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
     p.add_argument("--no-orbitals", action="store_true", help="energy, forces (and GFN1 charges) only")
-    p.add_argument("--limit", type=int, default=None, help="label only the first N structures")
+    p.add_argument("--limit", type=int, default=None, help="label only the first N structures of IN")
     p.add_argument("--chunk-size", type=int, default=8, help="structures per task / part file")
     p.add_argument("--key-preset", default="default", help="how labels are named in IN: default | chno | comp6")
-    args = p.parse_args(argv)
-    orbitals = not args.no_orbitals and args.method == "GFN1-xTB"
+    p.add_argument("--refuse-close-atoms", action="store_true",
+                   help="record structures with atoms closer than 0.5 × the sum of their covalent radii as "
+                        "failures (default: label them with a warning)")
+    return p
 
-    from orbjax.data.readers import KEY_PRESETS, read_structures_with_failures
+
+def _label(args) -> int:
+    from orbjax.data.readers import KEY_PRESETS
 
     if args.key_preset not in KEY_PRESETS:
-        p.error(f"--key-preset must be one of {sorted(KEY_PRESETS)}")
-    # Frames the reader rejects are recorded as failures; the job goes on with the rest.
-    structures, unreadable = read_structures_with_failures(args.input, keys=KEY_PRESETS[args.key_preset])
+        raise ValueError(f"--key-preset must be one of {sorted(KEY_PRESETS)}, not {args.key_preset!r}")
+    check_output_name(args.output)  # before reading a possibly large input
+    numbered = read_numbered(args.input, KEY_PRESETS[args.key_preset])
     if args.limit is not None:
-        structures = structures[: args.limit]
+        numbered = numbered.first(args.limit)
+    _check_not_empty(args.input, numbered)
     report = label_structures(
-        structures, args.output, method=args.method, n_workers=args.workers,
-        orbitals=orbitals, chunk_size=args.chunk_size, unreadable=unreadable,
+        numbered.structures, args.output, method=args.method, n_workers=args.workers,
+        orbitals=not args.no_orbitals and args.method == "GFN1-xTB", chunk_size=args.chunk_size,
+        unreadable=numbered.unreadable, source_indices=numbered.positions,
+        close_atoms="refuse" if args.refuse_close_atoms else "warn",
     )
-    print(f"labelled {report.n_labelled} of {report.n_structures} structures with {args.method} "
-          f"in {report.seconds:.1f} s ({report.n_computed} computed now) -> {report.out_path}")
+    if report.already_done:
+        print(f"already labelled: {report.n_labelled} of {report.n_structures} structures in {report.out_path} "
+              f"(same input and options; nothing to do; delete it to label again)")
+    else:
+        print(f"labelled {report.n_labelled} of {report.n_structures} structures with {args.method} "
+              f"in {report.seconds:.1f} s ({report.n_computed} computed now) -> {report.out_path}")
     if report.n_failed:
-        print(f"{report.n_failed} failed: see {report.failures_path}")
+        print(f"{report.n_failed} failed ({report.n_unreadable} unreadable): see {report.failures_path}")
     return 0
+
+
+def _check_not_empty(path, numbered: NumberedInput) -> None:
+    if not numbered.structures and not numbered.unreadable:
+        raise ValueError(f"{path}: no structures to label (the input is empty)")
+    if not numbered.structures:
+        first = numbered.unreadable[0][2]
+        raise ValueError(f"{path}: none of its {len(numbered.unreadable)} structure(s) could be read "
+                         f"(first: {first})")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,6 @@ import contextlib
 import dataclasses
 import functools
 import itertools
-import json
 import os
 from typing import Any, Callable
 
@@ -70,25 +69,29 @@ DTYPES = {"float32": np.float32, "float64": np.float64}
 # ----------------------------------------------------------------------------- loading
 
 
-def load_potential(workdir, which: str = "best", dtype=None, max_images=(0, 0, 0)) -> "Potential":
-    """The best (or latest) checkpoint of a training run as a `Potential`.
+def load_potential(path, which: str = "best", dtype=None, max_images=(0, 0, 0)) -> "Potential":
+    """A trained model as a `Potential`: from a model file or a training run's workdir.
+
+    Neither needs the optimiser: only the EMA parameters, config and statistics are read.
 
     Args:
-      workdir: the training run's directory (holds `checkpoints/`).
-      which: "best" (by validation loss) or "latest".
+      path: a model file (`python -m orbjax.export`, or `model.orbjax` in a finished run's
+        workdir) or the training run's directory (holds `checkpoints/`).
+      which: for a workdir, "best" (by validation loss) or "latest"; ignored for a file.
       dtype: None (the training dtype), "float32" or "float64" (see the module docstring).
       max_images: images per lattice direction used when `cell`/`pbc` are traced.
     """
-    from orbjax.training.checkpoint import read_meta
-    from orbjax.training.restore import load_trained
+    from orbjax.training.restore import load_model_file, load_trained
 
-    if not os.path.isdir(os.path.join(workdir, "checkpoints")):
-        raise FileNotFoundError(f"{workdir}: no checkpoints/ directory; is this a training run's workdir?")
-    trained_dtype = json.loads(read_meta(workdir, which)[0]["config"])["dtype"]
-    dtype = _dtype(dtype or trained_dtype)
-    loading = jax.enable_x64(True) if trained_dtype == "float64" else contextlib.nullcontext()
-    with loading:
-        trained = load_trained(workdir, which)
+    if os.path.isfile(path):
+        trained = load_model_file(path)
+    elif os.path.isdir(os.path.join(path, "checkpoints")):
+        trained = load_trained(path, which)
+    elif os.path.isdir(path):
+        raise FileNotFoundError(f"{path}: no checkpoints/ directory; is this a training run's workdir?")
+    else:
+        raise FileNotFoundError(f"{path}: no such model file or workdir")
+    dtype = _dtype(dtype or trained.config.dtype)
     return Potential.create(trained.model, trained.params, trained.statistics, dtype, max_images, trained.step)
 
 
@@ -386,7 +389,7 @@ class OrbjaxCalculator(Calculator):
     of the potential's graph function, which all calculators of one `Potential` share.
 
     Args:
-      potential: a `Potential` or a training workdir.
+      potential: a `Potential`, a model file or a training workdir.
       which, dtype: passed to `load_potential` when `potential` is a workdir.
       headroom: the edge budget is at least `headroom` × the edges needed when it grows.
     """

@@ -151,7 +151,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     parallel.initialize_distributed(config)  # multi-host runs only; before any device use
     precision = jax.enable_x64(True) if config.dtype == "float64" else contextlib.nullcontext()
     with precision, DeferredSignals() as stop_signals:
-        return _train_and_evaluate(config, workdir, stop_signals)
+        final = _train_and_evaluate(config, workdir, stop_signals)
+    if jax.process_index() == 0:  # the best checkpoint as one shareable file: WORKDIR/model.orbjax
+        from orbjax.export import export_finished_run
+        export_finished_run(workdir)
+    return final
 
 
 @dataclasses.dataclass

@@ -9,12 +9,19 @@ Files beside the output ``OUT``:
   structure, so resuming with a different input fails loudly instead of mixing results.
 - ``OUT.failures.jsonl``: one JSON line per structure that could not be labelled
   (``index``, ``name``, ``reason``), appended as the job goes and rewritten complete and
-  sorted at the end; structures the reader already rejected (``unreadable``) come first,
-  with ``"index": null``.
+  sorted by index at the end. ``index`` is the structure's position in the input file
+  (`source_indices`), counting the frames the reader rejected (``unreadable``), which are
+  failures like any other (``"index": null`` when the caller did not say where they were).
 
 At the end the parts are merged with the input structures (their own labels, e.g. DFT
 energy and forces, are kept beside the xtb_* labels) into ``OUT`` with `write_dataset`, and
-the parts folder is removed. Only one job may work on one ``OUT`` at a time.
+the parts folder is removed. ``OUT`` records a key of its input (fingerprints, positions,
+unreadable frames, method, options): running the finished job again is a no-op. Only one
+job may work on one ``OUT`` at a time.
+
+Atoms closer than `CLOSE_FACTOR` × the sum of their covalent radii (two H at 0.15 Å pass
+the 0.1 Å overlap check of `Structure` but give forces of ~10³ eV/Å) are warned about
+(`CloseAtomsWarning`), or recorded as failures with ``close_atoms="refuse"``.
 """
 from __future__ import annotations
 
@@ -36,11 +43,19 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from orbjax.data.dataset import write_dataset
-from orbjax.data.structures import Structure, StructureError
+from orbjax.data.neighbours import neighbour_list
+from orbjax.data.structures import MIN_DISTANCE, Structure, StructureError
 from orbjax.labels.xtb import METHODS, label_structure
 
 # Set in every worker before tblite (and its OpenMP runtime) loads: one core, one thread.
 _SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+OUTPUT_SUFFIXES = (".h5", ".hdf5")  # the output is always an orbjax HDF5 dataset
+CLOSE_FACTOR = 0.5  # × (r_cov,i + r_cov,j): closer pairs are warned about or refused
+CLOSE_ATOMS = ("warn", "refuse")
+
+
+class CloseAtomsWarning(UserWarning):
+    """A structure has atoms closer than `CLOSE_FACTOR` × the sum of their covalent radii."""
 
 
 @dataclasses.dataclass
@@ -48,13 +63,14 @@ class LabelReport:
     """What a labelling job did.
 
     Attributes:
-      n_structures: structures in the input.
+      n_structures: structures in the input, the unreadable ones included.
       n_labelled: structures written to the output with xtb labels.
-      n_failed: structures that could not be labelled (see `failures_path`).
+      n_failed: structures that could not be labelled or read (see `failures_path`).
       n_computed: structures labelled by this call (the rest came from earlier parts).
       out_path, failures_path: the output dataset and the failure log.
       seconds: wall time of this call.
-      n_unreadable: structures of the input file that could not even be read (also logged).
+      n_unreadable: structures of the input file that could not even be read (in n_failed).
+      already_done: the output already held this job's result; nothing was done.
     """
 
     n_structures: int
@@ -65,6 +81,7 @@ class LabelReport:
     failures_path: Path
     seconds: float
     n_unreadable: int = 0
+    already_done: bool = False
 
 
 @dataclasses.dataclass
@@ -84,54 +101,94 @@ def label_structures(
     orbitals: bool = True,
     chunk_size: int = 8,
     progress: bool = True,
-    unreadable: Sequence[tuple[str, str]] = (),
+    unreadable: Sequence[tuple] = (),
+    source_indices: Sequence[int] | None = None,
+    close_atoms: str = "warn",
 ) -> LabelReport:
     """Label `structures` with tblite in parallel and write the labelled dataset to `out_path`.
 
     Args:
       structures: input structures (their labels are kept).
-      out_path: output dataset (HDF5, see `orbjax.data.dataset`).
+      out_path: output dataset (orbjax HDF5, ``.h5``/``.hdf5``; see `orbjax.data.dataset`).
       method: "GFN1-xTB" or "GFN2-xTB" (the latter needs ``orbitals=False``).
       n_workers: processes, default one per available core.
       orbitals: also extract orbital / shell populations (GFN1 only).
       chunk_size: structures per task and per part file; the most work a kill can lose
         per worker.
       progress: show a tqdm progress bar.
-      unreadable: (name, reason) of input structures the reader rejected (see
-        `orbjax.data.readers.read_structures_with_failures`); they go into the failure log
-        with ``"index": null``, so every structure of the input file is accounted for.
+      unreadable: input structures the reader rejected, as (index, name, reason) or
+        (name, reason) (see `orbjax.label.read_numbered`); they are failures, logged with
+        their index (or ``"index": null``), so every structure of the input is accounted for.
+      source_indices: each structure's position in the input file (default 0, 1, ...):
+        the ``index`` of its failure and its ``info["source_index"]``.
+      close_atoms: "warn" about atoms closer than `CLOSE_FACTOR` × their covalent radii, or
+        "refuse" them (recorded as failures).
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
-    if orbitals and method != "GFN1-xTB":
-        raise ValueError(f"orbital populations are GFN1-xTB labels; use orbitals=False with {method}")
+    _check_arguments(out_path, method, orbitals, close_atoms)
     start = time.perf_counter()
     out = Path(out_path)
     parts, failures = _parts_dir(out), out.with_name(out.name + ".failures.jsonl")
+    positions = _positions(structures, source_indices)
+    unreadable = _numbered(unreadable)
     fingerprints = [structure_fingerprint(s) for s in structures]
+    key = _job_key(fingerprints, positions, unreadable, method, orbitals, close_atoms)
+    if not parts.exists() and _finished(out, key):
+        return _already_done(out, failures, len(structures) + len(unreadable), len(unreadable), start)
+    refused = _close_atom_failures(structures, positions, refuse=close_atoms == "refuse")
     if not parts.exists():
         failures.unlink(missing_ok=True)  # a fresh job: forget failures of an older one
         parts.mkdir(parents=True)
-        _append_lines(failures, _unreadable_lines(unreadable))
+        _append_lines(failures, _unreadable_lines(unreadable) + _failure_lines(refused, positions))
     done = _load_parts(parts, fingerprints, method, orbitals)
+    done.update({i: r for i, r in refused.items() if i not in done})
     todo = [i for i in range(len(structures)) if i not in done]
     chunks = [todo[k : k + chunk_size] for k in range(0, len(todo), chunk_size)]
     for result in _run_chunks(structures, chunks, method, orbitals, n_workers, progress, len(done)):
         _write_part(parts, result, fingerprints, method, orbitals)
-        _append_failures(failures, result)
+        _append_failures(failures, result, positions)
         done.update(result)
-    labelled = _merge(structures, done)
-    _rewrite_failures(failures, done, unreadable)
+    labelled = _merge(structures, done, positions)
+    _rewrite_failures(failures, done, unreadable, positions)
+    n_total, n_failed = len(structures) + len(unreadable), len(structures) + len(unreadable) - len(labelled)
     write_dataset(out, labelled, {
-        "method": method, "orbitals": bool(orbitals), "n_failed": len(structures) - len(labelled),
-        "failures_file": failures.name,
+        "method": method, "orbitals": bool(orbitals), "n_failed": n_failed, "n_structures": n_total,
+        "n_labelled": len(labelled), "failures_file": failures.name, "input_key": key,
     })
     shutil.rmtree(parts)
     return LabelReport(
-        n_structures=len(structures), n_labelled=len(labelled), n_failed=len(structures) - len(labelled),
-        n_computed=len(todo), out_path=out, failures_path=failures, seconds=time.perf_counter() - start,
-        n_unreadable=len(unreadable),
+        n_structures=n_total, n_labelled=len(labelled), n_failed=n_failed, n_computed=len(todo),
+        out_path=out, failures_path=failures, seconds=time.perf_counter() - start, n_unreadable=len(unreadable),
     )
+
+
+def check_output_name(out_path) -> None:
+    """Refuse an output name that says another format: the output is always HDF5."""
+    if Path(out_path).suffix.lower() not in OUTPUT_SUFFIXES:
+        raise ValueError(f"{out_path}: the labelled dataset is written as orbjax HDF5; name the output "
+                         f"*.h5 or *.hdf5 (other formats, e.g. extxyz, are not written)")
+
+
+def _check_arguments(out_path, method: str, orbitals: bool, close_atoms: str) -> None:
+    check_output_name(out_path)
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    if orbitals and method != "GFN1-xTB":
+        raise ValueError(f"orbital populations are GFN1-xTB labels; use orbitals=False with {method}")
+    if close_atoms not in CLOSE_ATOMS:
+        raise ValueError(f"close_atoms must be one of {CLOSE_ATOMS}, not {close_atoms!r}")
+
+
+def _positions(structures, source_indices) -> list[int]:
+    if source_indices is None:
+        return list(range(len(structures)))
+    if len(source_indices) != len(structures):
+        raise ValueError(f"{len(source_indices)} source_indices for {len(structures)} structures")
+    return [int(i) for i in source_indices]
+
+
+def _numbered(unreadable) -> list[tuple[int | None, str, str]]:
+    """Unreadable entries as (index or None, name, reason)."""
+    return [(None, *u) if len(u) == 2 else (None if u[0] is None else int(u[0]), u[1], u[2]) for u in unreadable]
 
 
 def structure_fingerprint(s: Structure) -> str:
@@ -310,34 +367,126 @@ def _read_part(path: Path) -> dict | None:
         return None
 
 
+# ----------------------------------------------------------------------------- close atoms
+def close_pairs(s: Structure, factor: float = CLOSE_FACTOR) -> list[tuple[int, int, float, float]]:
+    """[(i, j, distance Å, limit Å)] of atom pairs (periodic images included) closer than
+    `factor` × the sum of their covalent radii, closest first.
+
+    Structures the labeller will refuse anyway (bad elements, non-finite positions, bad
+    cell) give no pairs here; their failure is reported with its own reason.
+    """
+    from ase.data import covalent_radii
+
+    z = np.asarray(s.atomic_numbers)
+    if len(z) < 2 or (z < 1).any() or (z >= len(covalent_radii)).any() or not np.isfinite(s.positions).all():
+        return []
+    radii = covalent_radii[z]  # [n] Å
+    try:
+        senders, receivers, shifts = neighbour_list(s.positions, s.cell, s.pbc, 2 * factor * radii.max())
+    except (ValueError, np.linalg.LinAlgError):  # a degenerate cell; the labeller names it
+        return []
+    distance = np.linalg.norm(s.positions[senders] - s.positions[receivers] + shifts, axis=1)
+    limit = factor * (radii[senders] + radii[receivers])
+    hit = (distance < limit) & (receivers <= senders)  # each pair once (self-images: i == j)
+    order = np.argsort(distance[hit])
+    return [(int(receivers[hit][k]), int(senders[hit][k]), float(distance[hit][k]), float(limit[hit][k]))
+            for k in order]
+
+
+def _close_atom_failures(structures, positions, refuse: bool) -> dict[int, _Done]:
+    """Warn about (or, if `refuse`, return as failures) every structure with close atoms."""
+    failures = {}
+    for i, s in enumerate(structures):
+        pairs = close_pairs(s)
+        if not pairs or pairs[0][2] < MIN_DISTANCE:  # none, or overlapping: the labeller refuses it
+            continue
+        reason = _close_reason(s, pairs)
+        if refuse:
+            failures[i] = _Done(None, s.name, reason)
+        else:
+            warnings.warn(f"structure {s.name!r} (input index {positions[i]}): {reason}; labelled anyway "
+                          f"(close_atoms='refuse' / --refuse-close-atoms records it as a failure)",
+                          CloseAtomsWarning, stacklevel=3)
+    return failures
+
+
+def _close_reason(s: Structure, pairs) -> str:
+    from ase.data import chemical_symbols
+
+    i, j, distance, limit = pairs[0]
+    zi, zj = chemical_symbols[s.atomic_numbers[i]], chemical_symbols[s.atomic_numbers[j]]
+    more = f" ({len(pairs) - 1} more such pairs)" if len(pairs) > 1 else ""
+    return (f"atoms {i} ({zi}) and {j} ({zj}) are {distance:.3g} Å apart, closer than {CLOSE_FACTOR:g} × the "
+            f"sum of their covalent radii ({limit:.3g} Å){more}")
+
+
+# ----------------------------------------------------------------------------- finished jobs
+def _job_key(fingerprints, positions, unreadable, method, orbitals, close_atoms) -> str:
+    """Hash of everything that decides a job's output: equal keys, equal results."""
+    h = hashlib.sha256()
+    h.update(json.dumps([fingerprints, positions, unreadable, method, bool(orbitals), close_atoms]).encode())
+    return h.hexdigest()
+
+
+def _finished(out: Path, key: str) -> bool:
+    """Whether `out` is the finished result of the job with this key."""
+    if not out.is_file():
+        return False
+    import h5py
+
+    try:
+        with h5py.File(out, "r") as f:
+            return f.attrs.get("input_key") == key
+    except OSError:  # not HDF5, or damaged: label again
+        return False
+
+
+def _already_done(out: Path, failures: Path, n_structures: int, n_unreadable: int, start: float) -> LabelReport:
+    import h5py
+
+    with h5py.File(out, "r") as f:
+        n_labelled = int(f.attrs["n_labelled"])
+    return LabelReport(n_structures=n_structures, n_labelled=n_labelled, n_failed=n_structures - n_labelled,
+                       n_computed=0, out_path=out, failures_path=failures, seconds=time.perf_counter() - start,
+                       n_unreadable=n_unreadable, already_done=True)
+
+
 # ----------------------------------------------------------------------------- output
-def _merge(structures: list[Structure], done: dict[int, _Done]) -> list[Structure]:
-    """Labelled structures in input order; ``info["source_index"]`` maps back to the input."""
+def _merge(structures: list[Structure], done: dict[int, _Done], positions: list[int]) -> list[Structure]:
+    """Labelled structures in input order; ``info["source_index"]`` is the input position."""
     missing = [i for i in range(len(structures)) if i not in done]
     if missing:
         raise RuntimeError(f"structures {missing[:10]} were never labelled")
     return [
-        s.replace(labels={**s.labels, **done[i].labels}, info={**s.info, "source_index": i})
+        s.replace(labels={**s.labels, **done[i].labels}, info={**s.info, "source_index": positions[i]})
         for i, s in enumerate(structures)
         if done[i].reason is None
     ]
 
 
-def _failure_lines(result: dict[int, _Done]) -> list[str]:
-    return [
-        json.dumps({"index": i, "name": r.name, "reason": r.reason}, ensure_ascii=False) + "\n"
-        for i, r in sorted(result.items())
-        if r.reason is not None
-    ]
+def _failure_records(result: dict[int, _Done], positions: list[int]) -> list[dict]:
+    return [{"index": positions[i], "name": r.name, "reason": r.reason}
+            for i, r in sorted(result.items()) if r.reason is not None]
+
+
+def _unreadable_records(unreadable) -> list[dict]:
+    return [{"index": index, "name": str(name), "reason": reason} for index, name, reason in unreadable]
+
+
+def _lines(records: list[dict]) -> list[str]:
+    return [json.dumps(r, ensure_ascii=False) + "\n" for r in records]
+
+
+def _failure_lines(result: dict[int, _Done], positions: list[int]) -> list[str]:
+    return _lines(_failure_records(result, positions))
 
 
 def _unreadable_lines(unreadable) -> list[str]:
-    return [json.dumps({"index": None, "name": str(name), "reason": reason}, ensure_ascii=False) + "\n"
-            for name, reason in unreadable]
+    return _lines(_unreadable_records(unreadable))
 
 
-def _append_failures(path: Path, result: dict[int, _Done]) -> None:
-    _append_lines(path, _failure_lines(result))
+def _append_failures(path: Path, result: dict[int, _Done], positions: list[int]) -> None:
+    _append_lines(path, _failure_lines(result, positions))
 
 
 def _append_lines(path: Path, lines: list[str]) -> None:
@@ -346,12 +495,14 @@ def _append_lines(path: Path, lines: list[str]) -> None:
             f.writelines(lines)
 
 
-def _rewrite_failures(path: Path, done: dict[int, _Done], unreadable=()) -> None:
-    """The complete, deduplicated failure log (or none when nothing failed)."""
-    lines = _unreadable_lines(unreadable) + _failure_lines(done)
-    if not lines:
+def _rewrite_failures(path: Path, done: dict[int, _Done], unreadable, positions: list[int]) -> None:
+    """The complete, deduplicated failure log in input order (or none when nothing failed);
+    entries without an index (unreadable, position not given) come first."""
+    records = _unreadable_records(unreadable) + _failure_records(done, positions)
+    records.sort(key=lambda r: -1 if r["index"] is None else r["index"])
+    if not records:
         path.unlink(missing_ok=True)
         return
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(lines), encoding="utf-8")
+    tmp.write_text("".join(_lines(records)), encoding="utf-8")
     os.replace(tmp, path)
