@@ -24,6 +24,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.val_fraction = 0.1
     config.data.test_fraction = 0.1
     config.data.n_train = 0  # 0 = all; else a nested subsample (learning curves)
+    config.data.split_seed = -1  # ≥ 0: val/test molecules fixed by it; `seed` then draws only n_train
+    config.data.extra_tests = ""  # more test sets scored at the end: "name=path,name=path"
+    config.data.shuffle_targets = ""  # control: labels permuted among same-element atoms (data/shuffle.py)
     config.data.limit = 0  # 0 = all structures of the file
     config.data.on_error = "skip"  # bad structures: skip and record in skipped_structures.jsonl | raise
     config.data.isolated_atoms_path = ""  # single-atom energies for E0s; empty: least squares

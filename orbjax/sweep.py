@@ -212,6 +212,21 @@ class TrainRun:
 
 # --- launchers -----------------------------------------------------------------------------
 
+def select(specs: list[dict], only: Sequence[str]) -> list[dict]:
+    """Specs whose overrides (or config name, key "config") match every "key=value" of `only`."""
+    conditions = []
+    for item in only:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--only {item!r}: expected KEY=VALUE")
+        conditions.append((key, value))
+
+    def value_of(spec, key):
+        return _stem(spec["config_path"]) if key == "config" else str(spec["overrides"].get(key))
+
+    return [s for s in specs if all(value_of(s, k) == v for k, v in conditions)]
+
+
 def pending(specs: list[dict]) -> list[dict]:
     return [s for s in specs if not is_finished(s["workdir"])]
 
@@ -333,10 +348,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--cluster", default="slurm", help="slurm launcher: submitit cluster (slurm; local or debug to try it)")
     p.add_argument("--wait", action="store_true", help="slurm launcher: wait for the jobs and report")
     p.add_argument("--dry-run", action="store_true", help="list the runs and what would be launched")
+    p.add_argument("--only", action="append", default=[], metavar="KEY=VALUE",
+                   help="launch only runs whose swept KEY (e.g. seed, data.n_train, config) is VALUE; repeatable")
     args = p.parse_args(argv)
 
     sweep = load_sweep(args.config)
-    specs = expand(sweep, args.config, args.sweep_dir)
+    specs = select(expand(sweep, args.config, args.sweep_dir), args.only)
     todo = pending(specs)
     for spec in specs:
         print(f"{spec['name']:<50} {_status(spec)}")

@@ -273,11 +273,30 @@ def _loop(run: Run, state, epoch: int, batch_in_epoch: int, total_steps: int):
         else:
             epoch, batch_in_epoch = epoch + 1, 0
     progress.close()
-    if run.data.test:
-        test = evaluate(run.eval_step, state.ema_params, run.data.test, config, run.budgets, run.dtype, run.par)
-        run.log.write(step, "test", test)
-        final.update({f"test_{k}": v for k, v in test.items()})
+    final.update(_score_tests(run, state, step))
     return state, final
+
+
+def _score_tests(run: Run, state, step: int) -> dict:
+    """Test metrics of the best-by-validation checkpoint (the model a user loads), with its step.
+
+    `test_*` for `data.test_path` (or the split), `<name>_*` for each of `data.extra_tests`.
+    """
+    tests = {"test": run.data.test, **run.data.extra_tests}
+    if not any(tests.values()):
+        return {}
+    try:
+        best, meta = run.ckpt.restore(state, "best")
+        params, selected = best.ema_params, int(meta["step"])
+    except FileNotFoundError:  # never validated with a finite loss: the last step is all there is
+        params, selected = state.ema_params, step
+    out = {"selected_step": selected}
+    for name, graphs in tests.items():
+        if graphs:
+            metrics = evaluate(run.eval_step, params, graphs, run.config, run.budgets, run.dtype, run.par)
+            run.log.write(selected, name, metrics)
+            out.update({f"{name}_{k}": v for k, v in metrics.items()})
+    return out
 
 
 def _stop_requested(stop_signals, step: int, config) -> bool:

@@ -184,3 +184,13 @@ def test_local_launcher_runs_the_test_sweep_with_two_workers(tmp_path, monkeypat
     assert sorted((r["seed"], r["optimizer.learning_rate"]) for r in rows) == [
         ("0", "0.003"), ("0", "0.01"), ("1", "0.003"), ("1", "0.01")]
     assert all(r["status"] == "finished" and float(r["energy_mae"]) > 0 for r in rows)
+
+
+def test_only_selects_runs_by_swept_value_and_config_name(tmp_path):
+    specs = S.expand(S.load_sweep(LEARNING_CURVE), LEARNING_CURVE, str(tmp_path))
+    chosen = S.select(specs, ["seed=1", "config=orbital"])
+    assert len(chosen) == 5 and all(s["overrides"]["seed"] == 1 for s in chosen)
+    assert {os.path.basename(s["config_path"]) for s in chosen} == {"orbital.py"}
+    assert S.select(specs, []) == specs
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        S.select(specs, ["seed"])

@@ -23,6 +23,7 @@ def split_indices(
     seed: int = 0,
     by: str = "mol_id",
     n_train: int | None = None,
+    subsample_seed: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(train, val, test) sorted index arrays into `items`.
 
@@ -35,6 +36,8 @@ def split_indices(
       by: "mol_id" (molecule-disjoint; a structure with mol_id None is grouped by its
         formula, a None id in a plain id list stands alone) or "structure".
       n_train: keep only this many training structures, nested across values.
+      subsample_seed: seed of the `n_train` subsample (default `seed`). Learning curves fix
+        `seed` (the same validation and test molecules for every run) and vary this one.
     """
     groups = _group_keys(items, by)
     targets = _targets(len(groups), fractions, sizes)
@@ -51,7 +54,7 @@ def split_indices(
         if target > 0 and len(idx) == 0:
             raise ValueError(f"{name} split is empty: {len(unique)} groups ({by}) are too few for {targets}")
     if n_train is not None:
-        train = _nested_subsample(train, n_train, seed)
+        train = _nested_subsample(train, n_train, seed if subsample_seed is None else subsample_seed)
     return train, val, test
 
 

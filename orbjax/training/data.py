@@ -12,6 +12,7 @@ from ase.data import chemical_symbols
 from orbjax.data.graphs import structures_to_graphs
 from orbjax.data import readers
 from orbjax.data.readers import KeyMap, read_structures, read_structures_with_failures
+from orbjax.data.shuffle import shuffle_within_element
 from orbjax.data.splits import split_indices
 from orbjax.data.structures import StructureError
 
@@ -26,6 +27,7 @@ class DataSplits:
     test: list
     train_names: list[str]
     skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (structure, reason) left out
+    extra_tests: dict[str, list] = dataclasses.field(default_factory=dict)  # name → graphs (data.extra_tests)
 
 
 PRESETS = readers.KEY_PRESETS
@@ -95,12 +97,18 @@ def _known_elements_only(train, others, mode: str, skipped: list) -> list:
 def load_splits(data_config, cutoff: float, seed: int) -> DataSplits:
     """Read the data, split it (molecule-disjoint by default) and build graphs.
 
+    `data.split_seed` (≥ 0) fixes the validation and test molecules whatever the run's
+    `seed`, which then draws only the `n_train` subsample (learning curves: the same test
+    set for every run, paired by seed). `data.shuffle_targets` (comma-separated labels)
+    permutes those labels among same-element atoms of the training split (`data/shuffle.py`).
     Bad structures raise, or with ``data.on_error="skip"`` are left out and listed in
     `DataSplits.skipped`; so are validation/test structures with elements the training
     split lacks.
     """
     graph_kw = dict(energy_key=data_config.energy_key, forces_key=data_config.forces_key)
     skipped: list[tuple[str, str]] = []
+    split_seed = data_config.get("split_seed", -1)
+    split_seed = seed if split_seed is None or split_seed < 0 else split_seed
     structures = read(data_config.train_path, data_config, data_config.get("limit"), skipped)
     if data_config.get("val_path"):
         train_idx = np.arange(len(structures))
@@ -113,8 +121,8 @@ def load_splits(data_config, cutoff: float, seed: int) -> DataSplits:
     else:
         fractions = (1.0 - data_config.val_fraction - data_config.test_fraction,
                      data_config.val_fraction, data_config.test_fraction)
-        idx = split_indices(structures, fractions=fractions, seed=seed, by=data_config.split_by,
-                            n_train=data_config.get("n_train") or None)
+        idx = split_indices(structures, fractions=fractions, seed=split_seed, by=data_config.split_by,
+                            n_train=data_config.get("n_train") or None, subsample_seed=seed)
         train, val, test = ([structures[i] for i in part] for part in idx)
     mode = on_error(data_config)
     val = _known_elements_only(train, val, mode, skipped)
@@ -123,9 +131,27 @@ def load_splits(data_config, cutoff: float, seed: int) -> DataSplits:
         why = f"; {len(skipped)} left out, first: {skipped[0][1]}" if skipped else ""
         raise ValueError(f"{data_config.train_path}: empty training or validation split "
                          f"({len(train)} train, {len(val)} val structures){why}")
+    shuffled = tuple(t.strip() for t in (data_config.get("shuffle_targets") or "").split(",") if t.strip())
+    if shuffled:
+        train = shuffle_within_element(train, shuffled, seed)
     return DataSplits(
         train=structures_to_graphs(train, cutoff, **graph_kw),
         val=structures_to_graphs(val, cutoff, **graph_kw),
         test=structures_to_graphs(test, cutoff, **graph_kw),
         train_names=[s.name for s in train],
-        skipped=skipped)
+        skipped=skipped,
+        extra_tests={name: structures_to_graphs(_known_elements_only(train, read(path, data_config, skipped=skipped),
+                                                                     mode, skipped), cutoff, **graph_kw)
+                     for name, path in extra_test_paths(data_config).items()})
+
+
+def extra_test_paths(data_config) -> dict[str, str]:
+    """`data.extra_tests` = "name=path,name=path": more test sets, scored like `test`."""
+    spec = data_config.get("extra_tests") or ""
+    out = {}
+    for item in filter(None, (x.strip() for x in spec.split(","))):
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ValueError(f"data.extra_tests: {item!r} is not name=path")
+        out[name.strip()] = path.strip()
+    return out

@@ -73,3 +73,14 @@ def test_structures_without_mol_id_are_grouped_by_formula():
     assert formula(np.array([8, 1, 1])) == "H2O" and formula(np.array([6, 1, 1, 1, 8, 1])) == "CH4O"
     for seed in range(5):
         check_partition(keys, *split_indices(structures, fractions=(0.6, 0.2, 0.2), seed=seed))
+
+
+def test_subsample_seed_keeps_the_evaluation_sets_and_redraws_the_training_subsample():
+    ids = mol_ids()
+    base = split_indices(ids, seed=0, n_train=20, subsample_seed=0)
+    other = split_indices(ids, seed=0, n_train=20, subsample_seed=1)
+    assert np.array_equal(base[1], other[1]) and np.array_equal(base[2], other[2])  # val/test fixed
+    assert not np.array_equal(base[0], other[0])  # the training draw changes with the run's seed
+    full_train = split_indices(ids, seed=0)[0]
+    assert set(other[0].tolist()) <= set(full_train.tolist())
+    assert set(other[0].tolist()) <= set(split_indices(ids, seed=0, n_train=40, subsample_seed=1)[0].tolist())

@@ -123,9 +123,9 @@ def test_labelling_job_records_every_bad_structure_and_labels_the_rest(tmp_path)
     unreadable = [("in.extxyz:12", "structure 'in.extxyz:12': overlapping atoms")]
     report = label_structures(structures, tmp_path / "out.h5", n_workers=1, chunk_size=4, progress=False,
                               unreadable=unreadable)
-    assert (report.n_labelled, report.n_failed, report.n_unreadable) == (3, 6, 1)
+    assert (report.n_labelled, report.n_failed, report.n_unreadable) == (3, 7, 1)  # the unreadable frame is a failure too
     back, attrs = read_dataset(tmp_path / "out.h5")
-    assert [s.name for s in back] == ["w0", "w1", "w3"] and attrs["n_failed"] == 6
+    assert [s.name for s in back] == ["w0", "w1", "w3"] and attrs["n_failed"] == 7
     assert [s.info["source_index"] for s in back] == [0, 3, 8]
     records = [json.loads(line) for line in report.failures_path.read_text().splitlines()]
     assert records[0] == {"index": None, "name": "in.extxyz:12", "reason": unreadable[0][1]}

@@ -109,3 +109,34 @@ def test_sigterm_saves_a_checkpoint_at_the_current_step_then_ends_the_run(tmp_pa
     resumed = subprocess.run(_train_cmd(termed, *rare), check=True, cwd=ROOT, env=ENV, capture_output=True, text=True)
     assert f"resumed from step {steps[0]}" in resumed.stdout
     _assert_same_final_metrics(termed, straight_run)
+
+
+def test_test_sets_are_scored_with_the_best_validation_checkpoint(tmp_path):
+    """`test_*` and every `data.extra_tests` set come from the checkpoint with the lowest validation
+    loss (the model a user loads), whose step is reported; the same file scores the same."""
+    if not ETHANOL.exists():
+        pytest.skip("shared botnet data not present")
+    from ase.io import read, write
+
+    frames = tmp_path / "held_out.extxyz"
+    write(frames, read(ETHANOL, "900:912"), format="extxyz")
+    config = test_config.get_config()
+    config.data.train_path = str(ETHANOL)
+    config.data.key_preset = "default"
+    config.data.split_by = "structure"
+    config.data.limit = 60
+    config.data.val_path = str(frames)  # val_path given: all 60 train, these 12 validate
+    config.data.test_path = str(frames)
+    config.data.extra_tests = f"again={frames}"
+    config.train.num_steps = 40
+    config.train.eval_every = 10
+    config.optimizer.learning_rate = 0.05  # large steps: the last checkpoint need not be the best
+    final = train_and_evaluate(config, str(tmp_path / "run"))
+    val_loss = {step: m["val_loss"] for step, m in val_metrics(tmp_path / "run").items() if step > 0}
+    assert final["selected_step"] == min(val_loss, key=val_loss.get)
+    assert final["test_energy_mae"] == pytest.approx(final["again_energy_mae"])
+    assert final["test_forces_mae"] == pytest.approx(final["again_forces_mae"])
+    # The validation set is the test file here, so the selected checkpoint's test error is
+    # the minimum over evaluations of the validation energy/force loss.
+    best = val_metrics(tmp_path / "run")[final["selected_step"]]
+    assert final["test_forces_rmse"] == pytest.approx(best["forces_rmse"], rel=1e-4)

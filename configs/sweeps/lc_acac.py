@@ -1,0 +1,22 @@
+"""Learning curves on acetylacetone (PBE-D3/def2-SVP, 300 K MD; issue 13).
+
+Fixed 50 validation / 50 test frames of train_300K, n_train from the other 400 (nested);
+train_600K scored as a second test set (`test600_*`). Prepare the data first:
+  python experiments/learning_curves/prepare.py
+  python -m orbjax.sweep --config configs/sweeps/lc_acac.py --launcher local --workers 1 [--only seed=0]
+"""
+import os
+
+from orbjax.config import load_config_module
+
+common = load_config_module(os.path.join(os.path.dirname(os.path.abspath(__file__)), "lc_common.py"))
+D = common.DATA
+DATA = {"data.train_path": f"{D}/acac_train.h5", "data.val_path": f"{D}/acac_val.h5",
+        "data.test_path": f"{D}/acac_test.h5", "data.extra_tests": f"test600={D}/acac_test600.h5",
+        "data.key_preset": "default", "data.isolated_atoms_path": "../shared/data/botnet/acac/isolated_atoms.xyz"}
+SIZES_STEPS = [(25, 1000), (50, 1500), (100, 2000), (200, 3000), (400, 4000)]
+VARIANTS = ("energy_only", "orbital")
+
+
+def get_config():
+    return common.learning_curve_sweep("acac", DATA, SIZES_STEPS, VARIANTS, seeds=(0, 1, 2))

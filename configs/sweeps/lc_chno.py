@@ -1,0 +1,20 @@
+"""Learning curves on the shared CHNO set (ωB97X/6-31G(d), 626 structures, 209 molecules; issue 13).
+
+Molecule-disjoint validation and test molecules (10 % each) fixed by data.split_seed = 0 for
+every run; n_train (0 = the whole training split, 503 structures) is a nested subsample
+drawn by the run's seed. Prepare the data first:
+  python experiments/learning_curves/prepare.py
+  python -m orbjax.sweep --config configs/sweeps/lc_chno.py --launcher local --workers 1 [--only seed=0]
+"""
+import os
+
+from orbjax.config import load_config_module
+
+common = load_config_module(os.path.join(os.path.dirname(os.path.abspath(__file__)), "lc_common.py"))
+DATA = {"data.train_path": f"{common.DATA}/chno.h5", "data.key_preset": "chno", "data.split_seed": 0}
+SIZES_STEPS = [(50, 1500), (100, 2000), (200, 3000), (0, 4000)]
+VARIANTS = ("energy_only", "orbital")
+
+
+def get_config():
+    return common.learning_curve_sweep("chno", DATA, SIZES_STEPS, VARIANTS, seeds=(0, 1, 2))

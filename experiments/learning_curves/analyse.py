@@ -1,0 +1,323 @@
+"""Stages 3–4 of the learning curves: collect the sweeps into committed CSVs, then analyse them.
+
+    python experiments/learning_curves/analyse.py            # collect (if runs/ exists) + analyse
+    python experiments/learning_curves/analyse.py --no-collect   # analyse the committed CSVs only
+
+Collect: `runs/learning_curves/<dataset>/` → `results/<dataset>.csv` (one row per run: swept
+values and the final metrics of the best-by-validation checkpoint) and
+`results/<dataset>_val_curves.csv` (validation energy/force MAE at every evaluation, to show
+whether the step budget was enough).
+Analyse: `results/summary_<dataset>.csv` (mean, std and seeds per variant and size),
+`results/ratios_<dataset>.csv` (paired ratio to energy-only per size: geometric mean over
+seeds with a 95 % bootstrap CI), `results/efficiency.json` (power-law fits and the
+data-efficiency factor), `results/tables.md` and PNG plots. Every number RESULTS.md quotes
+comes from these files.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+from collections import defaultdict
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+RESULTS = os.path.join(HERE, "results")
+DATASETS = ("acac", "chno")
+BASELINE = "energy_only"
+# (metric column, label, unit) scored on each test set; acac also has the 600 K set.
+METRICS = [("energy_mae", "energy MAE", "meV/atom"), ("forces_mae", "force MAE", "meV/Å")]
+TEST_SETS = {"acac": ("test", "test600"), "chno": ("test",)}
+N_BOOT = 10000
+FULL_SIZE = {"chno": 500}  # n_train = 0 means the whole training split
+
+
+# ----------------------------------------------------------------------------- collect
+
+
+def collect(dataset: str) -> None:
+    sweep_dir = os.path.join(ROOT, "runs", "learning_curves", dataset)
+    if not os.path.isdir(sweep_dir):
+        return
+    os.makedirs(RESULTS, exist_ok=True)
+    out = os.path.join(RESULTS, f"{dataset}.csv")
+    subprocess.run([sys.executable, "-m", "orbjax.sweep", "collect", "--sweep-dir", sweep_dir, "--out", out],
+                   check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    rows = []
+    for name in sorted(os.listdir(sweep_dir)):
+        path = os.path.join(sweep_dir, name, "metrics.csv")
+        if not os.path.exists(os.path.join(sweep_dir, name, "final_metrics.json")) or not os.path.exists(path):
+            continue
+        with open(path) as f:
+            for r in csv.DictReader(f):
+                if r["split"] == "val" and r["metric"] in ("energy_mae", "forces_mae"):
+                    rows.append({"name": name, "step": r["step"], "metric": r["metric"], "value": r["value"]})
+    with open(os.path.join(RESULTS, f"{dataset}_val_curves.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, ["name", "step", "metric", "value"])
+        w.writeheader()
+        w.writerows(rows)
+
+
+# ----------------------------------------------------------------------------- analysis
+
+
+def load_runs(dataset: str) -> list[dict]:
+    path = os.path.join(RESULTS, f"{dataset}.csv")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        rows = [r for r in csv.DictReader(f) if r["status"] == "finished"]
+    for r in rows:
+        n = int(r["data.n_train"])
+        r["n"] = n if n else FULL_SIZE.get(dataset, n)
+        r["seed"] = int(r["seed"])
+        r["variant"] = r["config"] + (f"[{r['variant_tag']}]" if r.get("variant_tag") else "")
+    return rows
+
+
+def table(rows: list[dict]) -> dict:
+    """{(variant, n): {seed: row}}."""
+    out: dict = defaultdict(dict)
+    for r in rows:
+        out[(r["variant"], r["n"])][r["seed"]] = r
+    return out
+
+
+def bootstrap_ci(values: np.ndarray, stat, rng, n_boot: int = N_BOOT) -> tuple[float, float]:
+    """95 % percentile interval of `stat` over resamples (with replacement) of `values`' rows."""
+    if len(values) < 2:
+        return float("nan"), float("nan")
+    idx = rng.integers(0, len(values), size=(n_boot, len(values)))
+    stats = np.array([stat(values[i]) for i in idx])
+    return float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5))
+
+
+def summaries(dataset: str, grid: dict) -> list[dict]:
+    out = []
+    for (variant, n), by_seed in sorted(grid.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        for test in TEST_SETS[dataset]:
+            for metric, _, unit in METRICS + [("orbital_populations_mae", "orbital MAE", "me")]:
+                col = f"{test}_{metric}"
+                values = np.array([float(r[col]) for r in by_seed.values() if r.get(col) not in (None, "")])
+                if not len(values):
+                    continue
+                out.append(dict(dataset=dataset, variant=variant, n_train=n, test_set=test, metric=metric,
+                                unit=unit, n_seeds=len(values), mean=values.mean(),
+                                std=values.std(ddof=1) if len(values) > 1 else float("nan"),
+                                min=values.min(), max=values.max()))
+    return out
+
+
+def paired_ratios(dataset: str, grid: dict, rng) -> list[dict]:
+    """Per size and variant: err(variant)/err(energy-only) over seeds run for both."""
+    out = []
+    variants = sorted({v for v, _ in grid} - {BASELINE})
+    sizes = sorted({n for _, n in grid})
+    for variant in variants:
+        for n in sizes:
+            base, other = grid.get((BASELINE, n), {}), grid.get((variant, n), {})
+            seeds = sorted(set(base) & set(other))
+            if not seeds:
+                continue
+            for test in TEST_SETS[dataset]:
+                for metric, _, _ in METRICS:
+                    col = f"{test}_{metric}"
+                    log_ratio = np.log([float(other[s][col]) / float(base[s][col]) for s in seeds])
+                    lo, hi = bootstrap_ci(log_ratio, np.mean, rng)
+                    out.append(dict(dataset=dataset, variant=variant, n_train=n, test_set=test, metric=metric,
+                                    n_seeds=len(seeds), ratio=float(np.exp(log_ratio.mean())),
+                                    ci_low=float(np.exp(lo)), ci_high=float(np.exp(hi)),
+                                    n_better=int((log_ratio < 0).sum()),
+                                    per_seed=" ".join(f"{np.exp(x):.3f}" for x in log_ratio)))
+    return out
+
+
+def power_law(n: np.ndarray, err: np.ndarray) -> tuple[float, float]:
+    """(a, b) of log err = a + b log n, least squares."""
+    b, a = np.polyfit(np.log(n), np.log(err), 1)
+    return float(a), float(b)
+
+
+def efficiency_factor(sizes, base_means, other_means, at: int) -> float:
+    """n_EO(err_other(at)) / at: how many more structures energy-only needs for the same error."""
+    a, b = power_law(np.array(sizes, float), np.array(base_means))
+    target = other_means[sizes.index(at)]
+    return float(np.exp((np.log(target) - a) / b) / at)
+
+
+def efficiency(dataset: str, grid: dict, rng) -> list[dict]:
+    """Power-law fits per variant and the data-efficiency factor at the largest common size, with
+    a bootstrap CI over seeds (a resample draws seeds with replacement, the same seeds for both)."""
+    out = []
+    for variant in sorted({v for v, _ in grid} - {BASELINE}):
+        sizes = sorted(n for (v, n) in grid if v == variant and (BASELINE, n) in grid)
+        if len(sizes) < 3:
+            continue
+        seeds = sorted(set.intersection(*[set(grid[(variant, n)]) & set(grid[(BASELINE, n)]) for n in sizes]))
+        if not seeds:
+            continue
+        for test in TEST_SETS[dataset]:
+            for metric, _, _ in METRICS:
+                col = f"{test}_{metric}"
+                base = np.array([[float(grid[(BASELINE, n)][s][col]) for n in sizes] for s in seeds])  # [seeds, sizes]
+                other = np.array([[float(grid[(variant, n)][s][col]) for n in sizes] for s in seeds])
+                at = sizes[-1]
+
+                def factor(rows):
+                    return efficiency_factor(sizes, list(base[rows].mean(0)), list(other[rows].mean(0)), at)
+
+                all_rows = np.arange(len(seeds))
+                lo, hi = bootstrap_ci(all_rows, factor, rng, n_boot=2000)
+                fit_base = power_law(np.array(sizes, float), base.mean(0))
+                fit_other = power_law(np.array(sizes, float), other.mean(0))
+                out.append(dict(dataset=dataset, variant=variant, test_set=test, metric=metric, sizes=sizes,
+                                n_seeds=len(seeds), at_n=at, factor=factor(all_rows), ci_low=lo, ci_high=hi,
+                                baseline_fit=dict(a=fit_base[0], slope=fit_base[1]),
+                                variant_fit=dict(a=fit_other[0], slope=fit_other[1]),
+                                factors_by_size={int(n): efficiency_factor(sizes, list(base.mean(0)),
+                                                                           list(other.mean(0)), n)
+                                                 for n in sizes}))
+    return out
+
+
+def budget_check(dataset: str) -> list[dict]:
+    """Per run: validation energy MAE at 3/4 of the budget, at the end and its minimum."""
+    path = os.path.join(RESULTS, f"{dataset}_val_curves.csv")
+    if not os.path.exists(path):
+        return []
+    curves: dict = defaultdict(list)
+    with open(path) as f:
+        for r in csv.DictReader(f):
+            if r["metric"] == "energy_mae" and int(r["step"]) > 0:
+                curves[r["name"]].append((int(r["step"]), float(r["value"])))
+    out = []
+    for name, points in sorted(curves.items()):
+        points.sort()
+        steps, values = zip(*points)
+        three_quarter = values[int(np.searchsorted(steps, 0.75 * steps[-1]))]
+        out.append(dict(name=name, last=values[-1], at_three_quarters=three_quarter, best=min(values),
+                        gain_last_quarter=1 - values[-1] / three_quarter))
+    return out
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def write_csv(path: str, rows: list[dict]) -> None:
+    if not rows:
+        return
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, list(rows[0]))
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+
+
+def plot(dataset: str, summary: list[dict]) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tests = TEST_SETS[dataset]
+    fig, axes = plt.subplots(len(tests), 2, figsize=(10, 4 * len(tests)), squeeze=False)
+    for row, test in enumerate(tests):
+        for col, (metric, label, unit) in enumerate(METRICS):
+            ax = axes[row][col]
+            for variant in sorted({s["variant"] for s in summary}):
+                pts = sorted((s["n_train"], s["mean"], s["min"], s["max"]) for s in summary
+                             if s["variant"] == variant and s["test_set"] == test and s["metric"] == metric)
+                if not pts:
+                    continue
+                n, mean, lo, hi = map(np.array, zip(*pts))
+                ax.errorbar(n, mean, yerr=[mean - lo, hi - mean], marker="o", capsize=3, label=variant)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("training structures")
+            ax.set_ylabel(f"{test} {label} ({unit})")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=8)
+    fig.suptitle(f"{dataset}: mean over seeds, bars = seed min–max")
+    fig.tight_layout()
+    fig.savefig(os.path.join(RESULTS, f"learning_curves_{dataset}.png"), dpi=110)
+    plt.close(fig)
+
+
+def markdown(summary, ratios, effs, budgets) -> str:
+    lines = ["# Learning-curve tables (written by analyse.py; do not edit)", ""]
+    for dataset in DATASETS:
+        rows = [s for s in summary if s["dataset"] == dataset and s["metric"] in ("energy_mae", "forces_mae")]
+        if not rows:
+            continue
+        lines += [f"## {dataset}: test errors (mean ± std over seeds)", "",
+                  "| variant | n_train | test set | seeds | energy MAE meV/atom | force MAE meV/Å |", "|---|---|---|---|---|---|"]
+        keys = sorted({(s["variant"], s["n_train"], s["test_set"]) for s in rows}, key=lambda k: (k[2], k[1], k[0]))
+        for v, n, t in keys:
+            e = next(s for s in rows if (s["variant"], s["n_train"], s["test_set"], s["metric"]) == (v, n, t, "energy_mae"))
+            f_ = next(s for s in rows if (s["variant"], s["n_train"], s["test_set"], s["metric"]) == (v, n, t, "forces_mae"))
+            lines.append(f"| {v} | {n} | {t} | {e['n_seeds']} | {e['mean']:.3f} ± {e['std']:.3f} | "
+                         f"{f_['mean']:.1f} ± {f_['std']:.1f} |")
+        lines += ["", f"## {dataset}: paired ratio to energy-only (geometric mean over seeds, 95 % bootstrap CI)", "",
+                  "| variant | n_train | test set | metric | seeds | ratio | 95 % CI | seeds better | per seed |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in (r for r in ratios if r["dataset"] == dataset):
+            lines.append(f"| {r['variant']} | {r['n_train']} | {r['test_set']} | {r['metric']} | {r['n_seeds']} | "
+                         f"{r['ratio']:.3f} | {r['ci_low']:.3f}–{r['ci_high']:.3f} | {r['n_better']}/{r['n_seeds']} | "
+                         f"{r['per_seed']} |")
+        effs_d = [e for e in effs if e["dataset"] == dataset]
+        if effs_d:
+            lines += ["", f"## {dataset}: data-efficiency factor n_EO(err_variant(n)) / n (power-law fit of energy-only)", "",
+                      "| variant | test set | metric | sizes | seeds | factor at largest n | 95 % CI | EO slope | variant slope |",
+                      "|---|---|---|---|---|---|---|---|---|"]
+            for e in effs_d:
+                lines.append(f"| {e['variant']} | {e['test_set']} | {e['metric']} | {e['sizes']} | {e['n_seeds']} | "
+                             f"{e['factor']:.2f} (n={e['at_n']}) | {e['ci_low']:.2f}–{e['ci_high']:.2f} | "
+                             f"{e['baseline_fit']['slope']:.3f} | {e['variant_fit']['slope']:.3f} |")
+        b = budgets.get(dataset, [])
+        if b:
+            gains = np.array([x["gain_last_quarter"] for x in b])
+            lines += ["", f"## {dataset}: was the step budget enough?", "",
+                      f"Validation energy MAE improvement over the last quarter of the budget, over {len(b)} runs: "
+                      f"median {np.median(gains) * 100:.1f} %, max {gains.max() * 100:.1f} % "
+                      f"(per run in `budget_{dataset}.csv`; the cosine schedule ends at 2 % of the peak rate)."]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--no-collect", action="store_true")
+    args = p.parse_args()
+    rng = np.random.default_rng(0)
+    all_summary, all_ratios, all_effs, budgets = [], [], [], {}
+    for dataset in DATASETS:
+        if not args.no_collect:
+            collect(dataset)
+        rows = load_runs(dataset)
+        if not rows:
+            continue
+        grid = table(rows)
+        summary = summaries(dataset, grid)
+        ratios = paired_ratios(dataset, grid, rng)
+        effs = efficiency(dataset, grid, rng)
+        budgets[dataset] = budget_check(dataset)
+        write_csv(os.path.join(RESULTS, f"summary_{dataset}.csv"), summary)
+        write_csv(os.path.join(RESULTS, f"ratios_{dataset}.csv"), ratios)
+        write_csv(os.path.join(RESULTS, f"budget_{dataset}.csv"), budgets[dataset])
+        plot(dataset, summary)
+        all_summary += summary
+        all_ratios += ratios
+        all_effs += effs
+    with open(os.path.join(RESULTS, "efficiency.json"), "w") as f:
+        json.dump(all_effs, f, indent=1)
+    with open(os.path.join(RESULTS, "tables.md"), "w") as f:
+        f.write(markdown(all_summary, all_ratios, all_effs, budgets))
+    print(os.path.join(RESULTS, "tables.md"))
+
+
+if __name__ == "__main__":
+    main()
