@@ -2,6 +2,7 @@
 
     python -m orbjax.sweep --config configs/sweeps/learning_curve.py --launcher slurm [--dry-run]
     python -m orbjax.sweep --config configs/sweeps/test.py --launcher local --workers 2
+    python -m orbjax.sweep --config configs/sweeps/lc_acac.py:weights ...   # get_config("weights")
     python -m orbjax.sweep collect --sweep-dir runs/sweeps/learning_curve   # → results.csv
 
 A sweep config is a Python file whose `get_config()` returns an ml_collections ConfigDict:
@@ -73,8 +74,17 @@ def _merge(dicts) -> dict:
 
 # --- runs ----------------------------------------------------------------------------------
 
+def split_config_arg(path: str) -> tuple[str, str | None]:
+    """"sweep.py:arg" → ("sweep.py", "arg") (ml_collections' convention); no ":arg" → None."""
+    file, sep, arg = path.rpartition(".py:")
+    return (file + ".py", arg) if sep else (path, None)
+
+
 def load_sweep(path: str) -> ml_collections.ConfigDict:
-    sweep = load_config_module(path).get_config()
+    """`get_config()` of a sweep file, or `get_config(arg)` for "file.py:arg"."""
+    file, arg = split_config_arg(path)
+    module = load_config_module(file)
+    sweep = module.get_config() if arg is None else module.get_config(arg)
     for field in ("base_config", "runs", "sweep_dir"):
         if field not in sweep:
             raise ValueError(f"{path}: sweep config has no {field!r}")
@@ -83,7 +93,7 @@ def load_sweep(path: str) -> ml_collections.ConfigDict:
 
 def expand(sweep, sweep_file: str, sweep_dir: str | None = None) -> list[dict]:
     """One run spec per override dict: {name, workdir, config_path, overrides}."""
-    here = os.path.dirname(os.path.abspath(sweep_file))
+    here = os.path.dirname(os.path.abspath(split_config_arg(sweep_file)[0]))
     base = os.path.normpath(os.path.join(here, sweep.base_config))
     sweep_dir = os.path.abspath(sweep_dir or sweep.sweep_dir)
     runs = [dict(r) for r in sweep.runs]
@@ -359,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{spec['name']:<50} {_status(spec)}")
     print(f"{len(specs)} runs, {len(specs) - len(todo)} finished, {len(todo)} to launch")
     sweep_dir = os.path.abspath(args.sweep_dir or sweep.sweep_dir)
-    parameters = slurm_parameters(sweep.get("slurm", {}), sweep.get("name", _stem(args.config)))
+    parameters = slurm_parameters(sweep.get("slurm", {}), sweep.get("name", _stem(split_config_arg(args.config)[0])))
     if args.launcher == "slurm":
         print("submitit parameters:", json.dumps(parameters))
     if args.dry_run or not todo:

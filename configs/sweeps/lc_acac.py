@@ -4,6 +4,7 @@ Fixed 50 validation / 50 test frames of train_300K, n_train from the other 400 (
 train_600K scored as a second test set (`test600_*`). Prepare the data first:
   python experiments/learning_curves/prepare.py
   python -m orbjax.sweep --config configs/sweeps/lc_acac.py --launcher local --workers 1 [--only seed=0]
+(`lc_X.py:weights`, `:noforces`, `:controls` for the other experiments, see lc_common.py)
 """
 import os
 
@@ -15,8 +16,7 @@ DATA = {"data.train_path": f"{D}/acac_train.h5", "data.val_path": f"{D}/acac_val
         "data.test_path": f"{D}/acac_test.h5", "data.extra_tests": f"test600={D}/acac_test600.h5",
         "data.key_preset": "default", "data.isolated_atoms_path": "../shared/data/botnet/acac/isolated_atoms.xyz"}
 SIZES_STEPS = [(25, 1000), (50, 1500), (100, 2000), (200, 3000), (400, 4000)]
-VARIANTS = ("energy_only", "orbital")
 
 
-def get_config():
-    return common.learning_curve_sweep("acac", DATA, SIZES_STEPS, VARIANTS, seeds=(0, 1, 2))
+def get_config(kind="curve"):
+    return common.experiment("acac", DATA, SIZES_STEPS, kind)

@@ -5,6 +5,7 @@ every run; n_train (0 = the whole training split, 503 structures) is a nested su
 drawn by the run's seed. Prepare the data first:
   python experiments/learning_curves/prepare.py
   python -m orbjax.sweep --config configs/sweeps/lc_chno.py --launcher local --workers 1 [--only seed=0]
+(`lc_X.py:weights`, `:noforces`, `:controls` for the other experiments, see lc_common.py)
 """
 import os
 
@@ -13,8 +14,7 @@ from orbjax.config import load_config_module
 common = load_config_module(os.path.join(os.path.dirname(os.path.abspath(__file__)), "lc_common.py"))
 DATA = {"data.train_path": f"{common.DATA}/chno.h5", "data.key_preset": "chno", "data.split_seed": 0}
 SIZES_STEPS = [(50, 1500), (100, 2000), (200, 3000), (0, 4000)]
-VARIANTS = ("energy_only", "orbital")
 
 
-def get_config():
-    return common.learning_curve_sweep("chno", DATA, SIZES_STEPS, VARIANTS, seeds=(0, 1, 2))
+def get_config(kind="curve"):
+    return common.experiment("chno", DATA, SIZES_STEPS, kind, controls=("dft_charges",))

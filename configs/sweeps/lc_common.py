@@ -1,8 +1,18 @@
-"""The learning-curve grid of issue 13, shared by `lc_acac.py` and `lc_chno.py`.
+"""The learning-curve experiments of issue 13, shared by `lc_acac.py` and `lc_chno.py`.
+
+Each dataset file calls `experiment(dataset, data, sizes_steps, kind)`; pick the kind on the
+command line as `--config configs/sweeps/lc_acac.py:KIND`:
+  curve     energy-only vs orbital (equivariant head, weight 100), every size, seeds 0–2
+  weights   orbital-population weight 10 and 1000 at two sizes, seed 0 (weight 100 and
+            energy-only are in `curve`); chosen by validation energy MAE, never on test
+  noforces  the same pair trained on energies alone (force weight 0): the data-poor regime
+            where one label per structure meets 9 auxiliary labels per atom
+  controls  shuffled per-orbital targets, invariant head, s/p/d shell sums, GFN1 atomic
+            charges (and DFT Mulliken charges where the data has them) at two sizes, seeds 0–2
 
 Runs are ordered seed-major (then size, then variant), so a sweep cut short has complete,
 seed-paired curves for its first seeds. Every variant of one (size, seed) trains the same
-number of steps on the same structures; the validation and test sets never change
+number of steps on the same structures; validation and test sets never change
 (`data.split_seed`, or fixed files), the seed draws the initialisation and the nested
 `n_train` subsample. The best-by-validation (DFT energy + forces) checkpoint is scored.
 """
@@ -11,16 +21,19 @@ import ml_collections
 DATA = "data/learning_curves"  # written by experiments/learning_curves/prepare.py
 COMMON = {"train.progress_bar": False, "train.eval_every": 250, "train.checkpoint_every": 250,
           "train.log_every": 250}
+SEEDS = (0, 1, 2)
+KINDS = ("curve", "weights", "noforces", "controls")
 
 
 def learning_curve_sweep(name, data, sizes_steps, variants, seeds, extra=None):
-    """A sweep: {seed} × {(n_train, num_steps)} × {variant} with the data overrides `data`."""
+    """A sweep: {seed} × {(n_train, num_steps)} × {variant} × {extra override sets}."""
     runs = []
     for seed in seeds:
         for n_train, steps in sizes_steps:
             for variant in variants:
-                runs.append({"seed": seed, "data.n_train": n_train, "train.num_steps": steps,
-                             "config": variant, **data, **COMMON, **(extra or {})})
+                for more in extra or [{}]:
+                    runs.append({"seed": seed, "data.n_train": n_train, "train.num_steps": steps,
+                                 "config": variant, **data, **COMMON, **more})
     sweep = ml_collections.ConfigDict()
     sweep.name = name
     sweep.base_config = "../default.py"
@@ -29,3 +42,19 @@ def learning_curve_sweep(name, data, sizes_steps, variants, seeds, extra=None):
     sweep.slurm = ml_collections.ConfigDict(dict(partition="gpu", gpus_per_node=1, cpus_per_task=4, mem_gb=16,
                                                  timeout_min=120, array_parallelism=32))
     return sweep
+
+
+def experiment(dataset, data, sizes_steps, kind="curve", two_sizes=(50, 200), controls=()):
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}: one of {KINDS}")
+    two = [(n, s) for n, s in sizes_steps if n in two_sizes]
+    if kind == "curve":
+        return learning_curve_sweep(dataset, data, sizes_steps, ("energy_only", "orbital"), SEEDS)
+    if kind == "weights":
+        return learning_curve_sweep(f"{dataset}_weights", data, two, ("orbital",), (0,),
+                                    [{"loss.weights.orbital_populations": w} for w in (10.0, 1000.0)])
+    if kind == "noforces":
+        return learning_curve_sweep(f"{dataset}_noforces", data, sizes_steps, ("energy_only", "orbital"), SEEDS,
+                                    [{"loss.weights.forces": 0.0}])
+    return learning_curve_sweep(f"{dataset}_controls", data, two,
+                                ("orbital_shuffled", "orbital_invariant", "shell", "atomic", *controls), SEEDS)

@@ -28,20 +28,30 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 RESULTS = os.path.join(HERE, "results")
-DATASETS = ("acac", "chno")
+SWEEPS = os.path.join(ROOT, "runs", "learning_curves")
+# Analysis groups: the sweeps (configs/sweeps/lc_common.py kinds) whose runs are compared
+# with each other, seed-paired; the baseline of every ratio is energy-only in the same group.
+GROUPS = {"acac": ("acac", "acac_weights", "acac_controls"), "chno": ("chno", "chno_weights", "chno_controls"),
+          "acac_noforces": ("acac_noforces",), "chno_noforces": ("chno_noforces",)}
 BASELINE = "energy_only"
 # (metric column, label, unit) scored on each test set; acac also has the 600 K set.
 METRICS = [("energy_mae", "energy MAE", "meV/atom"), ("forces_mae", "force MAE", "meV/Å")]
 TEST_SETS = {"acac": ("test", "test600"), "chno": ("test",)}
 N_BOOT = 10000
 FULL_SIZE = {"chno": 500}  # n_train = 0 means the whole training split
+WEIGHT = "loss.weights.orbital_populations"
+
+
+def base_dataset(group: str) -> str:
+    return group.split("_")[0]
 
 
 # ----------------------------------------------------------------------------- collect
 
 
 def collect(dataset: str) -> None:
-    sweep_dir = os.path.join(ROOT, "runs", "learning_curves", dataset)
+    """One sweep directory → results/<sweep>.csv and results/<sweep>_val_curves.csv."""
+    sweep_dir = os.path.join(SWEEPS, dataset)
     if not os.path.isdir(sweep_dir):
         return
     os.makedirs(RESULTS, exist_ok=True)
@@ -66,17 +76,22 @@ def collect(dataset: str) -> None:
 # ----------------------------------------------------------------------------- analysis
 
 
-def load_runs(dataset: str) -> list[dict]:
-    path = os.path.join(RESULTS, f"{dataset}.csv")
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        rows = [r for r in csv.DictReader(f) if r["status"] == "finished"]
-    for r in rows:
-        n = int(r["data.n_train"])
-        r["n"] = n if n else FULL_SIZE.get(dataset, n)
-        r["seed"] = int(r["seed"])
-        r["variant"] = r["config"] + (f"[{r['variant_tag']}]" if r.get("variant_tag") else "")
+def load_runs(group: str) -> list[dict]:
+    """Finished runs of every sweep in the group; variant = config name (+ [w=…] for a weight scan)."""
+    rows = []
+    for sweep in GROUPS[group]:
+        path = os.path.join(RESULTS, f"{sweep}.csv")
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            for r in csv.DictReader(f):
+                if r["status"] != "finished":
+                    continue
+                n = int(r["data.n_train"])
+                r.update(sweep=sweep, n=n if n else FULL_SIZE.get(base_dataset(group), n), seed=int(r["seed"]))
+                weight = r.get(WEIGHT) or ""
+                r["variant"] = r["config"] + (f"[w={float(weight):g}]" if weight else "")
+                rows.append(r)
     return rows
 
 
@@ -100,7 +115,7 @@ def bootstrap_ci(values: np.ndarray, stat, rng, n_boot: int = N_BOOT) -> tuple[f
 def summaries(dataset: str, grid: dict) -> list[dict]:
     out = []
     for (variant, n), by_seed in sorted(grid.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        for test in TEST_SETS[dataset]:
+        for test in TEST_SETS[base_dataset(dataset)]:
             for metric, _, unit in METRICS + [("orbital_populations_mae", "orbital MAE", "me")]:
                 col = f"{test}_{metric}"
                 values = np.array([float(r[col]) for r in by_seed.values() if r.get(col) not in (None, "")])
@@ -124,7 +139,7 @@ def paired_ratios(dataset: str, grid: dict, rng) -> list[dict]:
             seeds = sorted(set(base) & set(other))
             if not seeds:
                 continue
-            for test in TEST_SETS[dataset]:
+            for test in TEST_SETS[base_dataset(dataset)]:
                 for metric, _, _ in METRICS:
                     col = f"{test}_{metric}"
                     log_ratio = np.log([float(other[s][col]) / float(base[s][col]) for s in seeds])
@@ -161,7 +176,7 @@ def efficiency(dataset: str, grid: dict, rng) -> list[dict]:
         seeds = sorted(set.intersection(*[set(grid[(variant, n)]) & set(grid[(BASELINE, n)]) for n in sizes]))
         if not seeds:
             continue
-        for test in TEST_SETS[dataset]:
+        for test in TEST_SETS[base_dataset(dataset)]:
             for metric, _, _ in METRICS:
                 col = f"{test}_{metric}"
                 base = np.array([[float(grid[(BASELINE, n)][s][col]) for n in sizes] for s in seeds])  # [seeds, sizes]
@@ -185,24 +200,45 @@ def efficiency(dataset: str, grid: dict, rng) -> list[dict]:
     return out
 
 
-def budget_check(dataset: str) -> list[dict]:
+def val_curves(group: str) -> dict:
+    """{(sweep, run name): {metric: [(step, value)]}} of the validation evaluations (step > 0)."""
+    curves: dict = defaultdict(lambda: defaultdict(list))
+    for sweep in GROUPS[group]:
+        path = os.path.join(RESULTS, f"{sweep}_val_curves.csv")
+        if os.path.exists(path):
+            with open(path) as f:
+                for r in csv.DictReader(f):
+                    if int(r["step"]) > 0:
+                        curves[(sweep, r["name"])][r["metric"]].append((int(r["step"]), float(r["value"])))
+    return curves
+
+
+def budget_check(group: str, curves: dict) -> list[dict]:
     """Per run: validation energy MAE at 3/4 of the budget, at the end and its minimum."""
-    path = os.path.join(RESULTS, f"{dataset}_val_curves.csv")
-    if not os.path.exists(path):
-        return []
-    curves: dict = defaultdict(list)
-    with open(path) as f:
-        for r in csv.DictReader(f):
-            if r["metric"] == "energy_mae" and int(r["step"]) > 0:
-                curves[r["name"]].append((int(r["step"]), float(r["value"])))
     out = []
-    for name, points in sorted(curves.items()):
-        points.sort()
-        steps, values = zip(*points)
+    for (sweep, name), metrics in sorted(curves.items()):
+        steps, values = zip(*sorted(metrics["energy_mae"]))
         three_quarter = values[int(np.searchsorted(steps, 0.75 * steps[-1]))]
-        out.append(dict(name=name, last=values[-1], at_three_quarters=three_quarter, best=min(values),
+        out.append(dict(sweep=sweep, name=name, last=values[-1], at_three_quarters=three_quarter, best=min(values),
                         gain_last_quarter=1 - values[-1] / three_quarter))
     return out
+
+
+def weight_choice(group: str, rows: list[dict], curves: dict) -> list[dict]:
+    """Validation energy MAE (of the selected checkpoint) per orbital weight, seed 0, at the sizes
+    the weight scan covers; energy-only is weight 0 and `orbital` weight 100."""
+    scan_sizes = {r["n"] for r in rows if r["sweep"].endswith("_weights")}
+    out = []
+    for r in rows:
+        if r["seed"] != 0 or r["n"] not in scan_sizes or r["config"] not in ("energy_only", "orbital"):
+            continue
+        weight = 0.0 if r["config"] == "energy_only" else float(r.get(WEIGHT) or 100.0)
+        at = dict(curves[(r["sweep"], r["name"])]["energy_mae"]).get(int(float(r["selected_step"])))
+        out.append(dict(group=group, n_train=r["n"], weight=weight, val_energy_mae=at,
+                        val_forces_mae=dict(curves[(r["sweep"], r["name"])]["forces_mae"]).get(
+                            int(float(r["selected_step"]))),
+                        test_energy_mae=float(r["test_energy_mae"]), test_forces_mae=float(r["test_forces_mae"])))
+    return sorted(out, key=lambda d: (d["n_train"], d["weight"]))
 
 
 # ----------------------------------------------------------------------------- output
@@ -223,7 +259,7 @@ def plot(dataset: str, summary: list[dict]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    tests = TEST_SETS[dataset]
+    tests = TEST_SETS[base_dataset(dataset)]
     fig, axes = plt.subplots(len(tests), 2, figsize=(10, 4 * len(tests)), squeeze=False)
     for row, test in enumerate(tests):
         for col, (metric, label, unit) in enumerate(METRICS):
@@ -247,9 +283,9 @@ def plot(dataset: str, summary: list[dict]) -> None:
     plt.close(fig)
 
 
-def markdown(summary, ratios, effs, budgets) -> str:
+def markdown(summary, ratios, effs, budgets, weights) -> str:
     lines = ["# Learning-curve tables (written by analyse.py; do not edit)", ""]
-    for dataset in DATASETS:
+    for dataset in GROUPS:
         rows = [s for s in summary if s["dataset"] == dataset and s["metric"] in ("energy_mae", "forces_mae")]
         if not rows:
             continue
@@ -284,6 +320,21 @@ def markdown(summary, ratios, effs, budgets) -> str:
                       f"Validation energy MAE improvement over the last quarter of the budget, over {len(b)} runs: "
                       f"median {np.median(gains) * 100:.1f} %, max {gains.max() * 100:.1f} % "
                       f"(per run in `budget_{dataset}.csv`; the cosine schedule ends at 2 % of the peak rate)."]
+        w = [x for x in weights if x["group"] == dataset]
+        if w:
+            lines += ["", f"## {dataset}: auxiliary weight (seed 0; chosen by validation energy MAE)", "",
+                      "| n_train | orbital weight | val energy MAE meV/atom | val force MAE meV/Å | test energy MAE | test force MAE |",
+                      "|---|---|---|---|---|---|"]
+            for x in w:
+                lines.append(f"| {x['n_train']} | {x['weight']:g} | {x['val_energy_mae']:.3f} | {x['val_forces_mae']:.1f} | "
+                             f"{x['test_energy_mae']:.3f} | {x['test_forces_mae']:.1f} |")
+        heads = [s_ for s_ in summary if s_["dataset"] == dataset and s_["metric"] == "orbital_populations_mae"]
+        if heads:
+            lines += ["", f"## {dataset}: per-orbital population error on test (me; mean ± std over seeds)", "",
+                      "| variant | n_train | test set | seeds | orbital MAE me |", "|---|---|---|---|---|"]
+            for h in sorted(heads, key=lambda h: (h["test_set"], h["n_train"], h["variant"])):
+                lines.append(f"| {h['variant']} | {h['n_train']} | {h['test_set']} | {h['n_seeds']} | "
+                             f"{h['mean']:.2f} ± {h['std']:.2f} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -293,29 +344,33 @@ def main() -> None:
     p.add_argument("--no-collect", action="store_true")
     args = p.parse_args()
     rng = np.random.default_rng(0)
-    all_summary, all_ratios, all_effs, budgets = [], [], [], {}
-    for dataset in DATASETS:
-        if not args.no_collect:
-            collect(dataset)
-        rows = load_runs(dataset)
+    os.makedirs(RESULTS, exist_ok=True)
+    if not args.no_collect:
+        for group in GROUPS.values():
+            for sweep in group:
+                collect(sweep)
+    all_summary, all_ratios, all_effs, budgets, weights = [], [], [], {}, []
+    for group in GROUPS:
+        rows = load_runs(group)
         if not rows:
             continue
-        grid = table(rows)
-        summary = summaries(dataset, grid)
-        ratios = paired_ratios(dataset, grid, rng)
-        effs = efficiency(dataset, grid, rng)
-        budgets[dataset] = budget_check(dataset)
-        write_csv(os.path.join(RESULTS, f"summary_{dataset}.csv"), summary)
-        write_csv(os.path.join(RESULTS, f"ratios_{dataset}.csv"), ratios)
-        write_csv(os.path.join(RESULTS, f"budget_{dataset}.csv"), budgets[dataset])
-        plot(dataset, summary)
+        grid, curves = table(rows), val_curves(group)
+        summary = summaries(group, grid)
+        ratios = paired_ratios(group, grid, rng)
+        all_effs += efficiency(group, grid, rng)
+        budgets[group] = budget_check(group, curves)
+        weights += weight_choice(group, rows, curves)
+        write_csv(os.path.join(RESULTS, f"summary_{group}.csv"), summary)
+        write_csv(os.path.join(RESULTS, f"ratios_{group}.csv"), ratios)
+        write_csv(os.path.join(RESULTS, f"budget_{group}.csv"), budgets[group])
+        plot(group, summary)
         all_summary += summary
         all_ratios += ratios
-        all_effs += effs
+    write_csv(os.path.join(RESULTS, "weights.csv"), weights)
     with open(os.path.join(RESULTS, "efficiency.json"), "w") as f:
         json.dump(all_effs, f, indent=1)
     with open(os.path.join(RESULTS, "tables.md"), "w") as f:
-        f.write(markdown(all_summary, all_ratios, all_effs, budgets))
+        f.write(markdown(all_summary, all_ratios, all_effs, budgets, weights))
     print(os.path.join(RESULTS, "tables.md"))
 
 

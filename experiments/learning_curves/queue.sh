@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Run sweep stages one after another (resumable: finished runs are skipped, unfinished ones
+# resume from their checkpoints). A stage is SWEEP[:KIND][@SEED], e.g. lc_acac:weights or
+# lc_chno@1 (configs/sweeps/SWEEP.py, get_config(KIND), only runs of that seed).
+#   bash experiments/learning_curves/queue.sh lc_acac@0 lc_chno@0 lc_acac:weights ...
+# CPU pinning: ORBJAX_CPUS (e.g. 0); python: PYTHON (default .venv/bin/python).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-$PWD/.jax_cache}
+pin=()
+[ -n "${ORBJAX_CPUS:-}" ] && pin=(taskset -c "$ORBJAX_CPUS")
+PY=${PYTHON:-.venv/bin/python}
+for stage in "$@"; do
+  sweep=${stage%%@*}
+  only=()
+  [ "$sweep" != "$stage" ] && only=(--only "seed=${stage##*@}")
+  file=${sweep%%:*}
+  kind=${sweep#"$file"}
+  echo "$(date -Is) start $stage"
+  "${pin[@]}" "$PY" -m orbjax.sweep --config "configs/sweeps/$file.py$kind" --launcher local --workers 1 "${only[@]}"
+done
+echo "$(date -Is) done"

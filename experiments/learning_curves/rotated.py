@@ -1,0 +1,107 @@
+"""Per-orbital populations on randomly rotated test molecules: equivariant vs invariant head.
+
+    python experiments/learning_curves/rotated.py      # after the sweeps; from the repository root
+
+Per-orbital (m-resolved) populations change when a molecule rotates (each shell block goes to
+D·B·Dᵀ); an invariant head can only predict each shell's rotational average. The test sets
+(acac's 50 test frames, CHNO's 63 test-split structures) are rotated by one random rotation
+each (seeded), relabelled with GFN1-xTB through tblite, and every finished `orbital` and
+`orbital_invariant` run is scored on the original and on the rotated set with
+`orbjax.evaluate` (best-by-validation checkpoint). Writes `results/rotated.csv`.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+DATA = os.path.join(ROOT, "data", "learning_curves")
+SWEEPS = os.path.join(ROOT, "runs", "learning_curves")
+HEADS = ("orbital", "orbital_invariant")
+
+
+def random_rotation(rng) -> np.ndarray:
+    """[3, 3] uniformly random proper rotation (QR of a Gaussian matrix, sign-fixed)."""
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q if np.linalg.det(q) > 0 else -q
+
+
+def test_structures(dataset: str):
+    from orbjax.data.readers import KEY_PRESETS, read_structures
+    from orbjax.data.splits import split_indices
+
+    if dataset == "acac":
+        return read_structures(os.path.join(DATA, "acac_test.h5"), keys=KEY_PRESETS["default"]), "default"
+    structures = read_structures(os.path.join(DATA, "chno.h5"), keys=KEY_PRESETS["chno"])
+    test = split_indices(structures, fractions=(0.8, 0.1, 0.1), seed=0, by="mol_id")[2]  # lc_chno: split_seed 0
+    return [structures[i] for i in test], "chno"
+
+
+def rotated_set(dataset: str) -> tuple[str, str]:
+    """(original, rotated) labelled files of the dataset's test set; built once."""
+    from orbjax.data.structures import Structure
+    from orbjax.labels.runner import label_structures
+
+    original = os.path.join(DATA, f"{dataset}_test_for_rotation.h5")
+    rotated = os.path.join(DATA, f"{dataset}_test_rotated.h5")
+    if os.path.exists(original) and os.path.exists(rotated):
+        return original, rotated
+    structures, _ = test_structures(dataset)
+    rng = np.random.default_rng(2026)
+    turned = []
+    for s in structures:
+        rot = random_rotation(rng)
+        labels = {"energy": s.labels["energy"], "forces": s.labels["forces"] @ rot.T}
+        turned.append(Structure(s.atomic_numbers, s.positions @ rot.T, name=f"{s.name}:rotated",
+                                mol_id=s.mol_id, labels=labels))
+    plain = [Structure(s.atomic_numbers, s.positions, name=s.name, mol_id=s.mol_id,
+                       labels={"energy": s.labels["energy"], "forces": s.labels["forces"]}) for s in structures]
+    label_structures(plain, original, n_workers=1, progress=False)
+    label_structures(turned, rotated, n_workers=1, progress=False)
+    return original, rotated
+
+
+def main() -> None:
+    from orbjax.evaluate import evaluate_workdir
+
+    rows = []
+    out = os.path.join(HERE, "results", "rotated.csv")
+    for dataset in ("acac", "chno"):
+        original, rotated = rotated_set(dataset)
+        for sweep in (dataset, f"{dataset}_controls"):
+            sweep_dir = os.path.join(SWEEPS, sweep)
+            if not os.path.isdir(sweep_dir):
+                continue
+            for name in sorted(os.listdir(sweep_dir)):
+                workdir = os.path.join(sweep_dir, name)
+                if not os.path.exists(os.path.join(workdir, "final_metrics.json")):
+                    continue
+                spec = json.load(open(os.path.join(workdir, "run.json")))
+                head = os.path.splitext(os.path.basename(spec["config_path"]))[0]
+                if head not in HEADS:
+                    continue
+                row = dict(dataset=dataset, sweep=sweep, name=name, config=head, seed=spec["overrides"]["seed"],
+                           n_train=spec["overrides"]["data.n_train"])
+                for tag, path in (("original", original), ("rotated", rotated)):
+                    report = evaluate_workdir(workdir, path, out_dir=os.path.join(workdir, f"eval_{tag}"),
+                                              plots=False)
+                    row[f"{tag}_orbital_mae"] = report["metrics"]["orbital_populations_mae"]
+                    row[f"{tag}_energy_mae"] = report["metrics"]["energy_mae"]
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    if rows:
+        with open(out, "w", newline="") as f:
+            w = csv.DictWriter(f, list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        print(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
