@@ -194,3 +194,25 @@ def test_only_selects_runs_by_swept_value_and_config_name(tmp_path):
     assert S.select(specs, []) == specs
     with pytest.raises(ValueError, match="KEY=VALUE"):
         S.select(specs, ["seed"])
+
+
+@pytest.mark.parametrize("dataset", ["lc_acac", "lc_chno"])
+def test_learning_curve_experiments_build_valid_configs_for_every_kind(tmp_path, dataset):
+    """Every run of every kind (`file.py:kind` → get_config(kind)) is a valid training config."""
+    expected = {"curve": None, "weights": 4, "noforces": None, "controls": None}
+    for kind, n_runs in expected.items():
+        path = str(ROOT / "configs" / "sweeps" / f"{dataset}.py") + ("" if kind == "curve" else f":{kind}")
+        specs = S.expand(S.load_sweep(path), path, str(tmp_path / kind))
+        assert n_runs is None or len(specs) == n_runs
+        configs = [S.build_config(s) for s in specs]
+        if kind == "weights":
+            assert sorted({c.loss.weights.orbital_populations for c in configs}) == [10.0, 1000.0]
+        if kind == "noforces":
+            assert {c.loss.weights.forces for c in configs} == {0.0}
+        if kind == "controls":
+            shuffled = [c for s, c in zip(specs, configs) if s["config_path"].endswith("orbital_shuffled.py")]
+            assert shuffled and all(c.data.shuffle_targets == "xtb_orbital_populations" for c in shuffled)
+        # the evaluation sets do not depend on the seed: only the subsample and the initialisation do
+        assert len({(c.data.split_seed, c.data.val_path, c.data.test_path) for c in configs}) == 1
+    with pytest.raises(ValueError, match="unknown kind"):
+        S.load_sweep(str(ROOT / "configs" / "sweeps" / f"{dataset}.py") + ":nonsense")
