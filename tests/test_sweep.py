@@ -199,7 +199,8 @@ def test_only_selects_runs_by_swept_value_and_config_name(tmp_path):
 @pytest.mark.parametrize("dataset", ["lc_acac", "lc_chno"])
 def test_learning_curve_experiments_build_valid_configs_for_every_kind(tmp_path, dataset):
     """Every run of every kind (`file.py:kind` → get_config(kind)) is a valid training config."""
-    expected = {"curve": None, "weights": 4, "noforces": None, "controls": None}
+    expected = {"curve": None, "weights": 4, "noforces": None, "controls": None, "head_input": 6,
+                "noforces_controls": None}
     for kind, n_runs in expected.items():
         path = str(ROOT / "configs" / "sweeps" / f"{dataset}.py") + ("" if kind == "curve" else f":{kind}")
         specs = S.expand(S.load_sweep(path), path, str(tmp_path / kind))

@@ -3,12 +3,18 @@
 Each dataset file calls `experiment(dataset, data, sizes_steps, kind)`; pick the kind on the
 command line as `--config configs/sweeps/lc_acac.py:KIND`:
   curve     energy-only vs orbital (equivariant head, weight 100), every size, seeds 0–2
-  weights   orbital-population weight 10 and 1000 at two sizes, seed 0 (weight 100 and
+  weights   orbital-population weights 10 … 10000 at two sizes, seed 0 (weight 100 and
             energy-only are in `curve`); chosen by validation energy MAE, never on test
+  curve_wW  the orbital model of `curve` with orbital weight W (e.g. curve_w1000), every
+            size, seeds 0–2: the decisive curve at the chosen weight (baseline from `curve`)
   noforces  the same pair trained on energies alone (force weight 0): the data-poor regime
             where one label per structure meets 9 auxiliary labels per atom
   controls  shuffled per-orbital targets, invariant head, s/p/d shell sums, GFN1 atomic
             charges (and DFT Mulliken charges where the data has them) at two sizes, seeds 0–2
+  head_input  the orbital head on the last layer's full features (`orbital_features =
+            "last_layer"`, what the energy reads) instead of the previous layer's, two sizes,
+            seeds 0–2 (compare with `orbital` of `curve`)
+  noforces_controls  the shuffled-target control in the force-free regime, every size, seeds 0–2
 
 Runs are ordered seed-major (then size, then variant), so a sweep cut short has complete,
 seed-paired curves for its first seeds. Every variant of one (size, seed) trains the same
@@ -22,7 +28,8 @@ DATA = "data/learning_curves"  # written by experiments/learning_curves/prepare.
 COMMON = {"train.progress_bar": False, "train.eval_every": 250, "train.checkpoint_every": 250,
           "train.log_every": 250}
 SEEDS = (0, 1, 2)
-KINDS = ("curve", "weights", "noforces", "controls")
+SCAN_WEIGHTS = (10.0, 1000.0, 3000.0, 10000.0)  # 0 (energy-only) and 100 (orbital) are in `curve`
+KINDS = ("curve", "weights", "noforces", "controls", "head_input", "noforces_controls")
 
 
 def learning_curve_sweep(name, data, sizes_steps, variants, seeds, extra=None):
@@ -45,6 +52,10 @@ def learning_curve_sweep(name, data, sizes_steps, variants, seeds, extra=None):
 
 
 def experiment(dataset, data, sizes_steps, kind="curve", two_sizes=(50, 200), controls=()):
+    if kind.startswith("curve_w"):
+        weight = float(kind[len("curve_w"):])
+        return learning_curve_sweep(f"{dataset}_w{weight:g}", data, sizes_steps, ("orbital",), SEEDS,
+                                    [{"loss.weights.orbital_populations": weight}])
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}: one of {KINDS}")
     two = [(n, s) for n, s in sizes_steps if n in two_sizes]
@@ -52,9 +63,15 @@ def experiment(dataset, data, sizes_steps, kind="curve", two_sizes=(50, 200), co
         return learning_curve_sweep(dataset, data, sizes_steps, ("energy_only", "orbital"), SEEDS)
     if kind == "weights":
         return learning_curve_sweep(f"{dataset}_weights", data, two, ("orbital",), (0,),
-                                    [{"loss.weights.orbital_populations": w} for w in (10.0, 1000.0)])
+                                    [{"loss.weights.orbital_populations": w} for w in SCAN_WEIGHTS])
     if kind == "noforces":
         return learning_curve_sweep(f"{dataset}_noforces", data, sizes_steps, ("energy_only", "orbital"), SEEDS,
+                                    [{"loss.weights.forces": 0.0}])
+    if kind == "head_input":
+        return learning_curve_sweep(f"{dataset}_head_input", data, two, ("orbital",), SEEDS,
+                                    [{"model.orbital_features": "last_layer"}])
+    if kind == "noforces_controls":
+        return learning_curve_sweep(f"{dataset}_noforces_controls", data, sizes_steps, ("orbital_shuffled",), SEEDS,
                                     [{"loss.weights.forces": 0.0}])
     return learning_curve_sweep(f"{dataset}_controls", data, two,
                                 ("orbital_shuffled", "orbital_invariant", "shell", "atomic", *controls), SEEDS)

@@ -31,8 +31,24 @@ RESULTS = os.path.join(HERE, "results")
 SWEEPS = os.path.join(ROOT, "runs", "learning_curves")
 # Analysis groups: the sweeps (configs/sweeps/lc_common.py kinds) whose runs are compared
 # with each other, seed-paired; the baseline of every ratio is energy-only in the same group.
-GROUPS = {"acac": ("acac", "acac_weights", "acac_controls"), "chno": ("chno", "chno_weights", "chno_controls"),
-          "acac_noforces": ("acac_noforces",), "chno_noforces": ("chno_noforces",)}
+GROUPS = {d: (d, f"{d}_weights", f"{d}_controls", f"{d}_head_input") for d in ("acac", "chno")}
+GROUPS.update({f"{d}_noforces": (f"{d}_noforces", f"{d}_noforces_controls") for d in ("acac", "chno")})
+
+
+def _add_weight_curves() -> None:
+    """The `curve_wW` sweeps (<dataset>_w<W>, in runs/ or already collected) join their dataset's group."""
+    import glob
+    import re
+
+    names = {os.path.basename(p) for p in glob.glob(os.path.join(SWEEPS, "*_w*"))}
+    names |= {os.path.basename(p)[:-4] for p in glob.glob(os.path.join(RESULTS, "*_w*.csv"))}
+    for name in sorted(names):
+        match = re.fullmatch(r"(acac|chno)_w[0-9.e+]+", name)
+        if match:
+            GROUPS[match.group(1)] += (name,)
+
+
+_add_weight_curves()
 BASELINE = "energy_only"
 # (metric column, label, unit) scored on each test set; acac also has the 600 K set.
 METRICS = [("energy_mae", "energy MAE", "meV/atom"), ("forces_mae", "force MAE", "meV/Å")]
@@ -71,6 +87,25 @@ def collect(dataset: str) -> None:
         w = csv.DictWriter(f, ["name", "step", "metric", "value"])
         w.writeheader()
         w.writerows(rows)
+    write_csv(os.path.join(RESULTS, f"{dataset}_wall_time.csv"), wall_times(sweep_dir))
+
+
+def wall_times(sweep_dir: str) -> list[dict]:
+    """Per finished run: seconds from its first start to its final_metrics.json (one pinned core
+    per run, so this is its core-seconds; a resumed run counts the pause too)."""
+    import datetime
+
+    out = []
+    for name in sorted(os.listdir(sweep_dir)):
+        final = os.path.join(sweep_dir, name, "final_metrics.json")
+        attempts = os.path.join(sweep_dir, name, "attempts.jsonl")
+        if not (os.path.exists(final) and os.path.exists(attempts)):
+            continue
+        first = json.loads(open(attempts).readline())["time"]
+        start = datetime.datetime.fromisoformat(first).replace(tzinfo=datetime.timezone.utc).timestamp()
+        out.append(dict(name=name, seconds=round(os.path.getmtime(final) - start, 1),
+                        attempts=sum(1 for _ in open(attempts))))
+    return out
 
 
 # ----------------------------------------------------------------------------- analysis
@@ -90,7 +125,8 @@ def load_runs(group: str) -> list[dict]:
                 n = int(r["data.n_train"])
                 r.update(sweep=sweep, n=n if n else FULL_SIZE.get(base_dataset(group), n), seed=int(r["seed"]))
                 weight = r.get(WEIGHT) or ""
-                r["variant"] = r["config"] + (f"[w={float(weight):g}]" if weight else "")
+                r["variant"] = (r["config"] + (f"[w={float(weight):g}]" if weight else "")
+                                + (f"[{r['model.orbital_features']}]" if r.get("model.orbital_features") else ""))
                 rows.append(r)
     return rows
 
@@ -283,8 +319,22 @@ def plot(dataset: str, summary: list[dict]) -> None:
     plt.close(fig)
 
 
+def cpu_table() -> list[str]:
+    lines = ["## CPU time per sweep (one core per run; 2-core machine, two runs at a time)", "",
+             "| sweep | finished runs | core-hours | median minutes per run |", "|---|---|---|---|"]
+    for group in GROUPS.values():
+        for sweep in group:
+            path = os.path.join(RESULTS, f"{sweep}_wall_time.csv")
+            if os.path.exists(path):
+                seconds = [float(r["seconds"]) for r in csv.DictReader(open(path))]
+                if seconds:
+                    lines.append(f"| {sweep} | {len(seconds)} | {sum(seconds) / 3600:.2f} | "
+                                 f"{np.median(seconds) / 60:.1f} |")
+    return lines + [""]
+
+
 def markdown(summary, ratios, effs, budgets, weights) -> str:
-    lines = ["# Learning-curve tables (written by analyse.py; do not edit)", ""]
+    lines = ["# Learning-curve tables (written by analyse.py; do not edit)", "", *cpu_table()]
     for dataset in GROUPS:
         rows = [s for s in summary if s["dataset"] == dataset and s["metric"] in ("energy_mae", "forces_mae")]
         if not rows:
