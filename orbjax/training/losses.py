@@ -5,6 +5,7 @@ unlabelled structures have mask False and contribute exactly zero, value and gra
 """
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import jraph
 
@@ -63,3 +64,20 @@ def total_loss(graph, predictions, weights: dict[str, float]) -> tuple[jnp.ndarr
     terms = {t: mse(graph, predictions, t) for t, w in weights.items() if w > 0}
     loss = sum(weights[t] * v for t, v in terms.items())
     return loss, terms
+
+
+def loss_share(graph, predictions, weights: dict[str, float], axis_name: str):
+    """This device's share of the global-batch loss; (Σ_t w_t·SSE_t/N_t, {t: SSE_t/N_t}).
+
+    For the data-parallel step (training/parallel.py), inside `shard_map` over `axis_name`.
+    SSE_t is this device's sum of squared errors, N_t the number of labelled entries on
+    all devices. Summed over the axis, the shares are exactly the per-target MSEs and the
+    loss of `total_loss` on the whole global batch.
+    """
+    terms = {}
+    for target, weight in weights.items():
+        if weight > 0:
+            error, mask = residuals(graph, predictions, target)
+            n = jax.lax.psum(jnp.sum(mask), axis_name)
+            terms[target] = jnp.sum(error**2) / jnp.maximum(n, 1)
+    return sum(weights[t] * v for t, v in terms.items()), terms

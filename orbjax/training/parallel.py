@@ -21,14 +21,12 @@ import os
 from typing import Iterator, Sequence
 
 import jax
-import jax.numpy as jnp
 import jraph
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from orbjax.data.batching import PaddingBudget, compute_budgets, graph_sizes, pad_batch, plan_batches
 from orbjax.training import step as step_lib
-from orbjax.training.losses import residuals
 
 AXIS = "data"
 
@@ -155,7 +153,7 @@ class DataParallel:
     def train_step(self, model, tx, weights: dict[str, float], ema_decay: float = 0.99,
                    compute_stress: bool = False):
         """jit(train_step(state, global_batch) -> (state, metrics)); the state is donated."""
-        fn = functools.partial(step_lib._train_step, model=model, tx=tx, weights=dict(weights),
+        fn = functools.partial(step_lib.train_step, model=model, tx=tx, weights=dict(weights),
                                ema_decay=ema_decay, compute_stress=compute_stress, axis_name=AXIS)
         sharded = jax.shard_map(lambda state, graph: fn(state, _own(graph)), mesh=self.mesh,
                                 in_specs=(P(), P(AXIS)), out_specs=(P(), P()), check_vma=True)
@@ -163,7 +161,7 @@ class DataParallel:
 
     def eval_step(self, model, targets: tuple[str, ...], compute_stress: bool = False):
         """jit(eval_step(params, global_batch) -> {target: (Σ|err|, Σerr², n)}) over all devices."""
-        fn = functools.partial(step_lib._eval_step, model=model, targets=tuple(targets),
+        fn = functools.partial(step_lib.eval_step, model=model, targets=tuple(targets),
                                compute_stress=compute_stress)
         sharded = jax.shard_map(lambda params, graph: jax.lax.psum(fn(params, _own(graph)), AXIS),
                                 mesh=self.mesh, in_specs=(P(), P(AXIS)), out_specs=P(), check_vma=True)
@@ -174,18 +172,3 @@ def _own(graph):
     """This device's sub-batch: drop the leading device axis (size 1 inside shard_map)."""
     return jax.tree.map(lambda x: x[0], graph)
 
-
-def loss_share(graph, predictions, weights: dict[str, float], axis_name: str):
-    """This device's share of the global-batch loss; (Σ_t w_t·SSE_t/N_t, {t: SSE_t/N_t}).
-
-    SSE_t is this device's sum of squared errors, N_t the number of labelled entries on
-    all devices. Summed over the axis, the shares are exactly the per-target MSEs and the
-    loss of `losses.total_loss` on the whole global batch.
-    """
-    terms = {}
-    for target, weight in weights.items():
-        if weight > 0:
-            error, mask = residuals(graph, predictions, target)
-            n = jax.lax.psum(jnp.sum(mask), axis_name)
-            terms[target] = jnp.sum(error**2) / jnp.maximum(n, 1)
-    return sum(weights[t] * v for t, v in terms.items()), terms

@@ -9,7 +9,7 @@ import jraph
 import optax
 
 from orbjax.model.predict import predict
-from orbjax.training.losses import residuals, total_loss
+from orbjax.training.losses import loss_share, residuals, total_loss
 from orbjax.training.state import TrainState, ema_update
 
 
@@ -17,15 +17,15 @@ def _all_finite(tree) -> jnp.ndarray:
     return jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
-def _train_step(state: TrainState, graph: jraph.GraphsTuple, *, model, tx, weights, ema_decay,
-                compute_stress, axis_name=None):
-    """One optimiser step. With `axis_name` it runs per device inside `shard_map`
-    (training/parallel.py) on this device's share of the global batch."""
+def train_step(state: TrainState, graph: jraph.GraphsTuple, *, model, tx, weights, ema_decay,
+               compute_stress, axis_name=None):
+    """One optimiser step, unjitted (`make_train_step` binds and jits it). With `axis_name`
+    it runs per device inside `shard_map` (`training/parallel.py` imports it from here) on
+    this device's share of the global batch."""
     def loss_fn(params):
         predictions = predict(model, params, graph, with_heads=True, compute_stress=compute_stress)
         if axis_name is None:
             return total_loss(graph, predictions, weights)
-        from orbjax.training.parallel import loss_share
         return loss_share(graph, predictions, weights, axis_name)
 
     (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -50,12 +50,13 @@ def _train_step(state: TrainState, graph: jraph.GraphsTuple, *, model, tx, weigh
 def make_train_step(model, tx, weights: dict[str, float], ema_decay: float = 0.99,
                     compute_stress: bool = False):
     """Returns jit(train_step(state, graph) -> (state, metrics)); the state is donated."""
-    fn = functools.partial(_train_step, model=model, tx=tx, weights=dict(weights),
+    fn = functools.partial(train_step, model=model, tx=tx, weights=dict(weights),
                            ema_decay=ema_decay, compute_stress=compute_stress)
     return jax.jit(fn, donate_argnums=0)
 
 
-def _eval_step(params, graph, *, model, targets, compute_stress):
+def eval_step(params, graph, *, model, targets, compute_stress):
+    """{target: (Σ|err|, Σerr², n)} of one batch, unjitted (`make_eval_step`, `parallel`)."""
     predictions = predict(model, params, graph, with_heads=True, compute_stress=compute_stress)
     sums = {}
     for target in targets:
@@ -70,5 +71,5 @@ def _eval_step(params, graph, *, model, targets, compute_stress):
 
 def make_eval_step(model, targets: tuple[str, ...], compute_stress: bool = False):
     """Returns jit(eval_step(params, graph) -> {target: (Σ|err|, Σerr², n)})."""
-    return jax.jit(functools.partial(_eval_step, model=model, targets=tuple(targets),
+    return jax.jit(functools.partial(eval_step, model=model, targets=tuple(targets),
                                      compute_stress=compute_stress))
