@@ -16,12 +16,7 @@ from orbjax.runtime import configure_process as _configure_process
 
 _configure_process()  # before JAX starts: XLA:CPU flags and malloc settings (orbjax/runtime.py)
 
-try:
-    from importlib.metadata import PackageNotFoundError, version as _version
-
-    __version__ = _version("orbjax")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.1.0"
+from orbjax._version import __version__
 
 __all__ = ["load_potential", "Potential", "OrbjaxCalculator", "__version__"]
 

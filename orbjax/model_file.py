@@ -130,7 +130,7 @@ def _flatten(tree, prefix=()) -> list[tuple[list[str], Any]]:
 
 
 def _versions() -> dict:
-    import orbjax
+    from orbjax._version import __version__
 
     found = {}
     for name in _DEPENDENCIES:
@@ -138,7 +138,7 @@ def _versions() -> dict:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             found[name] = None
-    return {"orbjax_version": orbjax.__version__, "versions": found}
+    return {"orbjax_version": __version__, "versions": found}
 
 
 def _symbols(species) -> list[str]:
