@@ -22,7 +22,8 @@ from orbjax.data.batching import batch_iterator, compute_budgets, padding_stats,
 from orbjax.data.graphs import structures_to_graphs
 from orbjax.data.readers import read_structures
 from orbjax.model.statistics import compute_statistics
-from orbjax.train import create_model, create_optimizer, init_params, to_device
+from orbjax.training.batches import to_device
+from orbjax.training.factories import create_model, create_optimizer, init_params
 from orbjax.training.state import TrainState
 from orbjax.training.step import make_train_step
 

@@ -70,7 +70,8 @@ def orbjax_worker(spec: dict) -> None:
     from orbjax.data.readers import read_structures
     from orbjax.model.statistics import compute_statistics
     from orbjax.potential import OrbjaxCalculator, Potential
-    from orbjax.train import create_model, init_params, to_device
+    from orbjax.training.batches import to_device
+    from orbjax.training.factories import create_model, init_params
 
     from train_step import orbjax_versions
 

@@ -34,7 +34,8 @@ from orbjax.data.graphs import structure_to_graph
 from orbjax.data.readers import CHNO_KEYS, example_path, read_structures
 from orbjax.data.structures import Structure
 from orbjax.model.statistics import Statistics
-from orbjax.train import create_model, init_params, to_device
+from orbjax.training.batches import to_device
+from orbjax.training.factories import create_model, init_params
 
 ROOT = Path(__file__).resolve().parents[1]
 

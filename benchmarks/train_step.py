@@ -43,7 +43,8 @@ def orbjax_worker(spec: dict) -> None:
     from orbjax.data.graphs import structures_to_graphs
     from orbjax.data.readers import read_structures
     from orbjax.model.statistics import compute_statistics
-    from orbjax.train import create_model, create_optimizer, init_params, to_device
+    from orbjax.training.batches import to_device
+    from orbjax.training.factories import create_model, create_optimizer, init_params
     from orbjax.training.state import TrainState
     from orbjax.training.step import make_train_step
 

@@ -26,9 +26,9 @@ def main(argv=None) -> dict:
 
     from orbjax.config import load_config_module
     from orbjax.data.readers import CHNO_KEYS, example_path, read_structures
-    from orbjax.evaluate import evaluate_workdir
+    from orbjax.evaluation import evaluate_workdir
     from orbjax.labels.runner import label_structures
-    from orbjax.train import train_and_evaluate
+    from orbjax.training.loop import train_and_evaluate
 
     os.makedirs(args.workdir, exist_ok=True)
     labelled = os.path.join(args.workdir, "example_gfn1.h5")

@@ -17,7 +17,7 @@ A sweep config is a Python file whose `get_config()` returns an ml_collections C
 
 Each run's workdir gets `run.json` (its config file and overrides) when the sweep is
 launched. Launching again skips finished runs (final_metrics.json present) and resumes
-the others from their checkpoints (train.py resumes by itself). On SLURM the runs form
+the others from their checkpoints (training resumes by itself). On SLURM the runs form
 one job array (submitit); a preempted or timed-out run is requeued by submitit and
 resumes from its latest checkpoint.
 """
@@ -175,7 +175,7 @@ def run(spec: dict) -> dict:
     if is_finished(spec["workdir"]):
         with open(os.path.join(spec["workdir"], FINAL_FILE)) as f:
             return json.load(f)
-    from orbjax.train import train_and_evaluate
+    from orbjax.training.loop import train_and_evaluate
 
     os.makedirs(spec["workdir"], exist_ok=True)
     _log_attempt(spec["workdir"])

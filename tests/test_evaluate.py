@@ -13,7 +13,8 @@ import pytest
 
 from orbjax.data.readers import CHNO_KEYS, _split_xyz, example_path, read_structures
 from orbjax.data.splits import split_indices
-from orbjax.evaluate import UnknownElementError, _shell_l, check_elements, evaluate_workdir, main
+from orbjax.evaluate import main
+from orbjax.evaluation import UnknownElementError, _shell_l, check_elements, evaluate_workdir
 
 EXAMPLE = example_path()
 
@@ -35,7 +36,7 @@ def _tiny_config():
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from orbjax.train import train_and_evaluate
+    from orbjax.training.loop import train_and_evaluate
 
     config = _tiny_config()
     workdir = tmp_path_factory.mktemp("run")

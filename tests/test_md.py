@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def train_tiny_model(tmp_path_factory) -> str:
     """Same run as in test_potential.py (shared on disk: trained once per session)."""
     from orbjax.config import load_config_module
-    from orbjax.train import train_and_evaluate
+    from orbjax.training.loop import train_and_evaluate
 
     workdir = tmp_path_factory.getbasetemp() / "tiny_potential_model"
     if not (workdir / "final_metrics.json").exists():

@@ -11,8 +11,9 @@ import pytest
 
 import orbjax
 from orbjax.data.readers import CHNO_KEYS, example_path, read_structures
-from orbjax.export import MODEL_FILE_NAME, export_model, main as export_main
+from orbjax.export import main as export_main
 from orbjax.model_file import FORMAT_VERSION, ModelFileError, read_model_file, write_model_file
+from orbjax.training.export import MODEL_FILE_NAME, export_model
 from tests.test_potential import train_tiny_model
 
 
@@ -65,12 +66,12 @@ def test_training_writes_the_best_checkpoint_as_a_model_file(workdir, model_path
 
 def test_loading_needs_no_optimizer(workdir, model_path, molecule, reference, monkeypatch):
     """Neither path builds an optimiser, so a changed optimiser cannot break loading."""
-    import orbjax.train
+    from orbjax.training import factories
 
     def refuse(*args, **kwargs):
         raise AssertionError("loading a model built an optimizer")
 
-    monkeypatch.setattr(orbjax.train, "create_optimizer", refuse)
+    monkeypatch.setattr(factories, "create_optimizer", refuse)
     assert_same_predictions(orbjax.load_potential(model_path), molecule, reference)
     assert_same_predictions(orbjax.load_potential(workdir), molecule, reference)
 

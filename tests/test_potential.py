@@ -24,7 +24,7 @@ E_REL, F_ABS = 1e-5, 1e-4  # energy relative, forces eV/Å
 def train_tiny_model(tmp_path_factory) -> str:
     """Train configs/test.py for a few steps, once per test session (reused across files)."""
     from orbjax.config import load_config_module
-    from orbjax.train import train_and_evaluate
+    from orbjax.training.loop import train_and_evaluate
 
     workdir = tmp_path_factory.getbasetemp() / "tiny_potential_model"
     if not (workdir / "final_metrics.json").exists():

@@ -46,7 +46,8 @@ def build(n: int, order: str):
     from orbjax.data.readers import read_structures
     from orbjax.model.statistics import compute_statistics
     from orbjax.potential import OrbjaxCalculator, Potential
-    from orbjax.train import create_model, init_params, to_device
+    from orbjax.training.batches import to_device
+    from orbjax.training.factories import create_model, init_params
 
     config = load_config_module(os.path.join(ROOT, "configs", "default.py")).get_config()
     example = os.path.join(ROOT, "orbjax", "examples", "chno_example.extxyz")

@@ -29,8 +29,8 @@ ENERGY_TOLERANCE = 0.01  # meV/atom, see below
 
 def main() -> int:
     import orbjax
-    from orbjax.evaluate import compute_metrics, predict_structures
-    from orbjax.export import export_model
+    from orbjax.evaluation import compute_metrics, predict_structures
+    from orbjax.training.export import export_model
     from orbjax.training.data import read
     from orbjax.data.splits import split_indices
     from orbjax.training.restore import load_model_file

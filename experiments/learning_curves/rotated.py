@@ -68,7 +68,7 @@ def rotated_set(dataset: str) -> tuple[str, str]:
 
 
 def main() -> None:
-    from orbjax.evaluate import evaluate_workdir
+    from orbjax.evaluation import evaluate_workdir
 
     rows = []
     out = os.path.join(HERE, "results", "rotated.csv")

@@ -19,7 +19,9 @@ import numpy as np
 
 from orbjax.model.mlip import OrbitalMLIP
 from orbjax.model.statistics import Statistics
+from orbjax.training.batches import to_device
 from orbjax.training.checkpoint import check_shapes, param_shapes, read_meta
+from orbjax.training.factories import create_model, init_params
 
 
 @dataclasses.dataclass
@@ -71,8 +73,6 @@ def checkpoint_state_dir(workdir: str, which: str, step: int) -> str:
 
 def build_trained(config: dict, statistics_json: str, params, step: int, where) -> TrainedModel:
     """Model of `config` with `params`, after checking that every parameter shape fits it."""
-    from orbjax.train import create_model
-
     config = ml_collections.ConfigDict(config)
     statistics = Statistics.from_json(statistics_json)
     model = create_model(config, statistics)
@@ -87,7 +87,6 @@ def _abstract_params(model: OrbitalMLIP, config, statistics: Statistics):
     from orbjax.data.batching import PaddingBudget, pad_batch
     from orbjax.data.graphs import structure_to_graph
     from orbjax.data.structures import Structure
-    from orbjax.train import init_params, to_device
 
     dummy = Structure([statistics.species[0]], [[0.0, 0.0, 0.0]], name="init")
     graph = pad_batch([structure_to_graph(dummy, config.model.cutoff)], PaddingBudget(64, 64, 2))

@@ -12,7 +12,8 @@ from orbjax.data.structures import Structure
 from orbjax.model.mlip import ModelConfig, OrbitalMLIP
 from orbjax.model.predict import predict
 from orbjax.model.statistics import CHARGE_TARGETS, Statistics
-from orbjax.train import init_params, to_device
+from orbjax.training.batches import to_device
+from orbjax.training.factories import init_params
 
 SPECIES = (1, 6, 8, 16, 29)  # H C O S Cu: s-only, sp, spd and a d-first (2,0,1) layout
 CUTOFF = 4.0

@@ -8,7 +8,7 @@ from conftest import batch, make_model, molecule, periodic_cell, run
 from orbjax.model.orbital_basis import shell_block, wigner_d_tblite
 from orbjax.model.predict import predict
 from orbjax.orbitals import orbital_slot_table, shell_l_table
-from orbjax.train import init_params
+from orbjax.training.factories import init_params
 
 
 def transformed(s, rotation=np.eye(3), translation=np.zeros(3), perm=None):

@@ -82,17 +82,17 @@ class PoisonedStep:
 
 
 def poison(monkeypatch, calls) -> list[PoisonedStep]:
-    """Make `orbjax.train` build `PoisonedStep`s; returns the list they are appended to."""
-    import orbjax.train
+    """Make the training factories build `PoisonedStep`s; returns the list they are appended to."""
+    from orbjax.training import factories
 
-    made, real = [], orbjax.train.make_train_step
+    made, real = [], factories.make_train_step
 
     @functools.wraps(real)
     def factory(*args, **kwargs):
         made.append(PoisonedStep(real(*args, **kwargs), calls))
         return made[-1]
 
-    monkeypatch.setattr(orbjax.train, "make_train_step", factory)
+    monkeypatch.setattr(factories, "make_train_step", factory)
     return made
 
 

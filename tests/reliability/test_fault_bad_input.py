@@ -155,7 +155,8 @@ def potential():
     from orbjax.model.mlip import ModelConfig, OrbitalMLIP
     from orbjax.model.statistics import Statistics
     from orbjax.potential import Potential
-    from orbjax.train import init_params, to_device
+    from orbjax.training.batches import to_device
+    from orbjax.training.factories import init_params
 
     statistics = Statistics(species=(1, 6, 8), atomic_energies=(-13.6, -1029.0, -2041.0))
     config = ModelConfig(channels=4, l_max=1, n_layers=1, cutoff=3.0, n_basis=4, radial_hidden=8, readout_hidden=4)

@@ -92,7 +92,7 @@ CHECKPOINT_DRIVER = """
 
     Checkpointer.save = save_and_record
     atomicity.AtomicRenameTemporaryPath.finalize = die_before_commit
-    from orbjax.train import train_and_evaluate
+    from orbjax.training.loop import train_and_evaluate
 
     train_and_evaluate(tiny_config({data!r}, 8), {workdir!r})
 """
@@ -120,7 +120,7 @@ def test_kill_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path, monkey
         return real_save(self, state, meta, val_loss)
 
     monkeypatch.setattr(Checkpointer, "save", spy)
-    from orbjax.train import train_and_evaluate
+    from orbjax.training.loop import train_and_evaluate
 
     final = train_and_evaluate(tiny_config(data, 8), str(workdir))
     assert "resumed from step 2" in capsys.readouterr().out

@@ -8,7 +8,7 @@ import pytest
 
 from faultkit import BAD_FRAMES, example_frames, leaves_equal, poison, raw_checkpoint, tiny_config
 from orbjax.data.structures import Structure
-from orbjax.train import train_and_evaluate
+from orbjax.training.loop import train_and_evaluate
 from orbjax.training.data import load_splits
 
 POISONED_CALL = 5  # the 5th train step gets a NaN position

@@ -105,7 +105,8 @@ def model():
     from orbjax.model.mlip import ModelConfig, OrbitalMLIP
     from orbjax.model.predict import predict
     from orbjax.model.statistics import Statistics
-    from orbjax.train import init_params, to_device
+    from orbjax.training.batches import to_device
+    from orbjax.training.factories import init_params
 
     with jax.enable_x64(True):
         statistics = Statistics(species=SPECIES, atomic_energies=(-0.5, -37.8, -75.0), energy_scale=0.5,

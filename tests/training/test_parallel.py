@@ -40,8 +40,9 @@ config.loss.weights.dft_charges = 1.0  # a per-atom charge target with its own m
 STEP_SCRIPT = COMMON + r"""
 from orbjax.data.batching import compute_budgets, pad_batch
 from orbjax.model.statistics import compute_statistics
-from orbjax.train import create_model, init_params, to_device
+from orbjax.training.batches import to_device
 from orbjax.training.data import load_splits
+from orbjax.training.factories import create_model, init_params
 from orbjax.training.parallel import DataParallel
 from orbjax.training.state import TrainState
 from orbjax.training.step import make_eval_step, make_train_step
@@ -117,7 +118,7 @@ def test_two_device_step_equals_one_device_step_on_the_same_global_batch(tmp_pat
 
 RUN_SCRIPT = COMMON + r"""
 import os, shutil
-from orbjax.train import train_and_evaluate
+from orbjax.training.loop import train_and_evaluate
 
 config.data.limit = 20
 config.train.batch_size = 4
@@ -190,7 +191,7 @@ if mode != "single":
     jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=int(mode))
     assert jax.device_count() == 2 and jax.local_device_count() == 1, jax.devices()
 from orbjax.config import load_config_module
-from orbjax.train import train_and_evaluate
+from orbjax.training.loop import train_and_evaluate
 config = load_config_module(root + "/configs/test.py").get_config()
 config.data.limit = 20
 config.train.batch_size = 4

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from orbjax.config import load_config_module
-from orbjax.train import train_and_evaluate
+from orbjax.training.loop import train_and_evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
 test_config = load_config_module(str(ROOT / "configs" / "test.py"))

@@ -1,0 +1,215 @@
+"""The training loop: data → statistics → model → steps → steps with evaluation and checkpoints.
+
+`train_and_evaluate` is what `python -m orbjax.train`, sweeps and the quick start call.
+Re-running it on the same workdir resumes from the latest checkpoint.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from absl import logging
+
+from orbjax.data.batching import batch_iterator, compute_budgets, n_batches
+from orbjax.model.statistics import Statistics, compute_statistics
+from orbjax.training import parallel
+from orbjax.training.batches import device_batches, to_device
+from orbjax.training.checkpoint import Checkpointer
+from orbjax.training.data import DataSplits, load_splits, write_skipped
+from orbjax.training.export import export_finished_run
+from orbjax.training.factories import create_model, create_optimizer, create_steps, init_params, isolated_atom_energies
+from orbjax.training.metrics import format_metrics
+from orbjax.training.metrics_log import MetricsLog
+from orbjax.training.preemption import DeferredSignals
+from orbjax.training.state import TrainState
+from orbjax.training.validation import evaluate, validation_loss
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+    """The one loop owner: data → statistics → model → steps → loop with eval/checkpoints.
+
+    SIGTERM and SIGUSR2 (scheduler time limits, preemption, submitit's requeue) take effect at
+    the next step boundary, after a checkpoint of that step (`training/preemption.py`).
+    """
+    parallel.initialize_distributed(config)  # multi-host runs only; before any device use
+    precision = jax.enable_x64(True) if config.dtype == "float64" else contextlib.nullcontext()
+    with precision, DeferredSignals() as stop_signals:
+        final = _train_and_evaluate(config, workdir, stop_signals)
+    if jax.process_index() == 0:  # the best checkpoint as one shareable file: WORKDIR/model.orbjax
+        export_finished_run(workdir)
+    return final
+
+
+@dataclasses.dataclass
+class Run:
+    """Everything the loop uses besides the training state; built once per run."""
+    config: ml_collections.ConfigDict
+    data: DataSplits
+    budgets: list  # padding budgets (one compiled step per budget)
+    dtype: object
+    par: object  # parallel.DataParallel, or None on one device
+    train_step: object  # (state, batch) -> (state, metrics)
+    eval_step: object  # (params, batch) -> error sums
+    ckpt: Checkpointer
+    log: MetricsLog
+    meta: dict  # saved with every checkpoint: statistics, config, parameter count
+    stop_signals: DeferredSignals | None = None
+
+    @property
+    def weights(self) -> dict:
+        return dict(self.config.loss.weights)
+
+
+def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
+    os.makedirs(workdir, exist_ok=True)
+    dtype = jnp.float64 if config.dtype == "float64" else jnp.float32
+    data = load_splits(config.data, config.model.cutoff, config.seed)
+    if jax.process_index() == 0:
+        write_skipped(os.path.join(workdir, "skipped_structures.jsonl"), data.skipped)
+    ckpt = Checkpointer(workdir)
+    resumed_meta = None
+    if ckpt.latest_step() is not None:
+        from orbjax.training.checkpoint import read_meta
+        resumed_meta, _, _ = read_meta(workdir, "latest")
+        statistics = Statistics.from_json(resumed_meta["statistics"])
+    else:
+        statistics = compute_statistics(data.train, isolated_atom_energies=isolated_atom_energies(config.data))
+    save_run_files(workdir, config, statistics)
+    model = create_model(config, statistics)
+    par = parallel.from_config(config)  # None: one device; else the batch is split over all devices
+    budgets = (par.compute_budgets if par else compute_budgets)(
+        data.train + data.val, config.train.batch_size, config.train.n_buckets, seed=config.seed)
+    steps_per_epoch = (par.n_batches if par else n_batches)(data.train, config.train.batch_size, budgets, config.seed, 0)
+    total_steps = config.train.num_steps or config.train.num_epochs * steps_per_epoch
+    tx = create_optimizer(config, total_steps)
+    example = to_device(next(batch_iterator(data.train[:1], 1, budgets, shuffle=False)), dtype)
+    state = TrainState.create(init_params(model, example, config.seed), tx, jax.random.PRNGKey(config.seed))
+    if par is not None:
+        state = par.replicate(state)  # before restoring, so the checkpoint is read into this layout
+    epoch, batch_in_epoch = 0, 0
+    if resumed_meta is not None:
+        state, meta = ckpt.restore(state)
+        epoch, batch_in_epoch = meta["epoch"], meta["batch_in_epoch"]
+        _say(f"resumed from step {int(state.step)} (epoch {epoch}, batch {batch_in_epoch})")
+    n_params = sum(x.size for x in jax.tree.leaves(state.params))
+    _say(f"model: {n_params} parameters; {len(data.train)} train / {len(data.val)} val graphs; "
+         f"{total_steps} steps; padding budgets {budgets}" + (f"; data parallel over {par.n_devices} devices" if par else ""))
+    run = Run(config, data, budgets, dtype, par, *create_steps(config, model, tx, par), ckpt, MetricsLog(workdir),
+              dict(statistics=statistics.to_json(), config=config.to_json(), n_params=int(n_params)), stop_signals)
+    state, final = _loop(run, state, epoch, batch_in_epoch, total_steps)
+    ckpt.close()
+    if jax.process_index() == 0:
+        with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
+            json.dump(final, f, indent=1)
+    return final
+
+
+def _loop(run: Run, state, epoch: int, batch_in_epoch: int, total_steps: int):
+    from tqdm import tqdm
+
+    config, final = run.config, {}
+    step = int(state.step)
+    progress = tqdm(total=total_steps, initial=step, desc="train", disable=not config.train.progress_bar)
+    if step == 0 and config.train.eval_at_start:
+        progress.write("step 0: " + format_metrics(_validate(run, state, step)))
+    t0 = time.perf_counter()
+    while step < total_steps:
+        batches = device_batches(run.par, run.data.train, config, run.budgets, run.dtype, seed=config.seed,
+                                 epoch=epoch, skip_batches=batch_in_epoch)
+        for batch in batches:
+            state, metrics = run.train_step(state, batch)
+            step, batch_in_epoch = step + 1, batch_in_epoch + 1
+            progress.update(1)
+            if not bool(metrics["finite"]):
+                _handle_nonfinite(config, step, state, run.ckpt)
+            last = step >= total_steps
+            if step % config.train.log_every == 0 or last:
+                train_metrics = {k: float(v) for k, v in jax.device_get(metrics).items() if k != "finite"}
+                train_metrics["steps_per_s"] = config.train.log_every / max(time.perf_counter() - t0, 1e-9)
+                train_metrics["xla_compilations"] = run.train_step._cache_size()
+                run.log.write(step, "train", train_metrics)
+                t0 = time.perf_counter()
+            position = {"epoch": epoch, "batch_in_epoch": batch_in_epoch}
+            if step % config.train.eval_every == 0 or last:
+                final = _validate(run, state, step)
+                progress.write(f"step {step}: " + format_metrics(final))
+                run.ckpt.save(state, {**run.meta, **position}, final["val_loss"])
+            elif step % config.train.checkpoint_every == 0:
+                run.ckpt.save(state, {**run.meta, **position})
+            if _stop_requested(run.stop_signals, step, config) and not last:
+                run.ckpt.save(state, {**run.meta, **position})
+                progress.write(f"step {step}: stop signal {run.stop_signals.pending}; checkpoint saved")
+                run.stop_signals.deliver()  # requeue / terminate here; returns if the old handler does
+            if last:
+                break
+        else:
+            epoch, batch_in_epoch = epoch + 1, 0
+    progress.close()
+    final.update(_score_tests(run, state, step))
+    return state, final
+
+
+def _score_tests(run: Run, state, step: int) -> dict:
+    """Test metrics of the best-by-validation checkpoint (the model a user loads), with its step.
+
+    `test_*` for `data.test_path` (or the split), `<name>_*` for each of `data.extra_tests`.
+    """
+    tests = {"test": run.data.test, **run.data.extra_tests}
+    if not any(tests.values()):
+        return {}
+    try:
+        best, meta = run.ckpt.restore(state, "best")
+        params, selected = best.ema_params, int(meta["step"])
+    except FileNotFoundError:  # never validated with a finite loss: the last step is all there is
+        params, selected = state.ema_params, step
+    out = {"selected_step": selected}
+    for name, graphs in tests.items():
+        if graphs:
+            metrics = evaluate(run.eval_step, params, graphs, run.config, run.budgets, run.dtype, run.par)
+            run.log.write(selected, name, metrics)
+            out.update({f"{name}_{k}": v for k, v in metrics.items()})
+    return out
+
+
+def _stop_requested(stop_signals, step: int, config) -> bool:
+    """Asked after every step; with several processes only every `log_every` steps (collective)."""
+    if stop_signals is None or (jax.process_count() > 1 and step % config.train.log_every):
+        return False
+    return stop_signals.requested()
+
+
+def _validate(run: Run, state, step: int) -> dict:
+    val = evaluate(run.eval_step, state.ema_params, run.data.val, run.config, run.budgets, run.dtype, run.par)
+    val["val_loss"] = validation_loss(val, run.weights)
+    val["xla_compilations_eval"] = run.eval_step._cache_size()
+    run.log.write(step, "val", val)
+    return val
+
+
+def _handle_nonfinite(config, step, state, ckpt):
+    msg = (f"step {step}: non-finite loss or gradient; the update was not applied "
+           f"({int(state.n_skipped)} skipped so far)")
+    if config.train.nonfinite == "stop":
+        ckpt.wait()
+        raise FloatingPointError(msg + "; stopping (train.nonfinite='stop'); the last checkpoint is intact")
+    logging.warning(msg)
+
+
+def _say(message: str) -> None:
+    if jax.process_index() == 0:
+        print(message, flush=True)
+
+
+def save_run_files(workdir, config, statistics) -> None:
+    if jax.process_index() != 0:
+        return
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+        f.write(config.to_json(indent=1))
+    with open(os.path.join(workdir, "statistics.json"), "w") as f:
+        f.write(statistics.to_json())
