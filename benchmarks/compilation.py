@@ -81,4 +81,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from orbjax.runtime import tune_cpu
+
+    tune_cpu()  # the settings orbjax's command lines run with (orbjax/runtime.py)
     main()

@@ -63,6 +63,9 @@ def md_steps(atoms, n_steps: int, budget_s: float, rng, extra=None):
 
 
 def orbjax_worker(spec: dict) -> None:
+    from orbjax.runtime import tune_cpu
+
+    tune_cpu()  # before JAX starts: the settings orbjax's command lines run with
     import jax
 
     from orbjax.config import load_config_module

@@ -55,7 +55,7 @@ def thread_env(threads: int) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), TF_CPP_MIN_LOG_LEVEL="3",
                GLIBC_TUNABLES=GLIBC_TUNABLES)
     if threads == 1:
-        env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"  # (orbjax adds its YNNPACK switch on import)
+        env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"  # (orbjax workers add the YNNPACK switch: runtime.tune_cpu)
     return env
 
 

@@ -35,6 +35,9 @@ def serve(setup, run_pass) -> None:
 
 
 def orbjax_worker(spec: dict) -> None:
+    from orbjax.runtime import tune_cpu
+
+    tune_cpu()  # before JAX starts: the settings orbjax's command lines run with
     import jax
     import numpy as np
 

@@ -8,13 +8,11 @@ Public face::
     atoms.calc = orbjax.OrbjaxCalculator(potential)         # ASE molecular dynamics
 
 `load_potential` and `OrbjaxCalculator` are imported lazily, so `import orbjax.data` does not
-pull in the model code.
+pull in the model code. Importing orbjax changes no process-wide setting; on CPUs call
+`orbjax.runtime.tune_cpu()` before using JAX for the speed the command lines get
+(orbjax/runtime.py).
 """
 from __future__ import annotations
-
-from orbjax.runtime import configure_process as _configure_process
-
-_configure_process()  # before JAX starts: XLA:CPU flags and malloc settings (orbjax/runtime.py)
 
 from orbjax._version import __version__
 

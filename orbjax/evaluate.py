@@ -36,5 +36,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
 if __name__ == "__main__":
     import logging
 
+    from orbjax.runtime import tune_cpu
+
+    tune_cpu()  # before JAX starts its backend (orbjax/runtime.py)
     logging.getLogger("absl").setLevel(logging.WARNING)  # orbax is chatty at INFO
     main()

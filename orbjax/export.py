@@ -33,4 +33,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from orbjax.runtime import tune_cpu
+
+    tune_cpu()
     sys.exit(main())

@@ -144,4 +144,7 @@ def _check_not_empty(path, numbered: NumberedInput) -> None:
 
 
 if __name__ == "__main__":
+    from orbjax.runtime import tune_cpu
+
+    tune_cpu()  # before JAX starts its backend (orbjax/runtime.py)
     sys.exit(main())

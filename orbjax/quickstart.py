@@ -53,4 +53,7 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+    from orbjax.runtime import tune_cpu
+
+    tune_cpu()  # before JAX starts its backend (orbjax/runtime.py)
     main()

@@ -1,7 +1,15 @@
-"""Process settings orbjax needs for speed on CPUs, applied when orbjax is imported.
+"""Process-wide settings that make orbjax fast on CPUs: `tune_cpu()`.
 
-Both were found by profiling (benchmarks/RESULTS.md) and both can be switched off with
-``ORBJAX_KEEP_PROCESS_SETTINGS=1``.
+Importing orbjax changes no process-wide setting. The command lines (`python -m orbjax.train`,
+`evaluate`, `label`, `sweep`, `quickstart`, `export`) call `tune_cpu()` first thing; a
+program that uses orbjax as a library calls it itself, before it does anything with JAX:
+
+    import orbjax.runtime
+    orbjax.runtime.tune_cpu()   # before the first jax array or jit
+
+Both settings were found by profiling (benchmarks/RESULTS.md), both change the whole
+process (and the first, through ``XLA_FLAGS``, the child processes it starts), and both
+can be switched off with ``ORBJAX_KEEP_PROCESS_SETTINGS=1``.
 
 1. XLA:CPU (jaxlib ≥ 0.10) hands fused element-wise/reduce/dot groups to YNNPACK. On this
 model that path is much slower: small reductions over 3- or 5-wide axes in the backward
@@ -10,9 +18,9 @@ went from 65 ms to 88–130 ms (benchmarks/RESULTS.md). orbjax therefore turns Y
 off by putting ``--xla_cpu_experimental_ynn_fusion_type=`` first in ``XLA_FLAGS`` (first:
 XLA stops reading the variable at the first token that is not a ``--flag``).
 
-It only works before JAX creates its CPU backend (the first array or jit), so import orbjax
-before doing anything with JAX. It never overrides a user's own setting of the flag. GPU
-runs are unaffected.
+It only works before JAX creates its CPU backend (the first array or jit), so call
+`tune_cpu()` before doing anything with JAX (it warns otherwise). It never overrides a
+user's own setting of the flag. GPU runs are unaffected.
 
 2. XLA:CPU allocates every temporary buffer of a jitted call with malloc and frees it at the
 end. glibc serves large blocks with fresh mmap pages and trims its heap eagerly, so every
@@ -62,9 +70,9 @@ def configure_xla_flags() -> bool:
     if _kept() or _jaxlib_version() < MIN_JAXLIB:
         return False
     if _backend_started():
-        warnings.warn("orbjax was imported after JAX started its backend, so XLA:CPU keeps its "
-                      "YNNPACK fusions and runs orbjax models up to 2x slower; import orbjax first "
-                      f"or set XLA_FLAGS='{YNN_FLAG}'.", RuntimeWarning, stacklevel=3)
+        warnings.warn("orbjax.runtime.tune_cpu() was called after JAX started its backend, so "
+                      "XLA:CPU keeps its YNNPACK fusions and runs orbjax models up to 2x slower; "
+                      f"call it before using JAX or set XLA_FLAGS='{YNN_FLAG}'.", RuntimeWarning, stacklevel=3)
         return False
     os.environ["XLA_FLAGS"] = f"{YNN_FLAG} {flags}".strip()
     return True
@@ -95,6 +103,12 @@ def _kept() -> bool:
     return os.environ.get("ORBJAX_KEEP_PROCESS_SETTINGS") == "1"
 
 
-def configure_process() -> None:
+def tune_cpu() -> None:
+    """Apply both settings of this module (XLA:CPU without YNNPACK fusions, glibc malloc
+    keeping XLA's temporaries); call once, before JAX starts its backend.
+
+    Process-wide on purpose: the command lines call it, libraries importing orbjax do not
+    get it unasked. ``ORBJAX_KEEP_PROCESS_SETTINGS=1`` makes it a no-op.
+    """
     configure_xla_flags()
     configure_malloc()

@@ -212,6 +212,9 @@ class TrainRun:
     """
 
     def __call__(self, spec: dict) -> dict:
+        from orbjax.runtime import tune_cpu
+
+        tune_cpu()  # this job's process is started by submitit, not by our command line
         return run(spec)
 
     def checkpoint(self, spec: dict):
@@ -396,4 +399,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from orbjax.runtime import tune_cpu
+
+    # Before JAX starts its backend (orbjax/runtime.py). The local launcher's workers
+    # (`python -m orbjax.sweep run RUN_JSON`) come through here too.
+    tune_cpu()
     sys.exit(main())

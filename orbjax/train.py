@@ -31,5 +31,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    from orbjax.runtime import tune_cpu
+
+    tune_cpu()  # before JAX starts its backend (orbjax/runtime.py)
     flags.mark_flags_as_required(["config", "workdir"])
     app.run(main)

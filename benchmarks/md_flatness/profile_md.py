@@ -106,4 +106,7 @@ def main():
 
 
 if __name__ == "__main__":
+    from orbjax.runtime import tune_cpu
+
+    tune_cpu()  # the settings orbjax's command lines run with (orbjax/runtime.py)
     main()

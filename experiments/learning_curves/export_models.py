@@ -94,4 +94,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    from orbjax.runtime import tune_cpu
+
+    tune_cpu()  # the settings orbjax's command lines run with (orbjax/runtime.py)
     sys.exit(main())

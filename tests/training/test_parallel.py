@@ -28,6 +28,8 @@ def run_on_two_devices(script: str, tmp_path) -> tuple[dict, str]:
 
 COMMON = r"""
 import json, sys
+import orbjax.runtime
+orbjax.runtime.tune_cpu()  # as the command lines run (XLA_FLAGS is this test's own here)
 import jax, jax.numpy as jnp, jraph, numpy as np, optax
 from orbjax.config import load_config_module
 root, tmp = sys.argv[1], sys.argv[2]
