@@ -26,7 +26,10 @@ class InteractionBlock(nn.Module):
       n_species: number of element types, for the element-dependent self-connection.
       avg_num_neighbors: normalisation from training data statistics.
       radial_hidden: width of the radial MLP.
-      is_last: the last layer keeps only what the readouts need and skips the gate.
+      radial_layers: number of hidden layers of the radial MLP.
+
+    The last layer of a model whose readouts read only scalars is called with
+    `scalars_only=True` (see `__call__`); there is no separate "last layer" attribute.
     """
 
     hidden_irreps: e3nn.Irreps

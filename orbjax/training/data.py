@@ -42,7 +42,11 @@ def key_map(data_config) -> KeyMap:
 
 
 def on_error(data_config) -> str:
-    """`data.on_error`: "raise" at the first bad structure (the default), or "skip" it and record it."""
+    """`data.on_error`: "raise" at the first bad structure, or "skip" it and record it.
+
+    configs/default.py (and so every shipped config) sets "skip"; "raise" is only the
+    fallback for a config without the field.
+    """
     mode = data_config.get("on_error", "raise")
     if mode not in ON_ERROR:
         raise ValueError(f"data.on_error must be one of {ON_ERROR}, not {mode!r}")

@@ -9,7 +9,7 @@ import optax
 
 @flax.struct.dataclass
 class TrainState:
-    step: jnp.ndarray  # [] int, optimiser steps applied
+    step: jnp.ndarray  # [] int, batches consumed, skipped ones included (updates applied: step - n_skipped)
     params: dict
     opt_state: optax.OptState
     ema_params: dict
