@@ -2,6 +2,10 @@
 consistent (forces = −∇E, stress = (1/V) ∂E/∂ε), images are complete, bad input fails clearly."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jax
@@ -270,3 +274,35 @@ def test_calculator_compiles_once_for_small_moves(potential, periodic):
     atoms.calc = OrbjaxCalculator(potential)  # a new calculator reuses the compiled function
     atoms.get_forces()
     assert calc.n_compilations == before
+
+
+# ----------------------------------------------------------------------------- a host program's flags
+
+
+# A program with absl flags of its own, named like those of `python -m orbjax.train`.
+# Loading a potential must not register flags (it used to import train.py: DuplicateFlagError).
+ABSL_PROGRAM = r"""
+import json
+from absl import app, flags
+from ml_collections import config_flags
+import orbjax
+
+flags.DEFINE_string("workdir", None, "this program's own workdir flag")
+config_flags.DEFINE_config_file("config", None, "this program's own config flag")
+
+
+def main(argv):
+    potential = orbjax.load_potential(flags.FLAGS.workdir)
+    print(json.dumps({"step": potential.step}))
+
+
+app.run(main)
+"""
+
+
+def test_a_program_with_its_own_absl_flags_can_load_a_potential(tmp_path_factory):
+    workdir = train_tiny_model(tmp_path_factory)
+    done = subprocess.run([sys.executable, "-c", ABSL_PROGRAM, "--workdir", workdir], cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"step": 4}
