@@ -199,7 +199,7 @@ def test_only_selects_runs_by_swept_value_and_config_name(tmp_path):
 @pytest.mark.parametrize("dataset", ["lc_acac", "lc_chno"])
 def test_learning_curve_experiments_build_valid_configs_for_every_kind(tmp_path, dataset):
     """Every run of every kind (`file.py:kind` → get_config(kind)) is a valid training config."""
-    expected = {"curve": None, "weights": 4, "noforces": None, "controls": None, "head_input": 6,
+    expected = {"curve": None, "weights": 8, "noforces": None, "controls": None, "head_input": 6,
                 "noforces_controls": None}
     for kind, n_runs in expected.items():
         path = str(ROOT / "configs" / "sweeps" / f"{dataset}.py") + ("" if kind == "curve" else f":{kind}")
@@ -207,7 +207,7 @@ def test_learning_curve_experiments_build_valid_configs_for_every_kind(tmp_path,
         assert n_runs is None or len(specs) == n_runs
         configs = [S.build_config(s) for s in specs]
         if kind == "weights":
-            assert sorted({c.loss.weights.orbital_populations for c in configs}) == [10.0, 1000.0]
+            assert sorted({c.loss.weights.orbital_populations for c in configs}) == [10.0, 1000.0, 3000.0, 10000.0]
         if kind == "noforces":
             assert {c.loss.weights.forces for c in configs} == {0.0}
         if kind == "controls":

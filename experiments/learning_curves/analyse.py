@@ -43,7 +43,7 @@ def _add_weight_curves() -> None:
     names = {os.path.basename(p) for p in glob.glob(os.path.join(SWEEPS, "*_w*"))}
     names |= {os.path.basename(p)[:-4] for p in glob.glob(os.path.join(RESULTS, "*_w*.csv"))}
     for name in sorted(names):
-        match = re.fullmatch(r"(acac|chno)_w[0-9.e+]+", name)
+        match = re.fullmatch(r"(acac|chno)_(controls_)?w[0-9.e+]+", name)
         if match:
             GROUPS[match.group(1)] += (name,)
 
@@ -56,6 +56,7 @@ TEST_SETS = {"acac": ("test", "test600"), "chno": ("test",)}
 N_BOOT = 10000
 FULL_SIZE = {"chno": 500}  # n_train = 0 means the whole training split
 WEIGHT = "loss.weights.orbital_populations"
+DFT_WEIGHTS = ("loss.weights.energy", "loss.weights.forces", "loss.weights.stress")
 
 
 def base_dataset(group: str) -> str:
@@ -124,7 +125,8 @@ def load_runs(group: str) -> list[dict]:
                     continue
                 n = int(r["data.n_train"])
                 r.update(sweep=sweep, n=n if n else FULL_SIZE.get(base_dataset(group), n), seed=int(r["seed"]))
-                weight = r.get(WEIGHT) or ""
+                weight = next((v for k, v in r.items() if k.startswith("loss.weights.") and k not in DFT_WEIGHTS
+                               and v not in (None, "", "None")), "")
                 r["variant"] = (r["config"] + (f"[w={float(weight):g}]" if weight else "")
                                 + (f"[{r['model.orbital_features']}]" if r.get("model.orbital_features") else ""))
                 rows.append(r)

@@ -155,7 +155,7 @@ def test_scf_failure_is_retried_with_damping_then_recorded(monkeypatch):
     np.testing.assert_allclose(done[1].labels["xtb_orbital_populations"],
                                reference["xtb_orbital_populations"], atol=1e-4)
     assert done[0].reason is None and done[1].reason is None
-    record = json.loads(_failure_lines(done)[0])
+    record = json.loads(_failure_lines(done, positions=[0, 1, 2])[0])  # input-file positions
     assert record["index"] == 2 and record["name"] == "stubborn"
     assert re.fullmatch(r"SCF not converged \(max-iter 250 damping default, max-iter 500 damping 0.2, "
                         r"max-iter 1000 damping 0.05\)", record["reason"]), record
