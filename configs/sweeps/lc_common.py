@@ -28,9 +28,6 @@ DATA = "data/learning_curves"  # written by experiments/learning_curves/prepare.
 COMMON = {"train.progress_bar": False, "train.eval_every": 250, "train.checkpoint_every": 250,
           "train.log_every": 250}
 SEEDS = (0, 1, 2)
-# The auxiliary weight of the controls: every charge target gets the weight chosen for the
-# per-orbital populations by the `weights` scan (validation energy MAE).
-AUX_WEIGHT = 100.0
 CONTROL_TARGET = {"orbital_shuffled": "orbital_populations", "orbital_invariant": "orbital_populations",
                   "shell": "spd_populations", "atomic": "atomic_charges", "dft_charges": "dft_charges"}
 SCAN_WEIGHTS = (10.0, 1000.0, 3000.0, 10000.0)  # 0 (energy-only) and 100 (orbital) are in `curve`
@@ -56,7 +53,10 @@ def learning_curve_sweep(name, data, sizes_steps, variants, seeds, extra=None):
     return sweep
 
 
-def experiment(dataset, data, sizes_steps, kind="curve", two_sizes=(50, 200), controls=()):
+def experiment(dataset, data, sizes_steps, kind="curve", two_sizes=(50, 200), controls=(), aux_weight=100.0):
+    """The sweep of one kind. `aux_weight`: the loss weight every charge target of the controls
+    gets: the per-orbital weight the `weights` scan chose for this dataset by validation energy
+    MAE (`experiments/learning_curves/results/weights_choice.csv`)."""
     if kind.startswith("curve_w"):
         weight = float(kind[len("curve_w"):])
         return learning_curve_sweep(f"{dataset}_w{weight:g}", data, sizes_steps, ("orbital",), SEEDS,
@@ -79,10 +79,10 @@ def experiment(dataset, data, sizes_steps, kind="curve", two_sizes=(50, 200), co
         return learning_curve_sweep(f"{dataset}_noforces_controls", data, sizes_steps, ("orbital_shuffled",), SEEDS,
                                     [{"loss.weights.forces": 0.0}])
     variants = ("orbital_shuffled", "orbital_invariant", "shell", "atomic", *controls)
-    if AUX_WEIGHT == 100.0:  # the configs' own weight
+    if aux_weight == 100.0:  # the configs' own weight
         return learning_curve_sweep(f"{dataset}_controls", data, two, variants, SEEDS)
-    sweeps = [learning_curve_sweep(f"{dataset}_controls_w{AUX_WEIGHT:g}", data, two, (v,), SEEDS,
-                                   [{f"loss.weights.{CONTROL_TARGET[v]}": AUX_WEIGHT}]) for v in variants]
+    sweeps = [learning_curve_sweep(f"{dataset}_controls_w{aux_weight:g}", data, two, (v,), SEEDS,
+                                   [{f"loss.weights.{CONTROL_TARGET[v]}": aux_weight}]) for v in variants]
     sweeps[0].runs = sorted((r for s in sweeps for r in s.runs),
                             key=lambda r: (r["seed"], r["data.n_train"], variants.index(r["config"])))
     return sweeps[0]

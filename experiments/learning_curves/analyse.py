@@ -279,6 +279,27 @@ def weight_choice(group: str, rows: list[dict], curves: dict) -> list[dict]:
     return sorted(out, key=lambda d: (d["n_train"], d["weight"]))
 
 
+def choose_weights(weights: list[dict]) -> list[dict]:
+    """Per dataset and weight: the geometric mean over the scanned sizes of the validation energy
+    MAE relative to energy-only (weight 0), and which weight minimises it (the rule fixed
+    before looking at test errors; only sizes where every weight finished count)."""
+    out = []
+    for group in sorted({w["group"] for w in weights}):
+        rows = [w for w in weights if w["group"] == group]
+        all_weights = sorted({w["weight"] for w in rows})
+        sizes = [n for n in sorted({w["n_train"] for w in rows})
+                 if {w["weight"] for w in rows if w["n_train"] == n} == set(all_weights)]
+        if not sizes:
+            continue
+        val = {(w["n_train"], w["weight"]): w["val_energy_mae"] for w in rows}
+        scores = {wt: float(np.exp(np.mean([np.log(val[(n, wt)] / val[(n, 0.0)]) for n in sizes])))
+                  for wt in all_weights}
+        best = min(scores, key=scores.get)
+        out += [dict(group=group, weight=wt, sizes=" ".join(map(str, sizes)), val_energy_ratio=score,
+                     chosen=wt == best) for wt, score in scores.items()]
+    return out
+
+
 # ----------------------------------------------------------------------------- output
 
 
@@ -419,6 +440,7 @@ def main() -> None:
         all_summary += summary
         all_ratios += ratios
     write_csv(os.path.join(RESULTS, "weights.csv"), weights)
+    write_csv(os.path.join(RESULTS, "weights_choice.csv"), choose_weights(weights))
     with open(os.path.join(RESULTS, "efficiency.json"), "w") as f:
         json.dump(all_effs, f, indent=1)
     with open(os.path.join(RESULTS, "tables.md"), "w") as f:
