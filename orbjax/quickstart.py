@@ -1,12 +1,18 @@
-"""The quick-start job: label → train → evaluate on the bundled example, in a few minutes.
+"""The quick-start job: label → train → parity plots → molecular dynamics, about a minute.
 
-    python -m orbjax.quickstart [--workdir runs/quickstart]
+    python -m orbjax.quickstart [--workdir runs/quickstart] [--steps N] [--md-steps N]
 
-1. Labels `orbjax/examples/chno_example.extxyz` (39 CHNO structures with ωB97X/6-31G(d)
-   energies and forces) with GFN1-xTB orbital populations (tblite, all cores).
-2. Trains a small model on DFT energies + forces + GFN1 per-orbital populations
-   (`configs/quickstart.py`).
-3. Prints the validation metrics and writes parity plots.
+1. Labels `orbjax/examples/chno_example.extxyz` (13 CHNO molecules × 3 conformers with
+   ωB97X/6-31G(d) energies and forces) with GFN1-xTB orbital populations (tblite), and
+   splits it into `train.h5` and `validation.h5` (held-out conformers, `configs/quickstart.py`
+   says why not held-out molecules).
+2. Trains a small model on DFT energies + forces + GFN1 per-orbital populations and prints
+   the validation errors of the untrained and the trained model: the energy error should
+   fall to at most half (`LEARNED_RATIO`).
+3. Scores the trained model (the one-file `train/model.orbjax`) on `validation.h5` and
+   writes parity plots.
+4. Runs a short NVE molecular dynamics with that file through `orbjax.load_potential` and
+   `orbjax.OrbjaxCalculator`, and prints the total-energy drift and the temperature.
 """
 from __future__ import annotations
 
@@ -15,41 +21,165 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
+LEARNED_RATIO = 0.5  # trained / untrained validation energy MAE the quick start should reach
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="runs/quickstart")
     parser.add_argument("--steps", type=int, default=None, help="override the number of training steps")
+    parser.add_argument("--md-steps", type=int, default=200, help="velocity Verlet steps of 0.5 fs")
     args = parser.parse_args(argv)
 
     from orbjax.config import load_config_module
-    from orbjax.data.readers import CHNO_KEYS, example_path, read_structures
-    from orbjax.evaluation import evaluate_workdir
-    from orbjax.labels.runner import label_structures
-    from orbjax.training.loop import train_and_evaluate
 
     os.makedirs(args.workdir, exist_ok=True)
-    labelled = os.path.join(args.workdir, "example_gfn1.h5")
-    print(f"[1/3] GFN1-xTB labels for {example_path().name} → {labelled}")
-    report = label_structures(read_structures(example_path(), keys=CHNO_KEYS), labelled)
-    print(f"      {report.n_labelled} labelled, {report.n_failed} failed, {report.seconds:.1f} s")
-
     config = load_config_module(str(REPO / "configs" / "quickstart.py")).get_config()
-    config.data.train_path = labelled
     if args.steps:
         config.train.num_steps = args.steps
+        config.train.eval_every = config.train.checkpoint_every = min(config.train.eval_every, args.steps)
     train_dir = os.path.join(args.workdir, "train")
-    print(f"[2/3] training ({config.train.num_steps} steps) → {train_dir}")
-    final = train_and_evaluate(config, train_dir)
 
-    print("[3/3] evaluation of the best checkpoint on the whole example (train + validation)")
-    report = evaluate_workdir(train_dir, labelled)
-    summary = {"validation": {k: round(v, 3) for k, v in final.items()},
-               "whole_example": {k: round(v, 3) for k, v in report["metrics"].items()}}
-    print(json.dumps(summary, indent=1))
+    print("[1/4] GFN1-xTB labels for the bundled example, split into training and validation")
+    labelled = label_example(args.workdir)
+    config.data.train_path, config.data.val_path = split_example(labelled, config, args.workdir)
+    print(f"[2/4] training ({config.train.num_steps} steps) → {train_dir}")
+    learning = train(config, train_dir)
+    print(f"[3/4] the trained model on {config.data.val_path}")
+    evaluation = evaluate(train_dir, config.data.val_path)
+    model_file = os.path.join(train_dir, "model.orbjax")
+    print(f"[4/4] {args.md_steps} steps of NVE molecular dynamics (0.5 fs) with {model_file}")
+    md = run_md(model_file, config.data.val_path, os.path.join(args.workdir, "md.extxyz"), args.md_steps)
+    summary = {"learning": learning, "validation_metrics": evaluation["metrics"], "plots": evaluation["plots"],
+               "model_file": model_file, "md": md}
+    with open(os.path.join(args.workdir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
     return summary
+
+
+def label_example(workdir: str) -> str:
+    """GFN1-xTB labels for the bundled example in WORKDIR/example_gfn1.h5 (a no-op if done)."""
+    from orbjax.data.readers import CHNO_KEYS, example_path, read_structures
+    from orbjax.labels.runner import label_structures
+
+    labelled = os.path.join(workdir, "example_gfn1.h5")
+    report = label_structures(read_structures(example_path(), keys=CHNO_KEYS), labelled)
+    print(f"      {example_path().name}: {report.n_labelled} labelled, {report.n_failed} failed, "
+          f"{report.seconds:.1f} s → {labelled}")
+    return labelled
+
+
+def split_example(labelled: str, config, workdir: str) -> tuple[str, str]:
+    """WORKDIR/train.h5 and WORKDIR/validation.h5, split as `config.data` says.
+
+    Written as files so that the validation structures can be scored and plotted after
+    training, and so that a newcomer sees what the model was and was not trained on.
+    """
+    from orbjax.data.dataset import read_dataset, write_dataset
+    from orbjax.data.splits import split_indices
+
+    structures, attrs = read_dataset(labelled)
+    fraction = config.data.val_fraction
+    train_idx, val_idx, _ = split_indices(structures, fractions=(1.0 - fraction, fraction, 0.0),
+                                          seed=config.data.split_seed, by=config.data.split_by)
+    paths = os.path.join(workdir, "train.h5"), os.path.join(workdir, "validation.h5")
+    for path, idx in zip(paths, (train_idx, val_idx)):
+        write_dataset(path, [structures[i] for i in idx], attrs)
+    held_out = {structures[i].mol_id for i in val_idx}
+    print(f"      {len(train_idx)} training structures; {len(val_idx)} validation structures "
+          f"(conformers of {len(held_out)} molecules, split by {config.data.split_by})")
+    return paths
+
+
+def train(config, train_dir: str) -> dict:
+    """Train; the validation errors of the untrained (step 0) and the final model, printed."""
+    from orbjax.training.loop import train_and_evaluate
+    from orbjax.training.metrics_log import read_metrics
+
+    train_and_evaluate(config, train_dir)
+    curve = read_metrics(train_dir, "val")
+    before, after = curve[min(curve)], curve[max(curve)]
+    ratio = after["energy_mae"] / before["energy_mae"]
+    print(f"      validation energy MAE: untrained {before['energy_mae']:.1f} → trained "
+          f"{after['energy_mae']:.1f} meV/atom (ratio {ratio:.2f}); forces MAE "
+          f"{before['forces_mae']:.0f} → {after['forces_mae']:.0f} meV/Å")
+    if ratio > LEARNED_RATIO:
+        print(f"      the energy error did not halve (ratio {ratio:.2f} > {LEARNED_RATIO}): "
+              "too few steps? (--steps)")
+    return {"untrained": {k: before[k] for k in ("energy_mae", "forces_mae")},
+            "trained": {k: after[k] for k in ("energy_mae", "forces_mae")},
+            "steps": max(curve), "energy_mae_ratio": ratio}
+
+
+def evaluate(train_dir: str, data_path: str) -> dict:
+    """Metrics and parity plots of the best checkpoint (= model.orbjax) on `data_path`."""
+    from orbjax.evaluation import evaluate_workdir
+
+    report = evaluate_workdir(train_dir, data_path)
+    m = report["metrics"]
+    print(f"      step {report['step']}: energy MAE {m['energy_mae']:.1f} meV/atom, forces MAE "
+          f"{m['forces_mae']:.0f} meV/Å, orbital populations MAE {m['orbital_populations_mae']:.1f} me")
+    print("      parity plots (prediction against label):")
+    for path in report["plots"]:
+        print(f"        {path}")
+    return report
+
+
+def run_md(model_file: str, structures_path: str, trajectory: str, steps: int = 200,
+           temperature_K: float = 300.0) -> dict:
+    """NVE velocity Verlet (0.5 fs) of the first validation molecule from `temperature_K`.
+
+    Uses exactly what a user would: the one-file model, `load_potential` and the ASE
+    calculator. Prints and returns the total-energy drift (a conservative potential keeps
+    it small) and the temperature; writes every 10th frame to `trajectory`.
+    """
+    import ase.io
+    from ase import Atoms, units
+    from ase.md.velocitydistribution import Stationary, ZeroRotation
+    from ase.md.verlet import VelocityVerlet
+
+    import orbjax
+    from orbjax.data.dataset import read_dataset
+
+    s = read_dataset(structures_path)[0][0]
+    atoms = Atoms(numbers=s.atomic_numbers, positions=s.positions)
+    atoms.calc = orbjax.OrbjaxCalculator(orbjax.load_potential(model_file))
+    _thermalize(atoms, temperature_K)
+    Stationary(atoms)
+    ZeroRotation(atoms)
+    if os.path.exists(trajectory):
+        os.remove(trajectory)
+    total, temperature = [], []
+
+    def record():
+        total.append(atoms.get_total_energy())
+        temperature.append(atoms.get_temperature())
+        if (len(total) - 1) % 10 == 0:
+            ase.io.write(trajectory, atoms, append=True)
+
+    dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
+    dyn.attach(record)
+    dyn.run(steps)
+    drift = total[-1] - total[0]
+    print(f"      {atoms.get_chemical_formula()}: total energy {total[0]:.4f} → {total[-1]:.4f} eV "
+          f"(drift {1000 * drift / len(atoms):+.2f} meV/atom); temperature {temperature[0]:.0f} → "
+          f"{temperature[-1]:.0f} K (max {max(temperature):.0f} K); trajectory {trajectory}")
+    return {"formula": atoms.get_chemical_formula(), "steps": steps, "total_energy_start": total[0],
+            "total_energy_end": total[-1], "drift_meV_per_atom": 1000 * drift / len(atoms),
+            "temperature_start": temperature[0], "temperature_end": temperature[-1],
+            "trajectory": trajectory}
+
+
+def _thermalize(atoms, temperature_K: float) -> None:
+    """Maxwell–Boltzmann velocities, reproducibly (ase ≥ 3.25 renamed the function)."""
+    try:
+        from ase.md.velocitydistribution import thermalize_momenta
+    except ImportError:  # ase < 3.25
+        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
+    thermalize_momenta(atoms, temperature_K=temperature_K, rng=np.random.default_rng(0))
 
 
 if __name__ == "__main__":

@@ -30,3 +30,17 @@ class MetricsLog:
                 w.writerow([step, split, k, f"{float(v):.8g}"])
                 self.tb.add_scalar(f"{split}/{k}", float(v), step)
         self.tb.flush()
+
+
+def read_metrics(workdir: str, split: str = "val") -> dict[int, dict[str, float]]:
+    """{step: {metric: value}} of one split from WORKDIR/metrics.csv.
+
+    For reports that compare steps, e.g. the untrained model (step 0, `train.eval_at_start`)
+    with the end of training; a resumed run's repeated rows keep the last value.
+    """
+    out: dict[int, dict[str, float]] = {}
+    with open(os.path.join(workdir, "metrics.csv"), newline="") as f:
+        for row in csv.DictReader(f):
+            if row["split"] == split:
+                out.setdefault(int(row["step"]), {})[row["metric"]] = float(row["value"])
+    return out
