@@ -6,8 +6,9 @@ Per-orbital (m-resolved) populations change when a molecule rotates (each shell 
 D·B·Dᵀ); an invariant head can only predict each shell's rotational average. The test sets
 (acac's 50 test frames, CHNO's 63 test-split structures) are rotated by one random rotation
 each (seeded), relabelled with GFN1-xTB through tblite, and every finished `orbital` and
-`orbital_invariant` run is scored on the original and on the rotated set with
-`orbjax.evaluate` (best-by-validation checkpoint). Writes `results/rotated.csv`.
+`orbital_invariant` run at n = 50 and 200 (the controls' sizes) is scored on the original and on the rotated set with
+`orbjax.evaluate` (best-by-validation checkpoint). Writes `results/rotated.csv` (one row per
+run, with its orbital loss weight: compare heads at the same weight, size and seed).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 DATA = os.path.join(ROOT, "data", "learning_curves")
 SWEEPS = os.path.join(ROOT, "runs", "learning_curves")
 HEADS = ("orbital", "orbital_invariant")
+SIZES = (50, 200)  # the sizes of the controls, where both heads were trained
 
 
 def random_rotation(rng) -> np.ndarray:
@@ -74,20 +76,21 @@ def main() -> None:
     out = os.path.join(HERE, "results", "rotated.csv")
     for dataset in ("acac", "chno"):
         original, rotated = rotated_set(dataset)
-        for sweep in (dataset, f"{dataset}_controls"):
+        sweeps = sorted(d for d in os.listdir(SWEEPS) if d == dataset or d.startswith(f"{dataset}_")
+                        and "noforces" not in d and "head_input" not in d)
+        for sweep in sweeps:
             sweep_dir = os.path.join(SWEEPS, sweep)
-            if not os.path.isdir(sweep_dir):
-                continue
             for name in sorted(os.listdir(sweep_dir)):
                 workdir = os.path.join(sweep_dir, name)
                 if not os.path.exists(os.path.join(workdir, "final_metrics.json")):
                     continue
                 spec = json.load(open(os.path.join(workdir, "run.json")))
                 head = os.path.splitext(os.path.basename(spec["config_path"]))[0]
-                if head not in HEADS:
+                if head not in HEADS or spec["overrides"]["data.n_train"] not in SIZES:
                     continue
                 row = dict(dataset=dataset, sweep=sweep, name=name, config=head, seed=spec["overrides"]["seed"],
-                           n_train=spec["overrides"]["data.n_train"])
+                           n_train=spec["overrides"]["data.n_train"],
+                           weight=spec["overrides"].get("loss.weights.orbital_populations", 100.0))
                 for tag, path in (("original", original), ("rotated", rotated)):
                     report = evaluate_workdir(workdir, path, out_dir=os.path.join(workdir, f"eval_{tag}"),
                                               plots=False)
