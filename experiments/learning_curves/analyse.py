@@ -356,8 +356,28 @@ def cpu_table() -> list[str]:
     return lines + [""]
 
 
+def rotated_table() -> list[str]:
+    """Equivariant vs invariant orbital head on the original and the rotated test molecules
+    (results/rotated.csv, written by rotated.py), mean over seeds per weight and size."""
+    path = os.path.join(RESULTS, "rotated.csv")
+    if not os.path.exists(path):
+        return []
+    groups: dict = defaultdict(list)
+    for r in csv.DictReader(open(path)):
+        groups[(r["dataset"], float(r["weight"]), int(r["n_train"]) or FULL_SIZE.get(r["dataset"], 0), r["config"])].append(r)
+    lines = ["## Orbital heads on original and randomly rotated test molecules (me; mean ± std over seeds)", "",
+             "| dataset | orbital weight | n_train | head | seeds | original | rotated |", "|---|---|---|---|---|---|---|"]
+    for (dataset, weight, n, config), rows in sorted(groups.items()):
+        cells = []
+        for tag in ("original", "rotated"):
+            v = np.array([float(r[f"{tag}_orbital_mae"]) for r in rows])
+            cells.append(f"{v.mean():.2f} ± {v.std(ddof=1):.2f}" if len(v) > 1 else f"{v.mean():.2f}")
+        lines.append(f"| {dataset} | {weight:g} | {n} | {config} | {len(rows)} | {cells[0]} | {cells[1]} |")
+    return lines + [""]
+
+
 def markdown(summary, ratios, effs, budgets, weights) -> str:
-    lines = ["# Learning-curve tables (written by analyse.py; do not edit)", "", *cpu_table()]
+    lines = ["# Learning-curve tables (written by analyse.py; do not edit)", "", *cpu_table(), *rotated_table()]
     for dataset in GROUPS:
         rows = [s for s in summary if s["dataset"] == dataset and s["metric"] in ("energy_mae", "forces_mae")]
         if not rows:
