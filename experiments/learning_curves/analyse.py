@@ -54,6 +54,7 @@ BASELINE = "energy_only"
 METRICS = [("energy_mae", "energy MAE", "meV/atom"), ("forces_mae", "force MAE", "meV/Å")]
 TEST_SETS = {"acac": ("test", "test600"), "chno": ("test",)}
 N_BOOT = 10000
+MIN_SLOPE = 0.1  # |log-log slope| of energy-only below which a data-efficiency factor is not defined
 FULL_SIZE = {"chno": 500}  # n_train = 0 means the whole training split
 WEIGHT = "loss.weights.orbital_populations"
 DFT_WEIGHTS = ("loss.weights.energy", "loss.weights.forces", "loss.weights.stress")
@@ -423,8 +424,11 @@ def markdown(summary, ratios, effs, budgets, weights) -> str:
                       "| variant | test set | metric | sizes | seeds | factor at largest n | 95 % CI | EO slope | variant slope |",
                       "|---|---|---|---|---|---|---|---|---|"]
             for e in effs_d:
+                flat = abs(e["baseline_fit"]["slope"]) < MIN_SLOPE  # no learning curve to invert
+                factor = "— (energy-only curve flat)" if flat else f"{e['factor']:.2f} (n={e['at_n']})"
+                ci = "—" if flat else f"{e['ci_low']:.2f}–{e['ci_high']:.2f}"
                 lines.append(f"| {e['variant']} | {e['test_set']} | {e['metric']} | {e['sizes']} | {e['n_seeds']} | "
-                             f"{e['factor']:.2f} (n={e['at_n']}) | {e['ci_low']:.2f}–{e['ci_high']:.2f} | "
+                             f"{factor} | {ci} | "
                              f"{e['baseline_fit']['slope']:.3f} | {e['variant_fit']['slope']:.3f} |")
         b = budgets.get(dataset, [])
         if b:
