@@ -396,63 +396,87 @@ def rotated_table() -> list[str]:
     return lines + [""]
 
 
+def errors_section(dataset: str, summary: list[dict]) -> list[str]:
+    rows = [s for s in summary if s["dataset"] == dataset and s["metric"] in ("energy_mae", "forces_mae")]
+    lines = [f"## {dataset}: test errors (mean ± std over seeds)", "",
+             "| variant | n_train | test set | seeds | energy MAE meV/atom | force MAE meV/Å |", "|---|---|---|---|---|---|"]
+    by_key = {(s["variant"], s["n_train"], s["test_set"], s["metric"]): s for s in rows}
+    for v, n, t in sorted({k[:3] for k in by_key}, key=lambda k: (k[2], k[1], k[0])):
+        e, f = by_key[(v, n, t, "energy_mae")], by_key[(v, n, t, "forces_mae")]
+        lines.append(f"| {v} | {n} | {t} | {e['n_seeds']} | {e['mean']:.3f} ± {e['std']:.3f} | "
+                     f"{f['mean']:.1f} ± {f['std']:.1f} |")
+    return lines
+
+
+def ratios_section(dataset: str, ratios: list[dict]) -> list[str]:
+    lines = ["", f"## {dataset}: paired ratio to energy-only (geometric mean over seeds)", "",
+             "| variant | n_train | test set | metric | seeds | ratio | 95 % bootstrap CI | 95 % t CI | seeds better | per seed |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in (r for r in ratios if r["dataset"] == dataset):
+        lines.append(f"| {r['variant']} | {r['n_train']} | {r['test_set']} | {r['metric']} | {r['n_seeds']} | "
+                     f"{r['ratio']:.3f} | {r['ci_low']:.3f}–{r['ci_high']:.3f} | "
+                     f"{r['t_ci_low']:.3f}–{r['t_ci_high']:.3f} | {r['n_better']}/{r['n_seeds']} | {r['per_seed']} |")
+    return lines
+
+
+def efficiency_section(dataset: str, effs: list[dict]) -> list[str]:
+    effs = [e for e in effs if e["dataset"] == dataset]
+    if not effs:
+        return []
+    lines = ["", f"## {dataset}: data-efficiency factor n_EO(err_variant(n)) / n (power-law fits; bootstrap over seeds)", "",
+             "| variant | test set | metric | sizes | seeds | factor at largest n | 95 % CI | EO slope | variant slope |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for e in effs:
+        flat = abs(e["baseline_fit"]["slope"]) < MIN_SLOPE  # no learning curve to invert
+        factor = "— (energy-only curve flat)" if flat else f"{e['factor']:.2f} (n={e['at_n']})"
+        ci = "—" if flat else f"{e['ci_low']:.2f}–{e['ci_high']:.2f}"
+        lines.append(f"| {e['variant']} | {e['test_set']} | {e['metric']} | {e['sizes']} | {e['n_seeds']} | {factor} | "
+                     f"{ci} | {e['baseline_fit']['slope']:.3f} | {e['variant_fit']['slope']:.3f} |")
+    return lines
+
+
+def budget_section(dataset: str, budget: list[dict]) -> list[str]:
+    if not budget:
+        return []
+    gains = np.array([x["gain_last_quarter"] for x in budget])
+    return ["", f"## {dataset}: was the step budget enough?", "",
+            f"Validation energy MAE improvement over the last quarter of the budget, over {len(budget)} runs: "
+            f"median {np.median(gains) * 100:.1f} %, max {gains.max() * 100:.1f} % "
+            f"(per run in `budget_{dataset}.csv`; the cosine schedule ends at 2 % of the peak rate)."]
+
+
+def weights_section(dataset: str, weights: list[dict]) -> list[str]:
+    rows = [x for x in weights if x["group"] == dataset]
+    if not rows:
+        return []
+    lines = ["", f"## {dataset}: auxiliary weight (seed 0; chosen by validation energy MAE)", "",
+             "| n_train | orbital weight | val energy MAE meV/atom | val force MAE meV/Å | test energy MAE | test force MAE |",
+             "|---|---|---|---|---|---|"]
+    for x in rows:
+        lines.append(f"| {x['n_train']} | {x['weight']:g} | {x['val_energy_mae']:.3f} | {x['val_forces_mae']:.1f} | "
+                     f"{x['test_energy_mae']:.3f} | {x['test_forces_mae']:.1f} |")
+    return lines
+
+
+def heads_section(dataset: str, summary: list[dict]) -> list[str]:
+    heads = [s for s in summary if s["dataset"] == dataset and s["metric"] == "orbital_populations_mae"]
+    if not heads:
+        return []
+    lines = ["", f"## {dataset}: per-orbital population error on test (me; mean ± std over seeds)", "",
+             "| variant | n_train | test set | seeds | orbital MAE me |", "|---|---|---|---|---|"]
+    for h in sorted(heads, key=lambda h: (h["test_set"], h["n_train"], h["variant"])):
+        lines.append(f"| {h['variant']} | {h['n_train']} | {h['test_set']} | {h['n_seeds']} | {h['mean']:.2f} ± {h['std']:.2f} |")
+    return lines
+
+
 def markdown(summary, ratios, effs, budgets, weights) -> str:
     lines = ["# Learning-curve tables (written by analyse.py; do not edit)", "", *cpu_table(), *rotated_table()]
     for dataset in GROUPS:
-        rows = [s for s in summary if s["dataset"] == dataset and s["metric"] in ("energy_mae", "forces_mae")]
-        if not rows:
+        if not any(s["dataset"] == dataset for s in summary):
             continue
-        lines += [f"## {dataset}: test errors (mean ± std over seeds)", "",
-                  "| variant | n_train | test set | seeds | energy MAE meV/atom | force MAE meV/Å |", "|---|---|---|---|---|---|"]
-        keys = sorted({(s["variant"], s["n_train"], s["test_set"]) for s in rows}, key=lambda k: (k[2], k[1], k[0]))
-        for v, n, t in keys:
-            e = next(s for s in rows if (s["variant"], s["n_train"], s["test_set"], s["metric"]) == (v, n, t, "energy_mae"))
-            f_ = next(s for s in rows if (s["variant"], s["n_train"], s["test_set"], s["metric"]) == (v, n, t, "forces_mae"))
-            lines.append(f"| {v} | {n} | {t} | {e['n_seeds']} | {e['mean']:.3f} ± {e['std']:.3f} | "
-                         f"{f_['mean']:.1f} ± {f_['std']:.1f} |")
-        lines += ["", f"## {dataset}: paired ratio to energy-only (geometric mean over seeds, 95 % bootstrap CI)", "",
-                  "| variant | n_train | test set | metric | seeds | ratio | 95 % bootstrap CI | 95 % t CI | seeds better | per seed |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
-        for r in (r for r in ratios if r["dataset"] == dataset):
-            lines.append(f"| {r['variant']} | {r['n_train']} | {r['test_set']} | {r['metric']} | {r['n_seeds']} | "
-                         f"{r['ratio']:.3f} | {r['ci_low']:.3f}–{r['ci_high']:.3f} | "
-                         f"{r['t_ci_low']:.3f}–{r['t_ci_high']:.3f} | {r['n_better']}/{r['n_seeds']} | "
-                         f"{r['per_seed']} |")
-        effs_d = [e for e in effs if e["dataset"] == dataset]
-        if effs_d:
-            lines += ["", f"## {dataset}: data-efficiency factor n_EO(err_variant(n)) / n (power-law fits; bootstrap over seeds)", "",
-                      "| variant | test set | metric | sizes | seeds | factor at largest n | 95 % CI | EO slope | variant slope |",
-                      "|---|---|---|---|---|---|---|---|---|"]
-            for e in effs_d:
-                flat = abs(e["baseline_fit"]["slope"]) < MIN_SLOPE  # no learning curve to invert
-                factor = "— (energy-only curve flat)" if flat else f"{e['factor']:.2f} (n={e['at_n']})"
-                ci = "—" if flat else f"{e['ci_low']:.2f}–{e['ci_high']:.2f}"
-                lines.append(f"| {e['variant']} | {e['test_set']} | {e['metric']} | {e['sizes']} | {e['n_seeds']} | "
-                             f"{factor} | {ci} | "
-                             f"{e['baseline_fit']['slope']:.3f} | {e['variant_fit']['slope']:.3f} |")
-        b = budgets.get(dataset, [])
-        if b:
-            gains = np.array([x["gain_last_quarter"] for x in b])
-            lines += ["", f"## {dataset}: was the step budget enough?", "",
-                      f"Validation energy MAE improvement over the last quarter of the budget, over {len(b)} runs: "
-                      f"median {np.median(gains) * 100:.1f} %, max {gains.max() * 100:.1f} % "
-                      f"(per run in `budget_{dataset}.csv`; the cosine schedule ends at 2 % of the peak rate)."]
-        w = [x for x in weights if x["group"] == dataset]
-        if w:
-            lines += ["", f"## {dataset}: auxiliary weight (seed 0; chosen by validation energy MAE)", "",
-                      "| n_train | orbital weight | val energy MAE meV/atom | val force MAE meV/Å | test energy MAE | test force MAE |",
-                      "|---|---|---|---|---|---|"]
-            for x in w:
-                lines.append(f"| {x['n_train']} | {x['weight']:g} | {x['val_energy_mae']:.3f} | {x['val_forces_mae']:.1f} | "
-                             f"{x['test_energy_mae']:.3f} | {x['test_forces_mae']:.1f} |")
-        heads = [s_ for s_ in summary if s_["dataset"] == dataset and s_["metric"] == "orbital_populations_mae"]
-        if heads:
-            lines += ["", f"## {dataset}: per-orbital population error on test (me; mean ± std over seeds)", "",
-                      "| variant | n_train | test set | seeds | orbital MAE me |", "|---|---|---|---|---|"]
-            for h in sorted(heads, key=lambda h: (h["test_set"], h["n_train"], h["variant"])):
-                lines.append(f"| {h['variant']} | {h['n_train']} | {h['test_set']} | {h['n_seeds']} | "
-                             f"{h['mean']:.2f} ± {h['std']:.2f} |")
-        lines.append("")
+        lines += [*errors_section(dataset, summary), *ratios_section(dataset, ratios),
+                  *efficiency_section(dataset, effs), *budget_section(dataset, budgets.get(dataset, [])),
+                  *weights_section(dataset, weights), *heads_section(dataset, summary), ""]
     return "\n".join(lines)
 
 
