@@ -382,9 +382,11 @@ def rotated_table() -> list[str]:
     path = os.path.join(RESULTS, "rotated.csv")
     if not os.path.exists(path):
         return []
-    groups: dict = defaultdict(list)
+    by_seed: dict = defaultdict(dict)  # the same run may sit in two sweeps (weights scan, curve_wW): once per seed
     for r in csv.DictReader(open(path)):
-        groups[(r["dataset"], float(r["weight"]), int(r["n_train"]) or FULL_SIZE.get(r["dataset"], 0), r["config"])].append(r)
+        key = (r["dataset"], float(r["weight"]), int(r["n_train"]) or FULL_SIZE.get(r["dataset"], 0), r["config"])
+        by_seed[key][r["seed"]] = r
+    groups = {k: list(v.values()) for k, v in by_seed.items()}
     lines = ["## Orbital heads on original and randomly rotated test molecules (me; mean ± std over seeds)", "",
              "| dataset | orbital weight | n_train | head | seeds | original | rotated |", "|---|---|---|---|---|---|---|"]
     for (dataset, weight, n, config), rows in sorted(groups.items()):
