@@ -8,7 +8,7 @@ Copies (or exports) the best-by-validation model of every finished `energy_only`
 ~0.5 MB each; `orbjax.load_potential(path)` loads it) and re-scores each file on its test set:
 the force MAE must equal `results/<dataset>.csv` to the printed digit (0.1 meV/Å) and the
 energy MAE to 0.01 meV/atom (float32 round-off of ~1e4 eV totals in the training loop's
-scoring). Writes `models/check.csv`.
+scoring). Writes `models/check_<dataset>.csv`.
 """
 from __future__ import annotations
 
@@ -28,69 +28,79 @@ ENERGY_TOLERANCE = 0.01  # meV/atom, see below
 
 
 def main() -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", choices=("acac", "chno"), action="append", help="default: both")
+    datasets = p.parse_args().dataset or ["acac", "chno"]
+    for dataset in datasets:
+        if check_dataset(dataset):
+            return 1
+    return 0
+
+
+def check_dataset(dataset: str) -> int:
+    """Export and re-score the models of one dataset; writes models/check_<dataset>.csv; returns
+    the number of models whose errors differ from the CSV."""
     import orbjax
-    from orbjax.evaluation import compute_metrics, predict_structures
-    from orbjax.training.export import export_model
-    from orbjax.training.data import read
     from orbjax.data.splits import split_indices
+    from orbjax.evaluation import compute_metrics, predict_structures
+    from orbjax.training.data import read
+    from orbjax.training.export import export_model
     from orbjax.training.restore import load_model_file
 
     rows, bad = [], 0
-    for dataset in ("acac", "chno"):
-        path = os.path.join(HERE, "results", f"{dataset}.csv")
-        if not os.path.exists(path):
+    path = os.path.join(HERE, "results", f"{dataset}.csv")
+    results = {r["name"]: r for r in csv.DictReader(open(path))}
+    cache = {}
+    for name, r in sorted(results.items()):
+        if r["status"] != "finished" or r["config"] not in VARIANTS:
             continue
-        results = {r["name"]: r for r in csv.DictReader(open(path))}
-        cache = {}
-        for name, r in sorted(results.items()):
-            if r["status"] != "finished" or r["config"] not in VARIANTS:
-                continue
-            workdir = os.path.join(SWEEPS, dataset, name)
-            n = int(r["data.n_train"]) or FULL[dataset]
-            dest = os.path.join(MODELS, dataset, r["config"], f"n{n}", f"seed{r['seed']}", "model.orbjax")
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            if not os.path.exists(dest):
-                source = os.path.join(workdir, "model.orbjax")
-                if os.path.exists(source):
-                    shutil.copyfile(source, dest)
-                else:
-                    export_model(workdir, dest)
-            trained = load_model_file(dest)
-            config = trained.config
-            key = (config.data.train_path, config.data.get("test_path"))
-            if key not in cache:  # the fixed test set (the same for every run of the dataset)
-                if config.data.get("test_path"):
-                    cache[key] = read(config.data.test_path, config.data)
-                else:
-                    structures = read(config.data.train_path, config.data)
-                    test = split_indices(structures, fractions=(0.8, 0.1, 0.1), seed=config.data.split_seed,
-                                         by=config.data.split_by)[2]
-                    cache[key] = [structures[i] for i in test]
-            metrics, _ = compute_metrics(predict_structures(trained, cache[key]))
-            energy, forces = metrics["energy_mae"], metrics["forces_mae"]
-            # The training loop scores in float32 against float32-cast total energies (~1e4 eV: one
-            # ulp is ~1 meV per structure); this re-scores the same predictions in float64.
-            same = (abs(energy - float(r["test_energy_mae"])) <= ENERGY_TOLERANCE
-                    and f"{forces:.1f}" == f"{float(r['test_forces_mae']):.1f}")
-            bad += not same
-            rows.append(dict(path=os.path.relpath(dest, HERE), size_bytes=os.path.getsize(dest),
-                             test_energy_mae=f"{energy:.3f}", csv_test_energy_mae=f"{float(r['test_energy_mae']):.3f}",
-                             test_forces_mae=f"{forces:.1f}", csv_test_forces_mae=f"{float(r['test_forces_mae']):.1f}",
-                             same=same))
-            print(json.dumps(rows[-1]), flush=True)
-    # One model through the public loader: the same energy as the batched evaluation path.
-    if rows:
-        potential = orbjax.load_potential(os.path.join(HERE, rows[0]["path"]))
-        s = cache[next(iter(cache))][0]
-        out = potential.energy_forces_stress(s.positions, s.atomic_numbers, s.cell, s.pbc)
-        print("load_potential energy of", s.name, float(out[0] if isinstance(out, tuple) else out["energy"]), "eV")
-    with open(os.path.join(MODELS, "check.csv"), "w", newline="") as f:
+        workdir = os.path.join(SWEEPS, dataset, name)
+        n = int(r["data.n_train"]) or FULL[dataset]
+        dest = os.path.join(MODELS, dataset, r["config"], f"n{n}", f"seed{r['seed']}", "model.orbjax")
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        if not os.path.exists(dest):
+            source = os.path.join(workdir, "model.orbjax")
+            if os.path.exists(source):
+                shutil.copyfile(source, dest)
+            else:
+                export_model(workdir, dest)
+        trained = load_model_file(dest)
+        config = trained.config
+        key = (config.data.train_path, config.data.get("test_path"))
+        if key not in cache:  # the fixed test set (the same for every run of the dataset)
+            if config.data.get("test_path"):
+                cache[key] = read(config.data.test_path, config.data)
+            else:
+                structures = read(config.data.train_path, config.data)
+                test = split_indices(structures, fractions=(0.8, 0.1, 0.1), seed=config.data.split_seed,
+                                     by=config.data.split_by)[2]
+                cache[key] = [structures[i] for i in test]
+        metrics, _ = compute_metrics(predict_structures(trained, cache[key]))
+        energy, forces = metrics["energy_mae"], metrics["forces_mae"]
+        # The training loop scores in float32 against float32-cast total energies (~1e4 eV: one
+        # ulp is ~1 meV per structure); this re-scores the same predictions in float64.
+        same = (abs(energy - float(r["test_energy_mae"])) <= ENERGY_TOLERANCE
+                and f"{forces:.1f}" == f"{float(r['test_forces_mae']):.1f}")
+        bad += not same
+        rows.append(dict(path=os.path.relpath(dest, HERE), size_bytes=os.path.getsize(dest),
+                         test_energy_mae=f"{energy:.3f}", csv_test_energy_mae=f"{float(r['test_energy_mae']):.3f}",
+                         test_forces_mae=f"{forces:.1f}", csv_test_forces_mae=f"{float(r['test_forces_mae']):.1f}",
+                         same=same))
+        print(json.dumps(rows[-1]), flush=True)
+    with open(os.path.join(MODELS, f"check_{dataset}.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, list(rows[0]))
         w.writeheader()
         w.writerows(rows)
     total = sum(r["size_bytes"] for r in rows)
-    print(f"{len(rows)} models, {total / 2**20:.1f} MiB, {bad} differ from the CSV")
-    return 1 if bad else 0
+    print(f"{dataset}: {len(rows)} models, {total / 2**20:.1f} MiB, {bad} differ from the CSV")
+    # One model through the public loader (jit-able pure function) on one test structure.
+    potential = orbjax.load_potential(os.path.join(HERE, rows[-1]["path"]))
+    s = cache[next(iter(cache))][0]
+    out = potential.energy_forces_stress(s.positions, s.atomic_numbers, s.cell, s.pbc)
+    print("load_potential energy of", s.name, float(out[0] if isinstance(out, tuple) else out["energy"]), "eV")
+    return bad
 
 
 if __name__ == "__main__":
