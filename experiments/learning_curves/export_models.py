@@ -43,9 +43,8 @@ def check_dataset(dataset: str) -> int:
     """Export and re-score the models of one dataset; writes models/check_<dataset>.csv; returns
     the number of models whose errors differ from the CSV."""
     import orbjax
-    from orbjax.data.splits import split_indices
     from orbjax.evaluation import compute_metrics, predict_structures
-    from orbjax.training.data import read
+    from orbjax.training.data import split_structures
     from orbjax.training.export import export_model
     from orbjax.training.restore import load_model_file
 
@@ -68,15 +67,9 @@ def check_dataset(dataset: str) -> int:
                 export_model(workdir, dest)
         trained = load_model_file(dest)
         config = trained.config
-        key = (config.data.train_path, config.data.get("test_path"))
+        key = (config.data.train_path, config.data.get("test_path"), config.data.split_seed)
         if key not in cache:  # the fixed test set (the same for every run of the dataset)
-            if config.data.get("test_path"):
-                cache[key] = read(config.data.test_path, config.data)
-            else:
-                structures = read(config.data.train_path, config.data)
-                test = split_indices(structures, fractions=(0.8, 0.1, 0.1), seed=config.data.split_seed,
-                                     by=config.data.split_by)[2]
-                cache[key] = [structures[i] for i in test]
+            cache[key] = split_structures(config.data, config.seed).test
         metrics, _ = compute_metrics(predict_structures(trained, cache[key]))
         energy, forces = metrics["energy_mae"], metrics["forces_mae"]
         # The training loop scores in float32 against float32-cast total energies (~1e4 eV: one

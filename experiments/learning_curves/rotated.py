@@ -35,14 +35,13 @@ def random_rotation(rng) -> np.ndarray:
 
 
 def test_structures(dataset: str):
-    from orbjax.data.readers import KEY_PRESETS, read_structures
-    from orbjax.data.splits import split_indices
+    """The test structures every run of the dataset's curve was scored on (its run config)."""
+    from orbjax.sweep import build_config, expand, load_sweep
+    from orbjax.training.data import split_structures
 
-    if dataset == "acac":
-        return read_structures(os.path.join(DATA, "acac_test.h5"), keys=KEY_PRESETS["default"]), "default"
-    structures = read_structures(os.path.join(DATA, "chno.h5"), keys=KEY_PRESETS["chno"])
-    test = split_indices(structures, fractions=(0.8, 0.1, 0.1), seed=0, by="mol_id")[2]  # lc_chno: split_seed 0
-    return [structures[i] for i in test], "chno"
+    sweep_file = os.path.join(ROOT, "configs", "sweeps", f"lc_{dataset}.py")
+    config = build_config(expand(load_sweep(sweep_file), sweep_file)[0])
+    return split_structures(config.data, config.seed).test  # data paths: from the repository root
 
 
 def rotated_set(dataset: str) -> tuple[str, str]:
@@ -54,7 +53,7 @@ def rotated_set(dataset: str) -> tuple[str, str]:
     rotated = os.path.join(DATA, f"{dataset}_test_rotated.h5")
     if os.path.exists(original) and os.path.exists(rotated):
         return original, rotated
-    structures, _ = test_structures(dataset)
+    structures = test_structures(dataset)
     rng = np.random.default_rng(2026)
     turned = []
     for s in structures:

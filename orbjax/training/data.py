@@ -98,18 +98,27 @@ def _known_elements_only(train, others, mode: str, skipped: list) -> list:
     return keep
 
 
-def load_splits(data_config, cutoff: float, seed: int) -> DataSplits:
-    """Read the data, split it (molecule-disjoint by default) and build graphs.
+@dataclasses.dataclass
+class StructureSplits:
+    """The structures of each split, before graphs are built (what `load_splits` trains on)."""
+    train: list  # Structure; `data.shuffle_targets` already applied
+    val: list
+    test: list
+    extra_tests: dict[str, list]  # name → structures (data.extra_tests)
+    skipped: list[tuple[str, str]]  # (structure, reason) left out
+
+
+def split_structures(data_config, seed: int) -> StructureSplits:
+    """Read the data and split it (molecule-disjoint by default): the one definition of which
+    structures a run trains, validates and is tested on.
 
     `data.split_seed` (≥ 0) fixes the validation and test molecules whatever the run's
     `seed`, which then draws only the `n_train` subsample (learning curves: the same test
     set for every run, paired by seed). `data.shuffle_targets` (comma-separated labels)
     permutes those labels among same-element atoms of the training split (`data/shuffle.py`).
     Bad structures raise, or with ``data.on_error="skip"`` are left out and listed in
-    `DataSplits.skipped`; so are validation/test structures with elements the training
-    split lacks.
+    `skipped`; so are validation/test structures with elements the training split lacks.
     """
-    graph_kw = dict(energy_key=data_config.energy_key, forces_key=data_config.forces_key)
     skipped: list[tuple[str, str]] = []
     split_seed = data_config.get("split_seed", -1)
     split_seed = seed if split_seed is None or split_seed < 0 else split_seed
@@ -138,15 +147,22 @@ def load_splits(data_config, cutoff: float, seed: int) -> DataSplits:
     shuffled = tuple(t.strip() for t in (data_config.get("shuffle_targets") or "").split(",") if t.strip())
     if shuffled:
         train = shuffle_within_element(train, shuffled, seed)
-    return DataSplits(
-        train=structures_to_graphs(train, cutoff, **graph_kw),
-        val=structures_to_graphs(val, cutoff, **graph_kw),
-        test=structures_to_graphs(test, cutoff, **graph_kw),
-        train_names=[s.name for s in train],
-        skipped=skipped,
-        extra_tests={name: structures_to_graphs(_known_elements_only(train, read(path, data_config, skipped=skipped),
-                                                                     mode, skipped), cutoff, **graph_kw)
-                     for name, path in extra_test_paths(data_config).items()})
+    extra = {name: _known_elements_only(train, read(path, data_config, skipped=skipped), mode, skipped)
+             for name, path in extra_test_paths(data_config).items()}
+    return StructureSplits(train, val, test, extra, skipped)
+
+
+def load_splits(data_config, cutoff: float, seed: int) -> DataSplits:
+    """`split_structures`, as graphs with neighbour lists of `cutoff` (Å)."""
+    splits = split_structures(data_config, seed)
+
+    def graphs(structures):
+        return structures_to_graphs(structures, cutoff, energy_key=data_config.energy_key,
+                                    forces_key=data_config.forces_key)
+
+    return DataSplits(train=graphs(splits.train), val=graphs(splits.val), test=graphs(splits.test),
+                      train_names=[s.name for s in splits.train], skipped=splits.skipped,
+                      extra_tests={name: graphs(s) for name, s in splits.extra_tests.items()})
 
 
 def extra_test_paths(data_config) -> dict[str, str]:
