@@ -12,74 +12,11 @@ unreadable, empty) end the command with a one-line message and exit status 1.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
-from pathlib import Path
 
-from orbjax.data.structures import Structure, StructureError
+from orbjax.data.readers import NumberedStructures, read_structures_numbered
 from orbjax.labels.runner import check_output_name, label_structures
 from orbjax.labels.xtb import METHODS
-
-
-@dataclasses.dataclass
-class NumberedInput:
-    """The structures of an input file with their positions in it.
-
-    Attributes:
-      structures: the readable structures, in file order.
-      positions: [len(structures)] each one's position in the file (0-based, counting
-        unreadable frames too).
-      unreadable: [(position, name, reason)] of the frames the reader rejected.
-    """
-
-    structures: list[Structure]
-    positions: list[int]
-    unreadable: list[tuple[int, str, str]]
-
-    def first(self, n: int) -> "NumberedInput":
-        """Only the first `n` frames of the file (readable or not)."""
-        keep = [k for k, p in enumerate(self.positions) if p < n]
-        return NumberedInput([self.structures[k] for k in keep], [self.positions[k] for k in keep],
-                             [u for u in self.unreadable if u[0] < n])
-
-
-def read_numbered(path, keys) -> NumberedInput:
-    """Read every structure of `path`, keeping each one's position in the file.
-
-    Like `read_structures_with_failures`, but an unreadable frame keeps its place, so the
-    indices of failures and ``source_index`` point into the input file. A file that cannot
-    be read at all raises (`FileNotFoundError`, `ReadError`, `ValueError`).
-    """
-    from orbjax.data import readers
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    fmt = readers._format_of(path, None)
-    items = {"extxyz": readers._extxyz_items, "db": readers._db_items, "ani": readers._ani_items,
-             "orbjax": readers._orbjax_items}[fmt](path, keys, ":")
-    return _collect_numbered(items)
-
-
-def _collect_numbered(items) -> NumberedInput:
-    """Build each (name, builder) item; a failing item is recorded at its position."""
-    numbered, position = NumberedInput([], [], []), 0
-    while True:
-        try:
-            name, build = next(items)
-        except StopIteration:
-            return numbered
-        except StructureError as err:  # the file itself fails here: nothing after it can be read
-            if position == 0:
-                raise
-            numbered.unreadable.append((position, err.name, str(err)))
-            return numbered
-        try:
-            numbered.structures.append(build())
-            numbered.positions.append(position)
-        except StructureError as err:
-            numbered.unreadable.append((position, name, str(err)))
-        position += 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,7 +50,7 @@ def _label(args) -> int:
     if args.key_preset not in KEY_PRESETS:
         raise ValueError(f"--key-preset must be one of {sorted(KEY_PRESETS)}, not {args.key_preset!r}")
     check_output_name(args.output)  # before reading a possibly large input
-    numbered = read_numbered(args.input, KEY_PRESETS[args.key_preset])
+    numbered = read_structures_numbered(args.input, keys=KEY_PRESETS[args.key_preset])
     if args.limit is not None:
         numbered = numbered.first(args.limit)
     _check_not_empty(args.input, numbered)
@@ -134,7 +71,7 @@ def _label(args) -> int:
     return 0
 
 
-def _check_not_empty(path, numbered: NumberedInput) -> None:
+def _check_not_empty(path, numbered: NumberedStructures) -> None:
     if not numbered.structures and not numbered.unreadable:
         raise ValueError(f"{path}: no structures to label (the input is empty)")
     if not numbered.structures:

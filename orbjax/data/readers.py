@@ -158,6 +158,47 @@ def read_structures_with_failures(
     return _read(path, format, keys, index, "skip")
 
 
+@dataclasses.dataclass
+class NumberedStructures:
+    """The structures of a file with their positions in it (what a labelling job reports).
+
+    Attributes:
+      structures: the readable structures, in file order.
+      positions: [len(structures)] each one's position in the file (0-based, counting
+        unreadable frames too).
+      unreadable: [(position, name, reason)] of the frames the reader rejected.
+    """
+
+    structures: list[Structure]
+    positions: list[int]
+    unreadable: list[tuple[int, str, str]]
+
+    def first(self, n: int) -> "NumberedStructures":
+        """Only the first `n` frames of the file (readable or not)."""
+        keep = [k for k, p in enumerate(self.positions) if p < n]
+        return NumberedStructures([self.structures[k] for k in keep], [self.positions[k] for k in keep],
+                                  [u for u in self.unreadable if u[0] < n])
+
+
+def read_structures_numbered(path, format: str | None = None, keys: KeyMap | None = None) -> NumberedStructures:
+    """Every structure of `path`, keeping each one's position in the file.
+
+    Like `read_structures_with_failures`, but an unreadable frame keeps its place, so
+    indices of failures point into the file. A file that cannot be read at all (it fails
+    before its first frame) raises (`FileNotFoundError`, `ReadError`, `ValueError`).
+    """
+    numbered = NumberedStructures([], [], [])
+    for position, name, result, file_failed in _outcomes(_items(path, format, keys, ":")):
+        if not isinstance(result, StructureError):
+            numbered.structures.append(result)
+            numbered.positions.append(position)
+        elif file_failed and position == 0:
+            raise result
+        else:
+            numbered.unreadable.append((position, name, str(result)))
+    return numbered
+
+
 def example_path() -> Path:
     """The bundled example: 39 CHNO structures, ωB97X/6-31G(d); read with `CHNO_KEYS`."""
     return Path(__file__).resolve().parents[1] / "examples" / EXAMPLE_FILE
@@ -169,6 +210,11 @@ def example_path() -> Path:
 def _read(path, format, keys, index, on_error):
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    return _collect(_items(path, format, keys, index), on_error)
+
+
+def _items(path, format, keys, index) -> Iterator[_Item]:
+    """(name, builder) per selected structure of the file, by format."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
@@ -176,7 +222,7 @@ def _read(path, format, keys, index, on_error):
     if keys is None:
         keys = COMP6_KEYS if fmt == "ani" else DEFAULT_KEYS
     readers = {"extxyz": _extxyz_items, "db": _db_items, "ani": _ani_items, "orbjax": _orbjax_items}
-    return _collect(readers[fmt](path, keys, index), on_error)
+    return readers[fmt](path, keys, index)
 
 
 def _format_of(path: Path, format: str | None) -> str:
@@ -200,25 +246,40 @@ def _sniff_hdf5(path: Path) -> str:
         raise ReadError(path, f"cannot open HDF5 file (corrupt or truncated?): {e}") from e
 
 
-def _collect(items: Iterator[_Item], on_error: str):
-    """Build every item; on "skip" record (name, reason) for each failure instead of raising."""
-    good, bad = [], []
+def _outcomes(items: Iterator[_Item]):
+    """(position, name, Structure or the StructureError, file_failed) per item, in file order.
+
+    `file_failed` marks a failure of the file itself (not of one item): it is the last outcome,
+    nothing after it can be read.
+    """
+    position = 0
     while True:
         try:
             name, build = next(items)
         except StopIteration:
-            break
-        except StructureError as e:  # the file itself failed: nothing more can be read
-            if on_error == "raise":
-                raise
-            bad.append((e.name, str(e)))
-            break
-        try:
-            good.append(build())
+            return
         except StructureError as e:
-            if on_error == "raise":
-                raise
-            bad.append((name, str(e)))
+            yield position, e.name, e, True
+            return
+        try:
+            structure = build()
+        except StructureError as e:
+            yield position, name, e, False
+        else:
+            yield position, name, structure, False
+        position += 1
+
+
+def _collect(items: Iterator[_Item], on_error: str):
+    """Build every item; on "skip" record (name, reason) for each failure instead of raising."""
+    good, bad = [], []
+    for _, name, result, _ in _outcomes(items):
+        if not isinstance(result, StructureError):
+            good.append(result)
+        elif on_error == "raise":
+            raise result
+        else:
+            bad.append((name, str(result)))
     return good, bad
 
 

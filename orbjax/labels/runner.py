@@ -117,7 +117,7 @@ def label_structures(
         per worker.
       progress: show a tqdm progress bar.
       unreadable: input structures the reader rejected, as (index, name, reason) or
-        (name, reason) (see `orbjax.label.read_numbered`); they are failures, logged with
+        (name, reason) (see `orbjax.data.readers.read_structures_numbered`); they are failures, logged with
         their index (or ``"index": null``), so every structure of the input is accounted for.
       source_indices: each structure's position in the input file (default 0, 1, ...):
         the ``index`` of its failure and its ``info["source_index"]``.
