@@ -7,6 +7,7 @@ command line as `--config configs/sweeps/lc_acac.py:KIND`:
             energy-only are in `curve`); chosen by validation energy MAE, never on test
   curve_wW  the orbital model of `curve` with orbital weight W (e.g. curve_w1000), every
             size, seeds 0–2: the decisive curve at the chosen weight (baseline from `curve`)
+  curve_chosen  curve_wW with W the dataset's chosen `aux_weight`
   noforces  the same pair trained on energies alone (force weight 0): the data-poor regime
             where one label per structure meets 9 auxiliary labels per atom
   controls  shuffled per-orbital targets, invariant head, s/p/d shell sums, GFN1 atomic
@@ -57,6 +58,8 @@ def experiment(dataset, data, sizes_steps, kind="curve", two_sizes=(50, 200), co
     """The sweep of one kind. `aux_weight`: the loss weight every charge target of the controls
     gets: the per-orbital weight the `weights` scan chose for this dataset by validation energy
     MAE (`experiments/learning_curves/results/weights_choice.csv`)."""
+    if kind == "curve_chosen":
+        kind = f"curve_w{aux_weight:g}"
     if kind.startswith("curve_w"):
         weight = float(kind[len("curve_w"):])
         return learning_curve_sweep(f"{dataset}_w{weight:g}", data, sizes_steps, ("orbital",), SEEDS,

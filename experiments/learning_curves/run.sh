@@ -1,20 +1,10 @@
 #!/usr/bin/env bash
-# Stage 2 of the learning curves: the sweeps, seed by seed, acac then CHNO (resumable:
-# finished runs are skipped, unfinished ones resume from their checkpoints).
-#   bash experiments/learning_curves/run.sh [seeds] [sweeps]      # from the repository root
-# Defaults: seeds "0 1 2", sweeps "lc_acac lc_chno". CPU pinning: ORBJAX_CPUS (default: all).
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-seeds=${1:-"0 1 2"}
-sweeps=${2:-"lc_acac lc_chno"}
-export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-$PWD/.jax_cache}
-pin=()
-[ -n "${ORBJAX_CPUS:-}" ] && pin=(taskset -c "$ORBJAX_CPUS")
-PY=${PYTHON:-.venv/bin/python}
-for seed in $seeds; do
-  for sweep in $sweeps; do
-    echo "$(date -Is) start $sweep seed=$seed"
-    "${pin[@]}" "$PY" -m orbjax.sweep --config "configs/sweeps/$sweep.py" --launcher local --workers 1 --only "seed=$seed"
-  done
-done
-echo "$(date -Is) done"
+# Stage 2 of the learning curves: the whole plan for one dataset, in priority order (README.md),
+# as stages of queue.sh: resumable, finished runs skipped. Two copies fill the two cores:
+#   ORBJAX_CPUS=0 bash experiments/learning_curves/run.sh acac &
+#   ORBJAX_CPUS=1 bash experiments/learning_curves/run.sh chno &
+set -euo pipefail
+d=${1:?dataset: acac or chno}
+exec bash "$(dirname "$0")/queue.sh" "lc_$d@0" "lc_$d@1" "lc_$d:weights" "lc_$d:curve_chosen@0" "lc_$d:controls@0" \
+  "lc_$d@2" "lc_$d:curve_chosen@1" "lc_$d:controls@1" "lc_$d:noforces@0" \
+  "lc_$d:curve_chosen@2" "lc_$d:controls@2" "lc_$d:noforces@1" "lc_$d:noforces@2" "lc_$d:head_input"
