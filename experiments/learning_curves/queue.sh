@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run sweep stages one after another (resumable: finished runs are skipped, unfinished ones
-# resume from their checkpoints). A stage is SWEEP[:KIND][@SEED], e.g. lc_acac:weights or
-# lc_chno@1 (configs/sweeps/SWEEP.py, get_config(KIND), only runs of that seed).
+# resume from their checkpoints). A stage is SWEEP[:KIND][@SEED][+KEY=VALUE...], e.g.
+# lc_acac:weights, lc_chno@1 (configs/sweeps/SWEEP.py, get_config(KIND), only runs of that
+# seed) or lc_acac@2+config=energy_only (also only runs whose swept KEY is VALUE).
 #   bash experiments/learning_curves/queue.sh lc_acac@0 lc_chno@0 lc_acac:weights ...
 # CPU pinning: ORBJAX_CPUS (e.g. 0); python: PYTHON (default .venv/bin/python).
 set -uo pipefail
@@ -11,9 +12,12 @@ pin=()
 [ -n "${ORBJAX_CPUS:-}" ] && pin=(taskset -c "$ORBJAX_CPUS")
 PY=${PYTHON:-.venv/bin/python}
 for stage in "$@"; do
-  sweep=${stage%%@*}
+  IFS=+ read -r -a parts <<< "$stage"
+  head=${parts[0]}
+  sweep=${head%%@*}
   only=()
-  [ "$sweep" != "$stage" ] && only=(--only "seed=${stage##*@}")
+  [ "$sweep" != "$head" ] && only=(--only "seed=${head##*@}")
+  for filter in "${parts[@]:1}"; do only+=(--only "$filter"); done
   file=${sweep%%:*}
   kind=${sweep#"$file"}
   echo "$(date -Is) start $stage"
