@@ -41,8 +41,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     precision = jax.enable_x64(True) if config.dtype == "float64" else contextlib.nullcontext()
     with precision, DeferredSignals() as stop_signals:
         final = _train_and_evaluate(config, workdir, stop_signals)
-    if jax.process_index() == 0:  # the best checkpoint as one shareable file: WORKDIR/model.orbjax
-        export_finished_run(workdir)
+    # The best checkpoint as one shareable file, WORKDIR/model.orbjax. Every process calls it:
+    # in a multi-host run orbax reads checkpoints collectively (process 0 alone would wait for
+    # the others until the shutdown barrier timed out); only process 0 writes the file.
+    export_finished_run(workdir)
     return final
 
 
