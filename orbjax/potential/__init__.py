@@ -1,10 +1,11 @@
 """A trained orbjax model as a potential: pure JAX functions and an ASE calculator.
 
-Modules: `core` (loading, `Potential`), `dense` (the all-pairs graph), `ase_calculator`
-(`OrbjaxCalculator`), `jax_md` (the energy function jax-md takes). Everything public is
-re-exported here, so `from orbjax.potential import ...` is the import to use.
+Modules: `core` (loading, `Potential`), `dense` (the all-pairs graph), `neighbour_list`
+(on-device cell list and the potential on it), `ase_calculator` (`OrbjaxCalculator`),
+`jax_md` (the energy function jax-md takes), `dynamics` (jitted NVE/NVT MD). Everything
+public is re-exported here, so `from orbjax.potential import ...` is the import to use.
 
-Two ways to evaluate the same `orbjax.model.predict.predict` (so what was trained is exactly
+Three ways to evaluate the same `orbjax.model.predict.predict` (so what was trained is exactly
 what runs):
 
 * `Potential.energy_forces_stress(positions, atomic_numbers, cell, pbc)` — a pure function
@@ -13,6 +14,11 @@ what runs):
   beyond the cutoff cost compute but contribute exactly zero: the model's envelope vanishes
   at and beyond the cutoff). Cost grows as N², so it is meant for small and medium systems
   and for batched (vmap) work.
+* `Potential.neighbour_energy_forces_stress(positions, atomic_numbers, neighbours)` — the
+  same numbers on an on-device neighbour list of static capacity (`Potential.neighbour_list`,
+  module `neighbour_list`): memory O(N × capacity), an update cheap enough for every MD step
+  inside `jit`, an overflow flag, and image shifts per edge for cells of any shape and size.
+  This is what the jitted MD (`dynamics`, `python -m orbjax.md`) runs.
 * `OrbjaxCalculator` — an ASE calculator for molecular dynamics and optimisation: a numpy
   neighbour list, padded to budgets that grow geometrically (MD compiles once or twice, not
   every step), and a jitted `predict`.
@@ -40,6 +46,8 @@ Usage::
     f = jax.jit(lambda x: pot.energy_forces_stress(x, numbers, cell, pbc))  # cell closed over
     batch = jax.vmap(pot.energy_forces_stress, in_axes=(0, None, None, None))(xs, numbers, cell, pbc)
     small_cells = jax.jit(pot.replace(max_images=1).energy_forces_stress)   # cell traced
+    nbrs = pot.neighbour_list(cell, pbc).allocate(x)        # host; then inside jit:
+    out = pot.neighbour_energy_forces_stress(x, numbers, nbrs.update(x))  # check nbrs.overflow
     atoms.calc = orbjax.OrbjaxCalculator(pot)
 """
 from __future__ import annotations
@@ -50,6 +58,8 @@ from orbjax.potential.core import DTYPES, Potential, _concrete, _dtype, _names, 
 from orbjax.potential.dense import (FAR, _dense_efs, _dense_energy, _key, dense_graph, dense_pairs, image_grid,
                                     lattice_frame, required_images)
 from orbjax.potential.jax_md import jax_md_energy_fn
+from orbjax.potential.neighbour_list import NeighbourList, NeighbourListBuilder
 
 __all__ = ["load_potential", "Potential", "OrbjaxCalculator", "jax_md_energy_fn", "dense_pairs", "dense_graph",
-           "image_grid", "lattice_frame", "required_images", "next_budget", "FAR", "DTYPES"]
+           "image_grid", "lattice_frame", "required_images", "next_budget", "FAR", "DTYPES",
+           "NeighbourList", "NeighbourListBuilder"]

@@ -18,6 +18,7 @@ from orbjax.model.predict import predict
 from orbjax.model.statistics import Statistics
 from orbjax.potential.dense import _dense_efs, _dense_energy, _key, image_grid, required_images
 from orbjax.potential.jax_md import jax_md_energy_fn
+from orbjax.potential.neighbour_list import NeighbourList, NeighbourListBuilder, neighbour_efs
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -88,6 +89,7 @@ class Potential:
                                                         static_argnames="images"))
         object.__setattr__(self, "_jitted_energy", jax.jit(functools.partial(_dense_energy, self.model),
                                                            static_argnames="images"))
+        object.__setattr__(self, "_jitted_nl_efs", jax.jit(functools.partial(neighbour_efs, self.model)))
         # Shared by every calculator of this potential: a new calculator does not recompile.
         object.__setattr__(self, "_jitted_predict", jax.jit(self.predict_fn(), static_argnums=2))
 
@@ -170,6 +172,43 @@ class Potential:
         positions, cell, pbc, images, ok = self._prepare(positions, atomic_numbers, cell, pbc)
         result = self._jitted_efs(self.params, positions, atomic_numbers, cell, pbc, images=_key(images))
         return {k: jnp.where(ok, v, jnp.nan) for k, v in result.items()}
+
+    def neighbour_list(self, cell=None, pbc=None, skin: float = 0.5, headroom: float = 1.25) -> NeighbourListBuilder:
+        """A builder of on-device neighbour lists for this potential's cutoff and a fixed cell
+        (`orbjax.potential.neighbour_list`): `nbrs = builder.allocate(positions)` on the host,
+        `nbrs = nbrs.update(positions)` inside `jit`, reallocate when `nbrs.overflow`.
+
+        Args:
+          cell: [3, 3] Å, rows are lattice vectors (None: no cell). pbc: [3] bool.
+          skin: Å kept beyond the cutoff; the list is rebuilt once an atom moves skin/2.
+          headroom: capacities are this × what the structure needs when allocated.
+        """
+        cell_c = None if cell is None else np.asarray(cell, np.float64).reshape(3, 3)
+        pbc_c = None if pbc is None else np.broadcast_to(np.asarray(pbc, bool), (3,))
+        if cell_c is not None and pbc_c is not None:
+            check_cell("input", cell_c, pbc_c)
+        return NeighbourListBuilder.create(self.cutoff, cell_c, pbc_c, skin, headroom)
+
+    def neighbour_energy_forces_stress(self, positions, atomic_numbers, neighbours: NeighbourList
+                                       ) -> dict[str, jnp.ndarray]:
+        """Energy, forces and stress on a neighbour list; jit-able, memory O(n × capacity).
+
+        The same numbers as `energy_forces_stress` (the same `predict`) as long as
+        `neighbours` is up to date for `positions` (`neighbours.update(positions)`) and has
+        not overflowed (`neighbours.overflow`: the caller reallocates and redoes the step).
+
+        Args:
+          positions: [n, 3] Å. atomic_numbers: [n] int. neighbours: from `neighbour_list`.
+        Returns:
+          dict(energy [] eV, forces [n, 3] eV/Å, stress [3, 3] eV/Å³, zeros if not periodic);
+          NaN everywhere if `neighbours` has overflowed (its pairs are then incomplete).
+        """
+        self._require_precision()
+        z_c = _concrete(atomic_numbers)
+        if z_c is not None:
+            self.check_elements(z_c)
+        out = self._jitted_nl_efs(self.params, jnp.asarray(positions, self.dtype), atomic_numbers, neighbours)
+        return {k: jnp.where(neighbours.overflow, jnp.nan, v) for k, v in out.items()}
 
     def jax_md_energy_fn(self, atomic_numbers, cell=None, pbc=None) -> Callable[..., jnp.ndarray]:
         """`energy(positions, **kwargs) -> [] eV` for jax-md (see `orbjax.potential.jax_md`)."""

@@ -7,14 +7,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from orbjax.potential.dense import _key
+from orbjax.potential.neighbour_list import NeighbourList, neighbour_energy
 
 
 def jax_md_energy_fn(potential, atomic_numbers, cell=None, pbc=None) -> Callable[..., jnp.ndarray]:
     """`energy(positions, **kwargs) -> [] eV` for jax-md (positions in Cartesian Å).
 
     Elements and periodic images are checked and fixed here, once. Forces are
-    `-jax.grad(energy)`. Extra keyword arguments jax-md passes (e.g. `neighbor`) are
-    ignored, except `box`/`perturbation` (NPT), which are not supported.
+    `-jax.grad(energy)`. With ``neighbor=nbrs`` (an orbjax `NeighbourList` from
+    `potential.neighbour_list(cell, pbc).allocate(positions)`, kept up to date with
+    `nbrs.update(positions)`) the energy is computed on the list: memory O(n × capacity);
+    without it (or ``neighbor=None``) on all pairs (`dense`). `box`/`perturbation` (NPT)
+    are not supported. A jax-md `NeighborList` is refused: it has no image shifts.
     """
     atomic_numbers = np.asarray(atomic_numbers, np.int32)
     potential.check_elements(atomic_numbers)
@@ -28,6 +32,15 @@ def jax_md_energy_fn(potential, atomic_numbers, cell=None, pbc=None) -> Callable
             raise NotImplementedError("orbjax energy functions take a fixed cell; NPT (box=...) is not supported")
         potential._require_precision()
         positions = jnp.asarray(positions, potential.dtype).reshape(n, 3)
+        neighbor = kwargs.get("neighbor")
+        if neighbor is not None:
+            if not isinstance(neighbor, NeighbourList):
+                raise TypeError(f"neighbor must be an orbjax NeighbourList (potential.neighbour_list(cell, pbc)"
+                                f".allocate(positions)), not {type(neighbor).__name__}: jax-md's lists store "
+                                "no periodic image shifts")
+            if neighbor.builder.cell_array().tolist() != cell.tolist() or neighbor.builder.pbc != tuple(pbc):
+                raise ValueError("neighbor was built for another cell or pbc than this energy function's")
+            return neighbour_energy(potential.model, potential.params, positions, atomic_numbers, neighbor)
         return potential._jitted_energy(potential.params, positions, atomic_numbers,
                                         jnp.asarray(cell, potential.dtype), pbc, images=images)
 
