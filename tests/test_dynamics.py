@@ -96,7 +96,8 @@ def test_the_command_line_resumes_where_it_stopped(workdir, tmp_path):
         f.write("18\npartial frame of a run killed while writing\n")  # must be cut on resume
     main(common + ["--steps", "20", "--out", str(tmp_path / "resumed")])
 
-    straight, resumed = read_thermo(tmp_path / "straight" / "thermo.csv"), read_thermo(tmp_path / "resumed" / "thermo.csv")
+    straight = read_thermo(tmp_path / "straight" / "thermo.csv")
+    resumed = read_thermo(tmp_path / "resumed" / "thermo.csv")
     assert [r["step"] for r in resumed] == [0, 5, 10, 15, 20] == [r["step"] for r in straight]
     for a, b in zip(straight, resumed):
         assert abs(a["total_energy_eV"] - b["total_energy_eV"]) < 1e-4

@@ -163,7 +163,8 @@ def test_jax_md_energy_fn_uses_the_neighbor_argument(potential64):
         nbrs = potential64.neighbour_list(cell, pbc).allocate(x)
         e_nl, g_nl = jax.jit(jax.value_and_grad(lambda x, nbrs: energy(x, neighbor=nbrs.update(x))))(x, nbrs)
         e_dense, g_dense = jax.value_and_grad(energy)(x)
-    assert_same({"energy": e_nl, "forces": -g_nl, "stress": 0.0}, {"energy": e_dense, "forces": -g_dense, "stress": 0.0})
+    assert_same({"energy": e_nl, "forces": -g_nl, "stress": 0.0},
+                {"energy": e_dense, "forces": -g_dense, "stress": 0.0})
     with jax.enable_x64(True):
         other = potential64.neighbour_list(cell * 1.1, pbc).allocate(x)
         with pytest.raises(ValueError, match="another cell"):

@@ -92,7 +92,8 @@ def _write(out: Path, md: MolecularDynamics, atoms: Atoms, state: MDState, nbrs)
     tmp = out / "state.tmp.npz"
     np.savez(tmp, step=thermo["step"], positions=np.asarray(state.positions, np.float64),
              velocities=np.asarray(state.velocities, np.float64),
-             trajectory_bytes=(out / "trajectory.extxyz").stat().st_size, thermo_bytes=(out / "thermo.csv").stat().st_size)
+             trajectory_bytes=(out / "trajectory.extxyz").stat().st_size,
+             thermo_bytes=(out / "thermo.csv").stat().st_size)
     os.replace(tmp, out / "state.npz")
 
 
