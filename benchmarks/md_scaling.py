@@ -178,7 +178,8 @@ def orbjax_jit_worker(spec: dict) -> None:
                 "temperature_K": md.thermo(state)["temperature_K"]}
 
     serve({"impl": "orbjax_jit", "n_atoms": len(atoms), "compile_s": compile_s, "interval": interval,
-           "capacity": nbrs.capacity, "bin_capacity": nbrs.bin_capacity, "n_bins": list(nbrs.n_bins),
+           "capacity": nbrs.capacity, "candidate_capacity": nbrs.candidate_capacity,
+           "bin_capacity": nbrs.bin_capacity, "n_bins": list(nbrs.n_bins),
            "versions": orbjax_versions()}, run_pass)
 
 

@@ -74,25 +74,28 @@ def cell_pbc(atoms):
 
 
 @pytest.mark.parametrize("name", sorted(SYSTEMS))
-def test_pairs_within_the_cutoff_are_exactly_the_host_lists(name):
+def test_edges_and_candidates_are_exactly_the_host_lists(name):
+    """Edges: every pair closer than the cutoff; candidates: closer than cutoff + skin."""
     atoms = SYSTEMS[name]()
     cell, pbc = cell_pbc(atoms)
     cutoff, skin = 5.0, 0.5
     builder = NeighbourListBuilder.create(cutoff, cell, pbc, skin=skin)
     nbrs = builder.allocate(atoms.positions)
-    assert not nbrs.overflow and int(nbrs.n_edges) <= nbrs.capacity
-    mask = np.asarray(nbrs.mask)
-    s, r = np.asarray(nbrs.senders)[mask], np.asarray(nbrs.receivers)[mask]
-    shifts = np.asarray(nbrs.images)[mask] @ builder.cell_array()
-    d = np.linalg.norm(atoms.positions[s] - atoms.positions[r] + shifts, axis=1)
-    assert d.max() < cutoff + skin and d.min() > 0
-    ours = sorted(zip(s, r, *np.round(shifts, 6).T))
-    assert len(set(ours)) == len(ours)  # no pair twice
-    ref_s, ref_r, ref_shift = neighbour_list(atoms.positions, cell if cell is not None else np.zeros((3, 3)),
-                                             pbc if pbc is not None else np.zeros(3, bool), cutoff + skin)
-    assert ours == sorted(zip(ref_s, ref_r, *np.round(ref_shift, 6).T))
-    if name == "tiny":
-        assert np.abs(np.asarray(nbrs.images)[mask]).max() >= 2  # really several images
+    assert not nbrs.overflow and int(nbrs.n_edges) <= nbrs.capacity <= nbrs.candidate_capacity
+    edges = (nbrs.senders, nbrs.receivers, nbrs.images, nbrs.mask)
+    for (senders, receivers, images, mask), radius in ((edges, cutoff), (nbrs.candidates, cutoff + skin)):
+        mask = np.asarray(mask)
+        s, r = np.asarray(senders)[mask], np.asarray(receivers)[mask]
+        shifts = np.asarray(images)[mask] @ builder.cell_array()
+        d = np.linalg.norm(atoms.positions[s] - atoms.positions[r] + shifts, axis=1)
+        assert d.max() < radius and d.min() > 0
+        ours = sorted(zip(s, r, *np.round(shifts, 6).T))
+        assert len(set(ours)) == len(ours)  # no pair twice
+        ref_s, ref_r, ref_shift = neighbour_list(atoms.positions, cell if cell is not None else np.zeros((3, 3)),
+                                                 pbc if pbc is not None else np.zeros(3, bool), radius)
+        assert ours == sorted(zip(ref_s, ref_r, *np.round(ref_shift, 6).T))
+        if name == "tiny":
+            assert np.abs(np.asarray(images)[mask]).max() >= 2  # really several images
 
 
 def test_update_rebuilds_only_after_half_the_skin():
@@ -102,10 +105,16 @@ def test_update_rebuilds_only_after_half_the_skin():
     update = jax.jit(lambda x, nbrs: nbrs.update(x))
     small = atoms.positions.copy()
     small[3] += [0.19, 0.0, 0.0]  # < skin/2
-    assert int(update(small, nbrs).n_builds) == 1
+    kept = update(small, nbrs)
+    assert int(kept.n_builds) == 1
     large = atoms.positions.copy()
     large[3] += [0.21, 0.0, 0.0]  # > skin/2
     assert int(update(large, nbrs).n_builds) == 2
+    # Without a rebuild the edges still follow the positions: exactly those within the cutoff.
+    mask = np.asarray(kept.mask)
+    shifts = np.asarray(kept.images)[mask] @ atoms.cell.array
+    d = np.linalg.norm(small[np.asarray(kept.senders)[mask]] - small[np.asarray(kept.receivers)[mask]] + shifts, axis=1)
+    assert d.max() < 5.0 and len(d) == len(neighbour_list(small, atoms.cell.array, atoms.pbc, 5.0)[0])
 
 
 def test_overflow_is_flagged_and_reallocation_recovers_it(potential64):
@@ -120,12 +129,27 @@ def test_overflow_is_flagged_and_reallocation_recovers_it(potential64):
         assert not nbrs.overflow
         nbrs = jax.jit(lambda x, nbrs: nbrs.update(x))(crowded, nbrs)
         assert bool(nbrs.overflow) and bool(nbrs.did_buffer_overflow)
-        assert int(nbrs.max_edges) > nbrs.capacity
+        assert int(nbrs.max_candidates) > nbrs.candidate_capacity
         grown = builder.allocate(crowded, previous=nbrs)
-        assert not grown.overflow and grown.capacity >= int(nbrs.max_edges)
+        assert not grown.overflow and grown.candidate_capacity >= int(nbrs.max_candidates)
         out = potential64.neighbour_energy_forces_stress(crowded, z, grown)
         ref = potential64.energy_forces_stress(crowded, z, cell, pbc)
+        assert np.isnan(potential64.neighbour_energy_forces_stress(crowded, z, nbrs)["energy"])
     assert_same(out, ref)
+
+
+def test_more_edges_within_the_cutoff_without_a_rebuild_overflow_too():
+    """Atoms drawn together by less than skin/2: no rebuild, but more candidates come
+    within the cutoff than the edge capacity holds."""
+    atoms = water_box(3)
+    builder = NeighbourListBuilder.create(5.0, atoms.cell.array, atoms.pbc, skin=0.5, headroom=1.0)
+    nbrs = builder.allocate(atoms.positions)
+    centre = atoms.cell.array.sum(0) / 2
+    closer = centre + 0.97 * (atoms.positions - centre)  # every atom moves < 0.25 Å
+    assert np.linalg.norm(closer - atoms.positions, axis=1).max() < 0.25
+    moved = nbrs.update(closer)
+    assert int(moved.n_builds) == 1 and bool(moved.overflow) and int(moved.max_edges) > moved.capacity
+    assert not builder.allocate(closer, previous=moved).overflow
 
 
 # ----------------------------------------------------------------------------- the potential on it

@@ -3,7 +3,7 @@
 The directory holds
   run.json          the settings (a resumed run must use the same ones, `steps` excepted)
   thermo.csv        step, time_fs, potential/kinetic/total energy (eV), temperature (K),
-                    neighbour-list builds and capacity, every `interval` steps
+                    neighbour-list builds and capacities, every `interval` steps
   trajectory.extxyz frames every `interval` steps: positions (Å), momenta (ASE units),
                     energy (eV), forces (eV/Å), info step and time_fs
   state.npz         the last written state: step, positions (Å), velocities (Å/fs), and the
@@ -31,7 +31,7 @@ from orbjax.potential.dynamics import MolecularDynamics, MDState
 
 SETTINGS = ("ensemble", "timestep", "temperature", "friction", "seed", "interval", "skin")
 THERMO_FIELDS = ("step", "time_fs", "potential_energy_eV", "kinetic_energy_eV", "total_energy_eV", "temperature_K",
-                 "neighbour_builds", "capacity")
+                 "neighbour_builds", "capacity", "candidate_capacity")
 
 
 def run_md(potential, atoms: Atoms, out_dir, steps: int, ensemble: str = "nvt", temperature: float = 300.0,
@@ -87,7 +87,8 @@ def _write(out: Path, md: MolecularDynamics, atoms: Atoms, state: MDState, nbrs)
     with open(out / "trajectory.extxyz", "a") as f:
         f.write(buffer.getvalue())
     with open(out / "thermo.csv", "a", newline="") as f:
-        row = {**thermo, "neighbour_builds": int(nbrs.n_builds), "capacity": nbrs.capacity}
+        row = {**thermo, "neighbour_builds": int(nbrs.n_builds), "capacity": nbrs.capacity,
+               "candidate_capacity": nbrs.candidate_capacity}
         csv.writer(f).writerow([row[k] for k in THERMO_FIELDS])
     tmp = out / "state.tmp.npz"
     np.savez(tmp, step=thermo["step"], positions=np.asarray(state.positions, np.float64),

@@ -13,8 +13,10 @@ narrower than twice the cutoff, skewed or not, gets all its periodic images::
 
 Edges follow orbjax's convention: vector = x[senders] − x[receivers] + images @ cell
 (Å), both directions of every pair, padded to `capacity` with edges of length `FAR` that the
-model's envelope turns into exact zeros. Pairs within cutoff + skin are kept, so the list
-stays complete until some atom has moved skin/2; `update` then rebuilds it (`lax.cond`).
+model's envelope turns into exact zeros. Two levels: candidate pairs within cutoff + skin,
+complete until some atom has moved skin/2 (then `update` rebuilds them, in a `lax.cond`),
+and, selected from them on every `update` (O(candidates)), the edges within the cutoff,
+which are all the model sees.
 
 How the list is built (all static shapes, memory O(N × bin neighbourhood), not N²). The
 positions are expressed in the fractional coordinates of the cell (open directions: unit
@@ -49,18 +51,25 @@ from orbjax.potential.dense import FAR, lattice_frame
 
 @flax.struct.dataclass
 class NeighbourList:
-    """An edge list of static capacity (a pytree: pass it through `jit` and `lax.scan`).
+    """Two edge lists of static capacity (a pytree: pass it through `jit` and `lax.scan`).
+
+    The candidates, every pair closer than cutoff + skin when they were last built, are
+    rebuilt only after some atom moved skin/2; the edges, the candidates closer than the
+    cutoff now, are selected from them on every `update` and are what the model sees (so it
+    computes no pair that contributes exactly zero).
 
     Attributes:
-      senders, receivers: [capacity] int32 (j, i); padding entries are 0 with mask False.
+      senders, receivers: [capacity] int32 (j, i) of the edges; padding is 0 with mask False.
       images: [capacity, 3] int32 lattice image S of the sender: shift = S @ cell (Å).
-      mask: [capacity] bool, a real pair (closer than cutoff + skin at the last build).
+      mask: [capacity] bool, a real edge (closer than the cutoff at the last update).
+      candidates: (senders, receivers, images, mask) of the candidate list, [candidate_capacity].
       reference: [n, 3] Å positions at the last build (the skin test measures from them).
-      n_edges: [] int32 pairs found at the last build (may exceed capacity: then overflow).
-      max_edges, max_bin: [] int32 most pairs, most atoms in one bin, over builds since
-        allocation (what a reallocation needs).
-      overflow: [] bool, sticky: some build did not fit; the list is then incomplete.
-      n_builds: [] int32 builds since allocation.
+      n_edges, n_candidates: [] int32 found at the last update / build (either may exceed
+        its capacity: then overflow).
+      max_edges, max_candidates, max_bin: [] int32 the most edges, candidates and atoms in
+        one bin since allocation (what a reallocation needs).
+      overflow: [] bool, sticky: something did not fit; the edges are then incomplete.
+      n_builds: [] int32 candidate builds since allocation.
       builder: the `NeighbourListBuilder` (static), which `update` calls.
       n_bins: bins per direction (static). bin_capacity: atoms per bin (static).
     """
@@ -69,9 +78,12 @@ class NeighbourList:
     receivers: jnp.ndarray  # [capacity] int32
     images: jnp.ndarray  # [capacity, 3] int32
     mask: jnp.ndarray  # [capacity] bool
+    candidates: tuple  # ([C] int32, [C] int32, [C, 3] int32, [C] bool)
     reference: jnp.ndarray  # [n, 3] Å
     n_edges: jnp.ndarray  # [] int32
+    n_candidates: jnp.ndarray  # [] int32
     max_edges: jnp.ndarray  # [] int32
+    max_candidates: jnp.ndarray  # [] int32
     max_bin: jnp.ndarray  # [] int32
     overflow: jnp.ndarray  # [] bool
     n_builds: jnp.ndarray  # [] int32
@@ -84,11 +96,16 @@ class NeighbourList:
         return int(self.senders.shape[0])
 
     @property
+    def candidate_capacity(self) -> int:
+        return int(self.candidates[0].shape[0])
+
+    @property
     def did_buffer_overflow(self) -> jnp.ndarray:  # jax-md's name
         return self.overflow
 
     def update(self, positions) -> "NeighbourList":
-        """`builder.update(positions, self)`: rebuild if an atom moved more than skin/2."""
+        """`builder.update(positions, self)`: the edges at `positions`, from candidates
+        rebuilt first if an atom moved more than skin/2."""
         return self.builder.update(positions, self)
 
 
@@ -163,45 +180,52 @@ class NeighbourListBuilder:
 
     def allocate(self, positions, previous: NeighbourList | None = None) -> NeighbourList:
         """A list for `positions` (concrete), with capacities `headroom` × what they need
-        (and, after an overflow of `previous`, × what `previous` saw)."""
-        positions = np.asarray(positions)
-        n_bins = self.n_bins(positions)
-        bin_of = _bin_indices(self, n_bins, jnp.asarray(positions))
-        occupancy = int(np.bincount(np.asarray(bin_of), minlength=1).max())
-        if previous is not None and previous.n_bins == n_bins:
-            occupancy = max(occupancy, int(previous.max_bin))
-        bin_capacity = int(np.ceil(self.headroom * occupancy)) + 1
-        probe = _build_jit(self, n_bins, 1, bin_capacity, jnp.asarray(positions))  # counts the pairs
-        needed = int(probe[4]) if previous is None else max(int(probe[4]), int(previous.max_edges))
-        capacity = _round_up(self.headroom * needed + 1)
-        return self._from_build(_build_jit(self, n_bins, capacity, bin_capacity, jnp.asarray(positions)),
-                                n_bins, bin_capacity, positions)
+        (and, after an overflow of `previous`, × the most `previous` saw)."""
+        positions = jnp.asarray(np.asarray(positions))
+        n_bins = self.n_bins(np.asarray(positions))
+        occupancy = int(np.bincount(np.asarray(_bin_indices(self, n_bins, positions)), minlength=1).max())
+        need = {"bin": occupancy, "candidates": 0, "edges": 0}
+        if previous is not None:
+            if previous.n_bins == n_bins:
+                need["bin"] = max(occupancy, int(previous.max_bin))
+            need["candidates"], need["edges"] = int(previous.max_candidates), int(previous.max_edges)
+        bin_capacity = int(np.ceil(self.headroom * need["bin"])) + 1
+        probe = _build_jit(self, n_bins, 1, bin_capacity, positions)  # counts the candidates
+        candidate_capacity = _round_up(self.headroom * max(int(probe[4]), need["candidates"]) + 1)
+        built = _build_jit(self, n_bins, candidate_capacity, bin_capacity, positions)
+        candidates, n_candidates, most_in_bin = built[:4], built[4], built[5]
+        probe = _select_jit(self, 1, positions, candidates)  # counts the edges
+        capacity = _round_up(self.headroom * max(int(probe[4]), need["edges"]) + 1)
+        senders, receivers, images, mask, n_edges = _select_jit(self, capacity, positions, candidates)
+        return NeighbourList(
+            senders=senders, receivers=receivers, images=images, mask=mask, candidates=candidates,
+            reference=positions, n_edges=n_edges, n_candidates=n_candidates, max_edges=n_edges,
+            max_candidates=n_candidates, max_bin=most_in_bin,
+            overflow=(n_edges > capacity) | (n_candidates > candidate_capacity) | (most_in_bin > bin_capacity),
+            n_builds=jnp.asarray(1, jnp.int32), builder=self, n_bins=tuple(n_bins), bin_capacity=bin_capacity)
 
     def update(self, positions, nbrs: NeighbourList) -> NeighbourList:
-        """Inside or outside `jit`: rebuild `nbrs` (same capacities) if any atom moved more
-        than skin/2 since the last build; overflow and the maxima accumulate."""
-        moved = jnp.max(jnp.sum((positions - nbrs.reference.astype(positions.dtype)) ** 2, axis=-1), initial=0.0)
+        """Inside or outside `jit`: the edges at `positions` (same capacities), from
+        candidates rebuilt first if any atom moved more than skin/2 since they were built;
+        overflow and the maxima accumulate."""
+        positions = jnp.asarray(positions)
+        moved = jnp.max(jnp.sum((positions - nbrs.reference.astype(positions.dtype)) ** 2, axis=-1))
 
         def rebuild(nbrs):
-            senders, receivers, images, mask, count, most_in_bin = _build(
-                self, nbrs.n_bins, nbrs.capacity, nbrs.bin_capacity, positions)
+            *candidates, count, most_in_bin = _build(self, nbrs.n_bins, nbrs.candidate_capacity, nbrs.bin_capacity,
+                                                     positions)
             return nbrs.replace(
-                senders=senders, receivers=receivers, images=images, mask=mask,
-                reference=positions.astype(nbrs.reference.dtype), n_edges=count,
-                max_edges=jnp.maximum(nbrs.max_edges, count), max_bin=jnp.maximum(nbrs.max_bin, most_in_bin),
-                overflow=nbrs.overflow | (count > nbrs.capacity) | (most_in_bin > nbrs.bin_capacity),
+                candidates=tuple(candidates), reference=positions.astype(nbrs.reference.dtype), n_candidates=count,
+                max_candidates=jnp.maximum(nbrs.max_candidates, count),
+                max_bin=jnp.maximum(nbrs.max_bin, most_in_bin),
+                overflow=nbrs.overflow | (count > nbrs.candidate_capacity) | (most_in_bin > nbrs.bin_capacity),
                 n_builds=nbrs.n_builds + 1)
 
-        return jax.lax.cond(moved > (0.5 * self.skin) ** 2, rebuild, lambda nbrs: nbrs, nbrs)
-
-    def _from_build(self, built, n_bins, bin_capacity, positions) -> NeighbourList:
-        senders, receivers, images, mask, count, most_in_bin = built
-        capacity = int(senders.shape[0])
-        return NeighbourList(
-            senders=senders, receivers=receivers, images=images, mask=mask, reference=jnp.asarray(positions),
-            n_edges=count, max_edges=count, max_bin=most_in_bin,
-            overflow=(count > capacity) | (most_in_bin > bin_capacity), n_builds=jnp.asarray(1, jnp.int32),
-            builder=self, n_bins=tuple(n_bins), bin_capacity=int(bin_capacity))
+        nbrs = jax.lax.cond(moved > (0.5 * self.skin) ** 2, rebuild, lambda nbrs: nbrs, nbrs)
+        senders, receivers, images, mask, count = _select(self, nbrs.capacity, positions, nbrs.candidates)
+        return nbrs.replace(senders=senders, receivers=receivers, images=images, mask=mask, n_edges=count,
+                            max_edges=jnp.maximum(nbrs.max_edges, count),
+                            overflow=nbrs.overflow | (count > nbrs.capacity))
 
 
 def _round_up(x: float, multiple: int = 64) -> int:
@@ -233,8 +257,9 @@ def _bins(builder, n_bins, frac):
 
 
 def _build(builder: NeighbourListBuilder, n_bins, capacity: int, bin_capacity: int, positions):
-    """The cell-list search (static shapes). Returns senders, receivers, images, mask
-    ([capacity]), the number of pairs found and the most atoms in one bin."""
+    """The cell-list search for pairs closer than cutoff + skin (static shapes). Returns
+    senders, receivers, images, mask ([capacity]), the number of pairs found and the most
+    atoms in one bin."""
     n = positions.shape[0]
     pbc = np.asarray(builder.pbc)
     nb = np.asarray(n_bins, np.int32)
@@ -277,6 +302,24 @@ def _build(builder: NeighbourListBuilder, n_bins, capacity: int, bin_capacity: i
 
 
 _build_jit = jax.jit(_build, static_argnums=(0, 1, 2, 3))
+
+
+def _select(builder: NeighbourListBuilder, capacity: int, positions, candidates):
+    """The candidates closer than the cutoff at `positions`, compacted to `capacity`:
+    senders, receivers, images, mask and how many there are."""
+    senders, receivers, images, mask = candidates
+    cell = jnp.asarray(builder.cell_array(), positions.dtype)
+    x = jax.lax.stop_gradient(positions)
+    vectors = x[senders] - x[receivers] + images.astype(x.dtype) @ cell
+    keep = mask & (jnp.sum(vectors ** 2, axis=-1) < builder.cutoff ** 2)
+    count = jnp.sum(keep, dtype=jnp.int32)
+    (index,) = jnp.nonzero(keep, size=capacity, fill_value=0)
+    valid = jnp.arange(capacity) < count
+    return (jnp.where(valid, senders[index], 0), jnp.where(valid, receivers[index], 0),
+            jnp.where(valid[:, None], images[index], 0), valid, count)
+
+
+_select_jit = jax.jit(_select, static_argnums=(0, 1))
 
 
 # ----------------------------------------------------------------------------- the potential on a list
