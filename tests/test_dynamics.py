@@ -78,6 +78,16 @@ def test_overflow_inside_the_loop_is_recovered_without_changing_the_trajectory(p
     np.testing.assert_allclose(np.stack([g[0] for g in got]), np.stack(reference), atol=1e-5)
 
 
+def test_langevin_brings_the_temperature_to_the_target(potential):
+    """From rest, strong friction (0.5/fs): the mean temperature of the last 150 of 300 steps
+    is within 30 % of 300 K (a unit error in the noise or the kinetic energy is ×10 off)."""
+    atoms = chno_molecule()
+    md = MolecularDynamics.create(potential, atoms, "nvt", timestep=0.5, temperature=300.0, friction=0.5)
+    state, nbrs = md.initial_state(atoms.positions, np.zeros((len(atoms), 3)))
+    temperatures = [md.thermo(s)["temperature_K"] for s, _ in md.run(state, nbrs, 300, interval=5)]
+    assert abs(np.mean(temperatures[30:]) - 300.0) < 90.0, np.mean(temperatures[30:])
+
+
 def read_thermo(path):
     with open(path) as f:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]

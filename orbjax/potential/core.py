@@ -173,7 +173,7 @@ class Potential:
         result = self._jitted_efs(self.params, positions, atomic_numbers, cell, pbc, images=_key(images))
         return {k: jnp.where(ok, v, jnp.nan) for k, v in result.items()}
 
-    def neighbour_list(self, cell=None, pbc=None, skin: float = 0.5, headroom: float = 1.25) -> NeighbourListBuilder:
+    def neighbour_list(self, cell=None, pbc=None, skin: float = 0.5, headroom: float = 1.1) -> NeighbourListBuilder:
         """A builder of on-device neighbour lists for this potential's cutoff and a fixed cell
         (`orbjax.potential.neighbour_list`): `nbrs = builder.allocate(positions)` on the host,
         `nbrs = nbrs.update(positions)` inside `jit`, reallocate when `nbrs.overflow`.

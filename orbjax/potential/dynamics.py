@@ -68,7 +68,7 @@ class MolecularDynamics:
 
     @classmethod
     def create(cls, potential, atoms, ensemble: str = "nve", timestep: float = 0.5, temperature: float = 300.0,
-               friction: float = 0.01, seed: int = 0, skin: float = 0.5, headroom: float = 1.25):
+               friction: float = 0.01, seed: int = 0, skin: float = 0.5, headroom: float = 1.1):
         """For the elements, masses and cell of ASE `atoms` (its positions are not used)."""
         if ensemble not in ENSEMBLES:
             raise ValueError(f"ensemble must be one of {ENSEMBLES}, not {ensemble!r}")

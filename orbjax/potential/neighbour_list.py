@@ -116,17 +116,18 @@ class NeighbourListBuilder:
     Attributes:
       cutoff: Å, the model's. skin: Å, extra radius kept so the list survives moves.
       cell: rows are lattice vectors, Å (zeros: no cell). pbc: periodic directions.
-      headroom: a capacity is `headroom` × what is needed when (re)allocated.
+      headroom: the edge and candidate capacities are `headroom` × what is needed when
+        (re)allocated (1.1: the model pays for padded edges; an overflow only recompiles).
     """
 
     cutoff: float
     skin: float
     cell: tuple  # 3 × 3 floats, Å
     pbc: tuple  # 3 bools
-    headroom: float = 1.25
+    headroom: float = 1.1
 
     @classmethod
-    def create(cls, cutoff, cell=None, pbc=None, skin: float = 0.5, headroom: float = 1.25):
+    def create(cls, cutoff, cell=None, pbc=None, skin: float = 0.5, headroom: float = 1.1):
         cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, np.float64).reshape(3, 3)
         pbc = np.zeros(3, bool) if pbc is None else np.broadcast_to(np.asarray(pbc, bool), (3,))
         if pbc.any() and abs(np.linalg.det(lattice_frame(cell, pbc, np))) < 1e-9:
@@ -189,7 +190,9 @@ class NeighbourListBuilder:
             if previous.n_bins == n_bins:
                 need["bin"] = max(occupancy, int(previous.max_bin))
             need["candidates"], need["edges"] = int(previous.max_candidates), int(previous.max_edges)
-        bin_capacity = int(np.ceil(self.headroom * need["bin"])) + 1
+        # Bins hold few atoms, whose count fluctuates more: at least 25 % + 2 spare slots
+        # (they cost only build time; the edge capacity is what the model pays for).
+        bin_capacity = int(np.ceil(max(self.headroom, 1.25) * need["bin"])) + 2
         probe = _build_jit(self, n_bins, 1, bin_capacity, positions)  # counts the candidates
         candidate_capacity = _round_up(self.headroom * max(int(probe[4]), need["candidates"]) + 1)
         built = _build_jit(self, n_bins, candidate_capacity, bin_capacity, positions)
