@@ -9,6 +9,16 @@ calculators compute energy, forces and the stress of the periodic cell on every 
 
 orbjax steps are also split into the neighbour list + padding (numpy, matscipy) and the
 jitted model call. The MACE worker runs in its own venv (see train_step.py).
+
+The `orbjax_jit` worker times the fully jitted path instead (orbjax.potential.dynamics):
+NVE velocity-Verlet steps from 300 K with the on-device neighbour list updated inside the
+loop, `interval` steps per jitted chunk; a step's time is the chunk's over `interval`.
+
+Side by side without run_all.py (one fresh process per implementation and size, run one
+after the other, never pinned):
+
+    python benchmarks/md_scaling.py compare --sizes 4 6 8 10 --config configs/test.py \
+        --out benchmarks/md_jitted.csv
 """
 from __future__ import annotations
 
@@ -68,22 +78,13 @@ def orbjax_worker(spec: dict) -> None:
     tune_cpu()  # before JAX starts: the settings orbjax's command lines run with
     import jax
 
-    from orbjax.config import load_config_module
-    from orbjax.data.graphs import structures_to_graphs
-    from orbjax.data.readers import read_structures
-    from orbjax.model.statistics import compute_statistics
-    from orbjax.potential import OrbjaxCalculator, Potential
-    from orbjax.training.batches import to_device
-    from orbjax.training.factories import create_model, init_params
+    from orbjax.potential import OrbjaxCalculator
 
     from train_step import orbjax_versions
 
-    config = load_config_module(spec["config"]).get_config()
-    stats = compute_statistics(structures_to_graphs(read_structures(spec["data"]), config.model.cutoff))
-    model = create_model(config, stats)
     atoms = water_box(spec["n"], seed=0)
     rng = np.random.default_rng(0)
-    calc0 = OrbjaxCalculator(Potential.create(model, _init(model, atoms, init_params, to_device), stats))
+    calc0 = OrbjaxCalculator(orbjax_potential(spec))
     atoms.calc = calc0
     t0 = time.perf_counter()
     atoms.get_forces()  # compiles
@@ -113,6 +114,73 @@ def orbjax_worker(spec: dict) -> None:
 
     serve({"impl": "orbjax", "n_atoms": len(atoms), "compile_s": compile_s, "budget": str(calc0.budget),
            "n_edges": int(len(calc0._padded_graph(atoms).senders)), "versions": orbjax_versions()}, run_pass)
+
+
+def orbjax_potential(spec: dict):
+    """An untrained potential of `spec["config"]` (the values do not change the cost), with
+    the statistics of `spec["data"]` if given, else of a CHNO stand-in."""
+    from orbjax.config import load_config_module
+    from orbjax.data.graphs import structures_to_graphs
+    from orbjax.data.readers import read_structures
+    from orbjax.model.statistics import Statistics, compute_statistics
+    from orbjax.potential import Potential
+    from orbjax.training.batches import to_device
+    from orbjax.training.factories import create_model, init_params
+
+    config = load_config_module(spec["config"]).get_config()
+    if spec.get("data"):
+        stats = compute_statistics(structures_to_graphs(read_structures(spec["data"]), config.model.cutoff))
+    else:
+        for head in ("atomic_charges", "dft_charges", "spd_populations", "orbital_populations"):
+            config.loss.weights[head] = 0.0  # no charge heads: the potential never evaluates them
+        stats = Statistics(species=(1, 6, 7, 8), atomic_energies=(0.0,) * 4, avg_num_neighbors=11.33)
+    model = create_model(config, stats)
+    return Potential.create(model, _init(model, None, init_params, to_device), stats)
+
+
+def orbjax_jit_worker(spec: dict) -> None:
+    """The jitted NVE loop with the on-device neighbour list (see the module docstring)."""
+    from orbjax.runtime import tune_cpu
+
+    tune_cpu()
+    from orbjax.potential.dynamics import MolecularDynamics
+
+    from train_step import orbjax_versions
+
+    atoms = water_box(spec["n"], seed=0)
+    interval = int(spec.get("interval", 10))
+    md = MolecularDynamics.create(orbjax_potential(spec), atoms, "nve", timestep=0.5, skin=spec.get("skin", 0.5))
+    state, nbrs = md.initial_state(atoms.positions, md.maxwell_boltzmann(300.0, seed=0))
+    t0 = time.perf_counter()
+    for state, nbrs in md.run(state, nbrs, int(state.step) + interval, interval):  # compiles
+        state.positions.block_until_ready()
+    compile_s = time.perf_counter() - t0
+    chunks = iter(())
+
+    def next_chunk():
+        nonlocal chunks, state, nbrs
+        for state, nbrs in chunks:
+            return
+        chunks = md.run(state, nbrs, int(state.step) + 100 * interval, interval)
+        state, nbrs = next(chunks)
+
+    def run_pass():
+        times, cpu = [], []
+        start = time.perf_counter()
+        while len(times) < spec["steps"] and time.perf_counter() - start < spec["budget_s"]:
+            t, c = time.perf_counter(), time.process_time()
+            next_chunk()
+            state.positions.block_until_ready()
+            times += [(time.perf_counter() - t) / interval] * interval
+            cpu += [(time.process_time() - c) / interval] * interval
+        return {"step_s": times, "cpu_s": cpu, "peak_rss_mb": peak_rss_mb(), "n_builds": int(nbrs.n_builds),
+                "capacity": nbrs.capacity, "reallocations": md.reallocations, "step": int(state.step),
+                "temperature_K": md.thermo(state)["temperature_K"]}
+
+    serve({"impl": "orbjax_jit", "n_atoms": len(atoms), "compile_s": compile_s, "interval": interval,
+           "capacity": nbrs.capacity, "candidate_capacity": nbrs.candidate_capacity,
+           "bin_capacity": nbrs.bin_capacity, "n_bins": list(nbrs.n_bins),
+           "versions": orbjax_versions()}, run_pass)
 
 
 def _init(model, atoms, init_params, to_device):
@@ -158,9 +226,68 @@ def mace_worker(spec: dict) -> None:
     serve({"impl": "mace", "n_atoms": len(atoms), "compile_s": warmup_s, "versions": mace_versions()}, run_pass)
 
 
+# ----------------------------------------------------------------------------- compare (no run_all.py)
+
+CSV_FIELDS = ("impl", "n_atoms", "config", "median_step_s", "us_per_atom", "median_cpu_s", "n_steps", "compile_s",
+              "peak_rss_mb", "neighbour_list_s", "model_s", "capacity", "n_builds", "load_avg")
+
+
+def compare(argv) -> None:
+    """Time the ASE calculator path and the jitted neighbour-list path per size; write a CSV."""
+    import argparse
+    import csv
+    import subprocess
+    import tempfile
+
+    p = argparse.ArgumentParser(prog="md_scaling.py compare")
+    p.add_argument("--sizes", type=int, nargs="+", default=[4, 6, 8, 10], help="waters per edge (3n³ atoms)")
+    p.add_argument("--config", default="configs/test.py")
+    p.add_argument("--impls", nargs="+", default=["orbjax", "orbjax_jit"])
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--budget-s", type=float, default=30.0)
+    p.add_argument("--out", default="benchmarks/md_jitted.csv")
+    args = p.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.sizes:
+            for impl in args.impls:
+                spec = {"impl": impl, "n": n, "config": args.config, "steps": args.steps, "budget_s": args.budget_s}
+                path = os.path.join(tmp, f"{impl}_{n}.json")
+                with open(path, "w") as f:
+                    json.dump(spec, f)
+                done = subprocess.run([sys.executable, os.path.abspath(__file__), "worker", path], input="run\n",
+                                      capture_output=True, text=True)
+                lines = [json.loads(x) for x in done.stdout.splitlines() if x.startswith("{")]
+                if done.returncode != 0 or len(lines) < 2:
+                    raise RuntimeError(f"{impl} at n={n} failed:\n{done.stderr[-3000:]}")
+                rows.append(_row(impl, args.config, *lines[:2]))
+                print(json.dumps(rows[-1]), flush=True)
+    with open(args.out, "w", newline="") as f:
+        w = csv.DictWriter(f, CSV_FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+    print(f"wrote {args.out}")
+
+
+def _row(impl: str, config: str, setup: dict, result: dict) -> dict:
+    steps = result["step_s"]
+    parts = result.get("parts") or []
+    median = float(np.median(steps))
+    return {"impl": impl, "n_atoms": setup["n_atoms"], "config": config, "median_step_s": median,
+            "us_per_atom": 1e6 * median / setup["n_atoms"], "median_cpu_s": float(np.median(result["cpu_s"])),
+            "n_steps": len(steps), "compile_s": setup["compile_s"], "peak_rss_mb": result["peak_rss_mb"],
+            "neighbour_list_s": float(np.median([q["neighbour_list_s"] for q in parts])) if parts else "",
+            "model_s": float(np.median([q["model_s"] for q in parts])) if parts else "",
+            "capacity": result.get("capacity", setup.get("budget", "")), "n_builds": result.get("n_builds", ""),
+            "load_avg": os.getloadavg()[0]}
+
+
 if __name__ == "__main__":
+    if len(sys.argv) >= 2 and sys.argv[1] == "compare":
+        compare(sys.argv[2:])
+        sys.exit(0)
     if len(sys.argv) != 3 or sys.argv[1] != "worker":
-        sys.exit("usage: md_scaling.py worker SPEC.json  (run benchmarks/run_all.py instead)")
+        sys.exit("usage: md_scaling.py worker SPEC.json | md_scaling.py compare [...]  (or run benchmarks/run_all.py)")
     with open(sys.argv[2]) as f:
         spec = json.load(f)
-    {"orbjax": orbjax_worker, "mace": mace_worker}[spec["impl"]](spec)
+    {"orbjax": orbjax_worker, "orbjax_jit": orbjax_jit_worker, "mace": mace_worker}[spec["impl"]](spec)

@@ -6,7 +6,8 @@
    head, vs ScaleShiftMACE at matched size (correlation 3, MACE's default, and correlation
    1, NequIP-like body order), on the same CHNO batches.
 2. MD step (md_scaling.py): energy + forces (+ stress) through each ASE calculator for
-   periodic water boxes of ~100 to ~10,000 atoms; neighbour list vs model; peak RSS.
+   periodic water boxes of ~100 to ~10,000 atoms; neighbour list vs model; peak RSS; and
+   orbjax's jitted MD loop with the on-device neighbour list (`orbjax_jit`, NVE steps).
 3. Compilation (compilation.py): compiles per padding bucket over full epochs, padding waste.
 4. Labelling: benchmarks/labelling.csv (benchmarks/labelling.py), run if missing.
 
@@ -206,7 +207,9 @@ def md_benchmark(args, workdir, labelled, log) -> dict:
     last_step = {}
     for n in args.md_sizes:
         n_atoms = 3 * n**3
-        specs = {"orbjax": dict(impl="orbjax", config=str(ROOT / "configs" / "default.py"), data=str(labelled))}
+        specs = {"orbjax": dict(impl="orbjax", config=str(ROOT / "configs" / "default.py"), data=str(labelled)),
+                 # the jitted MD loop with the on-device neighbour list (md_scaling.orbjax_jit_worker)
+                 "orbjax_jit": dict(impl="orbjax_jit", config=str(ROOT / "configs" / "default.py"), data=str(labelled))}
         if not args.skip_mace:
             specs["mace_correlation3"] = dict(impl="mace", correlation=3)
             if n_atoms <= args.md_corr1_max_atoms:

@@ -1,0 +1,65 @@
+"""A trained orbjax model as a potential: pure JAX functions and an ASE calculator.
+
+Modules: `core` (loading, `Potential`), `dense` (the all-pairs graph), `neighbour_list`
+(on-device cell list and the potential on it), `ase_calculator` (`OrbjaxCalculator`),
+`jax_md` (the energy function jax-md takes), `dynamics` (jitted NVE/NVT MD). Everything
+public is re-exported here, so `from orbjax.potential import ...` is the import to use.
+
+Three ways to evaluate the same `orbjax.model.predict.predict` (so what was trained is exactly
+what runs):
+
+* `Potential.energy_forces_stress(positions, atomic_numbers, cell, pbc)` — a pure function
+  of arrays that can be `jax.jit`-ed, `jax.grad`-ed and `jax.vmap`-ed. It builds its
+  neighbours inside JAX from *all* N² pairs times a static set of periodic images (pairs
+  beyond the cutoff cost compute but contribute exactly zero: the model's envelope vanishes
+  at and beyond the cutoff). Cost grows as N², so it is meant for small and medium systems
+  and for batched (vmap) work.
+* `Potential.neighbour_energy_forces_stress(positions, atomic_numbers, neighbours)` — the
+  same numbers on an on-device neighbour list of static capacity (`Potential.neighbour_list`,
+  module `neighbour_list`): memory O(N × capacity), an update cheap enough for every MD step
+  inside `jit`, an overflow flag, and image shifts per edge for cells of any shape and size.
+  This is what the jitted MD (`dynamics`, `python -m orbjax.md`) runs.
+* `OrbjaxCalculator` — an ASE calculator for molecular dynamics and optimisation: a numpy
+  neighbour list, padded to budgets that grow geometrically (MD compiles once or twice, not
+  every step), and a jitted `predict`.
+
+Periodic images of the pure function. Pairs are taken at their minimum image (rounded
+fractional separation) plus the images S with |S_k| ≤ m_k, m_k = floor(cutoff/h_k + 1/2) for
+the face spacing h_k of the cell. A cell wider than 2·cutoff in every direction needs m = 0:
+one image per pair. When `cell` and `pbc` are concrete (closed over, or unbatched under
+vmap) the images are computed from them; when they are traced, `Potential.max_images` is
+used (default (0, 0, 0): molecules and cells wider than 2·cutoff) and a cell that needs more
+gives NaN outputs rather than a silently wrong answer.
+
+Precision (float64). `load_potential(..., dtype="float64")` computes in float64. The pure
+functions never change JAX's global configuration: call them with x64 enabled, e.g.
+``with jax.enable_x64(True): potential.energy_forces_stress(...)``; they raise a clear error
+otherwise. The calculator enables x64 itself, for its own calls only.
+
+Units: positions and cell Å, energy eV, forces eV/Å, stress eV/Å³ (ASE sign convention:
+(1/V) ∂E/∂ε, negative under compression).
+
+Usage::
+
+    pot = orbjax.load_potential("runs/x")
+    out = pot.energy_forces_stress(x, numbers, cell, pbc)   # compiled internally on first call
+    f = jax.jit(lambda x: pot.energy_forces_stress(x, numbers, cell, pbc))  # cell closed over
+    batch = jax.vmap(pot.energy_forces_stress, in_axes=(0, None, None, None))(xs, numbers, cell, pbc)
+    small_cells = jax.jit(pot.replace(max_images=1).energy_forces_stress)   # cell traced
+    nbrs = pot.neighbour_list(cell, pbc).allocate(x)        # host; then inside jit:
+    out = pot.neighbour_energy_forces_stress(x, numbers, nbrs.update(x))  # check nbrs.overflow
+    atoms.calc = orbjax.OrbjaxCalculator(pot)
+"""
+from __future__ import annotations
+
+from orbjax.potential.ase_calculator import (OrbjaxCalculator, _bucket, _cast, _check_contacts, _check_geometry,
+                                             next_budget)
+from orbjax.potential.core import DTYPES, Potential, _concrete, _dtype, _names, _precision, _three_ints, load_potential
+from orbjax.potential.dense import (FAR, _dense_efs, _dense_energy, _key, dense_graph, dense_pairs, image_grid,
+                                    lattice_frame, required_images)
+from orbjax.potential.jax_md import jax_md_energy_fn
+from orbjax.potential.neighbour_list import NeighbourList, NeighbourListBuilder
+
+__all__ = ["load_potential", "Potential", "OrbjaxCalculator", "jax_md_energy_fn", "dense_pairs", "dense_graph",
+           "image_grid", "lattice_frame", "required_images", "next_budget", "FAR", "DTYPES",
+           "NeighbourList", "NeighbourListBuilder"]

@@ -1,0 +1,279 @@
+"""Loading a trained model and the `Potential` it becomes (see the package docstring)."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import os
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from ase.data import chemical_symbols
+
+from orbjax.data.structures import check_cell
+from orbjax.model.mlip import OrbitalMLIP
+from orbjax.model.predict import predict
+from orbjax.model.statistics import Statistics
+from orbjax.potential.dense import _dense_efs, _dense_energy, _key, image_grid, required_images
+from orbjax.potential.jax_md import jax_md_energy_fn
+from orbjax.potential.neighbour_list import NeighbourList, NeighbourListBuilder, neighbour_efs
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_potential(path, which: str = "best", dtype=None, max_images=(0, 0, 0)) -> "Potential":
+    """A trained model as a `Potential`: from a model file or a training run's workdir.
+
+    Neither needs the optimiser: only the EMA parameters, config and statistics are read.
+
+    Args:
+      path: a model file (`python -m orbjax.export`, or `model.orbjax` in a finished run's
+        workdir) or the training run's directory (holds `checkpoints/`).
+      which: for a workdir, "best" (by validation loss) or "latest"; ignored for a file.
+      dtype: None (the training dtype), "float32" or "float64" (see the module docstring).
+      max_images: images per lattice direction used when `cell`/`pbc` are traced.
+    """
+    from orbjax.training.restore import load_model_file, load_trained
+
+    if os.path.isfile(path):
+        trained = load_model_file(path)
+    elif os.path.isdir(os.path.join(path, "checkpoints")):
+        trained = load_trained(path, which)
+    elif os.path.isdir(path):
+        raise FileNotFoundError(f"{path}: no checkpoints/ directory; is this a training run's workdir?")
+    else:
+        raise FileNotFoundError(f"{path}: no such model file or workdir")
+    dtype = _dtype(dtype or trained.config.dtype)
+    return Potential.create(trained.model, trained.params, trained.statistics, dtype, max_images, trained.step)
+
+
+def _dtype(dtype) -> np.dtype:
+    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, not {dtype!r}")
+    return np.dtype(DTYPES[name])
+
+
+# ----------------------------------------------------------------------------- the potential
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Potential:
+    """A trained model, its parameters and its dataset statistics.
+
+    Build with `load_potential` (or `Potential.create` for a model in memory). Immutable:
+    use `replace(max_images=...)` for a variant.
+
+    Attributes:
+      model: the Flax module; its `dtype` is the compute dtype.
+      params: parameters (device arrays of the compute dtype).
+      statistics: species, reference energies, scales (from the checkpoint).
+      max_images: images per lattice direction when `cell`/`pbc` are traced.
+      step: training step of the checkpoint (−1 if unknown).
+    """
+
+    model: OrbitalMLIP
+    params: Any
+    statistics: Statistics
+    max_images: tuple[int, int, int] = (0, 0, 0)
+    step: int = -1
+
+    def __post_init__(self):
+        # One compiled function per Potential; images (static) select the variant.
+        object.__setattr__(self, "_jitted_efs", jax.jit(functools.partial(_dense_efs, self.model),
+                                                        static_argnames="images"))
+        object.__setattr__(self, "_jitted_energy", jax.jit(functools.partial(_dense_energy, self.model),
+                                                           static_argnames="images"))
+        object.__setattr__(self, "_jitted_nl_efs", jax.jit(functools.partial(neighbour_efs, self.model)))
+        # Shared by every calculator of this potential: a new calculator does not recompile.
+        object.__setattr__(self, "_jitted_predict", jax.jit(self.predict_fn(), static_argnums=2))
+
+    @classmethod
+    def create(cls, model, params, statistics, dtype=np.float32, max_images=(0, 0, 0), step=-1) -> "Potential":
+        """Cast `model` and `params` to `dtype` (float32 or float64)."""
+        dtype = _dtype(dtype)
+        with _precision(dtype):
+            params = jax.tree.map(lambda p: jax.device_put(np.asarray(p, dtype)), params)
+        model = model.clone(dtype=jnp.dtype(dtype), parent=None)
+        return cls(model, params, statistics, _three_ints(max_images), int(step))
+
+    def replace(self, **changes) -> "Potential":
+        if "max_images" in changes:
+            changes["max_images"] = _three_ints(changes["max_images"])
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def cutoff(self) -> float:
+        return float(self.model.config.cutoff)  # Å
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.model.dtype)
+
+    def precision(self):
+        """Context that enables x64 while it is open if this potential computes in float64."""
+        return _precision(self.dtype)
+
+    # --------------------------------------------------------------- checks done before tracing
+
+    def check_elements(self, atomic_numbers) -> None:
+        """Raise `ValueError` naming the elements the model has never seen."""
+        z = np.unique(np.asarray(atomic_numbers, np.int64))
+        unknown = [int(x) for x in z if int(x) not in self.statistics.species]
+        if unknown:
+            raise ValueError(
+                f"elements {_names(unknown)} are unknown to this potential, which was trained on "
+                f"{_names(self.statistics.species)} only")
+
+    def images(self, cell, pbc) -> np.ndarray:
+        """[n_images, 3] int: the static image offsets for this cell (see module docstring)."""
+        cell_c, pbc_c = _concrete(cell), _concrete(pbc)
+        if pbc_c is not None and not pbc_c.any():
+            reps = (0, 0, 0)
+        elif cell_c is not None and pbc_c is not None:
+            reps = tuple(int(r) for r in required_images(np.asarray(cell_c, np.float64), pbc_c, self.cutoff, np))
+        else:
+            reps = self.max_images
+            if pbc_c is not None:
+                reps = tuple(r if p else 0 for r, p in zip(reps, pbc_c))
+        return image_grid(reps)
+
+    def _require_precision(self) -> None:
+        if self.dtype == np.float64 and jax.dtypes.canonicalize_dtype(jnp.float64) != np.float64:
+            raise RuntimeError(
+                "this potential computes in float64 but JAX's x64 mode is off: call it inside "
+                "`with jax.enable_x64(True):` (or `with potential.precision():`), or set "
+                "jax.config.update('jax_enable_x64', True) yourself")
+
+    # --------------------------------------------------------------- pure functions
+
+    def energy_forces_stress(self, positions, atomic_numbers, cell=None, pbc=None) -> dict[str, jnp.ndarray]:
+        """Energy, forces and stress of one structure; jit-, grad- and vmap-able.
+
+        Checks and image selection happen in Python on whatever is concrete; the computation
+        itself is jitted (compiled once per shape), so plain calls are fast too.
+
+        Args:
+          positions: [n, 3] Å.
+          atomic_numbers: [n] int.
+          cell: [3, 3] Å, rows are lattice vectors (None: no cell).
+          pbc: [3] bool (None: not periodic).
+        Returns:
+          dict(energy [] eV, forces [n, 3] eV/Å, stress [3, 3] eV/Å³, zeros if not periodic).
+          NaN everywhere if traced inputs hold an unknown element or a cell that needs more
+          than `max_images` images (concrete inputs raise or choose the images instead).
+        """
+        self._require_precision()
+        positions, cell, pbc, images, ok = self._prepare(positions, atomic_numbers, cell, pbc)
+        result = self._jitted_efs(self.params, positions, atomic_numbers, cell, pbc, images=_key(images))
+        return {k: jnp.where(ok, v, jnp.nan) for k, v in result.items()}
+
+    def neighbour_list(self, cell=None, pbc=None, skin: float = 0.5, headroom: float = 1.1) -> NeighbourListBuilder:
+        """A builder of on-device neighbour lists for this potential's cutoff and a fixed cell
+        (`orbjax.potential.neighbour_list`): `nbrs = builder.allocate(positions)` on the host,
+        `nbrs = nbrs.update(positions)` inside `jit`, reallocate when `nbrs.overflow`.
+
+        Args:
+          cell: [3, 3] Å, rows are lattice vectors (None: no cell). pbc: [3] bool.
+          skin: Å kept beyond the cutoff; the list is rebuilt once an atom moves skin/2.
+          headroom: capacities are this × what the structure needs when allocated.
+        """
+        cell_c = None if cell is None else np.asarray(cell, np.float64).reshape(3, 3)
+        pbc_c = None if pbc is None else np.broadcast_to(np.asarray(pbc, bool), (3,))
+        if cell_c is not None and pbc_c is not None:
+            check_cell("input", cell_c, pbc_c)
+        return NeighbourListBuilder.create(self.cutoff, cell_c, pbc_c, skin, headroom)
+
+    def neighbour_energy_forces_stress(self, positions, atomic_numbers, neighbours: NeighbourList
+                                       ) -> dict[str, jnp.ndarray]:
+        """Energy, forces and stress on a neighbour list; jit-able, memory O(n × capacity).
+
+        The same numbers as `energy_forces_stress` (the same `predict`) as long as
+        `neighbours` is up to date for `positions` (`neighbours.update(positions)`) and has
+        not overflowed (`neighbours.overflow`: the caller reallocates and redoes the step).
+
+        Args:
+          positions: [n, 3] Å. atomic_numbers: [n] int. neighbours: from `neighbour_list`.
+        Returns:
+          dict(energy [] eV, forces [n, 3] eV/Å, stress [3, 3] eV/Å³, zeros if not periodic);
+          NaN everywhere if `neighbours` has overflowed (its pairs are then incomplete).
+        """
+        self._require_precision()
+        z_c = _concrete(atomic_numbers)
+        if z_c is not None:
+            self.check_elements(z_c)
+        out = self._jitted_nl_efs(self.params, jnp.asarray(positions, self.dtype), atomic_numbers, neighbours)
+        return {k: jnp.where(neighbours.overflow, jnp.nan, v) for k, v in out.items()}
+
+    def jax_md_energy_fn(self, atomic_numbers, cell=None, pbc=None) -> Callable[..., jnp.ndarray]:
+        """`energy(positions, **kwargs) -> [] eV` for jax-md (see `orbjax.potential.jax_md`)."""
+        return jax_md_energy_fn(self, atomic_numbers, cell, pbc)
+
+    energy_fn = jax_md_energy_fn  # the name jax-md users look for
+
+    def predict_fn(self) -> Callable:
+        """`f(params, graph, compute_stress)`: `predict` without charge heads, for jitting;
+        returns only energy [n_graphs], forces [n_nodes, 3] and (if asked) stress."""
+        model = self.model
+
+        def f(params, graph, compute_stress: bool):
+            out = predict(model, params, graph, with_heads=False, compute_stress=compute_stress)
+            return {k: out[k] for k in ("energy", "forces", "stress") if k in out}
+
+        return f
+
+    def _prepare(self, positions, atomic_numbers, cell, pbc):
+        """Check what is concrete now (before casting: a cast inside jit is traced), cast the
+        inputs, and return `ok`, an in-graph check of what is traced (True if nothing is)."""
+        cell = np.zeros((3, 3)) if cell is None else cell
+        pbc = np.zeros(3, bool) if pbc is None else pbc
+        z_c, cell_c, pbc_c = _concrete(atomic_numbers), _concrete(cell), _concrete(pbc)
+        if z_c is not None:
+            self.check_elements(z_c)
+        if cell_c is not None and pbc_c is not None:
+            check_cell("input", cell_c, pbc_c)
+        images = self.images(cell, pbc)
+        positions, cell = jnp.asarray(positions, self.dtype), jnp.asarray(cell, self.dtype)
+        pbc = jnp.asarray(pbc, bool)
+        ok = jnp.asarray(True)
+        if z_c is None:
+            table = jnp.asarray(self.statistics.z_to_species())
+            ok &= jnp.all(table[jnp.asarray(atomic_numbers)] >= 0)
+        if pbc_c is None or (pbc_c.any() and cell_c is None):  # images from max_images
+            need = required_images(jax.lax.stop_gradient(cell), jnp.asarray(pbc, bool), self.cutoff, jnp)
+            ok &= jnp.all(need <= np.abs(images).max(axis=0))
+        return positions, cell, pbc, images, ok
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _concrete(x) -> np.ndarray | None:
+    """The value of `x` if it is known now (not a tracer), else None."""
+    if x is None:
+        return None
+    try:
+        return np.asarray(x)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return None
+
+
+
+def _precision(dtype):
+    return jax.enable_x64(True) if np.dtype(dtype) == np.float64 else contextlib.nullcontext()
+
+
+def _names(zs) -> str:
+    return ", ".join(f"{chemical_symbols[z] if 0 < z < len(chemical_symbols) else '?'} (Z={z})" for z in zs)
+
+
+def _three_ints(reps) -> tuple[int, int, int]:
+    reps = np.broadcast_to(np.asarray(reps, int), (3,))
+    if (reps < 0).any():
+        raise ValueError(f"max_images must be ≥ 0, not {reps.tolist()}")
+    return tuple(int(r) for r in reps)

@@ -1,0 +1,124 @@
+"""A resumable MD run in a directory: what `python -m orbjax.md` does, as a library function.
+
+The directory holds
+  run.json          the settings (a resumed run must use the same ones, `steps` excepted)
+  thermo.csv        step, time_fs, potential/kinetic/total energy (eV), temperature (K),
+                    neighbour-list builds and capacities, every `interval` steps
+  trajectory.extxyz frames every `interval` steps: positions (Å), momenta (ASE units),
+                    energy (eV), forces (eV/Å), info step and time_fs
+  state.npz         the last written state: step, positions (Å), velocities (Å/fs), and the
+                    sizes the two text files had right after it was written
+
+A chunk's frame and thermo line are appended first and `state.npz` replaced atomically
+after them; a resumed run truncates the text files to the sizes in `state.npz`, so a run
+killed at any moment resumes from its last state without duplicate or missing lines (and,
+since the Langevin noise of step k depends only on the seed and k, along the same trajectory).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms, units
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import write
+
+from orbjax.potential.dynamics import MolecularDynamics, MDState
+
+SETTINGS = ("ensemble", "timestep", "temperature", "friction", "seed", "interval", "skin")
+THERMO_FIELDS = ("step", "time_fs", "potential_energy_eV", "kinetic_energy_eV", "total_energy_eV", "temperature_K",
+                 "neighbour_builds", "capacity", "candidate_capacity")
+
+
+def run_md(potential, atoms: Atoms, out_dir, steps: int, ensemble: str = "nvt", temperature: float = 300.0,
+           timestep: float = 0.5, friction: float = 0.01, interval: int = 10, seed: int = 0, skin: float = 0.5,
+           progress: bool = True, model: str = "") -> MolecularDynamics:
+    """Run (or resume) MD of `atoms` in `out_dir` up to `steps` steps in total.
+
+    Velocities: those of `atoms` if it has any, else Maxwell-Boltzmann at `temperature` K
+    (seeded, zero total momentum). Units: timestep fs, temperature K, friction 1/fs.
+    Returns the `MolecularDynamics` (its `reallocations` counts recovered overflows).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {"ensemble": ensemble, "timestep": float(timestep), "temperature": float(temperature),
+                "friction": float(friction), "seed": int(seed), "interval": int(interval), "skin": float(skin)}
+    md = MolecularDynamics.create(potential, atoms, ensemble, timestep, temperature, friction, seed, skin)
+    _check_settings(out, settings, model, len(atoms))
+    if (out / "state.npz").exists():
+        saved = np.load(out / "state.npz")
+        _truncate(out / "trajectory.extxyz", int(saved["trajectory_bytes"]))
+        _truncate(out / "thermo.csv", int(saved["thermo_bytes"]))
+        state, nbrs = md.initial_state(saved["positions"], saved["velocities"])
+        state = state.replace(step=state.step + int(saved["step"]))
+    else:
+        velocities = atoms.get_velocities() * units.fs if np.any(atoms.get_momenta()) else \
+            md.maxwell_boltzmann(temperature, seed)  # Å/fs
+        state, nbrs = md.initial_state(atoms.positions, velocities)
+        with open(out / "thermo.csv", "w", newline="") as f:
+            csv.writer(f).writerow(THERMO_FIELDS)
+        open(out / "trajectory.extxyz", "w").close()
+        _write(out, md, atoms, state, nbrs)
+    bar = _progress(progress, steps, int(state.step))
+    for state, nbrs in md.run(state, nbrs, steps, interval):
+        _write(out, md, atoms, state, nbrs)
+        if bar is not None:
+            bar.update(int(state.step) - bar.n)
+            bar.set_postfix(T=f"{md.thermo(state)['temperature_K']:.0f} K", refresh=False)
+    if bar is not None:
+        bar.close()
+    return md
+
+
+def _write(out: Path, md: MolecularDynamics, atoms: Atoms, state: MDState, nbrs) -> None:
+    thermo = md.thermo(state)
+    frame = atoms.copy()
+    frame.positions = np.asarray(state.positions, np.float64)
+    frame.set_velocities(np.asarray(state.velocities, np.float64) / units.fs)  # Å/fs → ASE units
+    frame.info = {"step": thermo["step"], "time_fs": thermo["time_fs"]}
+    frame.calc = SinglePointCalculator(frame, energy=thermo["potential_energy_eV"],
+                                       forces=np.asarray(state.forces, np.float64))
+    buffer = io.StringIO()
+    write(buffer, frame, format="extxyz")
+    with open(out / "trajectory.extxyz", "a") as f:
+        f.write(buffer.getvalue())
+    with open(out / "thermo.csv", "a", newline="") as f:
+        row = {**thermo, "neighbour_builds": int(nbrs.n_builds), "capacity": nbrs.capacity,
+               "candidate_capacity": nbrs.candidate_capacity}
+        csv.writer(f).writerow([row[k] for k in THERMO_FIELDS])
+    tmp = out / "state.tmp.npz"
+    np.savez(tmp, step=thermo["step"], positions=np.asarray(state.positions, np.float64),
+             velocities=np.asarray(state.velocities, np.float64),
+             trajectory_bytes=(out / "trajectory.extxyz").stat().st_size,
+             thermo_bytes=(out / "thermo.csv").stat().st_size)
+    os.replace(tmp, out / "state.npz")
+
+
+def _check_settings(out: Path, settings: dict, model: str, n_atoms: int) -> None:
+    path = out / "run.json"
+    record = {**settings, "n_atoms": n_atoms}
+    if path.exists():
+        saved = json.loads(path.read_text())
+        differ = {k: (saved.get(k), v) for k, v in record.items() if saved.get(k) != v}
+        if differ:
+            raise ValueError(f"{out} holds a run with other settings (saved, now): {differ}; "
+                             "use another --out directory")
+        return
+    path.write_text(json.dumps({**record, "model": str(model)}, indent=1) + "\n")
+
+
+def _truncate(path: Path, size: int) -> None:
+    with open(path, "r+b") as f:
+        f.truncate(size)
+
+
+def _progress(enabled: bool, total: int, initial: int):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
