@@ -36,7 +36,8 @@ orbjax's recipe where mace-torch has the same knob (float32, batch 8, lr 5e-3, E
 loss 10·MSE(E/atom) + 10·MSE(F), gradient clip 10); mace-torch's optimizer (AMSGrad, weight
 decay 5e-7) and its ReduceLROnPlateau scheduler. `mace_defaults`: the mace-torch CLI's own
 defaults (MACE, 128x0e+128x1o, correlation 3, float64, batch 10, lr 0.01, energy weight 1,
-forces weight 100, no EMA). `smoke`: `orbjax_size` for proving the command (not a result).
+forces weight 100, no EMA). `smoke` / `smoke_mace_defaults`: the same settings, for proving the
+command on a few epochs (not results).
 E0s: the isolated-atom energies orbjax uses (acac), else "average" (least squares on the
 training split, as orbjax does without isolated atoms).
 """
@@ -69,6 +70,7 @@ VARIANTS = {
     "orbjax_size": ORBJAX_SIZE,
     "mace_defaults": {"r_max": 5.0},  # everything else: the CLI's defaults
     "smoke": ORBJAX_SIZE,
+    "smoke_mace_defaults": {"r_max": 5.0},
 }
 RESULT_FIELDS = ["dataset", "variant", "n_train", "seed", "test_set", "n_structures", "energy_mae",
                  "energy_rmse", "energy_per_structure_mae", "forces_mae", "forces_rmse", "epochs",
@@ -197,14 +199,15 @@ def git_commit() -> str:
 # ----------------------------------------------------------------------------- (b) train
 
 
-def mace_argv(variant: str, data: str, manifest: dict, work: str, seed: int, max_epochs: int) -> list[str]:
+def mace_argv(variant: str, data: str, manifest: dict, work: str, seed: int, max_epochs: int,
+              eval_interval: int) -> list[str]:
     """mace-torch `run_train` arguments: the variant's settings, the exported files, E0s."""
     argv = ["--name", "mace", "--seed", str(seed), "--device", "cpu",
             "--train_file", os.path.join(data, "train.xyz"), "--valid_file", os.path.join(data, "val.xyz"),
             "--energy_key", ENERGY_KEY, "--forces_key", FORCES_KEY,
             "--E0s", manifest["e0s"] if manifest["e0s"] == "average"
             else "{" + ", ".join(f"{z}: {e!r}" for z, e in manifest["e0s"].items()) + "}",
-            "--max_num_epochs", str(max_epochs), "--eval_interval", "1", "--error_table", "PerAtomMAE",
+            "--max_num_epochs", str(max_epochs), "--eval_interval", str(eval_interval), "--error_table", "PerAtomMAE",
             "--plot", "False", "--save_cpu", "--num_workers", "0",
             "--work_dir", work, "--model_dir", work, "--log_dir", os.path.join(work, "logs"),
             "--checkpoints_dir", os.path.join(work, "checkpoints"),
@@ -366,8 +369,12 @@ def train(args) -> None:
         shutil.rmtree(work)  # an interrupted run restarts from scratch
     os.makedirs(work)
     settings = dict(VARIANTS[args.variant])
+    counts = manifest["counts"]
+    eval_interval = args.eval_interval or max(1, round(counts["val"] / counts["train"]))
+    if args.e0s == "average":
+        manifest["e0s"] = "average"
     spec = {"work": work, "data": data, "budget_cpu_s": args.budget_cpu_s,
-            "argv": mace_argv(args.variant, data, manifest, work, args.seed, args.max_epochs),
+            "argv": mace_argv(args.variant, data, manifest, work, args.seed, args.max_epochs, eval_interval),
             "dtype": settings.get("default_dtype", "float64"),
             "test_sets": ["val"] + [k for k in manifest["counts"] if k not in ("train", "val")]}
     with open(os.path.join(work, "spec.json"), "w") as f:
@@ -385,7 +392,7 @@ def train(args) -> None:
         res = json.load(f)
     head = {"dataset": args.dataset, "variant": args.variant, "n_train": args.n_train, "seed": args.seed}
     append_rows(CURVES_CSV, CURVE_FIELDS, [{**head, **{k: _fmt(v) for k, v in r.items()}} for r in res["curve"]])
-    settings.update(budget=args.budget_cpu_s, max_epochs=args.max_epochs, e0s="isolated_atoms"
+    settings.update(eval_interval=eval_interval, budget=args.budget_cpu_s, max_epochs=args.max_epochs, e0s="isolated_atoms"
                     if manifest["e0s"] != "average" else "average", core=args.core)
     rows = [{**head, "test_set": name, **{k: _fmt(v) for k, v in s.items()}, "epochs": res["epochs"],
              "best_epoch": res["best_epoch"], "train_cpu_s": _fmt(res.get("train_cpu_s")),
@@ -421,6 +428,12 @@ def main(argv=None) -> None:
     t.add_argument("--budget-cpu-s", type=float, default=3600.0,
                    help="no new epoch starts after this many CPU seconds of the training process")
     t.add_argument("--max-epochs", type=int, default=2048)
+    t.add_argument("--eval-interval", type=int, default=0,
+                   help="validate every N epochs (0: round(n_val / n_train), at least 1, so that "
+                   "validation costs at most about as much as training)")
+    t.add_argument("--e0s", choices=("orbjax", "average"), default="orbjax",
+                   help="orbjax: the isolated-atom energies orbjax uses (acac), else least squares; "
+                   "average: least squares on the training split (mace-torch's `--E0s average`)")
     t.add_argument("--core", type=int, default=1, help="taskset core (-1: no pinning)")
     t.add_argument("--orbjax-python", default=None, help="export first with this interpreter if needed")
     t.add_argument("--force", action="store_true", help="rerun a scored (dataset, variant, n_train, seed)")
