@@ -34,6 +34,7 @@ from orbjax.data.graphs import structure_to_graph
 from orbjax.data.readers import CHNO_KEYS, example_path, read_structures
 from orbjax.data.structures import Structure
 from orbjax.model.statistics import Statistics
+from orbjax.targets import auxiliary_targets
 from orbjax.training.batches import to_device
 from orbjax.training.factories import create_model, init_params
 
@@ -42,8 +43,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def untrained_potential(config_name: str) -> orbjax.Potential:
     config = load_config_module(str(ROOT / "configs" / f"{config_name}.py")).get_config()
-    for head in ("atomic_charges", "dft_charges", "spd_populations", "orbital_populations"):
+    for head in auxiliary_targets():
         config.loss.weights[head] = 0.0  # the potential never evaluates charge heads
+    config.model.heads = ()
     stats = Statistics(species=(1, 6, 7, 8), atomic_energies=(0.0,) * 4, avg_num_neighbors=20.0)
     model = create_model(config, stats)
     dummy = Structure([1, 8], [[0, 0, 0], [0.96, 0, 0]], name="init")

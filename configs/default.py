@@ -40,11 +40,14 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.n_basis = 8
     config.model.radial_hidden = 64
     config.model.readout_hidden = 16
+    # Auxiliary heads (`orbjax.targets`): each predicts one charge target in training only;
+    # a target with a positive loss weight below needs its head here.
+    config.model.heads = ("orbital_populations",)
     config.model.orbital_head = "equivariant"  # or "invariant"
     config.model.orbital_features = "previous_layer"  # or "last_layer" (see ModelConfig)
     config.model.charge_neutral = False
 
-    # Loss weights; a charge target with weight > 0 switches its readout on. Each term is an
+    # Loss weights; a charge target's head is named in model.heads. Each term is an
     # MSE in its own unit (energy per atom eV², forces (eV/Å)², stress (eV/Å³)², charges e²);
     # charge errors are ~0.01–0.05 e, so charge weights of ~100 make the auxiliary term
     # comparable to the force term (with weight 1 it barely moves the shared network).

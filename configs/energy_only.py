@@ -5,4 +5,5 @@ from orbjax.config import sibling_config
 def get_config():
     config = sibling_config(__file__, "default")
     config.loss.weights.orbital_populations = 0.0
+    config.model.heads = ()
     return config

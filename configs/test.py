@@ -14,6 +14,7 @@ def get_config():
     config.model.radial_hidden = 16
     config.model.readout_hidden = 8
     config.loss.weights.orbital_populations = 0.0
+    config.model.heads = ()
     config.optimizer.learning_rate = 1e-2
     config.optimizer.warmup_steps = 5
     config.train.batch_size = 4

@@ -33,22 +33,7 @@ from orbjax.data.structures import Structure
 from orbjax.model.predict import predict
 from orbjax.orbitals import SHELL_LETTERS, orbital_slot_table, shell_l_table
 from orbjax.training.batches import to_device
-from orbjax.training.losses import TARGETS
-from orbjax.training.metrics import UNITS
-
-CHARGE_TARGETS = tuple(t for t in TARGETS if t not in ("energy", "forces", "stress"))
-# per-atom target → mask name in the graph nodes
-_NODE_MASKS = {t: TARGETS[t][1] for t in TARGETS if TARGETS[t][0] == "nodes"}
-# metric name → (plot title, what the axes show, unit on the axes)
-_PLOTS = {
-    "energy": ("Energy", "(E − ΣE0) / atom", "eV/atom"),
-    "forces": ("Forces (components)", "F", "eV/Å"),
-    "stress": ("Stress (components)", "σ", "eV/Å³"),
-    "atomic_charges": ("xTB atomic charges", "q", "e"),
-    "dft_charges": ("DFT charges", "q", "e"),
-    "spd_populations": ("xTB shell populations", "population", "e"),
-    "orbital_populations": ("xTB orbital populations", "population", "e"),
-}
+from orbjax.targets import TARGETS, auxiliary_targets, metric_units
 
 
 class UnknownElementError(ValueError):
@@ -121,7 +106,7 @@ def _evaluate_workdir(workdir, data_path, structures, out_dir, which, batch_size
     report = dict(workdir=os.path.abspath(workdir), data=os.path.abspath(data_path), which=which,
                   step=trained.step, n_structures=len(structures),
                   n_atoms=int(result["atomic_numbers"].shape[0]), metrics=metrics, counts=counts,
-                  units={k: UNITS[_base(k)][0] for k in metrics},
+                  units={k: metric_units()[_base(k)][0] for k in metrics},
                   n_compilations=int(result.pop("n_compilations")))
     np.savez_compressed(os.path.join(out_dir, "predictions.npz"), **result)
     write_metrics(report, out_dir)
@@ -161,7 +146,7 @@ def predict_structures(trained, structures: Sequence[Structure], batch_size: int
                                   forces_key=config.data.forces_key)
     labels = jraph.batch_np(graphs)
     compute_stress = bool(labels.globals["stress_mask"].any())
-    heads = [t for t in trained.model.config.heads if labels.nodes[_NODE_MASKS[t]].any()]
+    heads = [t for t in trained.model.config.heads if labels.nodes[TARGETS[t].mask].any()]
     batch_size = batch_size or config.train.batch_size
     budgets = compute_budgets(graphs, batch_size, config.train.n_buckets, seed=config.seed)
     predict_fn = jax.jit(lambda params, graph: _predictions(trained.model, params, graph, compute_stress, heads))
@@ -203,12 +188,12 @@ def _labels(structures, labels: jraph.GraphsTuple, statistics, compute_stress: b
         out.update(stress_label=labels.globals["stress"].astype(np.float64),
                    stress_mask=labels.globals["stress_mask"])
     for t in heads:
-        out.update({f"{t}_label": labels.nodes[t].astype(np.float64), f"{t}_mask": labels.nodes[_NODE_MASKS[t]]})
+        out.update({f"{t}_label": labels.nodes[t].astype(np.float64), f"{t}_mask": labels.nodes[TARGETS[t].mask]})
     return out
 
 
 def compute_metrics(result: dict) -> tuple[dict[str, float], dict[str, int]]:
-    """MAE and RMSE of every target with at least one label, in the units of `UNITS`.
+    """MAE and RMSE of every target with at least one label, in the units of `targets.metric_units()`.
 
     Returns ({"<target>_mae"/"_rmse": value}, {target: number of labelled entries}); the
     energy is per atom ("energy") and per structure ("energy_per_structure").
@@ -218,7 +203,7 @@ def compute_metrics(result: dict) -> tuple[dict[str, float], dict[str, int]]:
         "energy": ((result["energy_pred"] - result["energy_label"]) / n_atoms, result["energy_mask"]),
         "energy_per_structure": (result["energy_pred"] - result["energy_label"], result["energy_mask"]),
     }
-    for target in ("forces", "stress") + CHARGE_TARGETS:
+    for target in ("forces", "stress") + auxiliary_targets():
         if f"{target}_pred" in result:
             errors[target] = (result[f"{target}_pred"] - result[f"{target}_label"], result[f"{target}_mask"])
     metrics, counts = {}, {}
@@ -226,7 +211,7 @@ def compute_metrics(result: dict) -> tuple[dict[str, float], dict[str, int]]:
         mask = np.broadcast_to(mask.reshape(mask.shape + (1,) * (error.ndim - mask.ndim)), error.shape)
         if not mask.any():
             continue
-        e, factor = error[mask], UNITS[name][1]
+        e, factor = error[mask], metric_units()[name][1]
         metrics[f"{name}_mae"] = float(factor * np.mean(np.abs(e)))
         metrics[f"{name}_rmse"] = float(factor * np.sqrt(np.mean(e**2)))
         counts[name] = int(mask.sum())
@@ -271,7 +256,7 @@ def _plot_data(result: dict) -> dict:
     ref = result["e0_sum"]
     data = {"energy": ((result["energy_label"] - ref) / n_atoms, (result["energy_pred"] - ref) / n_atoms,
                        result["energy_mask"], None)}
-    for target in ("forces", "stress") + CHARGE_TARGETS:
+    for target in ("forces", "stress") + auxiliary_targets():
         if f"{target}_pred" not in result:
             continue
         label, pred, mask = result[f"{target}_label"], result[f"{target}_pred"], result[f"{target}_mask"]
@@ -297,8 +282,8 @@ def _shell_l(atomic_numbers: np.ndarray, target: str) -> np.ndarray | None:
 def _parity(label, pred, shell_l, target, metrics, path) -> None:
     import matplotlib.pyplot as plt
 
-    title, quantity, unit = _PLOTS[target]
-    mae_unit = UNITS[target][0].replace("/A", "/Å")
+    title, quantity, unit = TARGETS[target].plot
+    mae_unit = metric_units()[target][0].replace("/A", "/Å")
     fig, ax = plt.subplots(figsize=(4.8, 4.6), dpi=120)
     if shell_l is None:
         ax.scatter(label, pred, s=6, alpha=0.5, lw=0, rasterized=True)

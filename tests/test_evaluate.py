@@ -31,6 +31,7 @@ def _tiny_config():
     config.train.checkpoint_every = 3
     config.train.log_every = 3
     config.loss.weights.dft_charges = 1.0  # one charge head, labelled in the example file
+    config.model.heads = ("dft_charges",)
     return config
 
 

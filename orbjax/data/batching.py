@@ -112,24 +112,48 @@ def plan_batches(
     drop_remainder: bool = False,
     names: Sequence[str] | None = None,
 ) -> list[tuple[np.ndarray, PaddingBudget]]:
-    """Graph indices of every batch of one epoch and the budget each is padded to.
+    """Graph indices of every batch of one epoch and the budget each is padded to
+    (`plan_device_batches` on one device)."""
+    plan = plan_device_batches(graphs, batch_size, budgets, 1, seed, epoch, shuffle, drop_remainder, names)
+    return [(pieces[0], budget) for pieces, budget in plan]
 
-    Consecutive chunks of `batch_size` of a (seed, epoch)-seeded permutation; a chunk too
-    large for the largest budget is split greedily into chunks that fit.
+
+def plan_device_batches(
+    graphs: Sequence[jraph.GraphsTuple],
+    batch_size: int,
+    budgets: Sequence[PaddingBudget],
+    n_devices: int = 1,
+    seed: int = 0,
+    epoch: int = 0,
+    shuffle: bool = True,
+    drop_remainder: bool = False,
+    names: Sequence[str] | None = None,
+) -> list[tuple[list[np.ndarray], PaddingBudget]]:
+    """The one batch planner: per step, one index array per device and the budget all of
+    them are padded to (data parallelism needs one shape on every device).
+
+    Global batches are consecutive chunks of `batch_size` of a (seed, epoch)-seeded
+    permutation, each cut into `n_devices` consecutive pieces (the budgets are per device).
+    A global batch whose pieces do not all fit one budget is split greedily into
+    consecutive global batches that do.
     """
     n_node, n_edge = graph_sizes(graphs)
     budgets = _sorted(budgets)
     _check_single_graphs_fit(n_node, n_edge, budgets, names)
 
     def smallest_fit(chunk: np.ndarray) -> PaddingBudget | None:
-        return _smallest_fit(budgets, n_node[chunk].sum(), n_edge[chunk].sum(), len(chunk))
+        pieces = np.array_split(chunk, n_devices)
+        for budget in budgets:  # smallest first
+            if all(budget.fits(n_node[p].sum(), n_edge[p].sum(), len(p)) for p in pieces):
+                return budget
+        return None
 
     order = np.random.default_rng([seed, epoch]).permutation(len(graphs)) if shuffle else np.arange(len(graphs))
     stop = len(order) - len(order) % batch_size if drop_remainder else len(order)
     plan = []
     for start in range(0, stop, batch_size):
         for chunk in _split_to_fit(order[start : start + batch_size], smallest_fit):
-            plan.append((chunk, smallest_fit(chunk)))
+            plan.append((np.array_split(chunk, n_devices), smallest_fit(chunk)))
     return plan
 
 
@@ -161,14 +185,6 @@ def _split_to_fit(chunk: np.ndarray, fits) -> list[np.ndarray]:
             start = stop - 1
     pieces.append(chunk[start:])
     return pieces
-
-
-def _smallest_fit(budgets, n_node, n_edge, n_graph) -> PaddingBudget | None:
-    """First budget (they are sorted by size) that holds the batch, None if none does."""
-    for budget in budgets:
-        if budget.fits(n_node, n_edge, n_graph):
-            return budget
-    return None
 
 
 def n_batches(graphs, batch_size, budgets, seed=0, epoch=0, shuffle=True, drop_remainder=False) -> int:

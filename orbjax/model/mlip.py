@@ -9,10 +9,9 @@ import jax
 import jax.numpy as jnp
 
 from orbjax.model.network import EquivariantNetwork
-from orbjax.model.readouts import READOUT_WIDTHS, EquivariantOrbitalReadout, ScalarMLP
+from orbjax.model.readouts import EquivariantOrbitalReadout, ScalarMLP
 from orbjax.model.statistics import Statistics
-
-CHARGE_HEADS = ("atomic_charges", "dft_charges", "spd_populations", "orbital_populations")
+from orbjax.targets import TARGETS, auxiliary_targets
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,7 +25,7 @@ class ModelConfig:
     n_basis: int = 8
     radial_hidden: int = 64
     readout_hidden: int = 16
-    heads: tuple[str, ...] = ()  # any of CHARGE_HEADS
+    heads: tuple[str, ...] = ()  # auxiliary targets it predicts (`targets.auxiliary_targets()`)
     orbital_head: str = "equivariant"  # or "invariant" (scalars only: the paper's baseline)
     # What the equivariant orbital head reads. "previous_layer": the l ≤ 2 features of layer
     # n−1 with the last layer's scalars, so the last layer computes scalars only, as for the
@@ -36,9 +35,9 @@ class ModelConfig:
     charge_neutral: bool = False  # shift atomic charges so they sum to the total charge
 
     def __post_init__(self):
-        unknown = set(self.heads) - set(CHARGE_HEADS)
+        unknown = set(self.heads) - set(auxiliary_targets())
         if unknown:
-            raise ValueError(f"unknown charge heads {sorted(unknown)}; choose from {CHARGE_HEADS}")
+            raise ValueError(f"unknown charge heads {sorted(unknown)}; choose from {auxiliary_targets()}")
         if self.orbital_head not in ("equivariant", "invariant"):
             raise ValueError(f"orbital_head must be 'equivariant' or 'invariant', not {self.orbital_head!r}")
         if self.orbital_features not in ("previous_layer", "last_layer"):
@@ -95,8 +94,13 @@ class OrbitalMLIP(nn.Module):
         cfg = self.config
         if self.is_initializing():
             return True
-        return (with_heads and "orbital_populations" in cfg.heads and cfg.orbital_head == "equivariant"
+        return (with_heads and any(self._equivariant(head) for head in cfg.heads)
                 and self._head_reads_last_layer())
+
+    def _equivariant(self, head: str) -> bool:
+        """Whether `head` uses the equivariant s/p/d readout (an "orbital" target, unless
+        `orbital_head="invariant"` asks for the scalar baseline)."""
+        return TARGETS[head].readout == "orbital" and self.config.orbital_head == "equivariant"
 
     def _head_reads_last_layer(self) -> bool:
         return self.config.orbital_features == "last_layer" or self.config.n_layers == 1
@@ -108,14 +112,14 @@ class OrbitalMLIP(nn.Module):
         return e3nn.concatenate([layers[-2], layers[-1].filter(keep="0e")]).regroup()
 
     def _charge_head(self, head, layers, atomic_numbers, species):
-        stats = self.statistics
-        if head == "orbital_populations" and self.config.orbital_head == "equivariant":
+        stats, width = self.statistics, TARGETS[head].width
+        if self._equivariant(head):
             raw = EquivariantOrbitalReadout(name=f"{head}_readout")(self._orbital_features(layers), atomic_numbers)
         else:
-            raw = ScalarMLP(READOUT_WIDTHS[head], self.config.readout_hidden, name=f"{head}_readout")(layers[-1])
+            raw = ScalarMLP(width, self.config.readout_hidden, name=f"{head}_readout")(layers[-1])
         mean = jnp.asarray(stats.charge_mean(head), self.dtype)[species]  # [n_nodes, width]
         pred = mean + stats.charge_scale(head) * raw
-        return pred[:, 0] if READOUT_WIDTHS[head] == 1 else pred
+        return pred[:, 0] if width == 1 else pred
 
 
 def _neutralise(charges, node_graph, total_charge):

@@ -94,5 +94,3 @@ def _candidate_index() -> np.ndarray:
                 index[z, o] = offsets[3 * k + l_table[z, k]] + slot_m[z, o]
     return index
 
-
-READOUT_WIDTHS = {"atomic_charges": 1, "dft_charges": 1, "spd_populations": 3, "orbital_populations": MAX_ORBITALS}

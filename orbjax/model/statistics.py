@@ -11,15 +11,8 @@ import json
 
 import numpy as np
 
-from orbjax.orbitals import MAX_ORBITALS, n_orbitals as _n_orbitals, orbital_slot_table
-
-# node label → (mask name, trailing width)
-CHARGE_TARGETS = {
-    "atomic_charges": ("atomic_charges_mask", 1),
-    "dft_charges": ("dft_charges_mask", 1),
-    "spd_populations": ("spd_mask", 3),
-    "orbital_populations": ("orbital_mask", MAX_ORBITALS),
-}
+from orbjax.orbitals import MAX_ORBITALS, orbital_slot_table
+from orbjax.targets import TARGETS, auxiliary_targets
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +107,8 @@ def _fit_atomic_energies(graphs, species, index, isolated):
 
 def _charge_statistics(graphs, species, index):
     means, scales = [], []
-    for target, (mask_name, width) in CHARGE_TARGETS.items():
+    for target in auxiliary_targets():
+        mask_name, width = TARGETS[target].mask, TARGETS[target].width
         total = np.zeros((len(species), width))
         count = np.zeros((len(species), width))
         for g in graphs:
@@ -126,7 +120,7 @@ def _charge_statistics(graphs, species, index):
             np.add.at(total, rows, np.where(mask, values, 0.0))
             np.add.at(count, rows, mask)
         mean = total / np.maximum(count, 1)
-        if target == "orbital_populations":
+        if TARGETS[target].offset == "shell":
             mean = _shell_average(mean, species)
         sq, n = 0.0, 0
         for g in graphs:

@@ -13,15 +13,27 @@ import optax
 
 from orbjax.model.mlip import ModelConfig, OrbitalMLIP
 from orbjax.model.statistics import Statistics
-from orbjax.training.step import make_eval_step, make_train_step
-
-DFT_TARGETS = ("energy", "forces", "stress")
+from orbjax.targets import TARGETS, reference_targets
 
 
 def model_config(config: ml_collections.ConfigDict) -> ModelConfig:
-    """The model part of a run config; the charge heads are the charge targets with a positive loss weight."""
-    heads = tuple(t for t, w in config.loss.weights.items() if w > 0 and t not in DFT_TARGETS)
-    return ModelConfig(**{**config.model.to_dict(), "heads": heads})
+    """The model part of a run config, its heads named in `model.heads`.
+
+    Every target with a positive loss weight needs a head (or is a reference target); a
+    head without a loss weight is allowed (it is built and scored, but not trained). Configs
+    saved before `model.heads` existed had one head per weighted auxiliary target.
+    """
+    weighted = tuple(t for t, w in config.loss.weights.items() if w > 0 and t not in reference_targets())
+    unknown = [t for t in config.loss.weights if t not in TARGETS]
+    if unknown:
+        raise ValueError(f"loss.weights has unknown targets {unknown}; known: {sorted(TARGETS)}")
+    model = config.model.to_dict()
+    heads = tuple(model.get("heads", weighted))
+    missing = [t for t in weighted if t not in heads]
+    if missing:
+        raise ValueError(f"loss.weights gives {missing} a positive weight but model.heads {heads} has no head "
+                         f"for it: add it, e.g. --config.model.heads=\"{tuple(heads) + tuple(missing)}\"")
+    return ModelConfig(**{**model, "heads": heads})
 
 
 def create_model(config: ml_collections.ConfigDict, statistics: Statistics) -> OrbitalMLIP:
@@ -75,11 +87,11 @@ def init_params(model: OrbitalMLIP, graph, seed: int):
     return jax.jit(init)(jax.random.PRNGKey(seed))
 
 
-def create_steps(config, model, tx, par=None):
-    """The jitted train and eval steps (data parallel when `par` is set)."""
+def create_steps(config, model, tx, devices):
+    """The jitted train and eval steps on `devices` (`parallel.SingleDevice` or `DataParallel`)."""
     weights = dict(config.loss.weights)
     compute_stress = weights.get("stress", 0.0) > 0
-    train_step = (par.train_step if par else make_train_step)(model, tx, weights, config.train.ema_decay, compute_stress)
-    eval_step = (par.eval_step if par else make_eval_step)(
+    train_step = devices.train_step(model, tx, weights, config.train.ema_decay, compute_stress)
+    eval_step = devices.eval_step(
         model, tuple(t for t, w in weights.items() if w > 0) + ("forces",), compute_stress)
     return train_step, eval_step

@@ -16,10 +16,10 @@ import jax.numpy as jnp
 import ml_collections
 from absl import logging
 
-from orbjax.data.batching import batch_iterator, compute_budgets, n_batches
+from orbjax.data.batching import batch_iterator
 from orbjax.model.statistics import Statistics, compute_statistics
 from orbjax.training import parallel
-from orbjax.training.batches import device_batches, to_device
+from orbjax.training.batches import to_device
 from orbjax.training.checkpoint import Checkpointer
 from orbjax.training.data import DataSplits, load_splits, write_skipped
 from orbjax.training.export import export_finished_run
@@ -55,7 +55,7 @@ class Run:
     data: DataSplits
     budgets: list  # padding budgets (one compiled step per budget)
     dtype: object
-    par: object  # parallel.DataParallel, or None on one device
+    devices: object  # parallel.SingleDevice or parallel.DataParallel
     train_step: object  # (state, batch) -> (state, metrics)
     eval_step: object  # (params, batch) -> error sums
     ckpt: Checkpointer
@@ -84,16 +84,15 @@ def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
         statistics = compute_statistics(data.train, isolated_atom_energies=isolated_atom_energies(config.data))
     save_run_files(workdir, config, statistics)
     model = create_model(config, statistics)
-    par = parallel.from_config(config)  # None: one device; else the batch is split over all devices
-    budgets = (par.compute_budgets if par else compute_budgets)(
-        data.train + data.val, config.train.batch_size, config.train.n_buckets, seed=config.seed)
-    steps_per_epoch = (par.n_batches if par else n_batches)(data.train, config.train.batch_size, budgets, config.seed, 0)
+    devices = parallel.from_config(config)  # one device, or the batch split over all devices
+    budgets = devices.compute_budgets(data.train + data.val, config.train.batch_size, config.train.n_buckets,
+                                      seed=config.seed)
+    steps_per_epoch = devices.n_batches(data.train, config.train.batch_size, budgets, config.seed, 0)
     total_steps = config.train.num_steps or config.train.num_epochs * steps_per_epoch
     tx = create_optimizer(config, total_steps)
     example = to_device(next(batch_iterator(data.train[:1], 1, budgets, shuffle=False)), dtype)
     state = TrainState.create(init_params(model, example, config.seed), tx, jax.random.PRNGKey(config.seed))
-    if par is not None:
-        state = par.replicate(state)  # before restoring, so the checkpoint is read into this layout
+    state = devices.replicate(state)  # before restoring, so the checkpoint is read into this layout
     epoch, batch_in_epoch = 0, 0
     if resumed_meta is not None:
         state, meta = ckpt.restore(state)
@@ -101,8 +100,8 @@ def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
         _say(f"resumed from step {int(state.step)} (epoch {epoch}, batch {batch_in_epoch})")
     n_params = sum(x.size for x in jax.tree.leaves(state.params))
     _say(f"model: {n_params} parameters; {len(data.train)} train / {len(data.val)} val graphs; "
-         f"{total_steps} steps; padding budgets {budgets}" + (f"; data parallel over {par.n_devices} devices" if par else ""))
-    run = Run(config, data, budgets, dtype, par, *create_steps(config, model, tx, par), ckpt, MetricsLog(workdir),
+         f"{total_steps} steps; padding budgets {budgets}{devices.description}")
+    run = Run(config, data, budgets, dtype, devices, *create_steps(config, model, tx, devices), ckpt, MetricsLog(workdir),
               dict(statistics=statistics.to_json(), config=config.to_json(), n_params=int(n_params)), stop_signals)
     state, final = _loop(run, state, epoch, batch_in_epoch, total_steps)
     ckpt.close()
@@ -122,8 +121,8 @@ def _loop(run: Run, state, epoch: int, batch_in_epoch: int, total_steps: int):
         progress.write("step 0: " + format_metrics(_validate(run, state, step)))
     t0 = time.perf_counter()
     while step < total_steps:
-        batches = device_batches(run.par, run.data.train, config, run.budgets, run.dtype, seed=config.seed,
-                                 epoch=epoch, skip_batches=batch_in_epoch)
+        batches = run.devices.batch_iterator(run.data.train, config.train.batch_size, run.budgets, run.dtype,
+                                             seed=config.seed, epoch=epoch, skip_batches=batch_in_epoch)
         for batch in batches:
             state, metrics = run.train_step(state, batch)
             step, batch_in_epoch = step + 1, batch_in_epoch + 1
@@ -173,7 +172,7 @@ def _score_tests(run: Run, state, step: int) -> dict:
     out = {"selected_step": selected}
     for name, graphs in tests.items():
         if graphs:
-            metrics = evaluate(run.eval_step, params, graphs, run.config, run.budgets, run.dtype, run.par)
+            metrics = evaluate(run.eval_step, params, graphs, run.config, run.budgets, run.dtype, run.devices)
             run.log.write(selected, name, metrics)
             out.update({f"{name}_{k}": v for k, v in metrics.items()})
     return out
@@ -187,7 +186,7 @@ def _stop_requested(stop_signals, step: int, config) -> bool:
 
 
 def _validate(run: Run, state, step: int) -> dict:
-    val = evaluate(run.eval_step, state.ema_params, run.data.val, run.config, run.budgets, run.dtype, run.par)
+    val = evaluate(run.eval_step, state.ema_params, run.data.val, run.config, run.budgets, run.dtype, run.devices)
     val["val_loss"] = validation_loss(val, run.weights)
     val["xla_compilations_eval"] = run.eval_step._cache_size()
     run.log.write(step, "val", val)

@@ -9,27 +9,18 @@ import jax
 import jax.numpy as jnp
 import jraph
 
-# target → (where the label lives, mask name)
-TARGETS = {
-    "energy": ("globals", "energy_mask"),
-    "forces": ("nodes", "forces_mask"),
-    "stress": ("globals", "stress_mask"),
-    "atomic_charges": ("nodes", "atomic_charges_mask"),
-    "dft_charges": ("nodes", "dft_charges_mask"),
-    "spd_populations": ("nodes", "spd_mask"),
-    "orbital_populations": ("nodes", "orbital_mask"),
-}
+from orbjax.targets import TARGETS
 
 
 def label_and_mask(graph: jraph.GraphsTuple, target: str):
     """Label array and a boolean mask broadcastable to it, with padding masked out."""
-    where, mask_name = TARGETS[target]
-    if where == "globals":
+    record = TARGETS[target]
+    if record.level == "structure":
         label = graph.globals[target]
-        mask = graph.globals[mask_name] & jraph.get_graph_padding_mask(graph)
+        mask = graph.globals[record.mask] & jraph.get_graph_padding_mask(graph)
     else:
         label = graph.nodes[target]
-        mask = graph.nodes[mask_name] & _expand(jraph.get_node_padding_mask(graph), graph.nodes[mask_name])
+        mask = graph.nodes[record.mask] & _expand(jraph.get_node_padding_mask(graph), graph.nodes[record.mask])
     return label, mask
 
 
@@ -54,30 +45,21 @@ def residuals(graph: jraph.GraphsTuple, predictions: dict, target: str):
     return error, mask
 
 
-def mse(graph, predictions, target) -> jnp.ndarray:
-    error, mask = residuals(graph, predictions, target)
-    return jnp.sum(error**2) / jnp.maximum(jnp.sum(mask), 1)
+def total_loss(graph, predictions, weights: dict[str, float], axis_name: str | None = None):
+    """Weighted sum of the per-target MSEs; returns (loss, {target: MSE term}).
 
-
-def total_loss(graph, predictions, weights: dict[str, float]) -> tuple[jnp.ndarray, dict]:
-    """Weighted sum of the per-target MSEs; returns (loss, {target: mse})."""
-    terms = {t: mse(graph, predictions, t) for t, w in weights.items() if w > 0}
-    loss = sum(weights[t] * v for t, v in terms.items())
-    return loss, terms
-
-
-def loss_share(graph, predictions, weights: dict[str, float], axis_name: str):
-    """This device's share of the global-batch loss; (Σ_t w_t·SSE_t/N_t, {t: SSE_t/N_t}).
-
-    For the data-parallel step (training/parallel.py), inside `shard_map` over `axis_name`.
-    SSE_t is this device's sum of squared errors, N_t the number of labelled entries on
-    all devices. Summed over the axis, the shares are exactly the per-target MSEs and the
-    loss of `total_loss` on the whole global batch.
+    The one loss of training, on one device and data parallel. With `axis_name` (the
+    data-parallel step, inside `shard_map`) it is this device's *share*: SSE_t of its own
+    graphs divided by N_t, the labelled entries on all devices (a `psum`), so the shares
+    summed over the axis are exactly the loss and MSEs of the whole global batch (a mean per
+    device averaged over devices would weight atoms unequally).
     """
     terms = {}
     for target, weight in weights.items():
         if weight > 0:
             error, mask = residuals(graph, predictions, target)
-            n = jax.lax.psum(jnp.sum(mask), axis_name)
+            n = jnp.sum(mask)
+            if axis_name is not None:
+                n = jax.lax.psum(n, axis_name)
             terms[target] = jnp.sum(error**2) / jnp.maximum(n, 1)
     return sum(weights[t] * v for t, v in terms.items()), terms

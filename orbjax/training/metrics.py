@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-UNITS = {"energy": ("meV/atom", 1e3), "energy_per_structure": ("meV", 1e3), "forces": ("meV/A", 1e3),
-         "stress": ("meV/A^3", 1e3), "atomic_charges": ("me", 1e3), "dft_charges": ("me", 1e3),
-         "spd_populations": ("me", 1e3), "orbital_populations": ("me", 1e3)}
+from orbjax.targets import metric_units
 
 
 class ErrorAccumulator:
@@ -26,7 +24,7 @@ class ErrorAccumulator:
         for k, (abs_sum, sq_sum, n) in self.sums.items():
             if n == 0:
                 continue
-            unit, factor = UNITS.get(k, ("", 1.0))
+            unit, factor = metric_units().get(k, ("", 1.0))
             out[f"{k}_mae"] = factor * abs_sum / n
             out[f"{k}_rmse"] = factor * np.sqrt(sq_sum / n)
         return out
@@ -36,6 +34,6 @@ def format_metrics(metrics: dict[str, float]) -> str:
     parts = []
     for k, v in metrics.items():
         base = k.rsplit("_", 1)[0]
-        unit = UNITS.get(base, ("", 1))[0]
+        unit = metric_units().get(base, ("", 1))[0]
         parts.append(f"{k}={v:.4g}{(' ' + unit) if unit else ''}")
     return ", ".join(parts)

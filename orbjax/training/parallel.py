@@ -25,7 +25,8 @@ import jraph
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from orbjax.data.batching import PaddingBudget, compute_budgets, graph_sizes, pad_batch, plan_batches
+from orbjax.data.batching import PaddingBudget, batch_iterator, compute_budgets, pad_batch, plan_device_batches
+from orbjax.training.batches import to_device
 from orbjax.training import step as step_lib
 
 AXIS = "data"
@@ -48,8 +49,9 @@ def initialize_distributed(config) -> bool:
     return bool(mode)
 
 
-def from_config(config) -> "DataParallel | None":
-    """A `DataParallel` over all devices if `config.parallel.data_parallel` asks for one.
+def from_config(config) -> "SingleDevice | DataParallel":
+    """`DataParallel` over all devices if `config.parallel.data_parallel` asks for it, else
+    `SingleDevice`; the loop uses either through the same methods.
 
     "auto" (default): when there is more than one device; "true": always (even on one
     device); "false": never (the plain single-device step).
@@ -57,7 +59,7 @@ def from_config(config) -> "DataParallel | None":
     mode = _mode(config, "data_parallel")
     if mode == "auto":
         mode = jax.device_count() > 1
-    return DataParallel() if mode else None
+    return DataParallel() if mode else SingleDevice()
 
 
 def _mode(config, key: str):
@@ -67,6 +69,36 @@ def _mode(config, key: str):
     if str(value).lower() not in words:
         raise ValueError(f"parallel.{key} must be auto, true or false, not {value!r}")
     return words[str(value).lower()]
+
+
+class SingleDevice:
+    """Batches, steps and state placement on the default device: what `DataParallel` does
+    on many, with the same methods, so the training loop has one code path."""
+
+    n_devices = 1
+    description = ""
+
+    def compute_budgets(self, graphs, batch_size: int, n_buckets: int = 2, seed: int = 0) -> list[PaddingBudget]:
+        return compute_budgets(graphs, batch_size, n_buckets, seed=seed)
+
+    def n_batches(self, graphs, batch_size, budgets, seed=0, epoch=0, shuffle=True) -> int:
+        return len(plan_device_batches(graphs, batch_size, budgets, 1, seed, epoch, shuffle))
+
+    def batch_iterator(self, graphs, batch_size: int, budgets, dtype, seed: int = 0, epoch: int = 0,
+                       shuffle: bool = True, skip_batches: int = 0) -> Iterator[jraph.GraphsTuple]:
+        """Padded batches on the device, floats in `dtype` (`batching.batch_iterator`)."""
+        for batch in batch_iterator(graphs, batch_size, budgets, seed, epoch, shuffle, skip_batches):
+            yield to_device(batch, dtype)
+
+    def replicate(self, tree):
+        return tree
+
+    def train_step(self, model, tx, weights: dict[str, float], ema_decay: float = 0.99,
+                   compute_stress: bool = False):
+        return step_lib.make_train_step(model, tx, weights, ema_decay, compute_stress)
+
+    def eval_step(self, model, targets: tuple[str, ...], compute_stress: bool = False):
+        return step_lib.make_eval_step(model, targets, compute_stress)
 
 
 class DataParallel:
@@ -80,6 +112,7 @@ class DataParallel:
         self.local = [i for i, d in enumerate(self.devices) if d.process_index == jax.process_index()]
         self.batch_sharding = NamedSharding(self.mesh, P(AXIS))
         self.replicated = NamedSharding(self.mesh, P())
+        self.description = f"; data parallel over {self.n_devices} devices"
 
     # --- batches -----------------------------------------------------------------------
 
@@ -92,28 +125,9 @@ class DataParallel:
 
     def plan(self, graphs, batch_size: int, budgets, seed: int = 0, epoch: int = 0,
              shuffle: bool = True) -> list[tuple[list[np.ndarray], PaddingBudget]]:
-        """Per step: one index array per device and the budget all of them are padded to.
-
-        The global batches are those of the single-device plan (same permutation of
-        (seed, epoch)); each is cut into `n_devices` consecutive pieces. A global batch
-        whose pieces do not all fit a budget is halved until they do.
-        """
-        n_node, n_edge = graph_sizes(graphs)
-        everything = PaddingBudget(int(n_node.sum()) + 1, int(n_edge.sum()), batch_size + 1)
-        chunks = [c for c, _ in plan_batches(graphs, batch_size, [everything], seed, epoch, shuffle)]
-        budgets = sorted(budgets, key=lambda b: (b.n_node + b.n_edge, b.n_node, b.n_graph))
-        return [step for chunk in chunks for step in self._fit(chunk, budgets, n_node, n_edge)]
-
-    def _fit(self, chunk, budgets, n_node, n_edge):
-        pieces = np.array_split(chunk, self.n_devices)
-        for budget in budgets:
-            if all(budget.fits(n_node[p].sum(), n_edge[p].sum(), len(p)) for p in pieces):
-                return [(pieces, budget)]
-        if len(chunk) == 1:
-            raise ValueError(f"graph {chunk[0]}: {n_node[chunk[0]]} nodes and {n_edge[chunk[0]]} edges "
-                             f"do not fit any padding budget (largest: {budgets[-1]})")
-        half = len(chunk) // 2
-        return self._fit(chunk[:half], budgets, n_node, n_edge) + self._fit(chunk[half:], budgets, n_node, n_edge)
+        """Per step: one index array per device and the budget all of them are padded to;
+        the global batches are those of the single-device plan of the same (seed, epoch)."""
+        return plan_device_batches(graphs, batch_size, budgets, self.n_devices, seed, epoch, shuffle)
 
     def n_batches(self, graphs, batch_size, budgets, seed=0, epoch=0, shuffle=True) -> int:
         return len(self.plan(graphs, batch_size, budgets, seed, epoch, shuffle))

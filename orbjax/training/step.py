@@ -9,7 +9,7 @@ import jraph
 import optax
 
 from orbjax.model.predict import predict
-from orbjax.training.losses import loss_share, residuals, total_loss
+from orbjax.training.losses import residuals, total_loss
 from orbjax.training.state import TrainState, ema_update
 
 
@@ -24,9 +24,7 @@ def train_step(state: TrainState, graph: jraph.GraphsTuple, *, model, tx, weight
     this device's share of the global batch."""
     def loss_fn(params):
         predictions = predict(model, params, graph, with_heads=True, compute_stress=compute_stress)
-        if axis_name is None:
-            return total_loss(graph, predictions, weights)
-        return loss_share(graph, predictions, weights, axis_name)
+        return total_loss(graph, predictions, weights, axis_name)
 
     (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     if axis_name is not None:

@@ -11,7 +11,8 @@ from orbjax.data.graphs import structure_to_graph
 from orbjax.data.structures import Structure
 from orbjax.model.mlip import ModelConfig, OrbitalMLIP
 from orbjax.model.predict import predict
-from orbjax.model.statistics import CHARGE_TARGETS, Statistics
+from orbjax.model.statistics import Statistics
+from orbjax.targets import TARGETS, auxiliary_targets
 from orbjax.training.batches import to_device
 from orbjax.training.factories import init_params
 
@@ -22,10 +23,10 @@ CUTOFF = 4.0
 def make_statistics(species=SPECIES) -> Statistics:
     rng = np.random.default_rng(0)
     means = tuple((k, tuple(tuple(float(x) for x in rng.normal(size=w)) for _ in species))
-                  for k, (_, w) in CHARGE_TARGETS.items())
+                  for k, w in ((k, TARGETS[k].width) for k in auxiliary_targets()))
     return Statistics(species=species, atomic_energies=tuple(rng.normal(size=len(species))),
                       energy_scale=0.7, avg_num_neighbors=4.0, charge_means=means,
-                      charge_scales=tuple((k, 0.3) for k in CHARGE_TARGETS))
+                      charge_scales=tuple((k, 0.3) for k in auxiliary_targets()))
 
 
 def make_model(orbital_head="equivariant", dtype=jnp.float64, **kw) -> OrbitalMLIP:

@@ -37,6 +37,7 @@ assert jax.device_count() == 2, jax.devices()
 config = load_config_module(root + "/configs/test.py").get_config()
 config.data.limit = 16
 config.loss.weights.dft_charges = 1.0  # a per-atom charge target with its own mask and head
+config.model.heads = ("dft_charges",)
 """
 
 STEP_SCRIPT = COMMON + r"""
@@ -179,8 +180,8 @@ def test_config_switches_for_data_parallel_and_multihost(monkeypatch):
     with pytest.raises(ValueError, match="multihost"):
         parallel.initialize_distributed(config(multihost="maybe"))
     n = jax.device_count()
-    assert (parallel.from_config(config()) is None) == (n == 1)
-    assert parallel.from_config(config(data_parallel="false")) is None
+    assert isinstance(parallel.from_config(config()), parallel.SingleDevice) == (n == 1)
+    assert isinstance(parallel.from_config(config(data_parallel="false")), parallel.SingleDevice)
     assert parallel.from_config(config(data_parallel=True)).n_devices == n
 
 
