@@ -48,6 +48,23 @@ REFERENCE_VALENCE = np.array(
 # SCF retries after "SCF not converged": (mixer damping, max iterations) per extra attempt.
 DEFAULT_RETRIES: tuple[tuple[float, int], ...] = ((0.2, 500), (0.05, 1000))
 
+# Electronic temperature (Fermi smearing of the occupations). tblite's default is
+# 9.5e-4 Hartree = 300 K; `electronic_temperature=None` leaves it untouched, so labels made
+# before this option existed are reproduced exactly. A value in kelvin is passed to tblite
+# in Hartree (k_B below, the factor tblite's documentation gives).
+BOLTZMANN_HARTREE_PER_KELVIN = 3.166808578545117e-6
+TBLITE_DEFAULT_TEMPERATURE_HARTREE = 9.5e-4  # ≈ 300 K
+
+
+def check_electronic_temperature(kelvin: float | None) -> float | None:
+    """`kelvin` as a float, or None (tblite's default); ValueError unless finite and > 0."""
+    if kelvin is None:
+        return None
+    value = float(kelvin)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"electronic temperature must be a positive number of kelvin, not {kelvin!r}")
+    return value
+
 
 @dataclasses.dataclass
 class XtbResult:
@@ -80,6 +97,7 @@ def label_structure(
     orbitals: bool = True,
     max_iter: int = 250,
     retries: Sequence[tuple[float, int]] = DEFAULT_RETRIES,
+    electronic_temperature: float | None = None,
 ) -> dict[str, np.ndarray]:
     """xTB labels of one structure (eV, eV/Å, e).
 
@@ -87,16 +105,21 @@ def label_structure(
     ``orbitals=True`` also ``xtb_orbital_populations``, ``xtb_orbital_shell``,
     ``xtb_shell_populations``, ``xtb_shell_l``, ``xtb_shell_atom``, ``xtb_spd_populations``.
 
+    ``electronic_temperature`` (kelvin) sets the Fermi smearing of the occupations; None
+    keeps tblite's default (9.5e-4 Hartree ≈ 300 K).
+
     Raises:
       StructureError: unsupported element, bad geometry, impossible charge/multiplicity,
         SCF not converged after all retries, or any tblite error (message kept).
-      ValueError: orbitals requested for a method other than GFN1-xTB.
+      ValueError: orbitals requested for a method other than GFN1-xTB, or a temperature
+        that is not a positive number.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     if orbitals and method != "GFN1-xTB":
         raise ValueError(f"orbital populations are GFN1-xTB labels; use orbitals=False with {method}")
-    res = run_xtb(structure, method, save_integrals=orbitals, max_iter=max_iter, retries=retries)
+    res = run_xtb(structure, method, save_integrals=orbitals, max_iter=max_iter, retries=retries,
+                  electronic_temperature=electronic_temperature)
     labels = {
         "xtb_energy": np.asarray(res.energy * HARTREE),
         "xtb_forces": -res.gradient * HARTREE_PER_BOHR,
@@ -114,15 +137,23 @@ def run_xtb(
     save_integrals: bool = False,
     max_iter: int = 250,
     retries: Sequence[tuple[float, int]] = DEFAULT_RETRIES,
+    electronic_temperature: float | None = None,
+    verbosity: int = 0,
 ) -> XtbResult:
-    """One tblite single point; on "SCF not converged" retry with stronger damping."""
+    """One tblite single point; on "SCF not converged" retry with stronger damping.
+
+    ``electronic_temperature``: kelvin, None for tblite's default (≈ 300 K).
+    ``verbosity``: tblite's printout level (0 silent; 1 prints the SCF cycles to the
+    process's standard output from Fortran, which Python's ``sys.stdout`` does not see).
+    """
     from tblite.exceptions import TBLiteRuntimeError, TBLiteTypeError, TBLiteValueError
 
+    kelvin = check_electronic_temperature(electronic_temperature)
     check_structure(structure)
     attempts = [(None, max_iter), *retries]
     for k, (damping, n_iter) in enumerate(attempts):
         try:
-            return _singlepoint(structure, method, save_integrals, n_iter, damping)
+            return _singlepoint(structure, method, save_integrals, n_iter, damping, kelvin, verbosity)
         except (TBLiteRuntimeError, TBLiteTypeError, TBLiteValueError) as err:
             message = str(err).strip() or type(err).__name__
             if "not converged" in message and k + 1 < len(attempts):
@@ -167,7 +198,7 @@ def electron_count(s: Structure) -> int:
     return n
 
 
-def _singlepoint(s: Structure, method, save_integrals, max_iter, damping) -> XtbResult:
+def _singlepoint(s: Structure, method, save_integrals, max_iter, damping, kelvin=None, verbosity=0) -> XtbResult:
     from tblite.interface import Calculator  # late: see module docstring
 
     kwargs = {}
@@ -177,8 +208,10 @@ def _singlepoint(s: Structure, method, save_integrals, max_iter, damping) -> Xtb
         method, s.atomic_numbers, s.positions / BOHR,
         charge=float(s.charge), uhf=int(s.multiplicity - 1), **kwargs,
     )
-    calc.set("verbosity", 0)
+    calc.set("verbosity", int(verbosity))
     calc.set("max-iter", int(max_iter))
+    if kelvin is not None:
+        calc.set("temperature", kelvin * BOLTZMANN_HARTREE_PER_KELVIN)
     if damping is not None:
         calc.set("mixer-damping", float(damping))
     if save_integrals:

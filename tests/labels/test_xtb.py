@@ -12,7 +12,9 @@ from ase.build import bulk, molecule
 
 from orbjax.data.structures import Structure, StructureError
 from orbjax.labels.xtb import (
+    BOLTZMANN_HARTREE_PER_KELVIN,
     REFERENCE_VALENCE,
+    TBLITE_DEFAULT_TEMPERATURE_HARTREE,
     label_structure,
     onsite_blocks,
     run_xtb,
@@ -232,6 +234,23 @@ def test_scf_retry_recovers_then_fails_with_named_error():
     with pytest.raises(StructureError, match="SCF not converged") as err:
         label_structure(s, max_iter=2, retries=((0.2, 3),))
     assert err.value.name == "H2O"
+
+
+def test_electronic_temperature_reaches_tblite():
+    """None is tblite's default (9.5e-4 Eh ≈ 300 K); the same value in kelvin reproduces it and
+    3000 K smears the occupations: another (free) energy and other populations."""
+    s = cu_cell()  # rattled 4-atom Cu: a metal, charges not zero by symmetry
+    default = label_structure(s)
+    same = label_structure(s, electronic_temperature=TBLITE_DEFAULT_TEMPERATURE_HARTREE / BOLTZMANN_HARTREE_PER_KELVIN)
+    hot = label_structure(s, electronic_temperature=3000.0)
+    assert same["xtb_energy"] == pytest.approx(default["xtb_energy"], abs=1e-8)
+    np.testing.assert_allclose(same["xtb_orbital_populations"], default["xtb_orbital_populations"], atol=1e-8)
+    assert abs(hot["xtb_energy"] - default["xtb_energy"]) > 0.1  # eV; −TS of the smeared occupations
+    assert np.abs(hot["xtb_orbital_populations"] - default["xtb_orbital_populations"]).max() > 1e-3
+    np.testing.assert_allclose(hot["xtb_charges"].sum(), 0.0, atol=1e-6)  # still neutral
+    for bad in (0.0, -300.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="electronic temperature"):
+            label_structure(s, electronic_temperature=bad)
 
 
 # ----------------------------------------------------------------------------- bad input
