@@ -43,8 +43,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="record structures with atoms closer than 0.5 × the sum of their covalent radii as "
                         "failures (default: label them with a warning)")
     p.add_argument("--electronic-temperature", type=float, default=None, metavar="KELVIN",
-                   help="Fermi smearing of the xTB occupations in kelvin (default: tblite's, 9.5e-4 Hartree "
-                        "= 300 K); recorded in OUT's metadata as electronic_temperature_K")
+                   help="Fermi smearing of the xTB occupations in kelvin (default: tblite's, 300 K)"
+                        "; recorded in OUT's metadata as electronic_temperature_K")
     return p
 
 

@@ -16,11 +16,15 @@ per-orbital populations of the Mo atoms.
 Resumable: rows already in the CSV are skipped, so a killed run restarts where it stopped.
 A failed SCF (or any tblite error) is a row with ``converged=False`` and the reason, not a
 crash. At the end (and after every run) it rewrites from the whole CSV:
-`results/gfn1_summary.csv` (mean ± std per element × structure kind × temperature, and per
-element over all kinds) and `results/gfn1_throughput.csv` (seconds per structure and atoms/s
-by cell size).
+`results/gfn1_summary.csv` (mean ± std per element × structure kind × temperature, per
+element over all kinds, and per element inside each alloy system), `results/gfn1_throughput.csv`
+(seconds per structure and atoms/s by cell size, and a power-law fit of CPU seconds against
+n_atoms), `results/gfn1_temperature_effect.csv` (per kind: higher minus default temperature,
+energy per atom, max and mean |q|, SCF iterations and retries) and `results/gfn1_cellsize.csv`
+(elemental bulk/AIMD cells by size: GFN1 − PBE energy per atom, a check of tblite's Γ-point-only
+treatment of small cells).
 
-"default" is tblite's default electronic temperature, 9.5e-4 Hartree ≈ 300 K
+"default" is tblite's default electronic temperature, 300 K
 (``electronic_temperature=None``); numbers are kelvin.
 
 Selection (`select`): every file, every config_type, only cells of ≤ 64 atoms, evenly
@@ -190,7 +194,7 @@ def check_one(file: str, index: int, atoms, kelvin: float | None) -> dict:
         "kind": kind_of(file, atoms.info["config_type"]), "n_atoms": len(atoms),
         "perfect_lattice": perfect_lattice(atoms),
         "setting": "default" if kelvin is None else f"{kelvin:g}K",
-        "temperature_K": 300.0 if kelvin is None else kelvin,  # tblite default 9.5e-4 Eh ≈ 300 K
+        "temperature_K": 300.0 if kelvin is None else kelvin,  # tblite default: 300 K exactly (tests/labels/test_xtb.py)
         "pbe_energy_per_atom_eV": atoms.get_potential_energy() / len(atoms),
     }
     wall, cpu = time.perf_counter(), time.process_time()
@@ -243,53 +247,157 @@ def focus_orbitals(labels, z) -> dict:
 
 
 # ----------------------------------------------------------------------------- summaries
-def write_summaries(rows: list[dict], out: Path) -> None:
-    import pandas as pd
+# Plain csv + numpy (the project's environment has no pandas).
+TEXT_FIELDS = {"key", "file", "system", "formula", "config_type", "kind", "setting", "error"}
+BOOL_FIELDS = {"perfect_lattice", "converged"}
 
-    df = pd.DataFrame(rows)
-    num = [c for c in df.columns if c not in ("key", "file", "system", "formula", "config_type", "kind", "setting",
-                                              "error", "perfect_lattice", "converged")]
-    df[num] = df[num].apply(pd.to_numeric, errors="coerce")
-    df["converged"] = df["converged"].astype(str) == "True"
-    df["perfect_lattice"] = df["perfect_lattice"].astype(str) == "True"
+
+def _typed(rows: list[dict]) -> list[dict]:
+    out = []
+    for r in rows:
+        t = {}
+        for k, v in r.items():
+            if k in TEXT_FIELDS:
+                t[k] = v
+            elif k in BOOL_FIELDS:
+                t[k] = str(v) == "True"
+            else:
+                t[k] = float(v) if v not in ("", None) else np.nan
+        out.append(t)
+    return out
+
+
+def _group(rows, *keys) -> dict[tuple, list[dict]]:
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in keys), []).append(r)
+    return dict(sorted(groups.items(), key=lambda kv: tuple(str(x) for x in kv[0])))
+
+
+def _col(rows, key) -> np.ndarray:
+    return np.array([r.get(key, np.nan) for r in rows], float)
+
+
+def _mean_std(values) -> tuple[float, float]:
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    return (float(v.mean()), float(v.std())) if len(v) else (np.nan, np.nan)
+
+
+def _write_csv(path: Path, records: list[dict]) -> None:
+    fields = list(dict.fromkeys(k for r in records for k in r))
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fields)
+        w.writeheader()
+        for r in records:
+            w.writerow({k: _fmt6(v) for k, v in r.items()})
+
+
+def _fmt6(v):
+    if isinstance(v, (float, np.floating)):
+        return "" if not np.isfinite(v) else f"{float(v):.6g}"
+    return v
+
+
+def write_summaries(rows: list[dict], out: Path) -> None:
+    rows = _typed(rows)
     records = []
     for el in ELEMENTS:
-        has = df[f"s_{el}"].notna() | df["formula"].str.contains(rf"{el}(?![a-z])", regex=True)
-        sub = df[has]
-        for (setting, kind), g in list(sub.groupby(["setting", "kind"])) + [((s, "all"), g) for s, g in sub.groupby("setting")]:
-            ok = g[g["converged"]]
-            rec = {"element": el, "kind": kind, "setting": setting, "n_structures": len(g),
-                   "n_converged": int(g["converged"].sum()), "n_needed_retry": int((g["attempts"] > 1).sum()),
-                   "n_atoms_min": int(g["n_atoms"].min()), "n_atoms_max": int(g["n_atoms"].max())}
+        sub = [r for r in rows if el in re.findall(r"[A-Z][a-z]?", r["formula"])]
+        groups = [(("all", s, k), g) for (s, k), g in _group(sub, "setting", "kind").items()]
+        groups += [(("all", s, "all"), g) for (s,), g in _group(sub, "setting").items()]
+        alloys = [r for r in sub if r["system"] != el]  # the element in each alloy system separately
+        groups += [((y, s, k), g) for (y, s, k), g in _group(alloys, "system", "setting", "kind").items()]
+        for (system, setting, kind), g in groups:
+            ok = [r for r in g if r["converged"]]
+            rec = {"element": el, "system": system, "kind": kind, "setting": setting, "n_structures": len(g),
+                   "n_converged": len(ok), "n_needed_retry": int((_col(g, "attempts") > 1).sum()),
+                   "n_atoms_min": int(_col(g, "n_atoms").min()), "n_atoms_max": int(_col(g, "n_atoms").max())}
             for col, name in [("iterations", "iterations"), (f"q_mean_{el}", "q_mean"), (f"q_absmean_{el}", "q_absmean"),
                               ("max_abs_q", "max_abs_q_structure"), (f"s_{el}", "s"), (f"p_{el}", "p"), (f"d_{el}", "d")]:
-                rec[f"{name}_mean"], rec[f"{name}_std"] = ok[col].mean(), ok[col].std(ddof=0)
-            perfect = ok[ok["perfect_lattice"]]
+                rec[f"{name}_mean"], rec[f"{name}_std"] = _mean_std(_col(ok, col))
+            perfect = [r for r in ok if r["perfect_lattice"]]
             rec["n_perfect_lattice"] = len(perfect)
-            rec["q_spread_perfect_max"] = perfect["q_spread"].max() if len(perfect) else np.nan
+            rec["q_spread_perfect_max"] = float(_col(perfect, "q_spread").max()) if perfect else np.nan
             records.append(rec)
-    pd.DataFrame(records).to_csv(out / "gfn1_summary.csv", index=False, float_format="%.6g")
+    _write_csv(out / "gfn1_summary.csv", records)
+    converged = [r for r in rows if r["converged"]]
+    temperature_effect(converged, out)
+    cell_size(converged, out)
+    throughput(rows, out)
 
+
+def throughput(rows, out: Path) -> None:
     bins = [0, 8, 20, 40, 64, 120, 200]
-    df["size_bin"] = pd.cut(df["n_atoms"], bins).astype(str)
-    tp = []
-    for (setting, size_bin), g in df.groupby(["setting", "size_bin"], sort=True):
-        tp.append({"setting": setting, "n_atoms_bin": size_bin, "n_structures": len(g),
-                   "n_atoms_mean": g["n_atoms"].mean(), "wall_s_mean": g["wall_s"].mean(),
-                   "cpu_s_mean": g["cpu_s"].mean(), "cpu_s_max": g["cpu_s"].max(),
-                   "atoms_per_cpu_s": g["n_atoms"].sum() / g["cpu_s"].sum(),
-                   "iterations_mean": g["iterations"].mean()})
-    for setting, g in df.groupby("setting"):
-        tp.append({"setting": setting, "n_atoms_bin": "all", "n_structures": len(g), "n_atoms_mean": g["n_atoms"].mean(),
-                   "wall_s_mean": g["wall_s"].mean(), "cpu_s_mean": g["cpu_s"].mean(), "cpu_s_max": g["cpu_s"].max(),
-                   "atoms_per_cpu_s": g["n_atoms"].sum() / g["cpu_s"].sum(), "iterations_mean": g["iterations"].mean(),
-                   "cpu_s_total": g["cpu_s"].sum()})
-    # fit cpu_s = c · n_atoms^a over converged structures with ≥ 6 atoms (stage-2 cost estimate)
-    for setting, g in df[(df["n_atoms"] >= 6) & df["converged"]].groupby("setting"):
-        a, logc = np.polyfit(np.log(g["n_atoms"]), np.log(g["cpu_s"]), 1)
-        tp.append({"setting": setting, "n_atoms_bin": "fit cpu_s = c*n^a", "n_structures": len(g),
-                   "fit_exponent_a": a, "fit_prefactor_c": np.exp(logc)})
-    pd.DataFrame(tp).to_csv(out / "gfn1_throughput.csv", index=False, float_format="%.6g")
+    records = []
+    for (setting,), g in _group(rows, "setting").items():
+        n = _col(g, "n_atoms")
+        for lo, hi in zip(bins[:-1], bins[1:]):
+            b = [r for r, m in zip(g, (n > lo) & (n <= hi)) if m]
+            if not b:
+                continue
+            records.append(_throughput_record(setting, f"({lo}, {hi}]", b))
+        records.append({**_throughput_record(setting, "all", g), "cpu_s_total": float(_col(g, "cpu_s").sum()),
+                        "wall_s_total": float(_col(g, "wall_s").sum())})
+        # fit cpu_s = c · n_atoms^a over converged structures with ≥ 6 atoms (stage-2 cost estimate)
+        ok = [r for r in g if r["converged"] and r["n_atoms"] >= 6]
+        a, logc = np.polyfit(np.log(_col(ok, "n_atoms")), np.log(_col(ok, "cpu_s")), 1)
+        records.append({"setting": setting, "n_atoms_bin": "fit cpu_s = c*n^a (n >= 6)", "n_structures": len(ok),
+                        "fit_exponent_a": a, "fit_prefactor_c": float(np.exp(logc))})
+    _write_csv(out / "gfn1_throughput.csv", records)
+
+
+def _throughput_record(setting, label, g) -> dict:
+    n, cpu, wall = _col(g, "n_atoms"), _col(g, "cpu_s"), _col(g, "wall_s")
+    return {"setting": setting, "n_atoms_bin": label, "n_structures": len(g), "n_atoms_mean": n.mean(),
+            "wall_s_mean": wall.mean(), "cpu_s_mean": cpu.mean(), "cpu_s_max": cpu.max(),
+            "atoms_per_cpu_s": n.sum() / cpu.sum(), "iterations_mean": _mean_std(_col(g, "iterations"))[0]}
+
+
+def temperature_effect(rows, out: Path) -> None:
+    """Per structure kind: what the higher temperature changes (higher minus default)."""
+    base = {r["key"]: r for r in rows if r["setting"] == "default"}
+    records = []
+    for setting in sorted({r["setting"] for r in rows} - {"default"}):
+        pairs = [(base[r["key"]], r) for r in rows if r["setting"] == setting and r["key"] in base]
+        by_kind: dict[str, list] = {}
+        for b, h in pairs:
+            by_kind.setdefault(b["kind"], []).append((b, h))
+        for kind, g in sorted(by_kind.items()) + [("all", pairs)]:
+            b, h = [x for x, _ in g], [y for _, y in g]
+            d = {
+                "dE_per_atom_meV": 1000 * (_col(h, "energy_per_atom_eV") - _col(b, "energy_per_atom_eV")),
+                "d_max_abs_q": _col(h, "max_abs_q") - _col(b, "max_abs_q"),
+                "d_mean_abs_q": _col(h, "mean_abs_q") - _col(b, "mean_abs_q"),
+                "iterations_default": _col(b, "iterations"), "iterations_hot": _col(h, "iterations"),
+                "cpu_s_default": _col(b, "cpu_s"), "cpu_s_hot": _col(h, "cpu_s"),
+            }
+            rec = {"setting": setting, "kind": kind, "n_structures": len(g),
+                   "n_retry_default": int((_col(b, "attempts") > 1).sum()),
+                   "n_retry_hot": int((_col(h, "attempts") > 1).sum())}
+            for col, v in d.items():
+                rec[f"{col}_mean"], rec[f"{col}_std"] = _mean_std(v)
+            rec["d_max_abs_q_min"], rec["d_max_abs_q_max"] = float(d["d_max_abs_q"].min()), float(d["d_max_abs_q"].max())
+            records.append(rec)
+    _write_csv(out / "gfn1_temperature_effect.csv", records)
+
+
+def cell_size(rows, out: Path) -> None:
+    """Elemental bulk (strained) and AIMD cells by size: GFN1 − PBE energy per atom. tblite is
+    Γ-point only, so a 2-atom cell and a 54-atom cell of the same metal sample the bands
+    very differently; a constant offset per element is harmless, a size-dependent one is not."""
+    d = [r for r in rows if r["kind"] in ("bulk_strained", "aimd") and len(r["system"]) <= 2]
+    records = []
+    for (system, kind, n, setting), g in _group(d, "system", "kind", "n_atoms", "setting").items():
+        diff = _col(g, "energy_per_atom_eV") - _col(g, "pbe_energy_per_atom_eV")
+        m, s = _mean_std(diff)
+        records.append({"system": system, "kind": kind, "n_atoms": int(n), "setting": setting, "n_structures": len(g),
+                        "gfn1_minus_pbe_per_atom_eV_mean": m, "gfn1_minus_pbe_per_atom_eV_std": s,
+                        "gfn1_per_atom_eV_mean": _mean_std(_col(g, "energy_per_atom_eV"))[0],
+                        "pbe_per_atom_eV_mean": _mean_std(_col(g, "pbe_energy_per_atom_eV"))[0],
+                        "max_abs_q_mean": _mean_std(_col(g, "max_abs_q"))[0],
+                        "n_perfect_lattice": int(sum(r["perfect_lattice"] for r in g))})
+    _write_csv(out / "gfn1_cellsize.csv", records)
 
 
 # ----------------------------------------------------------------------------- main

@@ -126,7 +126,7 @@ def label_structures(
       close_atoms: "warn" about atoms closer than `CLOSE_FACTOR` × their covalent radii, or
         "refuse" them (recorded as failures).
       electronic_temperature: Fermi smearing of tblite's occupations in kelvin; None keeps
-        tblite's default (9.5e-4 Hartree ≈ 300 K). Recorded in the output's metadata as
+        tblite's default (300 K). Recorded in the output's metadata as
         ``electronic_temperature_K`` (``"tblite default (300 K)"`` when None) and part of
         the job key, so a finished job relabelled at another temperature is recomputed.
     """

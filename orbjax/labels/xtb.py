@@ -48,12 +48,13 @@ REFERENCE_VALENCE = np.array(
 # SCF retries after "SCF not converged": (mixer damping, max iterations) per extra attempt.
 DEFAULT_RETRIES: tuple[tuple[float, int], ...] = ((0.2, 500), (0.05, 1000))
 
-# Electronic temperature (Fermi smearing of the occupations). tblite's default is
-# 9.5e-4 Hartree = 300 K; `electronic_temperature=None` leaves it untouched, so labels made
-# before this option existed are reproduced exactly. A value in kelvin is passed to tblite
-# in Hartree (k_B below, the factor tblite's documentation gives).
+# Electronic temperature (Fermi smearing of the occupations). tblite's default is 300 K
+# (its documentation rounds it to 9.5e-4 Hartree; 300 K × k_B reproduces the default energy
+# exactly, 9.5e-4 Hartree does not: tests/labels/test_xtb.py). `electronic_temperature=None`
+# leaves it untouched, so labels made before this option existed are reproduced exactly. A
+# value in kelvin is passed to tblite in Hartree (k_B below, the factor tblite documents).
 BOLTZMANN_HARTREE_PER_KELVIN = 3.166808578545117e-6
-TBLITE_DEFAULT_TEMPERATURE_HARTREE = 9.5e-4  # ≈ 300 K
+TBLITE_DEFAULT_TEMPERATURE_K = 300.0
 
 
 def check_electronic_temperature(kelvin: float | None) -> float | None:
@@ -106,7 +107,7 @@ def label_structure(
     ``xtb_shell_populations``, ``xtb_shell_l``, ``xtb_shell_atom``, ``xtb_spd_populations``.
 
     ``electronic_temperature`` (kelvin) sets the Fermi smearing of the occupations; None
-    keeps tblite's default (9.5e-4 Hartree ≈ 300 K).
+    keeps tblite's default (300 K).
 
     Raises:
       StructureError: unsupported element, bad geometry, impossible charge/multiplicity,
@@ -142,7 +143,7 @@ def run_xtb(
 ) -> XtbResult:
     """One tblite single point; on "SCF not converged" retry with stronger damping.
 
-    ``electronic_temperature``: kelvin, None for tblite's default (≈ 300 K).
+    ``electronic_temperature``: kelvin, None for tblite's default (300 K).
     ``verbosity``: tblite's printout level (0 silent; 1 prints the SCF cycles to the
     process's standard output from Fortran, which Python's ``sys.stdout`` does not see).
     """

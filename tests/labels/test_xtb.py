@@ -14,7 +14,7 @@ from orbjax.data.structures import Structure, StructureError
 from orbjax.labels.xtb import (
     BOLTZMANN_HARTREE_PER_KELVIN,
     REFERENCE_VALENCE,
-    TBLITE_DEFAULT_TEMPERATURE_HARTREE,
+    TBLITE_DEFAULT_TEMPERATURE_K,
     label_structure,
     onsite_blocks,
     run_xtb,
@@ -237,14 +237,17 @@ def test_scf_retry_recovers_then_fails_with_named_error():
 
 
 def test_electronic_temperature_reaches_tblite():
-    """None is tblite's default (9.5e-4 Eh ≈ 300 K); the same value in kelvin reproduces it and
-    3000 K smears the occupations: another (free) energy and other populations."""
+    """None is tblite's default, 300 K exactly (its documentation's 9.5e-4 Eh = 299.987 K
+    differs by 4e-6 eV here); 3000 K smears the occupations: another (free) energy and other
+    populations."""
     s = cu_cell()  # rattled 4-atom Cu: a metal, charges not zero by symmetry
     default = label_structure(s)
-    same = label_structure(s, electronic_temperature=TBLITE_DEFAULT_TEMPERATURE_HARTREE / BOLTZMANN_HARTREE_PER_KELVIN)
+    same = label_structure(s, electronic_temperature=TBLITE_DEFAULT_TEMPERATURE_K)
+    rounded = label_structure(s, electronic_temperature=9.5e-4 / BOLTZMANN_HARTREE_PER_KELVIN)
     hot = label_structure(s, electronic_temperature=3000.0)
     assert same["xtb_energy"] == pytest.approx(default["xtb_energy"], abs=1e-8)
     np.testing.assert_allclose(same["xtb_orbital_populations"], default["xtb_orbital_populations"], atol=1e-8)
+    assert abs(rounded["xtb_energy"] - default["xtb_energy"]) > 1e-7  # the temperature does reach tblite
     assert abs(hot["xtb_energy"] - default["xtb_energy"]) > 0.1  # eV; −TS of the smeared occupations
     assert np.abs(hot["xtb_orbital_populations"] - default["xtb_orbital_populations"]).max() > 1e-3
     np.testing.assert_allclose(hot["xtb_charges"].sum(), 0.0, atol=1e-6)  # still neutral
