@@ -186,16 +186,20 @@ def scf_cycles(text: str) -> tuple[int, int | None]:
     return len(blocks), (max(cycles) if cycles else None)
 
 
-def check_one(file: str, index: int, atoms, kelvin: float | None) -> dict:
-    s = Structure(atoms.numbers, atoms.positions, atoms.cell.array, atoms.pbc, name=f"{file}:{index}")
+def check_one(file: str, index: int, atoms, kelvin: float | None, repeat: tuple[int, int, int] | None = None) -> dict:
+    pbe_per_atom = atoms.get_potential_energy() / len(atoms)
+    if repeat is not None:  # a supercell of the frame (same PBE energy per atom)
+        atoms = atoms.repeat(repeat)
+    key = f"{file}:{index}" if repeat is None else f"{file}:{index}x{'x'.join(map(str, repeat))}"
+    s = Structure(atoms.numbers, atoms.positions, atoms.cell.array, atoms.pbc, name=key)
     row = {
-        "key": f"{file}:{index}", "file": file, "index": index, "system": system_of(atoms),
+        "key": key, "file": file, "index": index, "system": system_of(atoms),
         "formula": atoms.get_chemical_formula(), "config_type": atoms.info["config_type"],
         "kind": kind_of(file, atoms.info["config_type"]), "n_atoms": len(atoms),
         "perfect_lattice": perfect_lattice(atoms),
         "setting": "default" if kelvin is None else f"{kelvin:g}K",
         "temperature_K": 300.0 if kelvin is None else kelvin,  # tblite default: 300 K exactly (tests/labels/test_xtb.py)
-        "pbe_energy_per_atom_eV": atoms.get_potential_energy() / len(atoms),
+        "pbe_energy_per_atom_eV": pbe_per_atom,
     }
     wall, cpu = time.perf_counter(), time.process_time()
     error, res, text = "", None, ""
@@ -336,7 +340,7 @@ def throughput(rows, out: Path) -> None:
             b = [r for r, m in zip(g, (n > lo) & (n <= hi)) if m]
             if not b:
                 continue
-            records.append(_throughput_record(setting, f"({lo}, {hi}]", b))
+            records.append(_throughput_record(setting, f"{lo + 1}-{hi}", b))
         records.append({**_throughput_record(setting, "all", g), "cpu_s_total": float(_col(g, "cpu_s").sum()),
                         "wall_s_total": float(_col(g, "wall_s").sum())})
         # fit cpu_s = c · n_atoms^a over converged structures with ≥ 6 atoms (stage-2 cost estimate)
@@ -400,6 +404,46 @@ def cell_size(rows, out: Path) -> None:
     _write_csv(out / "gfn1_cellsize.csv", records)
 
 
+# ----------------------------------------------------------------------------- supercells
+# tblite is a Γ-point code: a 2-atom bcc cell is one k-point of the bulk metal. The same
+# frame repeated n×n×n samples n³ k-points of the small cell's Brillouin zone; labels that
+# change with n are finite-cell (Γ-point) artefacts, not chemistry. Cases: the middle 2-atom
+# elastic frame of each bcc metal checked above (repeat 1, 2, 3 → 2, 16, 54 atoms) and the
+# 16-atom binary frame with the largest |q| in gfn1_check.csv (Mo9Ta7, maml binary index 328;
+# repeat up to 2×2×2 = 128 atoms). tblite's default temperature only. Rows in
+# results/gfn1_supercells.csv (same columns plus `repeat`).
+SUPERCELL_CASES = [
+    ("mlearn_Li_train.extxyz", 229, [(1, 1, 1), (2, 2, 2), (3, 3, 3)]),
+    *[("maml_MoNbTaW_unary_train.extxyz", i, [(1, 1, 1), (2, 2, 2), (3, 3, 3)]) for i in (260, 581, 915, 1249)],
+    ("maml_MoNbTaW_binary_train.extxyz", 328, [(1, 1, 1), (2, 1, 1), (2, 2, 1), (2, 2, 2)]),
+]
+
+
+def run_supercells(data: Path, out: Path) -> None:
+    import ase.io
+
+    path = out / "gfn1_supercells.csv"
+    fields = ["repeat", *ROW_FIELDS]
+    done = {r["key"] for r in read_rows(path)}
+    new_file = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fields)
+        if new_file:
+            writer.writeheader()
+        for file, index, repeats in SUPERCELL_CASES:
+            atoms = ase.io.read(data / file, index)
+            for r in repeats:
+                key = f"{file}:{index}x{'x'.join(map(str, r))}"
+                if key in done:
+                    continue
+                row = {"repeat": "x".join(map(str, r)), **check_one(file, index, atoms, None, repeat=r)}
+                writer.writerow({k: _fmt(v) for k, v in row.items()})
+                f.flush()
+                print(f"{row['n_atoms']:4d} {key:45s} conv={row['converged']} it={row['iterations']} "
+                      f"{row['cpu_s']:.1f} s E/atom={row.get('energy_per_atom_eV', float('nan')):.3f} "
+                      f"max|q|={row.get('max_abs_q', float('nan')):.3f} {row['error']}", flush=True)
+
+
 # ----------------------------------------------------------------------------- main
 def read_rows(path: Path) -> list[dict]:
     if not path.exists():
@@ -416,6 +460,7 @@ def main(argv=None) -> int:
                    help="'default' (tblite's, ≈ 300 K) and/or kelvin values")
     p.add_argument("--max-atoms", type=int, default=None, help="skip selected cells larger than this (this run only)")
     p.add_argument("--list", action="store_true", help="print the selection and exit")
+    p.add_argument("--no-supercells", action="store_true", help="skip the supercell (Γ-point) check")
     args = p.parse_args(argv)
     settings = [None if t == "default" else float(t) for t in args.temperatures]
     chosen = select(args.data)
@@ -447,6 +492,8 @@ def main(argv=None) -> int:
                 print(f"{row['n_atoms']:4d} {row['key']:45s} {setting:8s} conv={row['converged']} "
                       f"att={row['attempts']} it={row['iterations']} {row['cpu_s']:.1f} s "
                       f"max|q|={row.get('max_abs_q', float('nan')):.3f} {row['error']}", flush=True)
+    if not args.no_supercells:
+        run_supercells(args.data, args.out)
     write_summaries(rows, args.out)
     print(f"{len(rows)} rows in {path}; summaries written", flush=True)
     return 0
