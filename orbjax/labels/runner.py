@@ -53,6 +53,7 @@ OUTPUT_SUFFIXES = (".h5", ".hdf5")  # the output is always an orbjax HDF5 datase
 CLOSE_FACTOR = 0.5  # × (r_cov,i + r_cov,j): closer pairs are warned about or refused
 CLOSE_ATOMS = ("warn", "refuse")
 TBLITE_DEFAULT_TEMPERATURE = "tblite default (300 K)"  # metadata value for electronic_temperature=None
+CELL_AS_GIVEN = "none (cells labelled as given)"  # metadata value for min_cell_length=None
 
 
 class CloseAtomsWarning(UserWarning):
@@ -106,6 +107,7 @@ def label_structures(
     source_indices: Sequence[int] | None = None,
     close_atoms: str = "warn",
     electronic_temperature: float | None = None,
+    min_cell_length: float | None = None,
 ) -> LabelReport:
     """Label `structures` with tblite in parallel and write the labelled dataset to `out_path`.
 
@@ -129,16 +131,25 @@ def label_structures(
         tblite's default (300 K). Recorded in the output's metadata as
         ``electronic_temperature_K`` (``"tblite default (300 K)"`` when None) and part of
         the job key, so a finished job relabelled at another temperature is recomputed.
+      min_cell_length: label each periodic cell as a supercell at least this many Å wide
+        in every periodic direction and fold the labels back (see `label_structure`);
+        None: cells as given. Recorded as ``min_cell_length_A`` and in the job key.
     """
     _check_arguments(out_path, method, orbitals, close_atoms)
     kelvin = check_electronic_temperature(electronic_temperature)
+    if min_cell_length is not None:
+        min_cell_length = float(min_cell_length)
+        if not np.isfinite(min_cell_length) or min_cell_length <= 0:
+            raise ValueError(f"min_cell_length must be a positive number of Å, not {min_cell_length!r}")
+    options = {k: v for k, v in (("electronic_temperature", kelvin), ("min_cell_length", min_cell_length))
+               if v is not None}  # xtb options that differ from the defaults
     start = time.perf_counter()
     out = Path(out_path)
     parts, failures = _parts_dir(out), out.with_name(out.name + ".failures.jsonl")
     positions = _positions(structures, source_indices)
     unreadable = _numbered(unreadable)
     fingerprints = [structure_fingerprint(s) for s in structures]
-    key = _job_key(fingerprints, positions, unreadable, method, orbitals, close_atoms, kelvin)
+    key = _job_key(fingerprints, positions, unreadable, method, orbitals, close_atoms, options)
     if not parts.exists() and _finished(out, key):
         return _already_done(out, failures, len(structures) + len(unreadable), len(unreadable), start)
     refused = _close_atom_failures(structures, positions, refuse=close_atoms == "refuse")
@@ -146,12 +157,12 @@ def label_structures(
         failures.unlink(missing_ok=True)  # a fresh job: forget failures of an older one
         parts.mkdir(parents=True)
         _append_lines(failures, _unreadable_lines(unreadable) + _failure_lines(refused, positions))
-    done = _load_parts(parts, fingerprints, method, orbitals, kelvin)
+    done = _load_parts(parts, fingerprints, method, orbitals, options)
     done.update({i: r for i, r in refused.items() if i not in done})
     todo = [i for i in range(len(structures)) if i not in done]
     chunks = [todo[k : k + chunk_size] for k in range(0, len(todo), chunk_size)]
-    for result in _run_chunks(structures, chunks, method, orbitals, n_workers, progress, len(done), kelvin):
-        _write_part(parts, result, fingerprints, method, orbitals, kelvin)
+    for result in _run_chunks(structures, chunks, method, orbitals, n_workers, progress, len(done), options):
+        _write_part(parts, result, fingerprints, method, orbitals, options)
         _append_failures(failures, result, positions)
         done.update(result)
     labelled = _merge(structures, done, positions)
@@ -161,6 +172,7 @@ def label_structures(
         "method": method, "orbitals": bool(orbitals), "n_failed": n_failed, "n_structures": n_total,
         "n_labelled": len(labelled), "failures_file": failures.name, "input_key": key,
         "electronic_temperature_K": TBLITE_DEFAULT_TEMPERATURE if kelvin is None else kelvin,
+        "min_cell_length_A": CELL_AS_GIVEN if min_cell_length is None else min_cell_length,
     })
     shutil.rmtree(parts)
     return LabelReport(
@@ -209,7 +221,8 @@ def structure_fingerprint(s: Structure) -> str:
 
 
 # ----------------------------------------------------------------------------- workers
-def _run_chunks(structures, chunks, method, orbitals, n_workers, progress, n_done, kelvin=None) -> Iterator[dict[int, _Done]]:
+def _run_chunks(structures, chunks, method, orbitals, n_workers, progress, n_done,
+                options=None) -> Iterator[dict[int, _Done]]:
     """Yield the results of each chunk as it finishes (in completion order)."""
     from tqdm.auto import tqdm
 
@@ -222,7 +235,7 @@ def _run_chunks(structures, chunks, method, orbitals, n_workers, progress, n_don
         n_workers, mp_context=context, initializer=_init_worker
     ) as pool:
         futures = [
-            pool.submit(_label_chunk, chunk, [structures[i] for i in chunk], method, orbitals, kelvin)
+            pool.submit(_label_chunk, chunk, [structures[i] for i in chunk], method, orbitals, options)
             for chunk in chunks
         ]
         try:
@@ -242,11 +255,11 @@ def _init_worker() -> None:
 
 
 def _label_chunk(indices: list[int], structures: list[Structure], method: str, orbitals: bool,
-                 kelvin: float | None = None) -> dict[int, _Done]:
+                 options: dict | None = None) -> dict[int, _Done]:
     out = {}
     for i, s in zip(indices, structures):
         try:
-            out[i] = _Done(label_structure(s, method=method, orbitals=orbitals, electronic_temperature=kelvin), s.name)
+            out[i] = _Done(label_structure(s, method=method, orbitals=orbitals, **(options or {})), s.name)
         except StructureError as err:
             out[i] = _Done(None, s.name, err.problem)
         except Exception as err:  # noqa: BLE001 — record any failure and go on
@@ -281,7 +294,7 @@ def _parts_dir(out: Path) -> Path:
     return out.with_name(out.name + ".parts")
 
 
-def _write_part(parts: Path, result: dict[int, _Done], fingerprints, method, orbitals, kelvin=None) -> None:
+def _write_part(parts: Path, result: dict[int, _Done], fingerprints, method, orbitals, options=None) -> None:
     """One chunk → ``part-<first index>-<random>.npz``, atomically (temp file + os.replace).
 
     No fsync: the page cache survives a killed process; a part damaged by a machine crash
@@ -297,8 +310,8 @@ def _write_part(parts: Path, result: dict[int, _Done], fingerprints, method, orb
         "orbitals": np.array(bool(orbitals)),
         **_pack([result[i].labels or {} for i in indices]),
     }
-    if kelvin is not None:  # absent = tblite's default, as in parts written before the option
-        arrays["electronic_temperature_K"] = np.array(float(kelvin))
+    if options:  # absent = all defaults, as in parts written before these options existed
+        arrays["xtb_options"] = np.array(json.dumps(options, sort_keys=True))
     stem = f"part-{indices[0]:08d}-{uuid.uuid4().hex[:8]}"
     tmp = parts / f".{stem}.tmp"
     with open(tmp, "wb") as f:
@@ -337,7 +350,7 @@ def _unpack(z, n: int) -> list[dict[str, np.ndarray]]:
 
 
 def _load_parts(parts: Path, fingerprints: list[str], method: str, orbitals: bool,
-                kelvin: float | None = None) -> dict[int, _Done]:
+                options: dict | None = None) -> dict[int, _Done]:
     """Results of earlier runs; raise if they belong to another input or other settings."""
     for tmp in parts.glob(".*.tmp"):
         tmp.unlink()  # a part that was being written when the job died
@@ -346,11 +359,11 @@ def _load_parts(parts: Path, fingerprints: list[str], method: str, orbitals: boo
         part = _read_part(path)
         if part is None:
             continue
-        if part["method"] != method or part["orbitals"] != bool(orbitals) or part["kelvin"] != kelvin:
+        if part["method"] != method or part["orbitals"] != bool(orbitals) or part["options"] != (options or {}):
             raise ValueError(
                 f"{path} was made with method={part['method']}, orbitals={part['orbitals']}, "
-                f"electronic_temperature={part['kelvin']}; delete {parts} to start over with "
-                f"method={method}, orbitals={orbitals}, electronic_temperature={kelvin}"
+                f"options={part['options']}; delete {parts} to start over with "
+                f"method={method}, orbitals={orbitals}, options={options or {}}"
             )
         for i, fp, done_i in zip(part["indices"], part["fingerprints"], part["results"]):
             if i >= len(fingerprints) or fingerprints[i] != fp:
@@ -373,9 +386,9 @@ def _read_part(path: Path) -> dict | None:
                 _Done(None if reason else lab, str(name), str(reason) or None)
                 for lab, name, reason in zip(labels, z["names"], z["reasons"])
             ]
-            kelvin = float(z["electronic_temperature_K"]) if "electronic_temperature_K" in z.files else None
+            options = json.loads(str(z["xtb_options"])) if "xtb_options" in z.files else {}
             return dict(indices=indices, fingerprints=[str(f) for f in z["fingerprints"]], results=results,
-                        method=str(z["method"]), orbitals=bool(z["orbitals"]), kelvin=kelvin)
+                        method=str(z["method"]), orbitals=bool(z["orbitals"]), options=options)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         warnings.warn(f"{path} is damaged ({err}); its structures will be labelled again")
         path.unlink()
@@ -436,16 +449,16 @@ def _close_reason(s: Structure, pairs) -> str:
 
 
 # ----------------------------------------------------------------------------- finished jobs
-def _job_key(fingerprints, positions, unreadable, method, orbitals, close_atoms, kelvin=None) -> str:
+def _job_key(fingerprints, positions, unreadable, method, orbitals, close_atoms, options=None) -> str:
     """Hash of everything that decides a job's output: equal keys, equal results.
 
-    The electronic temperature enters only when set, so outputs finished before the option
-    existed (tblite's default) keep their key and are not relabelled.
+    xtb options (electronic temperature, minimum cell length) enter only when set, so
+    outputs finished before the options existed keep their key and are not relabelled.
     """
     h = hashlib.sha256()
     fields = [fingerprints, positions, unreadable, method, bool(orbitals), close_atoms]
-    if kelvin is not None:
-        fields.append(["electronic_temperature_K", float(kelvin)])
+    if options:
+        fields.append(["xtb_options", {k: float(v) for k, v in sorted(options.items())}])
     h.update(json.dumps(fields).encode())
     return h.hexdigest()
 

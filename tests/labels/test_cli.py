@@ -176,6 +176,13 @@ def test_electronic_temperature_option_is_used_and_recorded(tmp_path, capsys):
     assert read_dataset(tmp_path / "hot.h5")[1]["electronic_temperature_K"] == runner.TBLITE_DEFAULT_TEMPERATURE
     code, _, err = run(capsys, tmp_path / "cu.extxyz", tmp_path / "cold.h5", "--electronic-temperature", -5)
     assert_one_line_error(code, err, "electronic temperature")
+    assert default_attrs["min_cell_length_A"] == runner.CELL_AS_GIVEN
+    code, out, _ = run(capsys, tmp_path / "cu.extxyz", tmp_path / "super.h5", "--min-cell-length", 7, "--limit", 1)
+    assert code == 0 and "labelled 1 of 1" in out
+    sup, sup_attrs = read_dataset(tmp_path / "super.h5")
+    assert float(sup_attrs["min_cell_length_A"]) == 7.0
+    assert sup[0].labels["xtb_supercell_repeats"].tolist() == [2, 2, 2]
+    assert sup[0].labels["xtb_orbital_populations"].shape == default[0].labels["xtb_orbital_populations"].shape
 
 
 # ----------------------------------------------------------------------------- close atoms

@@ -152,8 +152,8 @@ def test_resume_refuses_parts_of_another_electronic_temperature(tmp_path):
     structures = waters(2)
     fps = [structure_fingerprint(s) for s in structures]
     labels = label_structure(structures[0], electronic_temperature=3000.0)
-    _write_part(parts, {0: _Done(labels, "w0")}, fps, "GFN1-xTB", True, 3000.0)
-    with pytest.raises(ValueError, match="electronic_temperature=3000"):
+    _write_part(parts, {0: _Done(labels, "w0")}, fps, "GFN1-xTB", True, {"electronic_temperature": 3000.0})
+    with pytest.raises(ValueError, match="'electronic_temperature': 3000"):
         label_structures(structures, out, n_workers=1, progress=False)  # tblite's default
     report = label_structures(structures, out, n_workers=1, progress=False, electronic_temperature=3000.0)
     assert (report.n_computed, report.n_labelled) == (1, 2)
