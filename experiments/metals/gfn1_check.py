@@ -408,13 +408,15 @@ def cell_size(rows, out: Path) -> None:
 # tblite is a Γ-point code: a 2-atom bcc cell is one k-point of the bulk metal. The same
 # frame repeated n×n×n samples n³ k-points of the small cell's Brillouin zone; labels that
 # change with n are finite-cell (Γ-point) artefacts, not chemistry. Cases: the middle 2-atom
-# elastic frame of each bcc metal checked above (repeat 1, 2, 3 → 2, 16, 54 atoms) and the
+# elastic frame of each bcc metal checked above (repeat 1, 2, 3 → 2, 16, 54 atoms; Ta and W,
+# whose populations moved most from 16 to 54 atoms, also 4 → 128 atoms) and the
 # 16-atom binary frame with the largest |q| in gfn1_check.csv (Mo9Ta7, maml binary index 328;
 # repeat up to 2×2×2 = 128 atoms). tblite's default temperature only. Rows in
 # results/gfn1_supercells.csv (same columns plus `repeat`).
 SUPERCELL_CASES = [
     ("mlearn_Li_train.extxyz", 229, [(1, 1, 1), (2, 2, 2), (3, 3, 3)]),
-    *[("maml_MoNbTaW_unary_train.extxyz", i, [(1, 1, 1), (2, 2, 2), (3, 3, 3)]) for i in (260, 581, 915, 1249)],
+    *[("maml_MoNbTaW_unary_train.extxyz", i, [(1, 1, 1), (2, 2, 2), (3, 3, 3)]) for i in (260, 581)],
+    *[("maml_MoNbTaW_unary_train.extxyz", i, [(1, 1, 1), (2, 2, 2), (3, 3, 3), (4, 4, 4)]) for i in (915, 1249)],
     ("maml_MoNbTaW_binary_train.extxyz", 328, [(1, 1, 1), (2, 1, 1), (2, 2, 1), (2, 2, 2)]),
 ]
 
