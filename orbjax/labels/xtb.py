@@ -220,9 +220,11 @@ def run_xtb(
     kelvin = check_electronic_temperature(electronic_temperature)
     check_structure(structure)
     attempts = [(None, max_iter), *retries]
+    # only options that differ from the defaults (keeps _singlepoint's five-argument form)
+    extra = {k: v for k, v in (("kelvin", kelvin), ("verbosity", verbosity)) if v}
     for k, (damping, n_iter) in enumerate(attempts):
         try:
-            return _singlepoint(structure, method, save_integrals, n_iter, damping, kelvin, verbosity)
+            return _singlepoint(structure, method, save_integrals, n_iter, damping, **extra)
         except (TBLiteRuntimeError, TBLiteTypeError, TBLiteValueError) as err:
             message = str(err).strip() or type(err).__name__
             if "not converged" in message and k + 1 < len(attempts):
