@@ -3,6 +3,7 @@
     python -m orbjax.label IN OUT.h5 [--method GFN1-xTB|GFN2-xTB] [--workers N]
                                      [--no-orbitals] [--limit N] [--chunk-size N]
                                      [--key-preset default|chno|comp6] [--refuse-close-atoms]
+                                     [--electronic-temperature KELVIN] [--min-cell-length Å]
 
 IN is anything `orbjax.data.readers.read_structures` reads (extxyz, ASE db, ANI HDF5, an
 orbjax dataset); OUT must be named *.h5 or *.hdf5. Re-running the same command after an
@@ -41,6 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--refuse-close-atoms", action="store_true",
                    help="record structures with atoms closer than 0.5 × the sum of their covalent radii as "
                         "failures (default: label them with a warning)")
+    p.add_argument("--electronic-temperature", type=float, default=None, metavar="KELVIN",
+                   help="Fermi smearing of the xTB occupations in kelvin (default: tblite's, 300 K)"
+                        "; recorded in OUT's metadata as electronic_temperature_K")
+    p.add_argument("--min-cell-length", type=float, default=None, metavar="Å",
+                   help="label each periodic cell as a supercell at least this wide in every periodic direction "
+                        "and fold the labels back (tblite is Γ-point only; small metal cells need it, see "
+                        "experiments/metals/RESULTS.md); default: cells as given; recorded as min_cell_length_A")
     return p
 
 
@@ -59,6 +67,7 @@ def _label(args) -> int:
         orbitals=not args.no_orbitals and args.method == "GFN1-xTB", chunk_size=args.chunk_size,
         unreadable=numbered.unreadable, source_indices=numbered.positions,
         close_atoms="refuse" if args.refuse_close_atoms else "warn",
+        electronic_temperature=args.electronic_temperature, min_cell_length=args.min_cell_length,
     )
     if report.already_done:
         print(f"already labelled: {report.n_labelled} of {report.n_structures} structures in {report.out_path} "

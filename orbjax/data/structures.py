@@ -34,6 +34,7 @@ LABEL_SHAPES: dict[str, tuple] = {
     "xtb_shell_atom": ("s",),  # int, atom index (0-based) of each shell
     "xtb_orbital_populations": ("o",),  # e, diag(P·S) per AO, tblite order
     "xtb_orbital_shell": ("o",),  # int, shell index of each AO
+    "xtb_supercell_repeats": (3,),  # int, copies of the cell labelled (min_cell_length option)
 }
 
 

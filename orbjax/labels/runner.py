@@ -45,13 +45,15 @@ import numpy as np
 from orbjax.data.dataset import write_dataset
 from orbjax.data.neighbours import neighbour_list
 from orbjax.data.structures import MIN_DISTANCE, Structure, StructureError
-from orbjax.labels.xtb import METHODS, label_structure
+from orbjax.labels.xtb import METHODS, check_electronic_temperature, label_structure
 
 # Set in every worker before tblite (and its OpenMP runtime) loads: one core, one thread.
 _SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 OUTPUT_SUFFIXES = (".h5", ".hdf5")  # the output is always an orbjax HDF5 dataset
 CLOSE_FACTOR = 0.5  # × (r_cov,i + r_cov,j): closer pairs are warned about or refused
 CLOSE_ATOMS = ("warn", "refuse")
+TBLITE_DEFAULT_TEMPERATURE = "tblite default (300 K)"  # metadata value for electronic_temperature=None
+CELL_AS_GIVEN = "none (cells labelled as given)"  # metadata value for min_cell_length=None
 
 
 class CloseAtomsWarning(UserWarning):
@@ -104,6 +106,8 @@ def label_structures(
     unreadable: Sequence[tuple] = (),
     source_indices: Sequence[int] | None = None,
     close_atoms: str = "warn",
+    electronic_temperature: float | None = None,
+    min_cell_length: float | None = None,
 ) -> LabelReport:
     """Label `structures` with tblite in parallel and write the labelled dataset to `out_path`.
 
@@ -123,15 +127,29 @@ def label_structures(
         the ``index`` of its failure and its ``info["source_index"]``.
       close_atoms: "warn" about atoms closer than `CLOSE_FACTOR` × their covalent radii, or
         "refuse" them (recorded as failures).
+      electronic_temperature: Fermi smearing of tblite's occupations in kelvin; None keeps
+        tblite's default (300 K). Recorded in the output's metadata as
+        ``electronic_temperature_K`` (``"tblite default (300 K)"`` when None) and part of
+        the job key, so a finished job relabelled at another temperature is recomputed.
+      min_cell_length: label each periodic cell as a supercell at least this many Å wide
+        in every periodic direction and fold the labels back (see `label_structure`);
+        None: cells as given. Recorded as ``min_cell_length_A`` and in the job key.
     """
     _check_arguments(out_path, method, orbitals, close_atoms)
+    kelvin = check_electronic_temperature(electronic_temperature)
+    if min_cell_length is not None:
+        min_cell_length = float(min_cell_length)
+        if not np.isfinite(min_cell_length) or min_cell_length <= 0:
+            raise ValueError(f"min_cell_length must be a positive number of Å, not {min_cell_length!r}")
+    options = {k: v for k, v in (("electronic_temperature", kelvin), ("min_cell_length", min_cell_length))
+               if v is not None}  # xtb options that differ from the defaults
     start = time.perf_counter()
     out = Path(out_path)
     parts, failures = _parts_dir(out), out.with_name(out.name + ".failures.jsonl")
     positions = _positions(structures, source_indices)
     unreadable = _numbered(unreadable)
     fingerprints = [structure_fingerprint(s) for s in structures]
-    key = _job_key(fingerprints, positions, unreadable, method, orbitals, close_atoms)
+    key = _job_key(fingerprints, positions, unreadable, method, orbitals, close_atoms, options)
     if not parts.exists() and _finished(out, key):
         return _already_done(out, failures, len(structures) + len(unreadable), len(unreadable), start)
     refused = _close_atom_failures(structures, positions, refuse=close_atoms == "refuse")
@@ -139,12 +157,12 @@ def label_structures(
         failures.unlink(missing_ok=True)  # a fresh job: forget failures of an older one
         parts.mkdir(parents=True)
         _append_lines(failures, _unreadable_lines(unreadable) + _failure_lines(refused, positions))
-    done = _load_parts(parts, fingerprints, method, orbitals)
+    done = _load_parts(parts, fingerprints, method, orbitals, options)
     done.update({i: r for i, r in refused.items() if i not in done})
     todo = [i for i in range(len(structures)) if i not in done]
     chunks = [todo[k : k + chunk_size] for k in range(0, len(todo), chunk_size)]
-    for result in _run_chunks(structures, chunks, method, orbitals, n_workers, progress, len(done)):
-        _write_part(parts, result, fingerprints, method, orbitals)
+    for result in _run_chunks(structures, chunks, method, orbitals, n_workers, progress, len(done), options):
+        _write_part(parts, result, fingerprints, method, orbitals, options)
         _append_failures(failures, result, positions)
         done.update(result)
     labelled = _merge(structures, done, positions)
@@ -153,6 +171,8 @@ def label_structures(
     write_dataset(out, labelled, {
         "method": method, "orbitals": bool(orbitals), "n_failed": n_failed, "n_structures": n_total,
         "n_labelled": len(labelled), "failures_file": failures.name, "input_key": key,
+        "electronic_temperature_K": TBLITE_DEFAULT_TEMPERATURE if kelvin is None else kelvin,
+        "min_cell_length_A": CELL_AS_GIVEN if min_cell_length is None else min_cell_length,
     })
     shutil.rmtree(parts)
     return LabelReport(
@@ -201,7 +221,8 @@ def structure_fingerprint(s: Structure) -> str:
 
 
 # ----------------------------------------------------------------------------- workers
-def _run_chunks(structures, chunks, method, orbitals, n_workers, progress, n_done) -> Iterator[dict[int, _Done]]:
+def _run_chunks(structures, chunks, method, orbitals, n_workers, progress, n_done,
+                options=None) -> Iterator[dict[int, _Done]]:
     """Yield the results of each chunk as it finishes (in completion order)."""
     from tqdm.auto import tqdm
 
@@ -214,7 +235,8 @@ def _run_chunks(structures, chunks, method, orbitals, n_workers, progress, n_don
         n_workers, mp_context=context, initializer=_init_worker
     ) as pool:
         futures = [
-            pool.submit(_label_chunk, chunk, [structures[i] for i in chunk], method, orbitals) for chunk in chunks
+            pool.submit(_label_chunk, chunk, [structures[i] for i in chunk], method, orbitals, options)
+            for chunk in chunks
         ]
         try:
             for future in cf.as_completed(futures):
@@ -232,11 +254,12 @@ def _init_worker() -> None:
     os.environ.update(_SINGLE_THREAD_ENV)
 
 
-def _label_chunk(indices: list[int], structures: list[Structure], method: str, orbitals: bool) -> dict[int, _Done]:
+def _label_chunk(indices: list[int], structures: list[Structure], method: str, orbitals: bool,
+                 options: dict | None = None) -> dict[int, _Done]:
     out = {}
     for i, s in zip(indices, structures):
         try:
-            out[i] = _Done(label_structure(s, method=method, orbitals=orbitals), s.name)
+            out[i] = _Done(label_structure(s, method=method, orbitals=orbitals, **(options or {})), s.name)
         except StructureError as err:
             out[i] = _Done(None, s.name, err.problem)
         except Exception as err:  # noqa: BLE001 — record any failure and go on
@@ -271,7 +294,7 @@ def _parts_dir(out: Path) -> Path:
     return out.with_name(out.name + ".parts")
 
 
-def _write_part(parts: Path, result: dict[int, _Done], fingerprints, method, orbitals) -> None:
+def _write_part(parts: Path, result: dict[int, _Done], fingerprints, method, orbitals, options=None) -> None:
     """One chunk → ``part-<first index>-<random>.npz``, atomically (temp file + os.replace).
 
     No fsync: the page cache survives a killed process; a part damaged by a machine crash
@@ -287,6 +310,8 @@ def _write_part(parts: Path, result: dict[int, _Done], fingerprints, method, orb
         "orbitals": np.array(bool(orbitals)),
         **_pack([result[i].labels or {} for i in indices]),
     }
+    if options:  # absent = all defaults, as in parts written before these options existed
+        arrays["xtb_options"] = np.array(json.dumps(options, sort_keys=True))
     stem = f"part-{indices[0]:08d}-{uuid.uuid4().hex[:8]}"
     tmp = parts / f".{stem}.tmp"
     with open(tmp, "wb") as f:
@@ -324,7 +349,8 @@ def _unpack(z, n: int) -> list[dict[str, np.ndarray]]:
     return out
 
 
-def _load_parts(parts: Path, fingerprints: list[str], method: str, orbitals: bool) -> dict[int, _Done]:
+def _load_parts(parts: Path, fingerprints: list[str], method: str, orbitals: bool,
+                options: dict | None = None) -> dict[int, _Done]:
     """Results of earlier runs; raise if they belong to another input or other settings."""
     for tmp in parts.glob(".*.tmp"):
         tmp.unlink()  # a part that was being written when the job died
@@ -333,10 +359,11 @@ def _load_parts(parts: Path, fingerprints: list[str], method: str, orbitals: boo
         part = _read_part(path)
         if part is None:
             continue
-        if part["method"] != method or part["orbitals"] != bool(orbitals):
+        if part["method"] != method or part["orbitals"] != bool(orbitals) or part["options"] != (options or {}):
             raise ValueError(
-                f"{path} was made with method={part['method']}, orbitals={part['orbitals']}; "
-                f"delete {parts} to start over with method={method}, orbitals={orbitals}"
+                f"{path} was made with method={part['method']}, orbitals={part['orbitals']}, "
+                f"options={part['options']}; delete {parts} to start over with "
+                f"method={method}, orbitals={orbitals}, options={options or {}}"
             )
         for i, fp, done_i in zip(part["indices"], part["fingerprints"], part["results"]):
             if i >= len(fingerprints) or fingerprints[i] != fp:
@@ -359,8 +386,9 @@ def _read_part(path: Path) -> dict | None:
                 _Done(None if reason else lab, str(name), str(reason) or None)
                 for lab, name, reason in zip(labels, z["names"], z["reasons"])
             ]
+            options = json.loads(str(z["xtb_options"])) if "xtb_options" in z.files else {}
             return dict(indices=indices, fingerprints=[str(f) for f in z["fingerprints"]], results=results,
-                        method=str(z["method"]), orbitals=bool(z["orbitals"]))
+                        method=str(z["method"]), orbitals=bool(z["orbitals"]), options=options)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         warnings.warn(f"{path} is damaged ({err}); its structures will be labelled again")
         path.unlink()
@@ -421,10 +449,17 @@ def _close_reason(s: Structure, pairs) -> str:
 
 
 # ----------------------------------------------------------------------------- finished jobs
-def _job_key(fingerprints, positions, unreadable, method, orbitals, close_atoms) -> str:
-    """Hash of everything that decides a job's output: equal keys, equal results."""
+def _job_key(fingerprints, positions, unreadable, method, orbitals, close_atoms, options=None) -> str:
+    """Hash of everything that decides a job's output: equal keys, equal results.
+
+    xtb options (electronic temperature, minimum cell length) enter only when set, so
+    outputs finished before the options existed keep their key and are not relabelled.
+    """
     h = hashlib.sha256()
-    h.update(json.dumps([fingerprints, positions, unreadable, method, bool(orbitals), close_atoms]).encode())
+    fields = [fingerprints, positions, unreadable, method, bool(orbitals), close_atoms]
+    if options:
+        fields.append(["xtb_options", {k: float(v) for k, v in sorted(options.items())}])
+    h.update(json.dumps(fields).encode())
     return h.hexdigest()
 
 

@@ -48,6 +48,24 @@ REFERENCE_VALENCE = np.array(
 # SCF retries after "SCF not converged": (mixer damping, max iterations) per extra attempt.
 DEFAULT_RETRIES: tuple[tuple[float, int], ...] = ((0.2, 500), (0.05, 1000))
 
+# Electronic temperature (Fermi smearing of the occupations). tblite's default is 300 K
+# (its documentation rounds it to 9.5e-4 Hartree; 300 K × k_B reproduces the default energy
+# exactly, 9.5e-4 Hartree does not: tests/labels/test_xtb.py). `electronic_temperature=None`
+# leaves it untouched, so labels made before this option existed are reproduced exactly. A
+# value in kelvin is passed to tblite in Hartree (k_B below, the factor tblite documents).
+BOLTZMANN_HARTREE_PER_KELVIN = 3.166808578545117e-6
+TBLITE_DEFAULT_TEMPERATURE_K = 300.0
+
+
+def check_electronic_temperature(kelvin: float | None) -> float | None:
+    """`kelvin` as a float, or None (tblite's default); ValueError unless finite and > 0."""
+    if kelvin is None:
+        return None
+    value = float(kelvin)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"electronic temperature must be a positive number of kelvin, not {kelvin!r}")
+    return value
+
 
 @dataclasses.dataclass
 class XtbResult:
@@ -80,6 +98,8 @@ def label_structure(
     orbitals: bool = True,
     max_iter: int = 250,
     retries: Sequence[tuple[float, int]] = DEFAULT_RETRIES,
+    electronic_temperature: float | None = None,
+    min_cell_length: float | None = None,
 ) -> dict[str, np.ndarray]:
     """xTB labels of one structure (eV, eV/Å, e).
 
@@ -87,16 +107,37 @@ def label_structure(
     ``orbitals=True`` also ``xtb_orbital_populations``, ``xtb_orbital_shell``,
     ``xtb_shell_populations``, ``xtb_shell_l``, ``xtb_shell_atom``, ``xtb_spd_populations``.
 
+    ``electronic_temperature`` (kelvin) sets the Fermi smearing of the occupations; None
+    keeps tblite's default (300 K).
+
+    ``min_cell_length`` (Å): tblite samples only the Γ point, so a small cell (2-atom bcc,
+    3.2 Å) is one k-point of the crystal and gives populations of an isolated-atom-like
+    d⁵s¹ metal and energies eV/atom away from those of larger cells
+    (experiments/metals/RESULTS.md). With this option a periodic cell is repeated along each
+    periodic direction until the distance between opposite faces is ≥ min_cell_length, the
+    supercell is labelled, and the labels are folded back onto the cell: energy / number of
+    copies, per-atom, per-shell and per-orbital labels averaged over the copies (equal by
+    translation symmetry). ``xtb_supercell_repeats`` [3] records the repeats used. None
+    (default): the cell as given.
+
     Raises:
       StructureError: unsupported element, bad geometry, impossible charge/multiplicity,
         SCF not converged after all retries, or any tblite error (message kept).
-      ValueError: orbitals requested for a method other than GFN1-xTB.
+      ValueError: orbitals requested for a method other than GFN1-xTB, or a temperature
+        that is not a positive number.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     if orbitals and method != "GFN1-xTB":
         raise ValueError(f"orbital populations are GFN1-xTB labels; use orbitals=False with {method}")
-    res = run_xtb(structure, method, save_integrals=orbitals, max_iter=max_iter, retries=retries)
+    if min_cell_length is not None:
+        repeats = supercell_repeats(structure, min_cell_length)
+        if repeats != (1, 1, 1):
+            big = label_structure(supercell(structure, repeats), method, orbitals, max_iter, retries,
+                                  electronic_temperature)
+            return {**fold_supercell_labels(big, structure, repeats), "xtb_supercell_repeats": np.array(repeats)}
+    res = run_xtb(structure, method, save_integrals=orbitals, max_iter=max_iter, retries=retries,
+                  electronic_temperature=electronic_temperature)
     labels = {
         "xtb_energy": np.asarray(res.energy * HARTREE),
         "xtb_forces": -res.gradient * HARTREE_PER_BOHR,
@@ -105,7 +146,58 @@ def label_structure(
         labels["xtb_charges"] = res.charges.copy()
     if orbitals:
         labels.update(orbital_labels(res, structure))
+    if min_cell_length is not None:
+        labels["xtb_supercell_repeats"] = np.array([1, 1, 1])
     return labels
+
+
+def supercell_repeats(s: Structure, min_cell_length: float) -> tuple[int, int, int]:
+    """Copies of the cell along each lattice vector so that every periodic direction is at
+    least `min_cell_length` Å wide (distance between opposite faces); 1 along non-periodic
+    directions and for molecules."""
+    length = float(min_cell_length)
+    if not np.isfinite(length) or length <= 0:
+        raise ValueError(f"min_cell_length must be a positive number of Å, not {min_cell_length!r}")
+    if not s.is_periodic:
+        return (1, 1, 1)
+    cell = np.asarray(s.cell, float)
+    volume = abs(np.linalg.det(cell))
+    repeats = []
+    for i in range(3):
+        if not s.pbc[i]:
+            repeats.append(1)
+            continue
+        width = volume / np.linalg.norm(np.cross(cell[(i + 1) % 3], cell[(i + 2) % 3]))
+        repeats.append(max(1, int(np.ceil(length / width - 1e-9))))
+    return tuple(repeats)
+
+
+def supercell(s: Structure, repeats: Sequence[int]) -> Structure:
+    """`s` repeated n1×n2×n3 times, copy by copy (all atoms of copy 0, then copy 1, ...);
+    charge and unpaired electrons scale with the number of copies."""
+    shifts = np.array([[a, b, c] for a in range(repeats[0]) for b in range(repeats[1]) for c in range(repeats[2])])
+    n = len(shifts)
+    positions = (s.positions[None] + (shifts @ s.cell)[:, None]).reshape(-1, 3)
+    return s.replace(
+        atomic_numbers=np.tile(s.atomic_numbers, n), positions=positions, cell=s.cell * np.asarray(repeats)[:, None],
+        charge=s.charge * n, multiplicity=(s.multiplicity - 1) * n + 1, labels={},
+        name=f"{s.name} ({'×'.join(map(str, repeats))} supercell)",
+    )
+
+
+def fold_supercell_labels(big: dict[str, np.ndarray], s: Structure, repeats: Sequence[int]) -> dict[str, np.ndarray]:
+    """Labels of `supercell(s, repeats)` → labels of `s` (see `label_structure`)."""
+    n = int(np.prod(repeats))
+    out = {"xtb_energy": np.asarray(big["xtb_energy"] / n)}
+    for key, value in big.items():
+        if key == "xtb_energy":
+            continue
+        per_copy = len(value) // n
+        if key in ("xtb_orbital_shell", "xtb_shell_l", "xtb_shell_atom"):  # maps: copy 0's
+            out[key] = value[:per_copy].copy()
+        else:
+            out[key] = value.reshape(n, per_copy, *value.shape[1:]).mean(axis=0)
+    return out
 
 
 def run_xtb(
@@ -114,15 +206,25 @@ def run_xtb(
     save_integrals: bool = False,
     max_iter: int = 250,
     retries: Sequence[tuple[float, int]] = DEFAULT_RETRIES,
+    electronic_temperature: float | None = None,
+    verbosity: int = 0,
 ) -> XtbResult:
-    """One tblite single point; on "SCF not converged" retry with stronger damping."""
+    """One tblite single point; on "SCF not converged" retry with stronger damping.
+
+    ``electronic_temperature``: kelvin, None for tblite's default (300 K).
+    ``verbosity``: tblite's printout level (0 silent; 1 prints the SCF cycles to the
+    process's standard output from Fortran, which Python's ``sys.stdout`` does not see).
+    """
     from tblite.exceptions import TBLiteRuntimeError, TBLiteTypeError, TBLiteValueError
 
+    kelvin = check_electronic_temperature(electronic_temperature)
     check_structure(structure)
     attempts = [(None, max_iter), *retries]
+    # only options that differ from the defaults (keeps _singlepoint's five-argument form)
+    extra = {k: v for k, v in (("kelvin", kelvin), ("verbosity", verbosity)) if v}
     for k, (damping, n_iter) in enumerate(attempts):
         try:
-            return _singlepoint(structure, method, save_integrals, n_iter, damping)
+            return _singlepoint(structure, method, save_integrals, n_iter, damping, **extra)
         except (TBLiteRuntimeError, TBLiteTypeError, TBLiteValueError) as err:
             message = str(err).strip() or type(err).__name__
             if "not converged" in message and k + 1 < len(attempts):
@@ -167,7 +269,7 @@ def electron_count(s: Structure) -> int:
     return n
 
 
-def _singlepoint(s: Structure, method, save_integrals, max_iter, damping) -> XtbResult:
+def _singlepoint(s: Structure, method, save_integrals, max_iter, damping, kelvin=None, verbosity=0) -> XtbResult:
     from tblite.interface import Calculator  # late: see module docstring
 
     kwargs = {}
@@ -177,8 +279,10 @@ def _singlepoint(s: Structure, method, save_integrals, max_iter, damping) -> Xtb
         method, s.atomic_numbers, s.positions / BOHR,
         charge=float(s.charge), uhf=int(s.multiplicity - 1), **kwargs,
     )
-    calc.set("verbosity", 0)
+    calc.set("verbosity", int(verbosity))
     calc.set("max-iter", int(max_iter))
+    if kelvin is not None:
+        calc.set("temperature", kelvin * BOLTZMANN_HARTREE_PER_KELVIN)
     if damping is not None:
         calc.set("mixer-damping", float(damping))
     if save_integrals:

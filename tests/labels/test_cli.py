@@ -150,6 +150,41 @@ def test_a_changed_input_or_option_is_labelled_again(tmp_path):
     assert not other.already_done and read_dataset(tmp_path / "out.h5")[1]["method"] == "GFN2-xTB"
 
 
+def test_electronic_temperature_option_is_used_and_recorded(tmp_path, capsys):
+    from ase.build import bulk
+    from ase.io import write
+
+    cells = []
+    for seed in range(2):
+        a = bulk("Cu", "fcc", a=3.61, cubic=True)
+        a.rattle(0.05, seed=seed)
+        cells.append(a)
+    write(tmp_path / "cu.extxyz", cells)
+    code, _, _ = run(capsys, tmp_path / "cu.extxyz", tmp_path / "default.h5")
+    assert code == 0
+    code, out, _ = run(capsys, tmp_path / "cu.extxyz", tmp_path / "hot.h5", "--electronic-temperature", 3000)
+    assert code == 0 and "labelled 2 of 2" in out
+    default, default_attrs = read_dataset(tmp_path / "default.h5")
+    hot, hot_attrs = read_dataset(tmp_path / "hot.h5")
+    assert default_attrs["electronic_temperature_K"] == runner.TBLITE_DEFAULT_TEMPERATURE
+    assert float(hot_attrs["electronic_temperature_K"]) == 3000.0
+    assert abs(float(hot[0].labels["xtb_energy"]) - float(default[0].labels["xtb_energy"])) > 0.1
+    code, out, _ = run(capsys, tmp_path / "cu.extxyz", tmp_path / "hot.h5", "--electronic-temperature", 3000)
+    assert "already labelled" in out
+    code, out, _ = run(capsys, tmp_path / "cu.extxyz", tmp_path / "hot.h5")  # another temperature: redone
+    assert code == 0 and "already labelled" not in out and "2 computed now" in out
+    assert read_dataset(tmp_path / "hot.h5")[1]["electronic_temperature_K"] == runner.TBLITE_DEFAULT_TEMPERATURE
+    code, _, err = run(capsys, tmp_path / "cu.extxyz", tmp_path / "cold.h5", "--electronic-temperature", -5)
+    assert_one_line_error(code, err, "electronic temperature")
+    assert default_attrs["min_cell_length_A"] == runner.CELL_AS_GIVEN
+    code, out, _ = run(capsys, tmp_path / "cu.extxyz", tmp_path / "super.h5", "--min-cell-length", 7, "--limit", 1)
+    assert code == 0 and "labelled 1 of 1" in out
+    sup, sup_attrs = read_dataset(tmp_path / "super.h5")
+    assert float(sup_attrs["min_cell_length_A"]) == 7.0
+    assert sup[0].labels["xtb_supercell_repeats"].tolist() == [2, 2, 2]
+    assert sup[0].labels["xtb_orbital_populations"].shape == default[0].labels["xtb_orbital_populations"].shape
+
+
 # ----------------------------------------------------------------------------- close atoms
 
 

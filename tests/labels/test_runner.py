@@ -144,6 +144,23 @@ def test_resume_refuses_a_different_input(tmp_path):
     assert (report.n_computed, report.n_labelled) == (1, 2)
 
 
+def test_resume_refuses_parts_of_another_electronic_temperature(tmp_path):
+    from orbjax.labels.runner import _Done, _write_part, structure_fingerprint
+
+    out, parts = tmp_path / "out.h5", tmp_path / "out.h5.parts"
+    parts.mkdir()
+    structures = waters(2)
+    fps = [structure_fingerprint(s) for s in structures]
+    labels = label_structure(structures[0], electronic_temperature=3000.0)
+    _write_part(parts, {0: _Done(labels, "w0")}, fps, "GFN1-xTB", True, {"electronic_temperature": 3000.0})
+    with pytest.raises(ValueError, match="'electronic_temperature': 3000"):
+        label_structures(structures, out, n_workers=1, progress=False)  # tblite's default
+    report = label_structures(structures, out, n_workers=1, progress=False, electronic_temperature=3000.0)
+    assert (report.n_computed, report.n_labelled) == (1, 2)
+    back, attrs = read_dataset(out)
+    assert float(attrs["electronic_temperature_K"]) == 3000.0
+
+
 def test_gfn2_energy_forces_only(tmp_path):
     report = label_structures(waters(2), tmp_path / "o.h5", method="GFN2-xTB", orbitals=False,
                               n_workers=1, progress=False)

@@ -12,10 +12,14 @@ from ase.build import bulk, molecule
 
 from orbjax.data.structures import Structure, StructureError
 from orbjax.labels.xtb import (
+    BOLTZMANN_HARTREE_PER_KELVIN,
     REFERENCE_VALENCE,
+    TBLITE_DEFAULT_TEMPERATURE_K,
     label_structure,
     onsite_blocks,
     run_xtb,
+    supercell,
+    supercell_repeats,
 )
 from orbjax.orbitals import GFN1_SHELLS
 
@@ -232,6 +236,65 @@ def test_scf_retry_recovers_then_fails_with_named_error():
     with pytest.raises(StructureError, match="SCF not converged") as err:
         label_structure(s, max_iter=2, retries=((0.2, 3),))
     assert err.value.name == "H2O"
+
+
+def test_electronic_temperature_reaches_tblite():
+    """None is tblite's default, 300 K exactly (its documentation's 9.5e-4 Eh = 299.987 K
+    differs by 4e-6 eV here); 3000 K smears the occupations: another (free) energy and other
+    populations."""
+    s = cu_cell()  # rattled 4-atom Cu: a metal, charges not zero by symmetry
+    default = label_structure(s)
+    same = label_structure(s, electronic_temperature=TBLITE_DEFAULT_TEMPERATURE_K)
+    rounded = label_structure(s, electronic_temperature=9.5e-4 / BOLTZMANN_HARTREE_PER_KELVIN)
+    hot = label_structure(s, electronic_temperature=3000.0)
+    assert same["xtb_energy"] == pytest.approx(default["xtb_energy"], abs=1e-8)
+    np.testing.assert_allclose(same["xtb_orbital_populations"], default["xtb_orbital_populations"], atol=1e-8)
+    assert abs(rounded["xtb_energy"] - default["xtb_energy"]) > 1e-7  # the temperature does reach tblite
+    assert abs(hot["xtb_energy"] - default["xtb_energy"]) > 0.1  # eV; −TS of the smeared occupations
+    assert np.abs(hot["xtb_orbital_populations"] - default["xtb_orbital_populations"]).max() > 1e-3
+    np.testing.assert_allclose(hot["xtb_charges"].sum(), 0.0, atol=1e-6)  # still neutral
+    for bad in (0.0, -300.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="electronic temperature"):
+            label_structure(s, electronic_temperature=bad)
+
+
+def test_supercell_labels_fold_back_onto_the_cell():
+    """min_cell_length labels the repeated cell and folds the labels back: what the 2×2×2
+    supercell gives for copy 0, and not what the Γ-point-only 4-atom cell gives."""
+    s = cu_cell()  # cubic, 3.61 Å wide: 7 Å needs 2 copies per direction
+    folded = label_structure(s, min_cell_length=7.0)
+    assert folded["xtb_supercell_repeats"].tolist() == [2, 2, 2]
+    big = label_structure(supercell(s, (2, 2, 2)))
+    plain = label_structure(s)
+    assert folded["xtb_energy"] == pytest.approx(big["xtb_energy"] / 8, abs=1e-8)
+    for key in ("xtb_orbital_shell", "xtb_shell_l", "xtb_shell_atom"):  # maps: copy 0's = the cell's
+        np.testing.assert_array_equal(folded[key], plain[key], err_msg=key)
+    for key in ("xtb_charges", "xtb_forces", "xtb_spd_populations", "xtb_orbital_populations", "xtb_shell_populations"):
+        n = len(plain[key])
+        copies = big[key].reshape(8, n, *plain[key].shape[1:])
+        np.testing.assert_allclose(folded[key], copies.mean(0), atol=1e-10, err_msg=key)
+        # the copies agree up to SCF convergence (translation symmetry of the supercell)
+        np.testing.assert_allclose(copies, np.broadcast_to(copies.mean(0), copies.shape), atol=2e-4, err_msg=key)
+    assert np.abs(folded["xtb_orbital_populations"] - plain["xtb_orbital_populations"]).max() > 1e-3
+    charges = REFERENCE_VALENCE[s.atomic_numbers] - folded["xtb_spd_populations"].sum(1)
+    np.testing.assert_allclose(charges, folded["xtb_charges"], atol=1e-6)  # sum rule survives folding
+    same = label_structure(s, min_cell_length=3.0)  # wide enough already
+    assert same["xtb_supercell_repeats"].tolist() == [1, 1, 1]
+    np.testing.assert_allclose(same["xtb_orbital_populations"], plain["xtb_orbital_populations"], atol=1e-10)
+    assert label_structure(water(), min_cell_length=10.0)["xtb_supercell_repeats"].tolist() == [1, 1, 1]
+    with pytest.raises(ValueError, match="min_cell_length"):
+        label_structure(s, min_cell_length=-1.0)
+
+
+def test_supercell_repeats_reach_the_width_between_faces():
+    prim = bulk("W", "bcc", a=3.17)  # primitive bcc: skewed, faces 2.59 Å apart
+    s = Structure(prim.numbers, prim.positions, prim.cell.array, [True, True, False], name="W")
+    repeats = supercell_repeats(s, 9.0)
+    width = abs(np.linalg.det(prim.cell)) / np.linalg.norm(np.cross(prim.cell[1], prim.cell[2]))
+    assert repeats[0] * width >= 9.0 > (repeats[0] - 1) * width
+    assert repeats[2] == 1  # not periodic along c
+    big = supercell(s, repeats)
+    assert big.n_atoms == int(np.prod(repeats)) and big.multiplicity == 1
 
 
 # ----------------------------------------------------------------------------- bad input
