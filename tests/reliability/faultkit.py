@@ -82,17 +82,17 @@ class PoisonedStep:
 
 
 def poison(monkeypatch, calls) -> list[PoisonedStep]:
-    """Make the training factories build `PoisonedStep`s; returns the list they are appended to."""
-    from orbjax.training import factories
+    """Make the one-device step factory build `PoisonedStep`s; returns the list they are appended to."""
+    from orbjax.training import step as step_lib
 
-    made, real = [], factories.make_train_step
+    made, real = [], step_lib.make_train_step
 
     @functools.wraps(real)
     def factory(*args, **kwargs):
         made.append(PoisonedStep(real(*args, **kwargs), calls))
         return made[-1]
 
-    monkeypatch.setattr(factories, "make_train_step", factory)
+    monkeypatch.setattr(step_lib, "make_train_step", factory)
     return made
 
 
