@@ -174,7 +174,7 @@ def test_unknown_element_names_element_and_structures(run, tmp_path):
     with pytest.raises(UnknownElementError, match=r"S \(Z=16\)") as err:
         evaluate_workdir(str(run[0]), str(path), str(tmp_path / "out"))
     assert str(name) in str(err.value)
-    assert "trained on H C N O only" in str(err.value)
+    assert "trained on H (Z=1), C (Z=6), N (Z=7), O (Z=8) only" in str(err.value)
     assert not (tmp_path / "out").exists()  # failed before writing anything
 
 
