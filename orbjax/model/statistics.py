@@ -90,15 +90,15 @@ def check_elements(structures, species: Sequence[int]) -> None:
             offenders.setdefault(z, []).append(str(name))
     if not offenders:
         return
-    unknown = sorted(offenders)
+    by_names: dict[tuple[str, ...], list[int]] = {}  # elements found in the same structures go together
+    for z in sorted(offenders):
+        by_names.setdefault(tuple(offenders[z]), []).append(z)
     where = []
-    for z in unknown:
-        names = offenders[z]
+    for names, zs in by_names.items():
         shown = ", ".join(names[:5]) + (f", … ({len(names)} structures)" if len(names) > 5 else "")
-        where.append(f"{element_names([z])} in {shown}")
-    raise UnknownElementError(
-        f"{element_names(unknown)} {'is' if len(unknown) == 1 else 'are'} unknown to this model, which was "
-        f"trained on {element_names(sorted(known))} only; found: " + "; ".join(where))
+        where.append(f"{element_names(zs)} in {shown}")
+    raise UnknownElementError(f"element(s) unknown to this model, which was trained on "
+                              f"{element_names(sorted(known))} only: " + "; ".join(where))
 
 
 def element_names(zs) -> str:
