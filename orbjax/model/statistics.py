@@ -73,14 +73,17 @@ class UnknownElementError(ValueError):
     `check_elements`, used by evaluation, the potential, its ASE calculator, jax-md and MD."""
 
 
-def check_elements(structures, species: Sequence[int]) -> None:
+def check_elements(structures, species: Sequence[int], known_as: str = "this model, which was trained on") -> None:
     """Raise `UnknownElementError` naming every unknown element, the structures holding it
-    and the elements the model knows.
+    and the elements the model knows: "element(s) unknown to {known_as} H (Z=1), … only:
+    S (Z=16) in file.xyz:3, …".
 
     Args:
       structures: `Structure`s (anything with `.name` and `.atomic_numbers`) or
         (name, atomic_numbers) pairs.
-      species: the atomic numbers the model was trained on (`Statistics.species`).
+      species: the atomic numbers the model was (or will be) trained on (`Statistics.species`).
+      known_as: who knows `species` (the training data checks val/test structures against
+        "the model, whose training split holds").
     """
     known = {int(z) for z in species}
     offenders: dict[int, list[str]] = {}
@@ -97,8 +100,8 @@ def check_elements(structures, species: Sequence[int]) -> None:
     for names, zs in by_names.items():
         shown = ", ".join(names[:5]) + (f", … ({len(names)} structures)" if len(names) > 5 else "")
         where.append(f"{element_names(zs)} in {shown}")
-    raise UnknownElementError(f"element(s) unknown to this model, which was trained on "
-                              f"{element_names(sorted(known))} only: " + "; ".join(where))
+    raise UnknownElementError(f"element(s) unknown to {known_as} {element_names(sorted(known))} only: "
+                              + "; ".join(where))
 
 
 def element_names(zs) -> str:
