@@ -91,11 +91,12 @@ def orbjax_worker(spec: dict) -> None:
     compile_s = time.perf_counter() - t0
     md_steps(atoms, 2, 1e9, rng)  # settle
 
-    import orbjax.potential as potential_module
-
-    # The calculator's private halves (names differ between versions of potential.py).
+    try:  # the calculator's private halves (names differ between versions of the potential)
+        from orbjax.potential.ase_calculator import _cast as cast
+    except ImportError:  # the single-file potential.py of older versions
+        import orbjax.potential as potential_module
+        cast = getattr(potential_module, "_cast", None) or getattr(potential_module, "_to_device")
     jitted = getattr(calc0.potential, "_jitted_predict", None) or getattr(calc0, "_predict")
-    cast = getattr(potential_module, "_cast", None) or getattr(potential_module, "_to_device")
 
     def split_step(atoms):
         """The calculator's two halves, timed apart (same work as get_forces)."""

@@ -31,34 +31,10 @@ from orbjax.data.batching import compute_budgets, pad_batch, plan_batches
 from orbjax.data.graphs import structures_to_graphs
 from orbjax.data.structures import Structure
 from orbjax.model.predict import predict
+from orbjax.model.statistics import UnknownElementError, check_elements  # noqa: F401 (imported from here too)
 from orbjax.orbitals import SHELL_LETTERS, orbital_slot_table, shell_l_table
 from orbjax.training.batches import to_device
 from orbjax.targets import TARGETS, auxiliary_targets, metric_units
-
-
-class UnknownElementError(ValueError):
-    """The data hold elements the model was never trained on (it would treat them as
-    its first species and return confident nonsense)."""
-
-
-def check_elements(structures: Sequence[Structure], species: Sequence[int]) -> None:
-    """Raise `UnknownElementError` naming every unknown element and the structures with it."""
-    from ase.data import chemical_symbols
-
-    known = set(int(z) for z in species)
-    offenders: dict[int, list[str]] = {}
-    for s in structures:
-        for z in sorted(set(s.atomic_numbers.tolist()) - known):
-            offenders.setdefault(int(z), []).append(str(s.name))
-    if not offenders:
-        return
-    parts = []
-    for z, names in sorted(offenders.items()):
-        shown = ", ".join(names[:5]) + (f", … ({len(names)} structures)" if len(names) > 5 else "")
-        parts.append(f"{chemical_symbols[z]} (Z={z}) in {shown}")
-    trained = " ".join(chemical_symbols[z] for z in sorted(known))
-    raise UnknownElementError(f"the model was trained on {trained} only; unknown element(s): "
-                              + "; ".join(parts))
 
 
 def evaluate_workdir(workdir: str, data_path: str, out_dir: str | None = None, which: str = "best",

@@ -83,9 +83,9 @@ def main():
     p.add_argument("--top", type=int, default=25)
     args = p.parse_args()
     atoms, calc = build(args.n, args.order)
-    import orbjax.potential as potential_module
+    from orbjax.potential.ase_calculator import _cast
 
-    graph = potential_module._cast(calc._padded_graph(atoms), calc.potential.dtype)
+    graph = _cast(calc._padded_graph(atoms), calc.potential.dtype)
     call = calc.potential._jitted_predict
     params = calc.potential.params
     jax.block_until_ready(call(params, graph, True))

@@ -1,7 +1,10 @@
 """Padded batches with a few fixed shapes ("buckets"), so `jax.jit` compiles once per bucket.
 
 A batch of graphs is padded with `jraph.pad_with_graphs` to the smallest `PaddingBudget`
-that holds it. The budgets come from dataset statistics (`compute_budgets`); the largest
+that holds it. This module is the one definition of padded sizes: `round_up` (multiples of
+`ROUND_TO`) for budgets computed from a dataset and for the on-device neighbour list's
+capacities, and `ladder_size`/`next_budget` for budgets grown on the fly by the ASE
+calculator. The budgets come from dataset statistics (`compute_budgets`); the largest
 one holds the worst possible batch, so every batch of `batch_size` graphs fits. Batches
 that do not fit hand-made budgets are split; a single graph too large for every budget is
 an error naming it.
@@ -42,8 +45,35 @@ def graph_sizes(graphs: Sequence[jraph.GraphsTuple]) -> tuple[np.ndarray, np.nda
     return n_node, n_edge
 
 
-def _round_up(x, multiple: int = ROUND_TO):
-    return ((np.asarray(x) + multiple - 1) // multiple * multiple).astype(np.int64)
+def round_up(x, multiple: int = ROUND_TO):
+    """`x` (scalar or array, int or float) rounded up to a multiple of `multiple` (int64):
+    the budgets of a dataset and the capacities of the on-device neighbour list."""
+    return (np.ceil(np.asarray(x, np.float64) / multiple) * multiple).astype(np.int64)
+
+
+def ladder_size(x: float, smallest: int = 16) -> int:
+    """Smallest size on the ladder 2^k × {1, 1.25, 1.5, 1.75} that is ≥ x (and ≥ `smallest`,
+    a power of two): budgets grown on the fly (`next_budget`), at most 25 % above x."""
+    power = smallest
+    while 2 * power <= x:
+        power *= 2
+    for quarter in (4, 5, 6, 7, 8):
+        if power * quarter // 4 >= x:
+            return int(power * quarter // 4)
+    raise AssertionError("unreachable")
+
+
+def next_budget(current: PaddingBudget | None, n_node: int, n_edge: int, headroom: float = 1.1) -> PaddingBudget:
+    """The budget of a one-graph batch whose size drifts (the ASE calculator in MD).
+
+    Keep `current` while it holds the graph and is not 4× too large; else a new budget of
+    `headroom` × what is needed, rounded up on the `ladder_size` ladder, so a drifting edge
+    count recompiles rarely and padded edges, whose cost is that of real ones, stay below
+    ~1.2× (it was ~1.5× with a 2^k, 1.5·2^k ladder)."""
+    if current is not None and current.fits(n_node, n_edge, 1) and current.n_node <= 4 * (n_node + 1) \
+            and current.n_edge <= 4 * max(n_edge, 16):
+        return current
+    return PaddingBudget(ladder_size(n_node + 1), ladder_size(headroom * n_edge), 2)
 
 
 def compute_budgets(
@@ -68,8 +98,9 @@ def compute_budgets(
     worst = (np.sort(n_node)[-k:].sum(), np.sort(n_edge)[-k:].sum())
     picks = _random_batches(len(graphs), k, n_samples, seed)
     sample_node, sample_edge = n_node[picks].sum(1), n_edge[picks].sum(1)  # [n_samples]
-    caps_node = _round_up(np.append(np.quantile(sample_node, _QUANTILES), worst[0]) + 1)
-    caps_edge = _round_up(np.append(np.quantile(sample_edge, _QUANTILES), worst[1]))
+    # Caps from the integer part of each quantile (sizes are counts), rounded up.
+    caps_node = round_up(np.floor(np.append(np.quantile(sample_node, _QUANTILES), worst[0])) + 1)
+    caps_edge = round_up(np.floor(np.append(np.quantile(sample_edge, _QUANTILES), worst[1])))
     best = _best_quantiles(sample_node, sample_edge, caps_node, caps_edge, n_buckets - 1)
     budgets = {PaddingBudget(int(caps_node[q]), int(caps_edge[q]), batch_size + 1) for q in best}
     return sorted(budgets, key=lambda b: (b.n_node + b.n_edge, b.n_node))

@@ -58,6 +58,22 @@ def structure_to_graph(
     )
 
 
+def geometry_graph(positions, atomic_numbers, cell, senders, receivers, shifts, xp=np) -> jraph.GraphsTuple:
+    """One unlabelled graph: only what `predict` reads (the potential's graphs).
+
+    Args:
+      positions [n, 3] Å; atomic_numbers [n]; cell [3, 3] Å (zeros: no stress); senders,
+      receivers [e]; shifts [e, 3] Å (edge vector = positions[j] − positions[i] + shift).
+      xp: numpy (host graphs) or jax.numpy (graphs built inside `jit`).
+    """
+    return jraph.GraphsTuple(
+        nodes={"positions": positions, "atomic_numbers": xp.asarray(atomic_numbers, xp.int32)},
+        edges={"shifts": shifts},
+        globals={"cell": cell[None], "total_charge": xp.zeros(1, positions.dtype)},
+        senders=xp.asarray(senders), receivers=xp.asarray(receivers),
+        n_node=xp.asarray([positions.shape[0]], xp.int32), n_edge=xp.asarray([senders.shape[0]], xp.int32))
+
+
 def structures_to_graphs(structures: Sequence[Structure], cutoff: float, **keys) -> list[jraph.GraphsTuple]:
     """`structure_to_graph` over a sequence (keys: energy_key, forces_key)."""
     return [structure_to_graph(s, cutoff, **keys) for s in structures]

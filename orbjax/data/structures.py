@@ -107,10 +107,7 @@ def validate(s: Structure, min_distance: float = MIN_DISTANCE) -> None:
         i = int(np.argmax(bad_z))
         raise StructureError(s.name, f"unknown element Z={s.atomic_numbers[i]} at atom {i}")
     _check_charge_and_spin(s)
-    if not np.isfinite(s.positions).all():
-        i = int(np.argmax(~np.isfinite(s.positions).all(axis=1)))
-        raise StructureError(s.name, f"non-finite (NaN/inf) position at atom {i}")
-    check_cell(s.name, s.cell, s.pbc)
+    check_geometry(s.name, s.positions, s.cell, s.pbc)
     _check_min_distance(s, min_distance)
     for key, value in s.labels.items():
         _check_label(s, key, value, n)
@@ -133,6 +130,32 @@ def _check_charge_and_spin(s: Structure) -> None:
                     f"but charge {s.charge:g} leaves {n_electrons:g} electrons")
 
 
+def check_geometry(name: str, positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray) -> None:
+    """The cheap geometric checks (no neighbour list): atoms present, finite positions, a
+    usable cell. Part of `validate`; the ASE calculator runs it on every step."""
+    if len(positions) == 0:
+        raise StructureError(name, "empty structure (no atoms)")
+    if not np.isfinite(positions).all():
+        i = int(np.argmax(~np.isfinite(positions).all(axis=1)))
+        raise StructureError(name, f"non-finite (NaN/inf) position at atom {i}")
+    check_cell(name, cell, pbc)
+
+
+def check_contacts(name: str, positions, senders, receivers, shifts, min_distance: float = MIN_DISTANCE) -> None:
+    """Overlapping atoms, read off a neighbour list (edge vector positions[j] − positions[i] +
+    shift) that the caller has anyway, e.g. the ASE calculator on every step."""
+    if len(senders) == 0:
+        return
+    d = np.linalg.norm(positions[senders] - positions[receivers] + shifts, axis=1)
+    k = int(np.argmin(d))
+    if d[k] < min_distance:
+        _overlap(name, int(receivers[k]), int(senders[k]), d[k], min_distance)
+
+
+def _overlap(name, i, j, distance, min_distance):
+    raise StructureError(name, f"atoms {i} and {j} are {distance:.3g} Å apart (< {min_distance} Å): overlapping atoms")
+
+
 def check_cell(name: str, cell: np.ndarray, pbc: np.ndarray) -> None:
     """Periodic directions need finite, linearly independent lattice vectors (slabs and wires
     may leave the open directions' vectors zero)."""
@@ -153,9 +176,7 @@ def _check_min_distance(s: Structure, min_distance: float) -> None:
 
     dmin, (i, j) = minimum_distance(s.positions, s.cell, s.pbc)
     if dmin < min_distance:
-        raise StructureError(
-            s.name, f"atoms {i} and {j} are {dmin:.3g} Å apart (< {min_distance} Å): overlapping atoms"
-        )
+        _overlap(s.name, i, j, dmin, min_distance)
 
 
 def _check_label(s: Structure, key: str, value: np.ndarray, n: int) -> None:

@@ -32,11 +32,7 @@ def predict(model, params, graph: jraph.GraphsTuple, with_heads: bool = False,
         deform = jnp.eye(3, dtype=positions.dtype) + strain  # [n_graphs, 3, 3]
         pos = jnp.einsum("ni,nij->nj", positions, deform[node_graph])
         shifts = jnp.einsum("ei,eij->ej", graph.edges["shifts"].astype(positions.dtype), deform[edge_graph])
-        vectors = pos[graph.senders] - pos[graph.receivers] + shifts  # [n_edges, 3]
-        out = model.apply(params, vectors, graph.nodes["atomic_numbers"], graph.senders,
-                          graph.receivers, node_graph, graph.globals["total_charge"].reshape(-1),
-                          with_heads=with_heads)
-        energies = jax.ops.segment_sum(out["node_energies"], node_graph, n_graphs)
+        energies, out = _apply(model, params, graph, pos, shifts, node_graph, with_heads)
         return energies.sum(), (energies, out)
 
     strain = jnp.zeros((n_graphs, 3, 3), positions.dtype)
@@ -55,3 +51,21 @@ def predict(model, params, graph: jraph.GraphsTuple, with_heads: bool = False,
         grad_positions = grads
     result["forces"] = -grad_positions
     return result
+
+
+def energy(model, params, graph: jraph.GraphsTuple) -> jnp.ndarray:
+    """Energies [n_graphs] eV alone, no derivative: for callers that differentiate it
+    themselves (jax-md, the MD integrator). The same model call as `predict`."""
+    node_graph = node_graph_index(graph.n_node, graph.nodes["positions"].shape[0])
+    positions = graph.nodes["positions"]
+    return _apply(model, params, graph, positions, graph.edges["shifts"].astype(positions.dtype), node_graph,
+                  with_heads=False)[0]
+
+
+def _apply(model, params, graph, positions, shifts, node_graph, with_heads):
+    """(energies [n_graphs], model outputs) with edge vectors positions[j] − positions[i] + shift."""
+    vectors = positions[graph.senders] - positions[graph.receivers] + shifts  # [n_edges, 3]
+    out = model.apply(params, vectors, graph.nodes["atomic_numbers"], graph.senders,
+                      graph.receivers, node_graph, graph.globals["total_charge"].reshape(-1),
+                      with_heads=with_heads)
+    return jax.ops.segment_sum(out["node_energies"], node_graph, graph.n_node.shape[0]), out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Sequence
 
 import numpy as np
 
@@ -64,6 +65,51 @@ class Statistics:
         d["charge_means"] = tuple((k, tuple(tuple(r) for r in v)) for k, v in d["charge_means"])
         d["charge_scales"] = tuple((k, v) for k, v in d["charge_scales"])
         return cls(**d)
+
+
+class UnknownElementError(ValueError):
+    """Input holds elements the model was never trained on (it would treat them as its
+    first species and return confident nonsense). The one error type of the one check,
+    `check_elements`, used by evaluation, the potential, its ASE calculator, jax-md and MD."""
+
+
+def check_elements(structures, species: Sequence[int], known_as: str = "this model, which was trained on") -> None:
+    """Raise `UnknownElementError` naming every unknown element, the structures holding it
+    and the elements the model knows: "element(s) unknown to {known_as} H (Z=1), … only:
+    S (Z=16) in file.xyz:3, …".
+
+    Args:
+      structures: `Structure`s (anything with `.name` and `.atomic_numbers`) or
+        (name, atomic_numbers) pairs.
+      species: the atomic numbers the model was (or will be) trained on (`Statistics.species`).
+      known_as: who knows `species` (the training data checks val/test structures against
+        "the model, whose training split holds").
+    """
+    known = {int(z) for z in species}
+    offenders: dict[int, list[str]] = {}
+    for item in structures:
+        name, numbers = (item.name, item.atomic_numbers) if hasattr(item, "atomic_numbers") else item
+        for z in sorted({int(z) for z in np.unique(np.asarray(numbers, np.int64))} - known):
+            offenders.setdefault(z, []).append(str(name))
+    if not offenders:
+        return
+    by_names: dict[tuple[str, ...], list[int]] = {}  # elements found in the same structures go together
+    for z in sorted(offenders):
+        by_names.setdefault(tuple(offenders[z]), []).append(z)
+    where = []
+    for names, zs in by_names.items():
+        shown = ", ".join(names[:5]) + (f", … ({len(names)} structures)" if len(names) > 5 else "")
+        where.append(f"{element_names(zs)} in {shown}")
+    raise UnknownElementError(f"element(s) unknown to {known_as} {element_names(sorted(known))} only: "
+                              + "; ".join(where))
+
+
+def element_names(zs) -> str:
+    """'H (Z=1), O (Z=8)'; '?' for a Z that is no element."""
+    from ase.data import chemical_symbols
+
+    return ", ".join(f"{chemical_symbols[z] if 0 < z < len(chemical_symbols) else '?'} (Z={z})"
+                     for z in map(int, zs))
 
 
 def compute_statistics(graphs, species=None, isolated_atom_energies: dict[int, float] | None = None) -> Statistics:

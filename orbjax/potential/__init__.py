@@ -2,8 +2,13 @@
 
 Modules: `core` (loading, `Potential`), `dense` (the all-pairs graph), `neighbour_list`
 (on-device cell list and the potential on it), `ase_calculator` (`OrbjaxCalculator`),
-`jax_md` (the energy function jax-md takes), `dynamics` (jitted NVE/NVT MD). Everything
-public is re-exported here, so `from orbjax.potential import ...` is the import to use.
+`jax_md` (the energy function jax-md takes), `dynamics` (jitted NVE/NVT MD). The public
+API (`__all__`) is re-exported here, so `from orbjax.potential import ...` is the import to
+use; private helpers are imported from their module. The pure functions, the calculator
+and the jax-md function are thin layers: graphs,
+checks and padding come from `orbjax.data` (`graphs.geometry_graph`, `structures.check_*`,
+`batching.next_budget`/`round_up`), numbers from `orbjax.model.predict`, and the element
+check (`UnknownElementError`) from `orbjax.model.statistics.check_elements`.
 
 Three ways to evaluate the same `orbjax.model.predict.predict` (so what was trained is exactly
 what runs):
@@ -52,14 +57,14 @@ Usage::
 """
 from __future__ import annotations
 
-from orbjax.potential.ase_calculator import (OrbjaxCalculator, _bucket, _cast, _check_contacts, _check_geometry,
-                                             next_budget)
-from orbjax.potential.core import DTYPES, Potential, _concrete, _dtype, _names, _precision, _three_ints, load_potential
-from orbjax.potential.dense import (FAR, _dense_efs, _dense_energy, _key, dense_graph, dense_pairs, image_grid,
-                                    lattice_frame, required_images)
+from orbjax.data.batching import next_budget
+from orbjax.model.statistics import UnknownElementError
+from orbjax.potential.ase_calculator import OrbjaxCalculator
+from orbjax.potential.core import DTYPES, Potential, load_potential
+from orbjax.potential.dense import FAR, dense_graph, dense_pairs, image_grid, lattice_frame, required_images
 from orbjax.potential.jax_md import jax_md_energy_fn
 from orbjax.potential.neighbour_list import NeighbourList, NeighbourListBuilder
 
-__all__ = ["load_potential", "Potential", "OrbjaxCalculator", "jax_md_energy_fn", "dense_pairs", "dense_graph",
-           "image_grid", "lattice_frame", "required_images", "next_budget", "FAR", "DTYPES",
-           "NeighbourList", "NeighbourListBuilder"]
+__all__ = ["load_potential", "Potential", "OrbjaxCalculator", "jax_md_energy_fn", "UnknownElementError",
+           "dense_pairs", "dense_graph", "image_grid", "lattice_frame", "required_images", "next_budget", "FAR",
+           "DTYPES", "NeighbourList", "NeighbourListBuilder"]

@@ -10,12 +10,11 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from ase.data import chemical_symbols
 
 from orbjax.data.structures import check_cell
 from orbjax.model.mlip import OrbitalMLIP
 from orbjax.model.predict import predict
-from orbjax.model.statistics import Statistics
+from orbjax.model.statistics import Statistics, check_elements
 from orbjax.potential.dense import _dense_efs, _dense_energy, _key, image_grid, required_images
 from orbjax.potential.jax_md import jax_md_energy_fn
 from orbjax.potential.neighbour_list import NeighbourList, NeighbourListBuilder, neighbour_efs
@@ -121,14 +120,10 @@ class Potential:
 
     # --------------------------------------------------------------- checks done before tracing
 
-    def check_elements(self, atomic_numbers) -> None:
-        """Raise `ValueError` naming the elements the model has never seen."""
-        z = np.unique(np.asarray(atomic_numbers, np.int64))
-        unknown = [int(x) for x in z if int(x) not in self.statistics.species]
-        if unknown:
-            raise ValueError(
-                f"elements {_names(unknown)} are unknown to this potential, which was trained on "
-                f"{_names(self.statistics.species)} only")
+    def check_elements(self, atomic_numbers, name: str = "input") -> None:
+        """Raise `UnknownElementError` (a `ValueError`) naming the elements the model has
+        never seen (`orbjax.model.statistics.check_elements`, the one element check)."""
+        check_elements([(name, atomic_numbers)], self.statistics.species)
 
     def images(self, cell, pbc) -> np.ndarray:
         """[n_images, 3] int: the static image offsets for this cell (see module docstring)."""
@@ -266,10 +261,6 @@ def _concrete(x) -> np.ndarray | None:
 
 def _precision(dtype):
     return jax.enable_x64(True) if np.dtype(dtype) == np.float64 else contextlib.nullcontext()
-
-
-def _names(zs) -> str:
-    return ", ".join(f"{chemical_symbols[z] if 0 < z < len(chemical_symbols) else '?'} (Z={z})" for z in zs)
 
 
 def _three_ints(reps) -> tuple[int, int, int]:

@@ -12,7 +12,8 @@ import jax.numpy as jnp
 import jraph
 import numpy as np
 
-from orbjax.model.predict import predict
+from orbjax.data.graphs import geometry_graph
+from orbjax.model.predict import energy, predict
 
 FAR = 1.0e3  # Å: offset that puts an excluded pair (image along an open direction) beyond any cutoff
 
@@ -79,20 +80,14 @@ def dense_pairs(positions, cell, pbc, images: np.ndarray):
 
 def dense_graph(positions, atomic_numbers, cell, pbc, images: np.ndarray) -> jraph.GraphsTuple:
     """One-graph `GraphsTuple` of all pairs (see `dense_pairs`), the layout `predict` takes."""
-    n = positions.shape[0]
     senders, receivers, shifts, valid = dense_pairs(positions, cell, pbc, images)
     # Excluded pairs: an edge vector of FAR Å, beyond any cutoff, so it contributes exactly zero.
     far = jax.lax.stop_gradient(positions[receivers] - positions[senders]) \
         + jnp.asarray([FAR, 0.0, 0.0], positions.dtype)
     shifts = jnp.where(valid[:, None], shifts, far)
     periodic = jnp.any(jnp.asarray(pbc, bool))
-    return jraph.GraphsTuple(
-        nodes={"positions": positions, "atomic_numbers": jnp.asarray(atomic_numbers, jnp.int32)},
-        edges={"shifts": shifts},
-        globals={"cell": jnp.where(periodic, cell, 0.0)[None],  # no cell → zero volume → zero stress
-                 "total_charge": jnp.zeros(1, positions.dtype)},
-        senders=jnp.asarray(senders), receivers=jnp.asarray(receivers),
-        n_node=jnp.asarray([n]), n_edge=jnp.asarray([len(senders)]))
+    cell = jnp.where(periodic, cell, 0.0)  # no cell → zero volume → zero stress
+    return geometry_graph(positions, atomic_numbers, cell, senders, receivers, shifts, xp=jnp)
 
 
 def _dense_efs(model, params, positions, atomic_numbers, cell, pbc, images) -> dict[str, jnp.ndarray]:
@@ -105,11 +100,7 @@ def _dense_efs(model, params, positions, atomic_numbers, cell, pbc, images) -> d
 def _dense_energy(model, params, positions, atomic_numbers, cell, pbc, images) -> jnp.ndarray:
     """[] eV: the energy alone (for `jax.grad` by the caller, e.g. jax-md)."""
     graph = dense_graph(positions, atomic_numbers, cell, pbc, np.asarray(images, np.int32).reshape(-1, 3))
-    vectors = positions[graph.senders] - positions[graph.receivers] + graph.edges["shifts"]
-    n = positions.shape[0]
-    out = model.apply(params, vectors, graph.nodes["atomic_numbers"], graph.senders, graph.receivers,
-                      jnp.zeros(n, jnp.int32), graph.globals["total_charge"], with_heads=False)
-    return out["node_energies"].sum()
+    return energy(model, params, graph)[0]
 
 
 def _key(images: np.ndarray) -> tuple:

@@ -75,7 +75,7 @@ class MolecularDynamics:
         if timestep <= 0 or friction < 0 or temperature < 0:
             raise ValueError(f"need timestep > 0, friction ≥ 0, temperature ≥ 0 "
                              f"(got {timestep} fs, {friction} /fs, {temperature} K)")
-        potential.check_elements(atoms.numbers)
+        potential.check_elements(atoms.numbers, atoms.get_chemical_formula() or "empty")
         periodic = bool(atoms.pbc.any())
         builder = potential.neighbour_list(atoms.cell.array if periodic else None, atoms.pbc if periodic else None,
                                            skin=skin, headroom=headroom)

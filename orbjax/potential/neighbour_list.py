@@ -45,7 +45,9 @@ import jax.numpy as jnp
 import jraph
 import numpy as np
 
-from orbjax.model.predict import predict
+from orbjax.data.batching import round_up
+from orbjax.data.graphs import geometry_graph
+from orbjax.model.predict import energy, predict
 from orbjax.potential.dense import FAR, lattice_frame
 
 
@@ -194,11 +196,11 @@ class NeighbourListBuilder:
         # (they cost only build time; the edge capacity is what the model pays for).
         bin_capacity = int(np.ceil(max(self.headroom, 1.25) * need["bin"])) + 2
         probe = _build_jit(self, n_bins, 1, bin_capacity, positions)  # counts the candidates
-        candidate_capacity = _round_up(self.headroom * max(int(probe[4]), need["candidates"]) + 1)
+        candidate_capacity = int(round_up(self.headroom * max(int(probe[4]), need["candidates"]) + 1))
         built = _build_jit(self, n_bins, candidate_capacity, bin_capacity, positions)
         candidates, n_candidates, most_in_bin = built[:4], built[4], built[5]
         probe = _select_jit(self, 1, positions, candidates)  # counts the edges
-        capacity = _round_up(self.headroom * max(int(probe[4]), need["edges"]) + 1)
+        capacity = int(round_up(self.headroom * max(int(probe[4]), need["edges"]) + 1))
         senders, receivers, images, mask, n_edges = _select_jit(self, capacity, positions, candidates)
         return NeighbourList(
             senders=senders, receivers=receivers, images=images, mask=mask, candidates=candidates,
@@ -229,10 +231,6 @@ class NeighbourListBuilder:
         return nbrs.replace(senders=senders, receivers=receivers, images=images, mask=mask, n_edges=count,
                             max_edges=jnp.maximum(nbrs.max_edges, count),
                             overflow=nbrs.overflow | (count > nbrs.capacity))
-
-
-def _round_up(x: float, multiple: int = 64) -> int:
-    return int(np.ceil(x / multiple) * multiple)
 
 
 def _fractional(builder: NeighbourListBuilder, positions):
@@ -335,13 +333,8 @@ def neighbour_graph(positions, atomic_numbers, nbrs: NeighbourList) -> jraph.Gra
     shifts = nbrs.images.astype(positions.dtype) @ cell  # [capacity, 3] Å
     shifts = jnp.where(nbrs.mask[:, None], shifts, jnp.asarray([FAR, 0.0, 0.0], positions.dtype))
     periodic = any(nbrs.builder.pbc)
-    return jraph.GraphsTuple(
-        nodes={"positions": positions, "atomic_numbers": jnp.asarray(atomic_numbers, jnp.int32)},
-        edges={"shifts": shifts},
-        globals={"cell": (cell if periodic else jnp.zeros_like(cell))[None],  # no cell → zero stress
-                 "total_charge": jnp.zeros(1, positions.dtype)},
-        senders=nbrs.senders, receivers=nbrs.receivers,
-        n_node=jnp.asarray([positions.shape[0]]), n_edge=jnp.asarray([nbrs.capacity]))
+    cell = cell if periodic else jnp.zeros_like(cell)  # no cell → zero stress
+    return geometry_graph(positions, atomic_numbers, cell, nbrs.senders, nbrs.receivers, shifts, xp=jnp)
 
 
 def neighbour_efs(model, params, positions, atomic_numbers, nbrs: NeighbourList) -> dict[str, jnp.ndarray]:
@@ -353,11 +346,7 @@ def neighbour_efs(model, params, positions, atomic_numbers, nbrs: NeighbourList)
 
 def neighbour_energy(model, params, positions, atomic_numbers, nbrs: NeighbourList) -> jnp.ndarray:
     """[] eV: the energy alone (for `jax.grad` by the caller, e.g. jax-md)."""
-    graph = neighbour_graph(positions, atomic_numbers, nbrs)
-    vectors = positions[graph.senders] - positions[graph.receivers] + graph.edges["shifts"]
-    out = model.apply(params, vectors, graph.nodes["atomic_numbers"], graph.senders, graph.receivers,
-                      jnp.zeros(positions.shape[0], jnp.int32), graph.globals["total_charge"], with_heads=False)
-    return out["node_energies"].sum()
+    return energy(model, params, neighbour_graph(positions, atomic_numbers, nbrs))[0]
 
 
 def neighbour_forces(model, params, positions, atomic_numbers, nbrs: NeighbourList):

@@ -7,14 +7,13 @@ import logging
 import os
 
 import numpy as np
-from ase.data import chemical_symbols
 
 from orbjax.data.graphs import structures_to_graphs
 from orbjax.data import readers
 from orbjax.data.readers import KeyMap, read_structures, read_structures_with_failures
 from orbjax.data.shuffle import shuffle_within_element
 from orbjax.data.splits import split_indices
-from orbjax.data.structures import StructureError
+from orbjax.model.statistics import UnknownElementError, check_elements
 
 log = logging.getLogger(__name__)
 ON_ERROR = ("raise", "skip")
@@ -83,19 +82,24 @@ def write_skipped(path: str, skipped: list[tuple[str, str]]) -> None:
 def _known_elements_only(train, others, mode: str, skipped: list) -> list:
     """`others` (val/test) without structures holding elements the training split lacks:
     the model would silently treat those as another element."""
-    known = {int(z) for s in train for z in s.atomic_numbers}
+    known = sorted({int(z) for s in train for z in s.atomic_numbers})
+    if mode == "raise":
+        try:
+            check_elements(others, known, _TRAINING_SPLIT)
+        except UnknownElementError as e:
+            raise UnknownElementError(f"{e} (set data.on_error='skip' to leave such structures out)") from None
+        return list(others)
     keep = []
     for s in others:
-        new = sorted({int(z) for z in s.atomic_numbers} - known)
-        if not new:
+        try:
+            check_elements([s], known, _TRAINING_SPLIT)
             keep.append(s)
-            continue
-        names = ", ".join(f"{chemical_symbols[z]} (Z={z})" for z in new)
-        problem = f"elements {names} do not occur in the training split, so the model cannot predict them"
-        if mode == "raise":
-            raise StructureError(s.name, problem + " (set data.on_error='skip' to leave such structures out)")
-        skipped.append((s.name, str(StructureError(s.name, problem))))
+        except UnknownElementError as e:
+            skipped.append((s.name, str(e)))
     return keep
+
+
+_TRAINING_SPLIT = "the model, whose training split holds"  # val/test elements must occur in training
 
 
 @dataclasses.dataclass

@@ -6,8 +6,8 @@ import jraph
 import numpy as np
 import pytest
 
-from orbjax.data.batching import (PaddingBudget, batch_iterator, compute_budgets, graph_sizes, n_batches,
-                                  pad_batch, padding_stats, plan_batches)
+from orbjax.data.batching import (ROUND_TO, PaddingBudget, batch_iterator, compute_budgets, graph_sizes, ladder_size,
+                                  n_batches, pad_batch, padding_stats, plan_batches, round_up)
 from orbjax.data.graphs import structure_to_graph
 from orbjax.data.structures import Structure
 
@@ -122,3 +122,13 @@ def test_padding_stats_reports_waste(graphs):
     assert one["node_ratio"] >= 1 and one["edge_ratio"] >= 1
     assert three["edge_ratio"] < one["edge_ratio"]  # more buckets, less waste
     assert three["n_shapes"] <= 3
+
+
+def test_round_up_never_rounds_down_and_ladder_sizes_stay_within_a_quarter():
+    """The one definition of padded sizes (budgets, neighbour-list capacities, calculator)."""
+    assert round_up(np.array([0, 1, 64, 65])).tolist() == [0, 64, 64, 128]
+    assert int(round_up(64.5)) == 128 and int(round_up(130.2)) == 192  # floats: never below x
+    assert all(int(round_up(x)) % ROUND_TO == 0 for x in (1, 63.9, 1000.1))
+    for x in [1, 15.5, 16.2, 100, 4961, 62636]:
+        size = ladder_size(x)
+        assert x <= size <= max(16, 1.25 * x)

@@ -59,3 +59,14 @@ def test_energy_smooth_through_the_cutoff(model_and_params):
     assert np.abs(f_in).max() < 1e-4
     e_mid = _energy(model, params, pair(CUTOFF / 2))
     assert abs(e_mid - e_far) > 1e-4  # the pair does interact inside the cutoff
+
+
+def test_energy_alone_is_the_energy_predict_returns(model_and_params):
+    """`predict.energy` (for callers that differentiate it themselves: jax-md, MD) and
+    `predict` make the same model call."""
+    from orbjax.model.predict import energy
+
+    model, params = model_and_params
+    graph = batch([molecule(seed=2), periodic_cell()])
+    np.testing.assert_allclose(np.asarray(energy(model, params, graph)),
+                               np.asarray(run(model, params, graph)["energy"]), rtol=1e-12, atol=1e-12)

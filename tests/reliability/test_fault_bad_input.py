@@ -25,6 +25,7 @@ from orbjax.data.dataset import read_dataset, write_dataset
 from orbjax.data.readers import ReadError, read_structures, read_structures_with_failures
 from orbjax.data.structures import StructureError
 from orbjax.labels.runner import label_structures
+from orbjax.potential import UnknownElementError  # a ValueError
 from orbjax.training.data import load_splits
 
 
@@ -187,9 +188,9 @@ def _calculate(calculator, atoms):
 
 @pytest.mark.parametrize("numbers, named", [([16, 1, 1], r"S \(Z=16\)"), ([0, 1, 1], r"\? \(Z=0\)"), ([92, 1, 1], r"U \(Z=92\)")])
 def test_potential_refuses_elements_it_never_saw(potential, calculator, numbers, named):
-    with pytest.raises(ValueError, match=rf"{named} are unknown to this potential.*trained on H \(Z=1\), C \(Z=6\), O"):
+    with pytest.raises(UnknownElementError, match=rf"unknown to this model, which was trained on H \(Z=1\), C \(Z=6\), O \(Z=8\) only: {named} in "):
         _calculate(calculator, Atoms(numbers=numbers, positions=WATER))
-    with pytest.raises(ValueError, match=named):
+    with pytest.raises(UnknownElementError, match=named):
         potential.energy_forces_stress(WATER, np.array(numbers))
     energy, forces = _calculate(calculator, Atoms("OH2", positions=WATER))  # not a blanket refusal
     assert np.isfinite(energy) and np.isfinite(forces).all()

@@ -87,7 +87,7 @@ def test_validation_element_unknown_to_the_training_split_is_named(tmp_path):
     frames[k] = frames[k].replace("\nO ", "\nS ", 1)
     path.write_text("".join(frames))
     config.data.on_error = "raise"
-    with pytest.raises(ValueError, match=rf"sulfur\.extxyz:{k}.*S \(Z=16\).*training split"):
+    with pytest.raises(ValueError, match=rf"training split.* only: S \(Z=16\) in sulfur\.extxyz:{k}"):
         load_splits(config.data, config.model.cutoff, config.seed)
     config.data.on_error = "skip"
     data = load_splits(config.data, config.model.cutoff, config.seed)
