@@ -318,18 +318,11 @@ def score(model, path: str, dtype: str) -> dict:
 
 
 def mace_versions() -> dict:
-    import importlib.metadata as md
+    """The versions `train_step.py` records for its MACE worker, plus the CPU."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from train_step import mace_versions as versions  # imports no jax
 
-    import torch
-
-    out = {"python": sys.version.split()[0], "torch_threads": torch.get_num_threads(), "cpu": platform.processor()
-           or platform.machine()}
-    for name in ("torch", "mace-torch", "e3nn", "numpy", "ase"):
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            pass
-    return out
+    return {**versions(), "cpu": platform.processor() or platform.machine()}
 
 
 def read_rows(path: str) -> list[dict]:
