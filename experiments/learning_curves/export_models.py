@@ -3,7 +3,8 @@
     python experiments/learning_curves/export_models.py      # from the repository root
 
 Copies (or exports) the best-by-validation model of every finished `energy_only` and
-`orbital` run of the acac and CHNO sweeps to
+`orbital` run of the acac and CHNO curves (weight 100: variant `orbital`; the chosen-weight
+curves `<dataset>_w<W>`: variant `orbital_w<W>`) to
 `models/<dataset>/<variant>/n<N>/seed<S>/model.orbjax` (EMA parameters, config, statistics;
 ~0.5 MB each; `orbjax.load_potential(path)` loads it) and re-scores each file on its test set:
 the force MAE must equal `results/<dataset>.csv` to the printed digit (0.1 meV/Å) and the
@@ -39,6 +40,24 @@ def main() -> int:
     return 0
 
 
+def _runs(dataset: str):
+    """(sweep, run name, CSV row, variant) of every finished run to export: energy-only and
+    orbital of the weight-100 curve, and the chosen-weight curves (`<dataset>_w<W>.csv`)."""
+    import glob
+    import re
+
+    sources = [(dataset, None)]
+    for path in sorted(glob.glob(os.path.join(HERE, "results", f"{dataset}_w*.csv"))):
+        match = re.fullmatch(rf"{dataset}_w([0-9.e+]+)\.csv", os.path.basename(path))
+        if match:
+            sources.append((f"{dataset}_w{match.group(1)}", f"orbital_w{match.group(1)}"))
+    for sweep, variant in sources:
+        results = {r["name"]: r for r in csv.DictReader(open(os.path.join(HERE, "results", f"{sweep}.csv")))}
+        for name, r in sorted(results.items()):
+            if r["status"] == "finished" and r["config"] in VARIANTS:
+                yield sweep, name, r, variant or r["config"]
+
+
 def check_dataset(dataset: str) -> int:
     """Export and re-score the models of one dataset; writes models/check_<dataset>.csv; returns
     the number of models whose errors differ from the CSV."""
@@ -49,15 +68,11 @@ def check_dataset(dataset: str) -> int:
     from orbjax.training.restore import load_model_file
 
     rows, bad = [], 0
-    path = os.path.join(HERE, "results", f"{dataset}.csv")
-    results = {r["name"]: r for r in csv.DictReader(open(path))}
     cache = {}
-    for name, r in sorted(results.items()):
-        if r["status"] != "finished" or r["config"] not in VARIANTS:
-            continue
-        workdir = os.path.join(SWEEPS, dataset, name)
+    for sweep, name, r, variant in _runs(dataset):
+        workdir = os.path.join(SWEEPS, sweep, name)
         n = int(r["data.n_train"]) or FULL[dataset]
-        dest = os.path.join(MODELS, dataset, r["config"], f"n{n}", f"seed{r['seed']}", "model.orbjax")
+        dest = os.path.join(MODELS, dataset, variant, f"n{n}", f"seed{r['seed']}", "model.orbjax")
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         if not os.path.exists(dest):
             source = os.path.join(workdir, "model.orbjax")
