@@ -16,7 +16,6 @@ only. Outputs in the output directory:
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import os
@@ -33,6 +32,7 @@ from orbjax.data.structures import Structure
 from orbjax.model.predict import predict
 from orbjax.model.statistics import UnknownElementError, check_elements  # noqa: F401 (imported from here too)
 from orbjax.orbitals import SHELL_LETTERS, orbital_slot_table, shell_l_table
+from orbjax.runtime import precision
 from orbjax.training.batches import to_device
 from orbjax.targets import TARGETS, auxiliary_targets, metric_units
 
@@ -66,8 +66,7 @@ def evaluate_workdir(workdir: str, data_path: str, out_dir: str | None = None, w
     # Read and check the data before the (slower) model restore, so bad input fails fast.
     structures = read_structures_for(config, data_path, key_preset)
     check_elements(structures, Statistics.from_json(meta["statistics"]).species)
-    precision = jax.enable_x64(True) if config.dtype == "float64" else contextlib.nullcontext()
-    with precision:
+    with precision(config.dtype):
         return _evaluate_workdir(workdir, data_path, structures, out_dir, which, batch_size, plots)
 
 

@@ -33,6 +33,7 @@ going back to the kernel, so the resident size stays at its peak.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import sys
@@ -112,3 +113,13 @@ def tune_cpu() -> None:
     """
     configure_xla_flags()
     configure_malloc()
+
+
+def precision(dtype):
+    """The context in which JAX computes in `dtype` ("float32"/"float64" or a numpy dtype):
+    `jax.enable_x64` for float64, nothing otherwise. Unlike `tune_cpu`, it changes nothing
+    outside the `with` block."""
+    import jax
+    import numpy as np
+
+    return jax.enable_x64(True) if np.dtype(dtype) == np.float64 else contextlib.nullcontext()

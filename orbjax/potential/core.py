@@ -1,7 +1,6 @@
 """Loading a trained model and the `Potential` it becomes (see the package docstring)."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import os
@@ -11,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from orbjax import runtime
 from orbjax.data.structures import check_cell
 from orbjax.model.mlip import OrbitalMLIP
 from orbjax.model.predict import predict
@@ -96,7 +96,7 @@ class Potential:
     def create(cls, model, params, statistics, dtype=np.float32, max_images=(0, 0, 0), step=-1) -> "Potential":
         """Cast `model` and `params` to `dtype` (float32 or float64)."""
         dtype = _dtype(dtype)
-        with _precision(dtype):
+        with runtime.precision(dtype):
             params = jax.tree.map(lambda p: jax.device_put(np.asarray(p, dtype)), params)
         model = model.clone(dtype=jnp.dtype(dtype), parent=None)
         return cls(model, params, statistics, _three_ints(max_images), int(step))
@@ -116,7 +116,7 @@ class Potential:
 
     def precision(self):
         """Context that enables x64 while it is open if this potential computes in float64."""
-        return _precision(self.dtype)
+        return runtime.precision(self.dtype)
 
     # --------------------------------------------------------------- checks done before tracing
 
@@ -258,9 +258,6 @@ def _concrete(x) -> np.ndarray | None:
         return None
 
 
-
-def _precision(dtype):
-    return jax.enable_x64(True) if np.dtype(dtype) == np.float64 else contextlib.nullcontext()
 
 
 def _three_ints(reps) -> tuple[int, int, int]:

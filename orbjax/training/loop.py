@@ -5,7 +5,6 @@ Re-running it on the same workdir resumes from the latest checkpoint.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -18,6 +17,7 @@ from absl import logging
 
 from orbjax.data.batching import batch_iterator
 from orbjax.model.statistics import Statistics, compute_statistics
+from orbjax.runtime import precision
 from orbjax.training import parallel
 from orbjax.training.batches import to_device
 from orbjax.training.checkpoint import Checkpointer
@@ -38,8 +38,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     the next step boundary, after a checkpoint of that step (`training/preemption.py`).
     """
     parallel.initialize_distributed(config)  # multi-host runs only; before any device use
-    precision = jax.enable_x64(True) if config.dtype == "float64" else contextlib.nullcontext()
-    with precision, DeferredSignals() as stop_signals:
+    with precision(config.dtype), DeferredSignals() as stop_signals:
         final = _train_and_evaluate(config, workdir, stop_signals)
     # The best checkpoint as one shareable file, WORKDIR/model.orbjax. Every process calls it:
     # in a multi-host run orbax reads checkpoints collectively (process 0 alone would wait for

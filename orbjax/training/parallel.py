@@ -25,7 +25,8 @@ import jraph
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from orbjax.data.batching import PaddingBudget, batch_iterator, compute_budgets, pad_batch, plan_device_batches
+from orbjax.data.batching import (PaddingBudget, batch_iterator, compute_budgets, n_batches, pad_batch,
+                                  plan_device_batches)
 from orbjax.training.batches import to_device
 from orbjax.training import step as step_lib
 
@@ -82,7 +83,7 @@ class SingleDevice:
         return compute_budgets(graphs, batch_size, n_buckets, seed=seed)
 
     def n_batches(self, graphs, batch_size, budgets, seed=0, epoch=0, shuffle=True) -> int:
-        return len(plan_device_batches(graphs, batch_size, budgets, 1, seed, epoch, shuffle))
+        return n_batches(graphs, batch_size, budgets, seed, epoch, shuffle)
 
     def batch_iterator(self, graphs, batch_size: int, budgets, dtype, seed: int = 0, epoch: int = 0,
                        shuffle: bool = True, skip_batches: int = 0) -> Iterator[jraph.GraphsTuple]:

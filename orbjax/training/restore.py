@@ -8,7 +8,6 @@ nothing is recomputed from data.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -20,6 +19,7 @@ import numpy as np
 from orbjax.model.mlip import OrbitalMLIP
 from orbjax.model.statistics import Statistics
 from orbjax.training.batches import to_device
+from orbjax.runtime import precision
 from orbjax.training.checkpoint import check_shapes, param_shapes, read_meta
 from orbjax.training.factories import create_model, init_params
 
@@ -76,7 +76,7 @@ def build_trained(config: dict, statistics_json: str, params, step: int, where) 
     config = ml_collections.ConfigDict(config)
     statistics = Statistics.from_json(statistics_json)
     model = create_model(config, statistics)
-    with _precision(config.dtype):
+    with precision(config.dtype):
         check_shapes(param_shapes(params), param_shapes(_abstract_params(model, config, statistics)), where)
         params = jax.device_put(params)
     return TrainedModel(model, params, config, statistics, int(step))
@@ -92,6 +92,3 @@ def _abstract_params(model: OrbitalMLIP, config, statistics: Statistics):
     graph = pad_batch([structure_to_graph(dummy, config.model.cutoff)], PaddingBudget(64, 64, 2))
     return jax.eval_shape(lambda: init_params(model, to_device(graph, model.dtype), 0))
 
-
-def _precision(dtype: str):
-    return jax.enable_x64(True) if dtype == "float64" else contextlib.nullcontext()
