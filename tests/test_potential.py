@@ -306,3 +306,31 @@ def test_a_program_with_its_own_absl_flags_can_load_a_potential(tmp_path_factory
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"step": 4}
+
+
+def test_descriptors_are_invariant_and_give_the_atomic_energies(potential, periodic):
+    """The latent features: rotation-invariant, permuted with the atoms, and exactly what the
+    energy readout reads (readout(features) summed = the potential's energy)."""
+    import e3nn_jax as e3nn
+    from scipy.spatial.transform import Rotation
+
+    from orbjax.model.readouts import ScalarMLP
+
+    z, x, cell = periodic.numbers, periodic.positions, periodic.cell.array
+    features = potential.descriptors(x, z, cell, periodic.pbc)
+    assert features.shape == (len(periodic), potential.model.config.channels)
+    assert np.abs(features).max() > 1e-3  # not a zero array
+    rot = Rotation.from_euler("zyx", [0.3, -1.1, 2.0]).as_matrix()
+    np.testing.assert_allclose(potential.descriptors(x @ rot.T, z, cell @ rot.T, periodic.pbc), features,
+                               rtol=1e-4, atol=1e-5)
+    perm = np.random.default_rng(0).permutation(len(periodic))
+    np.testing.assert_allclose(potential.descriptors(x[perm], z[perm], cell, periodic.pbc), features[perm],
+                               rtol=1e-4, atol=1e-5)
+    stats = potential.statistics
+    species = np.asarray(stats.z_to_species())[z]
+    raw = ScalarMLP(1, potential.model.config.readout_hidden).apply(
+        {"params": potential.params["params"]["energy_readout"]},
+        e3nn.IrrepsArray(f"{features.shape[1]}x0e", jnp.asarray(features)))[:, 0]
+    energy = float(np.sum(np.asarray(stats.atomic_energies)[species] + stats.energy_scale * np.asarray(raw)))
+    ref = float(potential.energy_forces_stress(x, z, cell, periodic.pbc)["energy"])
+    assert energy == pytest.approx(ref, rel=1e-5, abs=1e-4)

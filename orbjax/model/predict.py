@@ -62,6 +62,16 @@ def energy(model, params, graph: jraph.GraphsTuple) -> jnp.ndarray:
                   with_heads=False)[0]
 
 
+def node_features(model, params, graph: jraph.GraphsTuple) -> jnp.ndarray:
+    """[n_nodes, channels] the last layer's invariant (0e) features, what the energy readout
+    reads: the model's per-atom latent space (`Potential.descriptors`)."""
+    positions = graph.nodes["positions"]
+    node_graph = node_graph_index(graph.n_node, positions.shape[0])
+    _, out = _apply(model, params, graph, positions, graph.edges["shifts"].astype(positions.dtype), node_graph,
+                    with_heads=False)
+    return out["features"].filter(keep="0e").array
+
+
 def _apply(model, params, graph, positions, shifts, node_graph, with_heads):
     """(energies [n_graphs], model outputs) with edge vectors positions[j] − positions[i] + shift."""
     vectors = positions[graph.senders] - positions[graph.receivers] + shifts  # [n_edges, 3]

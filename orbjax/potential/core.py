@@ -13,7 +13,7 @@ import numpy as np
 from orbjax import runtime
 from orbjax.data.structures import check_cell
 from orbjax.model.mlip import OrbitalMLIP
-from orbjax.model.predict import predict
+from orbjax.model.predict import node_features, predict
 from orbjax.model.statistics import Statistics, check_elements
 from orbjax.potential.dense import _dense_efs, _dense_energy, _key, image_grid, required_images
 from orbjax.potential.jax_md import jax_md_energy_fn
@@ -91,6 +91,7 @@ class Potential:
         object.__setattr__(self, "_jitted_nl_efs", jax.jit(functools.partial(neighbour_efs, self.model)))
         # Shared by every calculator of this potential: a new calculator does not recompile.
         object.__setattr__(self, "_jitted_predict", jax.jit(self.predict_fn(), static_argnums=2))
+        object.__setattr__(self, "_jitted_features", jax.jit(functools.partial(node_features, self.model)))
 
     @classmethod
     def create(cls, model, params, statistics, dtype=np.float32, max_images=(0, 0, 0), step=-1) -> "Potential":
@@ -210,6 +211,35 @@ class Potential:
         return jax_md_energy_fn(self, atomic_numbers, cell, pbc)
 
     energy_fn = jax_md_energy_fn  # the name jax-md users look for
+
+    def descriptors(self, positions, atomic_numbers, cell=None, pbc=None) -> np.ndarray:
+        """Per-atom invariant features [n, channels]: the last layer's scalars, exactly what
+        the energy readout reads (the model's latent space; orbital heads are not run).
+
+        Host-side (numpy neighbour list, one compilation per shape); for analysis such as
+        the latent-space maps of `experiments/metals`, not for MD.
+
+        Args:
+          positions: [n, 3] Å. atomic_numbers: [n] int. cell: [3, 3] Å or None. pbc: [3] bool or None.
+        """
+        from orbjax.data.batching import next_budget, pad_batch
+        from orbjax.data.graphs import geometry_graph
+        from orbjax.data.neighbours import neighbour_list
+
+        cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, np.float64).reshape(3, 3)
+        pbc = np.zeros(3, bool) if pbc is None else np.broadcast_to(np.asarray(pbc, bool), (3,))
+        atomic_numbers = np.asarray(atomic_numbers)
+        self.check_elements(atomic_numbers)
+        if pbc.any():
+            check_cell("input", cell, pbc)
+        positions = np.asarray(positions, np.float64)
+        senders, receivers, shifts = neighbour_list(positions, cell, pbc, self.cutoff)
+        graph = geometry_graph(positions.astype(self.dtype), atomic_numbers, cell.astype(self.dtype),
+                               senders, receivers, shifts.astype(self.dtype))
+        # Padded on the calculator's size ladder: structures of many sizes share compilations.
+        graph = pad_batch([graph], next_budget(None, len(positions), len(senders)))
+        with self.precision():
+            return np.asarray(self._jitted_features(self.params, graph))[: len(positions)]
 
     def predict_fn(self) -> Callable:
         """`f(params, graph, compute_stress)`: `predict` without charge heads, for jitting;
