@@ -25,12 +25,16 @@ PER_SHELL = ("xtb_shell_populations",)  # atom of a shell: xtb_shell_atom
 def shuffle_within_element(structures: list[Structure], labels: tuple[str, ...], seed: int) -> list[Structure]:
     """Copies of `structures` whose `labels` are permuted among same-element atoms.
 
-    Every structure must carry every label in `labels`. Structures are copied; the
-    inputs are not changed. The permutation is a pure function of `seed`.
+    Structures without a label (e.g. frames left unlabelled, whose targets the loss masks)
+    keep it absent and take no part in its permutation. Structures are copied; the inputs
+    are not changed. The permutation is a pure function of `seed`.
     """
     for label in labels:
         if label not in PER_ATOM + PER_ORBITAL + PER_SHELL:
             raise ValueError(f"cannot shuffle {label!r}: one of {PER_ATOM + PER_ORBITAL + PER_SHELL}")
+    for label in labels:
+        if structures and not any(label in s.labels for s in structures):
+            raise ValueError(f"no structure carries a {label!r} label to shuffle (first: {structures[0].name!r})")
     out = [dataclasses.replace(s, labels=dict(s.labels)) for s in structures]
     for k, label in enumerate(labels):
         _shuffle_label(out, label, np.random.default_rng([seed, 7, k]))
@@ -54,10 +58,12 @@ def _shuffle_label(structures: list[Structure], label: str, rng: np.random.Gener
     # Every (structure, atom) of each element, and that atom's block of values.
     blocks: dict[int, list[tuple[int, np.ndarray]]] = {}
     for si, s in enumerate(structures):
+        if label not in s.labels:
+            continue
         for atom, idx in enumerate(_atom_slices(s, label)):
             blocks.setdefault(int(s.atomic_numbers[atom]), []).append((si, idx))
-    values = [np.asarray(s.labels[label]) for s in structures]
-    new_values = [v.copy() for v in values]
+    values = [np.asarray(s.labels[label]) if label in s.labels else None for s in structures]
+    new_values = [None if v is None else v.copy() for v in values]
     for z, members in blocks.items():
         sizes = {len(idx) for _, idx in members}
         if len(sizes) != 1:
@@ -67,4 +73,5 @@ def _shuffle_label(structures: list[Structure], label: str, rng: np.random.Gener
             src_s, src_idx = members[src]
             new_values[dst_s][dst_idx] = values[src_s][src_idx]
     for s, v in zip(structures, new_values):
-        s.labels[label] = v
+        if v is not None:
+            s.labels[label] = v

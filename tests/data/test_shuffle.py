@@ -61,5 +61,19 @@ def test_unknown_or_missing_label_is_an_error_naming_it():
     with pytest.raises(ValueError, match="energy"):
         shuffle_within_element(structures, ("energy",), seed=0)
     del structures[0].labels["xtb_charges"]
-    with pytest.raises(ValueError, match="m0.*xtb_charges"):
+    with pytest.raises(ValueError, match="xtb_charges.*m0"):
         shuffle_within_element(structures, ("xtb_charges",), seed=0)
+
+
+def test_unlabelled_structures_keep_the_label_absent_and_stay_out_of_the_permutation():
+    """Frames without GFN1 labels (the metals' PBE-only surfaces) are mixed in."""
+    rng = np.random.default_rng(4)
+    structures = [molecule(k, rng) for k in range(12)]
+    for k in (2, 7):
+        structures[k].labels.pop("xtb_orbital_populations")
+    shuffled = shuffle_within_element(structures, ("xtb_orbital_populations",), seed=1)
+    assert all("xtb_orbital_populations" not in shuffled[k].labels for k in (2, 7))
+    labelled = [s for k, s in enumerate(structures) if k not in (2, 7)]
+    after = per_element_blocks([s for k, s in enumerate(shuffled) if k not in (2, 7)])
+    for z, blocks in per_element_blocks(labelled).items():
+        assert sorted(blocks) == sorted(after[z])
