@@ -15,9 +15,16 @@ and the nested subsample.
 """
 import ml_collections
 
-D = "data/metals"
-DATA = {"data.train_path": f"{D}/train.h5", "data.val_path": f"{D}/val.h5", "data.test_path": f"{D}/test.h5",
-        "data.key_preset": "default"}
+
+def data(d):
+    return {"data.train_path": f"{d}/train.h5", "data.val_path": f"{d}/val.h5", "data.test_path": f"{d}/test.h5",
+            "data.key_preset": "default"}
+
+
+# Energy-only runs read the same frames in the same order without GFN1 labels (prepare.py
+# --pbe-only), so they need not wait for the labelling.
+DATA = {"energy_only": data("data/metals_pbe")}
+DATA_LABELLED = data("data/metals")
 COMMON = {"train.progress_bar": False, "train.eval_every": 100, "train.checkpoint_every": 100,
           "train.log_every": 100,
           # 4 Å takes the first two neighbour shells of every structure here (bcc, fcc, diamond)
@@ -32,14 +39,14 @@ AUX = {"orbital": {"loss.weights.orbital_populations": AUX_WEIGHT},
        "orbital_shuffled": {"loss.weights.orbital_populations": AUX_WEIGHT},
        "shell": {"loss.weights.spd_populations": AUX_WEIGHT},
        "energy_only": {}}
-ALL, STEPS_ALL = 0, 1500
+ALL, STEPS_ALL = 0, 1200
 SMALLER = [(50, 1000), (150, 1200)]
 SEEDS = (0, 1, 2)
 
 
 def sweep(name, sizes_steps, variants, seeds=SEEDS):
     runs = [{"seed": seed, "data.n_train": n, "train.num_steps": steps, "config": variant,
-             **DATA, **COMMON, **AUX[variant]}
+             **DATA.get(variant, DATA_LABELLED), **COMMON, **AUX[variant]}
             for seed in seeds for n, steps in sizes_steps for variant in variants]
     config = ml_collections.ConfigDict()
     config.name = name

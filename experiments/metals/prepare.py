@@ -3,6 +3,7 @@
     python experiments/metals/select_subset.py     # the frames and the split (subset.csv)
     python experiments/metals/prepare.py --part 0 & python experiments/metals/prepare.py --part 1
     python experiments/metals/prepare.py           # (labels what is left, then) the split files
+    python experiments/metals/prepare.py --pbe-only   # data/metals_pbe/: the energy-only runs' files
 
 Frames of `subset_pbe_only_*.extxyz` (surfaces) keep their PBE labels only. Labels
 `experiments/metals/data/subset_{9A,as_given}_<part>.extxyz` with `python -m
@@ -34,26 +35,54 @@ def label(setting: str, part: int) -> Path:
 
 
 def split(labelled: list[Path], pbe_only: list[Path], out: Path) -> dict[str, int]:
-    """Split files from the labelled parts and the frames without GFN1 labels (PBE only:
-    their charge targets are absent and masked in the loss)."""
-    from orbjax.data.dataset import read_dataset, write_dataset
+    """Split files from the labelled parts and the frames without GFN1 labels: the
+    `pbe_only` files and the frames whose labelling failed (recorded in the parts'
+    failures files, e.g. SCF not converged): PBE labels only, their charge targets are
+    absent and masked in the loss."""
+    from orbjax.data.dataset import read_dataset
     from orbjax.data.readers import read_structures
 
     parts: dict[str, list] = {"train": [], "val": [], "test": []}
-    settings = []
+    settings, n_failed = [], 0
     for path in labelled:
         structures, attrs = read_dataset(path)
         settings.append(f"{path.name}: min_cell_length_A={attrs.get('min_cell_length_A', 'as given')}")
-        for s in structures:
+        done = {(s.info["metals_file"], s.info["metals_index"]) for s in structures}
+        source = HERE / path.name.replace("labels_", "subset_").replace(".h5", ".extxyz")
+        failed = [s for s in read_structures(source) if (s.info["metals_file"], s.info["metals_index"]) not in done]
+        n_failed += len(failed)
+        for s in structures + failed:
             parts[s.info["split"]].append(s)
     for path in pbe_only:
         settings.append(f"{path.name}: no GFN1 labels")
         for s in read_structures(path):
             parts[s.info["split"]].append(s)
+    settings.append(f"{n_failed} frames whose GFN1 labelling failed: PBE labels only")
+    return _write_splits(parts, out, "; ".join(settings))
+
+
+def pbe_only_splits(out: Path) -> dict[str, int]:
+    """The same split files without any GFN1 label, from the subset files alone: what the
+    energy-only runs read (they can start before the labelling ends; same frames, same
+    order, same PBE labels as `split`'s files)."""
+    from orbjax.data.readers import read_structures
+
+    parts: dict[str, list] = {"train": [], "val": [], "test": []}
+    for path in sorted(HERE.glob("subset_*_*.extxyz")):
+        for s in read_structures(path):
+            parts[s.info["split"]].append(s)
+    return _write_splits(parts, out, "no GFN1 labels (energy-only runs)")
+
+
+def _write_splits(parts: dict[str, list], out: Path, labelling: str) -> dict[str, int]:
+    """Each split in one canonical order (source file, index): the same whatever was labelled."""
+    from orbjax.data.dataset import write_dataset
+
     out.mkdir(parents=True, exist_ok=True)
     for name, structures in parts.items():
+        structures = sorted(structures, key=lambda s: (s.info["metals_file"], int(s.info["metals_index"])))
         write_dataset(out / f"{name}.h5", structures,
-                      attrs={"method": "GFN1-xTB", "labelling": "; ".join(settings),
+                      attrs={"method": "GFN1-xTB", "labelling": labelling,
                              "source": "experiments/metals/data (select_subset.py, prepare.py)"})
     return {k: len(v) for k, v in parts.items()}
 
@@ -62,7 +91,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "data" / "metals")
     parser.add_argument("--part", type=int, default=None, help="label only this part (no split files)")
+    parser.add_argument("--pbe-only", action="store_true",
+                        help="only write data/metals_pbe/: the split files without GFN1 labels (energy-only runs)")
     args = parser.parse_args()
+    if args.pbe_only:
+        print(pbe_only_splits(ROOT / "data" / "metals_pbe"))
+        return
     parts = sorted({int(p.stem.rsplit("_", 1)[1]) for p in HERE.glob("subset_9A_*.extxyz")})
     if args.part is not None:
         for setting in SETTINGS:

@@ -52,6 +52,9 @@ AS_GIVEN = {("maml_MoNbTaW_binary_train.extxyz", None), ("mlearn_Si_train.extxyz
 # each (measured: two labelling jobs sat on the first surfaces for 15 minutes); as given,
 # their 12–30-atom cells are Γ-only slabs of the kind stage 1 showed to be atom-like.
 PBE_ONLY_CONFIG_TYPES = ("Surface",)
+# Test frames of ≥ 100 atoms are not labelled either: their labels (60–150 core-seconds
+# each) would only score charge predictions, and training never sees them.
+PBE_ONLY_TEST_ATOMS = 100
 SNAPSHOT = re.compile(r"^\s*Snapshot\s+\d+\s+of\s+\d+\s+of\s+", re.IGNORECASE)
 
 
@@ -70,9 +73,9 @@ def system(file: str, atoms) -> str:
     return file
 
 
-def setting(file: str, config_type: str) -> str:
+def setting(file: str, config_type: str, split: str = "", n_atoms: int = 0) -> str:
     """How the frame is labelled: "9A" (`--min-cell-length 9`), "as_given", or "pbe_only"."""
-    if config_type.split("_")[-1] in PBE_ONLY_CONFIG_TYPES:
+    if config_type.split("_")[-1] in PBE_ONLY_CONFIG_TYPES or (split == "test" and n_atoms >= PBE_ONLY_TEST_ATOMS):
         return "pbe_only"
     return "as_given" if (file, None) in AS_GIVEN or (file, config_type) in AS_GIVEN else "9A"
 
@@ -121,6 +124,7 @@ def split(rows: list[dict], seed: int, val_fraction: float, test_fraction: float
                 n_test += sizes[t]
         for r in members:
             r["split"] = "test" if r["mol_id"] in test else ("val" if rng.random() < val_fraction else "train")
+            r["setting"] = setting(r["file"], r["config_type"], r["split"], r["n_atoms"])
 
 
 def write(rows: list[dict], out: Path, parts: int) -> None:

@@ -1,0 +1,138 @@
+"""Stage 2 scores: test errors of every finished metals run, per element and per system.
+
+    python experiments/metals/score.py [--sweep runs/metals/decisive]
+
+Each run's one-file model (`model.orbjax`, the best-by-validation EMA parameters) is scored
+on `data/metals/test.h5` (whole trajectories held out, see select_subset.py) through the
+ASE calculator, the path users run:
+- energy: |E_pred − E_PBE| / n_atoms per structure (meV/atom), by the structure's system;
+- forces: |F_pred − F_PBE| per component (meV/Å), by the element of the atom;
+- stress: |σ_pred − σ_PBE| per component of the 3×3 tensor (meV/Å³), by system.
+Writes results/scores_<sweep>.csv (one row per run × group × quantity) and
+results/scores_<sweep>_summary.csv (mean and t-interval over seeds per variant, and the
+ratio orbital/energy-only paired by seed for the overall rows). The overall test energy and
+force MAE equal the run's own `final_metrics.json` (checked, printed).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = ROOT / "experiments" / "metals"
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776}
+
+
+def system_of(structure) -> str:
+    """Element for elemental cells, the formula's elements for alloys (e.g. 'MoTa', 'MoNi')."""
+    from ase.data import chemical_symbols
+
+    return "".join(sorted({chemical_symbols[int(z)] for z in structure.atomic_numbers}))
+
+
+def score_run(model_path: Path, structures) -> dict:
+    """{(quantity, group): [absolute errors]}."""
+    from ase import Atoms
+    from ase.data import chemical_symbols
+    from ase.stress import voigt_6_to_full_3x3_stress
+
+    from orbjax.potential import OrbjaxCalculator
+
+    calc = OrbjaxCalculator(str(model_path))
+    errors = defaultdict(list)
+    for s in structures:
+        atoms = Atoms(numbers=s.atomic_numbers, positions=s.positions, cell=s.cell, pbc=s.pbc)
+        atoms.calc = calc
+        energy = atoms.get_potential_energy()
+        forces = atoms.get_forces()
+        system = system_of(s)
+        e = 1e3 * abs(energy - float(s.labels["energy"])) / s.n_atoms
+        errors[("energy_meV_per_atom", system)].append(e)
+        errors[("energy_meV_per_atom", "all")].append(e)
+        f = 1e3 * np.abs(forces - s.labels["forces"])  # [n, 3]
+        for z, row in zip(s.atomic_numbers, f):
+            errors[("forces_meV_per_A", chemical_symbols[int(z)])] += list(row)
+        errors[("forces_meV_per_A", "all")] += list(f.ravel())
+        if "stress" in s.labels:
+            sigma = voigt_6_to_full_3x3_stress(atoms.get_stress())
+            ds = 1e3 * np.abs(sigma - np.asarray(s.labels["stress"]).reshape(3, 3)).ravel()
+            errors[("stress_meV_per_A3", system)] += list(ds)
+            errors[("stress_meV_per_A3", "all")] += list(ds)
+    return errors
+
+
+def runs(sweep: Path):
+    for run in sorted(sweep.iterdir()):
+        if (run / "model.orbjax").exists() and (run / "final_metrics.json").exists():
+            meta = json.loads((run / "run.json").read_text())
+            yield Path(meta["config_path"]).stem, int(meta["overrides"]["seed"]), int(meta["overrides"].get(
+                "data.n_train", 0)), run
+
+
+def main() -> None:
+    from orbjax.data.dataset import read_dataset
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sweep", type=Path, default=ROOT / "runs" / "metals" / "decisive")
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "metals")
+    args = parser.parse_args()
+    test = read_dataset(args.data / "test.h5")[0]
+    rows = []
+    for variant, seed, n_train, run in runs(args.sweep):
+        errors = score_run(run / "model.orbjax", test)
+        final = json.loads((run / "final_metrics.json").read_text())
+        print(f"{run.name}: energy {np.mean(errors[('energy_meV_per_atom', 'all')]):.2f} meV/atom "
+              f"(run: {final.get('test_energy_mae', float('nan')):.2f}), forces "
+              f"{np.mean(errors[('forces_meV_per_A', 'all')]):.1f} meV/Å (run: {final.get('test_forces_mae', float('nan')):.1f})")
+        for (quantity, group), values in sorted(errors.items()):
+            rows.append({"variant": variant, "seed": seed, "n_train": n_train, "quantity": quantity,
+                         "group": group, "n": len(values), "mae": float(np.mean(values))})
+    name = args.sweep.name
+    _write(HERE / "results" / f"scores_{name}.csv", rows)
+    _write(HERE / "results" / f"scores_{name}_summary.csv", summarise(rows))
+
+
+def summarise(rows):
+    cells = defaultdict(dict)
+    for r in rows:
+        cells[(r["variant"], r["n_train"], r["quantity"], r["group"])][r["seed"]] = r["mae"]
+    out = []
+    for (variant, n_train, quantity, group), by_seed in sorted(cells.items()):
+        values = np.array([by_seed[s] for s in sorted(by_seed)])
+        row = {"variant": variant, "n_train": n_train, "quantity": quantity, "group": group,
+               "n_seeds": len(values), "mae_mean": values.mean(), **_ci(values)}
+        base = cells.get(("energy_only", n_train, quantity, group), {})
+        common = sorted(set(by_seed) & set(base))
+        if variant != "energy_only" and common:
+            ratios = np.array([by_seed[s] / base[s] for s in common])
+            row.update(ratio_to_energy_only=ratios.mean(), ratio_seeds=" ".join(f"{x:.3f}" for x in ratios),
+                       seeds_better=f"{int((ratios < 1).sum())}/{len(ratios)}",
+                       **{f"ratio_{k}": v for k, v in _ci(ratios).items()})
+        out.append(row)
+    return out
+
+
+def _ci(values):
+    if len(values) < 2:
+        return {"ci_low": float("nan"), "ci_high": float("nan")}
+    half = T95[len(values) - 1] * values.std(ddof=1) / np.sqrt(len(values))
+    return {"ci_low": values.mean() - half, "ci_high": values.mean() + half}
+
+
+def _write(path: Path, rows) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in r.items()})
+
+
+if __name__ == "__main__":
+    main()
