@@ -44,10 +44,15 @@ def learning_curve_sweep(name, data, sizes_steps, variants, seeds, extra=None):
                 for more in extra or [{}]:
                     runs.append({"seed": seed, "data.n_train": n_train, "train.num_steps": steps,
                                  "config": variant, **data, **COMMON, **more})
+    return sweep_config(name, f"runs/learning_curves/{name}", runs)
+
+
+def sweep_config(name, sweep_dir, runs):
+    """The sweep file's config: runs on top of configs/default.py, one GPU each on SLURM."""
     sweep = ml_collections.ConfigDict()
     sweep.name = name
     sweep.base_config = "../default.py"
-    sweep.sweep_dir = f"runs/learning_curves/{name}"
+    sweep.sweep_dir = sweep_dir
     sweep.runs = runs
     sweep.slurm = ml_collections.ConfigDict(dict(partition="gpu", gpus_per_node=1, cpus_per_task=4, mem_gb=16,
                                                  timeout_min=120, array_parallelism=32))

@@ -13,7 +13,11 @@ holds whole trajectories out (experiments/metals/select_subset.py). Every varian
 (size, seed) trains the same steps on the same frames; the seed draws the initialisation
 and the nested subsample.
 """
-import ml_collections
+import os
+
+from orbjax.config import load_config_module
+
+common = load_config_module(os.path.join(os.path.dirname(os.path.abspath(__file__)), "lc_common.py"))
 
 
 def data(d):
@@ -48,14 +52,7 @@ def sweep(name, sizes_steps, variants, seeds=SEEDS):
     runs = [{"seed": seed, "data.n_train": n, "train.num_steps": steps, "config": variant,
              **DATA.get(variant, DATA_LABELLED), **COMMON, **AUX[variant]}
             for seed in seeds for n, steps in sizes_steps for variant in variants]
-    config = ml_collections.ConfigDict()
-    config.name = name
-    config.base_config = "../default.py"
-    config.sweep_dir = f"runs/metals/{name}"
-    config.runs = runs
-    config.slurm = ml_collections.ConfigDict(dict(partition="gpu", gpus_per_node=1, cpus_per_task=4, mem_gb=16,
-                                                  timeout_min=120, array_parallelism=32))
-    return config
+    return common.sweep_config(name, f"runs/metals/{name}", runs)
 
 
 def get_config(kind="decisive"):

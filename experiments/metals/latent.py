@@ -36,6 +36,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from seed_tables import t_interval, write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "experiments" / "metals"
@@ -43,7 +44,6 @@ GROUP = {"Li": 1, "Ni": 10, "Cu": 11, "Nb": 5, "Ta": 5, "Mo": 6, "W": 6, "Si": 1
 BLOCK = {"Li": "s", "Ni": "d", "Cu": "d", "Nb": "d", "Ta": "d", "Mo": "d", "W": "d", "Si": "p", "Ge": "p"}
 PERIOD = {"Li": 2, "Si": 3, "Ni": 4, "Cu": 4, "Ge": 4, "Nb": 5, "Mo": 5, "Ta": 6, "W": 6}
 PAIRED = ("Nb", "Ta", "Mo", "W", "Si", "Ge")
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571}
 
 
 def structures(data: Path):
@@ -176,22 +176,16 @@ def summarise(rows: list[dict]) -> list[dict]:
         for m in metrics:
             values = np.array([seeds[s][m] for s in sorted(seeds)])
             row = {"variant": variant, "metric": m, "n_seeds": len(values), "mean": values.mean(),
-                   **_ci(values)}
+                   **t_interval(values)}
             ref = by_variant.get("orbital", {})
             common = sorted(set(seeds) & set(ref))
             if variant != "orbital" and common:
                 diff = np.array([ref[s][m] - seeds[s][m] for s in common])
                 row.update({"orbital_minus_this": diff.mean(),
-                            **{f"diff_{k}": v for k, v in _ci(diff).items()}})
+                            **{f"diff_{k}": v for k, v in t_interval(diff).items()}})
             out.append(row)
     return out
 
-
-def _ci(values: np.ndarray) -> dict:
-    if len(values) < 2:
-        return {"ci_low": float("nan"), "ci_high": float("nan")}
-    half = T95[len(values) - 1] * values.std(ddof=1) / np.sqrt(len(values))
-    return {"ci_low": values.mean() - half, "ci_high": values.mean() + half}
 
 
 def main() -> None:
@@ -227,8 +221,8 @@ def main() -> None:
         firsts.setdefault(variant, x)
         print(rows[-1], flush=True)
     results = HERE / "results"
-    _write(results / "latent_scores.csv", rows)
-    _write(results / "latent_summary.csv", summarise(rows))
+    write_csv(results / "latent_scores.csv", rows)
+    write_csv(results / "latent_summary.csv", summarise(rows))
     with open(results / "latent_sample.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["structure", "atom", "element", "config_type", "split"])
@@ -237,15 +231,6 @@ def main() -> None:
     for variant, x in firsts.items():
         umap_figure(x, symbols, variant, HERE / "figures" / f"latent_{variant}.png")
 
-
-def _write(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in r.items()})
 
 
 if __name__ == "__main__":

@@ -16,16 +16,15 @@ force MAE equal the run's own `final_metrics.json` (checked, printed).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from seed_tables import t_interval, write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "experiments" / "metals"
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776}
 
 
 def system_of(structure) -> str:
@@ -93,8 +92,8 @@ def main() -> None:
             rows.append({"variant": variant, "seed": seed, "n_train": n_train, "quantity": quantity,
                          "group": group, "n": len(values), "mae": float(np.mean(values))})
     name = args.sweep.name
-    _write(HERE / "results" / f"scores_{name}.csv", rows)
-    _write(HERE / "results" / f"scores_{name}_summary.csv", summarise(rows))
+    write_csv(HERE / "results" / f"scores_{name}.csv", rows)
+    write_csv(HERE / "results" / f"scores_{name}_summary.csv", summarise(rows))
 
 
 def summarise(rows):
@@ -105,33 +104,18 @@ def summarise(rows):
     for (variant, n_train, quantity, group), by_seed in sorted(cells.items()):
         values = np.array([by_seed[s] for s in sorted(by_seed)])
         row = {"variant": variant, "n_train": n_train, "quantity": quantity, "group": group,
-               "n_seeds": len(values), "mae_mean": values.mean(), **_ci(values)}
+               "n_seeds": len(values), "mae_mean": values.mean(), **t_interval(values)}
         base = cells.get(("energy_only", n_train, quantity, group), {})
         common = sorted(set(by_seed) & set(base))
         if variant != "energy_only" and common:
             ratios = np.array([by_seed[s] / base[s] for s in common])
             row.update(ratio_to_energy_only=ratios.mean(), ratio_seeds=" ".join(f"{x:.3f}" for x in ratios),
                        seeds_better=f"{int((ratios < 1).sum())}/{len(ratios)}",
-                       **{f"ratio_{k}": v for k, v in _ci(ratios).items()})
+                       **{f"ratio_{k}": v for k, v in t_interval(ratios).items()})
         out.append(row)
     return out
 
 
-def _ci(values):
-    if len(values) < 2:
-        return {"ci_low": float("nan"), "ci_high": float("nan")}
-    half = T95[len(values) - 1] * values.std(ddof=1) / np.sqrt(len(values))
-    return {"ci_low": values.mean() - half, "ci_high": values.mean() + half}
-
-
-def _write(path: Path, rows) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in r.items()})
 
 
 if __name__ == "__main__":
