@@ -14,6 +14,8 @@ import itertools
 import numpy as np
 from matscipy.neighbours import neighbour_list as _matscipy_neighbour_list
 
+from orbjax.data.lattice import plane_spacing
+
 
 def neighbour_list(
     positions: np.ndarray,  # [n_atoms, 3] Å
@@ -81,22 +83,12 @@ def brute_force_neighbour_list(positions, cell, pbc, cutoff):
 def image_range(cell: np.ndarray, pbc: np.ndarray, cutoff: float) -> list[int]:
     """How many images along each lattice vector can hold a neighbour within `cutoff`.
 
-    Uses the distance between opposite cell faces (volume / face area), which is what makes
-    cells smaller than the cutoff correct, including strongly skewed ones.
+    Uses the distance between opposite cell faces (`lattice.plane_spacing`), which is what
+    makes cells smaller than the cutoff correct, including strongly skewed ones.
     """
-    cell = np.array(cell, np.float64)
-    for axis in np.flatnonzero(~np.asarray(pbc, bool)):
-        cell[axis] = np.eye(3)[axis]  # open direction: any non-degenerate stand-in works
-    reps = []
-    volume = abs(np.linalg.det(cell))
-    for axis in range(3):
-        if not pbc[axis]:
-            reps.append(0)
-            continue
-        a, b = cell[(axis + 1) % 3], cell[(axis + 2) % 3]
-        height = volume / np.linalg.norm(np.cross(a, b))
-        reps.append(int(np.ceil(cutoff / height)) + 1)
-    return reps
+    pbc = np.asarray(pbc, bool)
+    spacing = plane_spacing(np.asarray(cell, np.float64), pbc, np)
+    return [int(np.ceil(cutoff / spacing[axis])) + 1 if pbc[axis] else 0 for axis in range(3)]
 
 
 def minimum_distance(positions, cell, pbc) -> tuple[float, tuple[int, int]]:

@@ -27,6 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
+from orbjax.data.lattice import plane_spacing
 from orbjax.data.structures import Structure, StructureError, validate
 from orbjax.orbitals import GFN1_SHELLS, MAX_Z_GFN1
 from orbjax.units import BOHR, HARTREE, HARTREE_PER_BOHR
@@ -160,16 +161,8 @@ def supercell_repeats(s: Structure, min_cell_length: float) -> tuple[int, int, i
         raise ValueError(f"min_cell_length must be a positive number of Å, not {min_cell_length!r}")
     if not s.is_periodic:
         return (1, 1, 1)
-    cell = np.asarray(s.cell, float)
-    volume = abs(np.linalg.det(cell))
-    repeats = []
-    for i in range(3):
-        if not s.pbc[i]:
-            repeats.append(1)
-            continue
-        width = volume / np.linalg.norm(np.cross(cell[(i + 1) % 3], cell[(i + 2) % 3]))
-        repeats.append(max(1, int(np.ceil(length / width - 1e-9))))
-    return tuple(repeats)
+    width = plane_spacing(np.asarray(s.cell, float), np.asarray(s.pbc, bool), np)
+    return tuple(max(1, int(np.ceil(length / width[i] - 1e-9))) if s.pbc[i] else 1 for i in range(3))
 
 
 def supercell(s: Structure, repeats: Sequence[int]) -> Structure:

@@ -61,7 +61,8 @@ from orbjax.data.batching import next_budget
 from orbjax.model.statistics import UnknownElementError
 from orbjax.potential.ase_calculator import OrbjaxCalculator
 from orbjax.potential.core import DTYPES, Potential, load_potential
-from orbjax.potential.dense import FAR, dense_graph, dense_pairs, image_grid, lattice_frame, required_images
+from orbjax.data.lattice import lattice_frame
+from orbjax.potential.dense import FAR, dense_graph, dense_pairs, image_grid, required_images
 from orbjax.potential.jax_md import jax_md_energy_fn
 from orbjax.potential.neighbour_list import NeighbourList, NeighbourListBuilder
 

@@ -13,6 +13,7 @@ import jraph
 import numpy as np
 
 from orbjax.data.graphs import geometry_graph
+from orbjax.data.lattice import lattice_frame, plane_spacing
 from orbjax.model.predict import energy, predict
 
 FAR = 1.0e3  # Å: offset that puts an excluded pair (image along an open direction) beyond any cutoff
@@ -24,32 +25,13 @@ def image_grid(reps) -> np.ndarray:
     return np.asarray(grid, np.int32).reshape(-1, 3)
 
 
-def lattice_frame(cell, pbc, xp=jnp):
-    """[3, 3] a non-degenerate basis: periodic rows of `cell`, unit normals for open ones.
-
-    Fractional coordinates in this frame are used to wrap pairs to their minimum image;
-    the open rows only need to complete the basis. `xp` is numpy (static) or jax.numpy.
-    """
-    eye = xp.eye(3)
-    rows = [xp.where(pbc[k], cell[k], eye[k]) for k in range(3)]
-    for k in range(3):
-        normal = xp.cross(rows[(k + 1) % 3], rows[(k + 2) % 3])
-        norm = xp.linalg.norm(normal)
-        fallback = xp.where(norm > 1e-6, normal / xp.where(norm > 1e-6, norm, 1.0), eye[k])
-        rows[k] = xp.where(pbc[k], rows[k], fallback)
-    return xp.stack(rows)
-
-
 def required_images(cell, pbc, cutoff: float, xp=jnp):
     """[3] int: m_k = floor(cutoff / h_k + 1/2) images needed beyond the minimum image.
 
     h_k is the spacing of the lattice planes of direction k. A pair at its minimum image has
     fractional separation |Δ_k| ≤ 1/2; a partner within the cutoff needs |Δ_k + S_k| < cutoff/h_k.
     """
-    frame = lattice_frame(cell, pbc, xp)
-    volume = xp.abs(xp.linalg.det(frame))
-    areas = xp.stack([xp.linalg.norm(xp.cross(frame[(k + 1) % 3], frame[(k + 2) % 3])) for k in range(3)])
-    need = xp.floor(cutoff * areas / volume + 0.5).astype(xp.int32)
+    need = xp.floor(cutoff / plane_spacing(cell, pbc, xp) + 0.5).astype(xp.int32)
     return xp.where(xp.asarray(pbc, bool), need, 0)
 
 
@@ -69,7 +51,7 @@ def dense_pairs(positions, cell, pbc, images: np.ndarray):
     receivers = np.tile(np.repeat(np.arange(n, dtype=np.int32), n), k)
     senders = np.tile(np.arange(n, dtype=np.int32), n * k)
     pbc = jnp.asarray(pbc, bool)
-    frame = jax.lax.stop_gradient(lattice_frame(cell, pbc))
+    frame = jax.lax.stop_gradient(lattice_frame(cell, pbc, jnp))
     frac = jax.lax.stop_gradient(positions) @ jnp.linalg.inv(frame)  # [n, 3]
     nearest = -jnp.round(frac[None, :, :] - frac[:, None, :]) * pbc  # [i, j, 3] minimum image
     lattice = jax.lax.stop_gradient(nearest[None] + jnp.asarray(images, positions.dtype)[:, None, None])

@@ -48,7 +48,8 @@ import numpy as np
 from orbjax.data.batching import round_up
 from orbjax.data.graphs import geometry_graph
 from orbjax.model.predict import energy, predict
-from orbjax.potential.dense import FAR, lattice_frame
+from orbjax.data.lattice import lattice_frame, plane_spacing
+from orbjax.potential.dense import FAR
 
 
 @flax.struct.dataclass
@@ -153,10 +154,8 @@ class NeighbourListBuilder:
         return np.asarray(lattice_frame(self.cell_array(), np.asarray(self.pbc), np), np.float64)
 
     def spacing(self) -> np.ndarray:
-        """[3] Å between lattice planes of the frame (volume / face area)."""
-        frame = self.frame()
-        volume = abs(np.linalg.det(frame))
-        return np.array([volume / np.linalg.norm(np.cross(frame[(k + 1) % 3], frame[(k + 2) % 3])) for k in range(3)])
+        """[3] Å between lattice planes of the frame (`orbjax.data.lattice.plane_spacing`)."""
+        return np.asarray(plane_spacing(self.cell_array(), np.asarray(self.pbc), np), np.float64)
 
     def bins_per_unit(self, n_bins) -> np.ndarray:
         """[3] bins per unit of fractional coordinate: n_k (periodic), spacing/radius (open)."""

@@ -287,10 +287,11 @@ def test_supercell_labels_fold_back_onto_the_cell():
 
 
 def test_supercell_repeats_reach_the_width_between_faces():
-    prim = bulk("W", "bcc", a=3.17)  # primitive bcc: skewed, faces 2.59 Å apart
+    prim = bulk("W", "bcc", a=3.17)  # primitive bcc: skewed
     s = Structure(prim.numbers, prim.positions, prim.cell.array, [True, True, False], name="W")
     repeats = supercell_repeats(s, 9.0)
-    width = abs(np.linalg.det(prim.cell)) / np.linalg.norm(np.cross(prim.cell[1], prim.cell[2]))
+    a, b = prim.cell[0], prim.cell[1]  # periodic in a, b: the width along a lies in their plane
+    width = np.linalg.norm(np.cross(a, b)) / np.linalg.norm(b)  # 2.24 Å, whatever the open c
     assert repeats[0] * width >= 9.0 > (repeats[0] - 1) * width
     assert repeats[2] == 1  # not periodic along c
     big = supercell(s, repeats)
