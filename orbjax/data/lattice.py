@@ -34,3 +34,11 @@ def plane_spacing(cell, pbc, xp=np):
     volume = xp.abs(xp.linalg.det(frame))
     areas = xp.stack([xp.linalg.norm(xp.cross(frame[(k + 1) % 3], frame[(k + 2) % 3])) for k in range(3)])
     return volume / areas
+
+
+def cell_and_pbc(cell=None, pbc=None) -> tuple[np.ndarray, np.ndarray]:
+    """Concrete ([3, 3] float64 Å, [3] bool) from optional inputs: no cell is zeros, no pbc
+    is not periodic, one bool applies to all three directions."""
+    cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, np.float64).reshape(3, 3)
+    pbc = np.zeros(3, bool) if pbc is None else np.broadcast_to(np.asarray(pbc, bool), (3,))
+    return cell, pbc

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from orbjax import runtime
+from orbjax.data.lattice import cell_and_pbc
 from orbjax.data.structures import check_cell
 from orbjax.model.mlip import OrbitalMLIP
 from orbjax.model.predict import node_features, predict
@@ -226,8 +227,7 @@ class Potential:
         from orbjax.data.graphs import geometry_graph
         from orbjax.data.neighbours import neighbour_list
 
-        cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, np.float64).reshape(3, 3)
-        pbc = np.zeros(3, bool) if pbc is None else np.broadcast_to(np.asarray(pbc, bool), (3,))
+        cell, pbc = cell_and_pbc(cell, pbc)
         atomic_numbers = np.asarray(atomic_numbers)
         self.check_elements(atomic_numbers)
         if pbc.any():

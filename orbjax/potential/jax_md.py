@@ -6,6 +6,7 @@ from typing import Callable
 import jax.numpy as jnp
 import numpy as np
 
+from orbjax.data.lattice import cell_and_pbc
 from orbjax.potential.dense import _key
 from orbjax.potential.neighbour_list import NeighbourList, neighbour_energy
 
@@ -23,8 +24,7 @@ def jax_md_energy_fn(potential, atomic_numbers, cell=None, pbc=None) -> Callable
     atomic_numbers = np.asarray(atomic_numbers, np.int32)
     potential.check_elements(atomic_numbers)
     n = len(atomic_numbers)
-    cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, np.float64).reshape(3, 3)
-    pbc = np.zeros(3, bool) if pbc is None else np.broadcast_to(np.asarray(pbc, bool), (3,))
+    cell, pbc = cell_and_pbc(cell, pbc)
     images = _key(potential.images(cell, pbc))
 
     def energy(positions, **kwargs):

@@ -47,8 +47,8 @@ import numpy as np
 
 from orbjax.data.batching import round_up
 from orbjax.data.graphs import geometry_graph
+from orbjax.data.lattice import cell_and_pbc, lattice_frame, plane_spacing
 from orbjax.model.predict import energy, predict
-from orbjax.data.lattice import lattice_frame, plane_spacing
 from orbjax.potential.dense import FAR
 
 
@@ -131,8 +131,7 @@ class NeighbourListBuilder:
 
     @classmethod
     def create(cls, cutoff, cell=None, pbc=None, skin: float = 0.5, headroom: float = 1.1):
-        cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, np.float64).reshape(3, 3)
-        pbc = np.zeros(3, bool) if pbc is None else np.broadcast_to(np.asarray(pbc, bool), (3,))
+        cell, pbc = cell_and_pbc(cell, pbc)
         if pbc.any() and abs(np.linalg.det(lattice_frame(cell, pbc, np))) < 1e-9:
             raise ValueError(f"periodic directions {pbc.tolist()} need a cell, not {cell.tolist()}")
         if skin < 0 or headroom < 1:
