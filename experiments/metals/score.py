@@ -1,6 +1,6 @@
 """Stage 2 scores: test errors of every finished metals run, per element and per system.
 
-    python experiments/metals/score.py [--sweep runs/metals/decisive]
+    python experiments/metals/score.py [--sweep runs/metals/decisive [runs/metals/shell ...]]
 
 Each run's one-file model (`model.orbjax`, the best-by-validation EMA parameters) is scored
 on `data/metals/test.h5` (whole trajectories held out, see select_subset.py) through the
@@ -8,8 +8,8 @@ ASE calculator, the path users run:
 - energy: |E_pred − E_PBE| / n_atoms per structure (meV/atom), by the structure's system;
 - forces: |F_pred − F_PBE| per component (meV/Å), by the element of the atom;
 - stress: |σ_pred − σ_PBE| per component of the 3×3 tensor (meV/Å³), by system.
-Writes results/scores_<sweep>.csv (one row per run × group × quantity) and
-results/scores_<sweep>_summary.csv (mean and t-interval over seeds per variant, and the
+Writes results/scores_<sweeps>.csv (one row per run × group × quantity),
+results/scores_<sweeps>_tables.md and results/scores_<sweeps>_summary.csv (mean and t-interval over seeds per variant, and the
 ratio orbital/energy-only paired by seed for the overall rows). The overall test energy and
 force MAE equal the run's own `final_metrics.json` (checked, printed).
 """
@@ -77,12 +77,13 @@ def main() -> None:
     from orbjax.data.dataset import read_dataset
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sweep", type=Path, default=ROOT / "runs" / "metals" / "decisive")
+    parser.add_argument("--sweep", type=Path, nargs="+", default=[ROOT / "runs" / "metals" / "decisive"],
+                        help="one or more sweep directories, scored together (ratios need energy-only runs)")
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "metals")
     args = parser.parse_args()
     test = read_dataset(args.data / "test.h5")[0]
     rows = []
-    for variant, seed, n_train, run in runs(args.sweep):
+    for variant, seed, n_train, run in (r for sweep in args.sweep for r in runs(sweep)):
         errors = score_run(run / "model.orbjax", test)
         final = json.loads((run / "final_metrics.json").read_text())
         print(f"{run.name}: energy {np.mean(errors[('energy_meV_per_atom', 'all')]):.2f} meV/atom "
@@ -91,9 +92,48 @@ def main() -> None:
         for (quantity, group), values in sorted(errors.items()):
             rows.append({"variant": variant, "seed": seed, "n_train": n_train, "quantity": quantity,
                          "group": group, "n": len(values), "mae": float(np.mean(values))})
-    name = args.sweep.name
+    name = "_".join(sweep.name for sweep in args.sweep)
+    summary = summarise(rows)
     write_csv(HERE / "results" / f"scores_{name}.csv", rows)
-    write_csv(HERE / "results" / f"scores_{name}_summary.csv", summarise(rows))
+    write_csv(HERE / "results" / f"scores_{name}_summary.csv", summary)
+    (HERE / "results" / f"scores_{name}_tables.md").write_text(tables(rows, summary))
+
+
+QUANTITIES = (("energy_meV_per_atom", "energy (meV/atom), by system", "system", 1),
+              ("forces_meV_per_A", "forces (meV/Å), by element", "element", 1),
+              ("stress_meV_per_A3", "stress (meV/Å³), by system", "system", 2))
+
+
+def tables(rows, summary) -> str:
+    """Markdown tables of the summary (for RESULTS.md): one per quantity, groups × variants,
+    each variant's mean MAE and its per-seed ratio to energy-only (seeds better)."""
+    frames = {r["group"]: r["n"] for r in rows
+              if r["quantity"] == "energy_meV_per_atom" and r["seed"] == rows[0]["seed"] and r["variant"] == rows[0]["variant"]}
+    cells = defaultdict(dict)
+    for r in summary:
+        cells[(r["quantity"], r["n_train"], r["group"])][r["variant"]] = r
+    variants = [v for v in ("energy_only", "orbital", "orbital_shuffled", "shell") if any(v in d for d in cells.values())]
+    out = []
+    for n_train in sorted({r["n_train"] for r in summary}):
+        for quantity, title, kind, digits in QUANTITIES:
+            groups = sorted(g for q, n, g in cells if q == quantity and n == n_train and g != "all") + ["all"]
+            out += [f"\n**Test {title}, n_train {n_train or 'all'}**: mean over seeds; ratio = mean of the "
+                    "per-seed ratios to energy-only (seeds better)\n",
+                    f"| {kind} | test frames | " + " | ".join(f"{v} | ratio" if v != "energy_only" else v
+                                                            for v in variants) + " |",
+                    "|---|---|" + "---|" * (2 * len(variants) - 1)]
+            for g in groups:
+                d = cells[(quantity, n_train, g)]
+                line = [f"**{g}**" if g == "all" else g, str(frames.get(g, "")) if kind == "system" else ""]
+                for v in variants:
+                    if v not in d:
+                        line += ["", ""] if v != "energy_only" else [""]
+                        continue
+                    line.append(f"{float(d[v]['mae_mean']):.{digits}f}")
+                    if v != "energy_only":
+                        line.append(f"{float(d[v]['ratio_to_energy_only']):.2f} ({d[v]['seeds_better']})")
+                out.append("| " + " | ".join(line) + " |")
+    return "\n".join(out) + "\n"
 
 
 def summarise(rows):

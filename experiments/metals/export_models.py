@@ -1,0 +1,75 @@
+"""Stage 5: the scored energy-only and orbital metals models as one-file models, checked.
+
+    python experiments/metals/export_models.py
+
+Copies the best-by-validation model file (`model.orbjax`: EMA parameters, config,
+statistics; no optimizer state) of every finished `energy_only` and `orbital` run of the
+`decisive` and `sizes` sweeps to `models/<variant>/n<N>/seed<S>/model.orbjax` (N: training
+structures) and checks each copy: it loads with `orbjax.load_potential`, knows every element
+of the metals set, and its test energy and force MAE on `data/metals/test.h5` equal the
+run's `final_metrics.json` (0.05 meV/atom, 0.05 meV/Å). Writes `models/check.csv`.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+from seed_tables import write_csv
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = ROOT / "experiments" / "metals"
+SWEEPS = ("decisive", "sizes")
+VARIANTS = ("energy_only", "orbital")
+ELEMENTS = {"Li", "Cu", "Ni", "Mo", "Nb", "Ta", "W", "Si", "Ge"}
+
+
+def main() -> int:
+    from ase.data import chemical_symbols
+
+    import orbjax
+    from orbjax.data.dataset import read_dataset
+    from score import score_run
+
+    test = read_dataset(ROOT / "data" / "metals" / "test.h5")[0]
+    rows = []
+    for sweep in SWEEPS:
+        for run in sorted((ROOT / "runs" / "metals" / sweep).glob("*/final_metrics.json")):
+            run = run.parent
+            meta = json.loads((run / "run.json").read_text())
+            variant = Path(meta["config_path"]).stem
+            if variant not in VARIANTS:
+                continue
+            n_train = int(meta["overrides"].get("data.n_train", 0)) or _n_train(run)
+            dest = HERE / "models" / variant / f"n{n_train}" / f"seed{meta['overrides']['seed']}" / "model.orbjax"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(run / "model.orbjax", dest)
+            potential = orbjax.load_potential(str(dest))
+            errors = score_run(dest, test)
+            final = json.loads((run / "final_metrics.json").read_text())
+            energy, forces = np.mean(errors[("energy_meV_per_atom", "all")]), np.mean(errors[("forces_meV_per_A", "all")])
+            known = {chemical_symbols[z] for z in potential.statistics.species}
+            ok = (known >= ELEMENTS
+                  and abs(energy - final["test_energy_mae"]) < 0.05 and abs(forces - final["test_forces_mae"]) < 0.05)
+            rows.append({"model": str(dest.relative_to(HERE)), "bytes": dest.stat().st_size,
+                         "test_energy_mae": energy, "run_test_energy_mae": final["test_energy_mae"],
+                         "test_forces_mae": forces, "run_test_forces_mae": final["test_forces_mae"],
+                         "agrees": ok})
+            print(rows[-1], flush=True)
+    write_csv(HERE / "models" / "check.csv", rows, digits=6)
+    bad = [r for r in rows if not r["agrees"]]
+    print(f"{len(rows)} models, {len(bad)} differ")
+    return 1 if bad else 0
+
+
+def _n_train(run: Path) -> int:
+    """Training structures of a run that used all of them (its log's first line says)."""
+    for line in (run / "train.log").read_text().splitlines():
+        if " train / " in line:  # "model: P parameters; N train / M val graphs; ..."
+            return int(line.split(" train / ")[0].split()[-1])
+    raise ValueError(f"{run}: no training-set size in train.log")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
