@@ -4,9 +4,10 @@
 
 Copies the best-by-validation model file (`model.orbjax`: EMA parameters, config,
 statistics; no optimizer state) of every finished `energy_only` and `orbital` run of the
-`decisive` and `sizes` sweeps to `models/<variant>/n<N>/seed<S>/model.orbjax` (N: training
-structures) and checks each copy: it loads with `orbjax.load_potential`, knows every element
-of the metals set, and its test energy and force MAE on `data/metals/test.h5` equal the
+`decisive` and `sizes` sweeps that knows every element of the metals set (a small nested
+subsample can miss one: such runs are listed, not exported) to
+`models/<variant>/n<N>/seed<S>/model.orbjax` (N: training structures) and checks each copy:
+it loads with `orbjax.load_potential` and its test energy and force MAE on `data/metals/test.h5` equal the
 run's `final_metrics.json` (0.05 meV/atom, 0.05 meV/Å). Writes `models/check.csv`.
 """
 from __future__ import annotations
@@ -43,23 +44,28 @@ def main() -> int:
                 continue
             n_train = int(meta["overrides"].get("data.n_train", 0)) or _n_train(run)
             dest = HERE / "models" / variant / f"n{n_train}" / f"seed{meta['overrides']['seed']}" / "model.orbjax"
+            potential = orbjax.load_potential(str(run / "model.orbjax"))
+            known = {chemical_symbols[z] for z in potential.statistics.species}
+            if not known >= ELEMENTS:  # a small nested subsample can miss an element
+                rows.append({"model": str(dest.relative_to(HERE)), "agrees": False,
+                             "note": f"not exported: trained without {sorted(ELEMENTS - known)}"})
+                print(rows[-1], flush=True)
+                continue
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(run / "model.orbjax", dest)
             potential = orbjax.load_potential(str(dest))
             errors = score_run(dest, test)
             final = json.loads((run / "final_metrics.json").read_text())
             energy, forces = np.mean(errors[("energy_meV_per_atom", "all")]), np.mean(errors[("forces_meV_per_A", "all")])
-            known = {chemical_symbols[z] for z in potential.statistics.species}
-            ok = (known >= ELEMENTS
-                  and abs(energy - final["test_energy_mae"]) < 0.05 and abs(forces - final["test_forces_mae"]) < 0.05)
+            ok = (abs(energy - final["test_energy_mae"]) < 0.05 and abs(forces - final["test_forces_mae"]) < 0.05)
             rows.append({"model": str(dest.relative_to(HERE)), "bytes": dest.stat().st_size,
                          "test_energy_mae": energy, "run_test_energy_mae": final["test_energy_mae"],
                          "test_forces_mae": forces, "run_test_forces_mae": final["test_forces_mae"],
                          "agrees": ok})
             print(rows[-1], flush=True)
     write_csv(HERE / "models" / "check.csv", rows, digits=6)
-    bad = [r for r in rows if not r["agrees"]]
-    print(f"{len(rows)} models, {len(bad)} differ")
+    bad = [r for r in rows if not r["agrees"] and "note" not in r]
+    print(f"{len(rows)} runs, {sum('note' in r for r in rows)} not exported (elements missing), {len(bad)} differ")
     return 1 if bad else 0
 
 
