@@ -27,8 +27,9 @@ from typing import Sequence
 import jraph
 import numpy as np
 
+from orbjax.data.batching import PaddingBudget, next_budget, pad_batch
 from orbjax.data.neighbours import neighbour_list
-from orbjax.data.structures import Structure
+from orbjax.data.structures import Structure, check_contacts, check_geometry
 from orbjax.targets import F32, TARGETS, auxiliary_targets, masked_label
 
 
@@ -72,6 +73,29 @@ def geometry_graph(positions, atomic_numbers, cell, senders, receivers, shifts, 
         globals={"cell": cell[None], "total_charge": xp.zeros(1, positions.dtype)},
         senders=xp.asarray(senders), receivers=xp.asarray(receivers),
         n_node=xp.asarray([positions.shape[0]], xp.int32), n_edge=xp.asarray([senders.shape[0]], xp.int32))
+
+
+def potential_graph(name: str, positions, atomic_numbers, cell, pbc, cutoff: float,
+                    budget: PaddingBudget | None = None, headroom: float = 1.1) -> tuple[jraph.GraphsTuple, PaddingBudget]:
+    """One unlabelled structure as the padded host graph a potential evaluates, and its budget.
+
+    The cheap geometry checks, the numpy neighbour list (contacts checked on it), and padding
+    on the `next_budget` ladder (`budget` is kept while it fits), so a drifting MD system or
+    structures of many sizes share a few compilations. The ASE calculator and
+    `Potential.descriptors` both use it. Positions, cell and shifts stay float64.
+
+    Args:
+      name: the structure's name in error messages. positions [n, 3] Å; atomic_numbers [n];
+      cell [3, 3] Å; pbc [3] bool; cutoff Å; budget: the previous call's, or None.
+    """
+    positions = np.asarray(positions, np.float64)
+    cell = np.asarray(cell, np.float64)
+    check_geometry(name, positions, cell, pbc)  # the cheap part of `validate`
+    senders, receivers, shifts = neighbour_list(positions, cell, pbc, cutoff)
+    check_contacts(name, positions, senders, receivers, shifts)  # no extra neighbour list
+    graph = geometry_graph(positions, atomic_numbers, cell, senders, receivers, shifts)
+    budget = next_budget(budget, len(positions), len(senders), headroom)
+    return pad_batch([graph], budget), budget
 
 
 def structures_to_graphs(structures: Sequence[Structure], cutoff: float, **keys) -> list[jraph.GraphsTuple]:

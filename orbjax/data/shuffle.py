@@ -32,7 +32,6 @@ def shuffle_within_element(structures: list[Structure], labels: tuple[str, ...],
     for label in labels:
         if label not in PER_ATOM + PER_ORBITAL + PER_SHELL:
             raise ValueError(f"cannot shuffle {label!r}: one of {PER_ATOM + PER_ORBITAL + PER_SHELL}")
-    for label in labels:
         if structures and not any(label in s.labels for s in structures):
             raise ValueError(f"no structure carries a {label!r} label to shuffle (first: {structures[0].name!r})")
     out = [dataclasses.replace(s, labels=dict(s.labels)) for s in structures]

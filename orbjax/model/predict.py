@@ -56,20 +56,21 @@ def predict(model, params, graph: jraph.GraphsTuple, with_heads: bool = False,
 def energy(model, params, graph: jraph.GraphsTuple) -> jnp.ndarray:
     """Energies [n_graphs] eV alone, no derivative: for callers that differentiate it
     themselves (jax-md, the MD integrator). The same model call as `predict`."""
-    node_graph = node_graph_index(graph.n_node, graph.nodes["positions"].shape[0])
-    positions = graph.nodes["positions"]
-    return _apply(model, params, graph, positions, graph.edges["shifts"].astype(positions.dtype), node_graph,
-                  with_heads=False)[0]
+    return _apply_as_given(model, params, graph)[0]
 
 
 def node_features(model, params, graph: jraph.GraphsTuple) -> jnp.ndarray:
     """[n_nodes, channels] the last layer's invariant (0e) features, what the energy readout
     reads: the model's per-atom latent space (`Potential.descriptors`)."""
+    return _apply_as_given(model, params, graph)[1]["features"].filter(keep="0e").array
+
+
+def _apply_as_given(model, params, graph):
+    """`_apply` on the graph's own positions and shifts (no strain, no heads)."""
     positions = graph.nodes["positions"]
     node_graph = node_graph_index(graph.n_node, positions.shape[0])
-    _, out = _apply(model, params, graph, positions, graph.edges["shifts"].astype(positions.dtype), node_graph,
-                    with_heads=False)
-    return out["features"].filter(keep="0e").array
+    return _apply(model, params, graph, positions, graph.edges["shifts"].astype(positions.dtype), node_graph,
+                  with_heads=False)
 
 
 def _apply(model, params, graph, positions, shifts, node_graph, with_heads):

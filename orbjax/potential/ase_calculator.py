@@ -1,5 +1,5 @@
-"""`OrbjaxCalculator`: the ASE calculator, a thin layer over `orbjax.data` (neighbour list,
-checks, graph, padding ladder `next_budget`) and the potential's jitted `predict`."""
+"""`OrbjaxCalculator`: the ASE calculator, a thin layer over `orbjax.data.graphs.potential_graph`
+(checks, neighbour list, graph, padding ladder `next_budget`) and the potential's jitted `predict`."""
 from __future__ import annotations
 
 import jax
@@ -8,11 +8,9 @@ import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
-from orbjax.data.batching import PaddingBudget, next_budget, pad_batch
-from orbjax.data.graphs import geometry_graph
-from orbjax.data.neighbours import neighbour_list
-from orbjax.data.structures import check_contacts, check_geometry
-from orbjax.potential.core import Potential, load_potential
+from orbjax.data.batching import PaddingBudget
+from orbjax.data.graphs import potential_graph
+from orbjax.potential.core import Potential, _cast, load_potential
 
 
 class OrbjaxCalculator(Calculator):
@@ -55,17 +53,7 @@ class OrbjaxCalculator(Calculator):
             self.results["stress"] = full_3x3_to_voigt_6_stress(np.asarray(out["stress"][0], np.float64))
 
     def _padded_graph(self, atoms) -> jraph.GraphsTuple:
-        positions = np.asarray(atoms.positions, np.float64)
-        cell = np.asarray(atoms.cell.array, np.float64)
-        name = atoms.get_chemical_formula() or "empty"
-        check_geometry(name, positions, cell, atoms.pbc)  # the cheap part of `validate`
-        senders, receivers, shifts = neighbour_list(positions, cell, atoms.pbc, self.potential.cutoff)
-        check_contacts(name, positions, senders, receivers, shifts)  # no extra neighbour list
-        graph = geometry_graph(positions, atoms.numbers, cell, senders, receivers, shifts)
-        self.budget = next_budget(self.budget, len(atoms), len(senders), self.headroom)
-        return pad_batch([graph], self.budget)
-
-
-def _cast(graph, dtype):
-    """Floats of a numpy graph in the compute dtype (numpy: jit moves it in one transfer)."""
-    return jax.tree.map(lambda x: x.astype(dtype) if np.issubdtype(x.dtype, np.floating) else x, graph)
+        graph, self.budget = potential_graph(atoms.get_chemical_formula() or "empty", atoms.positions, atoms.numbers,
+                                             atoms.cell.array, atoms.pbc, self.potential.cutoff, self.budget,
+                                             self.headroom)
+        return graph

@@ -223,23 +223,14 @@ class Potential:
         Args:
           positions: [n, 3] Å. atomic_numbers: [n] int. cell: [3, 3] Å or None. pbc: [3] bool or None.
         """
-        from orbjax.data.batching import next_budget, pad_batch
-        from orbjax.data.graphs import geometry_graph
-        from orbjax.data.neighbours import neighbour_list
+        from orbjax.data.graphs import potential_graph
 
         cell, pbc = cell_and_pbc(cell, pbc)
-        atomic_numbers = np.asarray(atomic_numbers)
         self.check_elements(atomic_numbers)
-        if pbc.any():
-            check_cell("input", cell, pbc)
-        positions = np.asarray(positions, np.float64)
-        senders, receivers, shifts = neighbour_list(positions, cell, pbc, self.cutoff)
-        graph = geometry_graph(positions.astype(self.dtype), atomic_numbers, cell.astype(self.dtype),
-                               senders, receivers, shifts.astype(self.dtype))
-        # Padded on the calculator's size ladder: structures of many sizes share compilations.
-        graph = pad_batch([graph], next_budget(None, len(positions), len(senders)))
+        # The calculator's graph, padded on its size ladder: many sizes share compilations.
+        graph, _ = potential_graph("input", positions, atomic_numbers, cell, pbc, self.cutoff)
         with self.precision():
-            return np.asarray(self._jitted_features(self.params, graph))[: len(positions)]
+            return np.asarray(self._jitted_features(self.params, _cast(graph, self.dtype)))[: len(positions)]
 
     def predict_fn(self) -> Callable:
         """`f(params, graph, compute_stress)`: `predict` without charge heads, for jitting;
@@ -288,6 +279,11 @@ def _concrete(x) -> np.ndarray | None:
         return None
 
 
+
+
+def _cast(graph, dtype):
+    """Floats of a numpy graph in the compute dtype (numpy: jit moves it in one transfer)."""
+    return jax.tree.map(lambda x: x.astype(dtype) if np.issubdtype(x.dtype, np.floating) else x, graph)
 
 
 def _three_ints(reps) -> tuple[int, int, int]:
