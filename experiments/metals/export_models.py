@@ -44,17 +44,17 @@ def main() -> int:
                 continue
             n_train = int(meta["overrides"].get("data.n_train", 0)) or _n_train(run)
             dest = HERE / "models" / variant / f"n{n_train}" / f"seed{meta['overrides']['seed']}" / "model.orbjax"
-            potential = orbjax.load_potential(str(run / "model.orbjax"))
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(run / "model.orbjax", dest)
+            potential = orbjax.load_potential(str(dest))  # the copy is what is checked
             known = {chemical_symbols[z] for z in potential.statistics.species}
             if not known >= ELEMENTS:  # a small nested subsample can miss an element
+                dest.unlink()
                 rows.append({"model": str(dest.relative_to(HERE)), "agrees": False,
                              "note": f"not exported: trained without {sorted(ELEMENTS - known)}"})
                 print(rows[-1], flush=True)
                 continue
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(run / "model.orbjax", dest)
-            potential = orbjax.load_potential(str(dest))
-            errors = score_run(dest, test)
+            errors = score_run(potential, test)
             final = json.loads((run / "final_metrics.json").read_text())
             energy, forces = np.mean(errors[("energy_meV_per_atom", "all")]), np.mean(errors[("forces_meV_per_A", "all")])
             ok = (abs(energy - final["test_energy_mae"]) < 0.05 and abs(forces - final["test_forces_mae"]) < 0.05)

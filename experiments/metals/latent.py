@@ -92,16 +92,11 @@ def features(potential, structs, sample) -> np.ndarray:
 
 def untrained(potential, structs, seed: int):
     """The same architecture and statistics with freshly initialised weights."""
-    from orbjax.data.batching import next_budget, pad_batch
-    from orbjax.data.graphs import geometry_graph
-    from orbjax.data.neighbours import neighbour_list
+    from orbjax.data.graphs import potential_graph
     from orbjax.training.factories import init_params
 
     s = structs[0]
-    senders, receivers, shifts = neighbour_list(s.positions, s.cell, s.pbc, potential.cutoff)
-    graph = pad_batch([geometry_graph(s.positions.astype(np.float32), s.atomic_numbers, s.cell.astype(np.float32),
-                                      senders, receivers, shifts.astype(np.float32))],
-                      next_budget(None, s.n_atoms, len(senders)))
+    graph, _ = potential_graph(s.name, s.positions, s.atomic_numbers, s.cell, s.pbc, potential.cutoff)
     return potential.replace(params=init_params(potential.model, graph, seed))
 
 
@@ -204,7 +199,7 @@ def main() -> None:
     cache = ROOT / "runs" / "metals" / "latent_cache"
     cache.mkdir(parents=True, exist_ok=True)
     found = list(models(args.sweep))
-    jobs = [(v, s, run) for v, s, run in found]
+    jobs = list(found)
     template = next((run for v, _, run in found if v == "orbital"), None)
     if template is not None:
         jobs += [("untrained", seed, template) for seed in range(args.untrained_seeds)]

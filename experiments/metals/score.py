@@ -34,15 +34,15 @@ def system_of(structure) -> str:
     return "".join(sorted({chemical_symbols[int(z)] for z in structure.atomic_numbers}))
 
 
-def score_run(model_path: Path, structures) -> dict:
-    """{(quantity, group): [absolute errors]}."""
+def score_run(model, structures) -> dict:
+    """{(quantity, group): [absolute errors]} of `model` (a `Potential` or a model file)."""
     from ase import Atoms
     from ase.data import chemical_symbols
     from ase.stress import voigt_6_to_full_3x3_stress
 
-    from orbjax.potential import OrbjaxCalculator
+    from orbjax.potential import OrbjaxCalculator, Potential
 
-    calc = OrbjaxCalculator(str(model_path))
+    calc = OrbjaxCalculator(model if isinstance(model, Potential) else str(model))
     errors = defaultdict(list)
     for s in structures:
         atoms = Atoms(numbers=s.atomic_numbers, positions=s.positions, cell=s.cell, pbc=s.pbc)

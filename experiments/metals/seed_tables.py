@@ -2,20 +2,19 @@
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 
 import numpy as np
 
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571}  # two-sided 95 % t quantiles by dof
-
-
 def t_interval(values) -> dict:
-    """{"ci_low", "ci_high"}: mean ± t·s/√n over seeds (NaN for one seed)."""
-    values = np.asarray(values, float)
-    if len(values) < 2:
-        return {"ci_low": float("nan"), "ci_high": float("nan")}
-    half = T95[len(values) - 1] * values.std(ddof=1) / np.sqrt(len(values))
-    return {"ci_low": values.mean() - half, "ci_high": values.mean() + half}
+    """{"ci_low", "ci_high"}: the learning curves' 95 % Student-t interval of the mean over
+    seeds (`experiments/learning_curves/analyse.py`; NaN for one seed)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "learning_curves"))
+    from analyse import t_interval as seed_interval
+
+    low, high = seed_interval(np.asarray(values, float))
+    return {"ci_low": low, "ci_high": high}
 
 
 def write_csv(path: Path, rows: list[dict], digits: int = 4) -> None:

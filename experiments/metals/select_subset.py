@@ -100,8 +100,7 @@ def choose(data: Path, per_group: int, per_group_large: int) -> list[dict]:
                 atoms = frames[i]
                 rows.append(dict(file=file, index=i, config_type=config_type, n_atoms=len(atoms),
                                  formula=atoms.get_chemical_formula(), mol_id=trajectory(file, atoms),
-                                 system=system(file, atoms), setting=setting(file, config_type),
-                                 atoms=atoms))
+                                 system=system(file, atoms), atoms=atoms))
     return rows
 
 
