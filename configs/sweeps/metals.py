@@ -8,6 +8,9 @@ Kinds:
             training frame, seeds 0–2 (the latent-space comparison; run first)
   sizes     energy-only and orbital at the two smaller sizes, seeds 0–2
   shell     s/p/d shell populations on every training frame, seeds 0–2
+  long      energy-only and orbital on every training frame with 5× the steps (6,000): do the
+            decisive runs' conclusions survive training to convergence? (the 1,200-step runs
+            still improve at their last step)
 Validation (10 % of the training trajectories' frames) picks the checkpoint; the test split
 holds whole trajectories out (experiments/metals/select_subset.py). Every variant of one
 (size, seed) trains the same steps on the same frames; the seed draws the initialisation
@@ -43,7 +46,7 @@ AUX = {"orbital": {"loss.weights.orbital_populations": AUX_WEIGHT},
        "orbital_shuffled": {"loss.weights.orbital_populations": AUX_WEIGHT},
        "shell": {"loss.weights.spd_populations": AUX_WEIGHT},
        "energy_only": {}}
-ALL, STEPS_ALL = 0, 1200
+ALL, STEPS_ALL, STEPS_LONG = 0, 1200, 6000
 SMALLER = [(50, 1000), (150, 1200)]
 SEEDS = (0, 1, 2)
 
@@ -62,4 +65,6 @@ def get_config(kind="decisive"):
         return sweep("sizes", SMALLER, ("energy_only", "orbital"))
     if kind == "shell":
         return sweep("shell", [(ALL, STEPS_ALL)], ("shell",))
-    raise ValueError(f"unknown kind {kind!r}: decisive | sizes | shell")
+    if kind == "long":
+        return sweep("long", [(ALL, STEPS_LONG)], ("energy_only", "orbital"))
+    raise ValueError(f"unknown kind {kind!r}: decisive | sizes | shell | long")
