@@ -7,7 +7,7 @@ and size, so its peak RSS is that size's) builds the calculator, runs warm-up st
 times MD-like steps: displace every atom by ≤ 0.01 Å and call ``atoms.get_forces()``. Both
 calculators compute energy, forces and the stress of the periodic cell on every call.
 
-orbjax steps are also split into the neighbour list + padding (numpy, matscipy) and the
+orbjax steps are also split into the neighbour list + padding (numpy, vesin) and the
 jitted model call. The MACE worker runs in its own venv (see train_step.py).
 
 The `orbjax_jit` worker times the fully jitted path instead (orbjax.potential.dynamics):
@@ -73,9 +73,9 @@ def md_steps(atoms, n_steps: int, budget_s: float, rng, extra=None):
 
 
 def orbjax_worker(spec: dict) -> None:
-    from orbjax.runtime import tune_cpu
+    from train_step import tune
 
-    tune_cpu()  # before JAX starts: the settings orbjax's command lines run with
+    tune(spec)  # before JAX starts
     import jax
 
     from orbjax.potential import OrbjaxCalculator
@@ -141,9 +141,9 @@ def orbjax_potential(spec: dict):
 
 def orbjax_jit_worker(spec: dict) -> None:
     """The jitted NVE loop with the on-device neighbour list (see the module docstring)."""
-    from orbjax.runtime import tune_cpu
+    from train_step import tune
 
-    tune_cpu()
+    tune(spec)
     from orbjax.potential.dynamics import MolecularDynamics
 
     from train_step import orbjax_versions

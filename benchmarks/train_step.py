@@ -34,10 +34,20 @@ def serve(setup, run_pass) -> None:
 # ----------------------------------------------------------------------------- orbjax
 
 
-def orbjax_worker(spec: dict) -> None:
-    from orbjax.runtime import tune_cpu
+def tune(spec: dict) -> None:
+    """Before JAX starts: the process settings orbjax's command lines run with
+    (`runtime.tune_cpu`: XLA flags and glibc mallopt), or with `spec["malloc"] == "glibc"`
+    the XLA flags only, so that the allocator is glibc's default, as for the MACE workers."""
+    from orbjax.runtime import configure_xla_flags, tune_cpu
 
-    tune_cpu()  # before JAX starts: the settings orbjax's command lines run with
+    if spec.get("malloc", "orbjax") == "glibc":
+        configure_xla_flags()
+    else:
+        tune_cpu()
+
+
+def orbjax_worker(spec: dict) -> None:
+    tune(spec)
     import jax
     import numpy as np
 
@@ -109,7 +119,7 @@ def orbjax_versions() -> dict:
     import importlib.metadata as md
 
     out = {"python": sys.version.split()[0], "XLA_FLAGS": os.environ.get("XLA_FLAGS", "")}
-    for name in ("jax", "jaxlib", "flax", "e3nn-jax", "optax", "numpy", "ase", "matscipy"):
+    for name in ("jax", "jaxlib", "flax", "e3nn-jax", "optax", "numpy", "ase", "vesin"):
         try:
             out[name] = md.version(name)
         except md.PackageNotFoundError:

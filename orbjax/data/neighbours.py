@@ -1,4 +1,7 @@
-"""Neighbour lists with periodic images (pure numpy; matscipy does the cell-list work).
+"""Neighbour lists with periodic images (numpy; vesin does the cell-list work).
+
+vesin replaced matscipy here: the same pairs for 1.6–2.4× less CPU time on periodic water
+boxes and bcc Mo of 81–32,000 atoms (`benchmarks/neighbour_lists.py` → `neighbour_lists.csv`).
 
 Convention used everywhere in orbjax: an edge (sender j → receiver i) carries the Cartesian
 shift `shift` [Å] such that the edge vector is
@@ -12,7 +15,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from matscipy.neighbours import neighbour_list as _matscipy_neighbour_list
+from vesin import NeighborList
 
 from orbjax.data.lattice import plane_spacing
 
@@ -32,16 +35,15 @@ def neighbour_list(
     pbc = np.asarray(pbc, bool)
     cell = np.asarray(cell, np.float64).reshape(3, 3)
     if not pbc.any():
-        # matscipy needs an invertible cell: put the molecule in a box larger than it.
+        # An invertible cell for the cell list: put the molecule in a box larger than it.
         origin = positions.min(axis=0)
         extent = positions.max(axis=0) - origin
         cell = np.diag(extent + 2 * cutoff + 1.0)
         positions = positions - origin
     elif not pbc.all():
         cell = _close_open_directions(positions, cell, pbc, cutoff)
-    i, j, images = _matscipy_neighbour_list(
-        "ijS", positions=positions, cutoff=float(cutoff), cell=cell, pbc=pbc
-    )
+    i, j, images = NeighborList(cutoff=float(cutoff), full_list=True).compute(
+        points=positions, box=cell, periodic=pbc.tolist(), quantities="ijS")
     images[:, ~pbc] = 0  # no images along open directions (lattice vectors, not x/y/z)
     shifts = images.astype(np.float64) @ cell
     return j.astype(np.int32), i.astype(np.int32), shifts
