@@ -1,6 +1,7 @@
 """Stage 3: does the orbital model's latent space cluster the metals by chemistry more than controls?
 
     python experiments/metals/latent.py [--sweep runs/metals/decisive] [--atoms-per-element 300]
+    python experiments/metals/latent.py --sweep runs/metals/long   # the 6,000-step models
 
 Models: every finished run of the sweep (energy_only, orbital, orbital_shuffled; one per
 seed) and, as the floor, untrained weights (the orbital architecture with the trained
@@ -23,8 +24,9 @@ Per model, on the per-atom invariant features the energy readout reads
 Writes results/latent_scores.csv (one row per model), results/latent_summary.csv (mean,
 t-interval over seeds and paired differences to the orbital model) and UMAP maps
 (umap-learn) of seed 0 of each variant, coloured by element and by group,
-figures/latent_<variant>.png. Resumes: features are cached per model in
-runs/metals/latent_cache/.
+figures/latent_<variant>.png; another sweep than `decisive` adds its name to each file
+(latent_scores_long.csv, figures/latent_long_<variant>.png). Resumes: features are cached
+per model in runs/metals/latent_cache/ (the untrained floor is shared by all sweeps).
 """
 from __future__ import annotations
 
@@ -204,8 +206,10 @@ def main() -> None:
     if template is not None:
         jobs += [("untrained", seed, template) for seed in range(args.untrained_seeds)]
     rows, firsts = [], {}
+    tag = "" if args.sweep.name == "decisive" else f"_{args.sweep.name}"
     for variant, seed, run in jobs:
-        path = cache / f"{variant}_seed{seed}_{args.sample_seed}_{args.atoms_per_element}.npy"
+        prefix = "" if variant == "untrained" else tag.lstrip("_") + "_" * bool(tag)
+        path = cache / f"{prefix}{variant}_seed{seed}_{args.sample_seed}_{args.atoms_per_element}.npy"
         if not path.exists():
             potential = orbjax.load_potential(str(run / "model.orbjax"))
             if variant == "untrained":
@@ -216,15 +220,15 @@ def main() -> None:
         firsts.setdefault(variant, x)
         print(rows[-1], flush=True)
     results = HERE / "results"
-    write_csv(results / "latent_scores.csv", rows)
-    write_csv(results / "latent_summary.csv", summarise(rows))
+    write_csv(results / f"latent_scores{tag}.csv", rows)
+    write_csv(results / f"latent_summary{tag}.csv", summarise(rows))
     with open(results / "latent_sample.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["structure", "atom", "element", "config_type", "split"])
         w.writerows([(si, ai, sym, structs[si].info.get("config_type", ""), structs[si].info.get("split", ""))
                      for si, ai, sym in sample])
     for variant, x in firsts.items():
-        umap_figure(x, symbols, variant, HERE / "figures" / f"latent_{variant}.png")
+        umap_figure(x, symbols, variant, HERE / "figures" / f"latent{tag}_{variant}.png")
 
 
 
