@@ -11,6 +11,8 @@ Kinds:
   long      energy-only and orbital on every training frame with 5× the steps (6,000): do the
             decisive runs' conclusions survive training to convergence? (the 1,200-step runs
             still improve at their last step)
+  long_wW   the orbital model of `long` with auxiliary weight W (e.g. long_w100): the weight was
+            taken from the CHNO scan, never chosen on metals; this asks whether a smaller one helps
 Validation (10 % of the training trajectories' frames) picks the checkpoint; the test split
 holds whole trajectories out (experiments/metals/select_subset.py). Every variant of one
 (size, seed) trains the same steps on the same frames; the seed draws the initialisation
@@ -67,4 +69,10 @@ def get_config(kind="decisive"):
         return sweep("shell", [(ALL, STEPS_ALL)], ("shell",))
     if kind == "long":
         return sweep("long", [(ALL, STEPS_LONG)], ("energy_only", "orbital"))
-    raise ValueError(f"unknown kind {kind!r}: decisive | sizes | shell | long")
+    if kind.startswith("long_w"):  # the orbital model of `long` at another auxiliary weight
+        weight = float(kind[len("long_w"):])
+        config = sweep(kind, [(ALL, STEPS_LONG)], ("orbital",))
+        for run in config.runs:
+            run["loss.weights.orbital_populations"] = weight
+        return config
+    raise ValueError(f"unknown kind {kind!r}: decisive | sizes | shell | long | long_wW")
