@@ -37,7 +37,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DATA = ROOT / ".." / "shared" / "data" / "chno" / "chno_wb97x.extxyz"
-MACE_PYTHON = "/work/venv-mace/bin/python"
+MACE_PYTHON = str(ROOT / ".venv-mace" / "bin" / "python")  # see benchmarks/README.md
 MD_SIZES = (3, 5, 7, 10, 15, 22)  # molecules per cell edge: 81, 375, 1029, 3000, 10125, 31944 atoms
 
 
@@ -349,6 +349,9 @@ def main() -> None:
     p.add_argument("--only", default="train,md,compile,label")
     p.add_argument("--out", type=Path, default=HERE)
     p.add_argument("--report-only", type=Path, help="rewrite RESULTS.md/results.csv from a results.json")
+    p.add_argument("--update", action="store_true",
+                   help="re-measure only the --only sections and merge them into OUT/results.json; the report "
+                        "names the date, load and commit of every section measured later than the rest")
     args = p.parse_args()
     if args.report_only:
         write_report(json.loads(args.report_only.read_text()), args.out)
@@ -379,6 +382,8 @@ def main() -> None:
         results["labelling"] = labelling_results(args, log)
     results["load_avg_end"] = os.getloadavg()
     results["wall_s"] = time.perf_counter() - t_start
+    if args.update:
+        results = merge_sections(json.loads((args.out / "results.json").read_text()), results)
     (args.out / "results.json").write_text(json.dumps(results, indent=1, default=float))
     write_report(results, args.out)
     log(f"wrote {args.out / 'RESULTS.md'} and {args.out / 'results.csv'}")
@@ -472,6 +477,35 @@ def write_report(results: dict, out: Path) -> None:
     (out / "RESULTS.md").write_text(_markdown(results, ratios))
 
 
+SECTIONS = {"train": "1 (training step)", "md": "2 (MD step)", "compilation": "3 (compilation)",
+            "labelling": "4 (labelling)"}
+
+
+def merge_sections(old: dict, new: dict) -> dict:
+    """`old` with the sections measured in `new` replaced, each stamped with its own run."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=ROOT).stdout.strip()
+    except OSError:
+        commit = ""
+    merged = dict(old)
+    stamp = {"date": new["machine"]["date"], "load_avg": [new["load_avg_start"][0], new["load_avg_end"][0]],
+             "wall_s": new["wall_s"], "commit": commit, "args": new["args"]}
+    for section in SECTIONS:
+        if section in new:
+            merged[section] = new[section]
+            merged.setdefault("section_runs", {})[section] = stamp
+    return merged
+
+
+def _section_notes(res: dict) -> list[str]:
+    return [f"Section {SECTIONS[sec]} was re-measured at {r['date']} (commit {r['commit'] or '?'}, load "
+            f"{r['load_avg'][0]:.1f}–{r['load_avg'][1]:.1f}, {r['wall_s'] / 60:.0f} min) with "
+            f"`run_all.py --update --only {sec}`" + (f" `--md-sizes {','.join(map(str, r['args']['md_sizes']))}`" if sec == "md" else "")
+            + "; the other sections are from the run above.\n"
+            for sec, r in res.get("section_runs", {}).items()]
+
+
 def _markdown(res: dict, ratios: dict) -> str:
     m = res["machine"]
     L = ["# orbjax performance vs mace-torch", "",
@@ -484,7 +518,8 @@ def _markdown(res: dict, ratios: dict) -> str:
          "are noisy; the ratios are measured side by side (alternating passes) in this run. "
          f"Every worker uses {res['threads']} thread(s); every worker's environment has "
          f"`GLIBC_TUNABLES={m.get('GLIBC_TUNABLES', '')}` (see the analysis).", ""]
-    L += [note + "\n" for note in res.get("notes", [])]  # e.g. a section re-measured later
+    L += [note + "\n" for note in res.get("notes", [])]  # written by an earlier version (kept files)
+    L += _section_notes(res)
     versions = {}
     for sec in ("train",):
         for name, r in res.get(sec, {}).get("impls", {}).items():
