@@ -32,13 +32,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from seed_tables import t_interval, write_csv
+from seed_tables import finished_runs, t_interval, write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "experiments" / "metals"
@@ -129,12 +128,8 @@ def scores(x: np.ndarray, symbols: list[str]) -> dict[str, float]:
 
 
 def models(sweep: Path):
-    for run in sorted(sweep.iterdir()):
-        spec = run / "run.json"
-        if (run / "model.orbjax").exists() and (run / "final_metrics.json").exists() and spec.exists():
-            meta = json.loads(spec.read_text())
-            variant = Path(meta["config_path"]).stem
-            yield variant, int(meta["overrides"]["seed"]), run
+    for variant, seed, _, run in finished_runs(sweep):
+        yield variant, seed, run
 
 
 def umap_figure(x, symbols, variant, out: Path) -> None:

@@ -21,7 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from seed_tables import t_interval, write_csv
+from seed_tables import finished_runs, t_interval, write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "experiments" / "metals"
@@ -65,14 +65,6 @@ def score_run(model, structures) -> dict:
     return errors
 
 
-def runs(sweep: Path):
-    for run in sorted(sweep.iterdir()):
-        if (run / "model.orbjax").exists() and (run / "final_metrics.json").exists():
-            meta = json.loads((run / "run.json").read_text())
-            yield Path(meta["config_path"]).stem, int(meta["overrides"]["seed"]), int(meta["overrides"].get(
-                "data.n_train", 0)), run
-
-
 def main() -> None:
     from orbjax.data.dataset import read_dataset
 
@@ -83,7 +75,7 @@ def main() -> None:
     args = parser.parse_args()
     test = read_dataset(args.data / "test.h5")[0]
     rows = []
-    for variant, seed, n_train, run in (r for sweep in args.sweep for r in runs(sweep)):
+    for variant, seed, n_train, run in (r for sweep in args.sweep for r in finished_runs(sweep)):
         errors = score_run(run / "model.orbjax", test)
         final = json.loads((run / "final_metrics.json").read_text())
         print(f"{run.name}: energy {np.mean(errors[('energy_meV_per_atom', 'all')]):.2f} meV/atom "
@@ -112,7 +104,9 @@ def tables(rows, summary) -> str:
     cells = defaultdict(dict)
     for r in summary:
         cells[(r["quantity"], r["n_train"], r["group"])][r["variant"]] = r
-    variants = [v for v in ("energy_only", "orbital", "orbital_shuffled", "shell") if any(v in d for d in cells.values())]
+    found = {v for d in cells.values() for v in d}
+    variants = [v for v in ("energy_only", "orbital", "orbital_shuffled", "shell") if v in found]
+    variants += sorted(found - set(variants))  # e.g. orbital_w100
     out = []
     for n_train in sorted({r["n_train"] for r in summary}):
         for quantity, title, kind, digits in QUANTITIES:

@@ -1,4 +1,4 @@
-"""CSV writing and seed intervals shared by the metals analysis scripts."""
+"""Runs, CSV writing and seed intervals shared by the metals analysis scripts."""
 from __future__ import annotations
 
 import csv
@@ -6,6 +6,26 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+DEFAULT_AUX_WEIGHT = 1000.0  # configs/sweeps/metals.py AUX_WEIGHT
+
+
+def finished_runs(sweep: Path):
+    """(variant, seed, n_train, run directory) of every run of `sweep` with a model and final
+    metrics. The variant is the run's config name, with `_w<W>` appended when its orbital
+    weight is not the sweep's default (the `long_wW` runs)."""
+    import json
+
+    for run in sorted(sweep.iterdir()):
+        if not ((run / "model.orbjax").exists() and (run / "final_metrics.json").exists()):
+            continue
+        meta = json.loads((run / "run.json").read_text())
+        overrides = meta["overrides"]
+        variant = Path(meta["config_path"]).stem
+        weight = overrides.get("loss.weights.orbital_populations")
+        if variant == "orbital" and weight is not None and float(weight) != DEFAULT_AUX_WEIGHT:
+            variant = f"orbital_w{float(weight):g}"
+        yield variant, int(overrides["seed"]), int(overrides.get("data.n_train", 0)), run
 
 def t_interval(values) -> dict:
     """{"ci_low", "ci_high"}: the learning curves' 95 % Student-t interval of the mean over
