@@ -42,6 +42,9 @@ def neighbour_list(
         positions = positions - origin
     elif not pbc.all():
         cell = _close_open_directions(positions, cell, pbc, cutoff)
+    if abs(np.linalg.det(cell)) < 1e-9:
+        raise ValueError(f"the cell {cell.tolist()} (pbc {pbc.tolist()}) has no volume: its periodic lattice "
+                         "vectors are linearly dependent")
     i, j, images = NeighborList(cutoff=float(cutoff), full_list=True).compute(
         points=positions, box=cell, periodic=pbc.tolist(), quantities="ijS")
     images[:, ~pbc] = 0  # no images along open directions (lattice vectors, not x/y/z)

@@ -109,3 +109,10 @@ def test_isolated_molecule_has_no_shifts_and_far_atoms_no_edges():
     senders, receivers, shifts = neighbour_list(positions, np.zeros((3, 3)), np.zeros(3, bool), 2.0)
     assert sorted(zip(senders.tolist(), receivers.tolist())) == [(0, 1), (1, 0)]
     assert not shifts.any()
+
+
+def test_flat_cell_is_refused_with_a_value_error():
+    # Two parallel lattice vectors: no volume, no cell list (callers catch ValueError and name it).
+    cell = np.array([[3.0, 0.0, 0.0], [6.0, 0.0, 0.0], [0.0, 0.0, 3.0]])
+    with pytest.raises(ValueError, match="no volume"):
+        neighbour_list(np.zeros((2, 3)) + [[0, 0, 0], [1.0, 1.0, 1.0]], cell, np.ones(3, bool), 2.0)
