@@ -220,7 +220,6 @@ def md_benchmark(args, workdir, labelled, log) -> dict:
             if n_atoms <= args.md_corr1_max_atoms:
                 specs["mace_correlation1"] = dict(impl="mace", correlation=1)
         for name in list(specs):
-            # Skip an implementation whose extrapolated step would exceed the limit.
             # Skip an implementation whose extrapolated step or peak memory would exceed the limits.
             why = None
             if name in skip:
@@ -502,7 +501,7 @@ def _section_notes(res: dict) -> list[str]:
     return [f"Section {SECTIONS[sec]} was re-measured at {r['date']} (commit {r['commit'] or '?'}, load "
             f"{r['load_avg'][0]:.1f}–{r['load_avg'][1]:.1f}, {r['wall_s'] / 60:.0f} min) with "
             f"`run_all.py --update --only {sec}`" + (f" `--md-sizes {','.join(map(str, r['args']['md_sizes']))}`" if sec == "md" else "")
-            + "; the other sections are from the run above.\n"
+            + ".\n"
             for sec, r in res.get("section_runs", {}).items()]
 
 
@@ -565,7 +564,7 @@ def _markdown(res: dict, ratios: dict) -> str:
               "Each step displaces every atom by ≤ 0.01 Å and calls `atoms.get_forces()`; both calculators "
               "build their neighbour list every step and compute the stress of the periodic cell. One fresh "
               "process per implementation and size (peak RSS is that size's). orbjax's step is also timed in "
-              "its two halves: neighbour list + padding (numpy/matscipy) and the jitted model.", "",
+              "its two halves: neighbour list + padding (numpy/vesin) and the jitted model.", "",
               "| atoms | " + " | ".join(f"{n} step (s) | µs/atom | RSS (MiB)" for n in names)
               + " | orbjax NL (s) | orbjax model (s) | " + " | ".join(f"{n} / orbjax time" for n in names if n != "orbjax") + " |",
               "|---" * (1 + 3 * len(names) + 2 + len(names) - 1) + "|"]

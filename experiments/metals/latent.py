@@ -203,7 +203,7 @@ def main() -> None:
     rows, firsts = [], {}
     tag = "" if args.sweep.name == "decisive" else f"_{args.sweep.name}"
     for variant, seed, run in jobs:
-        prefix = "" if variant == "untrained" else tag.lstrip("_") + "_" * bool(tag)
+        prefix = f"{args.sweep.name}_" if tag and variant != "untrained" else ""  # untrained: shared
         path = cache / f"{prefix}{variant}_seed{seed}_{args.sample_seed}_{args.atoms_per_element}.npy"
         if not path.exists():
             potential = orbjax.load_potential(str(run / "model.orbjax"))

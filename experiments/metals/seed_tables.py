@@ -7,7 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_AUX_WEIGHT = 1000.0  # configs/sweeps/metals.py AUX_WEIGHT
+def _default_aux_weight() -> float:
+    """The orbital weight of the metals sweeps (`configs/sweeps/metals.py` AUX_WEIGHT)."""
+    from orbjax.config import load_config_module
+
+    return float(load_config_module(str(Path(__file__).resolve().parents[2] / "configs" / "sweeps" / "metals.py"))
+                 .AUX_WEIGHT)
 
 
 def finished_runs(sweep: Path):
@@ -16,6 +21,7 @@ def finished_runs(sweep: Path):
     weight is not the sweep's default (the `long_wW` runs)."""
     import json
 
+    default_weight = _default_aux_weight()
     for run in sorted(sweep.iterdir()):
         if not ((run / "model.orbjax").exists() and (run / "final_metrics.json").exists()):
             continue
@@ -23,9 +29,10 @@ def finished_runs(sweep: Path):
         overrides = meta["overrides"]
         variant = Path(meta["config_path"]).stem
         weight = overrides.get("loss.weights.orbital_populations")
-        if variant == "orbital" and weight is not None and float(weight) != DEFAULT_AUX_WEIGHT:
+        if variant == "orbital" and weight is not None and float(weight) != default_weight:
             variant = f"orbital_w{float(weight):g}"
         yield variant, int(overrides["seed"]), int(overrides.get("data.n_train", 0)), run
+
 
 def t_interval(values) -> dict:
     """{"ci_low", "ci_high"}: the learning curves' 95 % Student-t interval of the mean over
