@@ -2,8 +2,11 @@
 
     python -m orbjax.md --model model.orbjax --structure box.extxyz --ensemble nvt \\
         --temperature 300 --timestep 0.5 --steps 100000 --out md_run/
+    python -m orbjax.md ... --ensemble npt --pressure 0.0 --compressibility 0.01 --barostat-time 1000
 
-Units: timestep fs, temperature K, friction 1/fs. Writes thermo.csv, trajectory.extxyz and
+Units: timestep fs, temperature K, friction 1/fs; NPT (isotropic stochastic cell rescaling,
+Langevin thermostat): pressure GPa, compressibility 1/GPa (≈ 1/bulk modulus; it sets only
+how fast the volume relaxes), barostat time fs. Writes thermo.csv, trajectory.extxyz and
 state.npz every --interval steps (orbjax/potential/md_run.py); running the same command
 again continues the run up to --steps. The logic lives in orbjax.potential.dynamics and
 orbjax.potential.md_run; this file only parses the command line.
@@ -19,10 +22,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--structure", required=True, help="structure file ASE reads (last frame is used)")
     p.add_argument("--out", required=True, help="output directory (resumed if it holds a run)")
     p.add_argument("--steps", type=int, required=True, help="total number of steps")
-    p.add_argument("--ensemble", choices=("nve", "nvt"), default="nvt")
+    p.add_argument("--ensemble", choices=("nve", "nvt", "npt"), default="nvt")
     p.add_argument("--temperature", type=float, default=300.0, help="K: thermostat, initial velocities")
     p.add_argument("--timestep", type=float, default=0.5, help="fs")
     p.add_argument("--friction", type=float, default=0.01, help="Langevin friction, 1/fs")
+    p.add_argument("--pressure", type=float, default=0.0, help="NPT: target pressure, GPa")
+    p.add_argument("--compressibility", type=float, default=0.01,
+                   help="NPT: 1/GPa, about 1/bulk modulus (metals ~0.005-0.02, water 0.45)")
+    p.add_argument("--barostat-time", type=float, default=1000.0, help="NPT: volume relaxation time, fs")
     p.add_argument("--interval", type=int, default=10, help="steps between frames and thermo lines")
     p.add_argument("--skin", type=float, default=0.5, help="Å kept beyond the cutoff in the neighbour list")
     p.add_argument("--seed", type=int, default=0)
@@ -41,7 +48,8 @@ def main(argv=None) -> None:
     potential = load_potential(args.model, dtype=args.dtype)
     md = run_md(potential, read(args.structure, index=-1), args.out, args.steps, args.ensemble, args.temperature,
                 args.timestep, args.friction, args.interval, args.seed, args.skin, progress=not args.no_progress,
-                model=args.model)
+                model=args.model, pressure_gpa=args.pressure, compressibility_per_gpa=args.compressibility,
+                barostat_time=args.barostat_time)
     print(f"done: {args.steps} steps in {args.out} ({md.reallocations} neighbour-list reallocations)")
 
 

@@ -8,9 +8,9 @@ Kinds:
             training frame, seeds 0–2 (the latent-space comparison; run first)
   sizes     energy-only and orbital at the two smaller sizes, seeds 0–2
   shell     s/p/d shell populations on every training frame, seeds 0–2
-  long      energy-only and orbital on every training frame with 5× the steps (6,000): do the
-            decisive runs' conclusions survive training to convergence? (the 1,200-step runs
-            still improve at their last step)
+  long      energy-only, orbital and the shuffled-orbital control on every training frame with
+            5× the steps (6,000): do the decisive runs' conclusions survive training to
+            convergence? (the 1,200-step runs still improve at their last step)
   long_wW   the orbital model of `long` with auxiliary weight W (e.g. long_w100): the weight was
             taken from the CHNO scan, never chosen on metals; this asks whether a smaller one helps
 Validation (10 % of the training trajectories' frames) picks the checkpoint; the test split
@@ -68,7 +68,7 @@ def get_config(kind="decisive"):
     if kind == "shell":
         return sweep("shell", [(ALL, STEPS_ALL)], ("shell",))
     if kind == "long":
-        return sweep("long", [(ALL, STEPS_LONG)], ("energy_only", "orbital"))
+        return sweep("long", [(ALL, STEPS_LONG)], ("energy_only", "orbital", "orbital_shuffled"))
     if kind.startswith("long_w"):  # the orbital model of `long` at another auxiliary weight
         weight = float(kind[len("long_w"):])
         config = sweep(kind, [(ALL, STEPS_LONG)], ("orbital",))

@@ -16,7 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from seed_tables import finished_runs, t_interval, write_csv
+from seed_tables import finished_runs, paired_ratio, t_interval, write_csv
 
 HERE = Path(__file__).resolve().parent
 METRICS = {"energy_meV_per_atom": "test_energy_mae", "forces_meV_per_A": "test_forces_mae",
@@ -46,15 +46,9 @@ def paired_ratios(rows: list[dict]) -> list[dict]:
             values = np.array([seeds[s][metric] for s in sorted(seeds)])
             row = {"variant": variant, "n_train": n_train, "num_steps": steps, "metric": metric,
                    "n_seeds": len(values), "mean": float(values.mean()), **t_interval(values)}
-            common = sorted(set(seeds) & set(base))
-            if variant != "energy_only" and common:
-                ratios = np.array([seeds[s][metric] / base[s][metric] for s in common])
-                interval = t_interval(np.log(ratios))
-                row.update({"paired_seeds": len(common), "ratio": float(np.exp(np.log(ratios).mean())),
-                            "ratio_ci_low": float(np.exp(interval["ci_low"])),
-                            "ratio_ci_high": float(np.exp(interval["ci_high"])),
-                            "seeds_better": int((ratios < 1).sum()),
-                            "per_seed": " ".join(f"{x:.3f}" for x in ratios)})
+            if variant != "energy_only":
+                row.update(paired_ratio({s: r[metric] for s, r in seeds.items()},
+                                        {s: r[metric] for s, r in base.items()}))
             out.append(row)
     return out
 

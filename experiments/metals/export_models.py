@@ -4,9 +4,10 @@
 
 Copies the best-by-validation model file (`model.orbjax`: EMA parameters, config,
 statistics; no optimizer state) of every finished `energy_only` and `orbital` run of the
-`decisive` and `sizes` sweeps that knows every element of the metals set (a small nested
-subsample can miss one: such runs are listed, not exported) to
-`models/<variant>/n<N>/seed<S>/model.orbjax` (N: training structures) and checks each copy:
+`decisive` and `sizes` sweeps (1,000–1,200 steps) and of the `long` sweep (6,000 steps) that
+knows every element of the metals set (a small nested subsample can miss one: such runs are
+listed, not exported) to `models/<variant>/n<N>/seed<S>/model.orbjax` (N: training
+structures; the long runs under `models/long/`) and checks each copy:
 it loads with `orbjax.load_potential` and its test energy and force MAE on `data/metals/test.h5` equal the
 run's `final_metrics.json` (0.05 meV/atom, 0.05 meV/Å). Writes `models/check.csv`.
 """
@@ -21,7 +22,7 @@ from seed_tables import write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "experiments" / "metals"
-SWEEPS = ("decisive", "sizes")
+SWEEPS = {"decisive": "", "sizes": "", "long": "long"}  # sweep -> subdirectory of models/
 VARIANTS = ("energy_only", "orbital")
 ELEMENTS = {"Li", "Cu", "Ni", "Mo", "Nb", "Ta", "W", "Si", "Ge"}
 
@@ -35,7 +36,7 @@ def main() -> int:
 
     test = read_dataset(ROOT / "data" / "metals" / "test.h5")[0]
     rows = []
-    for sweep in SWEEPS:
+    for sweep, subdirectory in SWEEPS.items():
         for run in sorted((ROOT / "runs" / "metals" / sweep).glob("*/final_metrics.json")):
             run = run.parent
             meta = json.loads((run / "run.json").read_text())
@@ -43,7 +44,7 @@ def main() -> int:
             if variant not in VARIANTS:
                 continue
             n_train = int(meta["overrides"].get("data.n_train", 0)) or _n_train(run)
-            dest = HERE / "models" / variant / f"n{n_train}" / f"seed{meta['overrides']['seed']}" / "model.orbjax"
+            dest = HERE / "models" / subdirectory / variant / f"n{n_train}" / f"seed{meta['overrides']['seed']}" / "model.orbjax"
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(run / "model.orbjax", dest)
             potential = orbjax.load_potential(str(dest))  # the copy is what is checked

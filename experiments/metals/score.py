@@ -9,8 +9,10 @@ ASE calculator, the path users run:
 - forces: |F_pred − F_PBE| per component (meV/Å), by the element of the atom;
 - stress: |σ_pred − σ_PBE| per component of the 3×3 tensor (meV/Å³), by system.
 Writes results/scores_<sweeps>.csv (one row per run × group × quantity),
-results/scores_<sweeps>_tables.md and results/scores_<sweeps>_summary.csv (mean and t-interval over seeds per variant, and the
-ratio orbital/energy-only paired by seed for the overall rows). The overall test energy and
+results/scores_<sweeps>_tables.md and results/scores_<sweeps>_summary.csv (mean and t-interval over
+seeds per variant, and the ratio to energy-only paired by seed: geometric mean, as collect.py and
+the learning curves report it). Resumable: runs already in results/scores_<sweeps>.csv are
+read from it, not re-scored (--rescore scores every run again). The overall test energy and
 force MAE equal the run's own `final_metrics.json` (checked, printed).
 """
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from seed_tables import finished_runs, t_interval, write_csv
+from seed_tables import finished_runs, paired_ratio, t_interval, write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "experiments" / "metals"
@@ -72,10 +74,15 @@ def main() -> None:
     parser.add_argument("--sweep", type=Path, nargs="+", default=[ROOT / "runs" / "metals" / "decisive"],
                         help="one or more sweep directories, scored together (ratios need energy-only runs)")
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "metals")
+    parser.add_argument("--rescore", action="store_true", help="score runs already in the CSV again")
     args = parser.parse_args()
     test = read_dataset(args.data / "test.h5")[0]
-    rows = []
+    name = "_".join(sweep.name for sweep in args.sweep)
+    rows = [] if args.rescore else _scored_rows(HERE / "results" / f"scores_{name}.csv")
+    done = {(r["variant"], r["seed"], r["n_train"]) for r in rows}
     for variant, seed, n_train, run in (r for sweep in args.sweep for r in finished_runs(sweep)):
+        if (variant, seed, n_train) in done:
+            continue
         errors = score_run(run / "model.orbjax", test)
         final = json.loads((run / "final_metrics.json").read_text())
         print(f"{run.name}: energy {np.mean(errors[('energy_meV_per_atom', 'all')]):.2f} meV/atom "
@@ -84,11 +91,21 @@ def main() -> None:
         for (quantity, group), values in sorted(errors.items()):
             rows.append({"variant": variant, "seed": seed, "n_train": n_train, "quantity": quantity,
                          "group": group, "n": len(values), "mae": float(np.mean(values))})
-    name = "_".join(sweep.name for sweep in args.sweep)
     summary = summarise(rows)
     write_csv(HERE / "results" / f"scores_{name}.csv", rows)
     write_csv(HERE / "results" / f"scores_{name}_summary.csv", summary)
     (HERE / "results" / f"scores_{name}_tables.md").write_text(tables(rows, summary))
+
+
+def _scored_rows(path: Path) -> list[dict]:
+    """The rows of an earlier scoring (one per run × quantity × group), typed; [] if none."""
+    import csv
+
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return [{**r, "seed": int(r["seed"]), "n_train": int(r["n_train"]), "n": int(r["n"]), "mae": float(r["mae"])}
+                for r in csv.DictReader(f)]
 
 
 QUANTITIES = (("energy_meV_per_atom", "energy (meV/atom), by system", "system", 1),
@@ -111,8 +128,8 @@ def tables(rows, summary) -> str:
     for n_train in sorted({r["n_train"] for r in summary}):
         for quantity, title, kind, digits in QUANTITIES:
             groups = sorted(g for q, n, g in cells if q == quantity and n == n_train and g != "all") + ["all"]
-            out += [f"\n**Test {title}, n_train {n_train or 'all'}**: mean over seeds; ratio = mean of the "
-                    "per-seed ratios to energy-only (seeds better)\n",
+            out += [f"\n**Test {title}, n_train {n_train or 'all'}**: mean over seeds; ratio = geometric "
+                    "mean of the per-seed ratios to energy-only (seeds better)\n",
                     f"| {kind} | test frames | " + " | ".join(f"{v} | ratio" if v != "energy_only" else v
                                                             for v in variants) + " |",
                     "|---|---|" + "---|" * (2 * len(variants) - 1)]
@@ -125,7 +142,7 @@ def tables(rows, summary) -> str:
                         continue
                     line.append(f"{float(d[v]['mae_mean']):.{digits}f}")
                     if v != "energy_only":
-                        line.append(f"{float(d[v]['ratio_to_energy_only']):.2f} ({d[v]['seeds_better']})")
+                        line.append(f"{float(d[v]['ratio']):.2f} ({d[v]['seeds_better']}/{d[v]['paired_seeds']})" if "ratio" in d[v] else "")
                 out.append("| " + " | ".join(line) + " |")
     return "\n".join(out) + "\n"
 
@@ -139,13 +156,8 @@ def summarise(rows):
         values = np.array([by_seed[s] for s in sorted(by_seed)])
         row = {"variant": variant, "n_train": n_train, "quantity": quantity, "group": group,
                "n_seeds": len(values), "mae_mean": values.mean(), **t_interval(values)}
-        base = cells.get(("energy_only", n_train, quantity, group), {})
-        common = sorted(set(by_seed) & set(base))
-        if variant != "energy_only" and common:
-            ratios = np.array([by_seed[s] / base[s] for s in common])
-            row.update(ratio_to_energy_only=ratios.mean(), ratio_seeds=" ".join(f"{x:.3f}" for x in ratios),
-                       seeds_better=f"{int((ratios < 1).sum())}/{len(ratios)}",
-                       **{f"ratio_{k}": v for k, v in t_interval(ratios).items()})
+        if variant != "energy_only":
+            row.update(paired_ratio(by_seed, cells.get(("energy_only", n_train, quantity, group), {})))
         out.append(row)
     return out
 

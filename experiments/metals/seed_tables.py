@@ -44,6 +44,20 @@ def t_interval(values) -> dict:
     return {"ci_low": low, "ci_high": high}
 
 
+def paired_ratio(values: dict, base: dict) -> dict:
+    """Ratio of `values` to `base` ({seed: error}), paired by seed: the geometric mean of the
+    per-seed ratios with the t-interval of their logs (as the learning curves report), the
+    seeds better (ratio < 1) and the per-seed ratios. {} when no seed is shared."""
+    common = sorted(set(values) & set(base))
+    if not common:
+        return {}
+    log_ratios = np.log([values[s] / base[s] for s in common])
+    interval = t_interval(log_ratios)
+    return {"paired_seeds": len(common), "ratio": float(np.exp(log_ratios.mean())),
+            "ratio_ci_low": float(np.exp(interval["ci_low"])), "ratio_ci_high": float(np.exp(interval["ci_high"])),
+            "seeds_better": int((log_ratios < 0).sum()), "per_seed": " ".join(f"{np.exp(x):.3f}" for x in log_ratios)}
+
+
 def write_csv(path: Path, rows: list[dict], digits: int = 4) -> None:
     """Rows (dicts; the union of their keys is the header) with floats to `digits` significant digits."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,8 @@
 
 Modules: `core` (loading, `Potential`), `dense` (the all-pairs graph), `neighbour_list`
 (on-device cell list and the potential on it), `ase_calculator` (`OrbjaxCalculator`),
-`jax_md` (the energy function jax-md takes), `dynamics` (jitted NVE/NVT MD). The public
+`jax_md` (the energy function jax-md takes), `dynamics` (jitted NVE/NVT/NPT MD; its
+barostat in `barostat`). The public
 API (`__all__`) is re-exported here, so `from orbjax.potential import ...` is the import to
 use; private helpers are imported from their module. The pure functions, the calculator
 and the jax-md function are thin layers: graphs,

@@ -1,4 +1,5 @@
-"""Molecular dynamics driven on device: NVE (velocity Verlet) and Langevin NVT (BAOAB).
+"""Molecular dynamics driven on device: NVE (velocity Verlet), Langevin NVT (BAOAB) and NPT
+(BAOAB with isotropic stochastic cell rescaling, `orbjax.potential.barostat`).
 
 A chunk of `interval` steps is one jitted `lax.fori_loop`: every step updates the neighbour
 list (`orbjax.potential.neighbour_list`; a rebuild only after some atom moved skin/2),
@@ -7,10 +8,20 @@ overflow flag: on overflow the chunk is thrown away, the list reallocated with m
 capacity at the chunk's saved start, and the chunk redone. The Langevin noise of step k is
 drawn from `fold_in(key, k)`, so a redone chunk (or a resumed run) is the same trajectory.
 
-Units: positions Å, velocities Å/fs, masses amu, time fs, energies eV, temperature K.
+NPT changes the cell by isotropic scaling only, so the cell keeps its shape: cell = λ·h with h
+the cell the list was allocated in. The list is kept in h (positions/λ, where every pair
+distance is the true one divided by λ) with the cutoff raised to cutoff/`NPT_RANGE`, which
+covers every true pair while λ ≥ `NPT_RANGE`; when λ leaves [NPT_RANGE, 1/NPT_RANGE] the step
+raises the overflow flag and the host re-allocates the list in the present cell. The model
+sees the true positions and cell; edges between the true cutoff and the raised one
+contribute exactly zero (the envelope vanishes there).
+
+Units: positions Å, velocities Å/fs, masses amu, time fs, energies eV, temperature K,
+pressure and stress eV/Å³ (`barostat.GPA` converts), compressibility Å³/eV.
 
     md = MolecularDynamics.create(potential, atoms, "nvt", timestep=0.5, temperature=300)
-    for state in md.run(state, n_steps=1000, interval=10):   # one state per chunk
+    state, nbrs = md.initial_state(atoms.positions, md.maxwell_boltzmann(300, seed=0))
+    for state, nbrs in md.run(state, nbrs, n_steps=1000, interval=10):   # one per chunk
         print(md.thermo(state))
 """
 from __future__ import annotations
@@ -25,11 +36,15 @@ import jax.numpy as jnp
 import numpy as np
 from ase import units
 
-from orbjax.potential.neighbour_list import NeighbourList, NeighbourListBuilder, neighbour_forces
+from orbjax.potential.barostat import GPA, instantaneous_pressure, log_volume_increment
+from orbjax.potential.neighbour_list import NeighbourList, NeighbourListBuilder, neighbour_efs, neighbour_forces
 
 ACCELERATION = units.fs ** 2  # (eV/Å)/amu → Å/fs²
 KINETIC = 0.5 / units.fs ** 2  # amu·(Å/fs)² → eV, with the ½
-ENSEMBLES = ("nve", "nvt")
+ENSEMBLES = ("nve", "nvt", "npt")
+# NPT: the list stays exact while the cell's length scale is within [0.98, 1/0.98] of the
+# cell it was allocated in (±6 % in volume), at the price of ~6 % more (zero) edges.
+NPT_RANGE = 0.98
 
 
 @flax.struct.dataclass
@@ -41,57 +56,85 @@ class MDState:
     forces: jnp.ndarray  # [n, 3] eV/Å at `positions`
     energy: jnp.ndarray  # [] eV, potential energy at `positions`
     step: jnp.ndarray  # [] int32
+    cell: jnp.ndarray  # [3, 3] Å, rows are lattice vectors (zeros: no cell); changes in NPT only
+    stress: jnp.ndarray  # [3, 3] eV/Å³ at `positions` (NPT only; zeros otherwise)
 
 
 @dataclasses.dataclass(eq=False)
 class MolecularDynamics:
-    """One system (elements, masses, fixed cell) under one ensemble with one potential.
+    """One system (elements, masses, cell) under one ensemble with one potential.
 
     Attributes:
       potential: an `orbjax.Potential`.
-      atomic_numbers: [n] int. masses: [n] amu.
-      builder: the neighbour-list builder for the cell.
-      ensemble: "nve" or "nvt". timestep: fs. temperature: K (NVT). friction: 1/fs (NVT).
-      seed: of the Langevin noise.
+      atomic_numbers: [n] int. masses: [n] amu. cell: [3, 3] Å of the input (zeros: none).
+      builder: the neighbour-list builder (NPT: of the cell the list was last allocated in).
+      ensemble: "nve", "nvt" or "npt". timestep: fs. temperature: K (NVT, NPT).
+      friction: 1/fs (NVT, NPT). seed: of the Langevin and barostat noise.
+      pressure: eV/Å³, compressibility: Å³/eV, barostat_time: fs (NPT; `barostat`).
     """
 
     potential: object
     atomic_numbers: np.ndarray
     masses: np.ndarray
+    cell: np.ndarray
     builder: NeighbourListBuilder
     ensemble: str = "nve"
     timestep: float = 0.5
     temperature: float = 300.0
     friction: float = 0.01
     seed: int = 0
+    pressure: float = 0.0
+    compressibility: float = 0.01 / GPA
+    barostat_time: float = 1000.0
     reallocations: int = dataclasses.field(default=0, init=False)  # overflows recovered by `run`
 
     @classmethod
     def create(cls, potential, atoms, ensemble: str = "nve", timestep: float = 0.5, temperature: float = 300.0,
-               friction: float = 0.01, seed: int = 0, skin: float = 0.5, headroom: float = 1.1):
-        """For the elements, masses and cell of ASE `atoms` (its positions are not used)."""
+               friction: float = 0.01, seed: int = 0, skin: float = 0.5, headroom: float = 1.1,
+               pressure: float = 0.0, compressibility: float = 0.01 / GPA, barostat_time: float = 1000.0):
+        """For the elements, masses and cell of ASE `atoms` (its positions are not used).
+        NPT needs a cell periodic in all three directions; `pressure` eV/Å³ (× `GPA` for
+        GPa), `compressibility` Å³/eV (≈ 1/bulk modulus: 0.01/GPa suits metals, water's is
+        0.45/GPa), `barostat_time` fs."""
         if ensemble not in ENSEMBLES:
             raise ValueError(f"ensemble must be one of {ENSEMBLES}, not {ensemble!r}")
         if timestep <= 0 or friction < 0 or temperature < 0:
             raise ValueError(f"need timestep > 0, friction ≥ 0, temperature ≥ 0 "
                              f"(got {timestep} fs, {friction} /fs, {temperature} K)")
-        potential.check_elements(atoms.numbers, atoms.get_chemical_formula() or "empty")
+        name = atoms.get_chemical_formula() or "empty"
+        if ensemble == "npt" and not (atoms.pbc.all() and atoms.cell.volume > 0):
+            raise ValueError(f"{name}: NPT needs a cell periodic in all three directions, not pbc "
+                             f"{atoms.pbc.tolist()} and volume {atoms.cell.volume:.3g} Å³")
+        if compressibility < 0 or barostat_time <= 0:
+            raise ValueError(f"need compressibility ≥ 0 and barostat_time > 0 "
+                             f"(got {compressibility} Å³/eV, {barostat_time} fs)")
+        potential.check_elements(atoms.numbers, name)
         periodic = bool(atoms.pbc.any())
         builder = potential.neighbour_list(atoms.cell.array if periodic else None, atoms.pbc if periodic else None,
                                            skin=skin, headroom=headroom)
         return cls(potential, np.asarray(atoms.numbers, np.int32), np.asarray(atoms.get_masses(), np.float64),
-                   builder, ensemble, float(timestep), float(temperature), float(friction), int(seed))
+                   np.asarray(atoms.cell.array if periodic else np.zeros((3, 3)), np.float64), builder,
+                   ensemble=ensemble, timestep=float(timestep), temperature=float(temperature),
+                   friction=float(friction), seed=int(seed), pressure=float(pressure),
+                   compressibility=float(compressibility), barostat_time=float(barostat_time))
 
     # ------------------------------------------------------------------ host side
 
-    def initial_state(self, positions, velocities) -> tuple[MDState, NeighbourList]:
-        """The state at step 0 (or at a resumed step: set `step` with `.replace`) and its list."""
+    def initial_state(self, positions, velocities, cell=None) -> tuple[MDState, NeighbourList]:
+        """The state at step 0 (or at a resumed step: set `step` with `.replace`) and its
+        list; `cell` [3, 3] Å (NPT resumed: the saved one; default the input's)."""
+        cell = self.cell if cell is None else np.asarray(cell, np.float64).reshape(3, 3)
         with self.potential.precision():
             dtype = self.potential.dtype
+            if self.ensemble == "npt":  # the list lives in the present cell (λ = 1)
+                self.builder = self._npt_builder(cell)
             nbrs = self.builder.allocate(np.asarray(positions, dtype))
-            x = jnp.asarray(positions, dtype)
-            energy, forces = self._forces(self.potential.params, x, nbrs)
-            state = MDState(x, jnp.asarray(velocities, dtype), forces, energy, jnp.asarray(0, jnp.int32))
+            x, h = jnp.asarray(positions, dtype), jnp.asarray(cell, dtype)
+            if self.ensemble == "npt":
+                energy, forces, stress, nbrs = self._compiled_forces_stress(self.potential.params, x, h, nbrs)
+            else:
+                (energy, forces), stress = self._forces(self.potential.params, x, nbrs), jnp.zeros((3, 3), dtype)
+            state = MDState(x, jnp.asarray(velocities, dtype), forces, energy, jnp.asarray(0, jnp.int32), h, stress)
         return state, nbrs
 
     def run(self, state: MDState, nbrs: NeighbourList, n_steps: int, interval: int
@@ -105,6 +148,8 @@ class MolecularDynamics:
             with self.potential.precision():
                 new_state, new_nbrs = self._chunk(self.potential.params, state, nbrs, length)
                 if bool(new_nbrs.overflow):  # the chunk is invalid: grow, redo from its start
+                    if self.ensemble == "npt":  # (and re-centre the list on the present cell)
+                        self.builder = self._npt_builder(np.asarray(state.cell, np.float64))
                     nbrs = self.builder.allocate(np.asarray(state.positions), previous=new_nbrs)
                     self.reallocations += 1
                     continue
@@ -112,13 +157,19 @@ class MolecularDynamics:
             yield state, nbrs
 
     def thermo(self, state: MDState) -> dict[str, float]:
-        """step, time (fs), potential, kinetic and total energy (eV), temperature (K)."""
+        """step, time (fs), potential, kinetic and total energy (eV), temperature (K); NPT
+        also volume (Å³) and the instantaneous pressure (GPa)."""
         kinetic = float(KINETIC * np.sum(self.masses[:, None] * np.asarray(state.velocities, np.float64) ** 2))
         potential = float(state.energy)
-        return {"step": int(state.step), "time_fs": int(state.step) * self.timestep,
-                "potential_energy_eV": potential, "kinetic_energy_eV": kinetic,
-                "total_energy_eV": potential + kinetic,
-                "temperature_K": 2 * kinetic / (3 * len(self.masses) * units.kB)}
+        out = {"step": int(state.step), "time_fs": int(state.step) * self.timestep,
+               "potential_energy_eV": potential, "kinetic_energy_eV": kinetic,
+               "total_energy_eV": potential + kinetic,
+               "temperature_K": 2 * kinetic / (3 * len(self.masses) * units.kB)}
+        if self.ensemble == "npt":
+            volume = abs(float(np.linalg.det(np.asarray(state.cell, np.float64))))
+            pressure = instantaneous_pressure(kinetic, np.asarray(state.stress, np.float64), volume)
+            out.update(volume_A3=volume, pressure_GPa=float(pressure) / GPA)
+        return out
 
     def maxwell_boltzmann(self, temperature: float, seed: int) -> np.ndarray:
         """[n, 3] Å/fs: velocities at `temperature` K with zero total momentum."""
@@ -144,17 +195,42 @@ class MolecularDynamics:
         return self._compiled_chunk(params, state, nbrs, length)
 
     def _chunk_impl(self, params, state: MDState, nbrs: NeighbourList, length: int):
-        step = self._nve_step if self.ensemble == "nve" else self._langevin_step
+        step = {"nve": self._nve_step, "nvt": self._langevin_step, "npt": self._npt_step}[self.ensemble]
         return jax.lax.fori_loop(0, length, lambda _, carry: step(params, *carry), (state, nbrs))
+
+    def _npt_builder(self, cell) -> NeighbourListBuilder:
+        """A builder for `cell` whose lists stay exact while the cell scales by ≥ NPT_RANGE."""
+        return NeighbourListBuilder.create(self.potential.cutoff / NPT_RANGE, cell, self.builder.pbc,
+                                           self.builder.skin, self.builder.headroom)
+
+    @functools.cached_property
+    def _compiled_forces_stress(self):
+        return jax.jit(self._new_forces_stress)
 
     def _accelerations(self, forces):
         return forces * jnp.asarray(ACCELERATION / self.masses, forces.dtype)[:, None]
+
+    def _kinetic_energy(self, velocities):
+        return KINETIC * jnp.sum(jnp.asarray(self.masses, velocities.dtype)[:, None] * velocities ** 2)
+
+    def _key(self, step):
+        return jax.random.fold_in(jax.random.PRNGKey(self.seed), step)
 
     def _new_forces(self, params, positions, nbrs):
         nbrs = nbrs.update(positions)
         energy, forces = neighbour_forces(self.potential.model, params, positions, jnp.asarray(self.atomic_numbers),
                                           nbrs)
         return energy, forces, nbrs
+
+    def _new_forces_stress(self, params, positions, cell, nbrs):
+        """NPT: energy, forces, stress at `positions` in `cell` (= λ × the list's cell), and
+        the list, updated in the list's cell; overflow also when λ left its range."""
+        reference = abs(float(np.linalg.det(nbrs.builder.cell_array())))
+        scale = jnp.cbrt(jnp.abs(jnp.linalg.det(cell)) / reference)  # λ
+        nbrs = nbrs.update(positions / scale)
+        nbrs = nbrs.replace(overflow=nbrs.overflow | (scale < NPT_RANGE) | (scale > 1 / NPT_RANGE))
+        out = neighbour_efs(self.potential.model, params, positions, jnp.asarray(self.atomic_numbers), nbrs, cell)
+        return out["energy"], out["forces"], out["stress"], nbrs
 
     def _nve_step(self, params, state: MDState, nbrs):
         """Velocity Verlet (the scheme of ase.md.verlet.VelocityVerlet)."""
@@ -163,21 +239,41 @@ class MolecularDynamics:
         x = state.positions + dt * v
         energy, forces, nbrs = self._new_forces(params, x, nbrs)
         v = v + 0.5 * dt * self._accelerations(forces)
-        return MDState(x, v, forces, energy, state.step + 1), nbrs
+        return state.replace(positions=x, velocities=v, forces=forces, energy=energy, step=state.step + 1), nbrs
 
     def _langevin_step(self, params, state: MDState, nbrs):
-        """BAOAB Langevin (Leimkuhler & Matthews): half kick, half drift, exact
-        Ornstein-Uhlenbeck velocity update, half drift, new forces, half kick."""
-        dt, dtype = self.timestep, state.positions.dtype
+        def evaluate(x, nbrs):
+            energy, forces, nbrs = self._new_forces(params, x, nbrs)
+            return energy, forces, state.stress, nbrs
+
+        return self._baoab(state, state.positions, state.velocities, state.cell, nbrs, evaluate)
+
+    def _npt_step(self, params, state: MDState, nbrs):
+        """Stochastic cell rescaling from the pressure at the step's start (its forces are
+        not recomputed after the ~1e-5 scaling, as in GROMACS), then a BAOAB step in the
+        new cell, whose force call also gives the stress for the next step."""
+        volume = jnp.abs(jnp.linalg.det(state.cell))
+        pressure = instantaneous_pressure(self._kinetic_energy(state.velocities), state.stress, volume)
+        d_log_volume = log_volume_increment(
+            jax.random.fold_in(self._key(state.step), 1), volume, pressure, self.pressure,
+            units.kB * self.temperature, self.compressibility, self.barostat_time, self.timestep)
+        scale = jnp.exp(d_log_volume / 3.0)
+        cell = scale * state.cell
+        return self._baoab(state, scale * state.positions, state.velocities / scale, cell, nbrs,
+                           lambda x, nbrs: self._new_forces_stress(params, x, cell, nbrs))
+
+    def _baoab(self, state: MDState, x, v, cell, nbrs, evaluate):
+        """BAOAB Langevin (Leimkuhler & Matthews) from (x, v) with `state`'s forces: half
+        kick, half drift, exact Ornstein-Uhlenbeck velocity update, half drift, new forces
+        (`evaluate(x, nbrs)` → energy, forces, stress, list), half kick."""
+        dt, dtype = self.timestep, x.dtype
         c1 = np.exp(-self.friction * dt)
         sigma = np.sqrt((1 - c1 ** 2) * units.kB * self.temperature / self.masses) * units.fs  # [n] Å/fs
-        key = jax.random.fold_in(jax.random.PRNGKey(self.seed), state.step)
-        noise = jax.random.normal(key, state.velocities.shape, dtype)
-        v = state.velocities + 0.5 * dt * self._accelerations(state.forces)
-        x = state.positions + 0.5 * dt * v
+        noise = jax.random.normal(self._key(state.step), v.shape, dtype)
+        v = v + 0.5 * dt * self._accelerations(state.forces)
+        x = x + 0.5 * dt * v
         v = c1 * v + jnp.asarray(sigma, dtype)[:, None] * noise
         x = x + 0.5 * dt * v
-        energy, forces, nbrs = self._new_forces(params, x, nbrs)
+        energy, forces, stress, nbrs = evaluate(x, nbrs)
         v = v + 0.5 * dt * self._accelerations(forces)
-        return MDState(x, v, forces, energy, state.step + 1), nbrs
-
+        return MDState(x, v, forces, energy, state.step + 1, cell, stress), nbrs

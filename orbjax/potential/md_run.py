@@ -3,11 +3,12 @@
 The directory holds
   run.json          the settings (a resumed run must use the same ones, `steps` excepted)
   thermo.csv        step, time_fs, potential/kinetic/total energy (eV), temperature (K),
-                    neighbour-list builds and capacities, every `interval` steps
-  trajectory.extxyz frames every `interval` steps: positions (Å), momenta (ASE units),
-                    energy (eV), forces (eV/Å), info step and time_fs
-  state.npz         the last written state: step, positions (Å), velocities (Å/fs), and the
-                    sizes the two text files had right after it was written
+                    (NPT: volume Å³ and instantaneous pressure GPa), neighbour-list builds
+                    and capacities, every `interval` steps
+  trajectory.extxyz frames every `interval` steps: positions (Å), cell (Å), momenta (ASE
+                    units), energy (eV), forces (eV/Å), info step and time_fs
+  state.npz         the last written state: step, positions (Å), velocities (Å/fs), cell (Å),
+                    and the sizes the two text files had right after it was written
 
 A chunk's frame and thermo line are appended first and `state.npz` replaced atomically
 after them; a resumed run truncates the text files to the sizes in `state.npz`, so a run
@@ -27,45 +28,55 @@ from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
+from orbjax.potential.barostat import GPA
 from orbjax.potential.dynamics import MolecularDynamics, MDState
 
-SETTINGS = ("ensemble", "timestep", "temperature", "friction", "seed", "interval", "skin")
 THERMO_FIELDS = ("step", "time_fs", "potential_energy_eV", "kinetic_energy_eV", "total_energy_eV", "temperature_K",
                  "neighbour_builds", "capacity", "candidate_capacity")
+NPT_THERMO_FIELDS = THERMO_FIELDS[:6] + ("volume_A3", "pressure_GPa") + THERMO_FIELDS[6:]
 
 
 def run_md(potential, atoms: Atoms, out_dir, steps: int, ensemble: str = "nvt", temperature: float = 300.0,
            timestep: float = 0.5, friction: float = 0.01, interval: int = 10, seed: int = 0, skin: float = 0.5,
-           progress: bool = True, model: str = "") -> MolecularDynamics:
+           progress: bool = True, model: str = "", pressure_gpa: float = 0.0, compressibility_per_gpa: float = 0.01,
+           barostat_time: float = 1000.0) -> MolecularDynamics:
     """Run (or resume) MD of `atoms` in `out_dir` up to `steps` steps in total.
 
     Velocities: those of `atoms` if it has any, else Maxwell-Boltzmann at `temperature` K
-    (seeded, zero total momentum). Units: timestep fs, temperature K, friction 1/fs.
+    (seeded, zero total momentum). Units: timestep fs, temperature K, friction 1/fs; NPT:
+    pressure GPa, compressibility 1/GPa, barostat time fs (`orbjax.potential.barostat`).
     Returns the `MolecularDynamics` (its `reallocations` counts recovered overflows).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     settings = {"ensemble": ensemble, "timestep": float(timestep), "temperature": float(temperature),
                 "friction": float(friction), "seed": int(seed), "interval": int(interval), "skin": float(skin)}
-    md = MolecularDynamics.create(potential, atoms, ensemble, timestep, temperature, friction, seed, skin)
+    if ensemble == "npt":
+        settings.update(pressure_GPa=float(pressure_gpa), compressibility_per_GPa=float(compressibility_per_gpa),
+                        barostat_time=float(barostat_time))
+    md = MolecularDynamics.create(potential, atoms, ensemble, timestep, temperature, friction, seed, skin,
+                                  pressure=pressure_gpa * GPA, compressibility=compressibility_per_gpa / GPA,
+                                  barostat_time=barostat_time)
     _check_settings(out, settings, model, len(atoms))
+    fields = NPT_THERMO_FIELDS if ensemble == "npt" else THERMO_FIELDS
     if (out / "state.npz").exists():
         saved = np.load(out / "state.npz")
         _truncate(out / "trajectory.extxyz", int(saved["trajectory_bytes"]))
         _truncate(out / "thermo.csv", int(saved["thermo_bytes"]))
-        state, nbrs = md.initial_state(saved["positions"], saved["velocities"])
+        state, nbrs = md.initial_state(saved["positions"], saved["velocities"],
+                                       saved["cell"] if "cell" in saved else None)
         state = state.replace(step=state.step + int(saved["step"]))
     else:
         velocities = atoms.get_velocities() * units.fs if np.any(atoms.get_momenta()) else \
             md.maxwell_boltzmann(temperature, seed)  # Å/fs
         state, nbrs = md.initial_state(atoms.positions, velocities)
         with open(out / "thermo.csv", "w", newline="") as f:
-            csv.writer(f).writerow(THERMO_FIELDS)
+            csv.writer(f).writerow(fields)
         open(out / "trajectory.extxyz", "w").close()
-        _write(out, md, atoms, state, nbrs)
+        _write(out, md, atoms, state, nbrs, fields)
     bar = _progress(progress, steps, int(state.step))
     for state, nbrs in md.run(state, nbrs, steps, interval):
-        _write(out, md, atoms, state, nbrs)
+        _write(out, md, atoms, state, nbrs, fields)
         if bar is not None:
             bar.update(int(state.step) - bar.n)
             bar.set_postfix(T=f"{md.thermo(state)['temperature_K']:.0f} K", refresh=False)
@@ -74,10 +85,12 @@ def run_md(potential, atoms: Atoms, out_dir, steps: int, ensemble: str = "nvt", 
     return md
 
 
-def _write(out: Path, md: MolecularDynamics, atoms: Atoms, state: MDState, nbrs) -> None:
+def _write(out: Path, md: MolecularDynamics, atoms: Atoms, state: MDState, nbrs, fields) -> None:
     thermo = md.thermo(state)
     frame = atoms.copy()
     frame.positions = np.asarray(state.positions, np.float64)
+    if atoms.pbc.any():
+        frame.cell = np.asarray(state.cell, np.float64)
     frame.set_velocities(np.asarray(state.velocities, np.float64) / units.fs)  # Å/fs → ASE units
     frame.info = {"step": thermo["step"], "time_fs": thermo["time_fs"]}
     frame.calc = SinglePointCalculator(frame, energy=thermo["potential_energy_eV"],
@@ -89,10 +102,10 @@ def _write(out: Path, md: MolecularDynamics, atoms: Atoms, state: MDState, nbrs)
     with open(out / "thermo.csv", "a", newline="") as f:
         row = {**thermo, "neighbour_builds": int(nbrs.n_builds), "capacity": nbrs.capacity,
                "candidate_capacity": nbrs.candidate_capacity}
-        csv.writer(f).writerow([row[k] for k in THERMO_FIELDS])
+        csv.writer(f).writerow([row[k] for k in fields])
     tmp = out / "state.tmp.npz"
     np.savez(tmp, step=thermo["step"], positions=np.asarray(state.positions, np.float64),
-             velocities=np.asarray(state.velocities, np.float64),
+             velocities=np.asarray(state.velocities, np.float64), cell=np.asarray(state.cell, np.float64),
              trajectory_bytes=(out / "trajectory.extxyz").stat().st_size,
              thermo_bytes=(out / "thermo.csv").stat().st_size)
     os.replace(tmp, out / "state.npz")

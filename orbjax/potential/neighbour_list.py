@@ -324,10 +324,12 @@ _select_jit = jax.jit(_select, static_argnums=(0, 1))
 # ----------------------------------------------------------------------------- the potential on a list
 
 
-def neighbour_graph(positions, atomic_numbers, nbrs: NeighbourList) -> jraph.GraphsTuple:
+def neighbour_graph(positions, atomic_numbers, nbrs: NeighbourList, cell=None) -> jraph.GraphsTuple:
     """One-graph `GraphsTuple` of the list's edges, the layout `predict` takes; padding
-    edges (mask False) are (0 → 0) with a shift of `FAR` Å, beyond any cutoff."""
-    cell = jnp.asarray(nbrs.builder.cell_array(), positions.dtype)
+    edges (mask False) are (0 → 0) with a shift of `FAR` Å, beyond any cutoff. `cell`
+    ([3, 3] Å, traced) replaces the builder's for a cell that changes (NPT: the list is then
+    kept in the builder's cell, `orbjax.potential.dynamics`)."""
+    cell = jnp.asarray(nbrs.builder.cell_array() if cell is None else cell, positions.dtype)
     shifts = nbrs.images.astype(positions.dtype) @ cell  # [capacity, 3] Å
     shifts = jnp.where(nbrs.mask[:, None], shifts, jnp.asarray([FAR, 0.0, 0.0], positions.dtype))
     periodic = any(nbrs.builder.pbc)
@@ -335,9 +337,11 @@ def neighbour_graph(positions, atomic_numbers, nbrs: NeighbourList) -> jraph.Gra
     return geometry_graph(positions, atomic_numbers, cell, nbrs.senders, nbrs.receivers, shifts, xp=jnp)
 
 
-def neighbour_efs(model, params, positions, atomic_numbers, nbrs: NeighbourList) -> dict[str, jnp.ndarray]:
-    """`predict` on the list: energy [] eV, forces [n, 3] eV/Å, stress [3, 3] eV/Å³."""
-    out = predict(model, params, neighbour_graph(positions, atomic_numbers, nbrs), with_heads=False,
+def neighbour_efs(model, params, positions, atomic_numbers, nbrs: NeighbourList, cell=None
+                  ) -> dict[str, jnp.ndarray]:
+    """`predict` on the list: energy [] eV, forces [n, 3] eV/Å, stress [3, 3] eV/Å³
+    (`cell` as in `neighbour_graph`)."""
+    out = predict(model, params, neighbour_graph(positions, atomic_numbers, nbrs, cell), with_heads=False,
                   compute_stress=True)
     return {"energy": out["energy"][0], "forces": out["forces"], "stress": out["stress"][0]}
 
