@@ -1,6 +1,6 @@
 """Stage 5: the scored energy-only and orbital metals models as one-file models, checked.
 
-    python experiments/metals/export_models.py
+    python experiments/metals/export_models.py [--sweeps long]
 
 Copies the best-by-validation model file (`model.orbjax`: EMA parameters, config,
 statistics; no optimizer state) of every finished `energy_only` and `orbital` run of the
@@ -9,7 +9,8 @@ knows every element of the metals set (a small nested subsample can miss one: su
 listed, not exported) to `models/<variant>/n<N>/seed<S>/model.orbjax` (N: training
 structures; the long runs under `models/long/`) and checks each copy:
 it loads with `orbjax.load_potential` and its test energy and force MAE on `data/metals/test.h5` equal the
-run's `final_metrics.json` (0.05 meV/atom, 0.05 meV/Å). Writes `models/check.csv`.
+run's `final_metrics.json` (0.05 meV/atom, 0.05 meV/Å). Writes `models/check.csv` (rows of
+models not exported this time, e.g. of other sweeps with `--sweeps`, are kept).
 """
 from __future__ import annotations
 
@@ -28,15 +29,20 @@ ELEMENTS = {"Li", "Cu", "Ni", "Mo", "Nb", "Ta", "W", "Si", "Ge"}
 
 
 def main() -> int:
+    import argparse
+
     from ase.data import chemical_symbols
 
     import orbjax
     from orbjax.data.dataset import read_dataset
     from score import score_run
 
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sweeps", nargs="+", choices=list(SWEEPS), default=list(SWEEPS))
+    args = parser.parse_args()
     test = read_dataset(ROOT / "data" / "metals" / "test.h5")[0]
     rows = []
-    for sweep, subdirectory in SWEEPS.items():
+    for sweep, subdirectory in ((k, SWEEPS[k]) for k in args.sweeps):
         for run in sorted((ROOT / "runs" / "metals" / sweep).glob("*/final_metrics.json")):
             run = run.parent
             meta = json.loads((run / "run.json").read_text())
@@ -64,10 +70,21 @@ def main() -> int:
                          "test_forces_mae": forces, "run_test_forces_mae": final["test_forces_mae"],
                          "agrees": ok})
             print(rows[-1], flush=True)
-    write_csv(HERE / "models" / "check.csv", rows, digits=6)
+    write_csv(HERE / "models" / "check.csv", _kept_rows(HERE / "models" / "check.csv", rows) + rows, digits=6)
     bad = [r for r in rows if not r["agrees"] and "note" not in r]
     print(f"{len(rows)} runs, {sum('note' in r for r in rows)} not exported (elements missing), {len(bad)} differ")
     return 1 if bad else 0
+
+
+def _kept_rows(path: Path, rows: list[dict]) -> list[dict]:
+    """The rows of an earlier check.csv for models not in `rows`."""
+    import csv
+
+    if not path.exists():
+        return []
+    new = {r["model"] for r in rows}
+    with open(path) as f:
+        return [r for r in csv.DictReader(f) if r["model"] not in new]
 
 
 def _n_train(run: Path) -> int:
