@@ -1,6 +1,6 @@
 """Stage 5: the scored energy-only and orbital metals models as one-file models, checked.
 
-    python experiments/metals/export_models.py [--sweeps long]
+    python experiments/metals/export_models.py [--sweeps long] [--seeds 2]
 
 Copies the best-by-validation model file (`model.orbjax`: EMA parameters, config,
 statistics; no optimizer state) of every finished `energy_only` and `orbital` run of the
@@ -39,6 +39,7 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sweeps", nargs="+", choices=list(SWEEPS), default=list(SWEEPS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="only these seeds (default: all)")
     args = parser.parse_args()
     test = read_dataset(ROOT / "data" / "metals" / "test.h5")[0]
     rows = []
@@ -47,7 +48,7 @@ def main() -> int:
             run = run.parent
             meta = json.loads((run / "run.json").read_text())
             variant = Path(meta["config_path"]).stem
-            if variant not in VARIANTS:
+            if variant not in VARIANTS or (args.seeds and int(meta["overrides"]["seed"]) not in args.seeds):
                 continue
             n_train = int(meta["overrides"].get("data.n_train", 0)) or _n_train(run)
             dest = HERE / "models" / subdirectory / variant / f"n{n_train}" / f"seed{meta['overrides']['seed']}" / "model.orbjax"
