@@ -17,6 +17,8 @@ import argparse
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    from orbjax.potential.barostat import COMPRESSIBILITY_PER_GPA, TIME_CONSTANT_FS
+
     p = argparse.ArgumentParser(prog="python -m orbjax.md", description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True, help="model file or training workdir")
     p.add_argument("--structure", required=True, help="structure file ASE reads (last frame is used)")
@@ -27,9 +29,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--timestep", type=float, default=0.5, help="fs")
     p.add_argument("--friction", type=float, default=0.01, help="Langevin friction, 1/fs")
     p.add_argument("--pressure", type=float, default=0.0, help="NPT: target pressure, GPa")
-    p.add_argument("--compressibility", type=float, default=0.01,
+    p.add_argument("--compressibility", type=float, default=COMPRESSIBILITY_PER_GPA,
                    help="NPT: 1/GPa, about 1/bulk modulus (metals ~0.005-0.02, water 0.45)")
-    p.add_argument("--barostat-time", type=float, default=1000.0, help="NPT: volume relaxation time, fs")
+    p.add_argument("--barostat-time", type=float, default=TIME_CONSTANT_FS, help="NPT: volume relaxation time, fs")
     p.add_argument("--interval", type=int, default=10, help="steps between frames and thermo lines")
     p.add_argument("--skin", type=float, default=0.5, help="Å kept beyond the cutoff in the neighbour list")
     p.add_argument("--seed", type=int, default=0)

@@ -13,9 +13,9 @@ from ase.io import read, write
 
 import orbjax
 from orbjax.potential.barostat import GPA, instantaneous_pressure, log_volume_increment
-from orbjax.potential.dynamics import MolecularDynamics
+from orbjax.potential.dynamics import NPT_RANGE, MolecularDynamics
 from tests.test_dynamics import read_thermo
-from tests.test_neighbour_list import skewed_cell
+from tests.test_neighbour_list import skewed_cell, tiny_cell
 from tests.test_potential import train_tiny_model
 
 
@@ -99,6 +99,27 @@ def test_the_cell_shrinks_under_pressure_and_the_list_stays_exact(potential64):
     assert float(state.energy) == pytest.approx(float(dense["energy"]), abs=1e-8)
     np.testing.assert_allclose(np.asarray(state.forces), np.asarray(dense["forces"]), atol=1e-8)
     np.testing.assert_allclose(np.asarray(state.stress), np.asarray(dense["stress"]), atol=1e-10)
+
+
+@pytest.mark.parametrize("scale", [NPT_RANGE + 1e-3, 1 / NPT_RANGE - 1e-3, NPT_RANGE - 1e-3])
+def test_the_list_is_exact_over_its_whole_range_of_cell_scales(potential64, scale):
+    """A list allocated in a cell serves the cell scaled by λ ∈ [NPT_RANGE, 1/NPT_RANGE]
+    exactly (a 3–4 Å cell: many periodic images, where a list not kept in its own cell
+    would lose pairs near the cutoff); outside that range the step flags an overflow."""
+    atoms = tiny_cell()
+    md = MolecularDynamics.create(potential64, atoms, "npt")
+    state, nbrs = md.initial_state(atoms.positions, np.zeros((len(atoms), 3)))
+    x, cell = scale * np.asarray(state.positions), scale * atoms.cell.array
+    with potential64.precision():
+        energy, forces, stress, nbrs = md._compiled_forces_stress(potential64.params, x, cell, nbrs)
+        dense = potential64.energy_forces_stress(x, atoms.numbers, cell, atoms.pbc)
+    if scale < NPT_RANGE:
+        assert bool(nbrs.overflow)
+        return
+    assert not bool(nbrs.overflow)
+    assert float(energy) == pytest.approx(float(dense["energy"]), abs=1e-8)
+    np.testing.assert_allclose(np.asarray(forces), np.asarray(dense["forces"]), atol=1e-8)
+    np.testing.assert_allclose(np.asarray(stress), np.asarray(dense["stress"]), atol=1e-10)
 
 
 def test_npt_needs_a_periodic_cell(potential64):

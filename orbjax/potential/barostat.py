@@ -23,6 +23,8 @@ import jax.numpy as jnp
 from ase import units
 
 GPA = units.GPa  # eV/Å³ in one GPa
+# Defaults of the MD API and the command line: β_T ≈ 1/(100 GPa) suits metals; τ_p 1 ps.
+COMPRESSIBILITY_PER_GPA, TIME_CONSTANT_FS = 0.01, 1000.0
 
 
 def instantaneous_pressure(kinetic_energy, stress, volume):

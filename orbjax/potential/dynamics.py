@@ -36,7 +36,8 @@ import jax.numpy as jnp
 import numpy as np
 from ase import units
 
-from orbjax.potential.barostat import GPA, instantaneous_pressure, log_volume_increment
+from orbjax.potential.barostat import (COMPRESSIBILITY_PER_GPA, GPA, TIME_CONSTANT_FS, instantaneous_pressure,
+                                       log_volume_increment)
 from orbjax.potential.neighbour_list import NeighbourList, NeighbourListBuilder, neighbour_efs, neighbour_forces
 
 ACCELERATION = units.fs ** 2  # (eV/Å)/amu → Å/fs²
@@ -84,14 +85,15 @@ class MolecularDynamics:
     friction: float = 0.01
     seed: int = 0
     pressure: float = 0.0
-    compressibility: float = 0.01 / GPA
-    barostat_time: float = 1000.0
+    compressibility: float = COMPRESSIBILITY_PER_GPA / GPA
+    barostat_time: float = TIME_CONSTANT_FS
     reallocations: int = dataclasses.field(default=0, init=False)  # overflows recovered by `run`
 
     @classmethod
     def create(cls, potential, atoms, ensemble: str = "nve", timestep: float = 0.5, temperature: float = 300.0,
                friction: float = 0.01, seed: int = 0, skin: float = 0.5, headroom: float = 1.1,
-               pressure: float = 0.0, compressibility: float = 0.01 / GPA, barostat_time: float = 1000.0):
+               pressure: float = 0.0, compressibility: float = COMPRESSIBILITY_PER_GPA / GPA,
+               barostat_time: float = TIME_CONSTANT_FS):
         """For the elements, masses and cell of ASE `atoms` (its positions are not used).
         NPT needs a cell periodic in all three directions; `pressure` eV/Å³ (× `GPA` for
         GPa), `compressibility` Å³/eV (≈ 1/bulk modulus: 0.01/GPa suits metals, water's is

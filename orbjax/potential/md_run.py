@@ -28,7 +28,7 @@ from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
-from orbjax.potential.barostat import GPA
+from orbjax.potential.barostat import COMPRESSIBILITY_PER_GPA, GPA, TIME_CONSTANT_FS
 from orbjax.potential.dynamics import MolecularDynamics, MDState
 
 THERMO_FIELDS = ("step", "time_fs", "potential_energy_eV", "kinetic_energy_eV", "total_energy_eV", "temperature_K",
@@ -38,8 +38,8 @@ NPT_THERMO_FIELDS = THERMO_FIELDS[:6] + ("volume_A3", "pressure_GPa") + THERMO_F
 
 def run_md(potential, atoms: Atoms, out_dir, steps: int, ensemble: str = "nvt", temperature: float = 300.0,
            timestep: float = 0.5, friction: float = 0.01, interval: int = 10, seed: int = 0, skin: float = 0.5,
-           progress: bool = True, model: str = "", pressure_gpa: float = 0.0, compressibility_per_gpa: float = 0.01,
-           barostat_time: float = 1000.0) -> MolecularDynamics:
+           progress: bool = True, model: str = "", pressure_gpa: float = 0.0, compressibility_per_gpa: float = COMPRESSIBILITY_PER_GPA,
+           barostat_time: float = TIME_CONSTANT_FS) -> MolecularDynamics:
     """Run (or resume) MD of `atoms` in `out_dir` up to `steps` steps in total.
 
     Velocities: those of `atoms` if it has any, else Maxwell-Boltzmann at `temperature` K
