@@ -17,7 +17,7 @@ import itertools
 import numpy as np
 from vesin import NeighborList
 
-from orbjax.data.lattice import plane_spacing
+from orbjax.data.lattice import lattice_frame, plane_spacing
 
 
 def neighbour_list(
@@ -71,7 +71,7 @@ def brute_force_neighbour_list(positions, cell, pbc, cutoff):
     positions = np.asarray(positions, np.float64)
     cell = np.asarray(cell, np.float64).reshape(3, 3)
     pbc = np.asarray(pbc, bool)
-    reps = image_range(cell, pbc, cutoff)
+    reps = image_range(cell, pbc, cutoff, positions)
     senders, receivers, shifts = [], [], []
     for image in itertools.product(*[range(-r, r + 1) for r in reps]):
         shift = np.asarray(image, np.float64) @ cell
@@ -85,15 +85,22 @@ def brute_force_neighbour_list(positions, cell, pbc, cutoff):
             np.concatenate(shifts).reshape(-1, 3))
 
 
-def image_range(cell: np.ndarray, pbc: np.ndarray, cutoff: float) -> list[int]:
+def image_range(cell: np.ndarray, pbc: np.ndarray, cutoff: float, positions=None) -> list[int]:
     """How many images along each lattice vector can hold a neighbour within `cutoff`.
 
     Uses the distance between opposite cell faces (`lattice.plane_spacing`), which is what
-    makes cells smaller than the cutoff correct, including strongly skewed ones.
+    makes cells smaller than the cutoff correct, including strongly skewed ones. Unwrapped
+    `positions` [n_atoms, 3] (Å) may lie several cells apart; their spread in fractional
+    coordinates is added so that an image across it is still reached.
     """
     pbc = np.asarray(pbc, bool)
-    spacing = plane_spacing(np.asarray(cell, np.float64), pbc, np)
-    return [int(np.ceil(cutoff / spacing[axis])) + 1 if pbc[axis] else 0 for axis in range(3)]
+    cell = np.asarray(cell, np.float64)
+    spacing = plane_spacing(cell, pbc, np)
+    spread = np.zeros(3)
+    if positions is not None and len(positions) and pbc.any():
+        frac = np.asarray(positions, np.float64) @ np.linalg.inv(lattice_frame(cell, pbc, np))  # [n_atoms, 3]
+        spread = frac.max(axis=0) - frac.min(axis=0)
+    return [int(np.ceil(cutoff / spacing[axis] + spread[axis])) + 1 if pbc[axis] else 0 for axis in range(3)]
 
 
 def minimum_distance(positions, cell, pbc) -> tuple[float, tuple[int, int]]:
