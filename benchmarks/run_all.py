@@ -604,8 +604,47 @@ def _markdown(res: dict, ratios: dict) -> str:
             L.append(f"| {r['mode']} | {r['workers']} | {float(r['structures_per_s']):.1f} | "
                      f"{float(r['structures_per_s_per_core']):.1f} | {r.get('overhead_vs_plain_pct') or ''} |")
         L.append("")
+    L += _time_to_accuracy(HERE / "time_to_accuracy.csv")
     L += NOTES
     return "\n".join(L) + "\n"
+
+
+def _time_to_accuracy(path: Path) -> list[str]:
+    """Section 5 from `time_to_accuracy.csv` (written by `benchmarks/time_to_accuracy.py`)."""
+    if not path.exists():
+        return []
+    rows = list(csv.DictReader(open(path, newline="")))
+    force_cols = [k for k in rows[0] if k.startswith("cpu_s_to_forces_")]
+    energy_cols = [k for k in rows[0] if k.startswith("cpu_s_to_energy_")]
+
+    def hours(x):
+        return f"{float(x) / 3600:.2f}" if x else "not reached"
+
+    L = ["## 5. Time to accuracy (acetylacetone, 400 training frames, one pinned core each)", "",
+         "From `time_to_accuracy.csv` (`benchmarks/time_to_accuracy.py`; one seed per run): validation "
+         "(50 frames of train_300K) error against the CPU-hours of the training process, setup and "
+         "validation included. orbjax runs with a planned step budget (its learning rate decays over "
+         "it), so each budget is its own row; mace-torch's plateau scheduler needs none. Test errors are "
+         "those of the model each run selected by validation (test: 50 frames of train_300K; test600: "
+         "train_600K).", "",
+         "| model | run | CPU-h | best val E (meV/atom) | best val F (meV/Å) | test E / F | test600 E / F |",
+         "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        L.append(f"| {r['model']} | {r['run']} | {hours(r['total_cpu_s'])} | {float(r['best_val_energy_mae']):.3g} | "
+                 f"{float(r['best_val_forces_mae']):.3g} | {_f(_num(r['test_energy_mae']))} / "
+                 f"{_f(_num(r['test_forces_mae']))} | {_f(_num(r['test600_energy_mae']))} / "
+                 f"{_f(_num(r['test600_forces_mae']))} |")
+    L += ["", "CPU-hours until the validation error first reaches each level:", "",
+          "| model | run | " + " | ".join(f"F ≤ {c.rsplit('_', 1)[1]} meV/Å" for c in force_cols) + " | "
+          + " | ".join(f"E ≤ {c.rsplit('_', 1)[1]} meV/atom" for c in energy_cols) + " |",
+          "|---|---|" + "---|" * (len(force_cols) + len(energy_cols))]
+    for r in rows:
+        L.append(f"| {r['model']} | {r['run']} | " + " | ".join(hours(r[c]) for c in force_cols + energy_cols) + " |")
+    return L + [""]
+
+
+def _num(x: str):
+    return float(x) if x not in ("", None) else None
 
 
 def _targets(res, ratios) -> list[str]:

@@ -18,6 +18,10 @@ command line as `--config configs/sweeps/lc_acac.py:KIND`:
             "last_layer"`, what the energy reads) instead of the previous layer's, two sizes,
             seeds 0–2 (compare with `orbital` of `curve`)
   noforces_controls  the shuffled-target control in the force-free regime, every size, seeds 0–2
+  long      the largest size at 4× and 12× its step budget, energy-only vs orbital (chosen
+            weight), seeds 0–2: is the budget enough, and does the gap survive longer
+            training? Seed 0's energy-only runs are also orbjax's side of the time-to-
+            accuracy benchmark (`benchmarks/time_to_accuracy.py`, issue 17 item 5)
 
 Runs are ordered seed-major (then size, then variant), so a sweep cut short has complete,
 seed-paired curves for its first seeds. Every variant of one (size, seed) trains the same
@@ -35,7 +39,8 @@ DECISIVE_SEEDS = (0, 1, 2, 3, 4)  # the chosen-weight comparison: 5 seeds, as is
 CONTROL_TARGET = {"orbital_shuffled": "orbital_populations", "orbital_invariant": "orbital_populations",
                   "shell": "spd_populations", "atomic": "atomic_charges", "dft_charges": "dft_charges"}
 SCAN_WEIGHTS = (10.0, 1000.0, 3000.0, 10000.0)  # 0 (energy-only) and 100 (orbital) are in `curve`
-KINDS = ("curve", "weights", "noforces", "controls", "head_input", "noforces_controls")
+KINDS = ("curve", "weights", "noforces", "controls", "head_input", "noforces_controls", "long")
+LONG_FACTORS = (4, 12)  # the `long` kind's step budgets, in multiples of the size's own
 
 
 def learning_curve_sweep(name, data, sizes_steps, variants, seeds, extra=None):
@@ -48,6 +53,16 @@ def learning_curve_sweep(name, data, sizes_steps, variants, seeds, extra=None):
                     runs.append({"seed": seed, "data.n_train": n_train, "train.num_steps": steps,
                                  "config": variant, **data, **COMMON, **more})
     return sweep_config(name, f"runs/learning_curves/{name}", runs)
+
+
+def long_sweep(dataset, data, size_steps, aux_weight):
+    """The largest size at LONG_FACTORS × its steps; the weight override on the orbital runs only."""
+    n_train, steps = size_steps
+    runs = [{"seed": seed, "data.n_train": n_train, "train.num_steps": steps * factor, "config": variant,
+             **data, **COMMON, "train.eval_every": 500, "train.checkpoint_every": 500,
+             **({"loss.weights.orbital_populations": aux_weight} if variant == "orbital" else {})}
+            for seed in SEEDS for factor in LONG_FACTORS for variant in ("energy_only", "orbital")]
+    return sweep_config(f"{dataset}_long", f"runs/learning_curves/{dataset}_long", runs)
 
 
 def sweep_config(name, sweep_dir, runs):
@@ -75,6 +90,8 @@ def experiment(dataset, data, sizes_steps, kind="curve", two_sizes=(50, 200), co
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}: one of {KINDS}")
     two = [(n, s) for n, s in sizes_steps if n in two_sizes]
+    if kind == "long":
+        return long_sweep(dataset, data, sizes_steps[-1], aux_weight)
     if kind == "curve":
         sweep = learning_curve_sweep(dataset, data, sizes_steps, ("energy_only", "orbital"), SEEDS)
         extra_seeds = [s for s in DECISIVE_SEEDS if s not in SEEDS]

@@ -48,6 +48,30 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
 
 @dataclasses.dataclass
+class TrainingClock:
+    """CPU and wall seconds the run has cost, carried across resumes in the checkpoints.
+
+    `process_cpu_s` is `time.process_time()` of the training process (all threads, setup,
+    compilation and validation included: what a core-hour budget pays), plus what earlier
+    attempts had spent up to the checkpoint this one resumed from (the work after that
+    checkpoint was lost and is not counted). Logged as split "time" at every validation, so
+    that validation error can be plotted against training cost (time to accuracy).
+    """
+    cpu_offset: float = 0.0  # s, spent by earlier attempts
+    wall_offset: float = 0.0  # s
+    wall_start: float = dataclasses.field(default_factory=time.perf_counter)
+
+    @classmethod
+    def resumed(cls, meta: dict | None) -> "TrainingClock":
+        meta = meta or {}
+        return cls(float(meta.get("process_cpu_s", 0.0)), float(meta.get("wall_s", 0.0)))
+
+    def elapsed(self) -> dict[str, float]:
+        return {"process_cpu_s": self.cpu_offset + time.process_time(),
+                "wall_s": self.wall_offset + time.perf_counter() - self.wall_start}
+
+
+@dataclasses.dataclass
 class Run:
     """Everything the loop uses besides the training state; built once per run."""
     config: ml_collections.ConfigDict
@@ -61,6 +85,7 @@ class Run:
     log: MetricsLog
     meta: dict  # saved with every checkpoint: statistics, config, parameter count
     stop_signals: DeferredSignals | None = None
+    clock: TrainingClock = dataclasses.field(default_factory=TrainingClock)
 
     @property
     def weights(self) -> dict:
@@ -101,7 +126,8 @@ def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
     _say(f"model: {n_params} parameters; {len(data.train)} train / {len(data.val)} val graphs; "
          f"{total_steps} steps; padding budgets {budgets}{devices.description}")
     run = Run(config, data, budgets, dtype, devices, *create_steps(config, model, tx, devices), ckpt, MetricsLog(workdir),
-              dict(statistics=statistics.to_json(), config=config.to_json(), n_params=int(n_params)), stop_signals)
+              dict(statistics=statistics.to_json(), config=config.to_json(), n_params=int(n_params)), stop_signals,
+              TrainingClock.resumed(resumed_meta))
     state, final = _loop(run, state, epoch, batch_in_epoch, total_steps)
     ckpt.close()
     if jax.process_index() == 0:
@@ -135,7 +161,7 @@ def _loop(run: Run, state, epoch: int, batch_in_epoch: int, total_steps: int):
                 train_metrics["xla_compilations"] = run.train_step._cache_size()
                 run.log.write(step, "train", train_metrics)
                 t0 = time.perf_counter()
-            position = {"epoch": epoch, "batch_in_epoch": batch_in_epoch}
+            position = {"epoch": epoch, "batch_in_epoch": batch_in_epoch, **run.clock.elapsed()}
             if step % config.train.eval_every == 0 or last:
                 final = _validate(run, state, step)
                 progress.write(f"step {step}: " + format_metrics(final))
@@ -189,6 +215,7 @@ def _validate(run: Run, state, step: int) -> dict:
     val["val_loss"] = validation_loss(val, run.weights)
     val["xla_compilations_eval"] = run.eval_step._cache_size()
     run.log.write(step, "val", val)
+    run.log.write(step, "time", run.clock.elapsed())
     return val
 
 

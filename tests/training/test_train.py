@@ -2,6 +2,7 @@
 import csv
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from orbjax.config import load_config_module
+from orbjax.training.checkpoint import read_meta
 from orbjax.training.loop import train_and_evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,9 +108,19 @@ def test_sigterm_saves_a_checkpoint_at_the_current_step_then_ends_the_run(tmp_pa
     assert len(steps) == 1 and 10 <= steps[0] < 40, steps
     assert f"step {steps[0]}: stop signal {int(signal.SIGTERM)}; checkpoint saved" in out, out[-3000:]
     assert not (termed / "final_metrics.json").exists()
+    cpu_before = read_meta(str(termed), "latest")[0]["process_cpu_s"]  # the first attempt's CPU s
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     resumed = subprocess.run(_train_cmd(termed, *rare), check=True, cwd=ROOT, env=ENV, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert f"resumed from step {steps[0]}" in resumed.stdout
     _assert_same_final_metrics(termed, straight_run)
+    # The cost clock carries on from the checkpoint: the last validation's CPU seconds are the
+    # first attempt's plus (most of) the resumed process's own.
+    resumed_cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    times = [r for r in csv.DictReader(open(metrics)) if r["split"] == "time" and r["metric"] == "process_cpu_s"]
+    last = float(times[-1]["value"])
+    assert cpu_before > 0.5 and cpu_before + 0.5 * resumed_cpu < last <= cpu_before + resumed_cpu + 0.5, \
+        (cpu_before, resumed_cpu, last)
 
 
 def test_test_sets_are_scored_with_the_best_validation_checkpoint(tmp_path):

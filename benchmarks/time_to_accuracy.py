@@ -1,0 +1,182 @@
+"""Time to accuracy on acetylacetone (issue 17 item 5): validation error against the CPU
+seconds of training, orbjax's default model against mace-torch, each on one pinned core.
+
+The same data for both: the learning-curve split of acac (fixed 50 validation / 50 test
+frames of `train_300K`, the other 400 for training, `train_600K` as a second test set;
+`experiments/learning_curves/prepare.py`).
+
+  # orbjax (default model without the orbital head, i.e. `configs/energy_only.py`, as mace
+  # trains on energies and forces only): the `long` learning-curve sweep's seed-0 runs at
+  # 16,000 and 48,000 steps (4× and 12× the learning curve's budget), one pinned core each
+  ORBJAX_CPUS=1 OMP_NUM_THREADS=1 taskset -c 1 .venv/bin/python -m orbjax.sweep \
+      --config configs/sweeps/lc_acac.py:long --launcher local --workers 1 --only seed=0
+  # mace-torch at orbjax's size and at its own defaults (~2 core-hours each;
+  # benchmarks/README.md, "mace-torch reference")
+  .venv-mace/bin/python benchmarks/mace_reference.py train --dataset acac --n-train 400 \
+      --seed 0 --variant orbjax_size --budget-cpu-s 7200 --eval-interval 1
+  # then (seconds): curves + summary CSVs, and the section of benchmarks/RESULTS.md
+  .venv/bin/python benchmarks/time_to_accuracy.py
+  .venv/bin/python benchmarks/run_all.py --report-only
+
+orbjax's CPU seconds are `process_cpu_s`, logged by the training loop at every validation
+(`time.process_time()` of the training process: data loading, statistics, compilation,
+training and validation, carried across resumes); mace's are the harness's `cpu_s`
+(`time.process_time()` of mace-torch's `run_train` process, setup included). Both count every
+thread of the process, so a run that is not pinned to one core still reports its CPU cost.
+
+Writes `benchmarks/time_to_accuracy_curves.csv` (one row per validation pass of every run)
+and `benchmarks/time_to_accuracy.csv` (one row per run: the best validation errors, the CPU
+seconds to first reach each error level of `FORCE_LEVELS` / `ENERGY_LEVELS`, and the test
+errors of the model the run selected by validation).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+ORBJAX_SWEEP = os.path.join(ROOT, "runs", "learning_curves", "acac_long")
+MACE_CURVES = os.path.join(HERE, "mace_reference_val_curves.csv")
+MACE_RESULTS = os.path.join(HERE, "mace_reference.csv")
+CURVES_CSV = os.path.join(HERE, "time_to_accuracy_curves.csv")
+SUMMARY_CSV = os.path.join(HERE, "time_to_accuracy.csv")
+N_TRAIN = 400
+FORCE_LEVELS = (100.0, 70.0, 50.0, 40.0, 30.0)  # meV/Å, validation force MAE
+ENERGY_LEVELS = (3.0, 2.0, 1.5, 1.0, 0.7)  # meV/atom, validation energy MAE
+MACE_VARIANTS = ("orbjax_size", "mace_defaults")
+CURVE_FIELDS = ["model", "run", "seed", "step_or_epoch", "cpu_s", "wall_s", "val_energy_mae", "val_forces_mae"]
+
+
+def orbjax_curves(sweep_dir: str, config: str = "energy_only", seed: int = 0) -> dict[str, list[dict]]:
+    """{run name: curve rows} of the finished `config` runs of `seed` in a learning-curve sweep."""
+    runs = {}
+    if not os.path.isdir(sweep_dir):
+        return runs
+    for name in sorted(os.listdir(sweep_dir)):
+        fields = dict(kv.split("=", 1) for kv in name.split(",") if "=" in kv)
+        workdir = os.path.join(sweep_dir, name)
+        if fields.get("config") != config or int(fields.get("seed", -1)) != seed:
+            continue
+        if not os.path.exists(os.path.join(workdir, "final_metrics.json")):
+            continue
+        by_step: dict[int, dict] = {}
+        with open(os.path.join(workdir, "metrics.csv"), newline="") as f:
+            for r in csv.DictReader(f):  # a resumed run repeats rows: the last one wins
+                if r["split"] in ("val", "time"):
+                    by_step.setdefault(int(r["step"]), {})[r["metric"]] = float(r["value"])
+        rows = [{"model": "orbjax", "run": f"{config}_steps{fields['num_steps']}", "seed": seed, "step_or_epoch": step,
+                 "cpu_s": m["process_cpu_s"], "wall_s": m["wall_s"], "val_energy_mae": m["energy_mae"],
+                 "val_forces_mae": m["forces_mae"]}
+                for step, m in sorted(by_step.items()) if "process_cpu_s" in m and "energy_mae" in m]
+        if rows:  # runs from before the training clock have no CPU times
+            runs[name] = rows
+    return runs
+
+
+def orbjax_tests(workdir: str) -> dict:
+    final = json.load(open(os.path.join(workdir, "final_metrics.json")))
+    return {"selected": final.get("selected_step"), "test_energy_mae": final.get("test_energy_mae"),
+            "test_forces_mae": final.get("test_forces_mae"), "test600_energy_mae": final.get("test600_energy_mae"),
+            "test600_forces_mae": final.get("test600_forces_mae")}
+
+
+def mace_curves(path: str = MACE_CURVES, seed: int = 0) -> dict[str, list[dict]]:
+    runs: dict[str, list[dict]] = {}
+    if not os.path.exists(path):
+        return runs
+    for r in csv.DictReader(open(path, newline="")):
+        if r["dataset"] == "acac" and int(r["n_train"]) == N_TRAIN and int(r["seed"]) == seed \
+                and r["variant"] in MACE_VARIANTS:
+            runs.setdefault(r["variant"], []).append(
+                {"model": "mace", "run": r["variant"], "seed": seed, "step_or_epoch": int(r["epoch"]),
+                 "cpu_s": float(r["cpu_s"]), "wall_s": float(r["wall_s"]),
+                 "val_energy_mae": float(r["energy_mae"]), "val_forces_mae": float(r["forces_mae"])})
+    return runs
+
+
+def mace_tests(variant: str, path: str = MACE_RESULTS, seed: int = 0) -> dict:
+    out = {}
+    if not os.path.exists(path):
+        return out
+    for r in csv.DictReader(open(path, newline="")):
+        if r["dataset"] == "acac" and r["variant"] == variant and int(r["n_train"]) == N_TRAIN \
+                and int(r["seed"]) == seed and r["test_set"] in ("test", "test600"):
+            out[f"{r['test_set']}_energy_mae"] = float(r["energy_mae"])
+            out[f"{r['test_set']}_forces_mae"] = float(r["forces_mae"])
+            out["selected"] = r["best_epoch"]
+    return out
+
+
+def first_reached(rows: list[dict], key: str, level: float) -> float | None:
+    """CPU seconds of the first validation at or below `level` (None: never reached)."""
+    for r in sorted(rows, key=lambda r: r["cpu_s"]):
+        if r[key] <= level:
+            return r["cpu_s"]
+    return None
+
+
+def summary(model: str, run: str, rows: list[dict], tests: dict) -> dict:
+    out = {"model": model, "run": run, "n_validations": len(rows), "total_cpu_s": max(r["cpu_s"] for r in rows),
+           "best_val_energy_mae": min(r["val_energy_mae"] for r in rows),
+           "best_val_forces_mae": min(r["val_forces_mae"] for r in rows)}
+    for level in FORCE_LEVELS:
+        out[f"cpu_s_to_forces_{level:g}"] = first_reached(rows, "val_forces_mae", level)
+    for level in ENERGY_LEVELS:
+        out[f"cpu_s_to_energy_{level:g}"] = first_reached(rows, "val_energy_mae", level)
+    out.update({k: tests.get(k) for k in ("selected", "test_energy_mae", "test_forces_mae", "test600_energy_mae",
+                                          "test600_forces_mae")})
+    return out
+
+
+def collect(sweep_dir: str = ORBJAX_SWEEP, mace_curves_path: str = MACE_CURVES,
+            mace_results_path: str = MACE_RESULTS) -> tuple[list[dict], list[dict]]:
+    curves, summaries = [], []
+    for name, rows in orbjax_curves(sweep_dir).items():
+        curves += rows
+        summaries.append(summary("orbjax", rows[0]["run"], rows, orbjax_tests(os.path.join(sweep_dir, name))))
+    for variant, rows in mace_curves(mace_curves_path).items():
+        curves += rows
+        summaries.append(summary("mace", variant, rows, mace_tests(variant, mace_results_path)))
+    summaries.sort(key=lambda s: (s["model"], _natural(s["run"])))
+    return curves, summaries
+
+
+def _natural(text: str):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+
+
+def write(rows: list[dict], path: str, fields: list[str] | None = None) -> None:
+    fields = fields or list(rows[0])
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fields)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if r.get(k) is None else (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]))
+                        for k in fields})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sweep-dir", default=ORBJAX_SWEEP)
+    parser.add_argument("--mace-curves", default=MACE_CURVES)
+    parser.add_argument("--mace-results", default=MACE_RESULTS)
+    parser.add_argument("--out-dir", default=HERE)
+    args = parser.parse_args()
+    curves, summaries = collect(args.sweep_dir, args.mace_curves, args.mace_results)
+    if not summaries:
+        raise SystemExit(f"no finished run with CPU times in {args.sweep_dir} or acac n={N_TRAIN} rows in "
+                         f"{args.mace_curves}")
+    write(curves, os.path.join(args.out_dir, os.path.basename(CURVES_CSV)), CURVE_FIELDS)
+    write(summaries, os.path.join(args.out_dir, os.path.basename(SUMMARY_CSV)))
+    for s in summaries:
+        print(f"{s['model']:7s} {s['run']:24s} {s['total_cpu_s'] / 3600:5.2f} CPU-h  best val "
+              f"{s['best_val_energy_mae']:.3g} meV/atom {s['best_val_forces_mae']:.3g} meV/Å  test "
+              f"{s['test_energy_mae']} / {s['test_forces_mae']}")
+
+
+if __name__ == "__main__":
+    main()

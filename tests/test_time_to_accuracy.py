@@ -1,0 +1,85 @@
+"""The time-to-accuracy collector (benchmarks/time_to_accuracy.py) on hand-made run files."""
+import csv
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+tta = _load("time_to_accuracy")
+
+
+def _orbjax_run(sweep, name, val, times, final=None):
+    """val/times: [(step, energy, forces)] / [(step, cpu)]: written as the training loop does."""
+    run = sweep / name
+    run.mkdir(parents=True)
+    with open(run / "metrics.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["step", "split", "metric", "value"])
+        for step, energy, forces in val:
+            w.writerows([[step, "val", "energy_mae", energy], [step, "val", "forces_mae", forces]])
+        for step, cpu in times:
+            w.writerows([[step, "time", "process_cpu_s", cpu], [step, "time", "wall_s", 2 * cpu]])
+        w.writerow([step, "train", "loss", 1.0])
+    json.dump(final or {"selected_step": 200, "test_energy_mae": 1.5, "test_forces_mae": 45.0,
+                        "test600_energy_mae": 3.0, "test600_forces_mae": 90.0}, open(run / "final_metrics.json", "w"))
+
+
+def test_curves_levels_and_tests(tmp_path):
+    sweep = tmp_path / "acac_long"
+    # A resumed run repeats step 100: the last rows win (energy 2.5 there, not 9).
+    _orbjax_run(sweep, "seed=0,num_steps=16000,config=energy_only,orbital_populations=None",
+                [(0, 50.0, 800.0), (100, 9.0, 120.0), (100, 2.5, 60.0), (200, 1.2, 45.0)],
+                [(0, 10.0), (100, 50.0), (100, 70.0), (200, 130.0)])
+    # Other seeds and the orbital variant are not orbjax's time-to-accuracy runs.
+    _orbjax_run(sweep, "seed=1,num_steps=16000,config=energy_only,orbital_populations=None", [(0, 1.0, 1.0)], [(0, 1.0)])
+    _orbjax_run(sweep, "seed=0,num_steps=16000,config=orbital,orbital_populations=3000.0", [(0, 1.0, 1.0)], [(0, 1.0)])
+    # A run from before the training clock (no "time" rows) is left out.
+    _orbjax_run(sweep, "seed=0,num_steps=4000,config=energy_only,orbital_populations=None", [(0, 1.0, 1.0)], [])
+    mace = tmp_path / "curves.csv"
+    with open(mace, "w", newline="") as f:
+        w = csv.DictWriter(f, ["dataset", "variant", "n_train", "seed", "epoch", "cpu_s", "wall_s", "energy_mae",
+                               "forces_mae"])
+        w.writeheader()
+        for epoch, cpu, e, fr in [(0, 100.0, 5.0, 110.0), (1, 3600.0, 1.8, 65.0), (2, 7200.0, 0.9, 38.0)]:
+            w.writerow(dict(dataset="acac", variant="orbjax_size", n_train=400, seed=0, epoch=epoch, cpu_s=cpu,
+                            wall_s=cpu, energy_mae=e, forces_mae=fr))
+        w.writerow(dict(dataset="acac", variant="orbjax_size", n_train=25, seed=0, epoch=0, cpu_s=1, wall_s=1,
+                        energy_mae=0.1, forces_mae=1.0))  # another size: not this benchmark
+    curves, summaries = tta.collect(str(sweep), str(mace), str(tmp_path / "absent.csv"))
+    assert [(s["model"], s["run"]) for s in summaries] == [("mace", "orbjax_size"), ("orbjax", "energy_only_steps16000")]
+    mace_row, orbjax_row = summaries
+    assert len([c for c in curves if c["model"] == "orbjax"]) == 3
+    assert orbjax_row["best_val_energy_mae"] == 1.2 and orbjax_row["best_val_forces_mae"] == 45.0
+    assert orbjax_row["cpu_s_to_forces_70"] == 70.0  # step 100 (60 meV/Å after the resume)
+    assert orbjax_row["cpu_s_to_forces_40"] is None
+    assert orbjax_row["cpu_s_to_energy_1.5"] == 130.0 and orbjax_row["total_cpu_s"] == 130.0
+    assert orbjax_row["test_forces_mae"] == 45.0 and orbjax_row["selected"] == 200
+    assert mace_row["cpu_s_to_forces_40"] == 7200.0 and mace_row["cpu_s_to_energy_2"] == 3600.0
+    assert mace_row["test_energy_mae"] is None  # no scored rows given
+
+    tta.write(summaries, str(tmp_path / "summary.csv"))
+    run_all = _load("run_all")
+    section = run_all._time_to_accuracy(tmp_path / "summary.csv")
+    table = [line for line in section if line.startswith("| orbjax | energy_only_steps16000 |")]
+    assert len(table) == 2 and "not reached" in table[1] and "0.04" in table[0]  # 130 s = 0.04 h
+
+
+def test_nothing_to_collect_is_empty(tmp_path):
+    assert tta.collect(str(tmp_path / "none"), str(tmp_path / "none.csv"), str(tmp_path / "none.csv")) == ([], [])
+    with pytest.raises(SystemExit):
+        sys.argv = ["time_to_accuracy.py", "--sweep-dir", str(tmp_path / "none"), "--mace-curves",
+                    str(tmp_path / "none.csv"), "--out-dir", str(tmp_path)]
+        tta.main()
