@@ -18,9 +18,9 @@ command line as `--config configs/sweeps/lc_acac.py:KIND`:
             "last_layer"`, what the energy reads) instead of the previous layer's, two sizes,
             seeds 0–2 (compare with `orbital` of `curve`)
   noforces_controls  the shuffled-target control in the force-free regime, every size, seeds 0–2
-  long      the largest size at 4× and 12× its step budget, energy-only vs orbital (chosen
-            weight), seeds 0–2: is the budget enough, and does the gap survive longer
-            training? Seed 0's energy-only runs are also orbjax's side of the time-to-
+  long      the largest size at 4× its step budget, energy-only vs orbital (chosen weight),
+            seeds 0–2: is the budget enough, and does the gap survive longer training?
+            Also seed 0 energy-only at 12×: with the 4× one, orbjax's side of the time-to-
             accuracy benchmark (`benchmarks/time_to_accuracy.py`, issue 17 item 5)
 
 Runs are ordered seed-major (then size, then variant), so a sweep cut short has complete,
@@ -40,7 +40,7 @@ CONTROL_TARGET = {"orbital_shuffled": "orbital_populations", "orbital_invariant"
                   "shell": "spd_populations", "atomic": "atomic_charges", "dft_charges": "dft_charges"}
 SCAN_WEIGHTS = (10.0, 1000.0, 3000.0, 10000.0)  # 0 (energy-only) and 100 (orbital) are in `curve`
 KINDS = ("curve", "weights", "noforces", "controls", "head_input", "noforces_controls", "long")
-LONG_FACTORS = (4, 12)  # the `long` kind's step budgets, in multiples of the size's own
+LONG_FACTOR, TTA_FACTOR = 4, 12  # the `long` kind's step budgets, in multiples of the size's own
 
 
 def learning_curve_sweep(name, data, sizes_steps, variants, seeds, extra=None):
@@ -56,12 +56,15 @@ def learning_curve_sweep(name, data, sizes_steps, variants, seeds, extra=None):
 
 
 def long_sweep(dataset, data, size_steps, aux_weight):
-    """The largest size at LONG_FACTORS × its steps; the weight override on the orbital runs only."""
+    """The largest size at LONG_FACTOR × its steps (both variants, every seed), and seed 0's
+    energy-only at TTA_FACTOR ×; the weight override on the orbital runs only."""
     n_train, steps = size_steps
+    plan = [(seed, LONG_FACTOR, variant) for seed in SEEDS for variant in ("energy_only", "orbital")]
+    plan.insert(2, (SEEDS[0], TTA_FACTOR, "energy_only"))
     runs = [{"seed": seed, "data.n_train": n_train, "train.num_steps": steps * factor, "config": variant,
              **data, **COMMON, "train.eval_every": 500, "train.checkpoint_every": 500,
              **({"loss.weights.orbital_populations": aux_weight} if variant == "orbital" else {})}
-            for seed in SEEDS for factor in LONG_FACTORS for variant in ("energy_only", "orbital")]
+            for seed, factor, variant in plan]
     return sweep_config(f"{dataset}_long", f"runs/learning_curves/{dataset}_long", runs)
 
 
