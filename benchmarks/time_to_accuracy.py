@@ -6,10 +6,10 @@ frames of `train_300K`, the other 400 for training, `train_600K` as a second tes
 `experiments/learning_curves/prepare.py`).
 
   # orbjax (default model without the orbital head, i.e. `configs/energy_only.py`, as mace
-  # trains on energies and forces only): the `long` learning-curve sweep's seed-0 runs at
-  # 16,000 and 48,000 steps (4× and 12× the learning curve's budget), one pinned core each
-  ORBJAX_CPUS=1 OMP_NUM_THREADS=1 taskset -c 1 .venv/bin/python -m orbjax.sweep \
-      --config configs/sweeps/lc_acac.py:long --launcher local --workers 1 --only seed=0
+  # trains on energies and forces only): seed 0 of the learning curves' `long` sweep (16,000
+  # steps, 4× the learning curve's budget) and the `tta` sweep (48,000 steps, 12×), one
+  # pinned core each
+  ORBJAX_CPUS=1 bash experiments/learning_curves/queue.sh lc_acac:long@0+config=energy_only lc_acac:tta
   # mace-torch at orbjax's size and at its own defaults (~2 core-hours each;
   # benchmarks/README.md, "mace-torch reference")
   .venv-mace/bin/python benchmarks/mace_reference.py train --dataset acac --n-train 400 \
@@ -39,7 +39,7 @@ import re
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-ORBJAX_SWEEP = os.path.join(ROOT, "runs", "learning_curves", "acac_long")
+ORBJAX_SWEEPS = tuple(os.path.join(ROOT, "runs", "learning_curves", s) for s in ("acac_long", "acac_tta"))
 MACE_CURVES = os.path.join(HERE, "mace_reference_val_curves.csv")
 MACE_RESULTS = os.path.join(HERE, "mace_reference.csv")
 CURVES_CSV = os.path.join(HERE, "time_to_accuracy_curves.csv")
@@ -57,18 +57,19 @@ def orbjax_curves(sweep_dir: str, config: str = "energy_only", seed: int = 0) ->
     if not os.path.isdir(sweep_dir):
         return runs
     for name in sorted(os.listdir(sweep_dir)):
-        fields = dict(kv.split("=", 1) for kv in name.split(",") if "=" in kv)
         workdir = os.path.join(sweep_dir, name)
-        if fields.get("config") != config or int(fields.get("seed", -1)) != seed:
-            continue
         if not os.path.exists(os.path.join(workdir, "final_metrics.json")):
+            continue
+        run = json.load(open(os.path.join(workdir, "run.json")))  # written by orbjax.sweep
+        overrides = run["overrides"]
+        if os.path.basename(run["config_path"]) != f"{config}.py" or int(overrides["seed"]) != seed:
             continue
         by_step: dict[int, dict] = {}
         with open(os.path.join(workdir, "metrics.csv"), newline="") as f:
             for r in csv.DictReader(f):  # a resumed run repeats rows: the last one wins
                 if r["split"] in ("val", "time"):
                     by_step.setdefault(int(r["step"]), {})[r["metric"]] = float(r["value"])
-        rows = [{"model": "orbjax", "run": f"{config}_steps{fields['num_steps']}", "seed": seed, "step_or_epoch": step,
+        rows = [{"model": "orbjax", "run": f"{config}_steps{overrides['train.num_steps']}", "seed": seed, "step_or_epoch": step,
                  "cpu_s": m["process_cpu_s"], "wall_s": m["wall_s"], "val_energy_mae": m["energy_mae"],
                  "val_forces_mae": m["forces_mae"]}
                 for step, m in sorted(by_step.items()) if "process_cpu_s" in m and "energy_mae" in m]
@@ -132,12 +133,13 @@ def summary(model: str, run: str, rows: list[dict], tests: dict) -> dict:
     return out
 
 
-def collect(sweep_dir: str = ORBJAX_SWEEP, mace_curves_path: str = MACE_CURVES,
+def collect(sweep_dirs=ORBJAX_SWEEPS, mace_curves_path: str = MACE_CURVES,
             mace_results_path: str = MACE_RESULTS) -> tuple[list[dict], list[dict]]:
     curves, summaries = [], []
-    for name, rows in orbjax_curves(sweep_dir).items():
-        curves += rows
-        summaries.append(summary("orbjax", rows[0]["run"], rows, orbjax_tests(os.path.join(sweep_dir, name))))
+    for sweep_dir in sweep_dirs:
+        for name, rows in orbjax_curves(sweep_dir).items():
+            curves += rows
+            summaries.append(summary("orbjax", rows[0]["run"], rows, orbjax_tests(os.path.join(sweep_dir, name))))
     for variant, rows in mace_curves(mace_curves_path).items():
         curves += rows
         summaries.append(summary("mace", variant, rows, mace_tests(variant, mace_results_path)))
@@ -161,14 +163,14 @@ def write(rows: list[dict], path: str, fields: list[str] | None = None) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sweep-dir", default=ORBJAX_SWEEP)
+    parser.add_argument("--sweep-dirs", nargs="+", default=list(ORBJAX_SWEEPS))
     parser.add_argument("--mace-curves", default=MACE_CURVES)
     parser.add_argument("--mace-results", default=MACE_RESULTS)
     parser.add_argument("--out-dir", default=HERE)
     args = parser.parse_args()
-    curves, summaries = collect(args.sweep_dir, args.mace_curves, args.mace_results)
+    curves, summaries = collect(args.sweep_dirs, args.mace_curves, args.mace_results)
     if not summaries:
-        raise SystemExit(f"no finished run with CPU times in {args.sweep_dir} or acac n={N_TRAIN} rows in "
+        raise SystemExit(f"no finished run with CPU times in {args.sweep_dirs} or acac n={N_TRAIN} rows in "
                          f"{args.mace_curves}")
     write(curves, os.path.join(args.out_dir, os.path.basename(CURVES_CSV)), CURVE_FIELDS)
     write(summaries, os.path.join(args.out_dir, os.path.basename(SUMMARY_CSV)))

@@ -22,7 +22,7 @@ tta = _load("time_to_accuracy")
 
 
 def _orbjax_run(sweep, name, val, times, final=None):
-    """val/times: [(step, energy, forces)] / [(step, cpu)]: written as the training loop does."""
+    """name: "seed,steps,config" (the sweep's names vary; run.json says what ran). val/times: [(step, energy, forces)] / [(step, cpu)]: written as the training loop does."""
     run = sweep / name
     run.mkdir(parents=True)
     with open(run / "metrics.csv", "w", newline="") as f:
@@ -33,6 +33,9 @@ def _orbjax_run(sweep, name, val, times, final=None):
         for step, cpu in times:
             w.writerows([[step, "time", "process_cpu_s", cpu], [step, "time", "wall_s", 2 * cpu]])
         w.writerow([step, "train", "loss", 1.0])
+    seed, steps, config = name.split(",")
+    json.dump({"config_path": f"/x/configs/{config}.py", "overrides": {"seed": int(seed), "train.num_steps": int(steps)}},
+              open(run / "run.json", "w"))
     json.dump(final or {"selected_step": 200, "test_energy_mae": 1.5, "test_forces_mae": 45.0,
                         "test600_energy_mae": 3.0, "test600_forces_mae": 90.0}, open(run / "final_metrics.json", "w"))
 
@@ -40,14 +43,14 @@ def _orbjax_run(sweep, name, val, times, final=None):
 def test_curves_levels_and_tests(tmp_path):
     sweep = tmp_path / "acac_long"
     # A resumed run repeats step 100: the last rows win (energy 2.5 there, not 9).
-    _orbjax_run(sweep, "seed=0,num_steps=16000,config=energy_only,orbital_populations=None",
+    _orbjax_run(sweep, "0,16000,energy_only",
                 [(0, 50.0, 800.0), (100, 9.0, 120.0), (100, 2.5, 60.0), (200, 1.2, 45.0)],
                 [(0, 10.0), (100, 50.0), (100, 70.0), (200, 130.0)])
     # Other seeds and the orbital variant are not orbjax's time-to-accuracy runs.
-    _orbjax_run(sweep, "seed=1,num_steps=16000,config=energy_only,orbital_populations=None", [(0, 1.0, 1.0)], [(0, 1.0)])
-    _orbjax_run(sweep, "seed=0,num_steps=16000,config=orbital,orbital_populations=3000.0", [(0, 1.0, 1.0)], [(0, 1.0)])
+    _orbjax_run(sweep, "1,16000,energy_only", [(0, 1.0, 1.0)], [(0, 1.0)])
+    _orbjax_run(sweep, "0,16000,orbital", [(0, 1.0, 1.0)], [(0, 1.0)])
     # A run from before the training clock (no "time" rows) is left out.
-    _orbjax_run(sweep, "seed=0,num_steps=4000,config=energy_only,orbital_populations=None", [(0, 1.0, 1.0)], [])
+    _orbjax_run(sweep, "0,4000,energy_only", [(0, 1.0, 1.0)], [])
     mace = tmp_path / "curves.csv"
     with open(mace, "w", newline="") as f:
         w = csv.DictWriter(f, ["dataset", "variant", "n_train", "seed", "epoch", "cpu_s", "wall_s", "energy_mae",
@@ -58,7 +61,7 @@ def test_curves_levels_and_tests(tmp_path):
                             wall_s=cpu, energy_mae=e, forces_mae=fr))
         w.writerow(dict(dataset="acac", variant="orbjax_size", n_train=25, seed=0, epoch=0, cpu_s=1, wall_s=1,
                         energy_mae=0.1, forces_mae=1.0))  # another size: not this benchmark
-    curves, summaries = tta.collect(str(sweep), str(mace), str(tmp_path / "absent.csv"))
+    curves, summaries = tta.collect([str(sweep), str(tmp_path / "acac_tta")], str(mace), str(tmp_path / "absent.csv"))
     assert [(s["model"], s["run"]) for s in summaries] == [("mace", "orbjax_size"), ("orbjax", "energy_only_steps16000")]
     mace_row, orbjax_row = summaries
     assert len([c for c in curves if c["model"] == "orbjax"]) == 3
@@ -78,8 +81,8 @@ def test_curves_levels_and_tests(tmp_path):
 
 
 def test_nothing_to_collect_is_empty(tmp_path):
-    assert tta.collect(str(tmp_path / "none"), str(tmp_path / "none.csv"), str(tmp_path / "none.csv")) == ([], [])
+    assert tta.collect([str(tmp_path / "none")], str(tmp_path / "none.csv"), str(tmp_path / "none.csv")) == ([], [])
     with pytest.raises(SystemExit):
-        sys.argv = ["time_to_accuracy.py", "--sweep-dir", str(tmp_path / "none"), "--mace-curves",
+        sys.argv = ["time_to_accuracy.py", "--sweep-dirs", str(tmp_path / "none"), "--mace-curves",
                     str(tmp_path / "none.csv"), "--out-dir", str(tmp_path)]
         tta.main()

@@ -20,8 +20,9 @@ command line as `--config configs/sweeps/lc_acac.py:KIND`:
   noforces_controls  the shuffled-target control in the force-free regime, every size, seeds 0–2
   long      the largest size at 4× its step budget, energy-only vs orbital (chosen weight),
             seeds 0–2: is the budget enough, and does the gap survive longer training?
-            Also seed 0 energy-only at 12×: with the 4× one, orbjax's side of the time-to-
-            accuracy benchmark (`benchmarks/time_to_accuracy.py`, issue 17 item 5)
+  tta       the largest size, energy-only, seed 0, at 12× its step budget: with `long`'s
+            seed-0 energy-only run, orbjax's side of the time-to-accuracy benchmark
+            (`benchmarks/time_to_accuracy.py`, issue 17 item 5)
 
 Runs are ordered seed-major (then size, then variant), so a sweep cut short has complete,
 seed-paired curves for its first seeds. Every variant of one (size, seed) trains the same
@@ -39,7 +40,7 @@ DECISIVE_SEEDS = (0, 1, 2, 3, 4)  # the chosen-weight comparison: 5 seeds, as is
 CONTROL_TARGET = {"orbital_shuffled": "orbital_populations", "orbital_invariant": "orbital_populations",
                   "shell": "spd_populations", "atomic": "atomic_charges", "dft_charges": "dft_charges"}
 SCAN_WEIGHTS = (10.0, 1000.0, 3000.0, 10000.0)  # 0 (energy-only) and 100 (orbital) are in `curve`
-KINDS = ("curve", "weights", "noforces", "controls", "head_input", "noforces_controls", "long")
+KINDS = ("curve", "weights", "noforces", "controls", "head_input", "noforces_controls", "long", "tta")
 LONG_FACTOR, TTA_FACTOR = 4, 12  # the `long` kind's step budgets, in multiples of the size's own
 
 
@@ -55,17 +56,20 @@ def learning_curve_sweep(name, data, sizes_steps, variants, seeds, extra=None):
     return sweep_config(name, f"runs/learning_curves/{name}", runs)
 
 
-def long_sweep(dataset, data, size_steps, aux_weight):
-    """The largest size at LONG_FACTOR × its steps (both variants, every seed), and seed 0's
-    energy-only at TTA_FACTOR ×; the weight override on the orbital runs only."""
+def long_sweep(dataset, data, size_steps, aux_weight, kind="long"):
+    """The largest size with a longer budget: `long` at LONG_FACTOR × its steps (both variants,
+    every seed; the weight override on the orbital runs only), `tta` seed 0's energy-only at
+    TTA_FACTOR ×. Validation every 500 steps (the time-to-accuracy curve)."""
     n_train, steps = size_steps
-    plan = [(seed, LONG_FACTOR, variant) for seed in SEEDS for variant in ("energy_only", "orbital")]
-    plan.insert(2, (SEEDS[0], TTA_FACTOR, "energy_only"))
+    if kind == "long":
+        plan = [(seed, LONG_FACTOR, variant) for seed in SEEDS for variant in ("energy_only", "orbital")]
+    else:
+        plan = [(SEEDS[0], TTA_FACTOR, "energy_only")]
     runs = [{"seed": seed, "data.n_train": n_train, "train.num_steps": steps * factor, "config": variant,
              **data, **COMMON, "train.eval_every": 500, "train.checkpoint_every": 500,
              **({"loss.weights.orbital_populations": aux_weight} if variant == "orbital" else {})}
             for seed, factor, variant in plan]
-    return sweep_config(f"{dataset}_long", f"runs/learning_curves/{dataset}_long", runs)
+    return sweep_config(f"{dataset}_{kind}", f"runs/learning_curves/{dataset}_{kind}", runs)
 
 
 def sweep_config(name, sweep_dir, runs):
@@ -93,8 +97,8 @@ def experiment(dataset, data, sizes_steps, kind="curve", two_sizes=(50, 200), co
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}: one of {KINDS}")
     two = [(n, s) for n, s in sizes_steps if n in two_sizes]
-    if kind == "long":
-        return long_sweep(dataset, data, sizes_steps[-1], aux_weight)
+    if kind in ("long", "tta"):
+        return long_sweep(dataset, data, sizes_steps[-1], aux_weight, kind)
     if kind == "curve":
         sweep = learning_curve_sweep(dataset, data, sizes_steps, ("energy_only", "orbital"), SEEDS)
         extra_seeds = [s for s in DECISIVE_SEEDS if s not in SEEDS]

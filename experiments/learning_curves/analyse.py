@@ -33,6 +33,7 @@ SWEEPS = os.path.join(ROOT, "runs", "learning_curves")
 # with each other, seed-paired; the baseline of every ratio is energy-only in the same group.
 GROUPS = {d: (d, f"{d}_weights", f"{d}_controls", f"{d}_head_input") for d in ("acac", "chno")}
 GROUPS.update({f"{d}_noforces": (f"{d}_noforces", f"{d}_noforces_controls") for d in ("acac", "chno")})
+GROUPS.update({f"{d}_long": (f"{d}_long",) for d in ("acac", "chno")})  # the largest size, 4× the budget
 
 
 def _add_weight_curves() -> None:
