@@ -614,6 +614,8 @@ def _time_to_accuracy(path: Path) -> list[str]:
     if not path.exists():
         return []
     rows = list(csv.DictReader(open(path, newline="")))
+    if not rows:
+        return []
     force_cols = [k for k in rows[0] if k.startswith("cpu_s_to_forces_")]
     energy_cols = [k for k in rows[0] if k.startswith("cpu_s_to_energy_")]
 

@@ -3,26 +3,33 @@ seconds of training, orbjax's default model against mace-torch, each on one pinn
 
 The same data for both: the learning-curve split of acac (fixed 50 validation / 50 test
 frames of `train_300K`, the other 400 for training, `train_600K` as a second test set;
-`experiments/learning_curves/prepare.py`).
+`experiments/learning_curves/prepare.py`). Run the stages one after another (each pins
+core 1), or give them different cores:
 
   # orbjax (default model without the orbital head, i.e. `configs/energy_only.py`, as mace
   # trains on energies and forces only): seed 0 of the learning curves' `long` sweep (16,000
-  # steps, 4× the learning curve's budget) and the `tta` sweep (48,000 steps, 12×), one
-  # pinned core each
-  ORBJAX_CPUS=1 bash experiments/learning_curves/queue.sh lc_acac:long@0+config=energy_only lc_acac:tta
+  # steps, 4× the learning curve's budget) and the `tta` sweep (48,000 steps, 12×); an empty
+  # compilation cache, so that compilation is counted as a new user pays it
+  JAX_COMPILATION_CACHE_DIR=$(mktemp -d) ORBJAX_CPUS=1 bash experiments/learning_curves/queue.sh \
+      lc_acac:long@0+config=energy_only lc_acac:tta
   # mace-torch at orbjax's size and at its own defaults (~2 core-hours each;
-  # benchmarks/README.md, "mace-torch reference")
-  .venv-mace/bin/python benchmarks/mace_reference.py train --dataset acac --n-train 400 \
-      --seed 0 --variant orbjax_size --budget-cpu-s 7200 --eval-interval 1
+  # benchmarks/README.md, "mace-torch reference"; exports the split first)
+  for v in orbjax_size mace_defaults; do
+    .venv-mace/bin/python benchmarks/mace_reference.py train --dataset acac --n-train 400 --seed 0 \
+        --variant $v --budget-cpu-s 7200 --eval-interval 1 --orbjax-python .venv/bin/python
+  done
   # then (seconds): curves + summary CSVs, and the section of benchmarks/RESULTS.md
   .venv/bin/python benchmarks/time_to_accuracy.py
-  .venv/bin/python benchmarks/run_all.py --report-only
+  .venv/bin/python benchmarks/run_all.py --report-only benchmarks/results.json
 
 orbjax's CPU seconds are `process_cpu_s`, logged by the training loop at every validation
-(`time.process_time()` of the training process: data loading, statistics, compilation,
-training and validation, carried across resumes); mace's are the harness's `cpu_s`
-(`time.process_time()` of mace-torch's `run_train` process, setup included). Both count every
-thread of the process, so a run that is not pinned to one core still reports its CPU cost.
+(`orbjax.training.loop.TrainingClock`: `time.process_time()` from the start of
+`train_and_evaluate` — data loading, statistics, compilation, training and validation,
+carried across resumes; runs whose clock is incomplete are left out); mace's are the
+harness's `cpu_s` (`time.process_time()` of mace-torch's `run_train` process, setup
+included). Both count every thread of the process. The `wall_s` columns differ in where
+they start (orbjax: `train_and_evaluate`, after imports; mace: the process) and are not
+compared.
 
 Writes `benchmarks/time_to_accuracy_curves.csv` (one row per validation pass of every run)
 and `benchmarks/time_to_accuracy.csv` (one row per run: the best validation errors, the CPU
@@ -69,6 +76,8 @@ def orbjax_curves(sweep_dir: str, config: str = "energy_only", seed: int = 0) ->
             for r in csv.DictReader(f):  # a resumed run repeats rows: the last one wins
                 if r["split"] in ("val", "time"):
                     by_step.setdefault(int(r["step"]), {})[r["metric"]] = float(r["value"])
+        if any(m.get("clock_complete", 1.0) == 0.0 for m in by_step.values()):
+            continue  # resumed from a checkpoint older than the clock: its CPU times miss work
         rows = [{"model": "orbjax", "run": f"{config}_steps{overrides['train.num_steps']}", "seed": seed, "step_or_epoch": step,
                  "cpu_s": m["process_cpu_s"], "wall_s": m["wall_s"], "val_energy_mae": m["energy_mae"],
                  "val_forces_mae": m["forces_mae"]}
@@ -92,7 +101,10 @@ def mace_curves(path: str = MACE_CURVES, seed: int = 0) -> dict[str, list[dict]]
     for r in csv.DictReader(open(path, newline="")):
         if r["dataset"] == "acac" and int(r["n_train"]) == N_TRAIN and int(r["seed"]) == seed \
                 and r["variant"] in MACE_VARIANTS:
-            runs.setdefault(r["variant"], []).append(
+            rows = runs.setdefault(r["variant"], [])
+            if rows and int(r["epoch"]) <= rows[-1]["step_or_epoch"]:
+                rows.clear()  # a rerun (`--force`) appended a new curve: the last run's rows only
+            rows.append(
                 {"model": "mace", "run": r["variant"], "seed": seed, "step_or_epoch": int(r["epoch"]),
                  "cpu_s": float(r["cpu_s"]), "wall_s": float(r["wall_s"]),
                  "val_energy_mae": float(r["energy_mae"]), "val_forces_mae": float(r["forces_mae"])})

@@ -11,9 +11,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"orbjax_benchmarks_{name}", ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
@@ -21,7 +21,7 @@ def _load(name):
 tta = _load("time_to_accuracy")
 
 
-def _orbjax_run(sweep, name, val, times, final=None):
+def _orbjax_run(sweep, name, val, times, final=None, complete=1.0):
     """name: "seed,steps,config" (the sweep's names vary; run.json says what ran). val/times: [(step, energy, forces)] / [(step, cpu)]: written as the training loop does."""
     run = sweep / name
     run.mkdir(parents=True)
@@ -31,7 +31,8 @@ def _orbjax_run(sweep, name, val, times, final=None):
         for step, energy, forces in val:
             w.writerows([[step, "val", "energy_mae", energy], [step, "val", "forces_mae", forces]])
         for step, cpu in times:
-            w.writerows([[step, "time", "process_cpu_s", cpu], [step, "time", "wall_s", 2 * cpu]])
+            w.writerows([[step, "time", "process_cpu_s", cpu], [step, "time", "wall_s", 2 * cpu],
+                         [step, "time", "clock_complete", complete]])
         w.writerow([step, "train", "loss", 1.0])
     seed, steps, config = name.split(",")
     json.dump({"config_path": f"/x/configs/{config}.py", "overrides": {"seed": int(seed), "train.num_steps": int(steps)}},
@@ -49,14 +50,19 @@ def test_curves_levels_and_tests(tmp_path):
     # Other seeds and the orbital variant are not orbjax's time-to-accuracy runs.
     _orbjax_run(sweep, "1,16000,energy_only", [(0, 1.0, 1.0)], [(0, 1.0)])
     _orbjax_run(sweep, "0,16000,orbital", [(0, 1.0, 1.0)], [(0, 1.0)])
-    # A run from before the training clock (no "time" rows) is left out.
+    # A run from before the training clock (no "time" rows) is left out, and so is one resumed
+    # from a checkpoint older than the clock.
     _orbjax_run(sweep, "0,4000,energy_only", [(0, 1.0, 1.0)], [])
+    _orbjax_run(tmp_path / "acac_tta", "0,48000,energy_only", [(0, 1.0, 1.0)], [(0, 1.0)], complete=0.0)
     mace = tmp_path / "curves.csv"
     with open(mace, "w", newline="") as f:
         w = csv.DictWriter(f, ["dataset", "variant", "n_train", "seed", "epoch", "cpu_s", "wall_s", "energy_mae",
                                "forces_mae"])
         w.writeheader()
-        for epoch, cpu, e, fr in [(0, 100.0, 5.0, 110.0), (1, 3600.0, 1.8, 65.0), (2, 7200.0, 0.9, 38.0)]:
+        # A first run (later rerun with --force: its rows are dropped), then the run that counts.
+        for epoch, cpu, e, fr in [(-1, 10.0, 9.0, 900.0), (0, 50.0, 0.1, 1.0),
+                                  (-1, 12.0, 9.0, 900.0), (0, 100.0, 5.0, 110.0), (1, 3600.0, 1.8, 65.0),
+                                  (2, 7200.0, 0.9, 38.0)]:
             w.writerow(dict(dataset="acac", variant="orbjax_size", n_train=400, seed=0, epoch=epoch, cpu_s=cpu,
                             wall_s=cpu, energy_mae=e, forces_mae=fr))
         w.writerow(dict(dataset="acac", variant="orbjax_size", n_train=25, seed=0, epoch=0, cpu_s=1, wall_s=1,
@@ -71,6 +77,7 @@ def test_curves_levels_and_tests(tmp_path):
     assert orbjax_row["cpu_s_to_energy_1.5"] == 130.0 and orbjax_row["total_cpu_s"] == 130.0
     assert orbjax_row["test_forces_mae"] == 45.0 and orbjax_row["selected"] == 200
     assert mace_row["cpu_s_to_forces_40"] == 7200.0 and mace_row["cpu_s_to_energy_2"] == 3600.0
+    assert mace_row["n_validations"] == 4 and mace_row["best_val_forces_mae"] == 38.0
     assert mace_row["test_energy_mae"] is None  # no scored rows given
 
     tta.write(summaries, str(tmp_path / "summary.csv"))
@@ -80,9 +87,11 @@ def test_curves_levels_and_tests(tmp_path):
     assert len(table) == 2 and "not reached" in table[1] and "0.04" in table[0]  # 130 s = 0.04 h
 
 
-def test_nothing_to_collect_is_empty(tmp_path):
+def test_nothing_to_collect_is_empty(tmp_path, monkeypatch):
     assert tta.collect([str(tmp_path / "none")], str(tmp_path / "none.csv"), str(tmp_path / "none.csv")) == ([], [])
+    monkeypatch.setattr(sys, "argv", ["time_to_accuracy.py", "--sweep-dirs", str(tmp_path / "none"), "--mace-curves",
+                                      str(tmp_path / "none.csv"), "--out-dir", str(tmp_path)])
     with pytest.raises(SystemExit):
-        sys.argv = ["time_to_accuracy.py", "--sweep-dirs", str(tmp_path / "none"), "--mace-curves",
-                    str(tmp_path / "none.csv"), "--out-dir", str(tmp_path)]
         tta.main()
+    (tmp_path / "header_only.csv").write_text("model,run,total_cpu_s\n")
+    assert _load("run_all")._time_to_accuracy(tmp_path / "header_only.csv") == []

@@ -1,6 +1,6 @@
 """Where an MD call's time goes, per XLA op, for a periodic water box (1 thread).
 
-  GLIBC_TUNABLES=glibc.malloc.hugetlb=1 taskset -c 1 python benchmarks/md_flatness/profile_md.py 7 [--order morton]
+  GLIBC_TUNABLES=glibc.malloc.hugetlb=1 taskset -c 1 python benchmarks/md_flatness/profile_md.py 7 [--order morton] [--edge-chunk 32768] [--top 0]
 
 Times the calculator's jitted model call (energy, forces, stress) on `water_box(n)` (3n³ atoms),
 then traces three calls with `jax.profiler` and prints the ops with the most time, each with
@@ -40,7 +40,7 @@ def morton_order(positions, cell, bits: int = 10) -> np.ndarray:
     return np.argsort(code, kind="stable")
 
 
-def build(n: int, order: str):
+def build(n: int, order: str, edge_chunk: int = 0):
     from orbjax.config import load_config_module
     from orbjax.data.graphs import structures_to_graphs
     from orbjax.data.readers import read_structures
@@ -52,13 +52,19 @@ def build(n: int, order: str):
     config = load_config_module(os.path.join(ROOT, "configs", "default.py")).get_config()
     example = os.path.join(ROOT, "orbjax", "examples", "chno_example.extxyz")
     stats = compute_statistics(structures_to_graphs(read_structures(example), config.model.cutoff))
-    model = create_model(config, stats)
+    model = create_model(config, stats).clone(edge_chunk=edge_chunk)
     atoms = water_box(n)
     if order == "random":
         atoms = atoms[np.random.default_rng(0).permutation(len(atoms))]
     elif order == "morton":
         atoms = atoms[morton_order(atoms.positions, atoms.cell.array)]
     return atoms, OrbjaxCalculator(Potential.create(model, _init(model, atoms, init_params, to_device), stats))
+
+
+def peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def op_table(trace_dir: str, hlo_text: str, calls: int, top: int):
@@ -80,9 +86,10 @@ def main():
     p.add_argument("n", type=int, help="water molecules per box edge (3n³ atoms)")
     p.add_argument("--order", choices=("grid", "random", "morton"), default="grid")
     p.add_argument("--calls", type=int, default=5)
-    p.add_argument("--top", type=int, default=25)
+    p.add_argument("--top", type=int, default=25, help="ops to list (0: time the call only, no trace)")
+    p.add_argument("--edge-chunk", type=int, default=0, help="edges per chunk of the edge loop (0: whole)")
     args = p.parse_args()
-    atoms, calc = build(args.n, args.order)
+    atoms, calc = build(args.n, args.order, args.edge_chunk)
     from orbjax.potential.ase_calculator import _cast
 
     graph = _cast(calc._padded_graph(atoms), calc.potential.dtype)
@@ -95,8 +102,11 @@ def main():
         jax.block_until_ready(call(params, graph, True))
         times.append(time.perf_counter() - t0)
     real_edges = int((graph.senders != graph.receivers).sum())
-    print(f"{len(atoms)} atoms ({args.order} order), budget {calc.budget}, real edges {real_edges}: "
-          f"model call median {np.median(times) * 1e3:.1f} ms = {np.median(times) / len(atoms) * 1e6:.0f} µs/atom")
+    print(f"{len(atoms)} atoms ({args.order} order, edge chunk {args.edge_chunk}), budget {calc.budget}, real edges "
+          f"{real_edges}: model call median {np.median(times) * 1e3:.1f} ms = "
+          f"{np.median(times) / len(atoms) * 1e6:.0f} µs/atom, peak RSS {peak_rss_mib():.0f} MiB", flush=True)
+    if not args.top:
+        return
     hlo = jax.jit(lambda p, g: call(p, g, True)).lower(params, graph).compile().as_text()
     with tempfile.TemporaryDirectory() as trace_dir:
         with jax.profiler.trace(trace_dir, create_perfetto_trace=True):

@@ -37,6 +37,7 @@ class InteractionBlock(nn.Module):
     avg_num_neighbors: float
     radial_hidden: int = 64
     radial_layers: int = 2
+    edge_chunk: int = 0  # > 0: the edge loop in chunks of this many edges (`chunked_messages`)
 
     @nn.compact
     def __call__(
@@ -66,9 +67,17 @@ class InteractionBlock(nn.Module):
         layout = message_layout(str(h.irreps), str(edge_sh.irreps), str(hidden), str(gate_irreps))
         only = (e3nn.Irrep("0e"),) if scalars_only else None
         mlp = RadialMLP((self.radial_hidden,) * self.radial_layers + (layout.irreps.num_irreps,), name="radial_mlp")
-        # one [n_edges, multiplicity] weight array per computed message irrep
-        weights = [w * edge_envelope[:, None] for w in mlp(edge_radial, weight_groups(layout, only))]
-        aggregated = aggregate_messages(layout, h, edge_sh, weights, senders, receivers, n_nodes, only)
+        groups = weight_groups(layout, only)
+        if 0 < self.edge_chunk < senders.shape[0]:
+            mlp(edge_radial[:1], groups)  # creates (or binds) the parameters; the chunks apply them
+            radial_weights = functools.partial(RadialMLP(mlp.features, parent=None).apply,
+                                               {"params": mlp.variables["params"]}, groups=groups)
+            aggregated = chunked_messages(layout, h, edge_sh, edge_radial, edge_envelope, radial_weights,
+                                          senders, receivers, n_nodes, self.edge_chunk, only)
+        else:
+            # one [n_edges, multiplicity] weight array per computed message irrep
+            weights = [w * edge_envelope[:, None] for w in mlp(edge_radial, groups)]
+            aggregated = aggregate_messages(layout, h, edge_sh, weights, senders, receivers, n_nodes, only)
         aggregated = aggregated / jnp.sqrt(self.avg_num_neighbors)
         out = e3nn.flax.Linear(gate_irreps, force_irreps_out=True, name="linear_down")(aggregated) + self_connection
         features = e3nn.gate(out)  # [n_nodes, hidden]
@@ -174,15 +183,72 @@ def aggregate_messages(layout: MessageLayout, h: e3nn.IrrepsArray, sh: e3nn.Irre
       [n_nodes, layout.irreps].
     """
     h = h.regroup()
-    c = layout.channels
-    # Channels last ([.., component, C]): every product and reduction then runs along
-    # C-wide rows; with the e3nn layout ([.., C, component]) XLA's backward reductions ran
-    # over 1–5-wide minor axes at a fraction of the speed.
+    sums = _message_sums(layout, h.irreps, channels_last(h, layout.channels), sh.regroup().array, weights,
+                         senders, receivers, n_nodes, only)
+    return e3nn.from_chunks(layout.irreps, sums, (n_nodes,), sh.dtype)
+
+
+def chunked_messages(layout: MessageLayout, h: e3nn.IrrepsArray, sh: e3nn.IrrepsArray, radial: jnp.ndarray,
+                     envelope: jnp.ndarray, radial_weights, senders, receivers, n_nodes: int, chunk: int,
+                     only=None) -> e3nn.IrrepsArray:
+    """`aggregate_messages` with the radial weights, over the edges `chunk` at a time.
+
+    The same sums, but no [n_edges, …] tensor of the messages (or of the radial MLP) is ever
+    whole: each chunk gathers, weights and scatters its own, and its backward pass recomputes
+    them (`jax.checkpoint`), so the working set of the edge loop is one chunk's whatever the
+    system's size. Unchunked, the [n_edges, 9, C] gathers outgrow the CPU's caches above a
+    few thousand atoms and the time per atom of an MD step grows with the system
+    (`benchmarks/md_flatness/`). Costs one more forward pass of the edge loop in the backward.
+
+    Args:
+      radial: [n_edges, n_basis]; envelope: [n_edges] (zero on padding edges).
+      radial_weights: radial basis [c, n_basis] → the weight list `aggregate_messages` takes.
+      chunk: edges per chunk; the edges are zero-padded (envelope 0) to a multiple of it.
+    """
+    h = h.regroup()
+    x = channels_last(h, layout.channels)  # [n_nodes, dim_h, C], once for all chunks
+    n_edges = senders.shape[0]
+    n_chunks = -(-n_edges // chunk)
+
+    def split(a):  # [n_edges, …] → [n_chunks, chunk, …]
+        a = jnp.pad(a, [(0, n_chunks * chunk - n_edges)] + [(0, 0)] * (a.ndim - 1))
+        return a.reshape(n_chunks, chunk, *a.shape[1:])
+
+    @jax.checkpoint
+    def chunk_sums(x, y, rad, env, s, r):
+        weights = [w * env[:, None] for w in radial_weights(rad)]
+        return [m for m in _message_sums(layout, h.irreps, x, y, weights, s, r, n_nodes, only) if m is not None]
+
+    def step(total, edges):
+        return [t + m for t, m in zip(total, chunk_sums(x, *edges))], None
+
+    computed = [(ir, mul) for (ir, _, _), (mul, _) in zip(layout.blocks, layout.irreps) if only is None or ir in only]
+    zeros = [jnp.zeros((n_nodes, mul, ir.dim), x.dtype) for ir, mul in computed]
+    total, _ = jax.lax.scan(step, zeros, tuple(map(split, (sh.regroup().array, radial, envelope, senders, receivers))))
+    sums, total = [], iter(total)
+    for ir, _, _ in layout.blocks:
+        sums.append(next(total) if only is None or ir in only else None)
+    return e3nn.from_chunks(layout.irreps, sums, (n_nodes,), x.dtype)
+
+
+def channels_last(h: e3nn.IrrepsArray, channels: int) -> jnp.ndarray:
+    """[n_nodes, irreps] (regrouped, every irrep `channels` wide) → [n_nodes, dim_h, C].
+
+    Channels last: every product and reduction of the messages then runs along C-wide rows;
+    with the e3nn layout ([.., C, component]) XLA's backward reductions ran over 1–5-wide
+    minor axes at a fraction of the speed."""
     x = h.array.reshape(h.shape[0], -1)
-    chunks = [jnp.swapaxes(x[:, s].reshape(-1, c, ir.dim), 1, 2) for s, (_, ir) in zip(h.irreps.slices(), h.irreps)]
-    x = jnp.concatenate(chunks, axis=1)[senders]  # [n_edges, dim_h, C]
-    offsets = np.cumsum([0] + [ir.dim for _, ir in h.irreps])
-    y = sh.regroup().array  # [n_edges, dim_sh]
+    chunks = [jnp.swapaxes(x[:, s].reshape(-1, channels, ir.dim), 1, 2) for s, (_, ir) in zip(h.irreps.slices(), h.irreps)]
+    return jnp.concatenate(chunks, axis=1)
+
+
+def _message_sums(layout: MessageLayout, h_irreps: e3nn.Irreps, x_nodes, y, weights, senders, receivers,
+                  n_nodes: int, only) -> list:
+    """Per message irrep: [n_nodes, multiplicity, dim] sums over the edges given, or None
+    where `only` skips it. x_nodes: [n_nodes, dim_h, C] (`channels_last`); y: [n_edges, dim_sh]."""
+    c = layout.channels
+    x = x_nodes[senders]  # [n_edges, dim_h, C]
+    offsets = np.cumsum([0] + [ir.dim for _, ir in h_irreps])
     out, weights = [], iter(weights)
     for (ir, keep_h, cg), (mul, _) in zip(layout.blocks, layout.irreps):
         if only is not None and ir not in only:
@@ -191,7 +257,7 @@ def aggregate_messages(layout: MessageLayout, h: e3nn.IrrepsArray, sh: e3nn.Irre
         w = next(weights).reshape(-1, mul // c, 1, c)  # [n_edges, paths(+1), 1, C]
         parts = []
         if keep_h:
-            k = [ir_h for _, ir_h in h.irreps].index(ir)
+            k = [ir_h for _, ir_h in h_irreps].index(ir)
             parts.append(x[:, None, offsets[k]:offsets[k] + ir.dim, :])  # [n_edges, 1, dim, C]
         if cg.shape[-1]:
             a = jnp.einsum("ej,ijd->edi", y, jnp.asarray(cg, y.dtype))  # [n_edges, paths·dim, dim_h]
@@ -200,4 +266,4 @@ def aggregate_messages(layout: MessageLayout, h: e3nn.IrrepsArray, sh: e3nn.Irre
         m = jnp.concatenate(parts, axis=1) * w  # [n_edges, paths(+1), dim, C]
         summed = jax.ops.segment_sum(m, receivers, num_segments=n_nodes)  # [n_nodes, paths(+1), dim, C]
         out.append(jnp.swapaxes(summed, 2, 3).reshape(n_nodes, mul, ir.dim))
-    return e3nn.from_chunks(layout.irreps, out, (n_nodes,), y.dtype)
+    return out

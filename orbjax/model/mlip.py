@@ -54,6 +54,9 @@ class OrbitalMLIP(nn.Module):
     config: ModelConfig
     statistics: Statistics
     dtype: jnp.dtype = jnp.float32
+    # How the edge loop runs, not what it computes (same parameters and values): > 0 runs it
+    # in chunks of this many edges, for large MD systems (`blocks.chunked_messages`).
+    edge_chunk: int = 0
 
     @nn.compact
     def __call__(
@@ -72,7 +75,7 @@ class OrbitalMLIP(nn.Module):
             n_species=stats.n_species, channels=cfg.channels, l_max=cfg.l_max,
             n_layers=cfg.n_layers, cutoff=cfg.cutoff, n_basis=cfg.n_basis,
             avg_num_neighbors=stats.avg_num_neighbors, radial_hidden=cfg.radial_hidden,
-            name="network")(edge_vectors.astype(self.dtype), species, senders, receivers,
+            edge_chunk=self.edge_chunk, name="network")(edge_vectors.astype(self.dtype), species, senders, receivers,
                             scalars_only=not self._last_layer_vectors(with_heads))
         features = layers[-1]
         e0 = jnp.asarray(stats.atomic_energies, self.dtype)[species]

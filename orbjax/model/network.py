@@ -50,6 +50,7 @@ class EquivariantNetwork(nn.Module):
     n_basis: int = 8
     avg_num_neighbors: float = 10.0
     radial_hidden: int = 64
+    edge_chunk: int = 0  # > 0: each layer's edge loop in chunks of this many edges (same values)
 
     @nn.compact
     def __call__(
@@ -72,7 +73,7 @@ class EquivariantNetwork(nn.Module):
             features = InteractionBlock(
                 hidden_irreps=hidden_irreps(self.channels, self.l_max),
                 n_species=self.n_species, avg_num_neighbors=self.avg_num_neighbors,
-                radial_hidden=self.radial_hidden, name=f"interaction_{layer}",
+                radial_hidden=self.radial_hidden, edge_chunk=self.edge_chunk, name=f"interaction_{layer}",
             )(features, species, sh, radial, envelope, senders, receivers,
               scalars_only=scalars_only and layer == self.n_layers - 1)
             layers.append(features)

@@ -51,24 +51,32 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 class TrainingClock:
     """CPU and wall seconds the run has cost, carried across resumes in the checkpoints.
 
-    `process_cpu_s` is `time.process_time()` of the training process (all threads, setup,
-    compilation and validation included: what a core-hour budget pays), plus what earlier
-    attempts had spent up to the checkpoint this one resumed from (the work after that
-    checkpoint was lost and is not counted). Logged as split "time" at every validation, so
-    that validation error can be plotted against training cost (time to accuracy).
+    Counted from the start of `train_and_evaluate` (data loading, statistics, compilation,
+    training, validation and checkpoints; not the interpreter's start and imports):
+    `process_cpu_s` from `time.process_time()` (every thread of the process: what a
+    core-hour budget pays), `wall_s` from `time.perf_counter()`. A resumed attempt adds what
+    the earlier ones had spent up to the checkpoint it resumed from (the work after that
+    checkpoint was lost and is not counted). `complete` is 0 when the run resumed from a
+    checkpoint written before orbjax kept this clock: its times then miss the earlier work.
+    Logged as split "time" at every validation, so that validation error can be plotted
+    against training cost (time to accuracy). JAX's persistent compilation cache
+    (`JAX_COMPILATION_CACHE_DIR`) can make compilation nearly free; empty it to count it.
     """
     cpu_offset: float = 0.0  # s, spent by earlier attempts
     wall_offset: float = 0.0  # s
+    complete: bool = True
+    cpu_start: float = dataclasses.field(default_factory=time.process_time)
     wall_start: float = dataclasses.field(default_factory=time.perf_counter)
 
-    @classmethod
-    def resumed(cls, meta: dict | None) -> "TrainingClock":
-        meta = meta or {}
-        return cls(float(meta.get("process_cpu_s", 0.0)), float(meta.get("wall_s", 0.0)))
+    def resumed_from(self, meta: dict) -> None:
+        """Carry on from a checkpoint's meta (keeps this attempt's start)."""
+        self.cpu_offset, self.wall_offset = float(meta.get("process_cpu_s", 0.0)), float(meta.get("wall_s", 0.0))
+        self.complete = "process_cpu_s" in meta and bool(meta.get("clock_complete", True))
 
     def elapsed(self) -> dict[str, float]:
-        return {"process_cpu_s": self.cpu_offset + time.process_time(),
-                "wall_s": self.wall_offset + time.perf_counter() - self.wall_start}
+        return {"process_cpu_s": self.cpu_offset + time.process_time() - self.cpu_start,
+                "wall_s": self.wall_offset + time.perf_counter() - self.wall_start,
+                "clock_complete": float(self.complete)}
 
 
 @dataclasses.dataclass
@@ -85,7 +93,7 @@ class Run:
     log: MetricsLog
     meta: dict  # saved with every checkpoint: statistics, config, parameter count
     stop_signals: DeferredSignals | None = None
-    clock: TrainingClock = dataclasses.field(default_factory=TrainingClock)
+    clock: TrainingClock = dataclasses.field(default_factory=TrainingClock)  # cost so far (time to accuracy)
 
     @property
     def weights(self) -> dict:
@@ -93,6 +101,7 @@ class Run:
 
 
 def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
+    clock = TrainingClock()
     os.makedirs(workdir, exist_ok=True)
     dtype = jnp.float64 if config.dtype == "float64" else jnp.float32
     data = load_splits(config.data, config.model.cutoff, config.seed)
@@ -121,13 +130,14 @@ def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
     if resumed_meta is not None:
         state, meta = ckpt.restore(state)
         epoch, batch_in_epoch = meta["epoch"], meta["batch_in_epoch"]
+        clock.resumed_from(meta)
         _say(f"resumed from step {int(state.step)} (epoch {epoch}, batch {batch_in_epoch})")
     n_params = sum(x.size for x in jax.tree.leaves(state.params))
     _say(f"model: {n_params} parameters; {len(data.train)} train / {len(data.val)} val graphs; "
          f"{total_steps} steps; padding budgets {budgets}{devices.description}")
     run = Run(config, data, budgets, dtype, devices, *create_steps(config, model, tx, devices), ckpt, MetricsLog(workdir),
               dict(statistics=statistics.to_json(), config=config.to_json(), n_params=int(n_params)), stop_signals,
-              TrainingClock.resumed(resumed_meta))
+              clock)
     state, final = _loop(run, state, epoch, batch_in_epoch, total_steps)
     ckpt.close()
     if jax.process_index() == 0:
@@ -161,15 +171,15 @@ def _loop(run: Run, state, epoch: int, batch_in_epoch: int, total_steps: int):
                 train_metrics["xla_compilations"] = run.train_step._cache_size()
                 run.log.write(step, "train", train_metrics)
                 t0 = time.perf_counter()
-            position = {"epoch": epoch, "batch_in_epoch": batch_in_epoch, **run.clock.elapsed()}
+            position = {"epoch": epoch, "batch_in_epoch": batch_in_epoch}
             if step % config.train.eval_every == 0 or last:
                 final = _validate(run, state, step)
                 progress.write(f"step {step}: " + format_metrics(final))
-                run.ckpt.save(state, {**run.meta, **position}, final["val_loss"])
+                run.ckpt.save(state, {**run.meta, **position, **run.clock.elapsed()}, final["val_loss"])
             elif step % config.train.checkpoint_every == 0:
-                run.ckpt.save(state, {**run.meta, **position})
+                run.ckpt.save(state, {**run.meta, **position, **run.clock.elapsed()})
             if _stop_requested(run.stop_signals, step, config) and not last:
-                run.ckpt.save(state, {**run.meta, **position})
+                run.ckpt.save(state, {**run.meta, **position, **run.clock.elapsed()})
                 progress.write(f"step {step}: stop signal {run.stop_signals.pending}; checkpoint saved")
                 run.stop_signals.deliver()  # requeue / terminate here; returns if the old handler does
             if last:

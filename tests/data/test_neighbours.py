@@ -45,9 +45,6 @@ def check_against_brute_force(positions, cell, pbc, cutoff):
     return senders, receivers, shifts
 
 
-unit = st.floats(-1.0, 1.0, allow_nan=False)
-
-
 @st.composite
 def periodic_systems(draw, pbc_options=((True, True, True),)):
     # Atoms sit in distinct octants of the cell (jittered), shifted by whole lattice vectors so
@@ -99,6 +96,16 @@ def test_slabs_and_wires_match_brute_force(system):
 def test_isolated_molecule_matches_brute_force(positions, cutoff):
     assert well_separated(positions, np.zeros((3, 3)), np.zeros(3, bool))
     check_against_brute_force(positions, np.zeros((3, 3)), np.zeros(3, bool), cutoff)
+
+
+def test_atoms_several_cells_apart_reach_each_other_across_the_images():
+    # Unwrapped positions 2.5 cells apart along x: atoms 0 and 4 are 0.75 Å apart through the
+    # images 2 and 3 cells away (a hypothesis draw on which the reference once missed the second).
+    positions = np.array([[-1.125, 1.875, 1.875], [1.875, 1.875, 2.625], [1.875, 2.625, 1.875],
+                          [1.875, 2.625, 2.625], [2.625, 1.875, 1.875]])
+    senders, receivers, shifts = check_against_brute_force(positions, 1.5 * np.eye(3), np.ones(3, bool), 1.0)
+    pair = (senders == 0) & (receivers == 4)
+    assert sorted(shifts[pair][:, 0]) == [3.0, 4.5] and not shifts[pair][:, 1:].any()
 
 
 def test_cell_much_smaller_than_cutoff_counts_all_images():

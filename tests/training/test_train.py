@@ -13,7 +13,7 @@ import pytest
 
 from orbjax.config import load_config_module
 from orbjax.training.checkpoint import read_meta
-from orbjax.training.loop import train_and_evaluate
+from orbjax.training.loop import TrainingClock, train_and_evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
 test_config = load_config_module(str(ROOT / "configs" / "test.py"))
@@ -154,3 +154,16 @@ def test_test_sets_are_scored_with_the_best_validation_checkpoint(tmp_path):
     # the minimum over evaluations of the validation energy/force loss.
     best = val_metrics(tmp_path / "run")[final["selected_step"]]
     assert final["test_forces_rmse"] == pytest.approx(best["forces_rmse"], rel=1e-4)
+
+
+def test_clock_resumed_from_a_checkpoint_without_one_says_it_is_incomplete():
+    clock = TrainingClock()
+    clock.resumed_from({"epoch": 1, "batch_in_epoch": 0})  # written before orbjax kept the clock
+    assert clock.elapsed()["clock_complete"] == 0.0
+    clock = TrainingClock()
+    clock.resumed_from({"process_cpu_s": 5.0, "wall_s": 7.0, "clock_complete": 1.0})
+    elapsed = clock.elapsed()
+    assert elapsed["clock_complete"] == 1.0 and 5.0 <= elapsed["process_cpu_s"] < 6.0 and 7.0 <= elapsed["wall_s"] < 8.0
+    clock = TrainingClock()
+    clock.resumed_from({"process_cpu_s": 5.0, "wall_s": 7.0, "clock_complete": 0.0})  # stays incomplete
+    assert clock.elapsed()["clock_complete"] == 0.0
