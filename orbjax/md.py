@@ -18,6 +18,7 @@ import argparse
 
 def parse_args(argv=None) -> argparse.Namespace:
     from orbjax.potential.barostat import COMPRESSIBILITY_PER_GPA, TIME_CONSTANT_FS
+    from orbjax.potential.core import EDGE_CHUNK
 
     p = argparse.ArgumentParser(prog="python -m orbjax.md", description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True, help="model file or training workdir")
@@ -36,6 +37,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--skin", type=float, default=0.5, help="Å kept beyond the cutoff in the neighbour list")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", choices=("float32", "float64"), default=None)
+    p.add_argument("--edge-chunk", type=int, default=EDGE_CHUNK,
+                   help="edges per chunk of the model's edge loop (0: whole; same forces, less memory)")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
@@ -47,7 +50,7 @@ def main(argv=None) -> None:
     from orbjax.potential.md_run import run_md
 
     args = parse_args(argv)
-    potential = load_potential(args.model, dtype=args.dtype)
+    potential = load_potential(args.model, dtype=args.dtype, edge_chunk=args.edge_chunk)
     md = run_md(potential, read(args.structure, index=-1), args.out, args.steps, args.ensemble, args.temperature,
                 args.timestep, args.friction, args.interval, args.seed, args.skin, progress=not args.no_progress,
                 model=args.model, pressure_gpa=args.pressure, compressibility_per_gpa=args.compressibility,

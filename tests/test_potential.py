@@ -334,3 +334,21 @@ def test_descriptors_are_invariant_and_give_the_atomic_energies(potential, perio
     energy = float(np.sum(np.asarray(stats.atomic_energies)[species] + stats.energy_scale * np.asarray(raw)))
     ref = float(potential.energy_forces_stress(x, z, cell, periodic.pbc)["energy"])
     assert energy == pytest.approx(ref, rel=1e-5, abs=1e-4)
+
+
+def test_edge_chunks_change_no_result(potential, periodic):
+    """The potential's edge loop runs in chunks of `EDGE_CHUNK` edges by default (large MD);
+    any chunk size gives what the whole loop gives."""
+    from orbjax.potential.core import EDGE_CHUNK
+
+    whole, small = potential.replace(edge_chunk=0), potential.replace(edge_chunk=64)
+    assert potential.edge_chunk == EDGE_CHUNK > 0 and whole.edge_chunk == 0 and small.edge_chunk == 64
+    e0, f0, s0 = calculate(OrbjaxCalculator(whole), periodic)
+    e1, f1, s1 = calculate(OrbjaxCalculator(small), periodic)
+    assert_agree(e1, f1, e0, f0)
+    np.testing.assert_allclose(s1, s0, atol=1e-6)
+    z, cell, pbc = periodic.numbers, periodic.cell.array, periodic.pbc
+    dense = small.energy_forces_stress(periodic.positions, z, cell, pbc)  # all pairs × images: many chunks
+    assert_agree(dense["energy"], dense["forces"], e0, f0)
+    with pytest.raises(ValueError, match="edge_chunk"):
+        potential.replace(edge_chunk=-1)

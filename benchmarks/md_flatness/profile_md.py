@@ -52,13 +52,14 @@ def build(n: int, order: str, edge_chunk: int = 0):
     config = load_config_module(os.path.join(ROOT, "configs", "default.py")).get_config()
     example = os.path.join(ROOT, "orbjax", "examples", "chno_example.extxyz")
     stats = compute_statistics(structures_to_graphs(read_structures(example), config.model.cutoff))
-    model = create_model(config, stats).clone(edge_chunk=edge_chunk)
+    model = create_model(config, stats)
     atoms = water_box(n)
     if order == "random":
         atoms = atoms[np.random.default_rng(0).permutation(len(atoms))]
     elif order == "morton":
         atoms = atoms[morton_order(atoms.positions, atoms.cell.array)]
-    return atoms, OrbjaxCalculator(Potential.create(model, _init(model, atoms, init_params, to_device), stats))
+    params = _init(model, atoms, init_params, to_device)
+    return atoms, OrbjaxCalculator(Potential.create(model, params, stats, edge_chunk=edge_chunk))
 
 
 def peak_rss_mib() -> float:

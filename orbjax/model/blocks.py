@@ -183,9 +183,10 @@ def aggregate_messages(layout: MessageLayout, h: e3nn.IrrepsArray, sh: e3nn.Irre
       [n_nodes, layout.irreps].
     """
     h = h.regroup()
-    sums = _message_sums(layout, h.irreps, channels_last(h, layout.channels), sh.regroup().array, weights,
-                         senders, receivers, n_nodes, only)
-    return e3nn.from_chunks(layout.irreps, sums, (n_nodes,), sh.dtype)
+    messages = _edge_messages(layout, h.irreps, channels_last(h, layout.channels), sh.regroup().array, weights,
+                              senders, only)
+    sums = [None if m is None else jax.ops.segment_sum(m, receivers, num_segments=n_nodes) for m in messages]
+    return _from_sums(layout, sums, n_nodes, sh.dtype)
 
 
 def chunked_messages(layout: MessageLayout, h: e3nn.IrrepsArray, sh: e3nn.IrrepsArray, radial: jnp.ndarray,
@@ -194,11 +195,12 @@ def chunked_messages(layout: MessageLayout, h: e3nn.IrrepsArray, sh: e3nn.Irreps
     """`aggregate_messages` with the radial weights, over the edges `chunk` at a time.
 
     The same sums, but no [n_edges, …] tensor of the messages (or of the radial MLP) is ever
-    whole: each chunk gathers, weights and scatters its own, and its backward pass recomputes
-    them (`jax.checkpoint`), so the working set of the edge loop is one chunk's whatever the
-    system's size. Unchunked, the [n_edges, 9, C] gathers outgrow the CPU's caches above a
-    few thousand atoms and the time per atom of an MD step grows with the system
-    (`benchmarks/md_flatness/`). Costs one more forward pass of the edge loop in the backward.
+    whole: each chunk gathers and weights its own messages and adds them into the node sums
+    in place, and its backward pass recomputes them (`jax.checkpoint`), so the working set
+    of the edge loop is one chunk's whatever the system's size. Unchunked, the
+    [n_edges, 9, C] gathers outgrow the CPU's caches above a few thousand atoms and the time
+    per atom of an MD step grows with the system (`benchmarks/md_flatness/`). Costs one more
+    forward pass of the edge messages in the backward.
 
     Args:
       radial: [n_edges, n_basis]; envelope: [n_edges] (zero on padding edges).
@@ -215,20 +217,21 @@ def chunked_messages(layout: MessageLayout, h: e3nn.IrrepsArray, sh: e3nn.Irreps
         return a.reshape(n_chunks, chunk, *a.shape[1:])
 
     @jax.checkpoint
-    def chunk_sums(x, y, rad, env, s, r):
+    def chunk_messages(x, y, rad, env, s):  # only chunk-sized arrays are saved for the backward
         weights = [w * env[:, None] for w in radial_weights(rad)]
-        return [m for m in _message_sums(layout, h.irreps, x, y, weights, s, r, n_nodes, only) if m is not None]
+        return [m for m in _edge_messages(layout, h.irreps, x, y, weights, s, only) if m is not None]
 
-    def step(total, edges):
-        return [t + m for t, m in zip(total, chunk_sums(x, *edges))], None
+    def step(sums, edges):
+        y, rad, env, s, r = edges
+        return [total.at[r].add(m) for total, m in zip(sums, chunk_messages(x, y, rad, env, s))], None
 
+    c = layout.channels
     computed = [(ir, mul) for (ir, _, _), (mul, _) in zip(layout.blocks, layout.irreps) if only is None or ir in only]
-    zeros = [jnp.zeros((n_nodes, mul, ir.dim), x.dtype) for ir, mul in computed]
-    total, _ = jax.lax.scan(step, zeros, tuple(map(split, (sh.regroup().array, radial, envelope, senders, receivers))))
-    sums, total = [], iter(total)
-    for ir, _, _ in layout.blocks:
-        sums.append(next(total) if only is None or ir in only else None)
-    return e3nn.from_chunks(layout.irreps, sums, (n_nodes,), x.dtype)
+    zeros = [jnp.zeros((n_nodes, mul // c, ir.dim, c), x.dtype) for ir, mul in computed]
+    sums, _ = jax.lax.scan(step, zeros, tuple(map(split, (sh.regroup().array, radial, envelope, senders, receivers))))
+    sums = iter(sums)
+    return _from_sums(layout, [next(sums) if only is None or ir in only else None for ir, _, _ in layout.blocks],
+                      n_nodes, x.dtype)
 
 
 def channels_last(h: e3nn.IrrepsArray, channels: int) -> jnp.ndarray:
@@ -242,10 +245,10 @@ def channels_last(h: e3nn.IrrepsArray, channels: int) -> jnp.ndarray:
     return jnp.concatenate(chunks, axis=1)
 
 
-def _message_sums(layout: MessageLayout, h_irreps: e3nn.Irreps, x_nodes, y, weights, senders, receivers,
-                  n_nodes: int, only) -> list:
-    """Per message irrep: [n_nodes, multiplicity, dim] sums over the edges given, or None
-    where `only` skips it. x_nodes: [n_nodes, dim_h, C] (`channels_last`); y: [n_edges, dim_sh]."""
+def _edge_messages(layout: MessageLayout, h_irreps: e3nn.Irreps, x_nodes, y, weights, senders, only) -> list:
+    """Per message irrep: the weighted messages [n_edges, paths(+1), dim, C] of the edges
+    given, or None where `only` skips it. x_nodes: [n_nodes, dim_h, C] (`channels_last`);
+    y: [n_edges, dim_sh]."""
     c = layout.channels
     x = x_nodes[senders]  # [n_edges, dim_h, C]
     offsets = np.cumsum([0] + [ir.dim for _, ir in h_irreps])
@@ -263,7 +266,12 @@ def _message_sums(layout: MessageLayout, h_irreps: e3nn.Irreps, x_nodes, y, weig
             a = jnp.einsum("ej,ijd->edi", y, jnp.asarray(cg, y.dtype))  # [n_edges, paths·dim, dim_h]
             tp = jnp.einsum("edi,eic->edc", a, x)  # [n_edges, paths·dim, C]
             parts.append(tp.reshape(x.shape[0], -1, ir.dim, c))  # [n_edges, paths, dim, C]
-        m = jnp.concatenate(parts, axis=1) * w  # [n_edges, paths(+1), dim, C]
-        summed = jax.ops.segment_sum(m, receivers, num_segments=n_nodes)  # [n_nodes, paths(+1), dim, C]
-        out.append(jnp.swapaxes(summed, 2, 3).reshape(n_nodes, mul, ir.dim))
+        out.append(jnp.concatenate(parts, axis=1) * w)  # [n_edges, paths(+1), dim, C]
     return out
+
+
+def _from_sums(layout: MessageLayout, sums: list, n_nodes: int, dtype) -> e3nn.IrrepsArray:
+    """Node sums [n_nodes, paths(+1), dim, C] per message irrep (None: skipped) → e3nn layout."""
+    chunks = [None if m is None else jnp.swapaxes(m, 2, 3).reshape(n_nodes, mul, ir.dim)
+              for m, (mul, ir) in zip(sums, layout.irreps)]
+    return e3nn.from_chunks(layout.irreps, chunks, (n_nodes,), dtype)

@@ -21,12 +21,17 @@ from orbjax.potential.jax_md import jax_md_energy_fn
 from orbjax.potential.neighbour_list import NeighbourList, NeighbourListBuilder, neighbour_efs
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
+# Edges per chunk of the model's edge loop in a potential (`orbjax.model.blocks.chunked_messages`):
+# graphs with more edges (above ~70 atoms of liquid water at 5 Å) run their edge loop in
+# chunks, which keeps the time per atom of a large MD step flat and its memory small
+# (benchmarks/md_flatness/). Same values; 0 turns it off.
+EDGE_CHUNK = 4096
 
 
 # ----------------------------------------------------------------------------- loading
 
 
-def load_potential(path, which: str = "best", dtype=None, max_images=(0, 0, 0)) -> "Potential":
+def load_potential(path, which: str = "best", dtype=None, max_images=(0, 0, 0), edge_chunk: int = EDGE_CHUNK) -> "Potential":
     """A trained model as a `Potential`: from a model file or a training run's workdir.
 
     Neither needs the optimiser: only the EMA parameters, config and statistics are read.
@@ -37,6 +42,7 @@ def load_potential(path, which: str = "best", dtype=None, max_images=(0, 0, 0)) 
       which: for a workdir, "best" (by validation loss) or "latest"; ignored for a file.
       dtype: None (the training dtype), "float32" or "float64" (see the module docstring).
       max_images: images per lattice direction used when `cell`/`pbc` are traced.
+      edge_chunk: edges per chunk of the edge loop (`EDGE_CHUNK`; 0: the whole loop at once).
     """
     from orbjax.training.restore import load_model_file, load_trained
 
@@ -49,7 +55,14 @@ def load_potential(path, which: str = "best", dtype=None, max_images=(0, 0, 0)) 
     else:
         raise FileNotFoundError(f"{path}: no such model file or workdir")
     dtype = _dtype(dtype or trained.config.dtype)
-    return Potential.create(trained.model, trained.params, trained.statistics, dtype, max_images, trained.step)
+    return Potential.create(trained.model, trained.params, trained.statistics, dtype, max_images, trained.step,
+                            edge_chunk)
+
+
+def _edge_chunk(edge_chunk) -> int:
+    if int(edge_chunk) != edge_chunk or edge_chunk < 0:
+        raise ValueError(f"edge_chunk must be a non-negative integer (edges per chunk, 0: whole), not {edge_chunk!r}")
+    return int(edge_chunk)
 
 
 def _dtype(dtype) -> np.dtype:
@@ -95,18 +108,27 @@ class Potential:
         object.__setattr__(self, "_jitted_features", jax.jit(functools.partial(node_features, self.model)))
 
     @classmethod
-    def create(cls, model, params, statistics, dtype=np.float32, max_images=(0, 0, 0), step=-1) -> "Potential":
-        """Cast `model` and `params` to `dtype` (float32 or float64)."""
+    def create(cls, model, params, statistics, dtype=np.float32, max_images=(0, 0, 0), step=-1,
+               edge_chunk: int = EDGE_CHUNK) -> "Potential":
+        """Cast `model` and `params` to `dtype` (float32 or float64); the model's edge loop
+        in chunks of `edge_chunk` edges (0: whole)."""
         dtype = _dtype(dtype)
         with runtime.precision(dtype):
             params = jax.tree.map(lambda p: jax.device_put(np.asarray(p, dtype)), params)
-        model = model.clone(dtype=jnp.dtype(dtype), parent=None)
+        model = model.clone(dtype=jnp.dtype(dtype), edge_chunk=_edge_chunk(edge_chunk), parent=None)
         return cls(model, params, statistics, _three_ints(max_images), int(step))
 
     def replace(self, **changes) -> "Potential":
+        """A variant; `max_images=`, `edge_chunk=` (edges per chunk, 0: whole) or a field."""
         if "max_images" in changes:
             changes["max_images"] = _three_ints(changes["max_images"])
+        if "edge_chunk" in changes:
+            changes["model"] = changes.get("model", self.model).clone(edge_chunk=_edge_chunk(changes.pop("edge_chunk")))
         return dataclasses.replace(self, **changes)
+
+    @property
+    def edge_chunk(self) -> int:
+        return int(self.model.edge_chunk)
 
     @property
     def cutoff(self) -> float:
