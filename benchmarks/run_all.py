@@ -785,16 +785,21 @@ quoted here; the profiles of the present code are in `benchmarks/md_flatness/`.
    product. The head's cost is the "orbital head adds" rows.
 7. **MD padding**: the calculator's edge budget is 1.1 × the edges needed, rounded up on the
    ladder 2^k × {1, 1.25, 1.5, 1.75}.
+8. **Chunked edge loop** (`orbjax/model/blocks.py:chunked_messages`, `Potential.edge_chunk`,
+   default 4,096 edges): a potential runs each layer's edge loop (radial MLP, gather,
+   messages, scatter into the node sums in place) over chunks of edges under
+   `jax.checkpoint`, so no [n_edges, …] tensor is ever whole and the backward recomputes one
+   chunk at a time. The per-op profiles had shown the edge tensors growing slower per edge
+   once they left the caches; `benchmarks/md_flatness/edge_chunks.csv` has the call time and
+   peak memory against the chunk size. Training keeps the whole loop (small batches).
 
 All `tests/model` (e3nn reference for messages and gradients, symmetries, D·B·Dᵀ, padding,
 finite differences) pass after each change.
 
 ## Remaining gaps
 
-- MD time per atom above 1,000 atoms: see the flatness row. Work per atom is constant; the
-  per-op profiles in `benchmarks/md_flatness/` show the second layer's memory-bound edge
-  tensors (the sender-feature gather and a backward multiply of the radial weights) growing
-  faster than linearly once they leave the caches.
+- MD time per atom above 1,000 atoms: see the flatness row (with the chunked edge loop;
+  before it, the memory-bound edge tensors made it grow, `benchmarks/md_flatness/`).
 - MD computes the stress of every periodic call (so does MACE's calculator; like for like).
 - The host neighbour list (vesin; `benchmarks/neighbour_lists.csv` compares it with matscipy)
   and padding are the "orbjax NL" column; the jitted loop (`orbjax_jit`) keeps the neighbour
