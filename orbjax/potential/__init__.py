@@ -37,6 +37,11 @@ vmap) the images are computed from them; when they are traced, `Potential.max_im
 used (default (0, 0, 0): molecules and cells wider than 2·cutoff) and a cell that needs more
 gives NaN outputs rather than a silently wrong answer.
 
+Chunked edge loop. A potential's model runs each layer's edge loop in chunks of
+`Potential.edge_chunk` edges (default `core.EDGE_CHUNK` = 4096; `load_potential(...,
+edge_chunk=)`, `replace(edge_chunk=)`, 0 = the whole loop): same values, memory and time per
+atom that stay flat for large systems (`orbjax.model.blocks.chunked_messages`).
+
 Precision (float64). `load_potential(..., dtype="float64")` computes in float64. The pure
 functions never change JAX's global configuration: call them with x64 enabled, e.g.
 ``with jax.enable_x64(True): potential.energy_forces_stress(...)``; they raise a clear error
