@@ -219,19 +219,18 @@ def chunked_messages(layout: MessageLayout, h: e3nn.IrrepsArray, sh: e3nn.Irreps
     @jax.checkpoint
     def chunk_messages(x, y, rad, env, s):  # only chunk-sized arrays are saved for the backward
         weights = [w * env[:, None] for w in radial_weights(rad)]
-        return [m for m in _edge_messages(layout, h.irreps, x, y, weights, s, only) if m is not None]
+        return _edge_messages(layout, h.irreps, x, y, weights, s, only)
 
-    def step(sums, edges):
+    def step(sums, edges):  # None (an empty pytree) where `only` skips an irrep
         y, rad, env, s, r = edges
-        return [total.at[r].add(m) for total, m in zip(sums, chunk_messages(x, y, rad, env, s))], None
+        messages = chunk_messages(x, y, rad, env, s)
+        return [None if m is None else total.at[r].add(m) for total, m in zip(sums, messages)], None
 
     c = layout.channels
-    computed = [(ir, mul) for (ir, _, _), (mul, _) in zip(layout.blocks, layout.irreps) if only is None or ir in only]
-    zeros = [jnp.zeros((n_nodes, mul // c, ir.dim, c), x.dtype) for ir, mul in computed]
+    zeros = [jnp.zeros((n_nodes, mul // c, ir.dim, c), x.dtype) if only is None or ir in only else None
+             for mul, ir in layout.irreps]
     sums, _ = jax.lax.scan(step, zeros, tuple(map(split, (sh.regroup().array, radial, envelope, senders, receivers))))
-    sums = iter(sums)
-    return _from_sums(layout, [next(sums) if only is None or ir in only else None for ir, _, _ in layout.blocks],
-                      n_nodes, x.dtype)
+    return _from_sums(layout, sums, n_nodes, x.dtype)
 
 
 def channels_last(h: e3nn.IrrepsArray, channels: int) -> jnp.ndarray:

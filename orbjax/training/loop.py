@@ -171,15 +171,14 @@ def _loop(run: Run, state, epoch: int, batch_in_epoch: int, total_steps: int):
                 train_metrics["xla_compilations"] = run.train_step._cache_size()
                 run.log.write(step, "train", train_metrics)
                 t0 = time.perf_counter()
-            position = {"epoch": epoch, "batch_in_epoch": batch_in_epoch}
             if step % config.train.eval_every == 0 or last:
                 final = _validate(run, state, step)
                 progress.write(f"step {step}: " + format_metrics(final))
-                run.ckpt.save(state, {**run.meta, **position, **run.clock.elapsed()}, final["val_loss"])
+                run.ckpt.save(state, _checkpoint_meta(run, epoch, batch_in_epoch), final["val_loss"])
             elif step % config.train.checkpoint_every == 0:
-                run.ckpt.save(state, {**run.meta, **position, **run.clock.elapsed()})
+                run.ckpt.save(state, _checkpoint_meta(run, epoch, batch_in_epoch))
             if _stop_requested(run.stop_signals, step, config) and not last:
-                run.ckpt.save(state, {**run.meta, **position, **run.clock.elapsed()})
+                run.ckpt.save(state, _checkpoint_meta(run, epoch, batch_in_epoch))
                 progress.write(f"step {step}: stop signal {run.stop_signals.pending}; checkpoint saved")
                 run.stop_signals.deliver()  # requeue / terminate here; returns if the old handler does
             if last:
@@ -211,6 +210,12 @@ def _score_tests(run: Run, state, step: int) -> dict:
             run.log.write(selected, name, metrics)
             out.update({f"{name}_{k}": v for k, v in metrics.items()})
     return out
+
+
+def _checkpoint_meta(run: Run, epoch: int, batch_in_epoch: int) -> dict:
+    """What a checkpoint records beside the state: the run's meta, where in the data it is,
+    and the cost so far (read at saving, so the validation before it is counted)."""
+    return {**run.meta, "epoch": epoch, "batch_in_epoch": batch_in_epoch, **run.clock.elapsed()}
 
 
 def _stop_requested(stop_signals, step: int, config) -> bool:
