@@ -13,6 +13,11 @@ jitted model call. The MACE worker runs in its own venv (see train_step.py).
 The `orbjax_jit` worker times the fully jitted path instead (orbjax.potential.dynamics):
 NVE velocity-Verlet steps from 300 K with the on-device neighbour list updated inside the
 loop, `interval` steps per jitted chunk; a step's time is the chunk's over `interval`.
+`--ensembles nve nvt npt` times its Langevin NVT and stochastic-cell-rescaling NPT steps too
+(NPT computes the stress every step and rescales the cell; water's compressibility):
+
+    python benchmarks/md_scaling.py compare --sizes 7 10 --config configs/default.py \
+        --impls orbjax_jit --ensembles nve nvt npt --out benchmarks/md_ensembles.csv
 
 Side by side without run_all.py (one fresh process per implementation and size, run one
 after the other, never pinned):
@@ -145,12 +150,16 @@ def orbjax_jit_worker(spec: dict) -> None:
 
     tune(spec)
     from orbjax.potential.dynamics import MolecularDynamics
+    from orbjax.potential.barostat import GPA
 
     from train_step import orbjax_versions
 
     atoms = water_box(spec["n"], seed=0)
     interval = int(spec.get("interval", 10))
-    md = MolecularDynamics.create(orbjax_potential(spec), atoms, "nve", timestep=0.5, skin=spec.get("skin", 0.5))
+    ensemble = spec.get("ensemble", "nve")  # NPT: water's compressibility, so the cell moves
+    extra = {"compressibility": 0.45 / GPA} if ensemble == "npt" else {}
+    md = MolecularDynamics.create(orbjax_potential(spec), atoms, ensemble, timestep=0.5, skin=spec.get("skin", 0.5),
+                                  **extra)
     state, nbrs = md.initial_state(atoms.positions, md.maxwell_boltzmann(300.0, seed=0))
     t0 = time.perf_counter()
     for state, nbrs in md.run(state, nbrs, int(state.step) + interval, interval):  # compiles
@@ -178,7 +187,7 @@ def orbjax_jit_worker(spec: dict) -> None:
                 "capacity": nbrs.capacity, "reallocations": md.reallocations, "step": int(state.step),
                 "temperature_K": md.thermo(state)["temperature_K"]}
 
-    serve({"impl": "orbjax_jit", "n_atoms": len(atoms), "compile_s": compile_s, "interval": interval,
+    serve({"impl": "orbjax_jit", "ensemble": ensemble, "n_atoms": len(atoms), "compile_s": compile_s, "interval": interval,
            "capacity": nbrs.capacity, "candidate_capacity": nbrs.candidate_capacity,
            "bin_capacity": nbrs.bin_capacity, "n_bins": list(nbrs.n_bins),
            "versions": orbjax_versions()}, run_pass)
@@ -229,7 +238,7 @@ def mace_worker(spec: dict) -> None:
 
 # ----------------------------------------------------------------------------- compare (no run_all.py)
 
-CSV_FIELDS = ("impl", "n_atoms", "config", "median_step_s", "us_per_atom", "median_cpu_s", "n_steps", "compile_s",
+CSV_FIELDS = ("impl", "ensemble", "n_atoms", "config", "median_step_s", "us_per_atom", "median_cpu_s", "n_steps", "compile_s",
               "peak_rss_mb", "neighbour_list_s", "model_s", "capacity", "n_builds", "load_avg")
 
 
@@ -246,14 +255,17 @@ def compare(argv) -> None:
     p.add_argument("--impls", nargs="+", default=["orbjax", "orbjax_jit"])
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--budget-s", type=float, default=30.0)
+    p.add_argument("--ensembles", nargs="+", default=["nve"], choices=["nve", "nvt", "npt"],
+                   help="the jitted loop's ensembles (the ASE path and mace run NVE)")
     p.add_argument("--out", default="benchmarks/md_jitted.csv")
     args = p.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
-            for impl in args.impls:
-                spec = {"impl": impl, "n": n, "config": args.config, "steps": args.steps, "budget_s": args.budget_s}
-                path = os.path.join(tmp, f"{impl}_{n}.json")
+            for impl, ensemble in [(i, e) for i in args.impls for e in (args.ensembles if i == "orbjax_jit" else ["nve"])]:
+                spec = {"impl": impl, "n": n, "config": args.config, "steps": args.steps, "budget_s": args.budget_s,
+                        "ensemble": ensemble}
+                path = os.path.join(tmp, f"{impl}_{ensemble}_{n}.json")
                 with open(path, "w") as f:
                     json.dump(spec, f)
                 done = subprocess.run([sys.executable, os.path.abspath(__file__), "worker", path], input="run\n",
@@ -274,7 +286,7 @@ def _row(impl: str, config: str, setup: dict, result: dict) -> dict:
     steps = result["step_s"]
     parts = result.get("parts") or []
     median = float(np.median(steps))
-    return {"impl": impl, "n_atoms": setup["n_atoms"], "config": config, "median_step_s": median,
+    return {"impl": impl, "ensemble": setup.get("ensemble", "nve"), "n_atoms": setup["n_atoms"], "config": config, "median_step_s": median,
             "us_per_atom": 1e6 * median / setup["n_atoms"], "median_cpu_s": float(np.median(result["cpu_s"])),
             "n_steps": len(steps), "compile_s": setup["compile_s"], "peak_rss_mb": result["peak_rss_mb"],
             "neighbour_list_s": float(np.median([q["neighbour_list_s"] for q in parts])) if parts else "",

@@ -500,7 +500,8 @@ def merge_sections(old: dict, new: dict) -> dict:
 def _section_notes(res: dict) -> list[str]:
     return [f"Section {SECTIONS[sec]} was re-measured at {r['date']} (commit {r['commit'] or '?'}, load "
             f"{r['load_avg'][0]:.1f}–{r['load_avg'][1]:.1f}, {r['wall_s'] / 60:.0f} min) with "
-            f"`run_all.py --update --only {sec}`" + (f" `--md-sizes {','.join(map(str, r['args']['md_sizes']))}`" if sec == "md" else "")
+            f"`run_all.py --update --only {sec}`" + (f" `--md-sizes {','.join(map(str, r['args']['md_sizes']))} --md-rounds {r['args']['md_rounds']} "
+               f"--md-steps {r['args']['md_steps']} --md-budget-s {r['args']['md_budget_s']:g}`" if sec == "md" else "")
             + ".\n"
             for sec, r in res.get("section_runs", {}).items()]
 
@@ -581,7 +582,10 @@ def _markdown(res: dict, ratios: dict) -> str:
             cells += [_f(o.get("neighbour_list_s")), _f(o.get("model_s"))]
             cells += [_f(ratios.get(("md", n, n_atoms))) + "×" for n in names if n != "orbjax"]
             L.append("| " + " | ".join(cells) + " |")
-        L.append("")
+        L += ["", "Timed steps behind each median (all rounds; fewer where the time budget ran out; the "
+              "jitted loop's steps are its chunks' steps): " + "; ".join(
+                  f"{n} " + ", ".join(f"{len(e['step_s'])} @{k}" for k, e in sorted(md[n].items(), key=lambda kv: int(kv[0]))
+                                      if e and not e.get("skipped")) for n in names) + ".", ""]
     comp = res.get("compilation")
     if comp:
         L += ["## 3. Compilation and padding (default config, full epochs of CHNO)", "",

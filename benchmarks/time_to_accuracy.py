@@ -32,9 +32,10 @@ they start (orbjax: `train_and_evaluate`, after imports; mace: the process) and 
 compared.
 
 Writes `benchmarks/time_to_accuracy_curves.csv` (one row per validation pass of every run)
-and `benchmarks/time_to_accuracy.csv` (one row per run: the best validation errors, the CPU
+`benchmarks/time_to_accuracy.csv` (one row per run: the best validation errors, the CPU
 seconds to first reach each error level of `FORCE_LEVELS` / `ENERGY_LEVELS`, and the test
-errors of the model the run selected by validation).
+errors of the model the run selected by validation) and `benchmarks/time_to_accuracy.png`
+(validation energy and force MAE against CPU-hours, log–log).
 """
 from __future__ import annotations
 
@@ -51,9 +52,10 @@ MACE_CURVES = os.path.join(HERE, "mace_reference_val_curves.csv")
 MACE_RESULTS = os.path.join(HERE, "mace_reference.csv")
 CURVES_CSV = os.path.join(HERE, "time_to_accuracy_curves.csv")
 SUMMARY_CSV = os.path.join(HERE, "time_to_accuracy.csv")
+PLOT_PNG = os.path.join(HERE, "time_to_accuracy.png")
 N_TRAIN = 400
-FORCE_LEVELS = (100.0, 70.0, 50.0, 40.0, 30.0)  # meV/Å, validation force MAE
-ENERGY_LEVELS = (3.0, 2.0, 1.5, 1.0, 0.7)  # meV/atom, validation energy MAE
+FORCE_LEVELS = (100.0, 50.0, 40.0, 30.0, 25.0, 20.0)  # meV/Å, validation force MAE
+ENERGY_LEVELS = (2.0, 1.0, 0.7, 0.5, 0.4, 0.3)  # meV/atom, validation energy MAE
 MACE_VARIANTS = ("orbjax_size", "mace_defaults")
 CURVE_FIELDS = ["model", "run", "seed", "step_or_epoch", "cpu_s", "wall_s", "val_energy_mae", "val_forces_mae"]
 
@@ -173,6 +175,32 @@ def write(rows: list[dict], path: str, fields: list[str] | None = None) -> None:
                         for k in fields})
 
 
+def plot(curves: list[dict], path: str) -> None:
+    """Validation energy and force MAE against CPU-hours, one line per run (log–log)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    runs: dict[tuple, list[dict]] = {}
+    for r in curves:
+        runs.setdefault((r["model"], r["run"]), []).append(r)
+    for (model, run), rows in sorted(runs.items()):
+        rows = sorted(rows, key=lambda r: r["cpu_s"])
+        hours = [r["cpu_s"] / 3600 for r in rows]
+        style = "-" if model == "orbjax" else "--"
+        for ax, key in zip(axes, ("val_energy_mae", "val_forces_mae")):
+            ax.plot(hours, [r[key] for r in rows], style, marker=".", ms=3, label=f"{model} {run}")
+    for ax, label in zip(axes, ("validation energy MAE (meV/atom)", "validation force MAE (meV/Å)")):
+        ax.set(xscale="log", yscale="log", xlabel="CPU-hours of training (one core)", ylabel=label)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[1].legend(fontsize=8)
+    fig.suptitle("acetylacetone, 400 training frames, seed 0")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sweep-dirs", nargs="+", default=list(ORBJAX_SWEEPS))
@@ -186,6 +214,7 @@ def main() -> None:
                          f"{args.mace_curves}")
     write(curves, os.path.join(args.out_dir, os.path.basename(CURVES_CSV)), CURVE_FIELDS)
     write(summaries, os.path.join(args.out_dir, os.path.basename(SUMMARY_CSV)))
+    plot(curves, os.path.join(args.out_dir, os.path.basename(PLOT_PNG)))
     for s in summaries:
         print(f"{s['model']:7s} {s['run']:24s} {s['total_cpu_s'] / 3600:5.2f} CPU-h  best val "
               f"{s['best_val_energy_mae']:.3g} meV/atom {s['best_val_forces_mae']:.3g} meV/Å  test "

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--steps", type=int, default=None, help="override the number of training steps")
     parser.add_argument("--md-steps", type=int, default=200, help="velocity Verlet steps of 0.5 fs")
     args = parser.parse_args(argv)
+    wall_start, cpu_start = time.perf_counter(), time.process_time()
 
     from orbjax.config import load_config_module
 
@@ -54,7 +56,11 @@ def main(argv=None) -> dict:
     print(f"[4/4] {args.md_steps} steps of NVE molecular dynamics (0.5 fs) with {model_file}")
     md = run_md(model_file, config.data.val_path, os.path.join(args.workdir, "md.extxyz"), args.md_steps)
     summary = {"learning": learning, "validation_metrics": evaluation["metrics"], "plots": evaluation["plots"],
-               "model_file": model_file, "md": md}
+               "model_file": model_file, "model_file_bytes": os.path.getsize(model_file), "md": md,
+               # the whole job after the imports of this module: labels, training (with its XLA
+               # compilations), evaluation and MD; CPU seconds of every thread of the process
+               "time": {"wall_s": time.perf_counter() - wall_start, "process_cpu_s": time.process_time() - cpu_start,
+                        "cpu_count": os.cpu_count()}}
     with open(os.path.join(args.workdir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
     return summary

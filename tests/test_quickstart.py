@@ -16,6 +16,8 @@ def test_quickstart_writes_every_piece(tmp_path):
     for name in ("example_gfn1.h5", "train.h5", "validation.h5", "train/model.orbjax", "summary.json"):
         assert (tmp_path / name).is_file(), name
     assert summary["model_file"] == str(tmp_path / "train" / "model.orbjax")
+    assert summary["model_file_bytes"] == (tmp_path / "train" / "model.orbjax").stat().st_size
+    assert 0 < summary["time"]["process_cpu_s"] and 0 < summary["time"]["wall_s"]
     assert {p.rsplit("/", 1)[-1] for p in summary["plots"]} >= {"parity_energy.png", "parity_forces.png"}
     assert all((tmp_path / "train" / "eval_validation" / p.rsplit("/", 1)[-1]).is_file() for p in summary["plots"])
     learning = summary["learning"]

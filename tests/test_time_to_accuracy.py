@@ -72,15 +72,17 @@ def test_curves_levels_and_tests(tmp_path):
     mace_row, orbjax_row = summaries
     assert len([c for c in curves if c["model"] == "orbjax"]) == 3
     assert orbjax_row["best_val_energy_mae"] == 1.2 and orbjax_row["best_val_forces_mae"] == 45.0
-    assert orbjax_row["cpu_s_to_forces_70"] == 70.0  # step 100 (60 meV/Å after the resume)
+    assert orbjax_row["cpu_s_to_forces_100"] == 70.0  # step 100 (60 meV/Å after the resume, not 120)
     assert orbjax_row["cpu_s_to_forces_40"] is None
-    assert orbjax_row["cpu_s_to_energy_1.5"] == 130.0 and orbjax_row["total_cpu_s"] == 130.0
+    assert orbjax_row["cpu_s_to_energy_2"] == 130.0 and orbjax_row["total_cpu_s"] == 130.0
     assert orbjax_row["test_forces_mae"] == 45.0 and orbjax_row["selected"] == 200
     assert mace_row["cpu_s_to_forces_40"] == 7200.0 and mace_row["cpu_s_to_energy_2"] == 3600.0
     assert mace_row["n_validations"] == 4 and mace_row["best_val_forces_mae"] == 38.0
     assert mace_row["test_energy_mae"] is None  # no scored rows given
 
     tta.write(summaries, str(tmp_path / "summary.csv"))
+    tta.plot(curves, str(tmp_path / "curves.png"))
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
     run_all = _load("run_all")
     section = run_all._time_to_accuracy(tmp_path / "summary.csv")
     table = [line for line in section if line.startswith("| orbjax | energy_only_steps16000 |")]
