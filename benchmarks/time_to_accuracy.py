@@ -8,10 +8,11 @@ core 1), or give them different cores:
 
   # orbjax (default model without the orbital head, i.e. `configs/energy_only.py`, as mace
   # trains on energies and forces only): seed 0 of the learning curves' `long` sweep (16,000
-  # steps, 4× the learning curve's budget) and the `tta` sweep (48,000 steps, 12×); an empty
+  # steps, 4× the learning curve's budget), the `tta` sweep (48,000 steps, 12×) and `tta_long`
+  # (192,000 steps, 48×, ~2 core-hours: a cosine schedule needs its budget planned); an empty
   # compilation cache, so that compilation is counted as a new user pays it
   JAX_COMPILATION_CACHE_DIR=$(mktemp -d) ORBJAX_CPUS=1 bash experiments/learning_curves/queue.sh \
-      lc_acac:long@0+config=energy_only lc_acac:tta
+      lc_acac:long@0+config=energy_only lc_acac:tta lc_acac:tta_long
   # mace-torch at orbjax's size and at its own defaults (~2 core-hours each;
   # benchmarks/README.md, "mace-torch reference"; exports the split first)
   for v in orbjax_size mace_defaults; do
@@ -47,7 +48,7 @@ import re
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-ORBJAX_SWEEPS = tuple(os.path.join(ROOT, "runs", "learning_curves", s) for s in ("acac_long", "acac_tta"))
+ORBJAX_SWEEPS = tuple(os.path.join(ROOT, "runs", "learning_curves", s) for s in ("acac_long", "acac_tta", "acac_tta_long"))
 MACE_CURVES = os.path.join(HERE, "mace_reference_val_curves.csv")
 MACE_RESULTS = os.path.join(HERE, "mace_reference.csv")
 CURVES_CSV = os.path.join(HERE, "time_to_accuracy_curves.csv")

@@ -200,7 +200,8 @@ def test_only_selects_runs_by_swept_value_and_config_name(tmp_path):
 def test_learning_curve_experiments_build_valid_configs_for_every_kind(tmp_path, dataset):
     """Every run of every kind (`file.py:kind` → get_config(kind)) is a valid training config."""
     expected = {"curve": None, "weights": 8, "noforces": None, "controls": None, "head_input": 6,
-                "noforces_controls": None}
+                "noforces_controls": None, "long": 6, "tta": 1, "tta_long": 1}
+    largest_steps = S.load_sweep(str(ROOT / "configs" / "sweeps" / f"{dataset}.py")).runs[-1]["train.num_steps"]
     for kind, n_runs in expected.items():
         path = str(ROOT / "configs" / "sweeps" / f"{dataset}.py") + ("" if kind == "curve" else f":{kind}")
         specs = S.expand(S.load_sweep(path), path, str(tmp_path / kind))
@@ -213,6 +214,8 @@ def test_learning_curve_experiments_build_valid_configs_for_every_kind(tmp_path,
         if kind == "controls":
             shuffled = [c for s, c in zip(specs, configs) if s["config_path"].endswith("orbital_shuffled.py")]
             assert shuffled and all(c.data.shuffle_targets == "xtb_orbital_populations" for c in shuffled)
+        if kind in ("tta", "tta_long"):  # energy-only, seed 0, the largest size's budget × 12 / × 48
+            assert configs[0].seed == 0 and configs[0].train.num_steps == {"tta": 12, "tta_long": 48}[kind] * largest_steps
         # the evaluation sets do not depend on the seed: only the subsample and the initialisation do
         assert len({(c.data.split_seed, c.data.val_path, c.data.test_path) for c in configs}) == 1
     with pytest.raises(ValueError, match="unknown kind"):

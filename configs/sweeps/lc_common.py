@@ -23,6 +23,7 @@ command line as `--config configs/sweeps/lc_acac.py:KIND`:
   tta       the largest size, energy-only, seed 0, at 12× its step budget: with `long`'s
             seed-0 energy-only run, orbjax's side of the time-to-accuracy benchmark
             (`benchmarks/time_to_accuracy.py`, issue 17 item 5)
+  tta_long  the same at 48× (acac: 192,000 steps, ~2 core-hours, mace-torch's budget there)
 
 Runs are ordered seed-major (then size, then variant), so a sweep cut short has complete,
 seed-paired curves for its first seeds. Every variant of one (size, seed) trains the same
@@ -40,8 +41,8 @@ DECISIVE_SEEDS = (0, 1, 2, 3, 4)  # the chosen-weight comparison: 5 seeds, as is
 CONTROL_TARGET = {"orbital_shuffled": "orbital_populations", "orbital_invariant": "orbital_populations",
                   "shell": "spd_populations", "atomic": "atomic_charges", "dft_charges": "dft_charges"}
 SCAN_WEIGHTS = (10.0, 1000.0, 3000.0, 10000.0)  # 0 (energy-only) and 100 (orbital) are in `curve`
-KINDS = ("curve", "weights", "noforces", "controls", "head_input", "noforces_controls", "long", "tta")
-LONG_FACTOR, TTA_FACTOR = 4, 12  # the `long` kind's step budgets, in multiples of the size's own
+KINDS = ("curve", "weights", "noforces", "controls", "head_input", "noforces_controls", "long", "tta", "tta_long")
+LONG_FACTOR, TTA_FACTOR, TTA_LONG_FACTOR = 4, 12, 48  # step budgets, in multiples of the size's own
 
 
 def learning_curve_sweep(name, data, sizes_steps, variants, seeds, extra=None):
@@ -58,13 +59,13 @@ def learning_curve_sweep(name, data, sizes_steps, variants, seeds, extra=None):
 
 def long_sweep(dataset, data, size_steps, aux_weight, kind="long"):
     """The largest size with a longer budget: `long` at LONG_FACTOR × its steps (both variants,
-    every seed; the weight override on the orbital runs only), `tta` seed 0's energy-only at
-    TTA_FACTOR ×. Validation every 500 steps (the time-to-accuracy curve)."""
+    every seed; the weight override on the orbital runs only), `tta` / `tta_long` seed 0's
+    energy-only at TTA_FACTOR / TTA_LONG_FACTOR ×. Validation every 500 steps (the time-to-accuracy curve)."""
     n_train, steps = size_steps
     if kind == "long":
         plan = [(seed, LONG_FACTOR, variant) for seed in SEEDS for variant in ("energy_only", "orbital")]
     else:
-        plan = [(SEEDS[0], TTA_FACTOR, "energy_only")]
+        plan = [(SEEDS[0], TTA_FACTOR if kind == "tta" else TTA_LONG_FACTOR, "energy_only")]
     runs = [{"seed": seed, "data.n_train": n_train, "train.num_steps": steps * factor, "config": variant,
              **data, **COMMON, "train.eval_every": 500, "train.checkpoint_every": 500,
              **({"loss.weights.orbital_populations": aux_weight} if variant == "orbital" else {})}
@@ -97,7 +98,7 @@ def experiment(dataset, data, sizes_steps, kind="curve", two_sizes=(50, 200), co
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}: one of {KINDS}")
     two = [(n, s) for n, s in sizes_steps if n in two_sizes]
-    if kind in ("long", "tta"):
+    if kind in ("long", "tta", "tta_long"):
         return long_sweep(dataset, data, sizes_steps[-1], aux_weight, kind)
     if kind == "curve":
         sweep = learning_curve_sweep(dataset, data, sizes_steps, ("energy_only", "orbital"), SEEDS)
