@@ -632,7 +632,11 @@ def _time_to_accuracy(path: Path) -> list[str]:
          "validation included. orbjax runs with a planned step budget (its learning rate decays over "
          "it), so each budget is its own row; mace-torch's plateau scheduler needs none. Test errors are "
          "those of the model each run selected by validation (test: 50 frames of train_300K; test600: "
-         "train_600K).", "",
+         "train_600K): orbjax selects by validation energy + forces with its training weights, mace-torch by its "
+         "validation loss (for `mace_defaults`, the CLI's defaults: energy weight 1, forces 100, no EMA, no SWA, "
+         "so the selected epoch can carry an energy offset that the best-energy epoch does not). Curves: "
+         "`time_to_accuracy.png`, `time_to_accuracy_curves.csv`. mace-torch at orbjax's size keeps MACE's "
+         "correlation 3 (4-body messages per layer; orbjax's are 2-body).", "",
          "| model | run | CPU-h | best val E (meV/atom) | best val F (meV/Å) | test E / F | test600 E / F |",
          "|---|---|---|---|---|---|---|"]
     for r in rows:
