@@ -32,7 +32,7 @@ included). Both count every thread of the process. The `wall_s` columns differ i
 they start (orbjax: `train_and_evaluate`, after imports; mace: the process) and are not
 compared.
 
-Writes `benchmarks/time_to_accuracy_curves.csv` (one row per validation pass of every run)
+Writes `benchmarks/time_to_accuracy_curves.csv` (one row per validation pass of every run),
 `benchmarks/time_to_accuracy.csv` (one row per run: the best validation errors, the CPU
 seconds to first reach each error level of `FORCE_LEVELS` / `ENERGY_LEVELS`, and the test
 errors of the model the run selected by validation) and `benchmarks/time_to_accuracy.png`
