@@ -142,7 +142,9 @@ def orbjax_potential(spec: dict):
         stats = compute_statistics(structures_to_graphs(read_structures(spec["data"]), config.model.cutoff))
     else:
         for head in ("atomic_charges", "dft_charges", "spd_populations", "orbital_populations"):
-            config.loss.weights[head] = 0.0  # no charge heads: the potential never evaluates them
+            config.loss.weights[head] = 0.0  # no charge heads: the potential never evaluates them,
+        if "heads" in config.model:          # and the stand-in statistics have no charge means
+            config.model.heads = ()
         stats = Statistics(species=(1, 6, 7, 8), atomic_energies=(0.0,) * 4, avg_num_neighbors=11.33)
     model = create_model(config, stats)
     return Potential.create(model, _init(model, None, init_params, to_device), stats)

@@ -196,7 +196,7 @@ def test_only_selects_runs_by_swept_value_and_config_name(tmp_path):
         S.select(specs, ["seed"])
 
 
-@pytest.mark.parametrize("dataset", ["lc_acac", "lc_chno"])
+@pytest.mark.parametrize("dataset", ["lc_acac", "lc_chno", "lc_chno_grown"])
 def test_learning_curve_experiments_build_valid_configs_for_every_kind(tmp_path, dataset):
     """Every run of every kind (`file.py:kind` → get_config(kind)) is a valid training config."""
     expected = {"curve": None, "weights": 8, "noforces": None, "controls": None, "head_input": 6,

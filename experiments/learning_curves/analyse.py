@@ -31,9 +31,10 @@ RESULTS = os.path.join(HERE, "results")
 SWEEPS = os.path.join(ROOT, "runs", "learning_curves")
 # Analysis groups: the sweeps (configs/sweeps/lc_common.py kinds) whose runs are compared
 # with each other, seed-paired; the baseline of every ratio is energy-only in the same group.
-GROUPS = {d: (d, f"{d}_weights", f"{d}_controls", f"{d}_head_input") for d in ("acac", "chno")}
-GROUPS.update({f"{d}_noforces": (f"{d}_noforces", f"{d}_noforces_controls") for d in ("acac", "chno")})
-GROUPS.update({f"{d}_long": (f"{d}_long",) for d in ("acac", "chno")})  # the largest size, 4× the budget
+DATASETS = ("acac", "chno", "chno_grown")  # chno_grown: the shared CHNO set + experiments/data/chno_grow_*
+GROUPS = {d: (d, f"{d}_weights", f"{d}_controls", f"{d}_head_input") for d in DATASETS}
+GROUPS.update({f"{d}_noforces": (f"{d}_noforces", f"{d}_noforces_controls") for d in DATASETS})
+GROUPS.update({f"{d}_long": (f"{d}_long",) for d in DATASETS})  # the largest size, 4× the budget
 
 
 def _add_weight_curves() -> None:
@@ -44,7 +45,7 @@ def _add_weight_curves() -> None:
     names = {os.path.basename(p) for p in glob.glob(os.path.join(SWEEPS, "*_w*"))}
     names |= {os.path.basename(p)[:-4] for p in glob.glob(os.path.join(RESULTS, "*_w*.csv"))}
     for name in sorted(names):
-        match = re.fullmatch(r"(acac|chno)_(controls_)?w[0-9.e+]+", name)
+        match = re.fullmatch(rf"({'|'.join(DATASETS)})_(controls_)?w[0-9.e+]+", name)
         if match:
             GROUPS[match.group(1)] += (name,)
 
@@ -53,7 +54,7 @@ _add_weight_curves()
 BASELINE = "energy_only"
 # (metric column, label, unit) scored on each test set; acac also has the 600 K set.
 METRICS = [("energy_mae", "energy MAE", "meV/atom"), ("forces_mae", "force MAE", "meV/Å")]
-TEST_SETS = {"acac": ("test", "test600"), "chno": ("test",)}
+TEST_SETS = {"acac": ("test", "test600"), "chno": ("test",), "chno_grown": ("test",)}
 N_BOOT = 10000
 MIN_SLOPE = 0.1  # |log-log slope| of energy-only below which a data-efficiency factor is not defined
 FULL_SIZE = {"chno": 500}  # n_train = 0 means the whole training split
@@ -62,7 +63,8 @@ DFT_WEIGHTS = ("loss.weights.energy", "loss.weights.forces", "loss.weights.stres
 
 
 def base_dataset(group: str) -> str:
-    return group.split("_")[0]
+    """The dataset a group or sweep belongs to: its longest DATASETS prefix ('chno_grown_w1000' → 'chno_grown')."""
+    return max((d for d in DATASETS if group == d or group.startswith(d + "_")), key=len)
 
 
 # ----------------------------------------------------------------------------- collect
