@@ -9,7 +9,6 @@ re-chosen here). Prepare the data first, then the decisive pair per seed:
   python experiments/learning_curves/prepare.py --chno-grown
   bash experiments/learning_curves/queue.sh lc_chno_grown@0+config=energy_only lc_chno_grown:curve_chosen@0 ...
 """
-import glob
 import os
 
 from orbjax.config import load_config_module
@@ -18,14 +17,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 common = load_config_module(os.path.join(HERE, "lc_common.py"))
 
 
-def _grown_file() -> str:
-    """The merged, GFN1-labelled set prepare.py wrote (data/learning_curves/chno_grown_<N>.h5, the largest N)."""
-    found = sorted(glob.glob(os.path.join(common.DATA, "chno_grown_*.h5")),
-                   key=lambda p: int(p.rsplit("_", 1)[1].split(".")[0]))
-    return found[-1] if found else f"{common.DATA}/chno_grown_NOT_PREPARED.h5"
-
-
-DATA = {"data.train_path": _grown_file(), "data.key_preset": "chno", "data.split_seed": 0}
+# prepare.py names the merged set by its size: 626 shared + 882 grown structures, 503 molecules.
+DATA = {"data.train_path": f"{common.DATA}/chno_grown_1508.h5", "data.key_preset": "chno", "data.split_seed": 0}
 AUX_WEIGHT = 1000.0  # CHNO's validation-chosen weight (results/weights_choice.csv)
 SIZES_STEPS = [(50, 1500), (100, 2000), (200, 3000), (400, 4000), (800, 5000), (0, 6000)]
 

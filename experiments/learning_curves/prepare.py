@@ -66,6 +66,7 @@ def chno(grown: bool) -> None:
     for path in sorted(glob.glob(os.path.join(ROOT, "experiments", "data", "chno_grow_*.extxyz"))):
         new = [a for a in read(path, ":") if int(a.info["mol_id"]) not in seen]
         frames += new
+        seen |= {int(a.info["mol_id"]) for a in new}
         print(f"{path}: {len(new)} structures")
     merged = os.path.join(OUT, f"chno_grown_{len(frames)}.extxyz")
     write(merged, frames, format="extxyz")
