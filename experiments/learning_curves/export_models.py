@@ -3,7 +3,7 @@
     python experiments/learning_curves/export_models.py      # from the repository root
 
 Copies (or exports) the best-by-validation model of every finished `energy_only` and
-`orbital` run of the acac and CHNO curves (weight 100: variant `orbital`; the chosen-weight
+`orbital` run of the acac, CHNO and grown-CHNO curves (weight 100: variant `orbital`; the chosen-weight
 curves `<dataset>_w<W>`: variant `orbital_w<W>`) to
 `models/<dataset>/<variant>/n<N>/seed<S>/model.orbjax` (EMA parameters, config, statistics;
 ~0.5 MB each; `orbjax.load_potential(path)` loads it) and re-scores each file on its test set:
@@ -24,7 +24,8 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 SWEEPS = os.path.join(ROOT, "runs", "learning_curves")
 MODELS = os.path.join(HERE, "models")
 VARIANTS = ("energy_only", "orbital")
-FULL = {"chno": 500}
+DATASETS = ("acac", "chno", "chno_grown")
+FULL = {"chno": 500, "chno_grown": 1205}  # n_train = 0: the whole training split
 ENERGY_TOLERANCE = 0.01  # meV/atom, see below
 
 
@@ -32,8 +33,8 @@ def main() -> int:
     import argparse
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--dataset", choices=("acac", "chno"), action="append", help="default: both")
-    datasets = p.parse_args().dataset or ["acac", "chno"]
+    p.add_argument("--dataset", choices=DATASETS, action="append", help="default: all")
+    datasets = p.parse_args().dataset or list(DATASETS)
     for dataset in datasets:
         if check_dataset(dataset):
             return 1
