@@ -19,9 +19,8 @@ loop, `interval` steps per jitted chunk; a step's time is the chunk's over `inte
     python benchmarks/md_scaling.py compare --sizes 7 10 --config configs/energy_only.py \
         --impls orbjax_jit --ensembles nve nvt npt --steps 40 --budget-s 30 --out benchmarks/md_ensembles.csv
 
-(the energy-only config: without `data` the worker's stand-in statistics have no charge
-means, so a config with a charge head cannot be built here; the potential never runs the
-head, so the step costs the same)
+(the rows were measured with the energy-only config; without `data` the worker builds any
+config without its charge heads, which the potential never runs, so the step costs the same)
 
 Side by side without run_all.py (one fresh process per implementation and size, run one
 after the other, never pinned):

@@ -24,8 +24,8 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 SWEEPS = os.path.join(ROOT, "runs", "learning_curves")
 MODELS = os.path.join(HERE, "models")
 VARIANTS = ("energy_only", "orbital")
-DATASETS = ("acac", "chno", "chno_grown")
-FULL = {"chno": 500, "chno_grown": 1205}  # n_train = 0: the whole training split
+sys.path.insert(0, HERE)
+from analyse import DATASETS, FULL_SIZE  # noqa: E402  (one list of datasets and their full sizes)
 ENERGY_TOLERANCE = 0.01  # meV/atom, see below
 
 
@@ -72,7 +72,7 @@ def check_dataset(dataset: str) -> int:
     cache = {}
     for sweep, name, r, variant in _runs(dataset):
         workdir = os.path.join(SWEEPS, sweep, name)
-        n = int(r["data.n_train"]) or FULL[dataset]
+        n = int(r["data.n_train"]) or FULL_SIZE[dataset]
         dest = os.path.join(MODELS, dataset, variant, f"n{n}", f"seed{r['seed']}", "model.orbjax")
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         if not os.path.exists(dest):
