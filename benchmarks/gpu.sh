@@ -17,17 +17,17 @@ mkdir -p "$OUT"
 PY=${PYTHON:-python}
 if [ -n "${SMOKE:-}" ]; then sizes="4 5"; steps=200; md_steps=3; config=configs/test.py
 else sizes="6 10 15 22 32"; steps=4000; md_steps=20; config=configs/default.py; fi
-"$PY" -c "import jax, jaxlib; print(jax.devices(), jax.__version__, jaxlib.__version__)" > "$OUT/env.txt" 2>&1
+"$PY" -c "import jax, jaxlib, flax, optax, e3nn_jax; print(jax.devices(), 'jax', jax.__version__, jaxlib.__version__, 'flax', flax.__version__, 'optax', optax.__version__, 'e3nn_jax', e3nn_jax.__version__)" > "$OUT/env.txt" 2>&1
 (command -v nvidia-smi >/dev/null && nvidia-smi >> "$OUT/env.txt") || true
 # Item 3: one fresh process per implementation and size (peak RSS is that size's).
-timeout 300 "$PY" benchmarks/md_scaling.py compare --sizes $sizes --config "$config" --impls orbjax orbjax_jit \
+timeout 270 "$PY" benchmarks/md_scaling.py compare --sizes $sizes --config "$config" --impls orbjax orbjax_jit \
   --steps "$md_steps" --budget-s 20 --out "$OUT/md_gpu.csv" || echo "md scaling stopped early (rc $?)"
 # Item 5, orbjax's side: validation/test error against training steps and steps/s.
 D=data/learning_curves
-timeout 280 "$PY" -m orbjax.train --config configs/energy_only.py --workdir "$OUT/acac_time" \
+timeout 250 "$PY" -m orbjax.train --config configs/energy_only.py --workdir "$OUT/acac_time" \
   --config.data.train_path=$D/acac_train.h5 --config.data.val_path=$D/acac_val.h5 \
   --config.data.test_path=$D/acac_test.h5 --config.data.extra_tests=test600=$D/acac_test600.h5 \
-  --config.data.isolated_atoms_path=../shared/data/botnet/acac/isolated_atoms.xyz \
+  --config.data.isolated_atoms_path=${ISOLATED:-../shared/data/botnet/acac/isolated_atoms.xyz} \
   --config.train.num_steps=$steps --config.train.eval_every=250 --config.train.log_every=250 \
   --config.train.checkpoint_every=1000 --config.train.progress_bar=false \
   || echo "training stopped early (rc $?)"

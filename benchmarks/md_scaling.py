@@ -280,11 +280,27 @@ def compare(argv) -> None:
                     raise RuntimeError(f"{impl} at n={n} failed:\n{done.stderr[-3000:]}")
                 rows.append(_row(impl, args.config, *lines[:2]))
                 print(json.dumps(rows[-1]), flush=True)
-    with open(args.out, "w", newline="") as f:
+                write_rows(args.out, rows)  # after every row: a run stopped by a timeout keeps what finished
+    print(f"wrote {args.out}")
+
+
+def write_rows(path: str, rows: list[dict]) -> None:
+    import csv
+
+    with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, CSV_FIELDS)
         w.writeheader()
         w.writerows(rows)
-    print(f"wrote {args.out}")
+
+
+def rows_from_log(argv) -> None:
+    """`md_scaling.py from-log LOG OUT.csv`: the rows `compare` printed (one JSON line each) as
+    its CSV, for a log whose run was stopped before it wrote the file."""
+    log, out = argv
+    with open(log) as f:
+        rows = [json.loads(x) for x in f if x.startswith('{"impl"')]
+    write_rows(out, rows)
+    print(f"{len(rows)} rows -> {out}")
 
 
 def _row(impl: str, config: str, setup: dict, result: dict) -> dict:
@@ -301,8 +317,8 @@ def _row(impl: str, config: str, setup: dict, result: dict) -> dict:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 2 and sys.argv[1] == "compare":
-        compare(sys.argv[2:])
+    if len(sys.argv) >= 2 and sys.argv[1] in ("compare", "from-log"):
+        {"compare": compare, "from-log": rows_from_log}[sys.argv[1]](sys.argv[2:])
         sys.exit(0)
     if len(sys.argv) != 3 or sys.argv[1] != "worker":
         sys.exit("usage: md_scaling.py worker SPEC.json | md_scaling.py compare [...]  (or run benchmarks/run_all.py)")
