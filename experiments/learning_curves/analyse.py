@@ -72,14 +72,71 @@ def base_dataset(group: str) -> str:
 
 
 def collect(dataset: str) -> None:
-    """One sweep directory → results/<sweep>.csv and results/<sweep>_val_curves.csv."""
+    """One sweep directory → results/<sweep>.csv, <sweep>_val_curves.csv and <sweep>_wall_time.csv.
+
+    Merged into the committed files by run name: a run found now replaces its row (its curve
+    rows), runs that are only in the committed files (trained on another machine or in an
+    earlier session whose `runs/` is gone) keep theirs, in their order."""
     sweep_dir = os.path.join(SWEEPS, dataset)
     if not os.path.isdir(sweep_dir):
         return
     os.makedirs(RESULTS, exist_ok=True)
     out = os.path.join(RESULTS, f"{dataset}.csv")
+    paths = [out] + [os.path.join(RESULTS, f"{dataset}_{part}.csv") for part in ("val_curves", "wall_time")]
+    committed = {path: read_rows(path) for path in paths}
     subprocess.run([sys.executable, "-m", "orbjax.sweep", "collect", "--sweep-dir", sweep_dir, "--out", out],
                    check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    report_changed(dataset, committed[out], read_rows(out))
+    _write_curves_and_times(dataset, sweep_dir)
+    finished = {r["name"] for r in committed[out] if r.get("status") == "finished"}
+    for path in paths:  # a run being re-trained now does not hide its committed finished row
+        fresh = [r for r in read_rows(path) if r.get("status", "finished") == "finished" or r["name"] not in finished]
+        merged = merge_by_name(committed[path], fresh)
+        if merged:
+            with open(path, "w", newline="") as f:
+                w = csv.DictWriter(f, list(dict.fromkeys(k for r in merged for k in r)), restval="")
+                w.writeheader()
+                w.writerows(merged)
+
+
+def read_rows(path: str) -> list[dict]:
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def merge_by_name(old: list[dict], new: list[dict]) -> list[dict]:
+    """`old` with every name found in `new` replaced by new's rows (at its first place), then
+    new's other names; one name may own several rows (a validation curve)."""
+    by_name: dict[str, list[dict]] = {}
+    for r in new:
+        by_name.setdefault(r["name"], []).append(r)
+    merged, placed = [], set()
+    for r in old:
+        if r["name"] not in by_name:
+            merged.append(r)
+        elif r["name"] not in placed:
+            merged += by_name[r["name"]]
+            placed.add(r["name"])
+    return merged + [r for name, rows in by_name.items() if name not in placed for r in rows]
+
+
+def report_changed(dataset: str, old: list[dict], new: list[dict]) -> None:
+    """Print runs that finished before and again now with other test errors (a re-trained run
+    that did not reproduce its committed numbers)."""
+    before = {r["name"]: r for r in old if r.get("status") == "finished"}
+    for r in new:
+        b = before.get(r["name"])
+        if b is None or r.get("status") != "finished":
+            continue
+        keys = [k for k in ("energy_mae", "forces_mae") if b.get(k) and r.get(k)]
+        if any(f"{float(b[k]):.4g}" != f"{float(r[k]):.4g}" for k in keys):
+            print(f"{dataset}: {r['name']} re-trained with other test errors: "
+                  + ", ".join(f"{k} {float(b[k]):.4g} -> {float(r[k]):.4g}" for k in keys))
+
+
+def _write_curves_and_times(dataset: str, sweep_dir: str) -> None:
     rows = []
     for name in sorted(os.listdir(sweep_dir)):
         path = os.path.join(sweep_dir, name, "metrics.csv")
@@ -193,7 +250,13 @@ def t_interval(values: np.ndarray) -> tuple[float, float]:
     return float(values.mean() - half), float(values.mean() + half)
 
 
-def paired_ratios(dataset: str, grid: dict, rng) -> list[dict]:
+def cell_rng(*key) -> np.random.Generator:
+    """A bootstrap stream of its own per table cell (dataset, variant, size, test set, metric):
+    a cell's interval does not move when other runs or variants are added."""
+    return np.random.default_rng(zlib.crc32("|".join(map(str, key)).encode()))
+
+
+def paired_ratios(dataset: str, grid: dict) -> list[dict]:
     """Per size and variant: err(variant)/err(energy-only) over seeds run for both."""
     out = []
     variants = sorted({v for v, _ in grid} - {BASELINE})
@@ -208,7 +271,7 @@ def paired_ratios(dataset: str, grid: dict, rng) -> list[dict]:
                 for metric, _, _ in METRICS:
                     col = f"{test}_{metric}"
                     log_ratio = np.log([float(other[s][col]) / float(base[s][col]) for s in seeds])
-                    lo, hi = bootstrap_ci(log_ratio, np.mean, rng)
+                    lo, hi = bootstrap_ci(log_ratio, np.mean, cell_rng(dataset, variant, n, test, metric))
                     t_lo, t_hi = t_interval(log_ratio)
                     out.append(dict(dataset=dataset, variant=variant, n_train=n, test_set=test, metric=metric,
                                     n_seeds=len(seeds), ratio=float(np.exp(log_ratio.mean())),
@@ -238,7 +301,7 @@ def efficiency_factor(sizes, base_means, other_means, at: int) -> float:
     return float(np.exp((target - a) / b) / at)
 
 
-def efficiency(dataset: str, grid: dict, rng) -> list[dict]:
+def efficiency(dataset: str, grid: dict) -> list[dict]:
     """Power-law fits per variant and the data-efficiency factor at the largest common size, with
     a bootstrap CI over seeds (a resample draws seeds with replacement, the same seeds for both)."""
     out = []
@@ -260,7 +323,7 @@ def efficiency(dataset: str, grid: dict, rng) -> list[dict]:
                     return efficiency_factor(sizes, list(base[rows].mean(0)), list(other[rows].mean(0)), at)
 
                 all_rows = np.arange(len(seeds))
-                lo, hi = bootstrap_ci(all_rows, factor, rng, n_boot=2000)
+                lo, hi = bootstrap_ci(all_rows, factor, cell_rng(dataset, variant, "efficiency", test, metric), n_boot=2000)
                 fit_base = power_law(np.array(sizes, float), base.mean(0))
                 fit_other = power_law(np.array(sizes, float), other.mean(0))
                 out.append(dict(dataset=dataset, variant=variant, test_set=test, metric=metric, sizes=sizes,
@@ -517,12 +580,10 @@ def main() -> None:
         rows = load_runs(group)
         if not rows:
             continue
-        # One bootstrap stream per group, so that a group's intervals do not depend on which others have data.
-        rng = np.random.default_rng(zlib.crc32(group.encode()))
         grid, curves = table(rows), val_curves(group)
         summary = summaries(group, grid)
-        ratios = paired_ratios(group, grid, rng)
-        all_effs += efficiency(group, grid, rng)
+        ratios = paired_ratios(group, grid)
+        all_effs += efficiency(group, grid)
         budgets[group] = budget_check(group, curves)
         weights += weight_choice(group, rows, curves)
         write_csv(os.path.join(RESULTS, f"summary_{group}.csv"), summary)

@@ -68,12 +68,15 @@ def check_dataset(dataset: str) -> int:
     from orbjax.training.export import export_model
     from orbjax.training.restore import load_model_file
 
-    rows, bad = [], 0
+    rows, bad, missing = [], 0, []
     cache = {}
     for sweep, name, r, variant in _runs(dataset):
         workdir = os.path.join(SWEEPS, sweep, name)
         n = int(r["data.n_train"]) or FULL_SIZE[dataset]
         dest = os.path.join(MODELS, dataset, variant, f"n{n}", f"seed{r['seed']}", "model.orbjax")
+        if not os.path.exists(dest) and not os.path.isdir(workdir):  # trained where its run directory is gone
+            missing.append(os.path.relpath(dest, HERE))
+            continue
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         if not os.path.exists(dest):
             source = os.path.join(workdir, "model.orbjax")
@@ -103,7 +106,8 @@ def check_dataset(dataset: str) -> int:
         w.writeheader()
         w.writerows(rows)
     total = sum(r["size_bytes"] for r in rows)
-    print(f"{dataset}: {len(rows)} models, {total / 2**20:.1f} MiB, {bad} differ from the CSV")
+    print(f"{dataset}: {len(rows)} models, {total / 2**20:.1f} MiB, {bad} differ from the CSV; "
+          f"{len(missing)} scored runs neither committed nor in {SWEEPS}: {' '.join(missing)}")
     # One model through the public loader (jit-able pure function) on one test structure.
     potential = orbjax.load_potential(os.path.join(HERE, rows[-1]["path"]))
     s = cache[next(iter(cache))][0]
