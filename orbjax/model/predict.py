@@ -11,10 +11,26 @@ import jraph
 
 
 def node_graph_index(n_node: jnp.ndarray, n_total: int) -> jnp.ndarray:
-    """[n_total] graph index of every node (works under jit: n_total is static)."""
-    if n_node.shape[0] == 1:  # one graph: skip a repeat that XLA constant-folds slowly for big N
+    """[n_total] graph index of every node (works under jit: n_total is static).
+
+    A binary search of each index in the graphs' cumulative sizes, O(n_total log n_graphs).
+    Not `jnp.repeat(..., total_repeat_length=n_total)`: that is a cumulative sum over all
+    n_total entries, which XLA on GPU can lower to a reduce-window as long as the array,
+    O(n_total²) (the ASE path's padded two-graph input took 7.9 s per call at 31,944 atoms
+    on an H200: benchmarks/README.md). Indices past the last graph get the last graph.
+    """
+    n_graphs = n_node.shape[0]
+    if n_graphs == 1:
         return jnp.zeros(n_total, jnp.int32)
-    return jnp.repeat(jnp.arange(n_node.shape[0]), n_node, total_repeat_length=n_total)
+    ends = jnp.cumsum(n_node)  # [n_graphs]: one past each graph's last index
+    index = jnp.searchsorted(ends, jnp.arange(n_total, dtype=ends.dtype), side="right")
+    return jnp.minimum(index, n_graphs - 1).astype(jnp.int32)
+
+
+def edge_graph_index(graph: jraph.GraphsTuple, node_graph: jnp.ndarray) -> jnp.ndarray:
+    """[n_edges] graph index of every edge: its sender's (jraph keeps edges inside their graph,
+    padding edges on padding nodes), a gather instead of a second cumulative sum."""
+    return node_graph[graph.senders]
 
 
 def predict(model, params, graph: jraph.GraphsTuple, with_heads: bool = False,
@@ -24,7 +40,7 @@ def predict(model, params, graph: jraph.GraphsTuple, with_heads: bool = False,
     positions = graph.nodes["positions"]
     n_graphs = graph.n_node.shape[0]
     node_graph = node_graph_index(graph.n_node, positions.shape[0])
-    edge_graph = node_graph_index(graph.n_edge, graph.senders.shape[0])
+    edge_graph = edge_graph_index(graph, node_graph)
     cell = graph.globals["cell"].reshape(n_graphs, 3, 3)
 
     def total_energy(positions, strain):
