@@ -321,7 +321,7 @@ if __name__ == "__main__":
         {"compare": compare, "from-log": rows_from_log}[sys.argv[1]](sys.argv[2:])
         sys.exit(0)
     if len(sys.argv) != 3 or sys.argv[1] != "worker":
-        sys.exit("usage: md_scaling.py worker SPEC.json | md_scaling.py compare [...]  (or run benchmarks/run_all.py)")
+        sys.exit("usage: md_scaling.py worker SPEC.json | md_scaling.py compare [...] | md_scaling.py from-log LOG OUT.csv  (or run benchmarks/run_all.py)")
     with open(sys.argv[2]) as f:
         spec = json.load(f)
     {"orbjax": orbjax_worker, "orbjax_jit": orbjax_jit_worker, "mace": mace_worker}[spec["impl"]](spec)

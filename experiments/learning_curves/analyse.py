@@ -82,21 +82,17 @@ def collect(dataset: str) -> None:
         return
     os.makedirs(RESULTS, exist_ok=True)
     out = os.path.join(RESULTS, f"{dataset}.csv")
-    paths = [out] + [os.path.join(RESULTS, f"{dataset}_{part}.csv") for part in ("val_curves", "wall_time")]
-    committed = {path: read_rows(path) for path in paths}
+    committed_runs = read_rows(out)
     subprocess.run([sys.executable, "-m", "orbjax.sweep", "collect", "--sweep-dir", sweep_dir, "--out", out],
                    check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    report_changed(dataset, committed[out], read_rows(out))
-    _write_curves_and_times(dataset, sweep_dir)
-    finished = {r["name"] for r in committed[out] if r.get("status") == "finished"}
-    for path in paths:  # a run being re-trained now does not hide its committed finished row
-        fresh = [r for r in read_rows(path) if r.get("status", "finished") == "finished" or r["name"] not in finished]
-        merged = merge_by_name(committed[path], fresh)
-        if merged:
-            with open(path, "w", newline="") as f:
-                w = csv.DictWriter(f, list(dict.fromkeys(k for r in merged for k in r)), restval="")
-                w.writeheader()
-                w.writerows(merged)
+    collected = {out: read_rows(out),
+                 os.path.join(RESULTS, f"{dataset}_val_curves.csv"): val_curve_rows(sweep_dir),
+                 os.path.join(RESULTS, f"{dataset}_wall_time.csv"): wall_times(sweep_dir)}
+    report_changed(dataset, committed_runs, collected[out])
+    finished = {r["name"] for r in committed_runs if r.get("status") == "finished"}
+    for path, rows in collected.items():  # a run being re-trained now does not hide its committed finished row
+        fresh = [r for r in rows if r.get("status", "finished") == "finished" or r["name"] not in finished]
+        write_csv(path, merge_by_name(committed_runs if path == out else read_rows(path), fresh))
 
 
 def read_rows(path: str) -> list[dict]:
@@ -136,7 +132,8 @@ def report_changed(dataset: str, old: list[dict], new: list[dict]) -> None:
                   + ", ".join(f"{k} {float(b[k]):.4g} -> {float(r[k]):.4g}" for k in keys))
 
 
-def _write_curves_and_times(dataset: str, sweep_dir: str) -> None:
+def val_curve_rows(sweep_dir: str) -> list[dict]:
+    """Validation energy and force MAE at every evaluation of every finished run."""
     rows = []
     for name in sorted(os.listdir(sweep_dir)):
         path = os.path.join(sweep_dir, name, "metrics.csv")
@@ -146,11 +143,7 @@ def _write_curves_and_times(dataset: str, sweep_dir: str) -> None:
             for r in csv.DictReader(f):
                 if r["split"] == "val" and r["metric"] in ("energy_mae", "forces_mae"):
                     rows.append({"name": name, "step": r["step"], "metric": r["metric"], "value": r["value"]})
-    with open(os.path.join(RESULTS, f"{dataset}_val_curves.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, ["name", "step", "metric", "value"])
-        w.writeheader()
-        w.writerows(rows)
-    write_csv(os.path.join(RESULTS, f"{dataset}_wall_time.csv"), wall_times(sweep_dir))
+    return rows
 
 
 def wall_times(sweep_dir: str) -> list[dict]:
@@ -405,8 +398,8 @@ def choose_weights(weights: list[dict]) -> list[dict]:
 def write_csv(path: str, rows: list[dict]) -> None:
     if not rows:
         return
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, list(rows[0]))
+    with open(path, "w", newline="") as f:  # columns: every row's, in order of first appearance
+        w = csv.DictWriter(f, list(dict.fromkeys(k for r in rows for k in r)), restval="")
         w.writeheader()
         for r in rows:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
