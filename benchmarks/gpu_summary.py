@@ -55,19 +55,25 @@ def main() -> None:
         lines.append(f"| {n} | {'' if ase is None else f'{1e3 * ase:.1f}'} | {'' if jit is None else f'{1e3 * jit:.1f}'} | "
                      f"{'' if ase is None or jit is None else f'{ase / jit:.0f}'} |")
     lines += ["", "## The calculator's jitted predict vs the neighbour-list force call (same potential)", "",
-              "| atoms | edge_chunk | predict ms (stress) | predict ms (no stress) | neighbour-list call ms | ratio |",
-              "|---|---|---|---|---|---|"]
+              "| atoms | edge_chunk | predict ms (stress) | predict ms (no stress) | neighbour-list call ms | ratio "
+              "| 4 bytes × padded edges² / predict time (TB/s) |",
+              "|---|---|---|---|---|---|---|"]
     diag = read(os.path.join(GPU, "ase_path_diag.csv"))
-    cases = {}
+    cases, edges = {}, {}
     for r in diag:
         key = (int(r["n_atoms"]), int(r["edge_chunk"]))
         name = r["path"] + ("_stress" if r["path"] == "ase_predict" and r["stress"] == "True" else "")
         cases.setdefault(key, {})[name] = 1e3 * float(r["median_s"])
+        if r["path"] == "ase_predict":
+            edges[key] = int(r["n_edge_padded"])
     for (n, chunk), c in sorted(cases.items()):
         s, ns, nl = c.get("ase_predict_stress"), c.get("ase_predict"), c.get("neighbour_list_efs")
         fmt = lambda v: "" if v is None else f"{v:.1f}"  # noqa: E731
+        # An O(E²) pass over the padded edges (the cumulative sum of the old graph index) reading
+        # 4-byte words would take this memory rate: constant across sizes if it is the cost.
+        rate = "" if s is None else f"{4 * edges[(n, chunk)] ** 2 / (s / 1e3) / 1e12:.1f}"
         lines.append(f"| {n} | {chunk} | {fmt(s)} | {fmt(ns)} | {fmt(nl)} | "
-                     f"{'' if s is None or nl is None else f'{s / nl:.0f}'} |")
+                     f"{'' if s is None or nl is None else f'{s / nl:.0f}'} | {rate} |")
     out = os.path.join(GPU, "summary.md")
     with open(out, "w") as f:
         f.write("\n".join(lines) + "\n")
