@@ -32,3 +32,34 @@ def test_bootstrap_stream_depends_on_its_cell_only():
     other = analyse.bootstrap_ci(values, np.mean, analyse.cell_rng("chno", "orbital", 200, "test", "energy_mae"))
     assert first == again
     assert first != other
+
+
+def _grid(errors):
+    """{(variant, n): {seed: row}} from {(variant, n, seed): test energy error}."""
+    grid = {}
+    for (variant, n, seed), err in errors.items():
+        grid.setdefault((variant, n), {})[seed] = {"test_energy_mae": str(err), "test_forces_mae": str(err)}
+    return grid
+
+
+def test_shuffled_control_pairs_with_its_own_weight():
+    grid = _grid({(v, 50, 0): 1.0 for v in ("energy_only", "orbital[w=1000]", "orbital_shuffled[w=1000]",
+                                              "orbital_shuffled[w=10]", "orbital")})
+    # The w=10 shuffled run has no real counterpart; weight-100 `orbital` has no shuffled one.
+    assert analyse.shuffled_pairs(grid) == [("orbital[w=1000]", "orbital_shuffled[w=1000]")]
+
+
+def test_pooled_ratio_takes_the_seed_as_its_unit():
+    errors = {}
+    for seed, gains in {0: (0.9, 0.8), 1: (1.0, 1.0), 2: (0.81, 1.0)}.items():
+        for n, gain in zip((50, 200), gains):
+            errors[("energy_only", n, seed)] = 2.0
+            errors[("orbital", n, seed)] = 2.0 * gain
+    errors[("energy_only", 400, 0)] = 2.0  # a size with one arm only is left out
+    (row,) = [r for r in analyse.pooled_over_sizes("chno", _grid(errors), [("orbital", "energy_only")])
+              if r["test_set"] == "test" and r["metric"] == "energy_mae"]
+    per_seed = np.array([np.log(0.72) / 2, 0.0, np.log(0.81) / 2])  # each seed's mean log ratio
+    assert (row["n_seeds"], row["n_pairs"], row["seeds_better"], row["pairs_better"]) == (3, 6, 2, 3)
+    np.testing.assert_allclose(row["ratio"], np.exp(per_seed.mean()), rtol=1e-12)
+    lo, hi = analyse.t_interval(per_seed)  # over 3 seeds, not over the 6 seed-size pairs
+    np.testing.assert_allclose([row["t_ci_low"], row["t_ci_high"]], np.exp([lo, hi]), rtol=1e-12)

@@ -249,14 +249,15 @@ def cell_rng(*key) -> np.random.Generator:
     return np.random.default_rng(zlib.crc32("|".join(map(str, key)).encode()))
 
 
-def paired_ratios(dataset: str, grid: dict) -> list[dict]:
-    """Per size and variant: err(variant)/err(energy-only) over seeds run for both."""
+def paired_ratios(dataset: str, grid: dict, pairs=None) -> list[dict]:
+    """Per size and (variant, baseline) pair: err(variant)/err(baseline) over seeds run for both.
+    Default pairs: every variant against energy-only."""
     out = []
-    variants = sorted({v for v, _ in grid} - {BASELINE})
     sizes = sorted({n for _, n in grid})
-    for variant in variants:
+    pairs = pairs or [(v, BASELINE) for v in sorted({v for v, _ in grid} - {BASELINE})]
+    for variant, baseline in pairs:
         for n in sizes:
-            base, other = grid.get((BASELINE, n), {}), grid.get((variant, n), {})
+            base, other = grid.get((baseline, n), {}), grid.get((variant, n), {})
             seeds = sorted(set(base) & set(other))
             if not seeds:
                 continue
@@ -264,7 +265,8 @@ def paired_ratios(dataset: str, grid: dict) -> list[dict]:
                 for metric, _, _ in METRICS:
                     col = f"{test}_{metric}"
                     log_ratio = np.log([float(other[s][col]) / float(base[s][col]) for s in seeds])
-                    lo, hi = bootstrap_ci(log_ratio, np.mean, cell_rng(dataset, variant, n, test, metric))
+                    key = (dataset, variant, n, test, metric) if baseline == BASELINE else (dataset, variant, baseline, n, test, metric)
+                    lo, hi = bootstrap_ci(log_ratio, np.mean, cell_rng(*key))
                     t_lo, t_hi = t_interval(log_ratio)
                     out.append(dict(dataset=dataset, variant=variant, n_train=n, test_set=test, metric=metric,
                                     n_seeds=len(seeds), ratio=float(np.exp(log_ratio.mean())),
@@ -272,6 +274,45 @@ def paired_ratios(dataset: str, grid: dict) -> list[dict]:
                                     t_ci_low=float(np.exp(t_lo)), t_ci_high=float(np.exp(t_hi)),
                                     n_better=int((log_ratio < 0).sum()),
                                     per_seed=" ".join(f"{np.exp(x):.3f}" for x in log_ratio)))
+                    if baseline != BASELINE:
+                        out[-1]["baseline"] = baseline
+    return out
+
+
+def shuffled_pairs(grid: dict) -> list[tuple[str, str]]:
+    """(real, shuffled) per-orbital variants of the same weight: the control's direct contrast."""
+    variants = {v for v, _ in grid}
+    return [(v.replace("orbital_shuffled", "orbital", 1), v) for v in sorted(variants)
+            if v.startswith("orbital_shuffled") and v.replace("orbital_shuffled", "orbital", 1) in variants]
+
+
+def pooled_over_sizes(dataset: str, grid: dict, pairs) -> list[dict]:
+    """One number per (variant, baseline, test set, metric) over all sizes, with the seed as the
+    unit: each seed's mean log ratio over the sizes where it has both runs (its nested subsamples
+    are not independent draws, so sizes are not counted as separate samples), then a Student-t
+    interval over those per-seed means."""
+    out = []
+    sizes = sorted({n for _, n in grid})
+    for variant, baseline in pairs:
+        for test in TEST_SETS[base_dataset(dataset)]:
+            for metric, _, _ in METRICS:
+                col = f"{test}_{metric}"
+                per_seed = defaultdict(list)
+                for n in sizes:
+                    base, other = grid.get((baseline, n), {}), grid.get((variant, n), {})
+                    for s in set(base) & set(other):
+                        per_seed[s].append(np.log(float(other[s][col]) / float(base[s][col])))
+                if not per_seed:
+                    continue
+                seeds = sorted(per_seed)
+                means = np.array([np.mean(per_seed[s]) for s in seeds])
+                t_lo, t_hi = t_interval(means)
+                pairs_all = np.concatenate([per_seed[s] for s in seeds])
+                out.append(dict(dataset=dataset, variant=variant, baseline=baseline, test_set=test, metric=metric,
+                                n_seeds=len(seeds), n_pairs=len(pairs_all), ratio=float(np.exp(means.mean())),
+                                t_ci_low=float(np.exp(t_lo)), t_ci_high=float(np.exp(t_hi)),
+                                seeds_better=int((means < 0).sum()), pairs_better=int((pairs_all < 0).sum()),
+                                per_seed=" ".join(f"{np.exp(x):.3f}" for x in means)))
     return out
 
 
@@ -548,12 +589,41 @@ def heads_section(dataset: str, summary: list[dict]) -> list[str]:
     return lines
 
 
-def markdown(summary, ratios, effs, budgets, weights) -> str:
+def contrasts_section(dataset: str, contrasts: list[dict]) -> list[str]:
+    rows = [r for r in contrasts if r["dataset"] == dataset]
+    if not rows:
+        return []
+    lines = ["", f"## {dataset}: real vs shuffled per-orbital target (paired ratio real / shuffled)", "",
+             "| variant | baseline | n_train | test set | metric | seeds | ratio | 95 % t CI | seeds better | per seed |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['variant']} | {r['baseline']} | {r['n_train']} | {r['test_set']} | {r['metric']} | "
+                     f"{r['n_seeds']} | {r['ratio']:.3f} | {r['t_ci_low']:.3f}–{r['t_ci_high']:.3f} | "
+                     f"{r['n_better']}/{r['n_seeds']} | {r['per_seed']} |")
+    return lines
+
+
+def pooled_section(dataset: str, pooled: list[dict]) -> list[str]:
+    rows = [r for r in pooled if r["dataset"] == dataset]
+    if not rows:
+        return []
+    lines = ["", f"## {dataset}: pooled over sizes, the seed as the unit (per seed: mean log ratio over its sizes)", "",
+             "| variant | baseline | test set | metric | seeds | seed-size pairs | ratio | 95 % t CI over seeds | seeds better | pairs better | per seed |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['variant']} | {r['baseline']} | {r['test_set']} | {r['metric']} | {r['n_seeds']} | "
+                     f"{r['n_pairs']} | {r['ratio']:.3f} | {r['t_ci_low']:.3f}–{r['t_ci_high']:.3f} | "
+                     f"{r['seeds_better']}/{r['n_seeds']} | {r['pairs_better']}/{r['n_pairs']} | {r['per_seed']} |")
+    return lines
+
+
+def markdown(summary, ratios, effs, budgets, weights, contrasts=(), pooled=()) -> str:
     lines = ["# Learning-curve tables (written by analyse.py; do not edit)", "", *cpu_table(), *rotated_table()]
     for dataset in GROUPS:
         if not any(s["dataset"] == dataset for s in summary):
             continue
         lines += [*errors_section(dataset, summary), *ratios_section(dataset, ratios),
+                  *contrasts_section(dataset, contrasts), *pooled_section(dataset, pooled),
                   *efficiency_section(dataset, effs), *budget_section(dataset, budgets.get(dataset, [])),
                   *weights_section(dataset, weights), *heads_section(dataset, summary), ""]
     return "\n".join(lines)
@@ -568,7 +638,7 @@ def main() -> None:
         for group in GROUPS.values():
             for sweep in group:
                 collect(sweep)
-    all_summary, all_ratios, all_effs, budgets, weights = [], [], [], {}, []
+    all_summary, all_ratios, all_effs, budgets, weights, all_contrasts, all_pooled = [], [], [], {}, [], [], []
     for group in GROUPS:
         rows = load_runs(group)
         if not rows:
@@ -576,21 +646,28 @@ def main() -> None:
         grid, curves = table(rows), val_curves(group)
         summary = summaries(group, grid)
         ratios = paired_ratios(group, grid)
+        controls = shuffled_pairs(grid)
+        contrasts = paired_ratios(group, grid, controls) if controls else []
+        pooled = pooled_over_sizes(group, grid, [(v, BASELINE) for v in sorted({v for v, _ in grid} - {BASELINE})] + controls)
         all_effs += efficiency(group, grid)
         budgets[group] = budget_check(group, curves)
         weights += weight_choice(group, rows, curves)
         write_csv(os.path.join(RESULTS, f"summary_{group}.csv"), summary)
         write_csv(os.path.join(RESULTS, f"ratios_{group}.csv"), ratios)
         write_csv(os.path.join(RESULTS, f"budget_{group}.csv"), budgets[group])
+        write_csv(os.path.join(RESULTS, f"contrasts_{group}.csv"), contrasts)
+        write_csv(os.path.join(RESULTS, f"pooled_{group}.csv"), pooled)
         plot(group, summary)
         all_summary += summary
         all_ratios += ratios
+        all_contrasts += contrasts
+        all_pooled += pooled
     write_csv(os.path.join(RESULTS, "weights.csv"), weights)
     write_csv(os.path.join(RESULTS, "weights_choice.csv"), choose_weights(weights))
     with open(os.path.join(RESULTS, "efficiency.json"), "w") as f:
         json.dump(all_effs, f, indent=1)
     with open(os.path.join(RESULTS, "tables.md"), "w") as f:
-        f.write(markdown(all_summary, all_ratios, all_effs, budgets, weights))
+        f.write(markdown(all_summary, all_ratios, all_effs, budgets, weights, all_contrasts, all_pooled))
     print(os.path.join(RESULTS, "tables.md"))
 
 
