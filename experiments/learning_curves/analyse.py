@@ -436,6 +436,25 @@ def choose_weights(weights: list[dict]) -> list[dict]:
 # ----------------------------------------------------------------------------- output
 
 
+def record_stage(stage: str, started: tuple[float, float], detail: str = "") -> None:
+    """Append one stage's wall and CPU seconds (this process) to results/stage_times.csv:
+    the measured cost of collect/analyse/export that the README quotes. `started`: (time.time(),
+    time.process_time()) at the stage's start."""
+    import datetime
+    import platform
+    import time
+
+    path = os.path.join(RESULTS, "stage_times.csv")
+    new = not os.path.exists(path)
+    with open(path, "a", newline="") as f:
+        w = csv.writer(f)
+        if new:
+            w.writerow(["date", "stage", "wall_s", "cpu_s", "cpus_visible", "machine", "detail"])
+        w.writerow([datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), stage,
+                    f"{time.time() - started[0]:.1f}", f"{time.process_time() - started[1]:.1f}",
+                    len(os.sched_getaffinity(0)), platform.node(), detail])
+
+
 def write_csv(path: str, rows: list[dict]) -> None:
     if not rows:
         return
@@ -633,6 +652,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--no-collect", action="store_true")
     args = p.parse_args()
+    import time
+
+    started = (time.time(), time.process_time())
     os.makedirs(RESULTS, exist_ok=True)
     if not args.no_collect:
         for group in GROUPS.values():
@@ -668,6 +690,7 @@ def main() -> None:
         json.dump(all_effs, f, indent=1)
     with open(os.path.join(RESULTS, "tables.md"), "w") as f:
         f.write(markdown(all_summary, all_ratios, all_effs, budgets, weights, all_contrasts, all_pooled))
+    record_stage("analyse" if args.no_collect else "collect+analyse", started, f"{len(all_summary)} summary rows")
     print(os.path.join(RESULTS, "tables.md"))
 
 

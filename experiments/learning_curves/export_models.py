@@ -25,7 +25,7 @@ SWEEPS = os.path.join(ROOT, "runs", "learning_curves")
 MODELS = os.path.join(HERE, "models")
 VARIANTS = ("energy_only", "orbital")
 sys.path.insert(0, HERE)
-from analyse import DATASETS, FULL_SIZE  # noqa: E402  (one list of datasets and their full sizes)
+from analyse import DATASETS, FULL_SIZE, record_stage  # noqa: E402  (one list of datasets and their full sizes)
 ENERGY_TOLERANCE = 0.01  # meV/atom, see below
 
 
@@ -68,6 +68,9 @@ def check_dataset(dataset: str) -> int:
     from orbjax.training.export import export_model
     from orbjax.training.restore import load_model_file
 
+    import time
+
+    started = (time.time(), time.process_time())
     rows, bad, missing = [], 0, []
     cache = {}
     for sweep, name, r, variant in _runs(dataset):
@@ -106,6 +109,7 @@ def check_dataset(dataset: str) -> int:
         w.writeheader()
         w.writerows(rows)
     total = sum(r["size_bytes"] for r in rows)
+    record_stage(f"export {dataset}", started, f"{len(rows)} models re-scored, {bad} differ")
     print(f"{dataset}: {len(rows)} models, {total / 2**20:.1f} MiB, {bad} differ from the CSV; "
           f"{len(missing)} scored runs neither committed nor in {SWEEPS}: {' '.join(missing)}")
     # One model through the public loader (jit-able pure function) on one test structure.
