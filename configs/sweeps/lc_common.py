@@ -20,6 +20,7 @@ command line as `--config configs/sweeps/lc_acac.py:KIND`:
   noforces_controls  the shuffled-target control in the force-free regime, every size, seeds 0–2
   long      the largest size at 4× its step budget, energy-only vs orbital (chosen weight),
             seeds 0–2: is the budget enough, and does the gap survive longer training?
+  long_small  the same at n = 50 (the small-data end, where the curves' gains were largest)
   tta       the largest size, energy-only, seed 0, at 12× its step budget: with `long`'s
             seed-0 energy-only run, orbjax's side of the time-to-accuracy benchmark
             (`benchmarks/time_to_accuracy.py`, issue 17 item 5)
@@ -41,7 +42,8 @@ DECISIVE_SEEDS = (0, 1, 2, 3, 4)  # the chosen-weight comparison: 5 seeds, as is
 CONTROL_TARGET = {"orbital_shuffled": "orbital_populations", "orbital_invariant": "orbital_populations",
                   "shell": "spd_populations", "atomic": "atomic_charges", "dft_charges": "dft_charges"}
 SCAN_WEIGHTS = (10.0, 1000.0, 3000.0, 10000.0)  # 0 (energy-only) and 100 (orbital) are in `curve`
-KINDS = ("curve", "weights", "noforces", "controls", "head_input", "noforces_controls", "long", "tta", "tta_long")
+KINDS = ("curve", "weights", "noforces", "controls", "head_input", "noforces_controls", "long", "long_small", "tta",
+         "tta_long")
 LONG_FACTOR, TTA_FACTOR, TTA_LONG_FACTOR = 4, 12, 48  # step budgets, in multiples of the size's own
 
 
@@ -62,7 +64,7 @@ def long_sweep(dataset, data, size_steps, aux_weight, kind="long"):
     every seed; the weight override on the orbital runs only), `tta` / `tta_long` seed 0's
     energy-only at TTA_FACTOR / TTA_LONG_FACTOR ×. Validation every 500 steps (the time-to-accuracy curve)."""
     n_train, steps = size_steps
-    if kind == "long":
+    if kind in ("long", "long_small"):
         plan = [(seed, LONG_FACTOR, variant) for seed in SEEDS for variant in ("energy_only", "orbital")]
     else:
         plan = [(SEEDS[0], TTA_FACTOR if kind == "tta" else TTA_LONG_FACTOR, "energy_only")]
@@ -100,6 +102,8 @@ def experiment(dataset, data, sizes_steps, kind="curve", two_sizes=(50, 200), co
     two = [(n, s) for n, s in sizes_steps if n in two_sizes]
     if kind in ("long", "tta", "tta_long"):
         return long_sweep(dataset, data, sizes_steps[-1], aux_weight, kind)
+    if kind == "long_small":
+        return long_sweep(dataset, data, two[0], aux_weight, kind)
     if kind == "curve":
         sweep = learning_curve_sweep(dataset, data, sizes_steps, ("energy_only", "orbital"), SEEDS)
         extra_seeds = [s for s in DECISIVE_SEEDS if s not in SEEDS]

@@ -35,7 +35,7 @@ SWEEPS = os.path.join(ROOT, "runs", "learning_curves")
 DATASETS = ("acac", "chno", "chno_grown")  # chno_grown: the shared CHNO set + experiments/data/chno_grow_*
 GROUPS = {d: (d, f"{d}_weights", f"{d}_controls", f"{d}_head_input") for d in DATASETS}
 GROUPS.update({f"{d}_noforces": (f"{d}_noforces", f"{d}_noforces_controls") for d in DATASETS})
-GROUPS.update({f"{d}_long": (f"{d}_long",) for d in DATASETS})  # the largest size, 4× the budget
+GROUPS.update({f"{d}_long": (f"{d}_long", f"{d}_long_small") for d in DATASETS})  # the largest size and n = 50, 4× the budget
 
 
 def _add_weight_curves() -> None:
