@@ -63,3 +63,28 @@ def test_pooled_ratio_takes_the_seed_as_its_unit():
     np.testing.assert_allclose(row["ratio"], np.exp(per_seed.mean()), rtol=1e-12)
     lo, hi = analyse.t_interval(per_seed)  # over 3 seeds, not over the 6 seed-size pairs
     np.testing.assert_allclose([row["t_ci_low"], row["t_ci_high"]], np.exp([lo, hi]), rtol=1e-12)
+
+
+def test_longer_budget_pairs_each_arm_with_its_own_short_run(monkeypatch):
+    def rows(group):
+        long = group.endswith("_long")
+        out = []
+        for seed in (0, 1, 2):
+            for variant, err in (("energy_only", 2.0), ("orbital[w=1000]", 1.8)):
+                if long:
+                    err = {"energy_only": 1.0, "orbital[w=1000]": 1.1}[variant]
+                if long and seed == 2:
+                    continue  # not trained at 4x: left out of both budgets' numbers
+                out.append({"variant": variant, "n": 400, "seed": seed, "train.num_steps": 16000 if long else 4000,
+                            "test_energy_mae": err * (1 + 0.1 * seed), "test_forces_mae": err})
+        return out
+
+    monkeypatch.setattr(analyse, "load_runs", rows)
+    monkeypatch.setitem(analyse.TEST_SETS, "chno", ("test",))
+    by_variant = {(r["variant"], r["metric"]): r for r in analyse.longer_budget("chno")}
+    eo, orbital = by_variant[("energy_only", "energy_mae")], by_variant[("orbital[w=1000]", "energy_mae")]
+    assert (eo["n_seeds"], eo["steps_1x"], eo["steps_4x"]) == (2, 4000, 16000) and "ratio_1x" not in eo
+    np.testing.assert_allclose([eo["mean_1x"], eo["mean_4x"], eo["gain_4x"]], [2.1, 1.05, 0.5])
+    # The orbital model leads at the short budget (0.9) and trails at the long one (1.1), on both seeds.
+    np.testing.assert_allclose([orbital["ratio_1x"], orbital["ratio_4x"]], [0.9, 1.1])
+    assert (orbital["better_1x"], orbital["better_4x"]) == (2, 0)

@@ -394,6 +394,89 @@ def budget_check(group: str, curves: dict) -> list[dict]:
     return out
 
 
+def longer_budget(dataset: str) -> list[dict]:
+    """The `<dataset>_long` runs (4× the steps) against the curve's runs of the same variant, size
+    and seed: how much each arm gains from 4× the steps, and the paired ratio to energy-only at
+    both budgets over the same seeds."""
+    short, long = table(load_runs(dataset)), table(load_runs(f"{dataset}_long"))
+    out = []
+    for variant, n in sorted(long):
+        base_short, base_long = short.get((BASELINE, n), {}), long.get((BASELINE, n), {})
+        seeds = sorted(set(long[(variant, n)]) & set(short.get((variant, n), {})) & set(base_short) & set(base_long))
+        if not seeds:
+            continue
+        for test in TEST_SETS[dataset]:
+            for metric, _, unit in METRICS:
+                col = f"{test}_{metric}"
+                err = {(b, s): float(grid[(variant, n)][s][col]) for b, grid in (("1x", short), ("4x", long))
+                       for s in seeds}
+                row = dict(dataset=dataset, variant=variant, n_train=n, test_set=test, metric=metric, unit=unit,
+                           n_seeds=len(seeds), mean_1x=np.mean([err[("1x", s)] for s in seeds]),
+                           mean_4x=np.mean([err[("4x", s)] for s in seeds]),
+                           steps_1x=int(short[(variant, n)][seeds[0]]["train.num_steps"]),
+                           steps_4x=int(long[(variant, n)][seeds[0]]["train.num_steps"]))
+                row["gain_4x"] = row["mean_4x"] / row["mean_1x"]
+                if variant != BASELINE:
+                    for b, base in (("1x", base_short), ("4x", base_long)):
+                        log_ratio = np.log([err[(b, s)] / float(base[s][col]) for s in seeds])
+                        lo, hi = t_interval(log_ratio)
+                        row.update({f"ratio_{b}": float(np.exp(log_ratio.mean())), f"t_ci_low_{b}": float(np.exp(lo)),
+                                    f"t_ci_high_{b}": float(np.exp(hi)), f"better_{b}": int((log_ratio < 0).sum()),
+                                    f"per_seed_{b}": " ".join(f"{np.exp(x):.3f}" for x in log_ratio)})
+                out.append(row)
+    return out
+
+
+def longer_budget_section(rows: list[dict]) -> list[str]:
+    if not rows:
+        return []
+    lines = ["", "## Longer budgets: 4× the steps against the curve's budget (same seeds)", "",
+             "| dataset | variant | n_train | test set | metric | seeds | steps 1× → 4× | mean 1× | mean 4× | 4×/1× | "
+             "ratio to EO 1× (t CI; better) | ratio to EO 4× (t CI; better) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ratio = {b: (f"{r[f'ratio_{b}']:.3f} ({r[f't_ci_low_{b}']:.3f}–{r[f't_ci_high_{b}']:.3f}; "
+                     f"{r[f'better_{b}']}/{r['n_seeds']})" if f"ratio_{b}" in r else "—") for b in ("1x", "4x")}
+        lines.append(f"| {r['dataset']} | {r['variant']} | {r['n_train']} | {r['test_set']} | {r['metric']} | "
+                     f"{r['n_seeds']} | {r['steps_1x']} → {r['steps_4x']} | {r['mean_1x']:.3f} | {r['mean_4x']:.3f} | "
+                     f"{r['gain_4x']:.3f} | {ratio['1x']} | {ratio['4x']} |")
+    return lines
+
+
+def plot_val_curves(group: str, rows: list[dict], curves: dict) -> None:
+    """Validation MAE against step for every run of a group (one line per run, colour per
+    variant), a panel per size and metric: where the curves flatten, and where each budget ends."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    info = {(r["sweep"], r["name"]): r for r in rows}
+    sizes = sorted({r["n"] for r in rows})
+    variants = sorted({r["variant"] for r in rows})
+    fig, axes = plt.subplots(len(sizes), 2, figsize=(10, 3.6 * len(sizes)), squeeze=False)
+    for (sweep, name), metrics in sorted(curves.items()):
+        r = info.get((sweep, name))
+        if r is None:
+            continue
+        for col, (metric, label, unit) in enumerate(METRICS):
+            steps, values = zip(*sorted(metrics[metric]))
+            ax = axes[sizes.index(r["n"])][col]
+            ax.plot(steps, values, color=f"C{variants.index(r['variant'])}", alpha=0.8, lw=1,
+                    label=f"{r['variant']} seed {r['seed']}")
+            ax.set_title(f"n_train = {r['n']}", fontsize=9)
+            ax.set_yscale("log")
+            ax.set_xlabel("step")
+            ax.set_ylabel(f"validation {label} ({unit})")
+            ax.axvline(int(r["train.num_steps"]) / 4, color="grey", ls="--", lw=0.8)
+            ax.grid(True, which="both", alpha=0.3)
+    for ax in axes.flat:
+        handles = dict(zip(*reversed(ax.get_legend_handles_labels())))
+        ax.legend(handles.values(), handles.keys(), fontsize=6)
+    fig.suptitle(f"{group}: validation curves (dashed: the learning curve's budget, 1/4 of these runs')", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(os.path.join(RESULTS, f"val_curves_{group}.png"), dpi=100)
+    plt.close(fig)
+
+
 def weight_choice(group: str, rows: list[dict], curves: dict) -> list[dict]:
     """Validation energy MAE (of the selected checkpoint) per orbital weight, seed 0, at the sizes
     the weight scan covers; energy-only is weight 0 and `orbital` weight 100."""
@@ -680,16 +763,21 @@ def main() -> None:
         write_csv(os.path.join(RESULTS, f"contrasts_{group}.csv"), contrasts)
         write_csv(os.path.join(RESULTS, f"pooled_{group}.csv"), pooled)
         plot(group, summary)
+        if group.endswith("_long"):
+            plot_val_curves(group, rows, curves)
         all_summary += summary
         all_ratios += ratios
         all_contrasts += contrasts
         all_pooled += pooled
+    longer = [r for d in DATASETS for r in longer_budget(d)]
+    write_csv(os.path.join(RESULTS, "longer_budget.csv"), longer)
     write_csv(os.path.join(RESULTS, "weights.csv"), weights)
     write_csv(os.path.join(RESULTS, "weights_choice.csv"), choose_weights(weights))
     with open(os.path.join(RESULTS, "efficiency.json"), "w") as f:
         json.dump(all_effs, f, indent=1)
     with open(os.path.join(RESULTS, "tables.md"), "w") as f:
-        f.write(markdown(all_summary, all_ratios, all_effs, budgets, weights, all_contrasts, all_pooled))
+        f.write(markdown(all_summary, all_ratios, all_effs, budgets, weights, all_contrasts, all_pooled)
+                + "\n".join(longer_budget_section(longer)) + "\n")
     record_stage("analyse" if args.no_collect else "collect+analyse", started, f"{len(all_summary)} summary rows")
     print(os.path.join(RESULTS, "tables.md"))
 
