@@ -583,6 +583,7 @@ def cpu_table() -> list[str]:
     in a later session counts the pause too)."""
     lines = ["## CPU time per sweep (one core per run; 2-core machine, two runs at a time)", "",
              "| sweep | finished runs | core-hours | median minutes per run | measured as |", "|---|---|---|---|---|"]
+    every: list[float] = []
     for group in GROUPS.values():
         for sweep in group:
             path = os.path.join(RESULTS, f"{sweep}_wall_time.csv")
@@ -593,6 +594,8 @@ def cpu_table() -> list[str]:
                 if seconds:
                     lines.append(f"| {sweep} | {len(seconds)} | {sum(seconds) / 3600:.2f} | "
                                  f"{np.median(seconds) / 60:.1f} | {' + '.join(sorted(kinds))} |")
+                    every += seconds
+    lines.append(f"| **all** | {len(every)} | {sum(every) / 3600:.2f} | {np.median(every) / 60:.1f} | |")
     return lines + [""]
 
 
