@@ -633,12 +633,18 @@ def errors_section(dataset: str, summary: list[dict]) -> list[str]:
     return lines
 
 
-def ratios_section(dataset: str, ratios: list[dict]) -> list[str]:
-    lines = ["", f"## {dataset}: paired ratio to energy-only (geometric mean over seeds)", "",
-             "| variant | n_train | test set | metric | seeds | ratio | 95 % bootstrap CI | 95 % t CI | seeds better | per seed |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in (r for r in ratios if r["dataset"] == dataset):
-        lines.append(f"| {r['variant']} | {r['n_train']} | {r['test_set']} | {r['metric']} | {r['n_seeds']} | "
+def ratios_section(dataset: str, ratios: list[dict],
+                   title: str = "paired ratio to energy-only (geometric mean over seeds)") -> list[str]:
+    rows = [r for r in ratios if r["dataset"] == dataset]
+    if not rows:
+        return []
+    against = "baseline" in rows[0]  # a contrast between two variants (`contrasts_*.csv`), not to energy-only
+    lines = ["", f"## {dataset}: {title}", "",
+             "| variant |" + (" baseline |" if against else "") + " n_train | test set | metric | seeds | ratio | "
+             "95 % bootstrap CI | 95 % t CI | seeds better | per seed |", "|---" * (10 + against) + "|"]
+    for r in rows:
+        lines.append(f"| {r['variant']} |" + (f" {r['baseline']} |" if against else "")
+                     + f" {r['n_train']} | {r['test_set']} | {r['metric']} | {r['n_seeds']} | "
                      f"{r['ratio']:.3f} | {r['ci_low']:.3f}–{r['ci_high']:.3f} | "
                      f"{r['t_ci_low']:.3f}–{r['t_ci_high']:.3f} | {r['n_better']}/{r['n_seeds']} | {r['per_seed']} |")
     return lines
@@ -670,17 +676,19 @@ def budget_section(dataset: str, budget: list[dict]) -> list[str]:
             f"(per run in `budget_{dataset}.csv`; the cosine schedule ends at 2 % of the peak rate)."]
 
 
-def weights_section(dataset: str, weights: list[dict]) -> list[str]:
-    rows = [x for x in weights if x["group"] == dataset]
-    if not rows:
+def md_table(title: str, columns: list[str], body: list[str]) -> list[str]:
+    """A tables.md section: its heading, then a markdown table of `body` rows (empty: nothing)."""
+    if not body:
         return []
-    lines = ["", f"## {dataset}: auxiliary weight (seed 0; chosen by validation energy MAE)", "",
-             "| n_train | orbital weight | val energy MAE meV/atom | val force MAE meV/Å | test energy MAE | test force MAE |",
-             "|---|---|---|---|---|---|"]
-    for x in rows:
-        lines.append(f"| {x['n_train']} | {x['weight']:g} | {x['val_energy_mae']:.3f} | {x['val_forces_mae']:.1f} | "
-                     f"{x['test_energy_mae']:.3f} | {x['test_forces_mae']:.1f} |")
-    return lines
+    return ["", f"## {title}", "", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|", *body]
+
+
+def weights_section(dataset: str, weights: list[dict]) -> list[str]:
+    return md_table(f"{dataset}: auxiliary weight (seed 0; chosen by validation energy MAE)",
+                    ["n_train", "orbital weight", "val energy MAE meV/atom", "val force MAE meV/Å", "test energy MAE",
+                     "test force MAE"],
+                    [f"| {x['n_train']} | {x['weight']:g} | {x['val_energy_mae']:.3f} | {x['val_forces_mae']:.1f} | "
+                     f"{x['test_energy_mae']:.3f} | {x['test_forces_mae']:.1f} |" for x in weights if x["group"] == dataset])
 
 
 def heads_section(dataset: str, summary: list[dict]) -> list[str]:
@@ -694,32 +702,14 @@ def heads_section(dataset: str, summary: list[dict]) -> list[str]:
     return lines
 
 
-def contrasts_section(dataset: str, contrasts: list[dict]) -> list[str]:
-    rows = [r for r in contrasts if r["dataset"] == dataset]
-    if not rows:
-        return []
-    lines = ["", f"## {dataset}: real vs shuffled per-orbital target (paired ratio real / shuffled)", "",
-             "| variant | baseline | n_train | test set | metric | seeds | ratio | 95 % t CI | seeds better | per seed |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['variant']} | {r['baseline']} | {r['n_train']} | {r['test_set']} | {r['metric']} | "
-                     f"{r['n_seeds']} | {r['ratio']:.3f} | {r['t_ci_low']:.3f}–{r['t_ci_high']:.3f} | "
-                     f"{r['n_better']}/{r['n_seeds']} | {r['per_seed']} |")
-    return lines
-
-
 def pooled_section(dataset: str, pooled: list[dict]) -> list[str]:
-    rows = [r for r in pooled if r["dataset"] == dataset]
-    if not rows:
-        return []
-    lines = ["", f"## {dataset}: pooled over sizes, the seed as the unit (per seed: mean log ratio over its sizes)", "",
-             "| variant | baseline | test set | metric | seeds | seed-size pairs | ratio | 95 % t CI over seeds | seeds better | pairs better | per seed |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['variant']} | {r['baseline']} | {r['test_set']} | {r['metric']} | {r['n_seeds']} | "
+    return md_table(f"{dataset}: pooled over sizes, the seed as the unit (per seed: mean log ratio over its sizes)",
+                    ["variant", "baseline", "test set", "metric", "seeds", "seed-size pairs", "ratio",
+                     "95 % t CI over seeds", "seeds better", "pairs better", "per seed"],
+                    [f"| {r['variant']} | {r['baseline']} | {r['test_set']} | {r['metric']} | {r['n_seeds']} | "
                      f"{r['n_pairs']} | {r['ratio']:.3f} | {r['t_ci_low']:.3f}–{r['t_ci_high']:.3f} | "
-                     f"{r['seeds_better']}/{r['n_seeds']} | {r['pairs_better']}/{r['n_pairs']} | {r['per_seed']} |")
-    return lines
+                     f"{r['seeds_better']}/{r['n_seeds']} | {r['pairs_better']}/{r['n_pairs']} | {r['per_seed']} |"
+                     for r in pooled if r["dataset"] == dataset])
 
 
 def markdown(summary, ratios, effs, budgets, weights, contrasts=(), pooled=()) -> str:
@@ -728,7 +718,7 @@ def markdown(summary, ratios, effs, budgets, weights, contrasts=(), pooled=()) -
         if not any(s["dataset"] == dataset for s in summary):
             continue
         lines += [*errors_section(dataset, summary), *ratios_section(dataset, ratios),
-                  *contrasts_section(dataset, contrasts), *pooled_section(dataset, pooled),
+                  *ratios_section(dataset, contrasts, "real vs shuffled per-orbital target (paired ratio real / shuffled)"), *pooled_section(dataset, pooled),
                   *efficiency_section(dataset, effs), *budget_section(dataset, budgets.get(dataset, [])),
                   *weights_section(dataset, weights), *heads_section(dataset, summary), ""]
     return "\n".join(lines)
