@@ -428,18 +428,17 @@ def longer_budget(dataset: str) -> list[dict]:
 
 
 def longer_budget_section(rows: list[dict]) -> list[str]:
-    if not rows:
-        return []
-    lines = ["", "## Longer budgets: 4× the steps against the curve's budget (same seeds)", "",
-             "| dataset | variant | n_train | test set | metric | seeds | steps 1× → 4× | mean 1× | mean 4× | 4×/1× | "
-             "ratio to EO 1× (t CI; better) | ratio to EO 4× (t CI; better) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        ratio = {b: (f"{r[f'ratio_{b}']:.3f} ({r[f't_ci_low_{b}']:.3f}–{r[f't_ci_high_{b}']:.3f}; "
-                     f"{r[f'better_{b}']}/{r['n_seeds']})" if f"ratio_{b}" in r else "—") for b in ("1x", "4x")}
-        lines.append(f"| {r['dataset']} | {r['variant']} | {r['n_train']} | {r['test_set']} | {r['metric']} | "
+    def ratio(r, b):
+        if f"ratio_{b}" not in r:
+            return "—"
+        return f"{r[f'ratio_{b}']:.3f} ({r[f't_ci_low_{b}']:.3f}–{r[f't_ci_high_{b}']:.3f}; {r[f'better_{b}']}/{r['n_seeds']})"
+
+    return md_table("Longer budgets: 4× the steps against the curve's budget (same seeds)",
+                    ["dataset", "variant", "n_train", "test set", "metric", "seeds", "steps 1× → 4×", "mean 1×",
+                     "mean 4×", "4×/1×", "ratio to EO 1× (t CI; better)", "ratio to EO 4× (t CI; better)"],
+                    [f"| {r['dataset']} | {r['variant']} | {r['n_train']} | {r['test_set']} | {r['metric']} | "
                      f"{r['n_seeds']} | {r['steps_1x']} → {r['steps_4x']} | {r['mean_1x']:.3f} | {r['mean_4x']:.3f} | "
-                     f"{r['gain_4x']:.3f} | {ratio['1x']} | {ratio['4x']} |")
-    return lines
+                     f"{r['gain_4x']:.3f} | {ratio(r, '1x')} | {ratio(r, '4x')} |" for r in rows])
 
 
 def plot_val_curves(group: str, rows: list[dict], curves: dict) -> None:
