@@ -88,3 +88,39 @@ def test_longer_budget_pairs_each_arm_with_its_own_short_run(monkeypatch):
     # The orbital model leads at the short budget (0.9) and trails at the long one (1.1), on both seeds.
     np.testing.assert_allclose([orbital["ratio_1x"], orbital["ratio_4x"]], [0.9, 1.1])
     assert (orbital["better_1x"], orbital["better_4x"]) == (2, 0)
+
+
+def test_log_ratio_summary_is_the_geometric_mean_with_a_t_interval():
+    ratios = np.array([0.9, 0.8, 1.1])
+    summary = analyse.log_ratio_summary(np.log(ratios), suffix="_4x", better="better")
+    assert summary["ratio_4x"] == np.exp(np.log(ratios).mean())
+    assert summary["t_ci_low_4x"] < summary["ratio_4x"] < summary["t_ci_high_4x"]
+    assert summary["better_4x"] == 2 and summary["per_seed_4x"] == "0.900 0.800 1.100"
+    one = analyse.log_ratio_summary(np.log([0.9]))  # one seed: a ratio, no interval
+    assert abs(one["ratio"] - 0.9) < 1e-12
+    assert np.isnan(one["t_ci_low"]) and np.isnan(one["t_ci_high"])
+
+
+def test_unused_frame_ratios_pair_the_arms_by_size_and_seed():
+    """score_unused.ratios: orbital / energy-only on the frames both arms of one (n, seed) left
+    unused; a seed with only one arm is left out, and each comparison reads its own sweeps."""
+    spec = importlib.util.spec_from_file_location("orbjax_lc_unused",
+                                                  ROOT / "experiments" / "learning_curves" / "score_unused.py")
+    unused = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(unused)
+
+    def row(sweep, config, n, seed, energy, forces=100.0):
+        return dict(sweep=sweep, config=config, n_train=n, seed=seed, n_frames=400 - n, unused_energy_mae=energy,
+                    unused_forces_mae=forces, test_energy_mae=2 * energy, test_forces_mae=forces)
+
+    scored = [row("acac", "energy_only", 50, 0, 10.0), row("acac_w3000", "orbital", 50, 0, 8.0),
+              row("acac", "energy_only", 50, 1, 10.0), row("acac_w3000", "orbital", 50, 1, 12.5),
+              row("acac_w3000", "orbital", 50, 2, 1.0),  # no energy-only partner: not counted
+              row("acac", "orbital", 50, 0, 20.0)]  # the w100 comparison, seed 0 only
+    out = {(r["comparison"], r["test_set"], r["metric"]): r for r in unused.ratios(scored)}
+    w3000 = out[("w3000 (1x)", "unused", "energy_mae")]
+    assert w3000["n_seeds"] == 2 and w3000["n_frames"] == 350 and w3000["n_better"] == 1
+    assert abs(w3000["ratio"] - np.sqrt(0.8 * 1.25)) < 1e-12 and w3000["per_seed"] == "0.800 1.250"
+    assert out[("w3000 (1x)", "unused", "forces_mae")]["ratio"] == 1.0
+    assert out[("w100 (1x)", "test", "energy_mae")]["ratio"] == 2.0
+    assert not any(k[0] == "w3000 (4x)" for k in out)  # no long_small rows given

@@ -243,6 +243,16 @@ def t_interval(values: np.ndarray) -> tuple[float, float]:
     return float(values.mean() - half), float(values.mean() + half)
 
 
+def log_ratio_summary(log_ratio: np.ndarray, suffix: str = "", better: str = "n_better") -> dict:
+    """The one summary of paired log ratios (variant / baseline, one per seed) every table uses:
+    the geometric-mean ratio, its 95 % Student-t interval, how many pairs are below 1 (`better`)
+    and each pair's ratio; `suffix` is appended to every key (e.g. "_4x")."""
+    lo, hi = t_interval(log_ratio)
+    return {f"ratio{suffix}": float(np.exp(log_ratio.mean())), f"t_ci_low{suffix}": float(np.exp(lo)),
+            f"t_ci_high{suffix}": float(np.exp(hi)), f"{better}{suffix}": int((log_ratio < 0).sum()),
+            f"per_seed{suffix}": " ".join(f"{np.exp(x):.3f}" for x in log_ratio)}
+
+
 def cell_rng(*key) -> np.random.Generator:
     """A bootstrap stream of its own per table cell (dataset, variant, size, test set, metric):
     a cell's interval does not move when other runs or variants are added."""
@@ -267,13 +277,10 @@ def paired_ratios(dataset: str, grid: dict, pairs=None) -> list[dict]:
                     log_ratio = np.log([float(other[s][col]) / float(base[s][col]) for s in seeds])
                     key = (dataset, variant, n, test, metric) if baseline == BASELINE else (dataset, variant, baseline, n, test, metric)
                     lo, hi = bootstrap_ci(log_ratio, np.mean, cell_rng(*key))
-                    t_lo, t_hi = t_interval(log_ratio)
+                    summary = log_ratio_summary(log_ratio)
                     out.append(dict(dataset=dataset, variant=variant, n_train=n, test_set=test, metric=metric,
-                                    n_seeds=len(seeds), ratio=float(np.exp(log_ratio.mean())),
-                                    ci_low=float(np.exp(lo)), ci_high=float(np.exp(hi)),
-                                    t_ci_low=float(np.exp(t_lo)), t_ci_high=float(np.exp(t_hi)),
-                                    n_better=int((log_ratio < 0).sum()),
-                                    per_seed=" ".join(f"{np.exp(x):.3f}" for x in log_ratio)))
+                                    n_seeds=len(seeds), ratio=summary.pop("ratio"),
+                                    ci_low=float(np.exp(lo)), ci_high=float(np.exp(hi)), **summary))
                     if baseline != BASELINE:
                         out[-1]["baseline"] = baseline
     return out
@@ -306,13 +313,12 @@ def pooled_over_sizes(dataset: str, grid: dict, pairs) -> list[dict]:
                     continue
                 seeds = sorted(per_seed)
                 means = np.array([np.mean(per_seed[s]) for s in seeds])
-                t_lo, t_hi = t_interval(means)
                 pairs_all = np.concatenate([per_seed[s] for s in seeds])
+                summary = log_ratio_summary(means, better="seeds_better")
+                per_seed_ratios = summary.pop("per_seed")
                 out.append(dict(dataset=dataset, variant=variant, baseline=baseline, test_set=test, metric=metric,
-                                n_seeds=len(seeds), n_pairs=len(pairs_all), ratio=float(np.exp(means.mean())),
-                                t_ci_low=float(np.exp(t_lo)), t_ci_high=float(np.exp(t_hi)),
-                                seeds_better=int((means < 0).sum()), pairs_better=int((pairs_all < 0).sum()),
-                                per_seed=" ".join(f"{np.exp(x):.3f}" for x in means)))
+                                n_seeds=len(seeds), n_pairs=len(pairs_all), **summary,
+                                pairs_better=int((pairs_all < 0).sum()), per_seed=per_seed_ratios))
     return out
 
 
@@ -419,10 +425,7 @@ def longer_budget(dataset: str) -> list[dict]:
                 if variant != BASELINE:
                     for b, base in (("1x", base_short), ("4x", base_long)):
                         log_ratio = np.log([err[(b, s)] / float(base[s][col]) for s in seeds])
-                        lo, hi = t_interval(log_ratio)
-                        row.update({f"ratio_{b}": float(np.exp(log_ratio.mean())), f"t_ci_low_{b}": float(np.exp(lo)),
-                                    f"t_ci_high_{b}": float(np.exp(hi)), f"better_{b}": int((log_ratio < 0).sum()),
-                                    f"per_seed_{b}": " ".join(f"{np.exp(x):.3f}" for x in log_ratio)})
+                        row.update(log_ratio_summary(log_ratio, suffix=f"_{b}", better="better"))
                 out.append(row)
     return out
 

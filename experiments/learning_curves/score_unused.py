@@ -23,7 +23,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from analyse import RESULTS, SWEEPS, record_stage, t_interval, write_csv  # noqa: E402
+from analyse import RESULTS, SWEEPS, log_ratio_summary, record_stage, write_csv  # noqa: E402
 
 # (comparison, energy-only sweep, orbital sweep, orbital config): the arms compared, paired by (n, seed).
 COMPARISONS = [("w3000 (1x)", "acac", "acac_w3000", "orbital"),
@@ -80,12 +80,9 @@ def ratios(scored: list[dict]) -> list[dict]:
                 for test in ("unused", "test"):
                     log_ratio = np.log([by[(sweep, config, n, s)][f"{test}_{metric}"]
                                         / by[(base_sweep, "energy_only", n, s)][f"{test}_{metric}"] for s in seeds])
-                    lo, hi = t_interval(log_ratio)
                     out.append(dict(comparison=label, n_train=n, test_set=test, metric=metric, n_seeds=len(seeds),
                                     n_frames=by[(sweep, config, n, seeds[0])]["n_frames"] if test == "unused" else 50,
-                                    ratio=float(np.exp(log_ratio.mean())), t_ci_low=float(np.exp(lo)),
-                                    t_ci_high=float(np.exp(hi)), n_better=int((log_ratio < 0).sum()),
-                                    per_seed=" ".join(f"{np.exp(x):.3f}" for x in log_ratio)))
+                                    **log_ratio_summary(log_ratio)))
     return out
 
 
