@@ -494,7 +494,10 @@ def weight_choice(group: str, rows: list[dict], curves: dict) -> list[dict]:
                         val_forces_mae=dict(curves[(r["sweep"], r["name"])]["forces_mae"]).get(
                             int(float(r["selected_step"]))),
                         test_energy_mae=float(r["test_energy_mae"]), test_forces_mae=float(r["test_forces_mae"])))
-    return sorted(out, key=lambda d: (d["n_train"], d["weight"]))
+    # A scan run at the chosen weight and the curve's seed-0 run of that weight are the same
+    # config: keep one row where they agree exactly (they do, bitwise, on CPU), both where not.
+    unique = list({tuple(d.items()): d for d in out}.values())
+    return sorted(unique, key=lambda d: (d["n_train"], d["weight"]))
 
 
 def choose_weights(weights: list[dict]) -> list[dict]:
