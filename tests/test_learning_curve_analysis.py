@@ -124,3 +124,25 @@ def test_unused_frame_ratios_pair_the_arms_by_size_and_seed():
     assert out[("w3000 (1x)", "unused", "forces_mae")]["ratio"] == 1.0
     assert out[("w100 (1x)", "test", "energy_mae")]["ratio"] == 2.0
     assert not any(k[0] == "w3000 (4x)" for k in out)  # no long_small rows given
+
+
+def test_weight_scan_keeps_one_row_of_identical_scan_and_curve_runs():
+    """The scan's run at the chosen weight and the curve's seed-0 run are the same config: one
+    row when their numbers agree exactly, both (visibly) when they do not."""
+    def run(sweep, name, config, weight, val, test=1.0, n=50, seed=0):
+        return {"sweep": sweep, "name": name, "config": config, "seed": seed, "n": n, "selected_step": "500",
+                analyse.WEIGHT: weight, "test_energy_mae": str(test), "test_forces_mae": "10"}, \
+            {(sweep, name): {"energy_mae": [(250, 9.0), (500, val)], "forces_mae": [(250, 90.0), (500, 80.0)]}}
+
+    rows, curves = [], {}
+    for sweep, name, config, weight, val, test in [("d_weights", "w1000", "orbital", "1000.0", 2.0, 1.5),
+                                                   ("d_w1000", "s0", "orbital", "1000.0", 2.0, 1.5),
+                                                   ("d", "eo", "energy_only", "", 3.0, 2.0),
+                                                   ("d", "eo1", "energy_only", "", 3.0, 2.0)]:
+        row, curve = run(sweep, name, config, weight, val, test, seed=1 if name == "eo1" else 0)
+        rows.append(row)
+        curves.update(curve)
+    out = analyse.weight_choice("d", rows, curves)
+    assert [(r["weight"], r["val_energy_mae"]) for r in out] == [(0.0, 3.0), (1000.0, 2.0)]  # seed 1 is not scanned
+    rows[1]["test_energy_mae"] = "1.6"  # the same config disagreeing: both rows stay
+    assert [r["weight"] for r in analyse.weight_choice("d", rows, curves)] == [0.0, 1000.0, 1000.0]
