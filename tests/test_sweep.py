@@ -200,7 +200,7 @@ def test_only_selects_runs_by_swept_value_and_config_name(tmp_path):
 def test_learning_curve_experiments_build_valid_configs_for_every_kind(tmp_path, dataset):
     """Every run of every kind (`file.py:kind` → get_config(kind)) is a valid training config."""
     expected = {"curve": None, "weights": 8, "noforces": None, "controls": None, "head_input": 6,
-                "noforces_controls": None, "long": 10, "long_small": 6, "tta": 1, "tta_long": 1}
+                "noforces_controls": None, "long": 10, "long_small": 10, "tta": 1, "tta_long": 1}
     largest_steps = S.load_sweep(str(ROOT / "configs" / "sweeps" / f"{dataset}.py")).runs[-1]["train.num_steps"]
     for kind, n_runs in expected.items():
         path = str(ROOT / "configs" / "sweeps" / f"{dataset}.py") + ("" if kind == "curve" else f":{kind}")
@@ -214,14 +214,14 @@ def test_learning_curve_experiments_build_valid_configs_for_every_kind(tmp_path,
         if kind == "controls":
             shuffled = [c for s, c in zip(specs, configs) if s["config_path"].endswith("orbital_shuffled.py")]
             assert shuffled and all(c.data.shuffle_targets == "xtb_orbital_populations" for c in shuffled)
-        if kind in ("long", "long_small"):  # both arms, seeds 0-4 (long_small 0-2), one size at 4x its budget
+        if kind in ("long", "long_small"):  # both arms, seeds 0-4, one size at 4x its budget
             sizes_steps = {(r["data.n_train"], r["train.num_steps"])
                            for r in S.load_sweep(str(ROOT / "configs" / "sweeps" / f"{dataset}.py")).runs}
             n = {c.data.n_train for c in configs}
             assert len(n) == 1 and (n == {50} if kind == "long_small" else n != {50})
             assert {c.train.num_steps for c in configs} == {4 * dict(sizes_steps)[n.pop()]}
             assert sorted((c.seed, c.loss.weights.orbital_populations > 0) for c in configs) == [
-                (s, o) for s in range(5 if kind == "long" else 3) for o in (False, True)]
+                (s, o) for s in range(5) for o in (False, True)]
         if kind in ("tta", "tta_long"):  # energy-only, seed 0, the largest size's budget × 12 / × 48
             assert configs[0].seed == 0 and configs[0].train.num_steps == {"tta": 12, "tta_long": 48}[kind] * largest_steps
         # the evaluation sets do not depend on the seed: only the subsample and the initialisation do

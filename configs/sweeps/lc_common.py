@@ -21,7 +21,7 @@ command line as `--config configs/sweeps/lc_acac.py:KIND`:
   long      the largest size at 4× its step budget, energy-only vs orbital (chosen weight),
             seeds 0–4 (the decisive comparison's seeds): is the budget enough, and does the
             gap survive longer training?
-  long_small  the same at n = 50, seeds 0–2 (the small-data end, where the curves' gains were largest)
+  long_small  the same at n = 50 (the small-data end, where the curves' gains were largest)
   tta       the largest size, energy-only, seed 0, at 12× its step budget: with `long`'s
             seed-0 energy-only run, orbjax's side of the time-to-accuracy benchmark
             (`benchmarks/time_to_accuracy.py`, issue 17 item 5)
@@ -62,12 +62,11 @@ def learning_curve_sweep(name, data, sizes_steps, variants, seeds, extra=None):
 
 def long_sweep(dataset, data, size_steps, aux_weight, kind="long"):
     """The largest size with a longer budget: `long` at LONG_FACTOR × its steps (both variants,
-    seeds 0–4 (`long_small`: 0–2); the weight override on the orbital runs only), `tta` / `tta_long` seed 0's
+    seeds 0–4; the weight override on the orbital runs only), `tta` / `tta_long` seed 0's
     energy-only at TTA_FACTOR / TTA_LONG_FACTOR ×. Validation every 500 steps (the time-to-accuracy curve)."""
     n_train, steps = size_steps
     if kind in ("long", "long_small"):
-        seeds = DECISIVE_SEEDS if kind == "long" else SEEDS
-        plan = [(seed, LONG_FACTOR, variant) for seed in seeds for variant in ("energy_only", "orbital")]
+        plan = [(seed, LONG_FACTOR, variant) for seed in DECISIVE_SEEDS for variant in ("energy_only", "orbital")]
     else:
         plan = [(SEEDS[0], TTA_FACTOR if kind == "tta" else TTA_LONG_FACTOR, "energy_only")]
     runs = [{"seed": seed, "data.n_train": n_train, "train.num_steps": steps * factor, "config": variant,
