@@ -641,34 +641,29 @@ def errors_section(dataset: str, summary: list[dict]) -> list[str]:
 def ratios_section(dataset: str, ratios: list[dict],
                    title: str = "paired ratio to energy-only (geometric mean over seeds)") -> list[str]:
     rows = [r for r in ratios if r["dataset"] == dataset]
-    if not rows:
-        return []
-    against = "baseline" in rows[0]  # a contrast between two variants (`contrasts_*.csv`), not to energy-only
-    lines = ["", f"## {dataset}: {title}", "",
-             "| variant |" + (" baseline |" if against else "") + " n_train | test set | metric | seeds | ratio | "
-             "95 % bootstrap CI | 95 % t CI | seeds better | per seed |", "|---" * (10 + against) + "|"]
-    for r in rows:
-        lines.append(f"| {r['variant']} |" + (f" {r['baseline']} |" if against else "")
+    against = bool(rows) and "baseline" in rows[0]  # a contrast between two variants (`contrasts_*.csv`)
+    return md_table(f"{dataset}: {title}",
+                    ["variant", *(["baseline"] if against else []), "n_train", "test set", "metric", "seeds", "ratio",
+                     "95 % bootstrap CI", "95 % t CI", "seeds better", "per seed"],
+                    [f"| {r['variant']} |" + (f" {r['baseline']} |" if against else "")
                      + f" {r['n_train']} | {r['test_set']} | {r['metric']} | {r['n_seeds']} | "
                      f"{r['ratio']:.3f} | {r['ci_low']:.3f}–{r['ci_high']:.3f} | "
-                     f"{r['t_ci_low']:.3f}–{r['t_ci_high']:.3f} | {r['n_better']}/{r['n_seeds']} | {r['per_seed']} |")
-    return lines
+                     f"{r['t_ci_low']:.3f}–{r['t_ci_high']:.3f} | {r['n_better']}/{r['n_seeds']} | {r['per_seed']} |"
+                     for r in rows])
 
 
 def efficiency_section(dataset: str, effs: list[dict]) -> list[str]:
-    effs = [e for e in effs if e["dataset"] == dataset]
-    if not effs:
-        return []
-    lines = ["", f"## {dataset}: data-efficiency factor n_EO(err_variant(n)) / n (power-law fits; bootstrap over seeds)", "",
-             "| variant | test set | metric | sizes | seeds | factor at largest n | 95 % CI | EO slope | variant slope |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for e in effs:
+    def row(e):
         flat = abs(e["baseline_fit"]["slope"]) < MIN_SLOPE  # no learning curve to invert
         factor = "— (energy-only curve flat)" if flat else f"{e['factor']:.2f} (n={e['at_n']})"
         ci = "—" if flat else f"{e['ci_low']:.2f}–{e['ci_high']:.2f}"
-        lines.append(f"| {e['variant']} | {e['test_set']} | {e['metric']} | {e['sizes']} | {e['n_seeds']} | {factor} | "
-                     f"{ci} | {e['baseline_fit']['slope']:.3f} | {e['variant_fit']['slope']:.3f} |")
-    return lines
+        return (f"| {e['variant']} | {e['test_set']} | {e['metric']} | {e['sizes']} | {e['n_seeds']} | {factor} | "
+                f"{ci} | {e['baseline_fit']['slope']:.3f} | {e['variant_fit']['slope']:.3f} |")
+
+    return md_table(f"{dataset}: data-efficiency factor n_EO(err_variant(n)) / n (power-law fits; bootstrap over seeds)",
+                    ["variant", "test set", "metric", "sizes", "seeds", "factor at largest n", "95 % CI", "EO slope",
+                     "variant slope"],
+                    [row(e) for e in effs if e["dataset"] == dataset])
 
 
 def budget_section(dataset: str, budget: list[dict]) -> list[str]:
@@ -698,13 +693,10 @@ def weights_section(dataset: str, weights: list[dict]) -> list[str]:
 
 def heads_section(dataset: str, summary: list[dict]) -> list[str]:
     heads = [s for s in summary if s["dataset"] == dataset and s["metric"] == "orbital_populations_mae"]
-    if not heads:
-        return []
-    lines = ["", f"## {dataset}: per-orbital population error on test (me; mean ± std over seeds)", "",
-             "| variant | n_train | test set | seeds | orbital MAE me |", "|---|---|---|---|---|"]
-    for h in sorted(heads, key=lambda h: (h["test_set"], h["n_train"], h["variant"])):
-        lines.append(f"| {h['variant']} | {h['n_train']} | {h['test_set']} | {h['n_seeds']} | {h['mean']:.2f} ± {h['std']:.2f} |")
-    return lines
+    return md_table(f"{dataset}: per-orbital population error on test (me; mean ± std over seeds)",
+                    ["variant", "n_train", "test set", "seeds", "orbital MAE me"],
+                    [f"| {h['variant']} | {h['n_train']} | {h['test_set']} | {h['n_seeds']} | {h['mean']:.2f} ± {h['std']:.2f} |"
+                     for h in sorted(heads, key=lambda h: (h["test_set"], h["n_train"], h["variant"]))])
 
 
 def pooled_section(dataset: str, pooled: list[dict]) -> list[str]:

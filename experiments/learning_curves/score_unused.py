@@ -17,7 +17,6 @@ import csv
 import os
 import sys
 import time
-from collections import defaultdict
 
 import numpy as np
 
