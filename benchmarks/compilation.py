@@ -23,7 +23,8 @@ from orbjax.data.graphs import structures_to_graphs
 from orbjax.data.readers import read_structures
 from orbjax.model.statistics import compute_statistics
 from orbjax.training.batches import to_device
-from orbjax.training.factories import create_model, create_optimizer, init_params
+from orbjax.model.build import create_model, init_params, statistics_variables
+from orbjax.training.factories import create_optimizer
 from orbjax.training.state import TrainState
 from orbjax.training.step import make_train_step
 
@@ -33,11 +34,12 @@ def measure(data: str, config_path: str, n_epochs: int) -> dict:
     bs, nb = config.train.batch_size, config.train.n_buckets
     graphs = structures_to_graphs(read_structures(data), config.model.cutoff)
     budgets = compute_budgets(graphs, bs, nb, seed=config.seed)
-    model = create_model(config, compute_statistics(graphs))
+    statistics = compute_statistics(graphs)
+    model = create_model(config, statistics)
     tx = create_optimizer(config, 10_000)
-    example = to_device(next(batch_iterator(graphs[:1], 1, budgets, shuffle=False)), np.float32)
-    state = TrainState.create(init_params(model, example, 0), tx, jax.random.PRNGKey(0))
-    step = make_train_step(model, tx, dict(config.loss.weights), config.train.ema_decay)
+    state = TrainState.create(init_params(model, 0), tx, jax.random.PRNGKey(0))
+    step = make_train_step(model, tx, dict(config.loss.weights), config.train.ema_decay,
+                           statistics=statistics_variables(model, statistics, np.float32))
     per_bucket = {f"{b.n_node}n/{b.n_edge}e": {"compiles": 0, "first_step_s": None, "steps": 0, "step_s": []}
                   for b in budgets}
     epochs = []

@@ -133,8 +133,7 @@ def orbjax_potential(spec: dict):
     from orbjax.data.readers import read_structures
     from orbjax.model.statistics import Statistics, compute_statistics
     from orbjax.potential import Potential
-    from orbjax.training.batches import to_device
-    from orbjax.training.factories import create_model, init_params
+    from orbjax.model.build import create_model, init_params
 
     config = load_config_module(spec["config"]).get_config()
     if spec.get("data"):
@@ -146,7 +145,7 @@ def orbjax_potential(spec: dict):
             config.model.heads = ()
         stats = Statistics(species=(1, 6, 7, 8), atomic_energies=(0.0,) * 4, avg_num_neighbors=11.33)
     model = create_model(config, stats)
-    return Potential.create(model, _init(model, None, init_params, to_device), stats)
+    return Potential.create(model, init_params(model, 0), stats)
 
 
 def orbjax_jit_worker(spec: dict) -> None:
@@ -196,18 +195,6 @@ def orbjax_jit_worker(spec: dict) -> None:
            "capacity": nbrs.capacity, "candidate_capacity": nbrs.candidate_capacity,
            "bin_capacity": nbrs.bin_capacity, "n_bins": list(nbrs.n_bins),
            "versions": orbjax_versions()}, run_pass)
-
-
-def _init(model, atoms, init_params, to_device):
-    """Parameters from a small graph (the values do not change the cost)."""
-    from orbjax.data.batching import PaddingBudget, pad_batch
-    from orbjax.data.graphs import structures_to_graphs
-    from orbjax.data.structures import Structure
-
-    small = water_box(2)
-    s = Structure(small.numbers, small.positions, cell=small.cell.array, pbc=np.array([True] * 3), name="init")
-    graph = pad_batch(structures_to_graphs([s], model.config.cutoff), PaddingBudget(64, 2048, 2))
-    return init_params(model, to_device(graph, np.float32), 0)
 
 
 def mace_worker(spec: dict) -> None:

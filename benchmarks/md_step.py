@@ -29,14 +29,10 @@ from ase.build import molecule
 
 import orbjax
 from orbjax.config import load_config_module
-from orbjax.data.batching import PaddingBudget, pad_batch
-from orbjax.data.graphs import structure_to_graph
 from orbjax.data.readers import CHNO_KEYS, example_path, read_structures
-from orbjax.data.structures import Structure
 from orbjax.model.statistics import Statistics
 from orbjax.targets import auxiliary_targets
-from orbjax.training.batches import to_device
-from orbjax.training.factories import create_model, init_params
+from orbjax.model.build import create_model, init_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,10 +44,7 @@ def untrained_potential(config_name: str) -> orbjax.Potential:
     config.model.heads = ()
     stats = Statistics(species=(1, 6, 7, 8), atomic_energies=(0.0,) * 4, avg_num_neighbors=20.0)
     model = create_model(config, stats)
-    dummy = Structure([1, 8], [[0, 0, 0], [0.96, 0, 0]], name="init")
-    graph = pad_batch([structure_to_graph(dummy, config.model.cutoff)], PaddingBudget(16, 16, 2))
-    params = init_params(model, to_device(graph, model.dtype), 0)
-    return orbjax.Potential.create(model, params, stats)
+    return orbjax.Potential.create(model, init_params(model, 0), stats)
 
 
 def chno_molecule() -> Atoms:

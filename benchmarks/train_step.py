@@ -57,7 +57,8 @@ def orbjax_worker(spec: dict) -> None:
     from orbjax.data.readers import read_structures
     from orbjax.model.statistics import compute_statistics
     from orbjax.training.batches import to_device
-    from orbjax.training.factories import create_model, create_optimizer, init_params
+    from orbjax.model.build import create_model, init_params, statistics_variables
+    from orbjax.training.factories import create_optimizer
     from orbjax.training.state import TrainState
     from orbjax.training.step import make_train_step
 
@@ -77,12 +78,13 @@ def orbjax_worker(spec: dict) -> None:
     batches = [pad_batch([graphs[i] for i in idx], b) for idx, b in plan]
     pad_s = time.perf_counter() - t0
     dtype = np.float32
-    model = create_model(config, compute_statistics(graphs))
+    statistics = compute_statistics(graphs)
+    model = create_model(config, statistics)
     tx = create_optimizer(config, 10_000)
     weights = dict(config.loss.weights)
-    state = TrainState.create(init_params(model, to_device(batches[0], dtype), config.seed), tx,
-                              jax.random.PRNGKey(0))
-    step = make_train_step(model, tx, weights, config.train.ema_decay, compute_stress=False)
+    state = TrainState.create(init_params(model, config.seed), tx, jax.random.PRNGKey(0))
+    step = make_train_step(model, tx, weights, config.train.ema_decay, compute_stress=False,
+                           statistics=statistics_variables(model, statistics, dtype))
     n_params = int(sum(x.size for x in jax.tree.leaves(state.params)))
 
     # Compile: one per bucket, timed as the first step of each bucket (lower + compile + run).

@@ -71,7 +71,7 @@ def evaluate_workdir(workdir: str, data_path: str, out_dir: str | None = None, w
 
 
 def _evaluate_workdir(workdir, data_path, structures, out_dir, which, batch_size, plots):
-    from orbjax.training.restore import load_trained
+    from orbjax.model.io import load_trained
 
     trained = load_trained(workdir, which)
     result = predict_structures(trained, structures, batch_size)
@@ -129,11 +129,13 @@ def predict_structures(trained, structures: Sequence[Structure], batch_size: int
     for indices, budget in plan_batches(graphs, batch_size, budgets, shuffle=False,
                                         names=[s.name for s in structures]):
         batch = pad_batch([graphs[i] for i in indices], budget)
-        out = jax.device_get(predict_fn(trained.params, to_device(batch, trained.model.dtype)))
+        out = jax.device_get(predict_fn(trained.variables, to_device(batch, trained.model.dtype)))
         n_graph, n_node = len(indices), int(sum(graphs[i].n_node[0] for i in indices))
-        outputs.append({k: (v[:n_graph] if k in ("energy", "stress") else v[:n_node]) for k, v in out.items()})
+        outputs.append({k: (v[:n_graph] if k in ("network_energy", "stress") else v[:n_node])
+                        for k, v in out.items()})
     pred = {k: np.concatenate([o[k] for o in outputs]).astype(np.float64) for k in outputs[0]}
-    result = _labels(structures, labels, trained.statistics, compute_stress, heads)
+    result = _labels(structures, labels, trained.statistics, compute_stress, heads, config.data.energy_key)
+    pred["energy"] = pred.pop("network_energy") + result["e0_sum"]  # totals formed in float64
     result.update({f"{k}_pred": v for k, v in pred.items()})
     result["n_compilations"] = predict_fn._cache_size()
     return result
@@ -141,13 +143,14 @@ def predict_structures(trained, structures: Sequence[Structure], batch_size: int
 
 def _predictions(model, params, graph, compute_stress, heads) -> dict:
     out = predict(model, params, graph, with_heads=bool(heads), compute_stress=compute_stress)
-    keep = ["energy", "forces"] + (["stress"] if compute_stress else []) + list(heads)
+    keep = ["network_energy", "forces"] + (["stress"] if compute_stress else []) + list(heads)
     return {k: out[k] for k in keep}
 
 
-def _labels(structures, labels: jraph.GraphsTuple, statistics, compute_stress: bool, heads) -> dict:
+def _labels(structures, labels: jraph.GraphsTuple, statistics, compute_stress: bool, heads,
+            energy_key: str = "energy") -> dict:
     n_atoms = labels.n_node.astype(np.int64)
-    e0 = np.asarray(statistics.atomic_energies)[statistics.z_to_species()[labels.nodes["atomic_numbers"]]]
+    e0 = np.asarray(statistics.atomic_energies[0])[statistics.z_to_species()[labels.nodes["atomic_numbers"]]]
     structure = np.repeat(np.arange(len(n_atoms)), n_atoms)
     out = dict(
         names=np.array([str(s.name) for s in structures]),
@@ -155,7 +158,7 @@ def _labels(structures, labels: jraph.GraphsTuple, statistics, compute_stress: b
         atomic_numbers=labels.nodes["atomic_numbers"].astype(np.int64),
         structure=structure,
         e0_sum=np.bincount(structure, e0, minlength=len(n_atoms)),  # [n_structures] eV
-        energy_label=labels.globals["energy"].astype(np.float64),
+        energy_label=_energy_labels(structures, energy_key, labels.globals["energy"]),
         energy_mask=labels.globals["energy_mask"],
         forces_label=labels.nodes["forces"].astype(np.float64),
         forces_mask=labels.nodes["forces_mask"])
@@ -280,3 +283,14 @@ def _parity(label, pred, shell_l, target, metrics, path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def _energy_labels(structures, energy_key: str, graph_energies: np.ndarray) -> np.ndarray:
+    """[n_structures] eV in float64 from the structures themselves (the graphs hold float32,
+    whose steps at 10⁴ eV are ~1 meV); the graphs' value where a structure has none."""
+    out = graph_energies.astype(np.float64).reshape(-1)
+    for i, s in enumerate(structures):
+        value = s.labels.get(energy_key)
+        if value is not None and np.ndim(value) == 0 and np.isfinite(value):
+            out[i] = float(value)
+    return out

@@ -3,17 +3,17 @@
     python -m orbjax.export WORKDIR model.orbjax [--which best|latest]
 
 The file holds the EMA parameters, the model config, the dataset statistics, the element
-list, units and versions, with a checksum (`orbjax.model_file`); load it with
+list, units and versions, with a checksum (`orbjax.model.file`); load it with
 ``orbjax.load_potential("model.orbjax")``. Training writes ``WORKDIR/model.orbjax`` (best
 checkpoint) at the end of every run. The library function is
-`orbjax.training.export.export_model`.
+`orbjax.model.io.export_model`.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from orbjax.training.export import export_model
+from orbjax.model.io import export_model
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -75,4 +75,7 @@ def _sample(args) -> int:
 
 
 if __name__ == "__main__":
+    from orbjax.runtime import tune_cpu
+
+    tune_cpu()
     sys.exit(main())

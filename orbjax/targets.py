@@ -146,6 +146,21 @@ for _target in (
     register(_target)
 
 
+# Levels of theory: the label keys (energy, forces) of each level in a dataset. A model has
+# one energy readout per level it was trained on (`Statistics.levels`); its first level is
+# the one `load_potential` predicts by default.
+LEVEL_KEYS: dict[str, tuple[str, str]] = {"dft": ("energy", "forces"), "gfn1": ("xtb_energy", "xtb_forces")}
+
+
+def level_of_key(energy_key: str) -> str:
+    """The level whose energy label is `energy_key` ("energy" → "dft", "xtb_energy" →
+    "gfn1"); a user's own key names a level of its own."""
+    for level, (energy, _) in LEVEL_KEYS.items():
+        if energy == energy_key:
+            return level
+    return energy_key
+
+
 def reference_targets() -> tuple[str, ...]:
     return tuple(t.name for t in TARGETS.values() if t.reference)
 

@@ -22,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "orbjax"
 KNOWN_ENTRY_POINTS = {"orbjax.train", "orbjax.evaluate", "orbjax.label", "orbjax.sweep", "orbjax.quickstart",
-                      "orbjax.export", "orbjax.md"}
+                      "orbjax.export", "orbjax.md", "orbjax.sample"}
 
 
 def module_name(path: Path) -> str:
@@ -114,7 +114,7 @@ def test_the_graph_is_read_correctly():
     """Spot checks of the parser on edges known to exist (a broken parser would pass all)."""
     graph = import_graph()
     assert "orbjax.training.parallel" in graph["orbjax.training.loop"]  # from orbjax.training import parallel
-    assert "orbjax.training.restore" in graph["orbjax.potential.core"]  # inside a function
+    assert "orbjax.model.io" in graph["orbjax.potential.core"]  # inside a function
     assert "orbjax.potential" in graph["orbjax"]  # lazy, in the package's __getattr__
     assert KNOWN_ENTRY_POINTS <= ENTRY_POINTS
 
@@ -122,6 +122,18 @@ def test_the_graph_is_read_correctly():
 def test_no_module_imports_an_entry_point():
     importers = {name: sorted(deps & ENTRY_POINTS) for name, deps in import_graph().items() if deps & ENTRY_POINTS}
     assert not importers, f"modules importing a command line (move what they need into a library module): {importers}"
+
+
+def test_inference_does_not_depend_on_training():
+    """The potential and the model import nothing from `orbjax.training`; only reading a
+    training run's workdir (`model.io.load_trained`, `export_model`) goes through its
+    checkpoint module. (tests/test_model_core.py checks `sys.modules` after a real load.)"""
+    graph = import_graph()
+    inference = [n for n in graph if n.startswith(("orbjax.potential", "orbjax.model"))]
+    allowed = {"orbjax.model.io": {"orbjax.training.checkpoint"}}
+    offenders = {n: sorted(d for d in graph[n] if d.startswith("orbjax.training") and d not in allowed.get(n, ()))
+                 for n in inference}
+    assert not {n: d for n, d in offenders.items() if d}, offenders
 
 
 def test_no_import_cycles():

@@ -12,8 +12,8 @@ import pytest
 import orbjax
 from orbjax.data.readers import CHNO_KEYS, example_path, read_structures
 from orbjax.export import main as export_main
-from orbjax.model_file import FORMAT_VERSION, ModelFileError, read_model_file, write_model_file
-from orbjax.training.export import MODEL_FILE_NAME, export_model
+from orbjax.model.file import FORMAT_VERSION, ModelFileError, read_model_file, write_model_file
+from orbjax.model.io import MODEL_FILE_NAME, export_model
 from tests.test_potential import train_tiny_model
 
 
@@ -102,7 +102,7 @@ def test_header_holds_what_a_user_needs(model_path, workdir):
     assert {"jax", "flax", "e3nn-jax"} <= set(h["versions"]) and all(h["versions"][k] for k in ("jax", "flax"))
     assert h["elements"] == ["H", "C", "N", "O"] and h["species"] == [1, 6, 7, 8]
     assert h["units"]["energy"] == "eV" and h["units"]["forces"] == "eV/Å"
-    assert h["n_params"] == sum(a.size for a in _leaves(f.params))
+    assert h["n_params"] == sum(a.size for a in _leaves(f.params["params"]))
     assert json.loads(f.statistics)["species"] == [1, 6, 7, 8]
     assert model_path.stat().st_size < 4 * h["n_params"] + 64_000  # raw float32 plus the JSON header
 

@@ -331,7 +331,7 @@ def test_descriptors_are_invariant_and_give_the_atomic_energies(potential, perio
     raw = ScalarMLP(1, potential.model.config.readout_hidden).apply(
         {"params": potential.params["params"]["energy_readout"]},
         e3nn.IrrepsArray(f"{features.shape[1]}x0e", jnp.asarray(features)))[:, 0]
-    energy = float(np.sum(np.asarray(stats.atomic_energies)[species] + stats.energy_scale * np.asarray(raw)))
+    energy = float(np.sum(np.asarray(stats.atomic_energies[0])[species] + stats.energy_scale[0] * np.asarray(raw)))
     ref = float(potential.energy_forces_stress(x, z, cell, periodic.pbc)["energy"])
     assert energy == pytest.approx(ref, rel=1e-5, abs=1e-4)
 

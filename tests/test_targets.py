@@ -10,7 +10,10 @@ from orbjax import targets
 from orbjax.config import load_config_module
 from orbjax.data.graphs import structure_to_graph
 from orbjax.data.structures import Structure
-from orbjax.training.factories import model_config
+from orbjax.model.build import model_config
+from orbjax.model.statistics import Statistics
+
+ONE_ELEMENT = Statistics(species=(1,), atomic_energies=(0.0,))
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = "toy_charges"
@@ -55,7 +58,7 @@ def test_a_registered_target_trains_end_to_end(toy_target, tmp_path):
     final = train_and_evaluate(config, str(tmp_path))
     assert np.isfinite(final[f"{TOY}_mae"]) and final[f"{TOY}_mae"] > 0
     stats = json.loads((tmp_path / "statistics.json").read_text())
-    assert TOY in dict(stats["charge_means"]) and TOY in dict(stats["charge_scales"])
+    assert TOY in dict(stats["aux_means"]) and TOY in dict(stats["aux_scales"])
     rows = (tmp_path / "metrics.csv").read_text()
     assert f"mse_{TOY}" in rows and f"{TOY}_mae" in rows
     # The head exists in the trained parameters and is left out at inference.
@@ -68,10 +71,10 @@ def test_weighted_target_without_head_is_an_error_naming_the_fix():
     config = _config()
     config.loss.weights.spd_populations = 1.0  # test.py has no heads
     with pytest.raises(ValueError, match=r"spd_populations.*model\.heads"):
-        model_config(config)
+        model_config(config, ONE_ELEMENT)
     config.loss.weights["no_such_target"] = 1.0
     with pytest.raises(ValueError, match="unknown targets"):
-        model_config(config)
+        model_config(config, ONE_ELEMENT)
 
 
 def test_configs_saved_before_model_heads_keep_their_heads():
@@ -79,7 +82,7 @@ def test_configs_saved_before_model_heads_keep_their_heads():
     config = _config()
     del config.model["heads"]
     config.loss.weights.orbital_populations = 100.0
-    assert model_config(config).heads == ("orbital_populations",)
+    assert model_config(config, ONE_ELEMENT).heads == ("orbital_populations",)
 
 
 def test_registry_is_consistent():

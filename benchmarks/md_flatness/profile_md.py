@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from md_scaling import _init, water_box  # noqa: E402
+from md_scaling import water_box  # noqa: E402
 
 
 def morton_order(positions, cell, bits: int = 10) -> np.ndarray:
@@ -46,8 +46,7 @@ def build(n: int, order: str, edge_chunk: int = 0):
     from orbjax.data.readers import read_structures
     from orbjax.model.statistics import compute_statistics
     from orbjax.potential import OrbjaxCalculator, Potential
-    from orbjax.training.batches import to_device
-    from orbjax.training.factories import create_model, init_params
+    from orbjax.model.build import create_model, init_params
 
     config = load_config_module(os.path.join(ROOT, "configs", "default.py")).get_config()
     example = os.path.join(ROOT, "orbjax", "examples", "chno_example.extxyz")
@@ -58,7 +57,7 @@ def build(n: int, order: str, edge_chunk: int = 0):
         atoms = atoms[np.random.default_rng(0).permutation(len(atoms))]
     elif order == "morton":
         atoms = atoms[morton_order(atoms.positions, atoms.cell.array)]
-    params = _init(model, atoms, init_params, to_device)
+    params = init_params(model, 0)
     return atoms, OrbjaxCalculator(Potential.create(model, params, stats, edge_chunk=edge_chunk))
 
 

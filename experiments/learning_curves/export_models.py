@@ -65,8 +65,8 @@ def check_dataset(dataset: str) -> int:
     import orbjax
     from orbjax.evaluation import compute_metrics, predict_structures
     from orbjax.training.data import split_structures
-    from orbjax.training.export import export_model
-    from orbjax.training.restore import load_model_file
+    from orbjax.model.io import export_model
+    from orbjax.model.io import load_model_file
 
     import time
 

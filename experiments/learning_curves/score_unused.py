@@ -49,7 +49,7 @@ def finished_runs(sweep: str) -> list[dict]:
 def score(sweep: str, row: dict, cache: dict) -> dict:
     from orbjax.evaluation import compute_metrics, predict_structures
     from orbjax.training.data import read, split_structures
-    from orbjax.training.restore import load_model_file
+    from orbjax.model.io import load_model_file
 
     trained = load_model_file(model_path(sweep, row))
     data = trained.config.data

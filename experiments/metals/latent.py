@@ -93,12 +93,10 @@ def features(potential, structs, sample) -> np.ndarray:
 
 def untrained(potential, structs, seed: int):
     """The same architecture and statistics with freshly initialised weights."""
-    from orbjax.data.graphs import potential_graph
-    from orbjax.training.factories import init_params
+    from orbjax.model.build import init_params
 
-    s = structs[0]
-    graph, _ = potential_graph(s.name, s.positions, s.atomic_numbers, s.cell, s.pbc, potential.cutoff)
-    return potential.replace(params=init_params(potential.model, graph, seed))
+    fresh = init_params(potential.model, seed)
+    return potential.replace(variables={**potential.variables, "params": fresh["params"]})
 
 
 def scores(x: np.ndarray, symbols: list[str]) -> dict[str, float]:

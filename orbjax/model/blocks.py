@@ -24,7 +24,6 @@ class InteractionBlock(nn.Module):
     Attributes:
       hidden_irreps: irreps of the output features, e.g. 32x0e+32x1o+32x2e.
       n_species: number of element types, for the element-dependent self-connection.
-      avg_num_neighbors: normalisation from training data statistics.
       radial_hidden: width of the radial MLP.
       radial_layers: number of hidden layers of the radial MLP.
 
@@ -34,7 +33,6 @@ class InteractionBlock(nn.Module):
 
     hidden_irreps: e3nn.Irreps
     n_species: int
-    avg_num_neighbors: float
     radial_hidden: int = 64
     radial_layers: int = 2
     edge_chunk: int = 0  # > 0: the edge loop in chunks of this many edges (`chunked_messages`)
@@ -49,6 +47,7 @@ class InteractionBlock(nn.Module):
         edge_envelope: jnp.ndarray,  # [n_edges]
         senders: jnp.ndarray,  # [n_edges]
         receivers: jnp.ndarray,  # [n_edges]
+        avg_num_neighbors: jnp.ndarray,  # [] normalisation, from training data statistics
         scalars_only: bool = False,
     ) -> e3nn.IrrepsArray:
         """Returns [n_nodes, hidden] features; with `scalars_only`, only their scalars (0e).
@@ -78,7 +77,7 @@ class InteractionBlock(nn.Module):
             # one [n_edges, multiplicity] weight array per computed message irrep
             weights = [w * edge_envelope[:, None] for w in mlp(edge_radial, groups)]
             aggregated = aggregate_messages(layout, h, edge_sh, weights, senders, receivers, n_nodes, only)
-        aggregated = aggregated / jnp.sqrt(self.avg_num_neighbors)
+        aggregated = aggregated / jnp.sqrt(avg_num_neighbors)
         out = e3nn.flax.Linear(gate_irreps, force_irreps_out=True, name="linear_down")(aggregated) + self_connection
         features = e3nn.gate(out)  # [n_nodes, hidden]
         return features.filter(keep="0e") if scalars_only else features

@@ -39,7 +39,7 @@ class EquivariantNetwork(nn.Module):
     Attributes:
       n_species: number of element types (the model's species table).
       channels, l_max, n_layers: feature width, maximum angular momentum, depth.
-      cutoff: Å. n_basis: Bessel functions. avg_num_neighbors: from training data.
+      cutoff: Å. n_basis: Bessel functions.
     """
 
     n_species: int
@@ -48,7 +48,6 @@ class EquivariantNetwork(nn.Module):
     n_layers: int = 2
     cutoff: float = 5.0
     n_basis: int = 8
-    avg_num_neighbors: float = 10.0
     radial_hidden: int = 64
     edge_chunk: int = 0  # > 0: each layer's edge loop in chunks of this many edges (same values)
 
@@ -59,6 +58,7 @@ class EquivariantNetwork(nn.Module):
         species: jnp.ndarray,  # [n_nodes] int in [0, n_species)
         senders: jnp.ndarray,  # [n_edges]
         receivers: jnp.ndarray,  # [n_edges]
+        avg_num_neighbors: jnp.ndarray,  # [] from training data (a statistic, not a constant)
         scalars_only: bool = False,
     ) -> list[e3nn.IrrepsArray]:
         """Returns the [n_nodes, hidden irreps] features of every layer, in tblite's
@@ -72,9 +72,9 @@ class EquivariantNetwork(nn.Module):
         for layer in range(self.n_layers):
             features = InteractionBlock(
                 hidden_irreps=hidden_irreps(self.channels, self.l_max),
-                n_species=self.n_species, avg_num_neighbors=self.avg_num_neighbors,
+                n_species=self.n_species,
                 radial_hidden=self.radial_hidden, edge_chunk=self.edge_chunk, name=f"interaction_{layer}",
-            )(features, species, sh, radial, envelope, senders, receivers,
+            )(features, species, sh, radial, envelope, senders, receivers, avg_num_neighbors,
               scalars_only=scalars_only and layer == self.n_layers - 1)
             layers.append(features)
         return layers

@@ -33,10 +33,16 @@ def edge_graph_index(graph: jraph.GraphsTuple, node_graph: jnp.ndarray) -> jnp.n
     return node_graph[graph.senders]
 
 
-def predict(model, params, graph: jraph.GraphsTuple, with_heads: bool = False,
-            compute_stress: bool = False) -> dict[str, jnp.ndarray]:
-    """Energies [n_graphs] eV, forces [n_nodes, 3] eV/Å, stress [n_graphs, 3, 3] eV/Å³ and,
-    with `with_heads`, the charge-head outputs, for a (padded) batch of graphs."""
+def predict(model, variables, graph: jraph.GraphsTuple, with_heads: bool = False,
+            compute_stress: bool = False, level: int = 0) -> dict[str, jnp.ndarray]:
+    """Energies [n_graphs] eV, forces [n_nodes, 3] eV/Å, stress [n_graphs, 3, 3] eV/Å³ of
+    level of theory `level` (index into the model's levels) and, with `with_heads`, the
+    auxiliary-head outputs, for a (padded) batch of graphs.
+
+    `variables`: {"params": ..., "statistics": ...}. Besides ``energy`` (E0s included, in
+    the compute dtype) it returns ``network_energy`` [n_graphs], the part without the E0s:
+    the potential adds Σ E0 in float64 on the host (`Statistics.reference_energy`), so that
+    totals of 10⁴–10⁵ eV are exact to the meV when the network computes in float32."""
     positions = graph.nodes["positions"]
     n_graphs = graph.n_node.shape[0]
     node_graph = node_graph_index(graph.n_node, positions.shape[0])
@@ -48,15 +54,16 @@ def predict(model, params, graph: jraph.GraphsTuple, with_heads: bool = False,
         deform = jnp.eye(3, dtype=positions.dtype) + strain  # [n_graphs, 3, 3]
         pos = jnp.einsum("ni,nij->nj", positions, deform[node_graph])
         shifts = jnp.einsum("ei,eij->ej", graph.edges["shifts"].astype(positions.dtype), deform[edge_graph])
-        energies, out = _apply(model, params, graph, pos, shifts, node_graph, with_heads)
+        energies, out = _apply(model, variables, graph, pos, shifts, node_graph, with_heads, level)
         return energies.sum(), (energies, out)
 
     strain = jnp.zeros((n_graphs, 3, 3), positions.dtype)
     argnums = (0, 1) if compute_stress else 0
     grads, (energies, out) = jax.grad(total_energy, argnums=argnums, has_aux=True)(positions, strain)
-    result = {k: v for k, v in out.items() if k not in ("node_energies", "features")}
-    result["node_energies"] = out["node_energies"]
+    result = {k: v for k, v in out.items() if k not in ("node_energies", "node_network_energies", "features")}
+    result["node_energies"] = out["node_energies"][:, level]
     result["energy"] = energies
+    result["network_energy"] = jax.ops.segment_sum(out["node_network_energies"][:, level], node_graph, n_graphs)
     if compute_stress:
         grad_positions, grad_strain = grads
         volume = jnp.abs(jnp.linalg.det(cell))
@@ -69,30 +76,36 @@ def predict(model, params, graph: jraph.GraphsTuple, with_heads: bool = False,
     return result
 
 
-def energy(model, params, graph: jraph.GraphsTuple) -> jnp.ndarray:
-    """Energies [n_graphs] eV alone, no derivative: for callers that differentiate it
-    themselves (jax-md, the MD integrator). The same model call as `predict`."""
-    return _apply_as_given(model, params, graph)[0]
+def network_energy(model, variables, graph: jraph.GraphsTuple, level: int = 0) -> jnp.ndarray:
+    """Energies without the E0s [n_graphs] eV, no derivative: for callers that
+    differentiate them themselves (jax-md, the MD integrator) and add Σ E0 on the host.
+    The same model call as `predict`."""
+    out = _apply_as_given(model, variables, graph, level)[1]
+    return jax.ops.segment_sum(out["node_network_energies"][:, level], _node_graph(graph), graph.n_node.shape[0])
 
 
-def node_features(model, params, graph: jraph.GraphsTuple) -> jnp.ndarray:
+def node_features(model, variables, graph: jraph.GraphsTuple) -> jnp.ndarray:
     """[n_nodes, channels] the last layer's invariant (0e) features, what the energy readout
     reads: the model's per-atom latent space (`Potential.descriptors`)."""
-    return _apply_as_given(model, params, graph)[1]["features"].filter(keep="0e").array
+    return _apply_as_given(model, variables, graph, 0)[1]["features"].filter(keep="0e").array
 
 
-def _apply_as_given(model, params, graph):
+def _node_graph(graph):
+    return node_graph_index(graph.n_node, graph.nodes["positions"].shape[0])
+
+
+def _apply_as_given(model, variables, graph, level: int):
     """`_apply` on the graph's own positions and shifts (no strain, no heads)."""
     positions = graph.nodes["positions"]
-    node_graph = node_graph_index(graph.n_node, positions.shape[0])
-    return _apply(model, params, graph, positions, graph.edges["shifts"].astype(positions.dtype), node_graph,
-                  with_heads=False)
+    return _apply(model, variables, graph, positions, graph.edges["shifts"].astype(positions.dtype),
+                  _node_graph(graph), False, level)
 
 
-def _apply(model, params, graph, positions, shifts, node_graph, with_heads):
-    """(energies [n_graphs], model outputs) with edge vectors positions[j] − positions[i] + shift."""
+def _apply(model, variables, graph, positions, shifts, node_graph, with_heads, level: int = 0):
+    """(energies of `level` [n_graphs], model outputs) with edge vectors
+    positions[j] − positions[i] + shift."""
     vectors = positions[graph.senders] - positions[graph.receivers] + shifts  # [n_edges, 3]
-    out = model.apply(params, vectors, graph.nodes["atomic_numbers"], graph.senders,
+    out = model.apply(variables, vectors, graph.nodes["atomic_numbers"], graph.senders,
                       graph.receivers, node_graph, graph.globals["total_charge"].reshape(-1),
                       with_heads=with_heads)
-    return jax.ops.segment_sum(out["node_energies"], node_graph, graph.n_node.shape[0]), out
+    return jax.ops.segment_sum(out["node_energies"][:, level], node_graph, graph.n_node.shape[0]), out

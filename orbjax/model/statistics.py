@@ -1,8 +1,11 @@
 """Statistics the model depends on, computed from the training graphs and saved with it.
 
-Reference energies (E0s), the energy scale, the average neighbour count and per-element
-means of each charge target are fitted on the *training* split only and travel inside the
-checkpoint (and `statistics.json` in the workdir); they are never recomputed at load time.
+Reference energies (E0s) and energy scale per level of theory, the average neighbour count
+and per-element means of each auxiliary target are fitted on the *training* split only and
+travel inside the checkpoint (and `statistics.json` in the workdir) and the model file;
+they are never recomputed at load time. The model reads them as a float64 array collection
+("statistics", `Statistics.arrays`) passed with the parameters, so that two models of one
+architecture share one compiled function.
 """
 from __future__ import annotations
 
@@ -18,29 +21,67 @@ from orbjax.targets import TARGETS, auxiliary_targets
 
 @dataclasses.dataclass(frozen=True)
 class Statistics:
-    """Hashable (tuples only) so it can sit on a Flax module.
+    """Hashable (tuples only); the model reads them as arrays (`arrays`), never as constants.
 
     Attributes:
       species: atomic numbers the model knows, in species-index order.
-      atomic_energies: [n_species] eV, per-element reference energies (E0).
-      energy_scale: eV, scale of the per-atom energy output (RMS of force components).
+      atomic_energies: [n_levels][n_species] eV, per-element reference energies (E0) of
+        each level of theory.
+      energy_scale: [n_levels] eV, scale of each level's per-atom energy output (RMS of
+        its force components).
       avg_num_neighbors: mean number of neighbours within the cutoff.
-      charge_means: target → [n_species][width] per-element mean (orbital targets: shell means).
-      charge_scales: target → RMS deviation from the per-element mean.
-      e0_source: "least_squares" or "isolated_atoms".
+      aux_means: target → [n_species][width] per-element mean (orbital targets: shell means).
+      aux_scales: target → RMS deviation from the per-element mean.
+      e0_source: [n_levels] "least_squares", "isolated_atoms" or "none" (no energy labels:
+        the level's energies are untrained).
+      levels: names of the levels of theory (e.g. "dft", "gfn1"); the first is the default.
     """
 
     species: tuple[int, ...]
-    atomic_energies: tuple[float, ...]
-    energy_scale: float = 1.0
+    atomic_energies: tuple[tuple[float, ...], ...]
+    energy_scale: tuple[float, ...] = (1.0,)
     avg_num_neighbors: float = 1.0
-    charge_means: tuple[tuple[str, tuple[tuple[float, ...], ...]], ...] = ()
-    charge_scales: tuple[tuple[str, float], ...] = ()
-    e0_source: str = "least_squares"
+    aux_means: tuple[tuple[str, tuple[tuple[float, ...], ...]], ...] = ()
+    aux_scales: tuple[tuple[str, float], ...] = ()
+    e0_source: tuple[str, ...] = ("least_squares",)
+    levels: tuple[str, ...] = ("dft",)
+
+    def __post_init__(self):
+        # One level may be given flat: atomic_energies [n_species], energy_scale x, e0_source "…".
+        if not self.atomic_energies or np.ndim(self.atomic_energies[0]) == 0:
+            object.__setattr__(self, "atomic_energies", (tuple(float(x) for x in self.atomic_energies),))
+        else:
+            object.__setattr__(self, "atomic_energies", tuple(tuple(float(x) for x in r) for r in self.atomic_energies))
+        if np.ndim(self.energy_scale) == 0:
+            object.__setattr__(self, "energy_scale", (float(self.energy_scale),))
+        if isinstance(self.e0_source, str):
+            object.__setattr__(self, "e0_source", (self.e0_source,))
+        object.__setattr__(self, "species", tuple(int(z) for z in self.species))
+        object.__setattr__(self, "levels", tuple(self.levels))
+        object.__setattr__(self, "energy_scale", tuple(float(x) for x in self.energy_scale))
+        object.__setattr__(self, "e0_source", tuple(self.e0_source))
+        n, s = len(self.levels), len(self.species)
+        if not (len(self.atomic_energies) == len(self.energy_scale) == len(self.e0_source) == n):
+            raise ValueError(f"statistics of {n} levels {self.levels} need {n} rows of atomic_energies, "
+                             f"energy_scale and e0_source")
+        if any(len(row) != s for row in self.atomic_energies):
+            raise ValueError(f"atomic_energies rows must have one entry per species ({s})")
 
     @property
     def n_species(self) -> int:
         return len(self.species)
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    def level_index(self, level: str | None) -> int:
+        """Index of `level` (None: the default, 0); ValueError naming the known levels."""
+        if level is None:
+            return 0
+        if level not in self.levels:
+            raise ValueError(f"level {level!r} is not one of this model's levels of theory {self.levels}")
+        return self.levels.index(level)
 
     def z_to_species(self) -> np.ndarray:
         """[119] int: species index of each Z, −1 for elements the model has never seen."""
@@ -48,22 +89,45 @@ class Statistics:
         table[list(self.species)] = np.arange(self.n_species)
         return table
 
-    def charge_mean(self, target: str) -> np.ndarray:
-        return np.asarray(dict(self.charge_means)[target])  # [n_species, width]
+    def aux_mean(self, target: str) -> np.ndarray:
+        return np.asarray(dict(self.aux_means)[target])  # [n_species, width]
 
-    def charge_scale(self, target: str) -> float:
-        return float(dict(self.charge_scales)[target])
+    def aux_scale(self, target: str) -> float:
+        return float(dict(self.aux_scales)[target])
+
+    def reference_energy(self, atomic_numbers, level: str | None = None) -> float:
+        """Σ E0 of the atoms (eV), in float64 on the host: the constant part of the total
+        energy, added outside the compute dtype so totals of 10⁴–10⁵ eV keep their meV."""
+        e0 = np.asarray(self.atomic_energies[self.level_index(level)], np.float64)
+        species = self.z_to_species()[np.asarray(atomic_numbers, np.int64)]
+        return float(np.sum(e0[species]))  # callers check elements first (species ≥ 0)
+
+    def arrays(self, heads: tuple[str, ...] = ()) -> dict:
+        """The "statistics" collection the model reads (float64 numpy; `heads`: the
+        auxiliary targets of the model, whose means and scales it needs)."""
+        out = {
+            "atomic_energies": np.asarray(self.atomic_energies, np.float64),  # [n_levels, n_species] eV
+            "energy_scale": np.asarray(self.energy_scale, np.float64),  # [n_levels] eV
+            "avg_num_neighbors": np.asarray(self.avg_num_neighbors, np.float64),  # []
+            "z_to_species": self.z_to_species(),  # [119] int32
+        }
+        for head in heads:
+            out[f"{head}_mean"] = np.asarray(self.aux_mean(head), np.float64)  # [n_species, width]
+            out[f"{head}_scale"] = np.asarray(self.aux_scale(head), np.float64)  # []
+        return out
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=1)
 
     @classmethod
     def from_json(cls, text: str) -> "Statistics":
+        """Also reads the one-level layout written before levels of theory existed
+        (flat atomic_energies, scalar energy_scale, charge_means/charge_scales)."""
         d = json.loads(text)
-        d["species"] = tuple(d["species"])
-        d["atomic_energies"] = tuple(d["atomic_energies"])
-        d["charge_means"] = tuple((k, tuple(tuple(r) for r in v)) for k, v in d["charge_means"])
-        d["charge_scales"] = tuple((k, v) for k, v in d["charge_scales"])
+        if "charge_means" in d:
+            d["aux_means"], d["aux_scales"] = d.pop("charge_means"), d.pop("charge_scales")
+        d["aux_means"] = tuple((k, tuple(tuple(r) for r in v)) for k, v in d["aux_means"])
+        d["aux_scales"] = tuple((k, v) for k, v in d["aux_scales"])
         return cls(**d)
 
 
@@ -112,8 +176,9 @@ def element_names(zs) -> str:
                      for z in map(int, zs))
 
 
-def compute_statistics(graphs, species=None, isolated_atom_energies: dict[int, float] | None = None) -> Statistics:
-    """Fit the statistics on a list of single-structure numpy `jraph.GraphsTuple`s."""
+def compute_statistics(graphs, species=None, isolated_atom_energies: dict[int, float] | None = None,
+                       level: str = "dft") -> Statistics:
+    """Fit the statistics of one level of theory on single-structure numpy `jraph.GraphsTuple`s."""
     all_z = np.concatenate([g.nodes["atomic_numbers"] for g in graphs])
     species = tuple(sorted(set(int(z) for z in all_z) | set(species or ())))
     index = {z: i for i, z in enumerate(species)}
@@ -122,12 +187,12 @@ def compute_statistics(graphs, species=None, isolated_atom_energies: dict[int, f
     forces = [g.nodes["forces"][g.nodes["forces_mask"]] for g in graphs]
     forces = np.concatenate(forces) if forces else np.zeros((0, 3))
     scale = float(np.sqrt(np.mean(forces**2))) if forces.size else 1.0
-    means, scales = _charge_statistics(graphs, species, index)
+    means, scales = _aux_statistics(graphs, species, index)
     return Statistics(
-        species=species, atomic_energies=tuple(float(x) for x in e0),
-        energy_scale=scale if scale > 1e-6 else 1.0,
+        species=species, atomic_energies=(tuple(float(x) for x in e0),),
+        energy_scale=(scale if scale > 1e-6 else 1.0,),
         avg_num_neighbors=max(n_edges / max(len(all_z), 1), 1.0),
-        charge_means=means, charge_scales=scales, e0_source=source)
+        aux_means=means, aux_scales=scales, e0_source=(source,), levels=(level,))
 
 
 def _fit_atomic_energies(graphs, species, index, isolated):
@@ -151,7 +216,7 @@ def _fit_atomic_energies(graphs, species, index, isolated):
     return e0, "least_squares"
 
 
-def _charge_statistics(graphs, species, index):
+def _aux_statistics(graphs, species, index):
     means, scales = [], []
     for target in auxiliary_targets():
         mask_name, width = TARGETS[target].mask, TARGETS[target].width

@@ -10,15 +10,16 @@ from ase.stress import full_3x3_to_voigt_6_stress
 
 from orbjax.data.batching import PaddingBudget
 from orbjax.data.graphs import potential_graph
-from orbjax.potential.core import Potential, _cast, load_potential
+from orbjax.potential.core import Potential, _cast, load_potential, predict_jit
 
 
 class OrbjaxCalculator(Calculator):
     """ASE calculator: numpy neighbour list, geometrically growing padding, jitted `predict`.
 
     Stress (ASE Voigt order xx, yy, zz, yz, xz, xy; eV/Å³) is computed only for periodic
-    atoms. `n_compilations` counts XLA compilations (one per padding budget and stress flag)
-    of the potential's graph function, which all calculators of one `Potential` share.
+    atoms. The energy is the network's part plus Σ E0 added in float64 on the host.
+    `n_compilations` counts XLA compilations (one per padding budget and stress flag) of the
+    graph function, which all calculators and all potentials of the process share.
 
     Args:
       potential: a `Potential`, a model file or a training workdir.
@@ -36,7 +37,7 @@ class OrbjaxCalculator(Calculator):
 
     @property
     def n_compilations(self) -> int:
-        return self.potential._jitted_predict._cache_size()
+        return predict_jit._cache_size()
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -45,8 +46,8 @@ class OrbjaxCalculator(Calculator):
         periodic = bool(atoms.pbc.any())
         graph = self._padded_graph(atoms)
         with pot.precision():
-            out = jax.device_get(pot._jitted_predict(pot.params, _cast(graph, pot.dtype), periodic))
-        energy = float(out["energy"][0])
+            out = jax.device_get(pot.predict_graph(_cast(graph, pot.dtype), periodic))
+        energy = float(np.float64(out["network_energy"][0]) + pot.reference_energy(atoms.numbers))
         self.results = {"energy": energy, "free_energy": energy,
                         "forces": np.asarray(out["forces"][: len(atoms)], np.float64)}
         if periodic:

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
-import os
 from typing import Any, Callable
 
 import jax
@@ -13,12 +11,13 @@ import numpy as np
 from orbjax import runtime
 from orbjax.data.lattice import cell_and_pbc
 from orbjax.data.structures import check_cell
-from orbjax.model.mlip import OrbitalMLIP
+from orbjax.model.build import statistics_variables
+from orbjax.model.orbital_mlip import OrbitalMLIP
 from orbjax.model.predict import node_features, predict
 from orbjax.model.statistics import Statistics, check_elements
-from orbjax.potential.dense import _dense_efs, _dense_energy, _key, image_grid, required_images
+from orbjax.potential.dense import _key, dense_efs_jit, image_grid, required_images
 from orbjax.potential.jax_md import jax_md_energy_fn
-from orbjax.potential.neighbour_list import NeighbourList, NeighbourListBuilder, neighbour_efs
+from orbjax.potential.neighbour_list import NeighbourList, NeighbourListBuilder, neighbour_efs_jit
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 # Edges per chunk of the model's edge loop in a potential (`orbjax.model.blocks.chunked_messages`):
@@ -28,13 +27,32 @@ DTYPES = {"float32": np.float32, "float64": np.float64}
 EDGE_CHUNK = 4096
 
 
+# ----------------------------------------------------------------------------- compiled functions
+# Jitted once for the process, not per potential (here and in `dense`, `neighbour_list`): the
+# model (architecture, dtype, edge chunks; hashable) is a static argument, parameters and
+# statistics are array arguments. Two potentials of one architecture, or one potential
+# loaded twice, share every compilation.
+
+
+def _predict_energy_forces(model, variables, graph, compute_stress: bool, level: int):
+    """`predict` without auxiliary heads: network_energy [n_graphs] (no E0), forces, stress."""
+    out = predict(model, variables, graph, with_heads=False, compute_stress=compute_stress, level=level)
+    return {k: out[k] for k in ("network_energy", "forces", "stress") if k in out}
+
+
+predict_jit = jax.jit(_predict_energy_forces, static_argnums=(0, 3, 4))
+features_jit = jax.jit(node_features, static_argnums=0)
+
+
 # ----------------------------------------------------------------------------- loading
 
 
-def load_potential(path, which: str = "best", dtype=None, max_images=(0, 0, 0), edge_chunk: int = EDGE_CHUNK) -> "Potential":
+def load_potential(path, which: str = "best", dtype=None, max_images=(0, 0, 0), edge_chunk: int = EDGE_CHUNK,
+                   level: str | None = None) -> "Potential":
     """A trained model as a `Potential`: from a model file or a training run's workdir.
 
-    Neither needs the optimiser: only the EMA parameters, config and statistics are read.
+    Neither needs the optimiser: only the EMA parameters, config and statistics are read;
+    a model file is read without importing any training code.
 
     Args:
       path: a model file (`python -m orbjax.export`, or `model.orbjax` in a finished run's
@@ -43,20 +61,14 @@ def load_potential(path, which: str = "best", dtype=None, max_images=(0, 0, 0), 
       dtype: None (the training dtype), "float32" or "float64" (see the module docstring).
       max_images: images per lattice direction used when `cell`/`pbc` are traced.
       edge_chunk: edges per chunk of the edge loop (`EDGE_CHUNK`; 0: the whole loop at once).
+      level: level of theory to predict (e.g. "dft", "gfn1"); None: the model's default.
     """
-    from orbjax.training.restore import load_model_file, load_trained
+    from orbjax.model.io import load_model
 
-    if os.path.isfile(path):
-        trained = load_model_file(path)
-    elif os.path.isdir(os.path.join(path, "checkpoints")):
-        trained = load_trained(path, which)
-    elif os.path.isdir(path):
-        raise FileNotFoundError(f"{path}: no checkpoints/ directory; is this a training run's workdir?")
-    else:
-        raise FileNotFoundError(f"{path}: no such model file or workdir")
+    trained = load_model(path, which)
     dtype = _dtype(dtype or trained.config.dtype)
-    return Potential.create(trained.model, trained.params, trained.statistics, dtype, max_images, trained.step,
-                            edge_chunk)
+    return Potential.create(trained.model, trained.variables, trained.statistics, dtype, max_images, trained.step,
+                            edge_chunk, level)
 
 
 def _edge_chunk(edge_chunk) -> int:
@@ -84,39 +96,51 @@ class Potential:
 
     Attributes:
       model: the Flax module; its `dtype` is the compute dtype.
-      params: parameters (device arrays of the compute dtype).
-      statistics: species, reference energies, scales (from the checkpoint).
+      variables: {"params": ..., "statistics": ...} on the device, floats in the compute
+        dtype (array arguments of the compiled functions, shared by every potential of one
+        architecture).
+      statistics: species, levels, reference energies (float64, on the host: totals are
+        formed from them in float64, `Statistics.reference_energy`).
       max_images: images per lattice direction when `cell`/`pbc` are traced.
       step: training step of the checkpoint (−1 if unknown).
+      level: index of the level of theory it predicts (`statistics.levels`).
     """
 
     model: OrbitalMLIP
-    params: Any
+    variables: Any
     statistics: Statistics
     max_images: tuple[int, int, int] = (0, 0, 0)
     step: int = -1
-
-    def __post_init__(self):
-        # One compiled function per Potential; images (static) select the variant.
-        object.__setattr__(self, "_jitted_efs", jax.jit(functools.partial(_dense_efs, self.model),
-                                                        static_argnames="images"))
-        object.__setattr__(self, "_jitted_energy", jax.jit(functools.partial(_dense_energy, self.model),
-                                                           static_argnames="images"))
-        object.__setattr__(self, "_jitted_nl_efs", jax.jit(functools.partial(neighbour_efs, self.model)))
-        # Shared by every calculator of this potential: a new calculator does not recompile.
-        object.__setattr__(self, "_jitted_predict", jax.jit(self.predict_fn(), static_argnums=2))
-        object.__setattr__(self, "_jitted_features", jax.jit(functools.partial(node_features, self.model)))
+    level: int = 0
 
     @classmethod
-    def create(cls, model, params, statistics, dtype=np.float32, max_images=(0, 0, 0), step=-1,
-               edge_chunk: int = EDGE_CHUNK) -> "Potential":
-        """Cast `model` and `params` to `dtype` (float32 or float64); the model's edge loop
-        in chunks of `edge_chunk` edges (0: whole)."""
+    def create(cls, model, variables, statistics, dtype=np.float32, max_images=(0, 0, 0), step=-1,
+               edge_chunk: int = EDGE_CHUNK, level: str | None = None) -> "Potential":
+        """Cast `model` and `variables` to `dtype` (float32 or float64); the model's edge loop
+        in chunks of `edge_chunk` edges (0: whole). `variables` without "statistics" get
+        them from `statistics`."""
         dtype = _dtype(dtype)
-        with runtime.precision(dtype):
-            params = jax.tree.map(lambda p: jax.device_put(np.asarray(p, dtype)), params)
         model = model.clone(dtype=jnp.dtype(dtype), edge_chunk=_edge_chunk(edge_chunk), parent=None)
-        return cls(model, params, statistics, _three_ints(max_images), int(step))
+        if "statistics" not in variables:
+            variables = {**variables, **statistics_variables(model, statistics)}
+        with runtime.precision(dtype):
+            variables = jax.tree.map(
+                lambda p: jax.device_put(np.asarray(p, dtype) if np.asarray(p).dtype.kind == "f" else np.asarray(p)),
+                {"params": variables["params"], "statistics": variables["statistics"]})
+        return cls(model, variables, statistics, _three_ints(max_images), int(step), statistics.level_index(level))
+
+    @property
+    def params(self):
+        """The model's variables (parameters and statistics): what the compiled functions take."""
+        return self.variables
+
+    @property
+    def level_name(self) -> str:
+        return self.statistics.levels[self.level]
+
+    def reference_energy(self, atomic_numbers) -> float:
+        """Σ E0 of `atomic_numbers` (concrete) at this potential's level, eV, float64."""
+        return self.statistics.reference_energy(atomic_numbers, self.level_name)
 
     def replace(self, **changes) -> "Potential":
         """A variant; `max_images=`, `edge_chunk=` (edges per chunk, 0: whole) or a field."""
@@ -124,6 +148,8 @@ class Potential:
             changes["max_images"] = _three_ints(changes["max_images"])
         if "edge_chunk" in changes:
             changes["model"] = changes.get("model", self.model).clone(edge_chunk=_edge_chunk(changes.pop("edge_chunk")))
+        if isinstance(changes.get("level"), str) or changes.get("level", 0) is None:
+            changes["level"] = self.statistics.level_index(changes["level"])
         return dataclasses.replace(self, **changes)
 
     @property
@@ -186,11 +212,32 @@ class Potential:
           dict(energy [] eV, forces [n, 3] eV/Å, stress [3, 3] eV/Å³, zeros if not periodic).
           NaN everywhere if traced inputs hold an unknown element or a cell that needs more
           than `max_images` images (concrete inputs raise or choose the images instead).
+          The energy is the network's part (compute dtype) plus Σ E0 formed in float64: a
+          float64 numpy scalar when called outside `jit`; inside a `jit` of the caller's it
+          is a JAX scalar of JAX's default float (float32 unless x64 is enabled).
         """
         self._require_precision()
         positions, cell, pbc, images, ok = self._prepare(positions, atomic_numbers, cell, pbc)
-        result = self._jitted_efs(self.params, positions, atomic_numbers, cell, pbc, images=_key(images))
-        return {k: jnp.where(ok, v, jnp.nan) for k, v in result.items()}
+        result = dense_efs_jit(self.model, self.variables, positions, atomic_numbers, cell, pbc,
+                               images=_key(images), level=self.level)
+        result = {k: jnp.where(ok, v, jnp.nan) for k, v in result.items()}
+        return self._with_total(result, atomic_numbers)
+
+    def _with_total(self, result: dict, atomic_numbers) -> dict:
+        """result with ``network_energy`` replaced by ``energy`` = network + Σ E0 (float64
+        when both are concrete; see `energy_forces_stress`)."""
+        out = dict(result)
+        network = out.pop("network_energy")
+        z_c = _concrete(atomic_numbers)
+        if z_c is None:  # traced elements: Σ E0 from a table, in JAX's default float
+            e0 = jnp.asarray(np.asarray(self.statistics.atomic_energies[self.level]))
+            table = jnp.asarray(self.statistics.z_to_species())
+            out["energy"] = network + jnp.sum(e0[jnp.maximum(table[jnp.asarray(atomic_numbers)], 0)])
+        elif isinstance(network, jax.core.Tracer):
+            out["energy"] = network + self.reference_energy(z_c)
+        else:
+            out["energy"] = np.float64(network) + self.reference_energy(z_c)
+        return out
 
     def neighbour_list(self, cell=None, pbc=None, skin: float = 0.5, headroom: float = 1.1) -> NeighbourListBuilder:
         """A builder of on-device neighbour lists for this potential's cutoff and a fixed cell
@@ -226,8 +273,10 @@ class Potential:
         z_c = _concrete(atomic_numbers)
         if z_c is not None:
             self.check_elements(z_c)
-        out = self._jitted_nl_efs(self.params, jnp.asarray(positions, self.dtype), atomic_numbers, neighbours)
-        return {k: jnp.where(neighbours.overflow, jnp.nan, v) for k, v in out.items()}
+        out = neighbour_efs_jit(self.model, self.variables, jnp.asarray(positions, self.dtype), atomic_numbers,
+                                neighbours, level=self.level)
+        out = {k: jnp.where(neighbours.overflow, jnp.nan, v) for k, v in out.items()}
+        return self._with_total(out, atomic_numbers)
 
     def jax_md_energy_fn(self, atomic_numbers, cell=None, pbc=None) -> Callable[..., jnp.ndarray]:
         """`energy(positions, **kwargs) -> [] eV` for jax-md (see `orbjax.potential.jax_md`)."""
@@ -252,18 +301,13 @@ class Potential:
         # The calculator's graph, padded on its size ladder: many sizes share compilations.
         graph, _ = potential_graph("input", positions, atomic_numbers, cell, pbc, self.cutoff)
         with self.precision():
-            return np.asarray(self._jitted_features(self.params, _cast(graph, self.dtype)))[: len(positions)]
+            return np.asarray(features_jit(self.model, self.variables, _cast(graph, self.dtype)))[: len(positions)]
 
-    def predict_fn(self) -> Callable:
-        """`f(params, graph, compute_stress)`: `predict` without charge heads, for jitting;
-        returns only energy [n_graphs], forces [n_nodes, 3] and (if asked) stress."""
-        model = self.model
-
-        def f(params, graph, compute_stress: bool):
-            out = predict(model, params, graph, with_heads=False, compute_stress=compute_stress)
-            return {k: out[k] for k in ("energy", "forces", "stress") if k in out}
-
-        return f
+    def predict_graph(self, graph, compute_stress: bool) -> dict[str, jnp.ndarray]:
+        """The compiled `predict` on a (padded, numpy) graph in the compute dtype:
+        network_energy [n_graphs] eV (no E0: add `reference_energy` on the host), forces
+        [n_nodes, 3] eV/Å, stress [n_graphs, 3, 3] eV/Å³ if asked. Shared compilation."""
+        return predict_jit(self.model, self.variables, graph, bool(compute_stress), self.level)
 
     def _prepare(self, positions, atomic_numbers, cell, pbc):
         """Check what is concrete now (before casting: a cast inside jit is traced), cast the

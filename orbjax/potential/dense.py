@@ -14,7 +14,7 @@ import numpy as np
 
 from orbjax.data.graphs import geometry_graph
 from orbjax.data.lattice import lattice_frame, plane_spacing
-from orbjax.model.predict import energy, predict
+from orbjax.model.predict import network_energy, predict
 
 FAR = 1.0e3  # Å: offset that puts an excluded pair (image along an open direction) beyond any cutoff
 
@@ -72,17 +72,24 @@ def dense_graph(positions, atomic_numbers, cell, pbc, images: np.ndarray) -> jra
     return geometry_graph(positions, atomic_numbers, cell, senders, receivers, shifts, xp=jnp)
 
 
-def _dense_efs(model, params, positions, atomic_numbers, cell, pbc, images) -> dict[str, jnp.ndarray]:
-    """`predict` on the dense graph: energy [] eV, forces [n, 3] eV/Å, stress [3, 3] eV/Å³."""
+def _dense_efs(model, variables, positions, atomic_numbers, cell, pbc, images, level: int = 0
+               ) -> dict[str, jnp.ndarray]:
+    """`predict` on the dense graph: network_energy [] eV (without Σ E0), forces [n, 3] eV/Å,
+    stress [3, 3] eV/Å³."""
     graph = dense_graph(positions, atomic_numbers, cell, pbc, np.asarray(images, np.int32).reshape(-1, 3))
-    out = predict(model, params, graph, with_heads=False, compute_stress=True)
-    return {"energy": out["energy"][0], "forces": out["forces"], "stress": out["stress"][0]}
+    out = predict(model, variables, graph, with_heads=False, compute_stress=True, level=level)
+    return {"network_energy": out["network_energy"][0], "forces": out["forces"], "stress": out["stress"][0]}
 
 
-def _dense_energy(model, params, positions, atomic_numbers, cell, pbc, images) -> jnp.ndarray:
-    """[] eV: the energy alone (for `jax.grad` by the caller, e.g. jax-md)."""
+def _dense_energy(model, variables, positions, atomic_numbers, cell, pbc, images, level: int = 0) -> jnp.ndarray:
+    """[] eV: the network's energy alone, without Σ E0 (for `jax.grad` by the caller, e.g. jax-md)."""
     graph = dense_graph(positions, atomic_numbers, cell, pbc, np.asarray(images, np.int32).reshape(-1, 3))
-    return energy(model, params, graph)[0]
+    return network_energy(model, variables, graph, level)[0]
+
+
+# Compiled once per process for every potential (the model is static; see `core`).
+dense_efs_jit = jax.jit(_dense_efs, static_argnums=0, static_argnames=("images", "level"))
+dense_energy_jit = jax.jit(_dense_energy, static_argnums=0, static_argnames=("images", "level"))
 
 
 def _key(images: np.ndarray) -> tuple:

@@ -55,7 +55,7 @@ class MDState:
     positions: jnp.ndarray  # [n, 3] Å, unwrapped (continuous in time)
     velocities: jnp.ndarray  # [n, 3] Å/fs
     forces: jnp.ndarray  # [n, 3] eV/Å at `positions`
-    energy: jnp.ndarray  # [] eV, potential energy at `positions`
+    energy: jnp.ndarray  # [] eV, the network's potential energy at `positions`, without Σ E0 (`thermo` adds it)
     step: jnp.ndarray  # [] int32
     cell: jnp.ndarray  # [3, 3] Å, rows are lattice vectors (zeros: no cell); changes in NPT only
     stress: jnp.ndarray  # [3, 3] eV/Å³ at `positions` (NPT only; zeros otherwise)
@@ -133,9 +133,9 @@ class MolecularDynamics:
             nbrs = self.builder.allocate(np.asarray(positions, dtype))
             x, h = jnp.asarray(positions, dtype), jnp.asarray(cell, dtype)
             if self.ensemble == "npt":
-                energy, forces, stress, nbrs = self._compiled_forces_stress(self.potential.params, x, h, nbrs)
+                energy, forces, stress, nbrs = self._compiled_forces_stress(self.potential.variables, x, h, nbrs)
             else:
-                (energy, forces), stress = self._forces(self.potential.params, x, nbrs), jnp.zeros((3, 3), dtype)
+                (energy, forces), stress = self._forces(self.potential.variables, x, nbrs), jnp.zeros((3, 3), dtype)
             state = MDState(x, jnp.asarray(velocities, dtype), forces, energy, jnp.asarray(0, jnp.int32), h, stress)
         return state, nbrs
 
@@ -148,7 +148,7 @@ class MolecularDynamics:
         while int(state.step) < n_steps:
             length = min(interval - int(state.step) % interval, n_steps - int(state.step))
             with self.potential.precision():
-                new_state, new_nbrs = self._chunk(self.potential.params, state, nbrs, length)
+                new_state, new_nbrs = self._chunk(self.potential.variables, state, nbrs, length)
                 if bool(new_nbrs.overflow):  # the chunk is invalid: grow, redo from its start
                     if self.ensemble == "npt":  # (and re-centre the list on the present cell)
                         self.builder = self._npt_builder(np.asarray(state.cell, np.float64))
@@ -160,9 +160,10 @@ class MolecularDynamics:
 
     def thermo(self, state: MDState) -> dict[str, float]:
         """step, time (fs), potential, kinetic and total energy (eV), temperature (K); NPT
-        also volume (Å³) and the instantaneous pressure (GPa)."""
+        also volume (Å³) and the instantaneous pressure (GPa). The potential energy's Σ E0
+        is added here, in float64, to the network's part the device integrates."""
         kinetic = float(KINETIC * np.sum(self.masses[:, None] * np.asarray(state.velocities, np.float64) ** 2))
-        potential = float(state.energy)
+        potential = float(np.float64(state.energy) + self.potential.reference_energy(self.atomic_numbers))
         out = {"step": int(state.step), "time_fs": int(state.step) * self.timestep,
                "potential_energy_eV": potential, "kinetic_energy_eV": kinetic,
                "total_energy_eV": potential + kinetic,
@@ -187,7 +188,7 @@ class MolecularDynamics:
 
     @functools.cached_property
     def _compiled_forces(self):
-        return jax.jit(functools.partial(neighbour_forces, self.potential.model))
+        return jax.jit(functools.partial(neighbour_forces, self.potential.model, level=self.potential.level))
 
     @functools.cached_property
     def _compiled_chunk(self):
@@ -221,7 +222,7 @@ class MolecularDynamics:
     def _new_forces(self, params, positions, nbrs):
         nbrs = nbrs.update(positions)
         energy, forces = neighbour_forces(self.potential.model, params, positions, jnp.asarray(self.atomic_numbers),
-                                          nbrs)
+                                          nbrs, level=self.potential.level)
         return energy, forces, nbrs
 
     def _new_forces_stress(self, params, positions, cell, nbrs):
@@ -231,8 +232,9 @@ class MolecularDynamics:
         scale = jnp.cbrt(jnp.abs(jnp.linalg.det(cell)) / reference)  # λ
         nbrs = nbrs.update(positions / scale)
         nbrs = nbrs.replace(overflow=nbrs.overflow | (scale < NPT_RANGE) | (scale > 1 / NPT_RANGE))
-        out = neighbour_efs(self.potential.model, params, positions, jnp.asarray(self.atomic_numbers), nbrs, cell)
-        return out["energy"], out["forces"], out["stress"], nbrs
+        out = neighbour_efs(self.potential.model, params, positions, jnp.asarray(self.atomic_numbers), nbrs, cell,
+                            level=self.potential.level)
+        return out["network_energy"], out["forces"], out["stress"], nbrs
 
     def _nve_step(self, params, state: MDState, nbrs):
         """Velocity Verlet (the scheme of ase.md.verlet.VelocityVerlet)."""

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from orbjax.data.lattice import cell_and_pbc
-from orbjax.potential.dense import _key
+from orbjax.potential.dense import _key, dense_energy_jit
 from orbjax.potential.neighbour_list import NeighbourList, neighbour_energy
 
 
@@ -18,11 +18,13 @@ def jax_md_energy_fn(potential, atomic_numbers, cell=None, pbc=None) -> Callable
     `-jax.grad(energy)`. With ``neighbor=nbrs`` (an orbjax `NeighbourList` from
     `potential.neighbour_list(cell, pbc).allocate(positions)`, kept up to date with
     `nbrs.update(positions)`) the energy is computed on the list: memory O(n × capacity);
-    without it (or ``neighbor=None``) on all pairs (`dense`). `box`/`perturbation` (NPT)
+    without it (or ``neighbor=None``) on all pairs (`dense`). The energy is the network's part plus Σ E0, a constant in JAX's
+    default float (float32 unless x64 is enabled). `box`/`perturbation` (NPT)
     are not supported. A jax-md `NeighborList` is refused: it has no image shifts.
     """
     atomic_numbers = np.asarray(atomic_numbers, np.int32)
     potential.check_elements(atomic_numbers)
+    reference = potential.reference_energy(atomic_numbers)  # Σ E0, a constant: no force
     n = len(atomic_numbers)
     cell, pbc = cell_and_pbc(cell, pbc)
     images = _key(potential.images(cell, pbc))
@@ -40,8 +42,10 @@ def jax_md_energy_fn(potential, atomic_numbers, cell=None, pbc=None) -> Callable
                                 "no periodic image shifts")
             if neighbor.builder.cell_array().tolist() != cell.tolist() or neighbor.builder.pbc != tuple(pbc):
                 raise ValueError("neighbor was built for another cell or pbc than this energy function's")
-            return neighbour_energy(potential.model, potential.params, positions, atomic_numbers, neighbor)
-        return potential._jitted_energy(potential.params, positions, atomic_numbers,
-                                        jnp.asarray(cell, potential.dtype), pbc, images=images)
+            return reference + neighbour_energy(potential.model, potential.variables, positions, atomic_numbers,
+                                                neighbor, level=potential.level)
+        return reference + dense_energy_jit(potential.model, potential.variables, positions, atomic_numbers,
+                                            jnp.asarray(cell, potential.dtype), pbc, images=images,
+                                            level=potential.level)
 
     return energy

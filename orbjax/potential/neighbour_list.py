@@ -48,7 +48,7 @@ import numpy as np
 from orbjax.data.batching import round_up
 from orbjax.data.graphs import geometry_graph
 from orbjax.data.lattice import cell_and_pbc, lattice_frame, plane_spacing
-from orbjax.model.predict import energy, predict
+from orbjax.model.predict import network_energy, predict
 from orbjax.potential.dense import FAR
 
 
@@ -337,22 +337,28 @@ def neighbour_graph(positions, atomic_numbers, nbrs: NeighbourList, cell=None) -
     return geometry_graph(positions, atomic_numbers, cell, nbrs.senders, nbrs.receivers, shifts, xp=jnp)
 
 
-def neighbour_efs(model, params, positions, atomic_numbers, nbrs: NeighbourList, cell=None
+def neighbour_efs(model, variables, positions, atomic_numbers, nbrs: NeighbourList, cell=None, level: int = 0
                   ) -> dict[str, jnp.ndarray]:
-    """`predict` on the list: energy [] eV, forces [n, 3] eV/Å, stress [3, 3] eV/Å³
-    (`cell` as in `neighbour_graph`)."""
-    out = predict(model, params, neighbour_graph(positions, atomic_numbers, nbrs, cell), with_heads=False,
-                  compute_stress=True)
-    return {"energy": out["energy"][0], "forces": out["forces"], "stress": out["stress"][0]}
+    """`predict` on the list: network_energy [] eV (without Σ E0, which the caller adds in
+    float64), forces [n, 3] eV/Å, stress [3, 3] eV/Å³ (`cell` as in `neighbour_graph`)."""
+    out = predict(model, variables, neighbour_graph(positions, atomic_numbers, nbrs, cell), with_heads=False,
+                  compute_stress=True, level=level)
+    return {"network_energy": out["network_energy"][0], "forces": out["forces"], "stress": out["stress"][0]}
 
 
-def neighbour_energy(model, params, positions, atomic_numbers, nbrs: NeighbourList) -> jnp.ndarray:
-    """[] eV: the energy alone (for `jax.grad` by the caller, e.g. jax-md)."""
-    return energy(model, params, neighbour_graph(positions, atomic_numbers, nbrs))[0]
+# Compiled once per process for every potential (the model is static; see `core`).
+neighbour_efs_jit = jax.jit(neighbour_efs, static_argnums=0, static_argnames="level")
 
 
-def neighbour_forces(model, params, positions, atomic_numbers, nbrs: NeighbourList):
-    """(energy [] eV, forces [n, 3] eV/Å) without the strain derivative (cheaper, for MD)."""
-    energy, grad = jax.value_and_grad(functools.partial(neighbour_energy, model, params))(
+def neighbour_energy(model, variables, positions, atomic_numbers, nbrs: NeighbourList, level: int = 0
+                     ) -> jnp.ndarray:
+    """[] eV: the network's energy alone, without Σ E0 (for `jax.grad` by the caller, e.g. jax-md)."""
+    return network_energy(model, variables, neighbour_graph(positions, atomic_numbers, nbrs), level)[0]
+
+
+def neighbour_forces(model, variables, positions, atomic_numbers, nbrs: NeighbourList, level: int = 0):
+    """(network energy [] eV without Σ E0, forces [n, 3] eV/Å) without the strain
+    derivative (cheaper, for MD)."""
+    energy, grad = jax.value_and_grad(functools.partial(neighbour_energy, model, variables, level=level))(
         positions, atomic_numbers, nbrs)
     return energy, -grad

@@ -15,14 +15,9 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from orbjax.model.build import CheckpointMismatchError, check_shapes, param_shapes
 
-class CheckpointMismatchError(ValueError):
-    """A checkpoint that does not fit the state it is restored into; raised before anything is loaded."""
-
-
-def param_shapes(params) -> dict[str, list[int]]:
-    flat = jax.tree_util.tree_flatten_with_path(params)[0]
-    return {jax.tree_util.keystr(path): list(np.shape(leaf)) for path, leaf in flat}
+__all__ = ["Checkpointer", "CheckpointMismatchError", "read_meta", "check_shapes", "param_shapes"]
 
 
 class Checkpointer:
@@ -93,12 +88,3 @@ def read_meta(workdir: str, which: str = "best") -> tuple[dict, int, str]:
     meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
     ckpt.close()
     return meta, step, which
-
-
-def check_shapes(saved: dict, current: dict, where) -> None:
-    problems = [f"{k}: checkpoint {saved.get(k, 'absent')} vs model {current.get(k, 'absent')}"
-                for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
-    if problems:
-        shown = "; ".join(problems[:5]) + (f"; … {len(problems) - 5} more" if len(problems) > 5 else "")
-        raise CheckpointMismatchError(
-            f"checkpoint in {where} does not fit this model ({len(problems)} parameter shapes differ): {shown}")

@@ -13,17 +13,18 @@ import time
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 from absl import logging
 
-from orbjax.data.batching import batch_iterator
+from orbjax.model.build import create_model, init_params, statistics_variables
 from orbjax.model.statistics import Statistics, compute_statistics
 from orbjax.runtime import precision
+from orbjax.targets import level_of_key
 from orbjax.training import parallel
-from orbjax.training.batches import to_device
 from orbjax.training.checkpoint import Checkpointer
 from orbjax.training.data import DataSplits, load_splits, write_skipped
 from orbjax.training.export import export_finished_run
-from orbjax.training.factories import create_model, create_optimizer, create_steps, init_params, isolated_atom_energies
+from orbjax.training.factories import create_optimizer, create_steps, isolated_atom_energies
 from orbjax.training.metrics import format_metrics
 from orbjax.training.metrics_log import MetricsLog
 from orbjax.training.preemption import DeferredSignals
@@ -114,7 +115,8 @@ def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
         resumed_meta, _, _ = read_meta(workdir, "latest")
         statistics = Statistics.from_json(resumed_meta["statistics"])
     else:
-        statistics = compute_statistics(data.train, isolated_atom_energies=isolated_atom_energies(config.data))
+        statistics = compute_statistics(data.train, isolated_atom_energies=isolated_atom_energies(config.data),
+                                        level=level_of_key(config.data.energy_key))
     save_run_files(workdir, config, statistics)
     model = create_model(config, statistics)
     devices = parallel.from_config(config)  # one device, or the batch split over all devices
@@ -123,8 +125,7 @@ def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
     steps_per_epoch = devices.n_batches(data.train, config.train.batch_size, budgets, config.seed, 0)
     total_steps = config.train.num_steps or config.train.num_epochs * steps_per_epoch
     tx = create_optimizer(config, total_steps)
-    example = to_device(next(batch_iterator(data.train[:1], 1, budgets, shuffle=False)), dtype)
-    state = TrainState.create(init_params(model, example, config.seed), tx, jax.random.PRNGKey(config.seed))
+    state = TrainState.create(init_params(model, config.seed), tx, jax.random.PRNGKey(config.seed))
     state = devices.replicate(state)  # before restoring, so the checkpoint is read into this layout
     epoch, batch_in_epoch = 0, 0
     if resumed_meta is not None:
@@ -135,7 +136,10 @@ def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
     n_params = sum(x.size for x in jax.tree.leaves(state.params))
     _say(f"model: {n_params} parameters; {len(data.train)} train / {len(data.val)} val graphs; "
          f"{total_steps} steps; padding budgets {budgets}{devices.description}")
-    run = Run(config, data, budgets, dtype, devices, *create_steps(config, model, tx, devices), ckpt, MetricsLog(workdir),
+    # numpy constants of the compiled steps (replicated device arrays could not enter shard_map's body)
+    stats = statistics_variables(model, statistics, np.dtype(dtype))
+    run = Run(config, data, budgets, dtype, devices, *create_steps(config, model, tx, devices, stats), ckpt,
+              MetricsLog(workdir),
               dict(statistics=statistics.to_json(), config=config.to_json(), n_params=int(n_params)), stop_signals,
               clock)
     state, final = _loop(run, state, epoch, batch_in_epoch, total_steps)

@@ -95,11 +95,11 @@ class SingleDevice:
         return tree
 
     def train_step(self, model, tx, weights: dict[str, float], ema_decay: float = 0.99,
-                   compute_stress: bool = False):
-        return step_lib.make_train_step(model, tx, weights, ema_decay, compute_stress)
+                   compute_stress: bool = False, statistics: dict | None = None):
+        return step_lib.make_train_step(model, tx, weights, ema_decay, compute_stress, statistics)
 
-    def eval_step(self, model, targets: tuple[str, ...], compute_stress: bool = False):
-        return step_lib.make_eval_step(model, targets, compute_stress)
+    def eval_step(self, model, targets: tuple[str, ...], compute_stress: bool = False, statistics: dict | None = None):
+        return step_lib.make_eval_step(model, targets, compute_stress, statistics)
 
 
 class DataParallel:
@@ -166,18 +166,20 @@ class DataParallel:
     # --- steps -------------------------------------------------------------------------
 
     def train_step(self, model, tx, weights: dict[str, float], ema_decay: float = 0.99,
-                   compute_stress: bool = False):
+                   compute_stress: bool = False, statistics: dict | None = None):
         """jit(train_step(state, global_batch) -> (state, metrics)); the state is donated."""
         fn = functools.partial(step_lib.train_step, model=model, tx=tx, weights=dict(weights),
-                               ema_decay=ema_decay, compute_stress=compute_stress, axis_name=AXIS)
+                               ema_decay=ema_decay, compute_stress=compute_stress, statistics=statistics,
+                               axis_name=AXIS)
         sharded = jax.shard_map(lambda state, graph: fn(state, _own(graph)), mesh=self.mesh,
                                 in_specs=(P(), P(AXIS)), out_specs=(P(), P()), check_vma=True)
         return jax.jit(sharded, donate_argnums=0)
 
-    def eval_step(self, model, targets: tuple[str, ...], compute_stress: bool = False):
+    def eval_step(self, model, targets: tuple[str, ...], compute_stress: bool = False,
+                  statistics: dict | None = None):
         """jit(eval_step(params, global_batch) -> {target: (Σ|err|, Σerr², n)}) over all devices."""
         fn = functools.partial(step_lib.eval_step, model=model, targets=tuple(targets),
-                               compute_stress=compute_stress)
+                               compute_stress=compute_stress, statistics=statistics)
         sharded = jax.shard_map(lambda params, graph: jax.lax.psum(fn(params, _own(graph)), AXIS),
                                 mesh=self.mesh, in_specs=(P(), P(AXIS)), out_specs=P(), check_vma=True)
         return jax.jit(sharded)

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import jraph
 import optax
 
+from orbjax.model.build import with_statistics
 from orbjax.model.predict import predict
 from orbjax.training.losses import residuals, total_loss
 from orbjax.training.state import TrainState, ema_update
@@ -18,12 +19,14 @@ def _all_finite(tree) -> jnp.ndarray:
 
 
 def train_step(state: TrainState, graph: jraph.GraphsTuple, *, model, tx, weights, ema_decay,
-               compute_stress, axis_name=None):
+               compute_stress, statistics, axis_name=None):
     """One optimiser step, unjitted (`make_train_step` binds and jits it). With `axis_name`
     it runs per device inside `shard_map` (`training/parallel.py` imports it from here) on
-    this device's share of the global batch."""
+    this device's share of the global batch. `statistics`: {"statistics": arrays}, read by
+    the model beside the parameters, never trained."""
     def loss_fn(params):
-        predictions = predict(model, params, graph, with_heads=True, compute_stress=compute_stress)
+        predictions = predict(model, with_statistics(params, statistics), graph, with_heads=True,
+                              compute_stress=compute_stress)
         return total_loss(graph, predictions, weights, axis_name)
 
     (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -46,16 +49,17 @@ def train_step(state: TrainState, graph: jraph.GraphsTuple, *, model, tx, weight
 
 
 def make_train_step(model, tx, weights: dict[str, float], ema_decay: float = 0.99,
-                    compute_stress: bool = False):
+                    compute_stress: bool = False, statistics: dict | None = None):
     """Returns jit(train_step(state, graph) -> (state, metrics)); the state is donated."""
     fn = functools.partial(train_step, model=model, tx=tx, weights=dict(weights),
-                           ema_decay=ema_decay, compute_stress=compute_stress)
+                           ema_decay=ema_decay, compute_stress=compute_stress, statistics=statistics)
     return jax.jit(fn, donate_argnums=0)
 
 
-def eval_step(params, graph, *, model, targets, compute_stress):
+def eval_step(params, graph, *, model, targets, compute_stress, statistics):
     """{target: (Σ|err|, Σerr², n)} of one batch, unjitted (`make_eval_step`, `parallel`)."""
-    predictions = predict(model, params, graph, with_heads=True, compute_stress=compute_stress)
+    predictions = predict(model, with_statistics(params, statistics), graph, with_heads=True,
+                          compute_stress=compute_stress)
     sums = {}
     for target in targets:
         error, mask = residuals(graph, predictions, target)
@@ -67,7 +71,7 @@ def eval_step(params, graph, *, model, targets, compute_stress):
     return sums
 
 
-def make_eval_step(model, targets: tuple[str, ...], compute_stress: bool = False):
+def make_eval_step(model, targets: tuple[str, ...], compute_stress: bool = False, statistics: dict | None = None):
     """Returns jit(eval_step(params, graph) -> {target: (Σ|err|, Σerr², n)})."""
     return jax.jit(functools.partial(eval_step, model=model, targets=tuple(targets),
-                                     compute_stress=compute_stress))
+                                     compute_stress=compute_stress, statistics=statistics))

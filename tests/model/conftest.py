@@ -9,12 +9,12 @@ import pytest
 from orbjax.data.batching import PaddingBudget, pad_batch
 from orbjax.data.graphs import structure_to_graph
 from orbjax.data.structures import Structure
-from orbjax.model.mlip import ModelConfig, OrbitalMLIP
+from orbjax.model.build import init_variables
+from orbjax.model.orbital_mlip import ModelConfig, OrbitalMLIP
 from orbjax.model.predict import predict
 from orbjax.model.statistics import Statistics
 from orbjax.targets import TARGETS, auxiliary_targets
 from orbjax.training.batches import to_device
-from orbjax.training.factories import init_params
 
 SPECIES = (1, 6, 8, 16, 29)  # H C O S Cu: s-only, sp, spd and a d-first (2,0,1) layout
 CUTOFF = 4.0
@@ -25,15 +25,20 @@ def make_statistics(species=SPECIES) -> Statistics:
     means = tuple((k, tuple(tuple(float(x) for x in rng.normal(size=w)) for _ in species))
                   for k, w in ((k, TARGETS[k].width) for k in auxiliary_targets()))
     return Statistics(species=species, atomic_energies=tuple(rng.normal(size=len(species))),
-                      energy_scale=0.7, avg_num_neighbors=4.0, charge_means=means,
-                      charge_scales=tuple((k, 0.3) for k in auxiliary_targets()))
+                      energy_scale=0.7, avg_num_neighbors=4.0, aux_means=means,
+                      aux_scales=tuple((k, 0.3) for k in auxiliary_targets()))
 
 
 def make_model(orbital_head="equivariant", dtype=jnp.float64, **kw) -> OrbitalMLIP:
     cfg = ModelConfig(channels=8, l_max=2, n_layers=2, cutoff=CUTOFF, n_basis=6, radial_hidden=16,
                       readout_hidden=8, heads=("atomic_charges", "spd_populations", "orbital_populations"),
-                      orbital_head=orbital_head, **kw)
-    return OrbitalMLIP(cfg, make_statistics(), dtype=dtype)
+                      orbital_head=orbital_head, n_species=len(SPECIES), **kw)
+    return OrbitalMLIP(cfg, dtype=dtype)
+
+
+def init_params(model, seed=1, statistics=None):
+    """{"params", "statistics"} of a fresh `model` (statistics: `make_statistics()`)."""
+    return init_variables(model, statistics or make_statistics(), seed)
 
 
 def molecule(seed=0, n=7) -> Structure:
@@ -75,7 +80,7 @@ def x64():
 @pytest.fixture(scope="module")
 def model_and_params(x64):
     model = make_model()
-    params = init_params(model, batch([molecule()]), seed=1)
+    params = init_params(model, seed=1)
     return model, params
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from conftest import batch, make_model, molecule, periodic_cell
 from orbjax.model.predict import predict
-from orbjax.training.factories import init_params
+from conftest import init_params
 
 
 def test_chunked_edge_loop_changes_no_output(x64):
@@ -16,7 +16,7 @@ def test_chunked_edge_loop_changes_no_output(x64):
     model, chunk = make_model(orbital_features="last_layer"), 7
     graph = batch([molecule(seed=3), periodic_cell()])
     n_edges = int(graph.senders.shape[0])
-    params = init_params(model, graph, seed=2)
+    params = init_params(model, seed=2)
 
     def outputs(model):
         return jax.jit(lambda p: predict(model, p, graph, with_heads=True, compute_stress=True))(params)
@@ -25,7 +25,7 @@ def test_chunked_edge_loop_changes_no_output(x64):
     assert n_edges % chunk and n_edges > 2 * chunk
     chunked = model.clone(edge_chunk=chunk)
     # The same parameter tree and initial values: a model file serves both ways.
-    same_init = init_params(chunked, graph, seed=2)
+    same_init = init_params(chunked, seed=2)
     assert jax.tree.structure(same_init) == jax.tree.structure(params)
     jax.tree.map(np.testing.assert_array_equal, same_init, params)
     out = outputs(chunked)

@@ -61,12 +61,17 @@ def test_energy_smooth_through_the_cutoff(model_and_params):
     assert abs(e_mid - e_far) > 1e-4  # the pair does interact inside the cutoff
 
 
-def test_energy_alone_is_the_energy_predict_returns(model_and_params):
-    """`predict.energy` (for callers that differentiate it themselves: jax-md, MD) and
-    `predict` make the same model call."""
-    from orbjax.model.predict import energy
+def test_network_energy_is_the_energy_predict_returns_without_the_reference_energies(model_and_params):
+    """`predict.network_energy` (for callers that differentiate it themselves: jax-md, MD)
+    and `predict` make the same model call; the two differ by Σ E0 of each graph exactly."""
+    from conftest import make_statistics
+    from orbjax.model.predict import network_energy
 
     model, params = model_and_params
-    graph = batch([molecule(seed=2), periodic_cell()])
-    np.testing.assert_allclose(np.asarray(energy(model, params, graph)),
-                               np.asarray(run(model, params, graph)["energy"]), rtol=1e-12, atol=1e-12)
+    structures = [molecule(seed=2), periodic_cell()]
+    graph = batch(structures)
+    out = run(model, params, graph)
+    alone = np.asarray(network_energy(model, params, graph))
+    np.testing.assert_allclose(alone, np.asarray(out["network_energy"]), rtol=1e-12, atol=1e-12)
+    reference = [make_statistics().reference_energy(s.atomic_numbers) for s in structures]
+    np.testing.assert_allclose(np.asarray(out["energy"])[:2] - alone[:2], reference, rtol=0, atol=1e-10)

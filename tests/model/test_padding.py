@@ -5,6 +5,7 @@ import numpy as np
 
 from conftest import batch, molecule, periodic_cell
 from orbjax.data.batching import PaddingBudget
+from orbjax.model.build import with_statistics
 from orbjax.model.predict import predict
 from orbjax.training.losses import total_loss
 
@@ -30,12 +31,13 @@ def test_padding_changes_no_output_or_gradient(model_and_params):
                                             int(tight.n_node.shape[0]) + 3))
 
     def loss_and_outputs(p, g):
-        pred = predict(model, p, g, with_heads=True, compute_stress=True)
+        pred = predict(model, with_statistics(p, params), g, with_heads=True, compute_stress=True)
         return total_loss(g, pred, WEIGHTS)[0], pred
 
     fn = jax.jit(jax.value_and_grad(loss_and_outputs, has_aux=True))
-    (l1, p1), g1 = fn(params, tight)
-    (l2, p2), g2 = fn(params, loose)
+    trained = {"params": params["params"]}
+    (l1, p1), g1 = fn(trained, tight)
+    (l2, p2), g2 = fn(trained, loose)
     n_atoms = sum(s.n_atoms for s in structures)
     np.testing.assert_allclose(l1, l2, rtol=1e-12)
     np.testing.assert_allclose(p1["energy"][:2], p2["energy"][:2], rtol=1e-12)

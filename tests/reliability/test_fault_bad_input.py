@@ -151,19 +151,16 @@ def test_label_cli_records_unreadable_frames_and_goes_on(tmp_path):
 @pytest.fixture(scope="module")
 def potential():
     """A randomly initialised potential for H, C, O: no training needed to test its guards."""
-    from orbjax.data.batching import PaddingBudget, pad_batch
-    from orbjax.data.graphs import structure_to_graph
-    from orbjax.model.mlip import ModelConfig, OrbitalMLIP
+    from orbjax.model.build import init_params
+    from orbjax.model.orbital_mlip import ModelConfig, OrbitalMLIP
     from orbjax.model.statistics import Statistics
     from orbjax.potential import Potential
-    from orbjax.training.batches import to_device
-    from orbjax.training.factories import init_params
 
     statistics = Statistics(species=(1, 6, 8), atomic_energies=(-13.6, -1029.0, -2041.0))
-    config = ModelConfig(channels=4, l_max=1, n_layers=1, cutoff=3.0, n_basis=4, radial_hidden=8, readout_hidden=4)
-    model = OrbitalMLIP(config, statistics)
-    graph = pad_batch([structure_to_graph(waters(1)[0], 3.0)], PaddingBudget(16, 32, 2))
-    return Potential.create(model, init_params(model, to_device(graph, jnp.float32), 0), statistics)
+    config = ModelConfig(channels=4, l_max=1, n_layers=1, cutoff=3.0, n_basis=4, radial_hidden=8, readout_hidden=4,
+                         n_species=3)
+    model = OrbitalMLIP(config)
+    return Potential.create(model, init_params(model, 0), statistics)
 
 
 WATER = waters(1)[0].positions

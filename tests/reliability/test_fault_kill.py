@@ -35,7 +35,7 @@ LABEL_DRIVER = """
     import os, signal
     import orbjax.data.dataset as dataset
 
-    def die_half_way(f, structures):  # the structures are in the temp file, the labels not yet
+    def die_half_way(f, structures, *options):  # the structures are in the temp file, the labels not yet
         f.flush()
         os.kill(os.getpid(), signal.SIGKILL)
 

@@ -102,20 +102,19 @@ def test_padding_adds_inert_nodes_edges_and_graphs(s):
 @pytest.fixture(scope="module")
 def model():
     """A tiny float64 model (two interaction layers, so padding would leak through messages)."""
-    from orbjax.model.mlip import ModelConfig, OrbitalMLIP
+    from orbjax.model.build import init_variables
+    from orbjax.model.orbital_mlip import ModelConfig, OrbitalMLIP
     from orbjax.model.predict import predict
     from orbjax.model.statistics import Statistics
     from orbjax.training.batches import to_device
-    from orbjax.training.factories import init_params
 
     with jax.enable_x64(True):
         statistics = Statistics(species=SPECIES, atomic_energies=(-0.5, -37.8, -75.0), energy_scale=0.5,
                                 avg_num_neighbors=6.0)
         config = ModelConfig(channels=4, l_max=1, n_layers=2, cutoff=CUTOFF, n_basis=4, radial_hidden=8,
-                             readout_hidden=4)
-        mlip = OrbitalMLIP(config, statistics, dtype=jnp.float64)
-        params = init_params(mlip, to_device(pad_batch([structure_to_graph(waters(1)[0], CUTOFF)], BUDGET),
-                                             jnp.float64), seed=3)
+                             readout_hidden=4, n_species=len(SPECIES))
+        mlip = OrbitalMLIP(config, dtype=jnp.float64)
+        params = init_variables(mlip, statistics, seed=3)
         fn = jax.jit(functools.partial(predict, mlip, with_heads=False, compute_stress=True))
         yield lambda graphs, budget: jax.device_get(fn(params, to_device(pad_batch(graphs, budget), jnp.float64)))
 

@@ -45,25 +45,27 @@ from orbjax.data.batching import compute_budgets, pad_batch
 from orbjax.model.statistics import compute_statistics
 from orbjax.training.batches import to_device
 from orbjax.training.data import load_splits
-from orbjax.training.factories import create_model, init_params
+from orbjax.model.build import create_model, init_params, statistics_variables
 from orbjax.training.parallel import DataParallel
 from orbjax.training.state import TrainState
 from orbjax.training.step import make_eval_step, make_train_step
 
 data = load_splits(config.data, config.model.cutoff, config.seed)
 graphs = data.train[:5]  # 3 graphs on one device, 2 on the other
-model = create_model(config, compute_statistics(data.train))
+statistics = compute_statistics(data.train)
+model = create_model(config, statistics)
+stats = statistics_variables(model, statistics, np.float32)
 weights = {k: v for k, v in config.loss.weights.items() if v > 0}
 targets = tuple(weights)
 dp = DataParallel()
 budgets = dp.compute_budgets(graphs, 5, 1)
 tx = optax.sgd(0.05)  # the update is proportional to the gradient (Adam would hide its scale)
-example = to_device(pad_batch(graphs[:1], budgets[0]), jnp.float32)
-state0 = TrainState.create(init_params(model, example, 0), tx, jax.random.PRNGKey(0))
+state0 = TrainState.create(init_params(model, 0), tx, jax.random.PRNGKey(0))
 
 big = compute_budgets(graphs, 5, 1)[0]
 one = to_device(pad_batch(graphs, big), jnp.float32)
-single_step, dp_step = make_train_step(model, tx, weights), dp.train_step(model, tx, weights)
+single_step = make_train_step(model, tx, weights, statistics=stats)
+dp_step = dp.train_step(model, tx, weights, statistics=stats)
 s1, m1 = single_step(jax.tree.map(jnp.copy, state0), one)
 batch = next(dp.batch_iterator(graphs, 5, budgets, jnp.float32, shuffle=False))
 s2, m2 = dp_step(dp.replicate(state0), batch)
@@ -72,11 +74,11 @@ s3, m3 = single_step(jax.tree.map(jnp.copy, state0), to_device(pad_batch(graphs[
 lone = next(dp.batch_iterator(graphs[:1], 5, budgets, jnp.float32, shuffle=False))
 s4, m4 = dp_step(dp.replicate(state0), lone)
 
-e1 = make_eval_step(model, targets)(state0.params, one)
-e2 = dp.eval_step(model, targets)(dp.replicate(state0.params), batch)
+e1 = make_eval_step(model, targets, statistics=stats)(state0.params, one)
+e2 = dp.eval_step(model, targets, statistics=stats)(dp.replicate(state0.params), batch)
 # What averaging per-device losses would give (the mistake the global reduction avoids).
 pieces = np.array_split(np.arange(5), 2)
-per_device = [make_eval_step(model, targets)(state0.params, to_device(pad_batch([graphs[i] for i in p], budgets[0]), jnp.float32))
+per_device = [make_eval_step(model, targets, statistics=stats)(state0.params, to_device(pad_batch([graphs[i] for i in p], budgets[0]), jnp.float32))
               for p in pieces]
 naive = np.mean([sum(w * float(s[t][1]) / float(s[t][2]) for t, w in weights.items()) for s in per_device])
 

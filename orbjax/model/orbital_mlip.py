@@ -1,4 +1,11 @@
-"""The full model: network + energy readout + selectable charge readouts."""
+"""The full model: network + one energy readout per level of theory + auxiliary readouts.
+
+The dataset statistics (reference energies, scales, neighbour count, auxiliary means) are
+not part of the module: it reads them from the "statistics" variable collection
+(`Statistics.arrays`), passed beside "params" in `model.apply({"params": ..., "statistics":
+...}, ...)`. Compiled functions therefore take them as arguments, and every model of one
+architecture shares one compilation.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -10,7 +17,6 @@ import jax.numpy as jnp
 
 from orbjax.model.network import EquivariantNetwork
 from orbjax.model.readouts import EquivariantOrbitalReadout, ScalarMLP
-from orbjax.model.statistics import Statistics
 from orbjax.targets import TARGETS, auxiliary_targets
 
 
@@ -26,6 +32,8 @@ class ModelConfig:
     radial_hidden: int = 64
     readout_hidden: int = 16
     heads: tuple[str, ...] = ()  # auxiliary targets it predicts (`targets.auxiliary_targets()`)
+    n_species: int = 1  # elements it knows (their atomic numbers are statistics: `Statistics.species`)
+    levels: tuple[str, ...] = ("dft",)  # levels of theory, one energy readout each; the first is the default
     orbital_head: str = "equivariant"  # or "invariant" (scalars only: the paper's baseline)
     # What the equivariant orbital head reads. "previous_layer": the l ≤ 2 features of layer
     # n−1 with the last layer's scalars, so the last layer computes scalars only, as for the
@@ -37,7 +45,9 @@ class ModelConfig:
     def __post_init__(self):
         unknown = set(self.heads) - set(auxiliary_targets())
         if unknown:
-            raise ValueError(f"unknown charge heads {sorted(unknown)}; choose from {auxiliary_targets()}")
+            raise ValueError(f"unknown auxiliary heads {sorted(unknown)}; choose from {auxiliary_targets()}")
+        if not self.levels or len(set(self.levels)) != len(self.levels):
+            raise ValueError(f"levels must be distinct names, at least one, not {self.levels!r}")
         if self.orbital_head not in ("equivariant", "invariant"):
             raise ValueError(f"orbital_head must be 'equivariant' or 'invariant', not {self.orbital_head!r}")
         if self.orbital_features not in ("previous_layer", "last_layer"):
@@ -45,14 +55,14 @@ class ModelConfig:
 
 
 class OrbitalMLIP(nn.Module):
-    """Per-atom energies (eV) and, with `with_heads=True`, the charge targets.
+    """Per-atom energies (eV) of every level of theory and, with `with_heads=True`, the
+    auxiliary targets.
 
-    The charge heads are only evaluated in training and evaluation; the potential calls the
-    model with `with_heads=False`, so inference costs exactly an energy-only model.
+    The auxiliary heads are only evaluated in training and evaluation; the potential calls
+    the model with `with_heads=False`, so inference costs exactly an energy-only model.
     """
 
     config: ModelConfig
-    statistics: Statistics
     dtype: jnp.dtype = jnp.float32
     # How the edge loop runs, not what it computes (same parameters and values): > 0 runs it
     # in chunks of this many edges, for large MD systems (`blocks.chunked_messages`).
@@ -69,25 +79,45 @@ class OrbitalMLIP(nn.Module):
         total_charge: jnp.ndarray,  # [n_graphs] e
         with_heads: bool = False,
     ) -> dict[str, jnp.ndarray]:
-        cfg, stats = self.config, self.statistics
-        species = jnp.maximum(jnp.asarray(stats.z_to_species())[atomic_numbers], 0)  # [n_nodes]
+        """Returns node_energies [n_nodes, n_levels] = E0 + scale · readout (eV),
+        node_network_energies [n_nodes, n_levels] (the readout part alone, without E0),
+        features and, with heads, one entry per auxiliary target."""
+        cfg = self.config
+        stats = self._statistics()
+        species = jnp.maximum(stats["z_to_species"][atomic_numbers], 0)  # [n_nodes]
         layers = EquivariantNetwork(
-            n_species=stats.n_species, channels=cfg.channels, l_max=cfg.l_max,
-            n_layers=cfg.n_layers, cutoff=cfg.cutoff, n_basis=cfg.n_basis,
-            avg_num_neighbors=stats.avg_num_neighbors, radial_hidden=cfg.radial_hidden,
+            n_species=cfg.n_species, channels=cfg.channels, l_max=cfg.l_max,
+            n_layers=cfg.n_layers, cutoff=cfg.cutoff, n_basis=cfg.n_basis, radial_hidden=cfg.radial_hidden,
             edge_chunk=self.edge_chunk, name="network")(edge_vectors.astype(self.dtype), species, senders, receivers,
+                            stats["avg_num_neighbors"].astype(self.dtype),
                             scalars_only=not self._last_layer_vectors(with_heads))
         features = layers[-1]
-        e0 = jnp.asarray(stats.atomic_energies, self.dtype)[species]
-        raw = ScalarMLP(1, cfg.readout_hidden, name="energy_readout")(features)[:, 0]
         # features: scalars only unless a readout needs more (see _last_layer_vectors)
-        outputs = {"node_energies": e0 + stats.energy_scale * raw, "features": features}
+        raw = jnp.stack([ScalarMLP(1, cfg.readout_hidden, name=_energy_readout_name(k, level))(features)[:, 0]
+                         for k, level in enumerate(cfg.levels)], axis=-1)  # [n_nodes, n_levels]
+        network = stats["energy_scale"].astype(self.dtype) * raw
+        e0 = stats["atomic_energies"].astype(self.dtype).T[species]  # [n_nodes, n_levels]
+        outputs = {"node_energies": e0 + network, "node_network_energies": network, "features": features}
         if with_heads:
             for head in cfg.heads:
-                outputs[head] = self._charge_head(head, layers, atomic_numbers, species)
+                outputs[head] = self._aux_head(head, layers, atomic_numbers, species, stats)
             if cfg.charge_neutral and "atomic_charges" in outputs:
                 outputs["atomic_charges"] = _neutralise(outputs["atomic_charges"], node_graph, total_charge)
         return outputs
+
+    def _statistics(self) -> dict[str, jnp.ndarray]:
+        """The "statistics" collection (placeholders of the right shapes at initialisation)."""
+        cfg, n_levels = self.config, len(self.config.levels)
+        shapes = {"atomic_energies": ((n_levels, cfg.n_species), 0.0), "energy_scale": ((n_levels,), 1.0),
+                  "avg_num_neighbors": ((), 1.0)}
+        for head in cfg.heads:
+            shapes[f"{head}_mean"] = ((cfg.n_species, TARGETS[head].width), 0.0)
+            shapes[f"{head}_scale"] = ((), 1.0)
+        out = {name: jnp.asarray(self.variable("statistics", name, lambda s=shape, v=value: jnp.full(s, v, self.dtype)).value)
+               for name, (shape, value) in shapes.items()}
+        out["z_to_species"] = jnp.asarray(self.variable(
+            "statistics", "z_to_species", lambda: jnp.arange(119, dtype=jnp.int32) % cfg.n_species).value)
+        return out
 
     def _last_layer_vectors(self, with_heads: bool) -> bool:
         """Whether a readout reads the last layer's l > 0 features (only the equivariant
@@ -114,15 +144,20 @@ class OrbitalMLIP(nn.Module):
             return layers[-1]
         return e3nn.concatenate([layers[-2], layers[-1].filter(keep="0e")]).regroup()
 
-    def _charge_head(self, head, layers, atomic_numbers, species):
-        stats, width = self.statistics, TARGETS[head].width
+    def _aux_head(self, head, layers, atomic_numbers, species, stats):
+        width = TARGETS[head].width
         if self._equivariant(head):
             raw = EquivariantOrbitalReadout(name=f"{head}_readout")(self._orbital_features(layers), atomic_numbers)
         else:
             raw = ScalarMLP(width, self.config.readout_hidden, name=f"{head}_readout")(layers[-1])
-        mean = jnp.asarray(stats.charge_mean(head), self.dtype)[species]  # [n_nodes, width]
-        pred = mean + stats.charge_scale(head) * raw
+        mean = stats[f"{head}_mean"].astype(self.dtype)[species]  # [n_nodes, width]
+        pred = mean + stats[f"{head}_scale"].astype(self.dtype) * raw
         return pred[:, 0] if width == 1 else pred
+
+
+def _energy_readout_name(index: int, level: str) -> str:
+    """The default level keeps the parameter path of one-level models ("energy_readout")."""
+    return "energy_readout" if index == 0 else f"energy_readout_{level}"
 
 
 def _neutralise(charges, node_graph, total_charge):

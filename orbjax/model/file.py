@@ -17,14 +17,19 @@ Layout (all integers little-endian)::
     ...     n_data  parameter arrays, raw little-endian, back to back, in header order
     end-32  32    SHA-256 of every byte before it
 
-The JSON header has ``arrays`` (one entry per parameter: ``path`` (list of dict keys),
+The JSON header has ``arrays`` (one entry per array: ``path`` (list of dict keys),
 ``dtype`` (numpy string, e.g. "<f4"), ``shape``, ``offset`` and ``nbytes`` into the
 parameter bytes), ``config`` (the training config as JSON text), ``statistics``
-(`Statistics.to_json()`), ``species``/``elements``, ``units``, ``step``, ``checkpoint``,
-``orbjax_version`` and ``versions`` (jax, jaxlib, flax, e3nn-jax, numpy at export).
+(`Statistics.to_json()`), ``species``/``elements``, ``levels``, ``units``, ``step``,
+``checkpoint``, ``orbjax_version`` and ``versions`` (jax, jaxlib, flax, e3nn-jax, numpy at
+export).
 
-A file of another format version, a truncated file, and a file whose bytes do not match
-its checksum are refused with `ModelFileError` naming the file and the problem.
+Format 2 (written now) stores the model's variables: the parameters under paths
+["params", ...] in their trained dtype and the dataset statistics the model reads under
+["statistics", ...] in float64 (`Statistics.arrays`). Format 1 (read only) stored the
+parameters alone; its statistics are rebuilt from the header's JSON, which holds the same
+numbers. A file of an unknown format version, a truncated file, and a file whose bytes do
+not match its checksum are refused with `ModelFileError` naming the file and the problem.
 """
 from __future__ import annotations
 
@@ -41,7 +46,8 @@ from typing import Any
 import numpy as np
 
 MAGIC = b"ORBJAXM\0"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 _FIXED = struct.Struct("<8sIIQQ")  # magic, version, reserved, n_json, n_data: 32 bytes
 _DIGEST = 32  # bytes of SHA-256
 # Parameter dtypes a file may hold: plain numbers only (an object dtype could unpickle).
@@ -64,7 +70,8 @@ class ModelFile:
     """What a model file holds.
 
     Attributes:
-      params: nested dict of numpy arrays, the EMA parameters (Flax layout).
+      params: nested dict of numpy arrays, the EMA parameters (Flax layout) and, in format
+        2, the "statistics" collection: {"params": ..., "statistics": ...}.
       config: the training config (plain dict, as `ConfigDict.to_json()` wrote it).
       statistics: `Statistics.to_json()` text (species, E0s, scales).
       header: the whole JSON header (versions, units, step, elements, ...).
@@ -79,6 +86,10 @@ class ModelFile:
     def step(self) -> int:
         return int(self.header.get("step", -1))
 
+    @property
+    def version(self) -> int:
+        return int(self.header.get("format_version", 1))
+
 
 # ----------------------------------------------------------------------------- writing
 
@@ -87,7 +98,8 @@ def write_model_file(path, params, config_json: str, statistics_json: str, **ext
     """Write a model file atomically (temp file + rename); returns its path.
 
     Args:
-      params: nested dict (Flax layout) of arrays; stored in their own dtype.
+      params: the model's variables, {"params": ..., "statistics": ...} (Flax layout),
+        nested dicts of arrays, each stored in its own dtype.
       config_json: the training config as JSON text (`ConfigDict.to_json()`).
       statistics_json: `Statistics.to_json()`.
       extra: further JSON-able header fields (e.g. step, checkpoint, source).
@@ -95,16 +107,21 @@ def write_model_file(path, params, config_json: str, statistics_json: str, **ext
     path = Path(path)
     arrays, blobs, offset = [], [], 0
     for keys, value in _flatten(params):
-        a = np.ascontiguousarray(value)
+        a = np.asarray(value, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
         a = a.astype(a.dtype.newbyteorder("<"))  # little-endian on every machine
         arrays.append({"path": keys, "dtype": a.dtype.str, "shape": list(a.shape),
                        "offset": offset, "nbytes": a.nbytes})
         blobs.append(a.tobytes())
         offset += a.nbytes
-    species = json.loads(statistics_json)["species"]
+    if "statistics" not in params:
+        raise ValueError("a model file holds the model's variables: {'params': ..., 'statistics': ...}")
+    stats = json.loads(statistics_json)
+    species = stats["species"]
     header = {"format_version": FORMAT_VERSION, **_versions(), "config": config_json,
               "statistics": statistics_json, "species": species, "elements": _symbols(species),
-              "units": UNITS, "n_params": int(sum(int(np.prod(a["shape"])) for a in arrays)),
+              "levels": stats.get("levels", ["dft"]),
+              "units": UNITS,
+              "n_params": int(sum(int(np.prod(a["shape"])) for a in arrays if a["path"][0] == "params")),
               **extra, "arrays": arrays}
     text = json.dumps(header, ensure_ascii=False).encode("utf-8")
     body = _FIXED.pack(MAGIC, FORMAT_VERSION, 0, len(text), offset) + text + b"".join(blobs)
@@ -175,9 +192,9 @@ def _check_frame(path: Path, raw: bytes) -> tuple[int, int]:
     magic, version, _, n_json, n_data = _FIXED.unpack_from(raw)
     if magic != MAGIC:
         raise ModelFileError(path, "not an orbjax model file (wrong magic bytes)")
-    if version != FORMAT_VERSION:
-        raise ModelFileError(path, f"model file format version {version}; this orbjax reads version "
-                                   f"{FORMAT_VERSION} only (export the model again with a matching orbjax)")
+    if version not in READABLE_VERSIONS:
+        raise ModelFileError(path, f"model file format version {version}; this orbjax reads versions "
+                                   f"{READABLE_VERSIONS} (export the model again with a matching orbjax)")
     expected = _FIXED.size + n_json + n_data + _DIGEST
     if len(raw) < expected:
         raise ModelFileError(path, f"file is truncated: {len(raw)} bytes, the header announces {expected}")
