@@ -37,7 +37,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from seed_tables import finished_runs, t_interval, write_csv
+
+from experiments.common.tables import write_csv
+from experiments.metals.seed_tables import finished_runs, t_interval
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "experiments" / "metals"
@@ -215,8 +217,8 @@ def main() -> None:
         firsts.setdefault(variant, x)
         print(rows[-1], flush=True)
     results = HERE / "results"
-    write_csv(results / f"latent_scores{tag}.csv", rows)
-    write_csv(results / f"latent_summary{tag}.csv", summarise(rows))
+    write_csv(results / f"latent_scores{tag}.csv", rows, digits=4)
+    write_csv(results / f"latent_summary{tag}.csv", summarise(rows), digits=4)
     with open(results / "latent_sample.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["structure", "atom", "element", "config_type", "split"])

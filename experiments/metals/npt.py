@@ -19,7 +19,9 @@ import csv
 from pathlib import Path
 
 import numpy as np
-from seed_tables import finished_runs, write_csv
+
+from experiments.common.tables import write_csv
+from experiments.metals.seed_tables import finished_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "experiments" / "metals"
