@@ -5,7 +5,7 @@ integrals (``save-integrals``: P and S), and the full orbital labels (plus diag(
 shell/atom sums); then the parallel runner on all cores. Prints a table and writes
 ``benchmarks/labelling.csv``.
 
-    python benchmarks/labelling.py [--data PATH] [--workers N] [--repeat 3]
+    python -m benchmarks.labelling [--data PATH] [--workers N] [--repeat 3]
 """
 from __future__ import annotations
 

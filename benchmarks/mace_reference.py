@@ -5,12 +5,12 @@ Two halves, two interpreters (orbjax's venv has no torch; the mace venv has no j
 
   # (a) export, under orbjax's python: the structures `orbjax.training.data.split_structures`
   #     picks for the learning-curve sweep's run (dataset, n_train, seed) as extxyz files
-  .venv/bin/python benchmarks/mace_reference.py export --dataset acac --n-train 25 --seed 0
+  .venv/bin/python -m benchmarks.mace_reference export --dataset acac --n-train 25 --seed 0
 
   # (b) train + evaluate, under the mace venv: mace-torch's own `run_train` on one pinned
   #     core (taskset -c CORE, OMP/MKL threads 1, torch.set_num_threads(1)) within a budget,
   #     then the best-by-validation model scored on val/test(/test600)
-  nice -n 10 .venv-mace/bin/python benchmarks/mace_reference.py train --dataset acac \
+  nice -n 10 .venv-mace/bin/python -m benchmarks.mace_reference train --dataset acac \
       --n-train 25 --seed 0 --variant orbjax_size --budget-cpu-s 3600
 
 Export writes `data/mace_reference/<dataset>/n<N>/seed<S>/` (git-ignored): `train.xyz`,
@@ -52,6 +52,8 @@ import re
 import subprocess
 import sys
 import time
+
+from experiments.common.tables import read_rows  # csv only: imports in mace-torch's venv too
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 SWEEPS = {"acac": "configs/sweeps/lc_acac.py", "chno": "configs/sweeps/lc_chno.py"}
@@ -319,17 +321,9 @@ def score(model, path: str, dtype: str) -> dict:
 
 def mace_versions() -> dict:
     """The versions `train_step.py` records for its MACE worker, plus the CPU."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from train_step import mace_versions as versions  # imports no jax
+    from benchmarks.train_step import mace_versions as versions  # imports no jax
 
     return {**versions(), "cpu": platform.processor() or platform.machine()}
-
-
-def read_rows(path: str) -> list[dict]:
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def append_rows(path: str, fields: list[str], rows: list[dict]) -> None:
@@ -351,9 +345,9 @@ def train(args) -> None:
     if not os.path.exists(os.path.join(data, "manifest.json")):
         if not args.orbjax_python:
             raise SystemExit(f"{data}: not exported; run the export step under orbjax's python first")
-        subprocess.run([args.orbjax_python, os.path.abspath(__file__), "export", "--dataset", args.dataset,
+        subprocess.run([args.orbjax_python, "-m", "benchmarks.mace_reference", "export", "--dataset", args.dataset,
                         "--n-train", str(args.n_train), "--seed", str(args.seed), "--lc-root", args.lc_root],
-                       check=True)
+                       check=True, cwd=ROOT)
     with open(os.path.join(data, "manifest.json")) as f:
         manifest = json.load(f)
     work = run_dir(ROOT, args.dataset, args.variant, args.n_train, args.seed)
@@ -373,12 +367,12 @@ def train(args) -> None:
     with open(os.path.join(work, "spec.json"), "w") as f:
         json.dump(spec, f, indent=1)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    cmd = [sys.executable, os.path.abspath(__file__), "_child", os.path.join(work, "spec.json")]
+    cmd = [sys.executable, "-m", "benchmarks.mace_reference", "_child", os.path.join(work, "spec.json")]
     if args.core is not None:
         cmd = ["taskset", "-c", str(args.core)] + cmd
     print(" ".join(cmd), flush=True)
     with open(os.path.join(work, "child.log"), "w") as log:
-        proc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     if proc.returncode:
         raise SystemExit(f"mace training failed (rc {proc.returncode}); see {work}/child.log")
     with open(os.path.join(work, "results.json")) as f:

@@ -1,6 +1,6 @@
 """MD-step time (energy + forces) of an orbjax potential: ASE calculator vs jitted dense function.
 
-    python benchmarks/md_step.py [--out benchmarks/md_step.csv] [--steps 30]
+    python -m benchmarks.md_step [--out benchmarks/md_step.csv] [--steps 30]
 
 Models: configs/test.py and configs/default.py sizes with *untrained* parameters (the cost
 does not depend on the values). Systems: an 18-atom CHNO molecule from the bundled example,

@@ -1,6 +1,6 @@
 """Stage 1 of the learning curves: fixed splits and GFN1-xTB labels for CHNO and acetylacetone.
 
-    python experiments/learning_curves/prepare.py [--chno-grown]   # from the repository root
+    python -m experiments.learning_curves.prepare [--chno-grown]   # from the repository root
 
 Writes `data/learning_curves/` (git-ignored; rebuilt by this command, resumable):
 - acac: `train_300K` (PBE-D3/def2-SVP, 500 MD frames) split once with split seed 0 into

@@ -1,6 +1,6 @@
 """Stage 5: the scored energy-only and orbital metals models as one-file models, checked.
 
-    python experiments/metals/export_models.py [--sweeps long] [--seeds 2]
+    python -m experiments.metals.export_models [--sweeps long] [--seeds 2]
 
 Copies the best-by-validation model file (`model.orbjax`: EMA parameters, config,
 statistics; no optimizer state) of every finished `energy_only` and `orbital` run of the

@@ -1,7 +1,7 @@
 """Stage 3: does the orbital model's latent space cluster the metals by chemistry more than controls?
 
-    python experiments/metals/latent.py [--sweep runs/metals/decisive] [--atoms-per-element 300]
-    python experiments/metals/latent.py --sweep runs/metals/long   # the 6,000-step models
+    python -m experiments.metals.latent [--sweep runs/metals/decisive] [--atoms-per-element 300]
+    python -m experiments.metals.latent --sweep runs/metals/long   # the 6,000-step models
 
 Models: every finished run of the sweep (energy_only, orbital, orbital_shuffled; one per
 seed) and, as the floor, untrained weights (the orbital architecture with the trained

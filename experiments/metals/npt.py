@@ -1,6 +1,6 @@
 """Stage 5b: the equilibrium lattice constant of bcc Mo from NPT MD with the trained models.
 
-    python experiments/metals/npt.py [--sweep runs/metals/long] [--steps 3000] [--seeds 0 1 2]
+    python -m experiments.metals.npt [--sweep runs/metals/long] [--steps 3000] [--seeds 0 1 2]
 
 Each energy-only, orbital and shuffled-orbital model of the sweep runs the jitted NPT of
 `python -m orbjax.md` (`orbjax.potential.md_run.run_md`: Langevin BAOAB + isotropic stochastic
