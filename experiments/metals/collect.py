@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments.common.tables import write_csv
-from experiments.metals.seed_tables import finished_runs, paired_ratio, t_interval
+from experiments.metals.seed_tables import finished_runs, paired_ratio, seed_interval
 
 HERE = Path(__file__).resolve().parent
 METRICS = {"energy_meV_per_atom": "test_energy_mae", "forces_meV_per_A": "test_forces_mae",
@@ -47,7 +47,7 @@ def paired_ratios(rows: list[dict]) -> list[dict]:
         for metric in METRICS:
             values = np.array([seeds[s][metric] for s in sorted(seeds)])
             row = {"variant": variant, "n_train": n_train, "num_steps": steps, "metric": metric,
-                   "n_seeds": len(values), "mean": float(values.mean()), **t_interval(values)}
+                   "n_seeds": len(values), "mean": float(values.mean()), **seed_interval(values)}
             if variant != "energy_only":
                 row.update(paired_ratio({s: r[metric] for s, r in seeds.items()},
                                         {s: r[metric] for s, r in base.items()}))

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments.common.tables import write_csv
-from experiments.metals.seed_tables import finished_runs, t_interval
+from experiments.metals.seed_tables import finished_runs, seed_interval
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "experiments" / "metals"
@@ -170,13 +170,13 @@ def summarise(rows: list[dict]) -> list[dict]:
         for m in metrics:
             values = np.array([seeds[s][m] for s in sorted(seeds)])
             row = {"variant": variant, "metric": m, "n_seeds": len(values), "mean": values.mean(),
-                   **t_interval(values)}
+                   **seed_interval(values)}
             ref = by_variant.get("orbital", {})
             common = sorted(set(seeds) & set(ref))
             if variant != "orbital" and common:
                 diff = np.array([ref[s][m] - seeds[s][m] for s in common])
                 row.update({"orbital_minus_this": diff.mean(),
-                            **{f"diff_{k}": v for k, v in t_interval(diff).items()}})
+                            **{f"diff_{k}": v for k, v in seed_interval(diff).items()}})
             out.append(row)
     return out
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments.common.tables import write_csv
-from experiments.metals.seed_tables import finished_runs, paired_ratio, t_interval
+from experiments.metals.seed_tables import finished_runs, paired_ratio, seed_interval
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "experiments" / "metals"
@@ -158,7 +158,7 @@ def summarise(rows):
     for (variant, n_train, quantity, group), by_seed in sorted(cells.items()):
         values = np.array([by_seed[s] for s in sorted(by_seed)])
         row = {"variant": variant, "n_train": n_train, "quantity": quantity, "group": group,
-               "n_seeds": len(values), "mae_mean": values.mean(), **t_interval(values)}
+               "n_seeds": len(values), "mae_mean": values.mean(), **seed_interval(values)}
         if variant != "energy_only":
             row.update(paired_ratio(by_seed, cells.get(("energy_only", n_train, quantity, group), {})))
         out.append(row)

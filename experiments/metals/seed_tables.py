@@ -8,8 +8,7 @@ import numpy as np
 
 from experiments.common.paths import REPO
 from experiments.common.runs import sweep_runs
-from experiments.common.stats import log_ratio_summary, paired_log_ratios
-from experiments.common.stats import t_interval as _t_interval
+from experiments.common.stats import log_ratio_summary, paired_log_ratios, t_interval
 
 
 def _default_aux_weight() -> float:
@@ -33,9 +32,9 @@ def finished_runs(sweep: Path):
         yield variant, int(run.overrides["seed"]), int(run.overrides.get("data.n_train", 0)), run.workdir
 
 
-def t_interval(values) -> dict:
+def seed_interval(values) -> dict:
     """{"ci_low", "ci_high"}: the 95 % Student-t interval of the mean over seeds (NaN for one)."""
-    low, high = _t_interval(np.asarray(values, float))
+    low, high = t_interval(np.asarray(values, float))
     return {"ci_low": low, "ci_high": high}
 
 
