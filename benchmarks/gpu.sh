@@ -27,7 +27,7 @@ D=data/learning_curves
 timeout 250 "$PY" -m orbjax.train --config configs/energy_only.py --workdir "$OUT/acac_time" \
   --config.data.train_path=$D/acac_train.h5 --config.data.val_path=$D/acac_val.h5 \
   --config.data.test_path=$D/acac_test.h5 --config.data.extra_tests=test600=$D/acac_test600.h5 \
-  --config.data.isolated_atoms_path=${ISOLATED:-../shared/data/botnet/acac/isolated_atoms.xyz} \
+  --config.data.isolated_atoms_path=${ISOLATED:-data/public/botnet/acac/isolated_atoms.xyz} \
   --config.train.num_steps=$steps --config.train.eval_every=250 --config.train.log_every=250 \
   --config.train.checkpoint_every=1000 --config.train.progress_bar=false \
   || echo "training stopped early (rc $?)"

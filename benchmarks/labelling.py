@@ -19,12 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from experiments.common.paths import CHNO
 from orbjax.data.readers import read_structures
 from orbjax.labels.runner import _available_cores, label_structures
 from orbjax.labels.xtb import label_structure, run_xtb
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "chno" / "chno_wb97x.extxyz"
+DEFAULT_DATA = CHNO
 
 
 def interleaved_times(modes: dict, structures, repeat: int) -> dict[str, float]:

@@ -96,19 +96,12 @@ def run_dir(root: str, dataset: str, variant: str, n_train: int, seed: int) -> s
 def sweep_spec(dataset: str, n_train: int, seed: int) -> dict:
     """The learning-curve sweep's run (lc_<dataset>.py, kind `curve`, energy-only variant:
     every variant of a (size, seed) trains on the same structures) for (n_train, seed)."""
-    from orbjax.sweep import expand, load_sweep
+    from experiments.common.runs import planned_run
 
-    path = os.path.join(ROOT, SWEEPS[dataset])
-    specs = expand(load_sweep(path), path)
-    hits = [s for s in specs if s["overrides"].get("seed") == seed
-            and s["overrides"].get("data.n_train") == n_train
-            and os.path.splitext(os.path.basename(s["config_path"]))[0] == "energy_only"]
-    if len(hits) != 1:
-        sizes = sorted({s["overrides"].get("data.n_train") for s in specs})
-        seeds = sorted({s["overrides"].get("seed") for s in specs})
-        raise SystemExit(f"{SWEEPS[dataset]}: no single energy_only run with n_train={n_train}, seed={seed} "
-                         f"(sizes {sizes}, seeds {seeds}; 0 = all)")
-    return hits[0]
+    try:
+        return planned_run(os.path.join(ROOT, SWEEPS[dataset]), "energy_only", seed=seed, **{"data.n_train": n_train})
+    except ValueError as error:
+        raise SystemExit(f"{error} (n_train 0 = all)") from None
 
 
 def split_for(dataset: str, n_train: int, seed: int, lc_root: str):
@@ -407,8 +400,8 @@ def main(argv=None) -> None:
         s.add_argument("--dataset", choices=sorted(SWEEPS), required=True)
         s.add_argument("--n-train", type=int, required=True, help="the sweep's data.n_train (0: all)")
         s.add_argument("--seed", type=int, default=0)
-        s.add_argument("--lc-root", default=ROOT, help="directory holding data/learning_curves "
-                       "(prepare.py's output) and beside ../shared; default: this checkout")
+        s.add_argument("--lc-root", default=ROOT, help="checkout holding data/learning_curves (prepare.py's "
+                       "output) and data/public (experiments.data.fetch); default: this one")
     sub.choices["export"].add_argument("--out", default=None)
     t = sub.choices["train"]
     t.add_argument("--variant", choices=sorted(VARIANTS), required=True)

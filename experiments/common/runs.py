@@ -1,4 +1,4 @@
-"""The run directories `orbjax.sweep` writes, read back (one reader for every study).
+"""The runs of a sweep: planned from its config, and their directories read back.
 
 Layout (orbjax/sweep.py): `<sweep_dir>/<run name>/` holds `run.json` (name, config file,
 overrides) from launch, `attempts.jsonl` (one line per start), `metrics.csv` (step, split,
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from orbjax.sweep import FINAL_FILE, RUN_FILE
+from orbjax.sweep import FINAL_FILE, RUN_FILE, expand, load_sweep
 
 
 @dataclass(frozen=True)
@@ -65,3 +65,17 @@ def sweep_runs(sweep_dir, finished: bool = True) -> list[Run]:
     runs = [Run(d, json.loads((d / RUN_FILE).read_text())) for d in sorted(sweep_dir.iterdir())
             if (d / RUN_FILE).exists()]
     return [r for r in runs if r.finished or not finished]
+
+
+def planned_run(sweep_file: str, config: str, sweep_dir: str | None = None, **values) -> dict:
+    """The one run spec of `sweep_file` (`path.py[:kind]`) with training config `config` and
+    the given swept values (e.g. seed=0, **{"data.n_train": 25}), named as the whole sweep
+    names it; `sweep_dir` overrides where it would run."""
+    specs = expand(load_sweep(sweep_file), sweep_file, sweep_dir)
+    hits = [s for s in specs if Path(s["config_path"]).stem == config
+            and all(s["overrides"].get(k) == v for k, v in values.items())]
+    if len(hits) != 1:
+        have = {k: sorted({s["overrides"].get(k) for s in specs} - {None}) for k in values}
+        raise ValueError(f"{sweep_file}: {len(hits)} runs with config={config} and {values}, not one "
+                         f"(the sweep has {have})")
+    return hits[0]
