@@ -1,5 +1,5 @@
-"""mace-torch on exactly the splits of orbjax's learning-curve experiments (issue 13 item 6,
-issue 17 item 5): the reference row, and validation error against CPU-seconds.
+"""mace-torch on exactly the splits of orbjax's learning-curve experiments (their RESULTS
+section 6, and the time-to-accuracy benchmark): the reference row, and validation error against CPU-seconds.
 
 Two halves, two interpreters (orbjax's venv has no torch; the mace venv has no jax):
 

@@ -1,4 +1,4 @@
-"""Time to accuracy on acetylacetone (issue 17 item 5): validation error against the CPU
+"""Time to accuracy on acetylacetone: validation error against the CPU
 seconds of training, orbjax's default model against mace-torch, each on one pinned core.
 
 The same data for both: the learning-curve split of acac (fixed 50 validation / 50 test

@@ -1,4 +1,5 @@
-"""Learning curves on acetylacetone (PBE-D3/def2-SVP, 300 K MD; issue 13).
+"""Learning curves on acetylacetone (PBE-D3/def2-SVP, 300 K MD; data/public/botnet/acac
+from `python -m experiments.data.fetch`).
 
 Fixed 50 validation / 50 test frames of train_300K, n_train from the other 400 (nested);
 train_600K scored as a second test set (`test600_*`). Prepare the data first:

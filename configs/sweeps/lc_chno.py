@@ -1,4 +1,5 @@
-"""Learning curves on the shared CHNO set (ωB97X/6-31G(d), 626 structures, 209 molecules; issue 13).
+"""Learning curves on the shared CHNO set (ωB97X/6-31G(d), 626 structures, 209 molecules;
+experiments/data/chno/).
 
 Molecule-disjoint validation and test molecules (10 % each) fixed by data.split_seed = 0 for
 every run; n_train (0 = the whole training split, 503 structures) is a nested subsample

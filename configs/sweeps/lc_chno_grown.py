@@ -1,5 +1,5 @@
-"""Learning curves on the grown CHNO set (shared 626 structures + experiments/data/chno_grow_*.extxyz,
-merged by mol_id; ωB97X/6-31G(d), ≥ 1,500 structures of ≥ 500 molecules; issue 13).
+"""Learning curves on the grown CHNO set (experiments/data/chno/ 626 structures + experiments/data/chno_grow_*.extxyz,
+merged by mol_id; ωB97X/6-31G(d), ≥ 1,500 structures of ≥ 500 molecules).
 
 The same protocol as `lc_chno.py` on a set 2.4× larger: molecule-disjoint validation and
 test molecules (10 % each) fixed by data.split_seed = 0, nested n_train subsamples drawn by

@@ -183,6 +183,14 @@ def table(rows: list[dict]) -> dict:
     return out
 
 
+def run_seconds(sweep: str) -> list[tuple[float, str]]:
+    """(seconds, "cpu" | "wall") per finished run of a sweep: the training process's CPU
+    seconds where it logged them, else the wall time from first start to the final metrics
+    of a run pinned to one core (a run resumed later counts the pause too)."""
+    return [(float(r.get("cpu_seconds") or r["seconds"]), "cpu" if r.get("cpu_seconds") else "wall")
+            for r in read_rows(os.path.join(RESULTS, f"{sweep}_wall_time.csv"))]
+
+
 def val_curves(group: str) -> dict:
     """{(sweep, run name): {metric: [(step, value)]}} of the validation evaluations (step > 0)."""
     curves: dict = defaultdict(lambda: defaultdict(list))

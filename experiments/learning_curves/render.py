@@ -12,7 +12,7 @@ from collections import defaultdict
 import numpy as np
 
 from experiments.common.tables import md_table, read_rows
-from experiments.learning_curves.collect import FULL_SIZE, GROUPS, METRICS, RESULTS, TEST_SETS, base_dataset
+from experiments.learning_curves.collect import FULL_SIZE, GROUPS, METRICS, RESULTS, TEST_SETS, base_dataset, run_seconds
 from experiments.learning_curves.statistics import MIN_SLOPE
 
 
@@ -47,21 +47,18 @@ def plot(dataset: str, summary: list[dict]) -> None:
 
 def cpu_table() -> list[str]:
     """Per sweep: the training processes' CPU seconds where the runs logged them (`cpu`), else
-    the wall time from first start to the final metrics of a pinned run (`wall`; a run resumed
-    in a later session counts the pause too)."""
+    the wall time of a pinned run (`wall`; `collect.run_seconds`)."""
     lines = ["## CPU time per sweep (one core per run; 2-core machine, two runs at a time)", "",
              "| sweep | finished runs | core-hours | median minutes per run | measured as |", "|---|---|---|---|---|"]
     every: list[float] = []
     for group in GROUPS.values():
         for sweep in group:
-            rows = read_rows(os.path.join(RESULTS, f"{sweep}_wall_time.csv"))
-            if rows:
-                seconds = [float(r.get("cpu_seconds") or r["seconds"]) for r in rows]
-                kinds = {"cpu" if r.get("cpu_seconds") else "wall" for r in rows}
-                if seconds:
-                    lines.append(f"| {sweep} | {len(seconds)} | {sum(seconds) / 3600:.2f} | "
-                                 f"{np.median(seconds) / 60:.1f} | {' + '.join(sorted(kinds))} |")
-                    every += seconds
+            timed = run_seconds(sweep)
+            if timed:
+                seconds, kinds = [t for t, _ in timed], {k for _, k in timed}
+                lines.append(f"| {sweep} | {len(seconds)} | {sum(seconds) / 3600:.2f} | "
+                             f"{np.median(seconds) / 60:.1f} | {' + '.join(sorted(kinds))} |")
+                every += seconds
     lines.append(f"| **all** | {len(every)} | {sum(every) / 3600:.2f} | {np.median(every) / 60:.1f} | |")
     return lines + [""]
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from experiments.common.stats import log_ratio_summary, paired_log_ratios
 from experiments.common.tables import md_rows, read_rows, results_main
-from experiments.learning_curves.collect import BASELINE, RESULTS, load_runs, table
+from experiments.common.paths import REPO
+from experiments.learning_curves.collect import BASELINE, FULL_SIZE, GROUPS, RESULTS, load_runs, run_seconds, table
 
 RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
 NAMES = {"acac": "acac", "chno": "CHNO", "chno_grown": "grown CHNO"}
@@ -311,13 +312,109 @@ def unused_frames() -> list[str]:
     return md_rows(["comparison", "n = 25", "n = 50", "n = 100", "n = 200"], out)
 
 
+def mace_reference() -> list[str]:
+    """Section 6: mace-torch at orbjax's size against orbjax's energy-only runs on the CHNO split."""
+    mace = {(int(r["n_train"]), r["test_set"]): r for r in read_rows(REPO / "benchmarks" / "mace_reference.csv")
+            if (r["dataset"], r["variant"], r["seed"]) == ("chno", "orbjax_size", "0")}
+    runs = {(int(r["data.n_train"]), int(r["seed"])): r for r in _rows("chno") if r["config"] == BASELINE}
+    wall = {r["name"]: float(r["seconds"]) for r in _rows("chno_wall_time")}
+    rows = []
+    for n, title in ((0, ""), (50, "n = 50"), (200, "n = 200")):
+        test, val = mace[(n, "test")], mace[(n, "val")]
+        seed0 = runs[(n, 0)]
+        epochs = str(int(seed0["train.num_steps"]) * 8 // (n or FULL_SIZE["chno"]))  # batch 8
+        head = f"**{title}**: " if title else ""
+        rows.append([f"{head}mace-torch, orbjax's size" + (", correlation 3" if not n else "") + " (seed 0)",
+                     f"{test['epochs']} (best {test['best_epoch']})", f"{float(test['total_cpu_s']) / 3600:.1f} core-h",
+                     f"{float(test['energy_mae']):.1f}", f"{float(test['forces_mae']):.1f}",
+                     f"{float(val['energy_mae']):.1f} / {float(val['forces_mae']):.1f}"])
+        prefix = f"{title}: " if title else ""
+        seconds = wall[seed0["name"]]
+        rows.append([f"{prefix}orbjax energy-only, seed 0", epochs, f"{seconds / 3600:.2f} core-h ({int(seconds + 0.5)} s wall)",
+                     f"{float(seed0['test_energy_mae']):.1f}", f"{float(seed0['test_forces_mae']):.1f}",
+                     f"{float(seed0['energy_mae']):.1f} / {float(seed0['forces_mae']):.1f}"])
+        size = n or FULL_SIZE["chno"]
+        e, f = (summary("chno", BASELINE, size, "test", m) for m in ("energy_mae", "forces_mae"))
+        each = sorted(wall[runs[(n, s)]["name"]] / 3600 for s in range(5))
+        rows.append([f"{prefix}orbjax energy-only, seeds 0–4", epochs, "" if n else f"{each[0]:.2f}–{each[-1]:.2f} core-h each",
+                     f"{e['mean']:.1f} ± {e['std']:.1f}", f"{f['mean']:.1f} ± {f['std']:.1f}", ""])
+    return md_rows(["model", "epochs", "CPU", "test energy (meV/atom)", "test forces (meV/Å)",
+                    "validation energy / forces"], rows)
+
+
+# The training behind each section: (command, CSVs, sweeps). Every section's numbers then come
+# from `python -m experiments.learning_curves.analyse` and, here, `results_md`.
+SECTIONS = {
+    "1": ("bash experiments/learning_curves/queue.sh lc_acac lc_chno", "ratios_acac.csv, ratios_chno.csv, summary_*.csv",
+          ("acac", "chno")),
+    "2": ("bash experiments/learning_curves/queue.sh lc_acac:weights lc_acac:curve_chosen lc_chno:weights "
+          "lc_chno:curve_chosen", "weights.csv, weights_choice.csv, ratios_*.csv, efficiency.json",
+          ("acac_weights", "chno_weights", "acac_w3000", "chno_w1000")),
+    "2b": ("bash experiments/learning_curves/run.sh chno_grown (energy-only, curve_chosen and weights stages)",
+           "ratios_chno_grown.csv, summary_chno_grown.csv, efficiency.json",
+           ("chno_grown", "chno_grown_w1000", "chno_grown_weights")),
+    "2c": ("python -m experiments.learning_curves.analyse --no-collect (no training)",
+           "pooled_*.csv, contrasts_*.csv", ()),
+    "3": ("bash experiments/learning_curves/queue.sh lc_acac:controls lc_chno:controls", "ratios_acac.csv, ratios_chno.csv",
+          ("acac_controls_w3000", "chno_controls_w1000")),
+    "3b": ("bash experiments/learning_curves/queue.sh lc_chno_grown:controls", "ratios_chno_grown.csv, pooled_chno_grown.csv",
+           ("chno_grown_controls_w1000",)),
+    "4": ("python -m experiments.learning_curves.rotated (after the sweeps: tblite relabelling, no training)",
+          "rotated.csv", ()),
+    "4b": ("bash experiments/learning_curves/queue.sh lc_acac:head_input lc_chno:head_input",
+           "ratios_acac.csv, ratios_chno.csv, summary_*.csv", ("acac_head_input", "chno_head_input")),
+    "5": ("bash experiments/learning_curves/queue.sh lc_acac:noforces lc_acac:noforces_controls lc_chno:noforces "
+          "lc_chno:noforces_controls", "ratios_*_noforces.csv, pooled_*_noforces.csv, summary_*_noforces.csv",
+          ("acac_noforces", "acac_noforces_controls", "chno_noforces", "chno_noforces_controls")),
+    "6": ("python -m benchmarks.mace_reference train --dataset chno --n-train N --seed 0 --variant orbjax_size "
+          "--budget-cpu-s 3600 (N = 0, 50, 200; mace-torch's venv: benchmarks/README.md)",
+          "benchmarks/mace_reference.csv, chno.csv", ()),
+    "7": ("bash experiments/learning_curves/queue.sh lc_acac:long lc_acac:long_small lc_chno:long@0 lc_chno:long@1 "
+          "lc_chno:long@2 lc_chno_grown:long lc_chno_grown:long_small; python -m experiments.learning_curves.score_unused",
+          "longer_budget.csv, budget_*_long.csv, unused_ratios_acac.csv",
+          ("acac_long", "acac_long_small", "chno_long", "chno_grown_long", "chno_grown_long_small")),
+}
+
+
+UNTIMED = {"2c": "seconds (statistics only; `results/stage_times.csv`)",
+           "4": "not recorded (tblite relabelling of the two test sets, then 16 scorings)"}
+
+
+def cost_line(section: str):
+    """The line under a section's heading: how to reproduce it, where its numbers are, what it cost."""
+    def render() -> list[str]:
+        command, csvs, sweeps = SECTIONS[section]
+        timed = [t for sweep in sweeps for t, _ in run_seconds(sweep)]
+        if timed:
+            cost = (f"{len(timed)} runs, {sum(timed) / 3600:.2f} core-hours (sweeps {', '.join(sweeps)}; one core "
+                    "per run, `results/<sweep>_wall_time.csv`)")
+        elif section == "6":
+            mace = {(r["n_train"], r["total_cpu_s"]) for r in read_rows(REPO / "benchmarks" / "mace_reference.csv")
+                    if (r["dataset"], r["variant"]) == ("chno", "orbjax_size")}
+            cost = f"{len(mace)} mace-torch runs, {sum(float(c) for _, c in mace) / 3600:.2f} core-hours"
+        else:
+            cost = UNTIMED[section]
+        code, _, note = command.partition(" (")
+        then = "" if "analyse" in code or "benchmarks" in code else ", then `python -m experiments.learning_curves.analyse`"
+        csv_list = ", ".join(f"`{c if '/' in c else 'results/' + c}`" for c in csvs.split(", "))
+        return [f"*Reproduce:* `{code}`{f' ({note}' if note else ''}{then}. *Numbers:* {csv_list}. *CPU:* {cost}."]
+    return render
+
+
+def total_cost() -> list[str]:
+    """Every training run behind this file, as `tables.md` "CPU time per sweep" row "all" counts it."""
+    timed = [t for group in GROUPS.values() for sweep in group for t, _ in run_seconds(sweep)]
+    return [f"**{len(timed)} runs, {sum(timed) / 3600:.2f} core-hours** of training (`results/*_wall_time.csv`)."]
+
+
 RENDERERS = {
     "weight100-ratios": weight100_ratios, "decisive-ratios": decisive_ratios, "grown-curve": grown_curve,
     "pooled": pooled_ratios, "controls": controls, "grown-controls": grown_controls, "rotated-heads": rotated_heads,
     "head-input-acac": head_input("acac"), "head-input-chno": head_input("chno"),
     "noforces-acac": noforces("acac"), "noforces-chno": noforces("chno"),
     "longer-acac": longer("acac", 400), "longer-chno-grown": longer("chno_grown", 1205),
-    "longer-acac-small": longer("acac", 50), "unused-frames": unused_frames,
+    "longer-acac-small": longer("acac", 50), "unused-frames": unused_frames, "mace-reference": mace_reference,
+    **{f"cost-{section}": cost_line(section) for section in SECTIONS}, "cost-all": total_cost,
 }
 
 

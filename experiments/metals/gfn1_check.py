@@ -1,4 +1,4 @@
-"""GFN1-xTB on the PBE metals, checked before anything is trained on it (issue 14, stage 1).
+"""GFN1-xTB on the PBE metals, checked before anything is trained on it (stage 1).
 
     OMP_NUM_THREADS=1 python -m experiments.metals.gfn1_check [--temperatures default 3000]
                                                               [--data DIR] [--out DIR]
