@@ -7,7 +7,7 @@ already on the device (median of `--repeats` calls, each synchronised), the host
 copy of that graph, and the jitted MD path's force call on its on-device neighbour list
 (`neighbour_energy_forces_stress`, also synchronised). Writes one CSV row per case:
 
-    python benchmarks/ase_path_diag.py --sizes 10 15 --out ase_path_diag.csv
+    python -m benchmarks.ase_path_diag --sizes 10 15 --out ase_path_diag.csv
 """
 from __future__ import annotations
 
@@ -19,8 +19,7 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from md_scaling import orbjax_potential, water_box  # noqa: E402
+from benchmarks.md_scaling import orbjax_potential, water_box
 
 
 def median_time(fn, repeats: int) -> tuple[float, float]:

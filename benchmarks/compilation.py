@@ -6,7 +6,7 @@ bucket, none in steady state), the time of the first step of each bucket (compil
 and the padding waste of an epoch (padded / real atoms and edges, from
 `orbjax.data.batching.padding_stats`). Prints one JSON object.
 
-    python benchmarks/compilation.py DATA.h5 [--config configs/default.py] [--epochs 2]
+    python -m benchmarks.compilation DATA.h5 [--config configs/default.py] [--epochs 2]
 """
 from __future__ import annotations
 

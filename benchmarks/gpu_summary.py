@@ -1,6 +1,6 @@
 """Summarise the device-machine run (`benchmarks/gpu/`) next to the one-core CPU numbers.
 
-    python benchmarks/gpu_summary.py      # reads benchmarks/gpu/*, writes benchmarks/gpu/summary.md
+    python -m benchmarks.gpu_summary      # reads benchmarks/gpu/*, writes benchmarks/gpu/summary.md
 
 Training: seconds per step between the first validation after compilation (step 1000) and
 the last (step 4000), GPU run (`gpu/acac_time/metrics.csv`, 4,000-step schedule) against

@@ -5,7 +5,7 @@ integrals (``save-integrals``: P and S), and the full orbital labels (plus diag(
 shell/atom sums); then the parallel runner on all cores. Prints a table and writes
 ``benchmarks/labelling.csv``.
 
-    python benchmarks/labelling.py [--data PATH] [--workers N] [--repeat 3]
+    python -m benchmarks.labelling [--data PATH] [--workers N] [--repeat 3]
 """
 from __future__ import annotations
 
@@ -14,17 +14,18 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per core, before tblite loads
 
 import argparse
-import csv
 import tempfile
 import time
 from pathlib import Path
 
+from experiments.common.paths import CHNO
+from experiments.common.tables import write_csv
 from orbjax.data.readers import read_structures
 from orbjax.labels.runner import _available_cores, label_structures
 from orbjax.labels.xtb import label_structure, run_xtb
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "chno" / "chno_wb97x.extxyz"
+DEFAULT_DATA = CHNO
 
 
 def interleaved_times(modes: dict, structures, repeat: int) -> dict[str, float]:
@@ -82,12 +83,7 @@ def main() -> None:
         row["ms_per_structure_per_core"] = 1000 * row["seconds"] * row["workers"] / row["n_structures"]
         row["overhead_vs_plain_pct"] = 100 * (row["seconds"] / plain - 1) if row["workers"] == 1 else ""
         row["load_avg_1min"] = load
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: f"{v:.4g}" if isinstance(v, float) else v for k, v in row.items()})
+    write_csv(args.out, rows, digits=4)
     print(f"{'mode':<26}{'workers':>8}{'s':>8}{'struct/s':>10}{'/core':>8}{'ms/struct·core':>16}{'overhead %':>12}")
     for r in rows:
         over = f"{r['overhead_vs_plain_pct']:.1f}" if r["overhead_vs_plain_pct"] != "" else ""

@@ -1,16 +1,16 @@
-"""mace-torch on exactly the splits of orbjax's learning-curve experiments (issue 13 item 6,
-issue 17 item 5): the reference row, and validation error against CPU-seconds.
+"""mace-torch on exactly the splits of orbjax's learning-curve experiments (their RESULTS
+section 6, and the time-to-accuracy benchmark): the reference row, and validation error against CPU-seconds.
 
 Two halves, two interpreters (orbjax's venv has no torch; the mace venv has no jax):
 
   # (a) export, under orbjax's python: the structures `orbjax.training.data.split_structures`
   #     picks for the learning-curve sweep's run (dataset, n_train, seed) as extxyz files
-  .venv/bin/python benchmarks/mace_reference.py export --dataset acac --n-train 25 --seed 0
+  .venv/bin/python -m benchmarks.mace_reference export --dataset acac --n-train 25 --seed 0
 
   # (b) train + evaluate, under the mace venv: mace-torch's own `run_train` on one pinned
   #     core (taskset -c CORE, OMP/MKL threads 1, torch.set_num_threads(1)) within a budget,
   #     then the best-by-validation model scored on val/test(/test600)
-  nice -n 10 .venv-mace/bin/python benchmarks/mace_reference.py train --dataset acac \
+  nice -n 10 .venv-mace/bin/python -m benchmarks.mace_reference train --dataset acac \
       --n-train 25 --seed 0 --variant orbjax_size --budget-cpu-s 3600
 
 Export writes `data/mace_reference/<dataset>/n<N>/seed<S>/` (git-ignored): `train.xyz`,
@@ -53,6 +53,8 @@ import subprocess
 import sys
 import time
 
+from experiments.common.tables import read_rows  # csv only: imports in mace-torch's venv too
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 SWEEPS = {"acac": "configs/sweeps/lc_acac.py", "chno": "configs/sweeps/lc_chno.py"}
 RESULTS_CSV = os.path.join(ROOT, "benchmarks", "mace_reference.csv")
@@ -94,19 +96,12 @@ def run_dir(root: str, dataset: str, variant: str, n_train: int, seed: int) -> s
 def sweep_spec(dataset: str, n_train: int, seed: int) -> dict:
     """The learning-curve sweep's run (lc_<dataset>.py, kind `curve`, energy-only variant:
     every variant of a (size, seed) trains on the same structures) for (n_train, seed)."""
-    from orbjax.sweep import expand, load_sweep
+    from experiments.common.runs import planned_run
 
-    path = os.path.join(ROOT, SWEEPS[dataset])
-    specs = expand(load_sweep(path), path)
-    hits = [s for s in specs if s["overrides"].get("seed") == seed
-            and s["overrides"].get("data.n_train") == n_train
-            and os.path.splitext(os.path.basename(s["config_path"]))[0] == "energy_only"]
-    if len(hits) != 1:
-        sizes = sorted({s["overrides"].get("data.n_train") for s in specs})
-        seeds = sorted({s["overrides"].get("seed") for s in specs})
-        raise SystemExit(f"{SWEEPS[dataset]}: no single energy_only run with n_train={n_train}, seed={seed} "
-                         f"(sizes {sizes}, seeds {seeds}; 0 = all)")
-    return hits[0]
+    try:
+        return planned_run(os.path.join(ROOT, SWEEPS[dataset]), "energy_only", seed=seed, **{"data.n_train": n_train})
+    except ValueError as error:
+        raise SystemExit(f"{error} (n_train 0 = all)") from None
 
 
 def split_for(dataset: str, n_train: int, seed: int, lc_root: str):
@@ -319,17 +314,9 @@ def score(model, path: str, dtype: str) -> dict:
 
 def mace_versions() -> dict:
     """The versions `train_step.py` records for its MACE worker, plus the CPU."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from train_step import mace_versions as versions  # imports no jax
+    from benchmarks.train_step import mace_versions as versions  # imports no jax
 
     return {**versions(), "cpu": platform.processor() or platform.machine()}
-
-
-def read_rows(path: str) -> list[dict]:
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def append_rows(path: str, fields: list[str], rows: list[dict]) -> None:
@@ -351,9 +338,9 @@ def train(args) -> None:
     if not os.path.exists(os.path.join(data, "manifest.json")):
         if not args.orbjax_python:
             raise SystemExit(f"{data}: not exported; run the export step under orbjax's python first")
-        subprocess.run([args.orbjax_python, os.path.abspath(__file__), "export", "--dataset", args.dataset,
+        subprocess.run([args.orbjax_python, "-m", "benchmarks.mace_reference", "export", "--dataset", args.dataset,
                         "--n-train", str(args.n_train), "--seed", str(args.seed), "--lc-root", args.lc_root],
-                       check=True)
+                       check=True, cwd=ROOT)
     with open(os.path.join(data, "manifest.json")) as f:
         manifest = json.load(f)
     work = run_dir(ROOT, args.dataset, args.variant, args.n_train, args.seed)
@@ -373,12 +360,12 @@ def train(args) -> None:
     with open(os.path.join(work, "spec.json"), "w") as f:
         json.dump(spec, f, indent=1)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    cmd = [sys.executable, os.path.abspath(__file__), "_child", os.path.join(work, "spec.json")]
+    cmd = [sys.executable, "-m", "benchmarks.mace_reference", "_child", os.path.join(work, "spec.json")]
     if args.core is not None:
         cmd = ["taskset", "-c", str(args.core)] + cmd
     print(" ".join(cmd), flush=True)
     with open(os.path.join(work, "child.log"), "w") as log:
-        proc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     if proc.returncode:
         raise SystemExit(f"mace training failed (rc {proc.returncode}); see {work}/child.log")
     with open(os.path.join(work, "results.json")) as f:
@@ -413,8 +400,8 @@ def main(argv=None) -> None:
         s.add_argument("--dataset", choices=sorted(SWEEPS), required=True)
         s.add_argument("--n-train", type=int, required=True, help="the sweep's data.n_train (0: all)")
         s.add_argument("--seed", type=int, default=0)
-        s.add_argument("--lc-root", default=ROOT, help="directory holding data/learning_curves "
-                       "(prepare.py's output) and beside ../shared; default: this checkout")
+        s.add_argument("--lc-root", default=ROOT, help="checkout holding data/learning_curves (prepare.py's "
+                       "output) and data/public (experiments.data.fetch); default: this one")
     sub.choices["export"].add_argument("--out", default=None)
     t = sub.choices["train"]
     t.add_argument("--variant", choices=sorted(VARIANTS), required=True)

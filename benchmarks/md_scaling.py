@@ -16,7 +16,7 @@ loop, `interval` steps per jitted chunk; a step's time is the chunk's over `inte
 `--ensembles nve nvt npt` times its Langevin NVT and stochastic-cell-rescaling NPT steps too
 (NPT computes the stress every step and rescales the cell; water's compressibility):
 
-    python benchmarks/md_scaling.py compare --sizes 7 10 --config configs/energy_only.py \
+    python -m benchmarks.md_scaling compare --sizes 7 10 --config configs/energy_only.py \
         --impls orbjax_jit --ensembles nve nvt npt --steps 40 --budget-s 30 --out benchmarks/md_ensembles.csv
 
 (the rows were measured with the energy-only config; without `data` the worker builds any
@@ -25,7 +25,7 @@ config without its charge heads, which the potential never runs, so the step cos
 Side by side without run_all.py (one fresh process per implementation and size, run one
 after the other, never pinned):
 
-    python benchmarks/md_scaling.py compare --sizes 4 6 8 10 --config configs/test.py \
+    python -m benchmarks.md_scaling compare --sizes 4 6 8 10 --config configs/test.py \
         --out benchmarks/md_jitted.csv
 """
 from __future__ import annotations
@@ -38,8 +38,9 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_step import serve  # noqa: E402
+from benchmarks.train_step import serve
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 WATER = np.array([[0.0, 0.0, 0.0], [0.7572, 0.5865, 0.0], [-0.7572, 0.5865, 0.0]])  # Å, O H H
 MOLECULE_VOLUME = 18.01528 / 0.602214076  # Å³ per molecule at 1 g/cm³ (≈ 29.9)
@@ -260,8 +261,8 @@ def compare(argv) -> None:
                 path = os.path.join(tmp, f"{impl}_{ensemble}_{n}.json")
                 with open(path, "w") as f:
                     json.dump(spec, f)
-                done = subprocess.run([sys.executable, os.path.abspath(__file__), "worker", path], input="run\n",
-                                      capture_output=True, text=True)
+                done = subprocess.run([sys.executable, "-m", "benchmarks.md_scaling", "worker", path], input="run\n",
+                                      capture_output=True, text=True, cwd=ROOT)
                 lines = [json.loads(x) for x in done.stdout.splitlines() if x.startswith("{")]
                 if done.returncode != 0 or len(lines) < 2:
                     raise RuntimeError(f"{impl} at n={n} failed:\n{done.stderr[-3000:]}")

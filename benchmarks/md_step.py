@@ -1,6 +1,6 @@
 """MD-step time (energy + forces) of an orbjax potential: ASE calculator vs jitted dense function.
 
-    python benchmarks/md_step.py [--out benchmarks/md_step.csv] [--steps 30]
+    python -m benchmarks.md_step [--out benchmarks/md_step.csv] [--steps 30]
 
 Models: configs/test.py and configs/default.py sizes with *untrained* parameters (the cost
 does not depend on the values). Systems: an 18-atom CHNO molecule from the bundled example,
@@ -16,7 +16,6 @@ Columns: n_edges is the padded edge budget (calculator) or the number of dense p
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import platform
 import time
@@ -28,6 +27,7 @@ from ase import Atoms
 from ase.build import molecule
 
 import orbjax
+from experiments.common.tables import write_csv
 from orbjax.config import load_config_module
 from orbjax.data.readers import CHNO_KEYS, example_path, read_structures
 from orbjax.model.statistics import Statistics
@@ -128,11 +128,7 @@ def main() -> None:
                            load_avg=round(os.getloadavg()[0], 2), machine=machine)
                 print(row, flush=True)
                 rows.append(row)
-    with open(args.out, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: f"{v:.4g}" if isinstance(v, float) else v for k, v in row.items()})
+    write_csv(args.out, rows, digits=4)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ at the same cutoff); the pairs are checked to be the same set. Median wall and p
 time over repeats, one thread (run it pinned: `taskset -c 1`).
 
     .venv/bin/pip install -e ".[bench]"   # matscipy
-    OMP_NUM_THREADS=1 taskset -c 1 .venv/bin/python benchmarks/neighbour_lists.py
+    OMP_NUM_THREADS=1 taskset -c 1 .venv/bin/python -m benchmarks.neighbour_lists
 """
 from __future__ import annotations
 
@@ -19,8 +19,7 @@ from importlib.metadata import version
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from md_scaling import water_box  # noqa: E402
+from benchmarks.md_scaling import water_box
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

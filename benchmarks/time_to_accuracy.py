@@ -1,4 +1,4 @@
-"""Time to accuracy on acetylacetone (issue 17 item 5): validation error against the CPU
+"""Time to accuracy on acetylacetone: validation error against the CPU
 seconds of training, orbjax's default model against mace-torch, each on one pinned core.
 
 The same data for both: the learning-curve split of acac (fixed 50 validation / 50 test
@@ -16,12 +16,12 @@ core 1), or give them different cores:
   # mace-torch at orbjax's size and at its own defaults (~2 core-hours each;
   # benchmarks/README.md, "mace-torch reference"; exports the split first)
   for v in orbjax_size mace_defaults; do
-    .venv-mace/bin/python benchmarks/mace_reference.py train --dataset acac --n-train 400 --seed 0 \
+    .venv-mace/bin/python -m benchmarks.mace_reference train --dataset acac --n-train 400 --seed 0 \
         --variant $v --budget-cpu-s 7200 --eval-interval 1 --orbjax-python .venv/bin/python
   done
   # then (seconds): curves + summary CSVs, and the section of benchmarks/RESULTS.md
-  .venv/bin/python benchmarks/time_to_accuracy.py
-  .venv/bin/python benchmarks/run_all.py --report-only benchmarks/results.json
+  .venv/bin/python -m benchmarks.time_to_accuracy
+  .venv/bin/python -m benchmarks.run_all --report-only benchmarks/results.json
 
 orbjax's CPU seconds are `process_cpu_s`, logged by the training loop at every validation
 (`orbjax.training.loop.TrainingClock`: `time.process_time()` from the start of
@@ -46,6 +46,9 @@ import json
 import os
 import re
 
+from experiments.common.runs import sweep_runs
+from experiments.common.tables import write_csv
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 ORBJAX_SWEEPS = tuple(os.path.join(ROOT, "runs", "learning_curves", s) for s in ("acac_long", "acac_tta", "acac_tta_long"))
@@ -64,29 +67,21 @@ CURVE_FIELDS = ["model", "run", "seed", "step_or_epoch", "cpu_s", "wall_s", "val
 def orbjax_curves(sweep_dir: str, config: str = "energy_only", seed: int = 0) -> dict[str, list[dict]]:
     """{run name: curve rows} of the finished `config` runs of `seed` in a learning-curve sweep."""
     runs = {}
-    if not os.path.isdir(sweep_dir):
-        return runs
-    for name in sorted(os.listdir(sweep_dir)):
-        workdir = os.path.join(sweep_dir, name)
-        if not os.path.exists(os.path.join(workdir, "final_metrics.json")):
-            continue
-        run = json.load(open(os.path.join(workdir, "run.json")))  # written by orbjax.sweep
-        overrides = run["overrides"]
-        if os.path.basename(run["config_path"]) != f"{config}.py" or int(overrides["seed"]) != seed:
+    for run in sweep_runs(sweep_dir):
+        if run.config != config or int(run.overrides["seed"]) != seed:
             continue
         by_step: dict[int, dict] = {}
-        with open(os.path.join(workdir, "metrics.csv"), newline="") as f:
-            for r in csv.DictReader(f):  # a resumed run repeats rows: the last one wins
-                if r["split"] in ("val", "time"):
-                    by_step.setdefault(int(r["step"]), {})[r["metric"]] = float(r["value"])
+        for r in run.metric_rows():  # a resumed run repeats rows: the last one wins
+            if r["split"] in ("val", "time"):
+                by_step.setdefault(int(r["step"]), {})[r["metric"]] = float(r["value"])
         if any(m.get("clock_complete", 1.0) == 0.0 for m in by_step.values()):
             continue  # resumed from a checkpoint older than the clock: its CPU times miss work
-        rows = [{"model": "orbjax", "run": f"{config}_steps{overrides['train.num_steps']}", "seed": seed, "step_or_epoch": step,
-                 "cpu_s": m["process_cpu_s"], "wall_s": m["wall_s"], "val_energy_mae": m["energy_mae"],
-                 "val_forces_mae": m["forces_mae"]}
+        rows = [{"model": "orbjax", "run": f"{config}_steps{run.overrides['train.num_steps']}", "seed": seed,
+                 "step_or_epoch": step, "cpu_s": m["process_cpu_s"], "wall_s": m["wall_s"],
+                 "val_energy_mae": m["energy_mae"], "val_forces_mae": m["forces_mae"]}
                 for step, m in sorted(by_step.items()) if "process_cpu_s" in m and "energy_mae" in m]
         if rows:  # runs from before the training clock have no CPU times
-            runs[name] = rows
+            runs[run.name] = rows
     return runs
 
 
@@ -167,13 +162,7 @@ def _natural(text: str):
 
 
 def write(rows: list[dict], path: str, fields: list[str] | None = None) -> None:
-    fields = fields or list(rows[0])
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fields)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: ("" if r.get(k) is None else (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]))
-                        for k in fields})
+    write_csv(path, rows, fields=fields or list(rows[0]))
 
 
 def plot(curves: list[dict], path: str) -> None:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A short real training run of the default model (the issue-3 closing-note numbers):
-# label the shared CHNO set with GFN1-xTB, then train energy-only and +orbital for the same
+# A short real training run of the default model (experiments/short_run/README.md):
+# label the CHNO set with GFN1-xTB, then train energy-only and +orbital for the same
 # number of steps on the same molecule-disjoint split, and collect the validation metrics.
 #   bash experiments/short_run.sh [steps] [variants]
 # variants: energy_only, orbital (head reads the previous layer, the default) and
@@ -11,7 +11,7 @@ steps=${1:-1500}
 variants=${2:-"energy_only orbital orbital_last_layer"}
 out=experiments/short_run
 mkdir -p "$out" data
-[ -f data/chno_gfn1.h5 ] || python -m orbjax.label ../shared/data/chno/chno_wb97x.extxyz data/chno_gfn1.h5 --key-preset chno
+[ -f data/chno_gfn1.h5 ] || python -m orbjax.label experiments/data/chno/chno_wb97x.extxyz data/chno_gfn1.h5 --key-preset chno
 for variant in $variants; do
   config=$variant extra=()
   if [ "$variant" = orbital_last_layer ]; then config=orbital extra=(--config.model.orbital_features=last_layer); fi

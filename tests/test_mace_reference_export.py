@@ -1,9 +1,8 @@
 """The orbjax half of the mace-torch reference harness (`benchmarks/mace_reference.py export`):
 the exported extxyz splits are the learning-curve sweep's, with the expected counts, disjoint,
 nested across n_train, in eV and eV/Å. Needs no torch. Skipped without the learning-curve
-data (`experiments/learning_curves/prepare.py`'s output, git-ignored); ORBJAX_LC_ROOT points
+data (`python -m experiments.learning_curves.prepare`'s output, git-ignored); ORBJAX_LC_ROOT points
 at another checkout's data/learning_curves (e.g. from a worktree)."""
-import importlib.util
 import json
 import os
 import sys
@@ -17,11 +16,9 @@ DATA = os.path.join(LC_ROOT, "data", "learning_curves")
 
 
 def harness():
-    spec = importlib.util.spec_from_file_location("mace_reference", os.path.join(ROOT, "benchmarks",
-                                                                                 "mace_reference.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from benchmarks import mace_reference
+
+    return mace_reference
 
 
 def export(tmp_path, dataset, n_train, seed=0):

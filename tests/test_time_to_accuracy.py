@@ -1,24 +1,12 @@
-"""The time-to-accuracy collector (benchmarks/time_to_accuracy.py) on hand-made run files."""
+"""The time-to-accuracy collector (benchmarks/time_to_accuracy.py) and its report section on hand-made run files."""
 import csv
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"orbjax_benchmarks_{name}", ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-tta = _load("time_to_accuracy")
+from benchmarks import report
+from benchmarks import time_to_accuracy as tta
 
 
 def _orbjax_run(sweep, name, val, times, final=None, complete=1.0):
@@ -83,8 +71,7 @@ def test_curves_levels_and_tests(tmp_path):
     tta.write(summaries, str(tmp_path / "summary.csv"))
     tta.plot(curves, str(tmp_path / "curves.png"))
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
-    run_all = _load("run_all")
-    section = run_all._time_to_accuracy(tmp_path / "summary.csv")
+    section = report.time_to_accuracy_section(tmp_path / "summary.csv")
     table = [line for line in section if line.startswith("| orbjax | energy_only_steps16000 |")]
     assert len(table) == 2 and "not reached" in table[1] and "0.04" in table[0]  # 130 s = 0.04 h
 
@@ -96,4 +83,4 @@ def test_nothing_to_collect_is_empty(tmp_path, monkeypatch):
     with pytest.raises(SystemExit):
         tta.main()
     (tmp_path / "header_only.csv").write_text("model,run,total_cpu_s\n")
-    assert _load("run_all")._time_to_accuracy(tmp_path / "header_only.csv") == []
+    assert report.time_to_accuracy_section(tmp_path / "header_only.csv") == []

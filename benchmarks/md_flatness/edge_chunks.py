@@ -1,6 +1,6 @@
 """MD model call time and peak memory against the edge-chunk size (`Potential.edge_chunk`).
 
-  GLIBC_TUNABLES=glibc.malloc.hugetlb=1 python benchmarks/md_flatness/edge_chunks.py \
+  GLIBC_TUNABLES=glibc.malloc.hugetlb=1 python -m benchmarks.md_flatness.edge_chunks \
       --sizes 7 15 22 --chunks 0 1024 4096 16384 --core 0
 
 Runs `profile_md.py N --top 0 --edge-chunk C` (the ASE calculator's jitted model call:

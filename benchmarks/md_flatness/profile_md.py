@@ -1,6 +1,6 @@
 """Where an MD call's time goes, per XLA op, for a periodic water box (1 thread).
 
-  GLIBC_TUNABLES=glibc.malloc.hugetlb=1 taskset -c 1 python benchmarks/md_flatness/profile_md.py 7 [--order morton] [--edge-chunk 32768] [--top 0]
+  GLIBC_TUNABLES=glibc.malloc.hugetlb=1 taskset -c 1 python -m benchmarks.md_flatness.profile_md 7 [--order morton] [--edge-chunk 32768] [--top 0]
 
 Times the calculator's jitted model call (energy, forces, stress) on `water_box(n)` (3n³ atoms),
 then traces three calls with `jax.profiler` and prints the ops with the most time, each with
@@ -21,12 +21,11 @@ import time
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.dirname(HERE))
 
-import jax  # noqa: E402
+import jax  # noqa: E402  (after XLA_FLAGS)
 import numpy as np  # noqa: E402
 
-from md_scaling import water_box  # noqa: E402
+from benchmarks.md_scaling import water_box  # noqa: E402
 
 
 def morton_order(positions, cell, bits: int = 10) -> np.ndarray:

@@ -1,9 +1,10 @@
-"""Learning curves on the shared CHNO set (ωB97X/6-31G(d), 626 structures, 209 molecules; issue 13).
+"""Learning curves on the shared CHNO set (ωB97X/6-31G(d), 626 structures, 209 molecules;
+experiments/data/chno/).
 
 Molecule-disjoint validation and test molecules (10 % each) fixed by data.split_seed = 0 for
 every run; n_train (0 = the whole training split, 503 structures) is a nested subsample
 drawn by the run's seed. Prepare the data first:
-  python experiments/learning_curves/prepare.py
+  python -m experiments.learning_curves.prepare
   python -m orbjax.sweep --config configs/sweeps/lc_chno.py --launcher local --workers 1 [--only seed=0]
 (`lc_X.py:weights`, `:noforces`, `:controls` for the other experiments, see lc_common.py)
 """

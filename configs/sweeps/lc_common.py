@@ -1,4 +1,4 @@
-"""The learning-curve experiments of issue 13, shared by `lc_acac.py` and `lc_chno.py`.
+"""The learning-curve experiments (experiments/learning_curves/), shared by `lc_acac.py` and `lc_chno.py`.
 
 Each dataset file calls `experiment(dataset, data, sizes_steps, kind)`; pick the kind on the
 command line as `--config configs/sweeps/lc_acac.py:KIND`:
@@ -24,7 +24,7 @@ command line as `--config configs/sweeps/lc_acac.py:KIND`:
   long_small  the same at n = 50 (the small-data end, where the curves' gains were largest)
   tta       the largest size, energy-only, seed 0, at 12× its step budget: with `long`'s
             seed-0 energy-only run, orbjax's side of the time-to-accuracy benchmark
-            (`benchmarks/time_to_accuracy.py`, issue 17 item 5)
+            (`benchmarks/time_to_accuracy.py`)
   tta_long  the same at 48× (acac: 192,000 steps, ~2 core-hours, mace-torch's budget there)
 
 Runs are ordered seed-major (then size, then variant), so a sweep cut short has complete,
@@ -39,7 +39,7 @@ DATA = "data/learning_curves"  # written by experiments/learning_curves/prepare.
 COMMON = {"train.progress_bar": False, "train.eval_every": 250, "train.checkpoint_every": 250,
           "train.log_every": 250}
 SEEDS = (0, 1, 2)
-DECISIVE_SEEDS = (0, 1, 2, 3, 4)  # the chosen-weight comparison: 5 seeds, as issue 13 asks where the spread hides the effect
+DECISIVE_SEEDS = (0, 1, 2, 3, 4)  # the chosen-weight comparison: 5 seeds, where 3 left the spread hiding the effect
 CONTROL_TARGET = {"orbital_shuffled": "orbital_populations", "orbital_invariant": "orbital_populations",
                   "shell": "spd_populations", "atomic": "atomic_charges", "dft_charges": "dft_charges"}
 SCAN_WEIGHTS = (10.0, 1000.0, 3000.0, 10000.0)  # 0 (energy-only) and 100 (orbital) are in `curve`

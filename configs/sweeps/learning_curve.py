@@ -1,7 +1,7 @@
 """Learning curves on the CHNO set: training size × auxiliary target × seed (90 runs).
 
 Label the data first (GFN1-xTB populations next to the ωB97X energies, forces and charges):
-  python -m orbjax.label ../shared/data/chno/chno_wb97x.extxyz data/chno_gfn1.h5
+  python -m orbjax.label experiments/data/chno/chno_wb97x.extxyz data/chno_gfn1.h5
 then, from the repository root:
   python -m orbjax.sweep --config configs/sweeps/learning_curve.py --launcher slurm
   python -m orbjax.sweep collect --sweep-dir runs/sweeps/learning_curve

@@ -1,7 +1,7 @@
-"""Periodic metals (issue 14): one multi-element model on PBE energies, forces and stresses.
+"""Periodic metals (experiments/metals/): one multi-element model on PBE energies, forces and stresses.
 
 Prepare the data first (labels committed in experiments/metals/data, splits rebuilt):
-  python experiments/metals/select_subset.py && python experiments/metals/prepare.py
+  python -m experiments.metals.select_subset && python -m experiments.metals.prepare
   python -m orbjax.sweep --config configs/sweeps/metals.py[:KIND] --launcher local --workers 1
 Kinds:
   decisive  energy-only, orbital (equivariant head) and the shuffled-orbital control on every

@@ -1,6 +1,6 @@
 """Stage 5: the scored models of every energy-only and orbital run as one-file models, checked.
 
-    python experiments/learning_curves/export_models.py      # from the repository root
+    python -m experiments.learning_curves.export_models      # from the repository root
 
 Copies (or exports) the best-by-validation model of every finished `energy_only` and
 `orbital` run of the acac, CHNO and grown-CHNO curves (weight 100: variant `orbital`; the chosen-weight
@@ -13,19 +13,17 @@ scoring). Writes `models/check_<dataset>.csv`.
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
 import sys
 
+from experiments.common.tables import read_rows, write_csv
+from experiments.learning_curves.collect import DATASETS, FULL_SIZE, RESULTS, SWEEPS, record_stage
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-SWEEPS = os.path.join(ROOT, "runs", "learning_curves")
 MODELS = os.path.join(HERE, "models")
 VARIANTS = ("energy_only", "orbital")
-sys.path.insert(0, HERE)
-from analyse import DATASETS, FULL_SIZE, record_stage  # noqa: E402  (one list of datasets and their full sizes)
 ENERGY_TOLERANCE = 0.01  # meV/atom, see below
 
 
@@ -48,12 +46,12 @@ def _runs(dataset: str):
     import re
 
     sources = [(dataset, None)]
-    for path in sorted(glob.glob(os.path.join(HERE, "results", f"{dataset}_w*.csv"))):
+    for path in sorted(glob.glob(os.path.join(RESULTS, f"{dataset}_w*.csv"))):
         match = re.fullmatch(rf"{dataset}_w([0-9.e+]+)\.csv", os.path.basename(path))
         if match:
             sources.append((f"{dataset}_w{match.group(1)}", f"orbital_w{match.group(1)}"))
     for sweep, variant in sources:
-        results = {r["name"]: r for r in csv.DictReader(open(os.path.join(HERE, "results", f"{sweep}.csv")))}
+        results = {r["name"]: r for r in read_rows(os.path.join(RESULTS, f"{sweep}.csv"))}
         for name, r in sorted(results.items()):
             if r["status"] == "finished" and r["config"] in VARIANTS:
                 yield sweep, name, r, variant or r["config"]
@@ -104,10 +102,7 @@ def check_dataset(dataset: str) -> int:
                          test_forces_mae=f"{forces:.1f}", csv_test_forces_mae=f"{float(r['test_forces_mae']):.1f}",
                          same=same))
         print(json.dumps(rows[-1]), flush=True)
-    with open(os.path.join(MODELS, f"check_{dataset}.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(os.path.join(MODELS, f"check_{dataset}.csv"), rows)
     total = sum(r["size_bytes"] for r in rows)
     record_stage(f"export {dataset}", started, f"{len(rows)} models re-scored, {bad} differ")
     print(f"{dataset}: {len(rows)} models, {total / 2**20:.1f} MiB, {bad} differ from the CSV; "

@@ -5,8 +5,10 @@
 # seed) or lc_acac@2+config=energy_only (also only runs whose swept KEY is VALUE).
 #   bash experiments/learning_curves/queue.sh lc_acac@0 lc_chno@0 lc_acac:weights ...
 # CPU pinning: ORBJAX_CPUS (e.g. 0); python: PYTHON (default .venv/bin/python).
+# QUEUE_LIST=1 prints the stages and runs nothing (tests/test_results_tables.py reads it).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+if [ -n "${QUEUE_LIST:-}" ]; then printf '%s\n' "$@"; exit 0; fi
 export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-$PWD/.jax_cache}
 pin=()
 [ -n "${ORBJAX_CPUS:-}" ] && pin=(taskset -c "$ORBJAX_CPUS")

@@ -1,6 +1,6 @@
 """Per-orbital populations on randomly rotated test molecules: equivariant vs invariant head.
 
-    python experiments/learning_curves/rotated.py      # after the sweeps; from the repository root
+    python -m experiments.learning_curves.rotated      # after the sweeps; from the repository root
 
 Per-orbital (m-resolved) populations change when a molecule rotates (each shell block goes to
 D·B·Dᵀ); an invariant head can only predict each shell's rotational average. The test sets
@@ -12,17 +12,19 @@ run, with its orbital loss weight: compare heads at the same weight, size and se
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+from experiments.common.paths import REPO
+from experiments.common.runs import sweep_runs
+from experiments.common.tables import write_csv
+from experiments.learning_curves.collect import RESULTS, SWEEPS
+
+ROOT = str(REPO)
 DATA = os.path.join(ROOT, "data", "learning_curves")
-SWEEPS = os.path.join(ROOT, "runs", "learning_curves")
 HEADS = ("orbital", "orbital_invariant")
 SIZES = (50, 200)  # the sizes of the controls, where both heads were trained
 
@@ -72,37 +74,25 @@ def main() -> None:
     from orbjax.evaluation import evaluate_workdir
 
     rows = []
-    out = os.path.join(HERE, "results", "rotated.csv")
     for dataset in ("acac", "chno"):
         original, rotated = rotated_set(dataset)
         sweeps = sorted(d for d in os.listdir(SWEEPS) if d == dataset or d.startswith(f"{dataset}_")
                         and "noforces" not in d and "head_input" not in d)
         for sweep in sweeps:
-            sweep_dir = os.path.join(SWEEPS, sweep)
-            for name in sorted(os.listdir(sweep_dir)):
-                workdir = os.path.join(sweep_dir, name)
-                if not os.path.exists(os.path.join(workdir, "final_metrics.json")):
+            for run in sweep_runs(os.path.join(SWEEPS, sweep)):
+                if run.config not in HEADS or run.overrides["data.n_train"] not in SIZES:
                     continue
-                spec = json.load(open(os.path.join(workdir, "run.json")))
-                head = os.path.splitext(os.path.basename(spec["config_path"]))[0]
-                if head not in HEADS or spec["overrides"]["data.n_train"] not in SIZES:
-                    continue
-                row = dict(dataset=dataset, sweep=sweep, name=name, config=head, seed=spec["overrides"]["seed"],
-                           n_train=spec["overrides"]["data.n_train"],
-                           weight=spec["overrides"].get("loss.weights.orbital_populations", 100.0))
+                row = dict(dataset=dataset, sweep=sweep, name=run.name, config=run.config, seed=run.overrides["seed"],
+                           n_train=run.overrides["data.n_train"],
+                           weight=run.overrides.get("loss.weights.orbital_populations", 100.0))
                 for tag, path in (("original", original), ("rotated", rotated)):
-                    report = evaluate_workdir(workdir, path, out_dir=os.path.join(workdir, f"eval_{tag}"),
+                    report = evaluate_workdir(str(run.workdir), path, out_dir=str(run.workdir / f"eval_{tag}"),
                                               plots=False)
                     row[f"{tag}_orbital_mae"] = report["metrics"]["orbital_populations_mae"]
                     row[f"{tag}_energy_mae"] = report["metrics"]["energy_mae"]
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    if rows:
-        with open(out, "w", newline="") as f:
-            w = csv.DictWriter(f, list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
-        print(out)
+    write_csv(os.path.join(RESULTS, "rotated.csv"), rows, digits=None)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """acac runs scored on the training frames they did not use: a larger, paired test set at small n.
 
-    python experiments/learning_curves/score_unused.py      # from the repository root
+    python -m experiments.learning_curves.score_unused      # from the repository root
 
 acac's fixed test set is 50 frames; at n_train ≤ 200 a run leaves 200–375 of the 400 training
 frames unused, and the energy-only and orbital runs of one (seed, n) leave the same ones (the
@@ -13,16 +13,14 @@ exist (or whose models are committed under `models/acac/`); writes `results/unus
 """
 from __future__ import annotations
 
-import csv
 import os
-import sys
 import time
 
-import numpy as np
+from experiments.common.stats import log_ratio_summary, paired_log_ratios
+from experiments.common.tables import read_rows, write_csv
+from experiments.learning_curves.collect import RESULTS, SWEEPS, record_stage
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from analyse import RESULTS, SWEEPS, log_ratio_summary, record_stage, write_csv  # noqa: E402
 
 # (comparison, energy-only sweep, orbital sweep, orbital config): the arms compared, paired by (n, seed).
 COMPARISONS = [("w3000 (1x)", "acac", "acac_w3000", "orbital"),
@@ -41,8 +39,7 @@ def model_path(sweep: str, row: dict) -> str:
 
 
 def finished_runs(sweep: str) -> list[dict]:
-    path = os.path.join(RESULTS, f"{sweep}.csv")
-    rows = [r for r in csv.DictReader(open(path)) if r["status"] == "finished"]
+    rows = [r for r in read_rows(os.path.join(RESULTS, f"{sweep}.csv")) if r["status"] == "finished"]
     return [r for r in rows if 0 < int(r["data.n_train"]) <= MAX_N and os.path.exists(model_path(sweep, r))]
 
 
@@ -77,8 +74,9 @@ def ratios(scored: list[dict]) -> list[dict]:
                 continue
             for metric in ("energy_mae", "forces_mae"):
                 for test in ("unused", "test"):
-                    log_ratio = np.log([by[(sweep, config, n, s)][f"{test}_{metric}"]
-                                        / by[(base_sweep, "energy_only", n, s)][f"{test}_{metric}"] for s in seeds])
+                    _, log_ratio = paired_log_ratios(
+                        {s: by[(sweep, config, n, s)][f"{test}_{metric}"] for s in seeds},
+                        {s: by[(base_sweep, "energy_only", n, s)][f"{test}_{metric}"] for s in seeds})
                     out.append(dict(comparison=label, n_train=n, test_set=test, metric=metric, n_seeds=len(seeds),
                                     n_frames=by[(sweep, config, n, seeds[0])]["n_frames"] if test == "unused" else 50,
                                     **log_ratio_summary(log_ratio)))

@@ -1,6 +1,6 @@
 """The overall test errors of every finished metals run, from each run's own final metrics.
 
-    python experiments/metals/collect.py runs/metals/long runs/metals/long_w100 ...
+    python -m experiments.metals.collect runs/metals/long runs/metals/long_w100 ...
 
 Cheap beside `score.py` (which re-scores every model per system and element): reads each
 run's `final_metrics.json` (the best-by-validation checkpoint scored on the test split) and
@@ -16,7 +16,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from seed_tables import finished_runs, paired_ratio, t_interval, write_csv
+
+from experiments.common.tables import write_csv
+from experiments.metals.seed_tables import finished_runs, paired_ratio, seed_interval
 
 HERE = Path(__file__).resolve().parent
 METRICS = {"energy_meV_per_atom": "test_energy_mae", "forces_meV_per_A": "test_forces_mae",
@@ -45,7 +47,7 @@ def paired_ratios(rows: list[dict]) -> list[dict]:
         for metric in METRICS:
             values = np.array([seeds[s][metric] for s in sorted(seeds)])
             row = {"variant": variant, "n_train": n_train, "num_steps": steps, "metric": metric,
-                   "n_seeds": len(values), "mean": float(values.mean()), **t_interval(values)}
+                   "n_seeds": len(values), "mean": float(values.mean()), **seed_interval(values)}
             if variant != "energy_only":
                 row.update(paired_ratio({s: r[metric] for s, r in seeds.items()},
                                         {s: r[metric] for s, r in base.items()}))
@@ -59,9 +61,9 @@ def main() -> None:
     args = parser.parse_args()
     rows = collect(args.sweeps)
     tag = "_".join(s.name for s in args.sweeps)
-    write_csv(HERE / "results" / f"runs_{tag}.csv", rows)
+    write_csv(HERE / "results" / f"runs_{tag}.csv", rows, digits=4)
     ratios = paired_ratios(rows)
-    write_csv(HERE / "results" / f"runs_{tag}_ratios.csv", ratios)
+    write_csv(HERE / "results" / f"runs_{tag}_ratios.csv", ratios, digits=4)
     for r in ratios:
         if r["metric"] in ("energy_meV_per_atom", "forces_meV_per_A", "stress_meV_per_A3"):
             extra = (f" ratio {r['ratio']:.3f} ({r['ratio_ci_low']:.3f}–{r['ratio_ci_high']:.3f}) "

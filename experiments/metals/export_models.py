@@ -1,6 +1,6 @@
 """Stage 5: the scored energy-only and orbital metals models as one-file models, checked.
 
-    python experiments/metals/export_models.py [--sweeps long] [--seeds 2]
+    python -m experiments.metals.export_models [--sweeps long] [--seeds 2]
 
 Copies the best-by-validation model file (`model.orbjax`: EMA parameters, config,
 statistics; no optimizer state) of every finished `energy_only` and `orbital` run of the
@@ -19,7 +19,8 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from seed_tables import write_csv
+
+from experiments.common.tables import read_rows, write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "experiments" / "metals"
@@ -35,7 +36,7 @@ def main() -> int:
 
     import orbjax
     from orbjax.data.dataset import read_dataset
-    from score import score_run
+    from experiments.metals.score import score_run
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sweeps", nargs="+", choices=list(SWEEPS), default=list(SWEEPS))
@@ -79,13 +80,8 @@ def main() -> int:
 
 def _kept_rows(path: Path, rows: list[dict]) -> list[dict]:
     """The rows of an earlier check.csv for models not in `rows`."""
-    import csv
-
-    if not path.exists():
-        return []
     new = {r["model"] for r in rows}
-    with open(path) as f:
-        return [r for r in csv.DictReader(f) if r["model"] not in new]
+    return [r for r in read_rows(path) if r["model"] not in new]
 
 
 def _n_train(run: Path) -> int:

@@ -1,9 +1,10 @@
-"""GFN1-xTB on the PBE metals, checked before anything is trained on it (issue 14, stage 1).
+"""GFN1-xTB on the PBE metals, checked before anything is trained on it (stage 1).
 
-    OMP_NUM_THREADS=1 python experiments/metals/gfn1_check.py [--temperatures default 3000]
+    OMP_NUM_THREADS=1 python -m experiments.metals.gfn1_check [--temperatures default 3000]
                                                               [--data DIR] [--out DIR]
 
-For a fixed, documented selection of small cells of `../shared/data/metals` (`select`) and
+For a fixed, documented selection of small cells of the metals set (`data/public/metals`,
+placed by `python -m experiments.data.fetch`; `select`) and
 for each electronic temperature, runs GFN1-xTB through orbjax's labelling code
 (`orbjax.labels.xtb.run_xtb` + `orbital_labels`, i.e. what `label_structure` does, with
 its default SCF retries) and appends one row per (structure, temperature) to
@@ -55,13 +56,12 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))  # this checkout's orbjax, not an installed one
-
-from orbjax.data.structures import Structure, StructureError  # noqa: E402
-from orbjax.labels.xtb import orbital_labels, run_xtb  # noqa: E402
-from orbjax.orbitals import GFN1_SHELLS  # noqa: E402
-from orbjax.units import HARTREE  # noqa: E402
+from experiments.common.paths import METALS
+from experiments.common.tables import read_rows, write_csv
+from orbjax.data.structures import Structure, StructureError
+from orbjax.labels.xtb import orbital_labels, run_xtb
+from orbjax.orbitals import GFN1_SHELLS
+from orbjax.units import HARTREE
 
 ELEMENTS = ["Li", "Cu", "Ni", "Mo", "Nb", "Ta", "W", "Si", "Ge"]
 Z = {"Li": 3, "Cu": 29, "Ni": 28, "Mo": 42, "Nb": 41, "Ta": 73, "W": 74, "Si": 14, "Ge": 32}
@@ -290,18 +290,9 @@ def _mean_std(values) -> tuple[float, float]:
 
 
 def _write_csv(path: Path, records: list[dict]) -> None:
-    fields = list(dict.fromkeys(k for r in records for k in r))
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fields)
-        w.writeheader()
-        for r in records:
-            w.writerow({k: _fmt6(v) for k, v in r.items()})
-
-
-def _fmt6(v):
-    if isinstance(v, (float, np.floating)):
-        return "" if not np.isfinite(v) else f"{float(v):.6g}"
-    return v
+    """The summaries leave a statistic with no structures behind it (NaN) blank."""
+    write_csv(path, [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
+                     for r in records])
 
 
 def write_summaries(rows: list[dict], out: Path) -> None:
@@ -468,16 +459,9 @@ def run_supercells(data: Path, out: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- main
-def read_rows(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=REPO / ".." / "shared" / "data" / "metals")
+    p.add_argument("--data", type=Path, default=METALS)
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     p.add_argument("--temperatures", nargs="+", default=["default", "3000"],
                    help="'default' (tblite's, ≈ 300 K) and/or kelvin values")

@@ -1,7 +1,7 @@
 """Stage 3: does the orbital model's latent space cluster the metals by chemistry more than controls?
 
-    python experiments/metals/latent.py [--sweep runs/metals/decisive] [--atoms-per-element 300]
-    python experiments/metals/latent.py --sweep runs/metals/long   # the 6,000-step models
+    python -m experiments.metals.latent [--sweep runs/metals/decisive] [--atoms-per-element 300]
+    python -m experiments.metals.latent --sweep runs/metals/long   # the 6,000-step models
 
 Models: every finished run of the sweep (energy_only, orbital, orbital_shuffled; one per
 seed) and, as the floor, untrained weights (the orbital architecture with the trained
@@ -37,7 +37,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from seed_tables import finished_runs, t_interval, write_csv
+
+from experiments.common.tables import write_csv
+from experiments.metals.seed_tables import finished_runs, seed_interval
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "experiments" / "metals"
@@ -166,13 +168,13 @@ def summarise(rows: list[dict]) -> list[dict]:
         for m in metrics:
             values = np.array([seeds[s][m] for s in sorted(seeds)])
             row = {"variant": variant, "metric": m, "n_seeds": len(values), "mean": values.mean(),
-                   **t_interval(values)}
+                   **seed_interval(values)}
             ref = by_variant.get("orbital", {})
             common = sorted(set(seeds) & set(ref))
             if variant != "orbital" and common:
                 diff = np.array([ref[s][m] - seeds[s][m] for s in common])
                 row.update({"orbital_minus_this": diff.mean(),
-                            **{f"diff_{k}": v for k, v in t_interval(diff).items()}})
+                            **{f"diff_{k}": v for k, v in seed_interval(diff).items()}})
             out.append(row)
     return out
 
@@ -213,8 +215,8 @@ def main() -> None:
         firsts.setdefault(variant, x)
         print(rows[-1], flush=True)
     results = HERE / "results"
-    write_csv(results / f"latent_scores{tag}.csv", rows)
-    write_csv(results / f"latent_summary{tag}.csv", summarise(rows))
+    write_csv(results / f"latent_scores{tag}.csv", rows, digits=4)
+    write_csv(results / f"latent_summary{tag}.csv", summarise(rows), digits=4)
     with open(results / "latent_sample.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["structure", "atom", "element", "config_type", "split"])

@@ -1,6 +1,6 @@
 """Stage 5b: the equilibrium lattice constant of bcc Mo from NPT MD with the trained models.
 
-    python experiments/metals/npt.py [--sweep runs/metals/long] [--steps 3000] [--seeds 0 1 2]
+    python -m experiments.metals.npt [--sweep runs/metals/long] [--steps 3000] [--seeds 0 1 2]
 
 Each energy-only, orbital and shuffled-orbital model of the sweep runs the jitted NPT of
 `python -m orbjax.md` (`orbjax.potential.md_run.run_md`: Langevin BAOAB + isotropic stochastic
@@ -19,7 +19,9 @@ import csv
 from pathlib import Path
 
 import numpy as np
-from seed_tables import finished_runs, write_csv
+
+from experiments.common.tables import write_csv
+from experiments.metals.seed_tables import finished_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "experiments" / "metals"

@@ -1,6 +1,6 @@
 """Stage 2 scores: test errors of every finished metals run, per element and per system.
 
-    python experiments/metals/score.py [--sweep runs/metals/decisive [runs/metals/shell ...]]
+    python -m experiments.metals.score [--sweep runs/metals/decisive [runs/metals/shell ...]]
 
 Each run's one-file model (`model.orbjax`, the best-by-validation EMA parameters) is scored
 on `data/metals/test.h5` (whole trajectories held out, see select_subset.py) through the
@@ -23,7 +23,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from seed_tables import finished_runs, paired_ratio, t_interval, write_csv
+
+from experiments.common.tables import write_csv
+from experiments.metals.seed_tables import finished_runs, paired_ratio, seed_interval
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "experiments" / "metals"
@@ -76,13 +78,14 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "metals")
     parser.add_argument("--rescore", action="store_true", help="score runs already in the CSV again")
     args = parser.parse_args()
-    test = read_dataset(args.data / "test.h5")[0]
+    test = None  # read when a run needs scoring: the tables alone re-summarise the committed CSV
     name = "_".join(sweep.name for sweep in args.sweep)
     rows = [] if args.rescore else _scored_rows(HERE / "results" / f"scores_{name}.csv")
     done = {(r["variant"], r["seed"], r["n_train"]) for r in rows}
     for variant, seed, n_train, run in (r for sweep in args.sweep for r in finished_runs(sweep)):
         if (variant, seed, n_train) in done:
             continue
+        test = test or read_dataset(args.data / "test.h5")[0]
         errors = score_run(run / "model.orbjax", test)
         final = json.loads((run / "final_metrics.json").read_text())
         print(f"{run.name}: energy {np.mean(errors[('energy_meV_per_atom', 'all')]):.2f} meV/atom "
@@ -92,8 +95,8 @@ def main() -> None:
             rows.append({"variant": variant, "seed": seed, "n_train": n_train, "quantity": quantity,
                          "group": group, "n": len(values), "mae": float(np.mean(values))})
     summary = summarise(rows)
-    write_csv(HERE / "results" / f"scores_{name}.csv", rows)
-    write_csv(HERE / "results" / f"scores_{name}_summary.csv", summary)
+    write_csv(HERE / "results" / f"scores_{name}.csv", rows, digits=4)
+    write_csv(HERE / "results" / f"scores_{name}_summary.csv", summary, digits=4)
     (HERE / "results" / f"scores_{name}_tables.md").write_text(tables(rows, summary))
 
 
@@ -155,7 +158,7 @@ def summarise(rows):
     for (variant, n_train, quantity, group), by_seed in sorted(cells.items()):
         values = np.array([by_seed[s] for s in sorted(by_seed)])
         row = {"variant": variant, "n_train": n_train, "quantity": quantity, "group": group,
-               "n_seeds": len(values), "mae_mean": values.mean(), **t_interval(values)}
+               "n_seeds": len(values), "mae_mean": values.mean(), **seed_interval(values)}
         if variant != "energy_only":
             row.update(paired_ratio(by_seed, cells.get(("energy_only", n_train, quantity, group), {})))
         out.append(row)

@@ -1,6 +1,6 @@
 """Stage 2 (reduced plan C): choose the frames of the metals set to label and fix the split.
 
-    python experiments/metals/select_subset.py --data ../shared/data/metals --out experiments/metals/data
+    python -m experiments.metals.select_subset [--data data/public/metals] --out experiments/metals/data
 
 Writes the structure files to label — `subset_<setting>_<part>.extxyz`, one per labelling
 setting (see README "Stage 2") and part (`--parts`: frames dealt round-robin by size, so
@@ -35,6 +35,8 @@ from pathlib import Path
 
 import ase.io
 import numpy as np
+
+from experiments.common.paths import METALS
 
 FILES = (
     "mlearn_Li_train.extxyz", "mlearn_Cu_train.extxyz", "mlearn_Ni_train_noAIMD.extxyz",
@@ -145,7 +147,7 @@ def write(rows: list[dict], out: Path, parts: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/metals"))
+    parser.add_argument("--data", type=Path, default=METALS, help="default: data/public/metals (experiments.data.fetch)")
     parser.add_argument("--out", type=Path, default=Path("experiments/metals/data"))
     parser.add_argument("--per-group", type=int, default=8)
     parser.add_argument("--per-group-large", type=int, default=6)

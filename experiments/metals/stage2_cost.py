@@ -1,8 +1,8 @@
 """Cost estimate for stage 2 (labelling a subset of the metals set), from stage 1's throughput.
 
-    python experiments/metals/stage2_cost.py [--data DIR]
+    python -m experiments.metals.stage2_cost [--data DIR]
 
-No tblite runs: for every frame of `../shared/data/metals` it computes how many atoms would be
+No tblite runs: for every frame of the metals set (`data/public/metals`) it computes how many atoms would be
 labelled (the cell, or the supercell `orbjax.labels.xtb.supercell_repeats` builds for a
 given `min_cell_length`) and estimates CPU seconds with the power law fitted to stage 1
 (`results/gfn1_throughput.csv`, tblite default temperature: cpu_s = c · n_atoms^a). Writes
@@ -17,17 +17,15 @@ estimates as ±50 %.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-
-from orbjax.data.structures import Structure  # noqa: E402
-from orbjax.labels.xtb import supercell_repeats  # noqa: E402
+from experiments.common.paths import METALS
+from experiments.common.tables import read_rows, write_csv
+from orbjax.data.structures import Structure
+from orbjax.labels.xtb import supercell_repeats
 
 HERE = Path(__file__).resolve().parent
 LENGTHS = [None, 6.0, 9.0]  # Å; None = cells as given
@@ -35,7 +33,7 @@ SMALL, LARGE_PER_FILE = 64, 40
 
 
 def fit(path: Path) -> tuple[float, float]:
-    for r in csv.DictReader(open(path)):
+    for r in read_rows(path):
         if r["setting"] == "default" and r["n_atoms_bin"].startswith("fit"):
             return float(r["fit_prefactor_c"]), float(r["fit_exponent_a"])
     raise ValueError(f"{path}: no fit row for the default setting")
@@ -45,7 +43,7 @@ def main(argv=None) -> int:
     import ase.io
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=REPO / ".." / "shared" / "data" / "metals")
+    p.add_argument("--data", type=Path, default=METALS)
     args = p.parse_args(argv)
     c, a = fit(HERE / "results" / "gfn1_throughput.csv")
     records = []
@@ -81,12 +79,7 @@ def main(argv=None) -> int:
                         "n_frames_subset": sum(r["n_frames_subset"] for r in rows),
                         "est_cpu_h_total": sum(r["est_cpu_h_total"] for r in rows)})
     out = HERE / "results" / "stage2_cost.csv"
-    fields = list(dict.fromkeys(k for r in records for k in r))
-    with open(out, "w", newline="") as f:
-        w = csv.DictWriter(f, fields)
-        w.writeheader()
-        for r in records:
-            w.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in r.items()})
+    write_csv(out, records, digits=4)
     print(f"fit cpu_s = {c:.4g} * n^{a:.3f}; wrote {out}")
     return 0
 

@@ -1,0 +1,1 @@
+"""The periodic-metals study: one multi-element model with and without the orbital target (README.md)."""
