@@ -26,7 +26,7 @@ from orbjax.training.export import export_finished_run
 from orbjax.training.factories import create_model, create_optimizer, create_steps, init_params
 from orbjax.training.label_check import fit_statistics, report_and_check
 from orbjax.training.metrics import format_metrics
-from orbjax.training.metrics_log import MetricsLog
+from orbjax.training.metrics_log import MetricsLog, write_units
 from orbjax.training.preemption import DeferredSignals
 from orbjax.training.state import TrainState
 from orbjax.training.validation import evaluate, validation_loss
@@ -145,6 +145,7 @@ def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
     if jax.process_index() == 0:
         with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
             json.dump(final, f, indent=1)
+        write_units(os.path.join(workdir, "final_metrics_units.json"), final)
     return final
 
 
