@@ -38,6 +38,8 @@ def debug_requested(argv: Iterable[str] | None = None) -> bool:
 
 def one_line(err: BaseException) -> str:
     """The error's message on one line (a KeyError's without the quotes `str` adds)."""
+    if isinstance(err, OSError) and err.filename and err.strerror and len(err.args) == 2:
+        return f"{err.filename}: {err.strerror[:1].lower()}{err.strerror[1:]}"  # not "[Errno 2] ..."
     text = err.args[0] if isinstance(err, KeyError) and len(err.args) == 1 else str(err)
     text = " ".join(part.strip() for part in str(text).splitlines() if part.strip())
     return text or type(err).__name__
@@ -80,7 +82,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Defaults in --help, except where there is none to show (None, False, a required option)."""
 
     def _get_help_string(self, action):
-        if action.default in (None, False) or action.required or action.default is argparse.SUPPRESS:
+        if action.default is None or action.default is False or action.required or action.default is argparse.SUPPRESS:
             return action.help
         return super()._get_help_string(action)
 

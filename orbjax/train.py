@@ -35,7 +35,8 @@ USAGE = f"""usage: {PROG} --config FILE --workdir DIR [--config.<field>=<value> 
   --workdir DIR               checkpoints, metrics.csv, config.json and model.orbjax; rerun to resume
   --config.<field>=<value>    override one config field, e.g. --config.data.train_path=labelled.h5
                               --config.data.split_by=structure --config.train.num_steps=2000
-  --help_config               print every config field with its value and meaning, then exit
+  --help_config               print every config field with its value (the config's default, or your
+                              override) and meaning, then exit
   --debug                     {cli.DEBUG_HELP}
 """
 
