@@ -26,9 +26,9 @@ class UsageError(ValueError):
 
 
 # What a user's input or environment can cause; anything else is a bug and keeps its traceback.
-# UnknownElementError, ModelFileError, ReadError and StructureError are ValueErrors;
-# FloatingPointError is train.nonfinite='stop'.
-USER_ERRORS = (OSError, ValueError, KeyError, FloatingPointError)
+# UnknownElementError, ModelFileError, ReadError, StructureError and UsageError are
+# ValueErrors; FloatingPointError is train.nonfinite='stop'.
+USER_ERRORS = (OSError, ValueError, FloatingPointError)
 
 
 def debug_requested(argv: Iterable[str] | None = None) -> bool:
@@ -63,12 +63,13 @@ class OutputDirectory:
 
 
 def run(body: Callable[[], int | None], argv: Iterable[str] | None = None,
-        outputs: Iterable[OutputDirectory] = ()) -> int:
-    """Run a command's `body`: its exit status, or 1 and one line on stderr for a user's error."""
+        outputs: Iterable[OutputDirectory] = (), errors: tuple = USER_ERRORS) -> int:
+    """Run a command's `body`: its exit status, or 1 and one line on stderr for a user's error
+    (`errors`; a command adds its own, e.g. the sweep's KeyError for an unknown field)."""
     quiet_orbax()
     try:
         code = body()
-    except USER_ERRORS as err:
+    except errors as err:
         for out in outputs:
             out.clean_up()
         if debug_requested(argv):
