@@ -267,3 +267,15 @@ def test_label_counts_count_structures_per_split():
     counts = label_counts(structures_to_graphs(structures[:3], 5.0))
     assert counts["energy"] == 2 and counts["forces"] == 3 and counts["orbital_populations"] == 0
     assert np.all([counts[t] == 0 for t in ("stress", "dft_charges", "atomic_charges", "spd_populations")])
+
+
+def test_the_free_form_key_overrides_section_takes_keys_and_the_rest_stays_locked():
+    """`--config.data.key_overrides.dft_charges=...` (configs/dft_charges.py's docstring) works;
+    a field no config defines is still refused, and nothing downstream can add one."""
+    config, _, _ = train.parse(["--config", "configs/dft_charges.py", "--workdir", "unused",
+                                "--config.data.key_overrides.dft_charges=dft_lowdin_charges"])
+    assert config.data.key_overrides.to_dict() == {"dft_charges": "dft_lowdin_charges"}
+    with pytest.raises(AttributeError):
+        config.data.new_field = 1
+    with pytest.raises(ValueError, match="no field model.chanels"):
+        train.parse(["--config", "configs/dft_charges.py", "--config.model.chanels=4"])
