@@ -18,3 +18,91 @@ def load_config_module(path: str):
 def sibling_config(this_file: str, name: str):
     """`get_config()` of configs/<name>.py next to `this_file`."""
     return load_config_module(os.path.join(os.path.dirname(os.path.abspath(this_file)), f"{name}.py")).get_config()
+
+
+# ----------------------------------------------------------------------------- --help_config
+# The config files document their own fields: `config.a.b = value  # what it does`. Reading
+# those comments keeps one source for a field's value and meaning (no schema to drift).
+
+
+def config_chain(path: str) -> list[str]:
+    """`path` and every config file it builds on through `sibling_config(__file__, name)`,
+    the most basic first (e.g. [configs/default.py, configs/orbital.py, configs/orbital_shuffled.py])."""
+    import ast
+
+    path = os.path.abspath(path)
+    chain: list[str] = []
+    todo = [path]
+    while todo:
+        current = todo.pop()
+        if current in chain or not os.path.isfile(current):
+            continue
+        chain.insert(0, current)
+        with open(current, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), current)
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "sibling_config"
+                    and len(node.args) == 2 and isinstance(node.args[1], ast.Constant)):
+                todo.append(os.path.join(os.path.dirname(current), f"{node.args[1].value}.py"))
+    return chain
+
+
+def field_comments(path: str) -> dict[str, str]:
+    """{"data.split_by": comment} from the trailing comments of `config.<field> = ...` lines."""
+    import io
+    import tokenize
+
+    with open(path, encoding="utf-8") as f:
+        tokens = list(tokenize.generate_tokens(io.StringIO(f.read()).readline))
+    out: dict[str, str] = {}
+    line: list[tokenize.TokenInfo] = []
+    for tok in tokens:
+        if tok.type in (tokenize.NEWLINE, tokenize.ENDMARKER):
+            _record(line, out)
+            line = []
+        elif tok.type not in (tokenize.INDENT, tokenize.DEDENT):
+            line.append(tok)
+    return out
+
+
+def _record(line, out: dict[str, str]) -> None:
+    import tokenize
+
+    code = [t for t in line if t.type not in (tokenize.COMMENT, tokenize.NL)]
+    if len(code) < 4 or code[0].string != "config":
+        return
+    parts, i = [], 1
+    while i + 1 < len(code) and code[i].string == "." and code[i + 1].type == tokenize.NAME:
+        parts.append(code[i + 1].string)
+        i += 2
+    comments = [t.string.lstrip("#").strip() for t in line  # not the comment lines above it
+                if t.type == tokenize.COMMENT and t.start[0] >= code[0].start[0]]
+    if parts and i < len(code) and code[i].string == "=" and comments:
+        out[".".join(parts)] = comments[0]
+
+
+def flatten_config(config, prefix: str = "") -> list[tuple[str, object]]:
+    """[("data.split_by", "mol_id"), ...]: every leaf field (an empty section is a leaf)."""
+    out = []
+    for key in sorted(config.keys()):
+        value = config[key]
+        if hasattr(value, "keys") and len(value):
+            out.extend(flatten_config(value, f"{prefix}{key}."))
+        else:
+            out.append((f"{prefix}{key}", value.to_dict() if hasattr(value, "to_dict") else value))
+    return out
+
+
+def describe_config(config, path: str) -> str:
+    """Every field of `config` with its value and the comment of the config file that sets it
+    (the most basic file's comment: it says what the field is; later files say why they change it)."""
+    meanings: dict[str, str] = {}
+    for file in config_chain(path):
+        for key, comment in field_comments(file).items():
+            meanings.setdefault(key, comment)
+    rows = [(key, repr(value), meanings.get(key, "")) for key, value in flatten_config(config)]
+    width = max(len(k) for k, _, _ in rows)
+    vwidth = min(max(len(v) for _, v, _ in rows), 22)
+    lines = [f"Fields of {path} with their values; override one with --config.<field>=<value>."]
+    lines += [f"  {k:<{width}}  {v:<{vwidth}}  {m}".rstrip() for k, v, m in rows]
+    return "\n".join(lines)

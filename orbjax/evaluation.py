@@ -54,35 +54,62 @@ def evaluate_workdir(workdir: str, data_path: str, out_dir: str | None = None, w
     Returns:
       The content of metrics.json: metrics (MAE/RMSE), units, counts, step, paths.
     """
-    from orbjax.training.checkpoint import read_meta
-
-    import ml_collections
-    from orbjax.model.statistics import Statistics
+    from orbjax.model.io import load_trained, read_run_info
 
     if not os.path.isdir(os.path.join(workdir, "checkpoints")):
         raise FileNotFoundError(f"{workdir}: not a training workdir (no checkpoints/ folder)")
-    meta, _, _ = read_meta(workdir, which)
-    config = ml_collections.ConfigDict(json.loads(meta["config"]))
+    config, statistics = read_run_info(workdir, which)
     # Read and check the data before the (slower) model restore, so bad input fails fast.
     structures = read_structures_for(config, data_path, key_preset)
-    check_elements(structures, Statistics.from_json(meta["statistics"]).species)
+    check_elements(structures, statistics.species)
     with precision(config.dtype):
-        return _evaluate_workdir(workdir, data_path, structures, out_dir, which, batch_size, plots)
+        trained = load_trained(workdir, which)
+        out_dir = out_dir or os.path.join(workdir, f"eval_{Path(data_path).stem}")
+        return _evaluate(trained, workdir, data_path, structures, out_dir, which, batch_size, plots)
 
 
-def _evaluate_workdir(workdir, data_path, structures, out_dir, which, batch_size, plots):
-    from orbjax.model.io import load_trained
+def evaluate_model(model: str, data_path: str, out_dir: str | None = None, which: str = "best",
+                   key_preset: str | None = None, batch_size: int | None = None, plots: bool = True) -> dict:
+    """`evaluate_workdir` for a model file (``model.orbjax``) or a training workdir.
 
-    trained = load_trained(workdir, which)
+    A model file is scored as it is (`which` is ignored); the default output directory is
+    `eval_<data stem>` beside it. Anything else is refused before the data are read.
+    """
+    from orbjax.model.file import is_model_file
+
+    if os.path.isdir(model):
+        return evaluate_workdir(model, data_path, out_dir, which, key_preset, batch_size, plots)
+    if not os.path.exists(model):
+        raise FileNotFoundError(f"{model}: no such model file or training workdir")
+    if not is_model_file(model):
+        raise ValueError(f"{model}: not an orbjax model file (model.orbjax, python -m orbjax.export) nor a training "
+                         "workdir; the structures to score go to --data")
+    import ml_collections
+
+    from orbjax.model.file import read_model_file
+    from orbjax.model.io import build_trained
+    from orbjax.model.statistics import Statistics
+
+    f = read_model_file(model)
+    # Read and check the data before the (slower) model build, so bad input fails fast.
+    structures = read_structures_for(ml_collections.ConfigDict(f.config), data_path, key_preset)
+    check_elements(structures, Statistics.from_json(f.statistics).species)
+    trained = build_trained(f.config, f.statistics, f.params, f.step, where=model)
+    out_dir = out_dir or os.path.join(os.path.dirname(os.path.abspath(model)), f"eval_{Path(data_path).stem}")
+    with precision(trained.config.dtype):
+        return _evaluate(trained, model, data_path, structures, out_dir, "file", batch_size, plots)
+
+
+def _evaluate(trained, source, data_path, structures, out_dir, which, batch_size, plots):
     result = predict_structures(trained, structures, batch_size)
     metrics, counts = compute_metrics(result)
-    out_dir = out_dir or os.path.join(workdir, f"eval_{Path(data_path).stem}")
     os.makedirs(out_dir, exist_ok=True)
-    report = dict(workdir=os.path.abspath(workdir), data=os.path.abspath(data_path), which=which,
+    report = dict(workdir=os.path.abspath(source), data=os.path.abspath(data_path), which=which,
                   step=trained.step, n_structures=len(structures),
                   n_atoms=int(result["atomic_numbers"].shape[0]), metrics=metrics, counts=counts,
                   units={k: metric_units()[_base(k)][0] for k in metrics},
-                  n_compilations=int(result.pop("n_compilations")))
+                  n_compilations=int(result.pop("n_compilations")), out_dir=os.path.abspath(out_dir),
+                  energies_trained=trained.statistics.e0_source[0] != "none")
     np.savez_compressed(os.path.join(out_dir, "predictions.npz"), **result)
     write_metrics(report, out_dir)
     if plots:

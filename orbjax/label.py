@@ -8,32 +8,32 @@
 IN is anything `orbjax.data.readers.read_structures` reads (extxyz, ASE db, ANI HDF5, an
 orbjax dataset); OUT must be named *.h5 or *.hdf5. Re-running the same command after an
 interruption resumes it; after it finished, it is a no-op. Problems with IN or OUT (missing,
-unreadable, empty) end the command with a one-line message and exit status 1.
+unreadable, empty) or a bad option end the command with a one-line message and exit status 1
+(`--debug` or ORBJAX_DEBUG=1: the traceback).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
+from orbjax import cli
 from orbjax.data.readers import NumberedStructures, read_structures_numbered
 from orbjax.labels.runner import check_output_name, label_structures
 from orbjax.labels.xtb import METHODS
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        return _label(args)
-    except (OSError, ValueError) as err:  # bad input or output: one line, no traceback
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    """Run the command line `argv` (without the program name); returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Bad input or output (missing, unreadable, empty, a bad option): one line, exit status 1.
+    return cli.run(lambda: _label(_parser().parse_args(argv)), argv)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m orbjax.label", description=__doc__.split("\n\n")[0])
+    p = cli.ArgumentParser(prog="python -m orbjax.label", description=__doc__.split("\n\n")[0])
     p.add_argument("input", help="structure file to label")
     p.add_argument("output", help="labelled dataset to write (HDF5: *.h5 or *.hdf5)")
-    p.add_argument("--method", default="GFN1-xTB", choices=METHODS)
+    p.add_argument("--method", default="GFN1-xTB", choices=METHODS, help="xTB method (orbital labels: GFN1 only)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
     p.add_argument("--no-orbitals", action="store_true", help="energy, forces (and GFN1 charges) only")
     p.add_argument("--limit", type=int, default=None, help="label only the first N structures of IN")

@@ -8,24 +8,31 @@ Units: timestep fs, temperature K, friction 1/fs; NPT (isotropic stochastic cell
 Langevin thermostat): pressure GPa, compressibility 1/GPa (≈ 1/bulk modulus; it sets only
 how fast the volume relaxes), barostat time fs. Writes thermo.csv, trajectory.extxyz and
 state.npz every --interval steps (orbjax/potential/md_run.py); running the same command
-again continues the run up to --steps. The logic lives in orbjax.potential.dynamics and
-orbjax.potential.md_run; this file only parses the command line.
+again continues the run up to --steps. A user's error (missing or unreadable file, an
+element the model never saw) is one line and exit status 1, and leaves no empty --out.
+The logic lives in orbjax.potential.dynamics and orbjax.potential.md_run; this file only
+parses the command line.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+
+from orbjax import cli
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     from orbjax.potential.barostat import COMPRESSIBILITY_PER_GPA, TIME_CONSTANT_FS
     from orbjax.potential.core import EDGE_CHUNK
 
-    p = argparse.ArgumentParser(prog="python -m orbjax.md", description=__doc__.split("\n")[0])
+    p = cli.ArgumentParser(prog="python -m orbjax.md", description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True, help="model file or training workdir")
     p.add_argument("--structure", required=True, help="structure file ASE reads (last frame is used)")
     p.add_argument("--out", required=True, help="output directory (resumed if it holds a run)")
     p.add_argument("--steps", type=int, required=True, help="total number of steps")
-    p.add_argument("--ensemble", choices=("nve", "nvt", "npt"), default="nvt")
+    p.add_argument("--ensemble", choices=("nve", "nvt", "npt"), default="nvt",
+                   help="nve: velocity Verlet; nvt: Langevin; npt: Langevin + stochastic cell rescaling")
     p.add_argument("--temperature", type=float, default=300.0, help="K: thermostat, initial velocities")
     p.add_argument("--timestep", type=float, default=0.5, help="fs")
     p.add_argument("--friction", type=float, default=0.01, help="Langevin friction, 1/fs")
@@ -35,31 +42,54 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--barostat-time", type=float, default=TIME_CONSTANT_FS, help="NPT: volume relaxation time, fs")
     p.add_argument("--interval", type=int, default=10, help="steps between frames and thermo lines")
     p.add_argument("--skin", type=float, default=0.5, help="Å kept beyond the cutoff in the neighbour list")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dtype", choices=("float32", "float64"), default=None)
+    p.add_argument("--seed", type=int, default=0, help="initial velocities and Langevin noise")
+    p.add_argument("--dtype", choices=("float32", "float64"), default=None, help="default: the model's training dtype")
     p.add_argument("--edge-chunk", type=int, default=EDGE_CHUNK,
                    help="edges per chunk of the model's edge loop (0: whole; same forces, less memory)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
 
-def main(argv=None) -> None:
-    from ase.io import read
+def main(argv=None) -> int:
+    """Run the command line `argv` (without the program name); returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    outputs: list[cli.OutputDirectory] = []
+    return cli.run(lambda: _main(argv, outputs), argv, outputs)
 
+
+def _main(argv, outputs) -> int:
     from orbjax.potential import load_potential
     from orbjax.potential.md_run import run_md
 
     args = parse_args(argv)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise NotADirectoryError(f"--out {args.out}: exists and is not a directory")
+    outputs.append(cli.OutputDirectory(args.out, done="state.npz"))  # a failed first try leaves no empty --out
+    atoms = read_structure(args.structure)  # before the (slower) model load
     potential = load_potential(args.model, dtype=args.dtype, edge_chunk=args.edge_chunk)
-    md = run_md(potential, read(args.structure, index=-1), args.out, args.steps, args.ensemble, args.temperature,
+    md = run_md(potential, atoms, args.out, args.steps, args.ensemble, args.temperature,
                 args.timestep, args.friction, args.interval, args.seed, args.skin, progress=not args.no_progress,
                 model=args.model, pressure_gpa=args.pressure, compressibility_per_gpa=args.compressibility,
                 barostat_time=args.barostat_time)
     print(f"done: {args.steps} steps in {args.out} ({md.reallocations} neighbour-list reallocations)")
+    return 0
+
+
+def read_structure(path: str):
+    """The last frame of `path` (any format ASE reads), or a one-line error naming the file."""
+    from ase.io import read
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such structure file (--structure)")
+    try:
+        return read(path, index=-1)
+    except Exception as err:  # ASE raises many kinds for a file of another kind
+        raise ValueError(f"{path}: not a structure file ASE can read (--structure): "
+                         f"{type(err).__name__}: {cli.one_line(err)}") from err
 
 
 if __name__ == "__main__":
     from orbjax.runtime import tune_cpu
 
     tune_cpu()
-    main()
+    sys.exit(main())

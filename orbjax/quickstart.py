@@ -16,9 +16,9 @@
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -28,16 +28,35 @@ REPO = Path(__file__).resolve().parents[1]
 LEARNED_RATIO = 0.5  # trained / untrained validation energy MAE the quick start should reach
 
 
+def command(argv=None) -> int:
+    """`python -m orbjax.quickstart`: `main`, with a user's error (e.g. a --workdir that is a
+    file) as one line and exit status 1; returns the exit status."""
+    from orbjax import cli
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+
+    def body() -> int:
+        main(argv)
+        return 0
+
+    return cli.run(body, argv)
+
+
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", default="runs/quickstart")
-    parser.add_argument("--steps", type=int, default=None, help="override the number of training steps")
+    """The whole job; returns the summary it writes to WORKDIR/summary.json."""
+    from orbjax.cli import ArgumentParser
+
+    parser = ArgumentParser(prog="python -m orbjax.quickstart", description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", default="runs/quickstart", help="where everything is written")
+    parser.add_argument("--steps", type=int, default=None, help="training steps (default: configs/quickstart.py's)")
     parser.add_argument("--md-steps", type=int, default=200, help="velocity Verlet steps of 0.5 fs")
     args = parser.parse_args(argv)
     wall_start, cpu_start = time.perf_counter(), time.process_time()
 
     from orbjax.config import load_config_module
 
+    if os.path.exists(args.workdir) and not os.path.isdir(args.workdir):
+        raise NotADirectoryError(f"--workdir {args.workdir}: exists and is not a directory")
     os.makedirs(args.workdir, exist_ok=True)
     config = load_config_module(str(REPO / "configs" / "quickstart.py")).get_config()
     if args.steps:
@@ -192,4 +211,4 @@ if __name__ == "__main__":
     from orbjax.runtime import tune_cpu
 
     tune_cpu()  # before JAX starts its backend (orbjax/runtime.py)
-    main()
+    sys.exit(command())

@@ -23,7 +23,6 @@ resumes from its latest checkpoint.
 """
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import csv
 import itertools
@@ -83,6 +82,8 @@ def split_config_arg(path: str) -> tuple[str, str | None]:
 def load_sweep(path: str) -> ml_collections.ConfigDict:
     """`get_config()` of a sweep file, or `get_config(arg)` for "file.py:arg"."""
     file, arg = split_config_arg(path)
+    if not os.path.isfile(file):
+        raise FileNotFoundError(f"{file}: no such sweep config file (e.g. configs/sweeps/test.py)")
     module = load_config_module(file)
     sweep = module.get_config() if arg is None else module.get_config(arg)
     for field in ("base_config", "runs", "sweep_dir"):
@@ -302,6 +303,8 @@ def launch_slurm(specs: list[dict], parameters: dict, folder: str, cluster: str 
 
 def collect(sweep_dir: str, out: str | None = None) -> str:
     """One CSV row per run under `sweep_dir`: name, status, swept values, final metrics."""
+    if not os.path.isdir(sweep_dir):
+        raise FileNotFoundError(f"{sweep_dir}: no such sweep directory (--sweep-dir)")
     rows = []
     for entry in sorted(os.listdir(sweep_dir)):
         run_file = os.path.join(sweep_dir, entry, RUN_FILE)
@@ -340,21 +343,36 @@ def _status(spec: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line `argv` (without the program name); returns the exit status.
+
+    A user's error (missing sweep file, a field the training config lacks, a bad option) is
+    one line and exit status 1 (`--debug` or ORBJAX_DEBUG=1: the traceback)."""
+    from orbjax import cli
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    return cli.run(lambda: _main(argv), argv, errors=cli.USER_ERRORS + (KeyError,))  # KeyError: set_field
+
+
+def _main(argv: list[str]) -> int:
+    from orbjax.cli import ArgumentParser
+
     if argv[:1] == ["collect"]:
-        p = argparse.ArgumentParser(prog="python -m orbjax.sweep collect")
-        p.add_argument("--sweep-dir", required=True)
+        p = ArgumentParser(prog="python -m orbjax.sweep collect")
+        p.add_argument("--sweep-dir", required=True, help="the sweep's directory (one workdir per run)")
         p.add_argument("--out", default=None, help="CSV path (default: <sweep-dir>/results.csv)")
         args = p.parse_args(argv[1:])
         print(collect(args.sweep_dir, args.out))
         return 0
     if argv[:1] == ["run"]:
-        with open(argv[1]) as f:
+        p = ArgumentParser(prog="python -m orbjax.sweep run")
+        p.add_argument("run_json", help="a run's run.json (written when the sweep is launched)")
+        with open(p.parse_args(argv[1:]).run_json) as f:
             print(json.dumps(run(json.load(f)), indent=1))
         return 0
-    p = argparse.ArgumentParser(prog="python -m orbjax.sweep", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="python -m orbjax.sweep", description=__doc__.splitlines()[0])
     p.add_argument("--config", required=True, help="sweep config file (configs/sweeps/*.py)")
-    p.add_argument("--launcher", choices=("local", "slurm"), default="local")
+    p.add_argument("--launcher", choices=("local", "slurm"), default="local",
+                   help="local: subprocesses on this machine; slurm: one submitit job array")
     p.add_argument("--workers", type=int, default=1, help="local: runs at a time")
     p.add_argument("--gpus-per-worker", type=int, default=0, help="local: GPUs given to each worker")
     p.add_argument("--sweep-dir", default=None, help="overrides the sweep config's sweep_dir")

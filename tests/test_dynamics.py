@@ -100,11 +100,11 @@ def test_the_command_line_resumes_where_it_stopped(workdir, tmp_path):
     write(structure, chno_molecule())
     common = ["--model", workdir, "--structure", str(structure), "--ensemble", "nvt", "--temperature", "300",
               "--timestep", "0.5", "--interval", "5", "--no-progress"]
-    main(common + ["--steps", "20", "--out", str(tmp_path / "straight")])
-    main(common + ["--steps", "10", "--out", str(tmp_path / "resumed")])
+    assert main(common + ["--steps", "20", "--out", str(tmp_path / "straight")]) == 0
+    assert main(common + ["--steps", "10", "--out", str(tmp_path / "resumed")]) == 0
     with open(tmp_path / "resumed" / "trajectory.extxyz", "a") as f:
         f.write("18\npartial frame of a run killed while writing\n")  # must be cut on resume
-    main(common + ["--steps", "20", "--out", str(tmp_path / "resumed")])
+    assert main(common + ["--steps", "20", "--out", str(tmp_path / "resumed")]) == 0
 
     straight = read_thermo(tmp_path / "straight" / "thermo.csv")
     resumed = read_thermo(tmp_path / "resumed" / "thermo.csv")
@@ -116,5 +116,10 @@ def test_the_command_line_resumes_where_it_stopped(workdir, tmp_path):
     last = read(tmp_path / "straight" / "trajectory.extxyz", index=-1)
     np.testing.assert_allclose(frames[-1].positions, last.positions, atol=1e-4)
     assert np.abs(frames[-1].positions - frames[0].positions).max() > 0.01  # it moved
-    with pytest.raises(ValueError, match="other settings"):
-        main(common[:-1] + ["--steps", "30", "--out", str(tmp_path / "resumed"), "--seed", "1", "--no-progress"])
+    # Each frame carries the potential energy of its thermo line and the forces (eV, eV/Å).
+    assert [f.get_potential_energy() for f in frames] == pytest.approx([r["potential_energy_eV"] for r in resumed],
+                                                                       abs=1e-6)
+    assert frames[-1].get_forces().shape == (len(frames[-1]), 3) and np.abs(frames[-1].get_forces()).max() > 0
+    with pytest.raises(ValueError, match="other settings"):  # --debug: the error itself, not one line
+        main(common[:-1] + ["--steps", "30", "--out", str(tmp_path / "resumed"), "--seed", "1", "--no-progress",
+                            "--debug"])

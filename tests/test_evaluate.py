@@ -124,8 +124,9 @@ def test_validation_split_reproduces_training_metrics(run, tmp_path):
     val_file = tmp_path / "val.extxyz"
     val_file.write_text("".join(frames[i] for i in val))
 
-    report = main(["--workdir", str(workdir), "--data", str(val_file), "--which", "best",
-                   "--out", str(tmp_path / "out"), "--no-plots"])
+    assert main(["--workdir", str(workdir), "--data", str(val_file), "--which", "best",
+                 "--out", str(tmp_path / "out"), "--no-plots"]) == 0
+    report = json.loads((tmp_path / "out" / "metrics.json").read_text())
     saved = json.loads((Path(workdir) / "final_metrics.json").read_text())
     assert report["step"] == config.train.num_steps and report["n_structures"] == len(val)
     tolerance = dict(energy_mae=1e-3, energy_rmse=1e-3, energy_per_structure_mae=1e-3,
@@ -176,6 +177,47 @@ def test_unknown_element_names_element_and_structures(run, tmp_path):
     assert str(name) in str(err.value)
     assert "trained on H (Z=1), C (Z=6), N (Z=7), O (Z=8) only" in str(err.value)
     assert not (tmp_path / "out").exists()  # failed before writing anything
+
+
+def test_a_model_file_scores_like_its_workdir(run, example_eval, tmp_path, capsys):
+    """`--model model.orbjax` (or `--workdir model.orbjax`) is the best checkpoint, as a file;
+    the last line says where the outputs went."""
+    report, _ = example_eval
+    model = run[0] / "model.orbjax"
+    out = tmp_path / "from_file"
+    assert main(["--workdir", str(model), "--data", str(EXAMPLE), "--key-preset", "chno", "--out", str(out),
+                 "--no-plots"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[0].startswith("39 structures, model file (step 6)") and printed[-1].endswith(str(out))
+    from_file = json.loads((out / "metrics.json").read_text())
+    for k, v in report["metrics"].items():
+        assert from_file["metrics"][k] == pytest.approx(v, rel=1e-6), k
+
+
+def assert_one_line_error(code, err, *words):
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1 and lines[0].startswith("error: "), err
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+
+
+def test_bad_input_is_one_line_and_exit_status_1(run, tmp_path, capsys):
+    """A structure file where the model goes, a missing data file, an unknown element: one
+    line each, before any model is built (nothing written)."""
+    model = str(run[0] / "model.orbjax")
+    code = main(["--model", str(EXAMPLE), "--data", str(EXAMPLE), "--out", str(tmp_path / "a")])
+    assert_one_line_error(code, capsys.readouterr().err, "chno_example.extxyz", "not an orbjax model file")
+    code = main(["--model", model, "--data", str(tmp_path / "nothere.extxyz"), "--out", str(tmp_path / "b")])
+    assert_one_line_error(code, capsys.readouterr().err, "nothere.extxyz", "no such file")
+    code = main(["--model", str(tmp_path / "nothere.orbjax"), "--data", str(EXAMPLE)])
+    assert_one_line_error(code, capsys.readouterr().err, "nothere.orbjax", "no such model file or training workdir")
+    sulfur = tmp_path / "sulfur.extxyz"
+    sulfur.write_text("2\n\nS 0 0 0\nH 0 0 1.34\n")
+    code = main(["--model", model, "--data", str(sulfur)])
+    assert_one_line_error(code, capsys.readouterr().err, "S (Z=16)", "sulfur.extxyz")
+    code = main(["--model", model, "--data", str(EXAMPLE), "--which", "first"])
+    assert_one_line_error(code, capsys.readouterr().err, "--which", "invalid choice")
+    assert not list(tmp_path.glob("*/metrics.json"))
 
 
 def test_check_elements_lists_each_unknown_element_once():

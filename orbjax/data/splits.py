@@ -16,6 +16,17 @@ from ase.data import chemical_symbols
 from orbjax.data.structures import Structure
 
 
+class SplitError(ValueError):
+    """A split left empty: too few groups (molecules, or structures) for the fractions asked.
+
+    Attributes: split ("train", "val" or "test"), n_groups, by, targets (structures per split).
+    """
+
+    def __init__(self, split: str, n_groups: int, by: str, targets):
+        super().__init__(f"{split} split is empty: {n_groups} groups ({by}) are too few for {targets}")
+        self.split, self.n_groups, self.by, self.targets = split, n_groups, by, targets
+
+
 def split_indices(
     items: Sequence[Structure] | Sequence[str | None],
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
@@ -52,10 +63,16 @@ def split_indices(
     train, val, test = (np.flatnonzero(split_of_item == k) for k in range(3))
     for name, idx, target in zip(("train", "val", "test"), (train, val, test), targets):
         if target > 0 and len(idx) == 0:
-            raise ValueError(f"{name} split is empty: {len(unique)} groups ({by}) are too few for {targets}")
+            raise SplitError(name, len(unique), by, targets)
     if n_train is not None:
         train = _nested_subsample(train, n_train, seed if subsample_seed is None else subsample_seed)
     return train, val, test
+
+
+def n_groups(items: Sequence[Structure] | Sequence[str | None], by: str = "mol_id") -> int:
+    """How many groups `split_indices` would distribute over the splits (molecules for
+    "mol_id": mol_id, else SMILES, else formula; structures for "structure")."""
+    return len(set(_group_keys(items, by).tolist()))
 
 
 def _group_keys(items, by: str) -> np.ndarray:

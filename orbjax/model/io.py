@@ -69,6 +69,15 @@ def load_trained(workdir: str, which: str = "best") -> TrainedModel:
     return build_trained(json.loads(meta["config"]), meta["statistics"], params, step, where=workdir)
 
 
+def read_run_info(workdir: str, which: str = "best") -> tuple[ml_collections.ConfigDict, Statistics]:
+    """The run config and statistics of a workdir's checkpoint, without its parameters
+    (cheap: to check data against the model before loading it)."""
+    from orbjax.training.checkpoint import read_meta
+
+    meta, _, _ = read_meta(workdir, which)
+    return ml_collections.ConfigDict(json.loads(meta["config"])), Statistics.from_json(meta["statistics"])
+
+
 def load_model(path, which: str = "best") -> TrainedModel:
     """A model file or a training workdir (``checkpoints/``); one-line errors otherwise."""
     if os.path.isfile(path):

@@ -48,7 +48,6 @@ def run_md(potential, atoms: Atoms, out_dir, steps: int, ensemble: str = "nvt", 
     Returns the `MolecularDynamics` (its `reallocations` counts recovered overflows).
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     settings = {"ensemble": ensemble, "timestep": float(timestep), "temperature": float(temperature),
                 "friction": float(friction), "seed": int(seed), "interval": int(interval), "skin": float(skin)}
     if ensemble == "npt":
@@ -57,6 +56,7 @@ def run_md(potential, atoms: Atoms, out_dir, steps: int, ensemble: str = "nvt", 
     md = MolecularDynamics.create(potential, atoms, ensemble, timestep, temperature, friction, seed, skin,
                                   pressure=pressure_gpa * GPA, compressibility=compressibility_per_gpa / GPA,
                                   barostat_time=barostat_time)
+    out.mkdir(parents=True, exist_ok=True)  # after the checks of `create` (elements, cell): none left empty
     _check_settings(out, settings, model, len(atoms))
     fields = NPT_THERMO_FIELDS if ensemble == "npt" else THERMO_FIELDS
     if (out / "state.npz").exists():

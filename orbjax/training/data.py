@@ -5,6 +5,8 @@ import dataclasses
 import json
 import logging
 import os
+import sys
+from collections import Counter
 
 import numpy as np
 
@@ -12,7 +14,7 @@ from orbjax.data.graphs import structures_to_graphs
 from orbjax.data import readers
 from orbjax.data.readers import KeyMap, read_structures, read_structures_with_failures
 from orbjax.data.shuffle import shuffle_within_element
-from orbjax.data.splits import split_indices
+from orbjax.data.splits import SplitError, formula, n_groups, split_indices
 from orbjax.model.statistics import UnknownElementError, check_elements
 
 log = logging.getLogger(__name__)
@@ -122,24 +124,32 @@ def split_structures(data_config, seed: int) -> StructureSplits:
     permutes those labels among same-element atoms of the training split (`data/shuffle.py`).
     Bad structures raise, or with ``data.on_error="skip"`` are left out and listed in
     `skipped`; so are validation/test structures with elements the training split lacks.
+    A file of one molecule is split by structure (`split_by`); a split that cannot be made
+    is a one-line error naming the override that makes it.
     """
     skipped: list[tuple[str, str]] = []
     split_seed = data_config.get("split_seed", -1)
     split_seed = seed if split_seed is None or split_seed < 0 else split_seed
-    structures = read(data_config.train_path, data_config, data_config.get("limit"), skipped)
+    path = data_config.train_path
+    structures = read(_existing(path, "train_path"), data_config, data_config.get("limit"), skipped)
     if data_config.get("val_path"):
         train_idx = np.arange(len(structures))
         if data_config.get("n_train"):
             train_idx = split_indices(structures, fractions=(1.0, 0.0, 0.0), seed=seed,
                                       by=data_config.split_by, n_train=data_config.n_train)[0]
         train = [structures[i] for i in train_idx]
-        val = read(data_config.val_path, data_config, skipped=skipped)
-        test = read(data_config.test_path, data_config, skipped=skipped) if data_config.get("test_path") else []
+        val = read(_existing(data_config.val_path, "val_path"), data_config, skipped=skipped)
+        test = (read(_existing(data_config.test_path, "test_path"), data_config, skipped=skipped)
+                if data_config.get("test_path") else [])
     else:
         fractions = (1.0 - data_config.val_fraction - data_config.test_fraction,
                      data_config.val_fraction, data_config.test_fraction)
-        idx = split_indices(structures, fractions=fractions, seed=split_seed, by=data_config.split_by,
-                            n_train=data_config.get("n_train") or None, subsample_seed=seed)
+        by = split_by(structures, data_config)
+        try:
+            idx = split_indices(structures, fractions=fractions, seed=split_seed, by=by,
+                                n_train=data_config.get("n_train") or None, subsample_seed=seed)
+        except SplitError as err:
+            raise ValueError(_split_advice(err, path, len(structures), fractions)) from None
         train, val, test = ([structures[i] for i in part] for part in idx)
     mode = on_error(data_config)
     val = _known_elements_only(train, val, mode, skipped)
@@ -154,6 +164,45 @@ def split_structures(data_config, seed: int) -> StructureSplits:
     extra = {name: _known_elements_only(train, read(path, data_config, skipped=skipped), mode, skipped)
              for name, path in extra_test_paths(data_config).items()}
     return StructureSplits(train, val, test, extra, skipped)
+
+
+def _existing(path: str, setting: str) -> str:
+    """`path`, or a one-line error naming the config field that gave it."""
+    if not path:
+        raise ValueError(f"data.{setting} is empty: set --config.data.{setting}=FILE")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file (data.{setting}; set --config.data.{setting}=FILE)")
+    return path
+
+
+def split_by(structures, data_config) -> str:
+    """`data.split_by`, except that a file of one molecule falls back to "structure" (with a
+    one-line warning): a molecule-disjoint split of one molecule has no validation set, and
+    held-out conformers of that molecule are what such a data set (an MD trajectory) can offer."""
+    by = data_config.split_by
+    if by != "mol_id" or len(structures) < 2 or n_groups(structures, by) >= 2:
+        return by
+    s, name = structures[0], formula(structures[0].atomic_numbers)
+    # The readers fall back from mol_id to SMILES to the chemical formula (ASE's order).
+    which = (f"mol_id {s.mol_id!r}" if s.mol_id is not None and Counter(s.mol_id) != Counter(name)
+             else f"{name}, no mol_id or SMILES in the file")
+    print(f"warning: {data_config.train_path}: all {len(structures)} structures are one molecule ({which}), "
+          f"so a molecule-disjoint split has no validation set; validating on held-out structures instead "
+          f"(--config.data.split_by=structure says so and silences this)", file=sys.stderr, flush=True)
+    return "structure"
+
+
+def _split_advice(err: SplitError, path: str, n_structures: int, fractions) -> str:
+    """One line: why the split cannot be made and the override that makes it."""
+    share = f"{fractions[('train', 'val', 'test').index(err.split)]:.0%}"
+    what = f"{err.n_groups} molecules" if err.by == "mol_id" else f"{n_structures} structures"
+    fixes = ([f"--config.data.split_by=structure (held-out conformers instead of molecules)"] if err.by == "mol_id"
+             else [])
+    if err.split in ("val", "test"):
+        fixes.append(f"--config.data.{err.split}_fraction=" + ("0" if err.split == "test" else "<larger>"))
+    fixes.append("--config.data.val_path=FILE")
+    return (f"{path}: {what} are too few for a {err.split} split of {share} (split_by={err.by}): "
+            f"set {' or '.join(fixes)}")
 
 
 def load_splits(data_config, cutoff: float, seed: int) -> DataSplits:

@@ -17,16 +17,16 @@ import numpy as np
 from absl import logging
 
 from orbjax.model.build import create_model, init_params, statistics_variables
-from orbjax.model.statistics import Statistics, compute_statistics
+from orbjax.model.statistics import Statistics
 from orbjax.runtime import precision
-from orbjax.targets import level_of_key
 from orbjax.training import parallel
 from orbjax.training.checkpoint import Checkpointer
 from orbjax.training.data import DataSplits, load_splits, write_skipped
 from orbjax.training.export import export_finished_run
-from orbjax.training.factories import create_optimizer, create_steps, isolated_atom_energies
+from orbjax.training.factories import create_optimizer, create_steps
+from orbjax.training.label_check import fit_statistics, report_and_check
 from orbjax.training.metrics import format_metrics
-from orbjax.training.metrics_log import MetricsLog
+from orbjax.training.metrics_log import MetricsLog, write_units
 from orbjax.training.preemption import DeferredSignals
 from orbjax.training.state import TrainState
 from orbjax.training.validation import evaluate, validation_loss
@@ -106,6 +106,7 @@ def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
     os.makedirs(workdir, exist_ok=True)
     dtype = jnp.float64 if config.dtype == "float64" else jnp.float32
     data = load_splits(config.data, config.model.cutoff, config.seed)
+    report_and_check(config, data, _say)  # label counts; a weighted target without labels is an error
     if jax.process_index() == 0:
         write_skipped(os.path.join(workdir, "skipped_structures.jsonl"), data.skipped)
     ckpt = Checkpointer(workdir)
@@ -115,8 +116,7 @@ def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
         resumed_meta, _, _ = read_meta(workdir, "latest")
         statistics = Statistics.from_json(resumed_meta["statistics"])
     else:
-        statistics = compute_statistics(data.train, isolated_atom_energies=isolated_atom_energies(config.data),
-                                        level=level_of_key(config.data.energy_key))
+        statistics = fit_statistics(config, data.train)  # E0s not fitted when the energy weight is 0
     save_run_files(workdir, config, statistics)
     model = create_model(config, statistics)
     devices = parallel.from_config(config)  # one device, or the batch split over all devices
@@ -147,6 +147,7 @@ def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
     if jax.process_index() == 0:
         with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
             json.dump(final, f, indent=1)
+        write_units(os.path.join(workdir, "final_metrics_units.json"), final)
     return final
 
 
@@ -157,7 +158,7 @@ def _loop(run: Run, state, epoch: int, batch_in_epoch: int, total_steps: int):
     step = int(state.step)
     progress = tqdm(total=total_steps, initial=step, desc="train", disable=not config.train.progress_bar)
     if step == 0 and config.train.eval_at_start:
-        progress.write("step 0: " + format_metrics(_validate(run, state, step)))
+        progress.write("step 0 validation: " + format_metrics(_validate(run, state, step)))
     t0 = time.perf_counter()
     while step < total_steps:
         batches = run.devices.batch_iterator(run.data.train, config.train.batch_size, run.budgets, run.dtype,
@@ -177,7 +178,7 @@ def _loop(run: Run, state, epoch: int, batch_in_epoch: int, total_steps: int):
                 t0 = time.perf_counter()
             if step % config.train.eval_every == 0 or last:
                 final = _validate(run, state, step)
-                progress.write(f"step {step}: " + format_metrics(final))
+                progress.write(f"step {step} validation: " + format_metrics(final))
                 run.ckpt.save(state, _checkpoint_meta(run, epoch, batch_in_epoch), final["val_loss"])
             elif step % config.train.checkpoint_every == 0:
                 run.ckpt.save(state, _checkpoint_meta(run, epoch, batch_in_epoch))
