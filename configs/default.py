@@ -93,4 +93,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.parallel = ml_collections.ConfigDict()
     config.parallel.data_parallel = "auto"  # auto: all devices when there are several | true | false
     config.parallel.multihost = "auto"  # auto: jax.distributed when SLURM runs > 1 task | true | false
+
+    # Start from a trained model instead of random weights (orbjax/training/finetune.py).
+    config.init = ml_collections.ConfigDict()
+    config.init.model = ""  # model file or shipped name (chno-gfn1) to fine-tune; its architecture is used
+    config.init.freeze = ()  # parameter path prefixes not updated, e.g. ("network/embedding",)
+    config.init.reinit = ()  # parameter path prefixes left at a fresh initialisation, e.g. ("energy_readout",)
     return config

@@ -16,7 +16,16 @@ from __future__ import annotations
 
 from orbjax._version import __version__
 
-__all__ = ["load_potential", "Potential", "OrbjaxCalculator", "__version__"]
+__all__ = ["load_potential", "load_pretrained", "Potential", "OrbjaxCalculator", "__version__"]
+
+
+def load_pretrained(name: str, **kwargs):
+    """A model shipped with orbjax (e.g. "chno-gfn1", `orbjax.pretrained.available()`) as a
+    `Potential`; keyword arguments as for `load_potential`."""
+    from orbjax import pretrained
+    from orbjax.potential import load_potential
+
+    return load_potential(pretrained.model_path(name), **kwargs)
 
 
 def __getattr__(name: str):

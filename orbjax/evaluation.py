@@ -61,7 +61,7 @@ def evaluate_workdir(workdir: str, data_path: str, out_dir: str | None = None, w
     config, statistics = read_run_info(workdir, which)
     # Read and check the data before the (slower) model restore, so bad input fails fast.
     structures = read_structures_for(config, data_path, key_preset)
-    check_elements(structures, statistics.species)
+    check_elements(structures, statistics.known_species())
     with precision(config.dtype):
         trained = load_trained(workdir, which)
         out_dir = out_dir or os.path.join(workdir, f"eval_{Path(data_path).stem}")
@@ -93,7 +93,7 @@ def evaluate_model(model: str, data_path: str, out_dir: str | None = None, which
     f = read_model_file(model)
     # Read and check the data before the (slower) model build, so bad input fails fast.
     structures = read_structures_for(ml_collections.ConfigDict(f.config), data_path, key_preset)
-    check_elements(structures, Statistics.from_json(f.statistics).species)
+    check_elements(structures, Statistics.from_json(f.statistics).known_species())
     trained = build_trained(f.config, f.statistics, f.params, f.step, where=model)
     out_dir = out_dir or os.path.join(os.path.dirname(os.path.abspath(model)), f"eval_{Path(data_path).stem}")
     with precision(trained.config.dtype):

@@ -8,30 +8,29 @@ IN: a SMILES file (``mol_id<TAB>SMILES`` or one SMILES per line; ``.txt``/``.smi
 with RDKit ETKDG + MMFF, or any structure file orbjax reads (MD starts from each structure).
 OUT: an orbjax HDF5 dataset with the GFN1-xTB labels `orbjax.label` writes (xtb_energy eV,
 xtb_forces eV/Å, charges and populations e), float32, compressed. The same command resumes
-an interrupted run. ``--collect`` writes OUT from the chunks finished so far (marked
-incomplete) and exits.
+an interrupted run. ``--collect [DEST]`` writes OUT (or DEST) from the chunks finished so far
+(marked incomplete) and exits, while the job may go on.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
+from orbjax import cli
+
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        return _sample(args)
-    except (OSError, ValueError) as err:  # bad input or settings: one line, no traceback
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    """Run the command line `argv` (without the program name); returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Bad input or settings (missing file, another job's parts): one line, exit status 1.
+    return cli.run(lambda: _sample(_parser().parse_args(argv)), argv)
 
 
 def _parser() -> argparse.ArgumentParser:
     from orbjax.labels.sampler import SampleSettings
 
     d = SampleSettings()
-    p = argparse.ArgumentParser(prog="python -m orbjax.sample", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = cli.ArgumentParser(prog="python -m orbjax.sample", description=__doc__.split("\n\n")[0])
     p.add_argument("input", help="SMILES file (.txt/.smi) or structure file")
     p.add_argument("output", help="dataset to write (HDF5: *.h5 or *.hdf5)")
     p.add_argument("--temperatures", default=",".join(f"{t:g}" for t in d.temperatures),
@@ -48,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=int, default=20, help="molecules per task / part file")
     p.add_argument("--max-chunks", type=int, default=None, help="stop after N new chunks (resume later)")
     p.add_argument("--key-preset", default="default", help="how labels are named in a structure IN")
-    p.add_argument("--collect", action="store_true", help="write OUT from the finished chunks and exit")
+    p.add_argument("--collect", nargs="?", const="", default=None, metavar="DEST",
+                   help="write OUT (or DEST) from the chunks finished so far, marked incomplete, and exit")
     return p
 
 
@@ -58,8 +58,8 @@ def _sample(args) -> int:
     from orbjax.labels.sampler import SampleSettings
 
     check_output_name(args.output)
-    if args.collect:
-        report = collect(args.output)
+    if args.collect is not None:
+        report = collect(args.output, dest=args.collect or None)
     else:
         temperatures = tuple(float(t) for t in args.temperatures.split(",") if t.strip())
         settings = SampleSettings(temperatures=temperatures, timestep_fs=args.timestep, friction=args.friction,
@@ -68,9 +68,9 @@ def _sample(args) -> int:
         molecules = read_molecules(args.input, args.limit, args.key_preset)
         report = sample_molecules(molecules, args.output, settings, seed=args.seed, n_workers=args.workers,
                                   chunk_size=args.chunk_size, max_chunks=args.max_chunks)
-    where = f"written to {report.out_path}" if report.out_path else "not written yet (run again to resume)"
+    where = f"written to {report.out_path}" if report.out_path else f"{args.output} not written yet (run again to resume)"
     print(f"{report.n_done}/{report.n_molecules} molecules done ({report.n_failed} failed), "
-          f"{report.n_frames} frames; {args.output} {where}; {report.seconds:.0f} s")
+          f"{report.n_frames} frames; {where}; {report.seconds:.0f} s")
     return 0
 
 

@@ -125,13 +125,17 @@ def sample_molecules(
     return report
 
 
-def collect(out_path: str | os.PathLike, complete: bool = False) -> SampleReport:
-    """Write `out_path` (and its failures file) from the parts that exist now, in input order.
+def collect(out_path: str | os.PathLike, complete: bool = False, dest: str | os.PathLike | None = None
+            ) -> SampleReport:
+    """Write `dest` (default `out_path`) and its failures file from the parts of the job
+    writing `out_path` that exist now, in input order.
 
     ``complete`` is recorded in the file's attributes; a partial collection says False.
     """
-    out = Path(out_path)
-    parts = _parts_dir(out)
+    parts = _parts_dir(Path(out_path))
+    out = Path(dest or out_path)
+    if not (parts / "job.json").exists():
+        raise FileNotFoundError(f"{parts}: no sampling job writes {out_path} (nothing to collect)")
     job = json.loads((parts / "job.json").read_text())
     frames, failures = _read_parts(parts)
     frames.sort(key=lambda s: (s.info["input_index"], s.info["frame"]))

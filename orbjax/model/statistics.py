@@ -83,6 +83,12 @@ class Statistics:
             raise ValueError(f"level {level!r} is not one of this model's levels of theory {self.levels}")
         return self.levels.index(level)
 
+    def known_species(self, level: str | None = None) -> tuple[int, ...]:
+        """The species with a reference energy at `level`: a fine-tuned model keeps its
+        pretrained species but has no E0 (NaN) for those its fine-tuning data lacked."""
+        e0 = self.atomic_energies[self.level_index(level)]
+        return tuple(z for z, e in zip(self.species, e0) if np.isfinite(e))
+
     def z_to_species(self) -> np.ndarray:
         """[119] int: species index of each Z, −1 for elements the model has never seen."""
         table = -np.ones(119, np.int32)

@@ -173,7 +173,7 @@ class Potential:
     def check_elements(self, atomic_numbers, name: str = "input") -> None:
         """Raise `UnknownElementError` (a `ValueError`) naming the elements the model has
         never seen (`orbjax.model.statistics.check_elements`, the one element check)."""
-        check_elements([(name, atomic_numbers)], self.statistics.species)
+        check_elements([(name, atomic_numbers)], self.statistics.known_species(self.level_name))
 
     def images(self, cell, pbc) -> np.ndarray:
         """[n_images, 3] int: the static image offsets for this cell (see module docstring)."""

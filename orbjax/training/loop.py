@@ -19,7 +19,8 @@ from absl import logging
 from orbjax.model.build import create_model, init_params, statistics_variables
 from orbjax.model.statistics import Statistics
 from orbjax.runtime import precision
-from orbjax.training import parallel
+from orbjax.targets import level_of_key
+from orbjax.training import finetune, parallel
 from orbjax.training.checkpoint import Checkpointer
 from orbjax.training.data import DataSplits, load_splits, write_skipped
 from orbjax.training.export import export_finished_run
@@ -105,6 +106,7 @@ def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
     clock = TrainingClock()
     os.makedirs(workdir, exist_ok=True)
     dtype = jnp.float64 if config.dtype == "float64" else jnp.float32
+    start_from = finetune.init_model(config)  # fine-tuning: config.model becomes the file's architecture
     data = load_splits(config.data, config.model.cutoff, config.seed)
     report_and_check(config, data, _say)  # label counts; a weighted target without labels is an error
     if jax.process_index() == 0:
@@ -115,6 +117,10 @@ def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
         from orbjax.training.checkpoint import read_meta
         resumed_meta, _, _ = read_meta(workdir, "latest")
         statistics = Statistics.from_json(resumed_meta["statistics"])
+    elif start_from is not None:
+        finetune.check_elements_subset(start_from, data.train + data.val + data.test, config.data.train_path)
+        statistics = finetune.finetune_statistics(start_from, data.train, level_of_key(config.data.energy_key),
+                                                  refit_energies=config.loss.weights.get("energy", 0.0) > 0)
     else:
         statistics = fit_statistics(config, data.train)  # E0s not fitted when the energy weight is 0
     save_run_files(workdir, config, statistics)
@@ -124,8 +130,16 @@ def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
                                       seed=config.seed)
     steps_per_epoch = devices.n_batches(data.train, config.train.batch_size, budgets, config.seed, 0)
     total_steps = config.train.num_steps or config.train.num_epochs * steps_per_epoch
+    params = init_params(model, config.seed)
+    if start_from is not None and resumed_meta is None:
+        params, fresh = finetune.finetune_params(params, start_from, statistics.levels[0], config.init.reinit)
+        _say(f"fine-tuning from {config.init.model} (step {start_from.step}): "
+             f"{'all parameters loaded' if not fresh else 'initialised anew: ' + ', '.join(fresh)}"
+             + (f"; frozen: {', '.join(config.init.freeze)}" if config.init.freeze else ""))
     tx = create_optimizer(config, total_steps)
-    state = TrainState.create(init_params(model, config.seed), tx, jax.random.PRNGKey(config.seed))
+    if start_from is not None:
+        tx = finetune.with_frozen(tx, params, config.init.freeze)
+    state = TrainState.create(params, tx, jax.random.PRNGKey(config.seed))
     state = devices.replicate(state)  # before restoring, so the checkpoint is read into this layout
     epoch, batch_in_epoch = 0, 0
     if resumed_meta is not None:

@@ -26,4 +26,5 @@ def ema_update(ema_params, params, step, decay: float):
     """Exponential moving average with the usual warm-up: decay_t = min(decay, (1+t)/(10+t))."""
     step = step.astype(jnp.float32)
     d = jnp.minimum(decay, (1.0 + step) / (10.0 + step))
-    return jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, ema_params, params)
+    # e + (1 − d)(p − e): the same average, and exactly e where p == e (frozen parameters)
+    return jax.tree.map(lambda e, p: e + (1.0 - d) * (p - e), ema_params, params)

@@ -1,0 +1,164 @@
+"""Fine-tuning: a run that starts from a one-file model instead of random weights.
+
+    python -m orbjax.train --config configs/finetune.py --config.init.model=path/model.orbjax ...
+
+What comes from the file and what is made new (``config.init``):
+
+- **Architecture**: the file's (``config.model`` is overwritten by it, heads excepted: the
+  run's ``model.heads`` say which auxiliary heads are trained now).
+- **Parameters**: every parameter of the new model whose path and shape the file has is
+  loaded; the rest (a head the file lacks) and the paths named in ``init.reinit`` keep their
+  fresh initialisation. The new level's energy readout starts from the file's readout of the
+  same level if it has one, else from its default level's ("energy_readout"). Paths in
+  ``init.freeze`` (prefixes such as "network/embedding" or "network") are not updated.
+- **Statistics**: kept from the file: species, average neighbour count, energy scale,
+  auxiliary means and scales. Refitted on the new training data: the new level's reference
+  energies, by least squares on what the loaded network leaves unexplained (label − the
+  network's energy), so that step 0 is the pretrained model shifted by per-element
+  constants; a plain fit to the labels would count the network's own composition trend
+  twice. An element the model knows but the new data lacks gets no reference energy (NaN):
+  the fine-tuned potential refuses it by name.
+
+The data's elements must be a subset of the model's (a one-line error names the others).
+An existing checkpoint in the workdir wins over ``init.model``: the run resumes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import jax
+import ml_collections
+import numpy as np
+import optax
+
+from orbjax.model.io import TrainedModel, load_model
+from orbjax.model.statistics import Statistics, compute_statistics, element_names
+
+# Architecture fields taken from the file (heads stay the run's).
+ARCHITECTURE = ("channels", "l_max", "n_layers", "cutoff", "n_basis", "radial_hidden", "readout_hidden",
+                "orbital_head", "orbital_features", "charge_neutral")
+def resolve_model_path(name: str) -> str:
+    """A path, or the name of a model shipped with orbjax (``chno-gfn1`` →
+    orbjax/pretrained/chno-gfn1.orbjax)."""
+    from orbjax import pretrained
+
+    if os.path.exists(name):
+        return name
+    if name in pretrained.available():
+        return str(pretrained.model_path(name))
+    raise FileNotFoundError(f"init.model={name!r}: no such model file, nor a shipped model (shipped: "
+                            f"{', '.join(pretrained.available()) or 'none'})")
+
+
+def init_model(config: ml_collections.ConfigDict) -> TrainedModel | None:
+    """The model of ``config.init.model`` (None without one), with ``config.model`` set to its
+    architecture (the run's heads kept)."""
+    name = config.get("init", {}).get("model", "")
+    if not name:
+        return None
+    trained = load_model(resolve_model_path(name))
+    for key in ARCHITECTURE:
+        if key in trained.config.model and key in config.model:
+            config.model[key] = trained.config.model[key]
+    return trained
+
+
+def check_elements_subset(trained: TrainedModel, graphs, where: str) -> None:
+    """The fine-tuning data may only hold elements the model knows."""
+    present = {int(z) for g in graphs for z in np.unique(g.nodes["atomic_numbers"])}
+    other = sorted(present - set(trained.statistics.species))
+    if other:
+        raise ValueError(f"{where} holds {element_names(other)}, which the model of init.model does not know (it "
+                         f"knows {element_names(trained.statistics.species)}); fine-tune on data of those elements "
+                         f"only, or train from scratch")
+
+
+def finetune_statistics(trained: TrainedModel, train_graphs, level: str, refit_energies: bool = True) -> Statistics:
+    """The file's statistics with one level, `level`, whose reference energies are refitted
+    on `train_graphs` (NaN for elements they lack) and whose energy scale is the file's
+    default level's."""
+    old = trained.statistics
+    k = old.level_index(level) if level in old.levels else 0
+    e0 = np.full(old.n_species, np.nan)
+    if refit_energies:
+        network = network_energies(trained, train_graphs, k)
+        residual = [g._replace(globals={**g.globals, "energy": (g.globals["energy"] - e).astype(np.float64)})
+                    for g, e in zip(train_graphs, network)]
+        fitted = compute_statistics(residual, species=old.species, level=level)
+        present = {int(z) for g in train_graphs for z in g.nodes["atomic_numbers"]}
+        for i, z in enumerate(old.species):
+            if z in present:
+                e0[i] = fitted.atomic_energies[0][i]
+        source = fitted.e0_source[0]
+    else:
+        e0[:] = old.atomic_energies[k]
+        source = old.e0_source[k]
+    return dataclasses.replace(old, levels=(level,), atomic_energies=(tuple(float(x) for x in e0),),
+                               energy_scale=(old.energy_scale[k],), e0_source=(f"{source} (fine-tuned)",))
+
+
+def network_energies(trained: TrainedModel, graphs, level: int, batch_size: int = 16) -> np.ndarray:
+    """[n_graphs] eV: the loaded model's energy without its E0s, at level index `level`."""
+    from orbjax.data.batching import compute_budgets, pad_batch, plan_batches
+    from orbjax.model.predict import predict
+    from orbjax.runtime import precision
+
+    model = trained.model
+    budgets = compute_budgets(graphs, batch_size, 1)
+    out = np.zeros(len(graphs))
+    with precision(model.dtype):
+        variables = jax.tree.map(lambda x: np.asarray(x, model.dtype) if np.asarray(x).dtype.kind == "f" else x,
+                                 trained.variables)
+        fn = jax.jit(lambda v, g: predict(model, v, g, level=level)["network_energy"])
+        for indices, budget in plan_batches(graphs, batch_size, budgets, shuffle=False):
+            batch = pad_batch([graphs[i] for i in indices], budget)
+            batch = jax.tree.map(lambda x: x.astype(model.dtype) if x.dtype.kind == "f" else x, batch)
+            out[indices] = np.asarray(fn(variables, batch))[: len(indices)]
+    return out
+
+
+def finetune_params(fresh: dict, trained: TrainedModel, level: str, reinit=()) -> tuple[dict, list[str]]:
+    """`fresh` ({"params": ...} of the new model) with every parameter the file has (same
+    path and shape) loaded from it; returns (params, paths left at their initialisation)."""
+    source = dict(trained.variables["params"])
+    levels = trained.statistics.levels
+    readout = "energy_readout" if level not in levels or levels.index(level) == 0 else f"energy_readout_{level}"
+    source["energy_readout"] = trained.variables["params"][readout]
+    kept = []
+
+    def take(path, value):
+        name = "/".join(str(getattr(p, "key", p)) for p in path)
+        node = source
+        for p in path[1:]:  # path[0] is "params"
+            key = getattr(p, "key", p)
+            if not isinstance(node, dict) or key not in node:
+                kept.append(name)
+                return value
+            node = node[key]
+        if np.shape(node) != np.shape(value) or any(name[len("params/"):].startswith(r) for r in reinit):
+            kept.append(name)
+            return value
+        return np.asarray(node, np.asarray(value).dtype)
+
+    params = jax.tree_util.tree_map_with_path(take, jax.device_get(fresh))
+    return params, kept
+
+
+def frozen_labels(params: dict, freeze) -> dict:
+    """"frozen" / "trained" per parameter: frozen where its path starts with a prefix of `freeze`."""
+    def label(path, _):
+        name = "/".join(str(getattr(p, "key", p)) for p in path[1:])
+        return "frozen" if any(name.startswith(prefix) for prefix in freeze) else "trained"
+
+    return jax.tree_util.tree_map_with_path(label, params)
+
+
+def with_frozen(tx: optax.GradientTransformation, params: dict, freeze) -> optax.GradientTransformation:
+    """`tx` for the trained parameters, no update at all for the frozen ones."""
+    if not freeze:
+        return tx
+    labels = frozen_labels(params, tuple(freeze))
+    if "frozen" not in jax.tree.leaves(labels):
+        raise ValueError(f"init.freeze={tuple(freeze)} matches no parameter; prefixes are paths such as "
+                         "'network/embedding', 'network/interaction_0', 'energy_readout'")
+    return optax.multi_transform({"trained": tx, "frozen": optax.set_to_zero()}, labels)
