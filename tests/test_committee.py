@@ -97,3 +97,52 @@ def test_the_calculator_gives_the_committee_and_its_spread(files):
     box = Atoms(numbers, positions + 1.0, cell=np.eye(3) * 12.0, pbc=True)  # periodic: stress
     box.calc = orbjax.CommitteeCalculator(files[:2])
     assert box.get_stress().shape == (6,) and np.isfinite(box.calc.results["max_force_std"])
+
+
+def _md(files, tmp_path, name, *extra):
+    from ase.io import write
+
+    from orbjax.md import main
+
+    structure = tmp_path / "cluster.extxyz"
+    write(structure, Atoms(*cluster(6, seed=4)[::-1]))
+    out = tmp_path / name
+    code = main(["--model", *map(str, files), "--structure", str(structure), "--steps", "6", "--interval", "2",
+                 "--timestep", "0.1", "--no-progress", "--out", str(out), *extra])
+    return code, out
+
+
+def test_committee_md_logs_the_spread_and_stops_or_writes_at_the_threshold(files, tmp_path):
+    import csv
+
+    from ase.io import read
+
+    code, out = _md(files[:3], tmp_path, "never", "--uncertainty-threshold", "1e9")
+    rows = list(csv.DictReader(open(out / "thermo.csv")))
+    assert code == 0 and [int(r["step"]) for r in rows] == [0, 2, 4, 6]
+    assert all(float(r["max_force_std_eV_A"]) > 0 for r in rows)
+    assert not (out / "uncertain.extxyz").exists() and not (out / "stopped.json").exists()
+
+    code, out = _md(files[:3], tmp_path, "at_once", "--uncertainty-threshold", "0")
+    rows = list(csv.DictReader(open(out / "thermo.csv")))
+    assert code == 0 and [int(r["step"]) for r in rows] == [0]
+    assert [f.info["step"] for f in read(out / "uncertain.extxyz", index=":")] == [0]
+    assert '"step": 0' in (out / "stopped.json").read_text()
+
+    code, out = _md(files[:3], tmp_path, "write", "--uncertainty-threshold", "0", "--on-uncertain", "write")
+    assert code == 0 and len(list(csv.DictReader(open(out / "thermo.csv")))) == 4
+    assert [f.info["step"] for f in read(out / "uncertain.extxyz", index=":")] == [0, 2, 4, 6]
+
+    code, out = _md(files[:1], tmp_path, "single", "--uncertainty-threshold", "0.1")
+    assert code == 1 and not out.exists()  # one-line error, no empty --out
+
+
+def test_committee_md_of_identical_members_is_the_single_models_md(files, tmp_path):
+    import csv
+
+    _, one = _md(files[:1], tmp_path, "one")
+    _, two = _md([files[0], files[3]], tmp_path, "two")
+    single, pair = (list(csv.DictReader(open(d / "thermo.csv"))) for d in (one, two))
+    assert [float(r["max_force_std_eV_A"]) for r in pair] == [0.0] * 4 and "max_force_std_eV_A" not in single[0]
+    for a, b in zip(single, pair):
+        assert float(a["total_energy_eV"]) == pytest.approx(float(b["total_energy_eV"]), abs=1e-4)
