@@ -41,6 +41,9 @@ def test_the_mean_is_the_average_of_the_members_alone(files):
     assert out["max_force_std"] == pytest.approx(sigma.max(), rel=1e-4)
     assert out["energy_std_per_atom"] == pytest.approx(energies.std() / 7, rel=1e-3, abs=1e-5)
     assert out["max_force_std"] > 1e-4  # different random members disagree
+    looped = committee.replace(mode="map").energy_forces_stress(positions, numbers)  # lax.map: same numbers
+    np.testing.assert_allclose(looped["forces"], out["forces"], atol=1e-5)
+    np.testing.assert_allclose(looped["energies"], out["energies"], atol=1e-4)
 
 
 def test_identical_members_have_zero_spread(files):

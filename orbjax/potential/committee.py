@@ -1,8 +1,9 @@
 """A committee of potentials: M models of one architecture evaluated as one.
 
 The members' variables ({"params", "statistics"}) are stacked along a leading axis [M, ...]
-and `jax.vmap`ped through one compiled function per shape (module-level `jit`s below, the
-model a static argument, as in `core`): M members cost one compilation, and one call.
+and `jax.vmap`ped (or, `mode="map"`, looped with `lax.map`) through one compiled function
+per shape (module-level `jit`s below, the model a static argument, as in `core`): M members
+cost one compilation, and one call.
 Each member keeps its own statistics (E0s, energy scale); its Σ E0 is added to its network
 energy in float64 on the host, as for a single `Potential`.
 
@@ -41,21 +42,28 @@ class CommitteeError(ValueError):
 # a committee of M members of one architecture compiles once per shape, whatever M's values.
 
 
-def _vmapped(fn, model, stacked, *args, **kwargs):
-    return jax.vmap(lambda v: fn(model, v, *args, **kwargs))(stacked)
+MODES = ("vmap", "map")  # all members at once (jax.vmap) | one after another in one function (lax.map)
 
 
-committee_dense_efs_jit = jax.jit(functools.partial(_vmapped, _dense_efs), static_argnums=0,
-                                  static_argnames=("images", "level"))
-committee_predict_jit = jax.jit(functools.partial(_vmapped, _predict_energy_forces), static_argnums=(0, 3, 4))
-committee_neighbour_efs_jit = jax.jit(functools.partial(_vmapped, neighbour_efs), static_argnums=0,
-                                      static_argnames="level")
+def _members(fn, model, stacked, *args, mode: str = "vmap", **kwargs):
+    """`fn(model, variables, *args, **kwargs)` of every member, outputs stacked [M, ...]."""
+    one = lambda v: fn(model, v, *args, **kwargs)  # noqa: E731
+    return jax.vmap(one)(stacked) if mode == "vmap" else jax.lax.map(one, stacked)
 
 
-def committee_neighbour_forces(model, stacked, positions, atomic_numbers, nbrs: NeighbourList, level: int = 0):
+committee_dense_efs_jit = jax.jit(functools.partial(_members, _dense_efs), static_argnums=0,
+                                  static_argnames=("images", "level", "mode"))
+committee_predict_jit = jax.jit(functools.partial(_members, _predict_energy_forces), static_argnums=(0, 3, 4),
+                                static_argnames="mode")
+committee_neighbour_efs_jit = jax.jit(functools.partial(_members, neighbour_efs), static_argnums=0,
+                                      static_argnames=("level", "mode"))
+
+
+def committee_neighbour_forces(model, stacked, positions, atomic_numbers, nbrs: NeighbourList, level: int = 0,
+                               mode: str = "vmap"):
     """Members' (network energies [M] eV without Σ E0, forces [M, n, 3] eV/Å) on one list
     (inside the jitted MD step)."""
-    return _vmapped(neighbour_forces, model, stacked, positions, atomic_numbers, nbrs, level=level)
+    return _members(neighbour_forces, model, stacked, positions, atomic_numbers, nbrs, level=level, mode=mode)
 
 
 def force_spread(forces):
@@ -68,8 +76,10 @@ def force_spread(forces):
 
 
 def load_committee(paths, which: str = "best", dtype=None, max_images=(0, 0, 0), edge_chunk: int | None = None,
-                   level: str | None = None) -> "Committee":
-    """Model files or workdirs as one `Committee` (arguments as `orbjax.load_potential`).
+                   level: str | None = None, mode: str = "vmap") -> "Committee":
+    """Model files or workdirs as one `Committee` (arguments as `orbjax.load_potential`;
+    `mode` "vmap": the members batched, "map": one after another inside the one compiled
+    function — see `benchmarks/committee_step.csv` for which is faster where).
 
     The members must share elements, levels of theory and architecture (the same Flax
     model); otherwise a one-line `CommitteeError` names the odd member and what differs.
@@ -80,7 +90,7 @@ def load_committee(paths, which: str = "best", dtype=None, max_images=(0, 0, 0),
         raise CommitteeError(f"a committee needs at least 2 model files, got {len(paths)}: {paths}")
     kwargs = {} if edge_chunk is None else {"edge_chunk": edge_chunk}
     members = [load_potential(p, which, dtype, max_images, level=level, **kwargs) for p in paths]
-    return Committee.create(members, paths)
+    return Committee.create(members, paths, mode)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -94,15 +104,19 @@ class Committee:
     Attributes:
       members: the `Potential`s (each usable alone). names: where each came from.
       variables: the members' variables stacked along a leading axis, on the device.
+      mode: "vmap" (members batched) or "map" (one after another, `lax.map`), in one compiled function.
     """
 
     members: tuple
     names: tuple
     variables: dict
+    mode: str = "vmap"
 
     @classmethod
-    def create(cls, members, names=None) -> "Committee":
+    def create(cls, members, names=None, mode: str = "vmap") -> "Committee":
         """From `Potential`s (refused by name if they differ in elements, levels, dtype or architecture)."""
+        if mode not in MODES:
+            raise ValueError(f"committee mode must be one of {MODES}, not {mode!r}")
         members = tuple(members)
         names = tuple(str(n) for n in (names or [f"member {k}" for k in range(len(members))]))
         first = members[0]
@@ -113,7 +127,7 @@ class Committee:
                                      f"use members trained with the same config and elements")
         with first.precision():
             variables = jax.tree.map(lambda *xs: jnp.stack(xs), *[m.variables for m in members])
-        return cls(members, names, variables)
+        return cls(members, names, variables, mode)
 
     # --------------------------------------------------------------- what MD and the calculator use
 
@@ -168,7 +182,8 @@ class Committee:
 
     def replace(self, **changes) -> "Committee":
         """Every member's `Potential.replace(**changes)`."""
-        return Committee.create([m.replace(**changes) for m in self.members], self.names)
+        mode = changes.pop("mode", self.mode)
+        return Committee.create([m.replace(**changes) for m in self.members], self.names, mode)
 
     # --------------------------------------------------------------- evaluation
 
@@ -187,14 +202,15 @@ class Committee:
             raise TypeError("Committee.energy_forces_stress needs concrete atomic_numbers")
         positions, cell, pbc, images, ok = first._prepare(positions, atomic_numbers, cell, pbc)
         out = committee_dense_efs_jit(self.model, self.variables, positions, atomic_numbers, cell, pbc,
-                                      images=_key(images), level=self.level)
+                                      images=_key(images), level=self.level, mode=self.mode)
         out = {k: np.where(np.asarray(ok), np.asarray(v), np.nan) for k, v in out.items()}
         return self.combine(out["network_energy"], out["forces"], out["stress"], z)
 
     def predict_graph(self, graph, compute_stress: bool) -> dict:
         """The compiled `predict` of every member on one padded graph: network_energy
         [M, n_graphs] eV (no E0), forces [M, n_nodes, 3] eV/Å, stress [M, n_graphs, 3, 3]."""
-        return committee_predict_jit(self.model, self.variables, graph, bool(compute_stress), self.level)
+        return committee_predict_jit(self.model, self.variables, graph, bool(compute_stress), self.level,
+                                     mode=self.mode)
 
     def combine(self, network_energies, forces, stress, atomic_numbers) -> dict:
         """Members' network energies [M] (no E0), forces [M, n, 3], stress [M, 3, 3] or None

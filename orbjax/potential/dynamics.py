@@ -42,7 +42,7 @@ from ase import units
 
 from orbjax.potential.barostat import (COMPRESSIBILITY_PER_GPA, GPA, TIME_CONSTANT_FS, instantaneous_pressure,
                                        log_volume_increment)
-from orbjax.potential.committee import _vmapped, committee_neighbour_forces, force_spread
+from orbjax.potential.committee import _members, committee_neighbour_forces, force_spread
 from orbjax.potential.neighbour_list import NeighbourList, NeighbourListBuilder, neighbour_efs, neighbour_forces
 
 ACCELERATION = units.fs ** 2  # (eV/Å)/amu → Å/fs²
@@ -251,7 +251,7 @@ class MolecularDynamics:
         z = jnp.asarray(self.atomic_numbers)
         if self.committee:
             energies, forces = committee_neighbour_forces(self.potential.model, params, positions, z, nbrs,
-                                                          level=self.potential.level)
+                                                          level=self.potential.level, mode=self.potential.mode)
             energy, forces, spread = self._combine(energies, forces)
             return energy, forces, nbrs, spread
         energy, forces = neighbour_forces(self.potential.model, params, positions, z, nbrs, level=self.potential.level)
@@ -270,8 +270,8 @@ class MolecularDynamics:
         nbrs = nbrs.replace(overflow=nbrs.overflow | (scale < NPT_RANGE) | (scale > 1 / NPT_RANGE))
         z = jnp.asarray(self.atomic_numbers)
         if self.committee:
-            out = _vmapped(neighbour_efs, self.potential.model, params, positions, z, nbrs, cell,
-                           level=self.potential.level)
+            out = _members(neighbour_efs, self.potential.model, params, positions, z, nbrs, cell,
+                           level=self.potential.level, mode=self.potential.mode)
             energy, forces, spread = self._combine(out["network_energy"], out["forces"])
             return energy, forces, out["stress"].mean(0), nbrs, spread
         out = neighbour_efs(self.potential.model, params, positions, z, nbrs, cell, level=self.potential.level)
