@@ -8,7 +8,8 @@ depend on the values); members differ only in their parameters. System: a period
 water at 1 g/cm³ (`benchmarks.md_step.water_box`; 7x7x7 = 1,029 atoms). What is timed: the
 jitted NVT MD (`orbjax.potential.dynamics`, on-device neighbour list) advancing `--steps`
 steps in one chunk, after a first chunk that compiles (compile_s); ms_per_step is the
-median over `--repeats` chunks; max_force_std_eV_A (committee rows) shows the members differ. All rows of one box come from one process, one after
+median over `--repeats` chunks; max_force_std_eV_A (committee rows) shows the members
+differ. All rows of one box come from one process, one after
 another. ratio_vs_single = committee step / single step; ratio_vs_4_singles = committee
 step / (4 × single step): below 1, the committee is cheaper than running its members apart.
 """

@@ -1,4 +1,5 @@
-"""`OrbjaxCalculator` (and `CommitteeCalculator`): the ASE calculator, a thin layer over `orbjax.data.graphs.potential_graph`
+"""`OrbjaxCalculator` (and `CommitteeCalculator`): the ASE calculator, a thin layer over
+`orbjax.data.graphs.potential_graph`
 (checks, neighbour list, graph, padding ladder `next_budget`) and the potential's jitted `predict`."""
 from __future__ import annotations
 

@@ -94,7 +94,7 @@ class MolecularDynamics:
     compressibility: float = COMPRESSIBILITY_PER_GPA / GPA
     barostat_time: float = TIME_CONSTANT_FS
     reallocations: int = dataclasses.field(default=0, init=False)  # overflows recovered by `run`
-    stopped_at: int | None = dataclasses.field(default=None, init=False)  # step an uncertainty stop ended a run at (md_run)
+    stopped_at: int | None = dataclasses.field(default=None, init=False)  # step of an uncertainty stop (md_run)
 
     @classmethod
     def create(cls, potential, atoms, ensemble: str = "nve", timestep: float = 0.5, temperature: float = 300.0,

@@ -125,7 +125,8 @@ def split_structures(data_config, seed: int) -> StructureSplits:
     `data.train_indices` (a text file of 0-based indices into the structures read from
     `train_path`, whitespace- or comma-separated, `#` comments) trains on exactly those
     structures (active learning); validation and test come from val_path/test_path or from
-    the split of the rest, and an index that falls in them is a one-line error. `data.shuffle_targets` (comma-separated labels)
+    the split of the rest, and an index that falls in them is a one-line error.
+    `data.shuffle_targets` (comma-separated labels)
     permutes those labels among same-element atoms of the training split (`data/shuffle.py`).
     Bad structures raise, or with ``data.on_error="skip"`` are left out and listed in
     `skipped`; so are validation/test structures with elements the training split lacks.
