@@ -3,6 +3,9 @@ vs one model's step (and 4 single-model steps, the cost of running the members a
 
     python -m benchmarks.committee_step [--out benchmarks/committee_step.csv] [--boxes 4x4x4,7x7x7] [--steps 10]
 
+The committed CSV: `--boxes 4x4x4,7x7x7 --steps 5 --repeats 3`, then the rows of
+`--boxes 15x15x15 --steps 3 --repeats 2` (10,125 atoms) appended from a second run.
+
 Model: configs/test.py's architecture with untrained random parameters (the cost does not
 depend on the values); members differ only in their parameters. System: a periodic box of
 water at 1 g/cm³ (`benchmarks.md_step.water_box`; 7x7x7 = 1,029 atoms). What is timed: the

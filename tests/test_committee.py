@@ -149,3 +149,27 @@ def test_committee_md_of_identical_members_is_the_single_models_md(files, tmp_pa
     assert [float(r["max_force_std_eV_A"]) for r in pair] == [0.0] * 4 and "max_force_std_eV_A" not in single[0]
     for a, b in zip(single, pair):
         assert float(a["total_energy_eV"]) == pytest.approx(float(b["total_energy_eV"]), abs=1e-4)
+
+
+def test_committee_npt_of_identical_members_is_the_single_models_npt(files):
+    """The NPT path (stress from every member on one list): identical members give the single
+    model's trajectory and zero spread; different members a positive one."""
+    from orbjax.potential.dynamics import MolecularDynamics
+
+    positions, numbers = cluster(8, seed=5)
+    atoms = Atoms(numbers, positions + 2.0, cell=np.eye(3) * 9.0, pbc=True)
+    single = orbjax.load_potential(files[0])
+
+    def run(potential):
+        md = MolecularDynamics.create(potential, atoms, "npt", timestep=0.1, temperature=100.0)
+        state, nbrs = md.initial_state(atoms.positions, md.maxwell_boltzmann(100.0, seed=0))
+        for state, nbrs in md.run(state, nbrs, 3, 3):
+            pass
+        return md.thermo(state), state
+
+    (one, s1), (two, s2) = run(single), run(orbjax.load_committee([files[0], files[3]]))
+    assert two["max_force_std_eV_A"] == 0.0 and "max_force_std_eV_A" not in one
+    for key in ("potential_energy_eV", "volume_A3", "pressure_GPa"):
+        assert two[key] == pytest.approx(one[key], rel=1e-5, abs=1e-5)
+    np.testing.assert_allclose(np.asarray(s2.stress), np.asarray(s1.stress), atol=1e-6)
+    assert run(orbjax.load_committee(files[:2]))[0]["max_force_std_eV_A"] > 0
