@@ -11,7 +11,8 @@ the first member), starting from the most uncertain: uncertain, and not k near-c
 one event. Writes them as extxyz (info: candidate_index, max_force_std_eV_A,
 energy_std_per_atom_eV) for labelling (`python -m orbjax.label`), and their candidate
 indices, one a line, to `<out>.indices.txt` (usable as data.train_indices when the
-candidates are the training file).
+candidates are the training file and orbjax reads every structure of it: data.train_indices
+counts the structures a run reads, after data.limit and any left out as unreadable).
 """
 from __future__ import annotations
 
