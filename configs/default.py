@@ -10,7 +10,7 @@ import ml_collections
 
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
-    config.seed = 0  # initialisation, batch order and (with data.split_seed < 0) the split
+    config.seed = 0  # initialisation, batch order, n_train subsample (subsample_seed < 0), split (split_seed < 0)
     config.dtype = "float32"  # float32 | float64 (enabled for this run only, not globally)
 
     # Data: a labelled orbjax .h5 (python -m orbjax.label) or any readable structure file.
@@ -27,6 +27,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.test_fraction = 0.1  # share of the training file held out for the test
     config.data.n_train = 0  # 0 = all; else a nested subsample (learning curves)
     config.data.split_seed = -1  # ≥ 0: val/test molecules fixed by it; `seed` then draws only n_train
+    config.data.subsample_seed = -1  # ≥ 0: draws the n_train subsample (committees sharing data); -1: `seed`
+    config.data.train_indices = ""  # file of structure indices of train_path to train on (active learning); empty: all
     config.data.extra_tests = ""  # more test sets scored at the end: "name=path,name=path"
     config.data.shuffle_targets = ""  # control: labels permuted among same-element atoms (data/shuffle.py)
     config.data.limit = 0  # 0 = all structures of the file; else only the first N

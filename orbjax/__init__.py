@@ -6,8 +6,10 @@ Public face::
     potential = orbjax.load_potential("runs/x")            # jit/grad/vmap-able functions
     potential = orbjax.load_potential("model.orbjax")      # the same from a one-file model
     atoms.calc = orbjax.OrbjaxCalculator(potential)         # ASE molecular dynamics
+    committee = orbjax.load_committee(["m0.orbjax", "m1.orbjax", "m2.orbjax", "m3.orbjax"])
+    atoms.calc = orbjax.CommitteeCalculator(committee)      # + results["max_force_std"], ...
 
-`load_potential` and `OrbjaxCalculator` are imported lazily, so `import orbjax.data` does not
+`load_potential`, `load_committee` and the calculators are imported lazily, so `import orbjax.data` does not
 pull in the model code. Importing orbjax changes no process-wide setting; on CPUs call
 `orbjax.runtime.tune_cpu()` before using JAX for the speed the command lines get
 (orbjax/runtime.py).
@@ -16,7 +18,9 @@ from __future__ import annotations
 
 from orbjax._version import __version__
 
-__all__ = ["load_potential", "load_pretrained", "Potential", "OrbjaxCalculator", "__version__"]
+__all__ = ["load_potential", "load_pretrained", "Potential", "OrbjaxCalculator", "load_committee", "Committee",
+           "CommitteeCalculator", "__version__"]
+_LAZY = ("load_potential", "Potential", "OrbjaxCalculator", "load_committee", "Committee", "CommitteeCalculator")
 
 
 def load_pretrained(name: str, **kwargs):
@@ -29,7 +33,7 @@ def load_pretrained(name: str, **kwargs):
 
 
 def __getattr__(name: str):
-    if name in ("load_potential", "Potential", "OrbjaxCalculator"):
+    if name in _LAZY:
         from orbjax import potential
 
         return getattr(potential, name)

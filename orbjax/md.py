@@ -3,12 +3,17 @@
     python -m orbjax.md --model model.orbjax --structure box.extxyz --ensemble nvt \\
         --temperature 300 --timestep 0.5 --steps 100000 --out md_run/
     python -m orbjax.md ... --ensemble npt --pressure 0.0 --compressibility 0.01 --barostat-time 1000
+    python -m orbjax.md --model m0.orbjax m1.orbjax m2.orbjax m3.orbjax ... \
+        --uncertainty-threshold 0.3 --on-uncertain stop     # committee MD: stop at σ_F > 0.3 eV/Å
 
 Units: timestep fs, temperature K, friction 1/fs; NPT (isotropic stochastic cell rescaling,
 Langevin thermostat): pressure GPa, compressibility 1/GPa (≈ 1/bulk modulus; it sets only
 how fast the volume relaxes), barostat time fs. Writes thermo.csv, trajectory.extxyz and
 state.npz every --interval steps (orbjax/potential/md_run.py); running the same command
-again continues the run up to --steps. A user's error (missing or unreadable file, an
+again continues the run up to --steps. Several --model files run a committee (one compiled
+function for all members, mean forces): thermo.csv gains the max force spread per logged
+step (eV/Å), and --uncertainty-threshold stops the run (or, with --on-uncertain write,
+collects the frames in uncertain.extxyz) when it crosses the threshold. A user's error (missing or unreadable file, an
 element the model never saw) is one line and exit status 1, and leaves no empty --out.
 The logic lives in orbjax.potential.dynamics and orbjax.potential.md_run; this file only
 parses the command line.
@@ -27,7 +32,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     from orbjax.potential.core import EDGE_CHUNK
 
     p = cli.ArgumentParser(prog="python -m orbjax.md", description=__doc__.split("\n")[0])
-    p.add_argument("--model", required=True, help="model file or training workdir")
+    p.add_argument("--model", required=True, nargs="+",
+                   help="model file or training workdir; several: a committee of one architecture")
     p.add_argument("--structure", required=True, help="structure file ASE reads (last frame is used)")
     p.add_argument("--out", required=True, help="output directory (resumed if it holds a run)")
     p.add_argument("--steps", type=int, required=True, help="total number of steps")
@@ -46,6 +52,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--dtype", choices=("float32", "float64"), default=None, help="default: the model's training dtype")
     p.add_argument("--edge-chunk", type=int, default=EDGE_CHUNK,
                    help="edges per chunk of the model's edge loop (0: whole; same forces, less memory)")
+    p.add_argument("--uncertainty-threshold", type=float, default=None,
+                   help="committee only: eV/Å; a logged step whose max force spread exceeds it is written to "
+                        "uncertain.extxyz")
+    p.add_argument("--on-uncertain", choices=("stop", "write"), default="stop",
+                   help="at a step above --uncertainty-threshold: stop the run, or write the frame and go on")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -58,19 +69,29 @@ def main(argv=None) -> int:
 
 
 def _main(argv, outputs) -> int:
-    from orbjax.potential import load_potential
+    from orbjax.potential import load_committee, load_potential
     from orbjax.potential.md_run import run_md
 
     args = parse_args(argv)
+    if args.uncertainty_threshold is not None and len(args.model) < 2:
+        raise ValueError("--uncertainty-threshold needs a committee: give --model several model files")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise NotADirectoryError(f"--out {args.out}: exists and is not a directory")
     outputs.append(cli.OutputDirectory(args.out, done="state.npz"))  # a failed first try leaves no empty --out
     atoms = read_structure(args.structure)  # before the (slower) model load
-    potential = load_potential(args.model, dtype=args.dtype, edge_chunk=args.edge_chunk)
+    if len(args.model) > 1:
+        potential = load_committee(args.model, dtype=args.dtype, edge_chunk=args.edge_chunk)
+    else:
+        potential = load_potential(args.model[0], dtype=args.dtype, edge_chunk=args.edge_chunk)
     md = run_md(potential, atoms, args.out, args.steps, args.ensemble, args.temperature,
                 args.timestep, args.friction, args.interval, args.seed, args.skin, progress=not args.no_progress,
-                model=args.model, pressure_gpa=args.pressure, compressibility_per_gpa=args.compressibility,
-                barostat_time=args.barostat_time)
+                model=args.model[0] if len(args.model) == 1 else args.model, pressure_gpa=args.pressure,
+                compressibility_per_gpa=args.compressibility, barostat_time=args.barostat_time,
+                uncertainty_threshold=args.uncertainty_threshold, on_uncertain=args.on_uncertain)
+    if md.stopped_at is not None:
+        print(f"stopped at step {md.stopped_at}: max force spread above {args.uncertainty_threshold} eV/Å "
+              f"(frame in {os.path.join(args.out, 'uncertain.extxyz')})")
+        return 0
     print(f"done: {args.steps} steps in {args.out} ({md.reallocations} neighbour-list reallocations)")
     return 0
 

@@ -22,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "orbjax"
 KNOWN_ENTRY_POINTS = {"orbjax.train", "orbjax.evaluate", "orbjax.label", "orbjax.sweep", "orbjax.quickstart",
-                      "orbjax.export", "orbjax.md", "orbjax.sample"}
+                      "orbjax.export", "orbjax.md", "orbjax.sample", "orbjax.select"}
 
 
 def module_name(path: Path) -> str:

@@ -28,6 +28,9 @@ what runs):
 * `checked_energy_forces_stress(potential)` — the first, compiled with its element check
   inside (`checked`): under ``jax.jit(potential.energy_forces_stress)`` an element the model
   never saw gives NaN outputs, this one raises `UnknownElementError` instead.
+* `load_committee(paths)` — M models of one architecture as one `Committee` (`committee`):
+  stacked variables `vmap`ped through one compiled function; mean energy/forces/stress and
+  their spread (σ_E per atom, σ_F per atom and its max); `CommitteeCalculator` for ASE.
 * `OrbjaxCalculator` — an ASE calculator for molecular dynamics and optimisation: a numpy
   neighbour list, padded to budgets that grow geometrically (MD compiles once or twice, not
   every step), and a jitted `predict`.
@@ -68,15 +71,17 @@ from __future__ import annotations
 
 from orbjax.data.batching import next_budget
 from orbjax.model.statistics import UnknownElementError
-from orbjax.potential.ase_calculator import OrbjaxCalculator
+from orbjax.potential.ase_calculator import CommitteeCalculator, OrbjaxCalculator
 from orbjax.potential.checked import checked_energy_forces_stress
+from orbjax.potential.committee import Committee, CommitteeError, load_committee
 from orbjax.potential.core import DTYPES, Potential, load_potential
 from orbjax.data.lattice import lattice_frame
 from orbjax.potential.dense import FAR, dense_graph, dense_pairs, image_grid, required_images
 from orbjax.potential.jax_md import jax_md_energy_fn
 from orbjax.potential.neighbour_list import NeighbourList, NeighbourListBuilder
 
-__all__ = ["load_potential", "Potential", "OrbjaxCalculator", "jax_md_energy_fn", "UnknownElementError",
+__all__ = ["load_potential", "Potential", "OrbjaxCalculator", "load_committee", "Committee", "CommitteeError",
+           "CommitteeCalculator", "jax_md_energy_fn", "UnknownElementError",
            "checked_energy_forces_stress",
            "dense_pairs", "dense_graph", "image_grid", "lattice_frame", "required_images", "next_budget", "FAR",
            "DTYPES", "NeighbourList", "NeighbourListBuilder"]

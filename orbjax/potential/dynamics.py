@@ -16,6 +16,10 @@ raises the overflow flag and the host re-allocates the list in the present cell.
 sees the true positions and cell; edges between the true cutoff and the raised one
 contribute exactly zero (the envelope vanishes there).
 
+With a committee (`orbjax.load_committee`) as the potential, every force call runs all
+members (vmapped, on the one list), the atoms move on the members' mean forces and the state
+carries the max over atoms of the force spread σ_F,i (eV/Å), which `thermo` reports.
+
 Units: positions Å, velocities Å/fs, masses amu, time fs, energies eV, temperature K,
 pressure and stress eV/Å³ (`barostat.GPA` converts), compressibility Å³/eV.
 
@@ -38,6 +42,7 @@ from ase import units
 
 from orbjax.potential.barostat import (COMPRESSIBILITY_PER_GPA, GPA, TIME_CONSTANT_FS, instantaneous_pressure,
                                        log_volume_increment)
+from orbjax.potential.committee import _members, committee_neighbour_forces, force_spread
 from orbjax.potential.neighbour_list import NeighbourList, NeighbourListBuilder, neighbour_efs, neighbour_forces
 
 ACCELERATION = units.fs ** 2  # (eV/Å)/amu → Å/fs²
@@ -59,6 +64,7 @@ class MDState:
     step: jnp.ndarray  # [] int32
     cell: jnp.ndarray  # [3, 3] Å, rows are lattice vectors (zeros: no cell); changes in NPT only
     stress: jnp.ndarray  # [3, 3] eV/Å³ at `positions` (NPT only; zeros otherwise)
+    force_std: jnp.ndarray  # [] eV/Å committee: max over atoms of σ_F,i at `positions` (single potential: 0)
 
 
 @dataclasses.dataclass(eq=False)
@@ -88,6 +94,7 @@ class MolecularDynamics:
     compressibility: float = COMPRESSIBILITY_PER_GPA / GPA
     barostat_time: float = TIME_CONSTANT_FS
     reallocations: int = dataclasses.field(default=0, init=False)  # overflows recovered by `run`
+    stopped_at: int | None = dataclasses.field(default=None, init=False)  # step of an uncertainty stop (md_run)
 
     @classmethod
     def create(cls, potential, atoms, ensemble: str = "nve", timestep: float = 0.5, temperature: float = 300.0,
@@ -132,11 +139,10 @@ class MolecularDynamics:
                 self.builder = self._npt_builder(cell)
             nbrs = self.builder.allocate(np.asarray(positions, dtype))
             x, h = jnp.asarray(positions, dtype), jnp.asarray(cell, dtype)
-            if self.ensemble == "npt":
-                energy, forces, stress, nbrs = self._compiled_forces_stress(self.potential.variables, x, h, nbrs)
-            else:
-                (energy, forces), stress = self._forces(self.potential.variables, x, nbrs), jnp.zeros((3, 3), dtype)
-            state = MDState(x, jnp.asarray(velocities, dtype), forces, energy, jnp.asarray(0, jnp.int32), h, stress)
+            out, nbrs = self._compiled_evaluate(self.potential.variables, x, h, nbrs)
+            stress = out["stress"] if self.ensemble == "npt" else jnp.zeros((3, 3), dtype)
+            state = MDState(x, jnp.asarray(velocities, dtype), out["forces"], out["energy"],
+                            jnp.asarray(0, jnp.int32), h, stress, out["force_std"])
         return state, nbrs
 
     def run(self, state: MDState, nbrs: NeighbourList, n_steps: int, interval: int
@@ -168,6 +174,8 @@ class MolecularDynamics:
                "potential_energy_eV": potential, "kinetic_energy_eV": kinetic,
                "total_energy_eV": potential + kinetic,
                "temperature_K": 2 * kinetic / (3 * len(self.masses) * units.kB)}
+        if self.committee:
+            out["max_force_std_eV_A"] = float(state.force_std)
         if self.ensemble == "npt":
             volume = abs(float(np.linalg.det(np.asarray(state.cell, np.float64))))
             pressure = instantaneous_pressure(kinetic, np.asarray(state.stress, np.float64), volume)
@@ -181,14 +189,24 @@ class MolecularDynamics:
         v = rng.normal(size=(len(self.masses), 3)) * sigma[:, None]
         return v - (self.masses[:, None] * v).sum(0) / self.masses.sum()
 
+    @property
+    def committee(self) -> bool:
+        """Whether the potential is a committee (its state carries the force spread)."""
+        return getattr(self.potential, "n_members", 0) > 0
+
     # ------------------------------------------------------------------ device side
 
-    def _forces(self, params, positions, nbrs):
-        return self._compiled_forces(params, positions, jnp.asarray(self.atomic_numbers), nbrs)
-
     @functools.cached_property
-    def _compiled_forces(self):
-        return jax.jit(functools.partial(neighbour_forces, self.potential.model, level=self.potential.level))
+    def _compiled_evaluate(self):
+        """(energy, forces, stress, force_std at `positions` in `cell`; list): the first state's."""
+        def evaluate(params, x, cell, nbrs):
+            if self.ensemble == "npt":
+                energy, forces, stress, nbrs, spread = self._evaluate_stress(params, x, cell, nbrs)
+            else:
+                (energy, forces, nbrs, spread), stress = self._evaluate(params, x, nbrs), None
+            return {"energy": energy, "forces": forces, "stress": stress, "force_std": spread}, nbrs
+
+        return jax.jit(evaluate)
 
     @functools.cached_property
     def _compiled_chunk(self):
@@ -210,6 +228,10 @@ class MolecularDynamics:
     def _compiled_forces_stress(self):
         return jax.jit(self._new_forces_stress)
 
+    def _combine(self, energies, forces):
+        """Committee: the members' mean energy [] and forces [n, 3], and max_i σ_F,i [] eV/Å."""
+        return energies.mean(0), forces.mean(0), jnp.max(force_spread(forces))
+
     def _accelerations(self, forces):
         return forces * jnp.asarray(ACCELERATION / self.masses, forces.dtype)[:, None]
 
@@ -220,35 +242,55 @@ class MolecularDynamics:
         return jax.random.fold_in(jax.random.PRNGKey(self.seed), step)
 
     def _new_forces(self, params, positions, nbrs):
-        nbrs = nbrs.update(positions)
-        energy, forces = neighbour_forces(self.potential.model, params, positions, jnp.asarray(self.atomic_numbers),
-                                          nbrs, level=self.potential.level)
+        energy, forces, nbrs, _ = self._evaluate(params, positions, nbrs)
         return energy, forces, nbrs
+
+    def _evaluate(self, params, positions, nbrs):
+        """(network energy [] eV, forces [n, 3] eV/Å, list, max force spread [] eV/Å) at `positions`."""
+        nbrs = nbrs.update(positions)
+        z = jnp.asarray(self.atomic_numbers)
+        if self.committee:
+            energies, forces = committee_neighbour_forces(self.potential.model, params, positions, z, nbrs,
+                                                          level=self.potential.level, mode=self.potential.mode)
+            energy, forces, spread = self._combine(energies, forces)
+            return energy, forces, nbrs, spread
+        energy, forces = neighbour_forces(self.potential.model, params, positions, z, nbrs, level=self.potential.level)
+        return energy, forces, nbrs, jnp.zeros((), forces.dtype)
 
     def _new_forces_stress(self, params, positions, cell, nbrs):
         """NPT: energy, forces, stress at `positions` in `cell` (= λ × the list's cell), and
         the list, updated in the list's cell; overflow also when λ left its range."""
+        return self._evaluate_stress(params, positions, cell, nbrs)[:4]
+
+    def _evaluate_stress(self, params, positions, cell, nbrs):
+        """`_new_forces_stress` and the max force spread [] eV/Å (committee; else 0)."""
         reference = abs(float(np.linalg.det(nbrs.builder.cell_array())))
         scale = jnp.cbrt(jnp.abs(jnp.linalg.det(cell)) / reference)  # λ
         nbrs = nbrs.update(positions / scale)
         nbrs = nbrs.replace(overflow=nbrs.overflow | (scale < NPT_RANGE) | (scale > 1 / NPT_RANGE))
-        out = neighbour_efs(self.potential.model, params, positions, jnp.asarray(self.atomic_numbers), nbrs, cell,
-                            level=self.potential.level)
-        return out["network_energy"], out["forces"], out["stress"], nbrs
+        z = jnp.asarray(self.atomic_numbers)
+        if self.committee:
+            out = _members(neighbour_efs, self.potential.model, params, positions, z, nbrs, cell,
+                           level=self.potential.level, mode=self.potential.mode)
+            energy, forces, spread = self._combine(out["network_energy"], out["forces"])
+            return energy, forces, out["stress"].mean(0), nbrs, spread
+        out = neighbour_efs(self.potential.model, params, positions, z, nbrs, cell, level=self.potential.level)
+        return out["network_energy"], out["forces"], out["stress"], nbrs, jnp.zeros((), positions.dtype)
 
     def _nve_step(self, params, state: MDState, nbrs):
         """Velocity Verlet (the scheme of ase.md.verlet.VelocityVerlet)."""
         dt = self.timestep
         v = state.velocities + 0.5 * dt * self._accelerations(state.forces)
         x = state.positions + dt * v
-        energy, forces, nbrs = self._new_forces(params, x, nbrs)
+        energy, forces, nbrs, spread = self._evaluate(params, x, nbrs)
         v = v + 0.5 * dt * self._accelerations(forces)
-        return state.replace(positions=x, velocities=v, forces=forces, energy=energy, step=state.step + 1), nbrs
+        return state.replace(positions=x, velocities=v, forces=forces, energy=energy, step=state.step + 1,
+                             force_std=spread), nbrs
 
     def _langevin_step(self, params, state: MDState, nbrs):
         def evaluate(x, nbrs):
-            energy, forces, nbrs = self._new_forces(params, x, nbrs)
-            return energy, forces, state.stress, nbrs
+            energy, forces, nbrs, spread = self._evaluate(params, x, nbrs)
+            return energy, forces, state.stress, nbrs, spread
 
         return self._baoab(state, state.positions, state.velocities, state.cell, nbrs, evaluate)
 
@@ -264,12 +306,12 @@ class MolecularDynamics:
         scale = jnp.exp(d_log_volume / 3.0)
         cell = scale * state.cell
         return self._baoab(state, scale * state.positions, state.velocities / scale, cell, nbrs,
-                           lambda x, nbrs: self._new_forces_stress(params, x, cell, nbrs))
+                           lambda x, nbrs: self._evaluate_stress(params, x, cell, nbrs))
 
     def _baoab(self, state: MDState, x, v, cell, nbrs, evaluate):
         """BAOAB Langevin (Leimkuhler & Matthews) from (x, v) with `state`'s forces: half
         kick, half drift, exact Ornstein-Uhlenbeck velocity update, half drift, new forces
-        (`evaluate(x, nbrs)` → energy, forces, stress, list), half kick."""
+        (`evaluate(x, nbrs)` → energy, forces, stress, list, force spread), half kick."""
         dt, dtype = self.timestep, x.dtype
         c1 = np.exp(-self.friction * dt)
         sigma = np.sqrt((1 - c1 ** 2) * units.kB * self.temperature / self.masses) * units.fs  # [n] Å/fs
@@ -278,6 +320,6 @@ class MolecularDynamics:
         x = x + 0.5 * dt * v
         v = c1 * v + jnp.asarray(sigma, dtype)[:, None] * noise
         x = x + 0.5 * dt * v
-        energy, forces, stress, nbrs = evaluate(x, nbrs)
+        energy, forces, stress, nbrs, spread = evaluate(x, nbrs)
         v = v + 0.5 * dt * self._accelerations(forces)
-        return MDState(x, v, forces, energy, state.step + 1, cell, stress), nbrs
+        return MDState(x, v, forces, energy, state.step + 1, cell, stress, spread), nbrs

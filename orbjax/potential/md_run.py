@@ -4,9 +4,12 @@ The directory holds
   run.json          the settings (a resumed run must use the same ones, `steps` excepted)
   thermo.csv        step, time_fs, potential/kinetic/total energy (eV), temperature (K),
                     (NPT: volume Å³ and instantaneous pressure GPa), neighbour-list builds
-                    and capacities, every `interval` steps
+                    and capacities, every `interval` steps; a committee adds max_force_std_eV_A
+                    (max over atoms of the force spread σ_F,i, eV/Å, at that step)
   trajectory.extxyz frames every `interval` steps: positions (Å), cell (Å), momenta (ASE
                     units), energy (eV), forces (eV/Å), info step and time_fs
+  uncertain.extxyz  (committee with a threshold) the frames whose max force spread crossed it
+  stopped.json      (--on-uncertain stop) the step and spread at which the run stopped
   state.npz         the last written state: step, positions (Å), velocities (Å/fs), cell (Å),
                     and the sizes the two text files had right after it was written
 
@@ -34,20 +37,33 @@ from orbjax.potential.dynamics import MolecularDynamics, MDState
 THERMO_FIELDS = ("step", "time_fs", "potential_energy_eV", "kinetic_energy_eV", "total_energy_eV", "temperature_K",
                  "neighbour_builds", "capacity", "candidate_capacity")
 NPT_THERMO_FIELDS = THERMO_FIELDS[:6] + ("volume_A3", "pressure_GPa") + THERMO_FIELDS[6:]
+ON_UNCERTAIN = ("stop", "write")
 
 
 def run_md(potential, atoms: Atoms, out_dir, steps: int, ensemble: str = "nvt", temperature: float = 300.0,
            timestep: float = 0.5, friction: float = 0.01, interval: int = 10, seed: int = 0, skin: float = 0.5,
            progress: bool = True, model: str = "", pressure_gpa: float = 0.0, compressibility_per_gpa: float = COMPRESSIBILITY_PER_GPA,
-           barostat_time: float = TIME_CONSTANT_FS) -> MolecularDynamics:
+           barostat_time: float = TIME_CONSTANT_FS, uncertainty_threshold: float | None = None,
+           on_uncertain: str = "stop") -> MolecularDynamics:
     """Run (or resume) MD of `atoms` in `out_dir` up to `steps` steps in total.
 
     Velocities: those of `atoms` if it has any, else Maxwell-Boltzmann at `temperature` K
     (seeded, zero total momentum). Units: timestep fs, temperature K, friction 1/fs; NPT:
     pressure GPa, compressibility 1/GPa, barostat time fs (`orbjax.potential.barostat`).
     Returns the `MolecularDynamics` (its `reallocations` counts recovered overflows).
+
+    With a committee (`orbjax.load_committee`) and `uncertainty_threshold` (eV/Å), every
+    written step whose max force spread exceeds it is appended to ``uncertain.extxyz``;
+    ``on_uncertain="stop"`` also ends the run there (``stopped.json``; `md.stopped_at`
+    the step), "write" carries on. The spread is checked every `interval` steps.
     """
     out = Path(out_dir)
+    committee = getattr(potential, "n_members", 0) > 0
+    if uncertainty_threshold is not None and not committee:
+        raise ValueError("--uncertainty-threshold needs a committee: give --model several model files "
+                         "(orbjax.load_committee)")
+    if on_uncertain not in ON_UNCERTAIN:
+        raise ValueError(f"on_uncertain must be one of {ON_UNCERTAIN}, not {on_uncertain!r}")
     settings = {"ensemble": ensemble, "timestep": float(timestep), "temperature": float(temperature),
                 "friction": float(friction), "seed": int(seed), "interval": int(interval), "skin": float(skin)}
     if ensemble == "npt":
@@ -59,6 +75,8 @@ def run_md(potential, atoms: Atoms, out_dir, steps: int, ensemble: str = "nvt", 
     out.mkdir(parents=True, exist_ok=True)  # after the checks of `create` (elements, cell): none left empty
     _check_settings(out, settings, model, len(atoms))
     fields = NPT_THERMO_FIELDS if ensemble == "npt" else THERMO_FIELDS
+    if committee:
+        fields = fields[:-3] + ("max_force_std_eV_A",) + fields[-3:]
     if (out / "state.npz").exists():
         saved = np.load(out / "state.npz")
         _truncate(out / "trajectory.extxyz", int(saved["trajectory_bytes"]))
@@ -74,9 +92,13 @@ def run_md(potential, atoms: Atoms, out_dir, steps: int, ensemble: str = "nvt", 
             csv.writer(f).writerow(fields)
         open(out / "trajectory.extxyz", "w").close()
         _write(out, md, atoms, state, nbrs, fields)
+        if _uncertain(out, md, atoms, state, uncertainty_threshold, on_uncertain):
+            return md
     bar = _progress(progress, steps, int(state.step))
     for state, nbrs in md.run(state, nbrs, steps, interval):
         _write(out, md, atoms, state, nbrs, fields)
+        if _uncertain(out, md, atoms, state, uncertainty_threshold, on_uncertain):
+            break
         if bar is not None:
             bar.update(int(state.step) - bar.n)
             bar.set_postfix(T=f"{md.thermo(state)['temperature_K']:.0f} K", refresh=False)
@@ -85,7 +107,23 @@ def run_md(potential, atoms: Atoms, out_dir, steps: int, ensemble: str = "nvt", 
     return md
 
 
-def _write(out: Path, md: MolecularDynamics, atoms: Atoms, state: MDState, nbrs, fields) -> None:
+def _uncertain(out: Path, md: MolecularDynamics, atoms: Atoms, state: MDState, threshold, on_uncertain) -> bool:
+    """Whether the run stops here: the step's max force spread crossed `threshold` (eV/Å)
+    and `on_uncertain` is "stop". A crossing frame is appended to uncertain.extxyz."""
+    if threshold is None or not float(state.force_std) > threshold:
+        return False
+    with open(out / "uncertain.extxyz", "a") as f:
+        f.write(_frame_text(md, atoms, state))
+    if on_uncertain != "stop":
+        return False
+    md.stopped_at = int(state.step)
+    record = {"step": md.stopped_at, "max_force_std_eV_A": float(state.force_std), "threshold_eV_A": threshold}
+    (out / "stopped.json").write_text(json.dumps(record) + "\n")
+    return True
+
+
+def _frame_text(md: MolecularDynamics, atoms: Atoms, state: MDState) -> str:
+    """`state` as one extxyz frame (energy eV, forces eV/Å; a committee's spread in info)."""
     thermo = md.thermo(state)
     frame = atoms.copy()
     frame.positions = np.asarray(state.positions, np.float64)
@@ -93,12 +131,19 @@ def _write(out: Path, md: MolecularDynamics, atoms: Atoms, state: MDState, nbrs,
         frame.cell = np.asarray(state.cell, np.float64)
     frame.set_velocities(np.asarray(state.velocities, np.float64) / units.fs)  # Å/fs → ASE units
     frame.info = {"step": thermo["step"], "time_fs": thermo["time_fs"]}
+    if "max_force_std_eV_A" in thermo:
+        frame.info["max_force_std_eV_A"] = thermo["max_force_std_eV_A"]
     frame.calc = SinglePointCalculator(frame, energy=thermo["potential_energy_eV"],
                                        forces=np.asarray(state.forces, np.float64))
     buffer = io.StringIO()
     write(buffer, frame, format="extxyz")
+    return buffer.getvalue()
+
+
+def _write(out: Path, md: MolecularDynamics, atoms: Atoms, state: MDState, nbrs, fields) -> None:
+    thermo = md.thermo(state)
     with open(out / "trajectory.extxyz", "a") as f:
-        f.write(buffer.getvalue())
+        f.write(_frame_text(md, atoms, state))
     with open(out / "thermo.csv", "a", newline="") as f:
         row = {**thermo, "neighbour_builds": int(nbrs.n_builds), "capacity": nbrs.capacity,
                "candidate_capacity": nbrs.candidate_capacity}

@@ -120,7 +120,13 @@ def split_structures(data_config, seed: int) -> StructureSplits:
 
     `data.split_seed` (≥ 0) fixes the validation and test molecules whatever the run's
     `seed`, which then draws only the `n_train` subsample (learning curves: the same test
-    set for every run, paired by seed). `data.shuffle_targets` (comma-separated labels)
+    set for every run, paired by seed). `data.subsample_seed` (≥ 0) draws that subsample
+    instead of `seed`, so committee members (seeds) can share their training data.
+    `data.train_indices` (a text file of 0-based indices into the structures read from
+    `train_path`, whitespace- or comma-separated, `#` comments) trains on exactly those
+    structures (active learning); validation and test come from val_path/test_path or from
+    the split of the rest, and an index that falls in them is a one-line error.
+    `data.shuffle_targets` (comma-separated labels)
     permutes those labels among same-element atoms of the training split (`data/shuffle.py`).
     Bad structures raise, or with ``data.on_error="skip"`` are left out and listed in
     `skipped`; so are validation/test structures with elements the training split lacks.
@@ -130,13 +136,17 @@ def split_structures(data_config, seed: int) -> StructureSplits:
     skipped: list[tuple[str, str]] = []
     split_seed = data_config.get("split_seed", -1)
     split_seed = seed if split_seed is None or split_seed < 0 else split_seed
+    subsample_seed = data_config.get("subsample_seed", -1)
+    subsample_seed = seed if subsample_seed is None or subsample_seed < 0 else subsample_seed
     path = data_config.train_path
     structures = read(_existing(path, "train_path"), data_config, data_config.get("limit"), skipped)
+    chosen = read_train_indices(data_config, len(structures))
     if data_config.get("val_path"):
-        train_idx = np.arange(len(structures))
+        train_idx = np.arange(len(structures)) if chosen is None else chosen
         if data_config.get("n_train"):
             train_idx = split_indices(structures, fractions=(1.0, 0.0, 0.0), seed=seed,
-                                      by=data_config.split_by, n_train=data_config.n_train)[0]
+                                      by=data_config.split_by, n_train=data_config.n_train,
+                                      subsample_seed=subsample_seed)[0]
         train = [structures[i] for i in train_idx]
         val = read(_existing(data_config.val_path, "val_path"), data_config, skipped=skipped)
         test = (read(_existing(data_config.test_path, "test_path"), data_config, skipped=skipped)
@@ -147,9 +157,16 @@ def split_structures(data_config, seed: int) -> StructureSplits:
         by = split_by(structures, data_config)
         try:
             idx = split_indices(structures, fractions=fractions, seed=split_seed, by=by,
-                                n_train=data_config.get("n_train") or None, subsample_seed=seed)
+                                n_train=data_config.get("n_train") or None, subsample_seed=subsample_seed)
         except SplitError as err:
             raise ValueError(_split_advice(err, path, len(structures), fractions)) from None
+        if chosen is not None:
+            held_out = np.intersect1d(chosen, np.concatenate(idx[1:]))
+            if len(held_out):
+                raise ValueError(f"{data_config.train_indices}: structure(s) {held_out[:5].tolist()} of "
+                                 f"{path} are in the validation/test split (split_seed {split_seed}); "
+                                 f"leave them out or set --config.data.val_path=FILE")
+            idx = (chosen, idx[1], idx[2])
         train, val, test = ([structures[i] for i in part] for part in idx)
     mode = on_error(data_config)
     val = _known_elements_only(train, val, mode, skipped)
@@ -164,6 +181,32 @@ def split_structures(data_config, seed: int) -> StructureSplits:
     extra = {name: _known_elements_only(train, read(path, data_config, skipped=skipped), mode, skipped)
              for name, path in extra_test_paths(data_config).items()}
     return StructureSplits(train, val, test, extra, skipped)
+
+
+def read_train_indices(data_config, n_structures: int) -> np.ndarray | None:
+    """The sorted indices of `data.train_indices` (None when it is empty); one-line errors
+    naming the file for a missing file, a bad entry, an index out of range, or n_train set too."""
+    path = data_config.get("train_indices") or ""
+    if not path:
+        return None
+    _existing(path, "train_indices")
+    text = "\n".join(line.split("#")[0] for line in open(path, encoding="utf-8"))
+    tokens = text.replace(",", " ").split()
+    try:
+        indices = np.asarray([int(t) for t in tokens], np.int64)
+    except ValueError:
+        bad = next(t for t in tokens if not t.lstrip("-").isdigit())
+        raise ValueError(f"{path}: {bad!r} is not a structure index (data.train_indices: 0-based integers)") from None
+    if not len(indices):
+        raise ValueError(f"{path}: no structure indices (data.train_indices)")
+    if indices.min() < 0 or indices.max() >= n_structures:
+        wrong = indices[(indices < 0) | (indices >= n_structures)][:5].tolist()
+        raise ValueError(f"{path}: indices {wrong} are outside 0…{n_structures - 1}, the structures read from "
+                         f"{data_config.train_path} (data.train_indices)")
+    if data_config.get("n_train"):
+        raise ValueError(f"{path}: data.train_indices and data.n_train={data_config.n_train} both choose the "
+                         f"training structures; set --config.data.n_train=0")
+    return np.unique(indices)
 
 
 def _existing(path: str, setting: str) -> str:
