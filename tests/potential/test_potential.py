@@ -21,7 +21,7 @@ from orbjax.data.neighbours import neighbour_list
 from orbjax.data.readers import CHNO_KEYS, example_path, read_structures
 from orbjax.potential import OrbjaxCalculator, UnknownElementError, dense_pairs, image_grid, required_images
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 E_REL, F_ABS = 1e-5, 1e-4  # energy relative, forces eV/Å
 
 
