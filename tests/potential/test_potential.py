@@ -108,7 +108,8 @@ def test_the_public_names_resolve_and_hold_no_helpers():
     import orbjax.potential
 
     assert all(getattr(orbjax.potential, name) is not None for name in orbjax.potential.__all__)
-    helpers = {"FAR", "DTYPES", "next_budget", "image_grid", "dense_pairs", "dense_graph", "lattice_frame"}
+    helpers = {"FAR", "DTYPES", "next_budget", "image_grid", "dense_pairs", "dense_graph",
+               "lattice_frame"}
     assert not helpers & set(orbjax.potential.__all__)
     assert {"load_potential", "Potential", "OrbjaxCalculator"} <= set(orbjax.potential.__all__)
 
