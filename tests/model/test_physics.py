@@ -48,6 +48,8 @@ CONFIGS = {
     "last_layer_head": Config(model=dict(orbital_features="last_layer")),
     "invariant_head": Config(model=dict(orbital_head="invariant")),
     "charge_neutral": Config(model=dict(charge_neutral=True)),
+    # 7 edges a chunk: many chunks, the last one padded; the head on the last layer, so the
+    # chunked loop computes every message irrep of every layer.
     "edge_chunks": Config(model=dict(orbital_features="last_layer"), edge_chunk=7),
     # What a trained model computes in unless asked otherwise. Central differences of a
     # float32 energy: rounding ~1e-7 |E| / step, so a larger step and looser tolerances.
@@ -95,6 +97,8 @@ def network_energy(setup, s) -> float:
 
 
 class TestPhysics:
+    """Each test runs once per entry of CONFIGS (the class-scoped `setup` fixture)."""
+
     @pytest.mark.parametrize("make", [molecule, periodic_cell])
     def test_energy_invariant_forces_and_stress_equivariant(self, setup, make):
         """Rotate, translate and permute: same energy and per-atom scalars, rotated forces and
