@@ -1,5 +1,5 @@
 """Why is the ASE-calculator path slower than the jitted MD loop on a GPU? One process, the
-default model (untrained, no charge heads), periodic water boxes (`md_scaling.water_box`).
+default model (untrained, no auxiliary heads), periodic water boxes (`md_scaling.water_box`).
 
 Per size, per edge chunk (`Potential.edge_chunk`: 4096 = the default, 0 = the whole edge
 loop) and per stress flag, times the calculator's jitted `predict` on one fixed padded graph

@@ -20,7 +20,7 @@ loop, `interval` steps per jitted chunk; a step's time is the chunk's over `inte
         --impls orbjax_jit --ensembles nve nvt npt --steps 40 --budget-s 30 --out benchmarks/md_ensembles.csv
 
 (the rows were measured with the energy-only config; without `data` the worker builds any
-config without its charge heads, which the potential never runs, so the step costs the same)
+config without its auxiliary heads, which the potential never runs, so the step costs the same)
 
 Side by side without run_all.py (one fresh process per implementation and size, run one
 after the other, never pinned):
@@ -141,8 +141,8 @@ def orbjax_potential(spec: dict):
         stats = compute_statistics(structures_to_graphs(read_structures(spec["data"]), config.model.cutoff))
     else:
         for head in ("atomic_charges", "dft_charges", "spd_populations", "orbital_populations"):
-            config.loss.weights[head] = 0.0  # no charge heads: the potential never evaluates them,
-        if "heads" in config.model:          # and the stand-in statistics have no charge means
+            config.loss.weights[head] = 0.0  # no auxiliary heads: the potential never evaluates them,
+        if "heads" in config.model:          # and the stand-in statistics have no auxiliary means
             config.model.heads = ()
         stats = Statistics(species=(1, 6, 7, 8), atomic_energies=(0.0,) * 4, avg_num_neighbors=11.33)
     model = create_model(config, stats)

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def untrained_potential(config_name: str) -> orbjax.Potential:
     config = load_config_module(str(ROOT / "configs" / f"{config_name}.py")).get_config()
     for head in auxiliary_targets():
-        config.loss.weights[head] = 0.0  # the potential never evaluates charge heads
+        config.loss.weights[head] = 0.0  # the potential never evaluates auxiliary heads
     config.model.heads = ()
     stats = Statistics(species=(1, 6, 7, 8), atomic_energies=(0.0,) * 4, avg_num_neighbors=20.0)
     model = create_model(config, stats)

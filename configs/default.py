@@ -44,14 +44,14 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.n_basis = 8  # radial basis functions of an edge length
     config.model.radial_hidden = 64  # hidden units of the radial MLP
     config.model.readout_hidden = 16  # hidden units of the energy readout
-    # Auxiliary heads (`orbjax.targets`): each predicts one charge target in training only;
+    # Auxiliary heads (`orbjax.targets`): each predicts one auxiliary target in training only;
     # a target with a positive loss weight below needs its head here.
-    config.model.heads = ("orbital_populations",)  # auxiliary heads: charge targets predicted in training only
+    config.model.heads = ("orbital_populations",)  # auxiliary targets predicted in training only
     config.model.orbital_head = "equivariant"  # orbital head: equivariant s/p/d blocks | invariant (scalars only)
     config.model.orbital_features = "previous_layer"  # what the orbital head reads: previous_layer (cheaper) | last_layer
     config.model.charge_neutral = False  # shift predicted atomic charges so they sum to the total charge
 
-    # Loss weights; a charge target's head is named in model.heads. Each term is an
+    # Loss weights; an auxiliary target's head is named in model.heads. Each term is an
     # MSE in its own unit (energy per atom eV², forces (eV/Å)², stress (eV/Å³)², charges e²);
     # charge errors are ~0.01–0.05 e, so charge weights of ~100 make the auxiliary term
     # comparable to the force term (with weight 1 it barely moves the shared network).

@@ -1,4 +1,4 @@
-"""Energy + forces only: the baseline the auxiliary charge targets are compared against."""
+"""Energy + forces only: the baseline the auxiliary targets are compared against."""
 from orbjax.config import sibling_config
 
 

@@ -140,7 +140,7 @@ def predict_structures(trained, structures: Sequence[Structure], batch_size: int
     Per structure: names, n_atoms, energy_{label,pred} eV, energy_mask, e0_sum eV (Σ of the
     model's reference energies), stress_{label,pred} [3,3] eV/Å³ + stress_mask when any
     structure has a stress. Per atom: atomic_numbers, structure (index), forces_{label,pred}
-    eV/Å + forces_mask, and `<target>_{label,pred,mask}` for each charge head of the model
+    eV/Å + forces_mask, and `<target>_{label,pred,mask}` for each auxiliary head of the model
     that the data label somewhere.
     """
     config = trained.config

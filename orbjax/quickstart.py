@@ -12,7 +12,8 @@
 3. Scores the trained model (the one-file `train/model.orbjax`) on `validation.h5` and
    writes parity plots.
 4. Runs a short NVE molecular dynamics with that file through `orbjax.load_potential` and
-   `orbjax.OrbjaxCalculator`, and prints the total-energy drift and the temperature.
+   the library's jitted MD (`python -m orbjax.md`'s), and prints the total-energy drift and
+   the temperature.
 """
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ def main(argv=None) -> dict:
     evaluation = evaluate(train_dir, config.data.val_path)
     model_file = os.path.join(train_dir, "model.orbjax")
     print(f"[4/4] {args.md_steps} steps of NVE molecular dynamics (0.5 fs) with {model_file}")
-    md = run_md(model_file, config.data.val_path, os.path.join(args.workdir, "md.extxyz"), args.md_steps)
+    md = run_md(model_file, config.data.val_path, os.path.join(args.workdir, "md"), args.md_steps)
     summary = {"learning": learning, "validation_metrics": evaluation["metrics"], "plots": evaluation["plots"],
                "model_file": model_file, "model_file_bytes": os.path.getsize(model_file), "md": md,
                # the whole job after the imports of this module: labels, training (with its XLA
@@ -153,49 +154,54 @@ def evaluate(train_dir: str, data_path: str) -> dict:
     return report
 
 
-def run_md(model_file: str, structures_path: str, trajectory: str, steps: int = 200,
+def run_md(model_file: str, structures_path: str, out_dir: str, steps: int = 200,
            temperature_K: float = 300.0) -> dict:
     """NVE velocity Verlet (0.5 fs) of the first validation molecule from `temperature_K`.
 
-    Uses exactly what a user would: the one-file model, `load_potential` and the ASE
-    calculator. Prints and returns the total-energy drift (a conservative potential keeps
-    it small) and the temperature; writes every 10th frame to `trajectory`.
+    Uses exactly what a user would: the one-file model, `load_potential` and the library's
+    jitted MD (`orbjax.potential.md_run.run_md`, what `python -m orbjax.md` runs), started
+    afresh in `out_dir` (trajectory.extxyz and thermo.csv every 10 steps). Prints and returns
+    the total-energy drift (a conservative potential keeps it small) and the temperature.
     """
-    import ase.io
-    from ase import Atoms, units
+    import shutil
+
+    from ase import Atoms
     from ase.md.velocitydistribution import Stationary, ZeroRotation
-    from ase.md.verlet import VelocityVerlet
 
     import orbjax
     from orbjax.data.dataset import read_dataset
+    from orbjax.potential.md_run import run_md as library_run_md
 
     s = read_dataset(structures_path)[0][0]
     atoms = Atoms(numbers=s.atomic_numbers, positions=s.positions)
-    atoms.calc = orbjax.OrbjaxCalculator(orbjax.load_potential(model_file))
-    _thermalize(atoms, temperature_K)
+    _thermalize(atoms, temperature_K)  # run_md starts from the velocities of `atoms`
     Stationary(atoms)
     ZeroRotation(atoms)
-    if os.path.exists(trajectory):
-        os.remove(trajectory)
-    total, temperature = [], []
-
-    def record():
-        total.append(atoms.get_total_energy())
-        temperature.append(atoms.get_temperature())
-        if (len(total) - 1) % 10 == 0:
-            ase.io.write(trajectory, atoms, append=True)
-
-    dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
-    dyn.attach(record)
-    dyn.run(steps)
+    shutil.rmtree(out_dir, ignore_errors=True)  # run_md would resume a run found there
+    library_run_md(orbjax.load_potential(model_file), atoms, out_dir, steps, ensemble="nve",
+                   temperature=temperature_K, timestep=0.5, interval=10, progress=False,
+                   model=model_file)
+    thermo = _read_thermo(os.path.join(out_dir, "thermo.csv"))
+    total, temperature = thermo["total_energy_eV"], thermo["temperature_K"]
+    trajectory = os.path.join(out_dir, "trajectory.extxyz")
     drift = total[-1] - total[0]
-    print(f"      {atoms.get_chemical_formula()}: total energy {total[0]:.4f} → {total[-1]:.4f} eV "
+    formula = atoms.get_chemical_formula()
+    print(f"      {formula}: total energy {total[0]:.4f} → {total[-1]:.4f} eV "
           f"(drift {1000 * drift / len(atoms):+.2f} meV/atom); temperature {temperature[0]:.0f} → "
           f"{temperature[-1]:.0f} K (max {max(temperature):.0f} K); trajectory {trajectory}")
-    return {"formula": atoms.get_chemical_formula(), "steps": steps, "total_energy_start": total[0],
+    return {"formula": formula, "steps": steps, "total_energy_start": total[0],
             "total_energy_end": total[-1], "drift_meV_per_atom": 1000 * drift / len(atoms),
             "temperature_start": temperature[0], "temperature_end": temperature[-1],
             "trajectory": trajectory}
+
+
+def _read_thermo(path: str) -> dict[str, list[float]]:
+    """The columns of an MD run's thermo.csv, as floats."""
+    import csv
+
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {key: [float(row[key]) for row in rows] for key in rows[0]}
 
 
 def _thermalize(atoms, temperature_K: float) -> None:

@@ -1,7 +1,7 @@
 """Train an orbjax potential: `python -m orbjax.train --config configs/test.py --workdir DIR`.
 
 Reads the data named in the config, fits the dataset statistics on the training split,
-and trains with a jit-compiled optax step on a weighted energy + force (+ charge) loss.
+and trains with a jit-compiled optax step on a weighted energy + force (+ auxiliary) loss.
 Validation metrics go to `metrics.csv` and TensorBoard event files; checkpoints (latest and
 best by validation) go to `DIR/checkpoints`, the best model to `DIR/model.orbjax`.
 Re-running the same command resumes.

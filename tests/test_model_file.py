@@ -14,7 +14,7 @@ from orbjax.data.readers import CHNO_KEYS, example_path, read_structures
 from orbjax.export import main as export_main
 from orbjax.model.file import FORMAT_VERSION, ModelFileError, read_model_file, write_model_file
 from orbjax.model.io import MODEL_FILE_NAME, export_model
-from tests.test_potential import train_tiny_model
+from tests.potential.test_potential import train_tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ def test_quickstart_writes_every_piece(tmp_path):
     assert learning["steps"] == 4 and learning["untrained"]["energy_mae"] > 0
     md = summary["md"]
     assert len(ase.io.read(md["trajectory"], ":")) == 3  # steps 0, 10, 20
+    assert (tmp_path / "md" / "run.json").is_file()  # the library's MD (python -m orbjax.md's)
     assert np.isfinite([md["total_energy_start"], md["total_energy_end"], md["temperature_end"]]).all()
 
 

@@ -89,7 +89,7 @@ def sweep_config(name, sweep_dir, runs):
 
 
 def experiment(dataset, data, sizes_steps, kind="curve", two_sizes=(50, 200), controls=(), aux_weight=100.0):
-    """The sweep of one kind. `aux_weight`: the loss weight every charge target of the controls
+    """The sweep of one kind. `aux_weight`: the loss weight every auxiliary target of the controls
     gets: the per-orbital weight the `weights` scan chose for this dataset by validation energy
     MAE (`experiments/learning_curves/results/weights_choice.csv`)."""
     if kind == "curve_chosen":

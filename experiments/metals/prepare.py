@@ -37,7 +37,7 @@ def label(setting: str, part: int) -> Path:
 def split(labelled: list[Path], pbe_only: list[Path], out: Path) -> dict[str, int]:
     """Split files from the labelled parts and the frames without GFN1 labels: the
     `pbe_only` files and the frames whose labelling failed (recorded in the parts'
-    failures files, e.g. SCF not converged): PBE labels only, their charge targets are
+    failures files, e.g. SCF not converged): PBE labels only, their auxiliary targets are
     absent and masked in the loss."""
     from orbjax.data.dataset import read_dataset
     from orbjax.data.readers import read_structures

@@ -49,7 +49,7 @@ LEFT_OUT_CONFIG_TYPES = ("GrainBoundary",)
 # and the skewed Si vacancy cells 143-atom ones; training uses PBE energies, so only their
 # charge labels carry the finite-cell error (RESULTS.md, stage 1).
 AS_GIVEN = {("maml_MoNbTaW_binary_train.extxyz", None), ("mlearn_Si_train.extxyz", "Vacancy")}
-# Not labelled with GFN1 (PBE labels only; the loss masks their charge targets): at 9 Å the
+# Not labelled with GFN1 (PBE labels only; the loss masks their auxiliary targets): at 9 Å the
 # surface slabs become 100–150-atom supercells whose SCF needs the damped retries, minutes
 # each (measured: two labelling jobs sat on the first surfaces for 15 minutes); as given,
 # their 12–30-atom cells are Γ-only slabs of the kind stage 1 showed to be atom-like.

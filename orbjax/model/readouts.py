@@ -1,6 +1,6 @@
-"""Readouts on the per-atom irreps features: energy and the charge targets.
+"""Readouts on the per-atom irreps features: energy and the auxiliary targets.
 
-Every charge readout returns per-atom values in the graph layout of `orbjax.data.graphs`
+Every auxiliary readout returns per-atom values in the graph layout of `orbjax.data.graphs`
 (atomic charges [n], s/p/d sums [n, 3], per-orbital populations [n, 9] in tblite order)
 as  prediction = per-element mean + scale · network output, with the mean and scale taken
 from the training statistics.

@@ -128,7 +128,8 @@ class Statistics:
     @classmethod
     def from_json(cls, text: str) -> "Statistics":
         """Also reads the one-level layout written before levels of theory existed
-        (flat atomic_energies, scalar energy_scale, charge_means/charge_scales)."""
+        (flat atomic_energies, scalar energy_scale, and the auxiliary means/scales under their
+        old names charge_means/charge_scales)."""
         d = json.loads(text)
         if "charge_means" in d:
             d["aux_means"], d["aux_scales"] = d.pop("charge_means"), d.pop("charge_scales")

@@ -69,19 +69,17 @@ Usage::
 """
 from __future__ import annotations
 
-from orbjax.data.batching import next_budget
 from orbjax.model.statistics import UnknownElementError
 from orbjax.potential.ase_calculator import CommitteeCalculator, OrbjaxCalculator
 from orbjax.potential.checked import checked_energy_forces_stress
 from orbjax.potential.committee import Committee, CommitteeError, load_committee
-from orbjax.potential.core import DTYPES, Potential, load_potential
-from orbjax.data.lattice import lattice_frame
-from orbjax.potential.dense import FAR, dense_graph, dense_pairs, image_grid, required_images
+from orbjax.potential.core import Potential, load_potential
+from orbjax.potential.dense import required_images
 from orbjax.potential.jax_md import jax_md_energy_fn
 from orbjax.potential.neighbour_list import NeighbourList, NeighbourListBuilder
 
+# What a user calls or catches; helpers (dense.image_grid, core.DTYPES, ...) are imported
+# from their modules.
 __all__ = ["load_potential", "Potential", "OrbjaxCalculator", "load_committee", "Committee", "CommitteeError",
-           "CommitteeCalculator", "jax_md_energy_fn", "UnknownElementError",
-           "checked_energy_forces_stress",
-           "dense_pairs", "dense_graph", "image_grid", "lattice_frame", "required_images", "next_budget", "FAR",
-           "DTYPES", "NeighbourList", "NeighbourListBuilder"]
+           "CommitteeCalculator", "jax_md_energy_fn", "checked_energy_forces_stress", "UnknownElementError",
+           "required_images", "NeighbourList", "NeighbourListBuilder"]

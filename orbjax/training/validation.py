@@ -17,7 +17,7 @@ def evaluate(eval_step, params, graphs, config, budgets, dtype, devices) -> dict
 
 
 def validation_loss(metrics: dict, weights) -> float:
-    """Model selection on the reference (DFT) targets only (charges are auxiliary): the
+    """Model selection on the reference (DFT) targets only (auxiliary targets do not count): the
     weighted sum of their squared RMSEs in the label units (eV, eV/Å, eV/Å³)."""
     return float(sum(weights.get(t, 0.0) * (metrics.get(f"{t}_rmse", 0.0) / TARGETS[t].metric_factor) ** 2
                      for t in reference_targets()))

@@ -62,13 +62,13 @@ def periodic_cell(seed=1) -> Structure:
     return Structure([8, 1, 1, 29], frac @ cell, cell=cell, pbc=[True] * 3, name="cell")
 
 
-def batch(structures, budget=None):
+def batch(structures, budget=None, dtype=jnp.float64):
     graphs = [structure_to_graph(s, CUTOFF) for s in structures]
     if budget is None:
         n = sum(len(g.nodes["positions"]) for g in graphs) + 1
         e = sum(len(g.senders) for g in graphs) + 1
         budget = PaddingBudget(n, e, len(graphs) + 1)
-    return to_device(pad_batch(graphs, budget), jnp.float64)
+    return to_device(pad_batch(graphs, budget), dtype)
 
 
 @pytest.fixture(scope="module")

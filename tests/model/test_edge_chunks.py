@@ -1,5 +1,5 @@
 """The chunked edge loop (`model.edge_chunk`, what a potential runs) computes what the whole
-one does: same parameters, energies, forces, stress and charge heads. (Training runs the
+one does: same parameters, energies, forces, stress and auxiliary heads. (Training runs the
 whole loop; parameter gradients through the chunks are not needed and not compiled here.)"""
 import jax
 import numpy as np

@@ -14,9 +14,9 @@ from ase.io import read, write
 import orbjax
 from orbjax.potential.barostat import GPA, instantaneous_pressure, log_volume_increment
 from orbjax.potential.dynamics import NPT_RANGE, MolecularDynamics
-from tests.test_dynamics import read_thermo
-from tests.test_neighbour_list import skewed_cell, tiny_cell
-from tests.test_potential import train_tiny_model
+from tests.potential.test_dynamics import read_thermo
+from tests.potential.test_neighbour_list import skewed_cell, tiny_cell
+from tests.potential.test_potential import train_tiny_model
 
 
 @pytest.fixture(scope="module")

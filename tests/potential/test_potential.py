@@ -19,9 +19,10 @@ import orbjax
 from orbjax.data.batching import PaddingBudget, ladder_size, next_budget
 from orbjax.data.neighbours import neighbour_list
 from orbjax.data.readers import CHNO_KEYS, example_path, read_structures
-from orbjax.potential import OrbjaxCalculator, UnknownElementError, dense_pairs, image_grid, required_images
+from orbjax.potential import OrbjaxCalculator, UnknownElementError, required_images
+from orbjax.potential.dense import dense_pairs, image_grid
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 E_REL, F_ABS = 1e-5, 1e-4  # energy relative, forces eV/Å
 
 
@@ -100,6 +101,17 @@ def test_dense_pairs_within_cutoff_are_exactly_the_neighbour_list(pbc, width):
     np.testing.assert_array_equal(senders[keep][ours], ref_s[theirs])
     np.testing.assert_array_equal(receivers[keep][ours], ref_r[theirs])
     np.testing.assert_allclose(d[keep][ours], ref_d[theirs], atol=1e-4)  # float32 inside JAX
+
+
+def test_the_public_names_resolve_and_hold_no_helpers():
+    """`from orbjax.potential import *` gives what a user calls or catches, nothing internal."""
+    import orbjax.potential
+
+    assert all(getattr(orbjax.potential, name) is not None for name in orbjax.potential.__all__)
+    helpers = {"FAR", "DTYPES", "next_budget", "image_grid", "dense_pairs", "dense_graph",
+               "lattice_frame"}
+    assert not helpers & set(orbjax.potential.__all__)
+    assert {"load_potential", "Potential", "OrbjaxCalculator"} <= set(orbjax.potential.__all__)
 
 
 def test_required_images_follow_the_plane_spacing():

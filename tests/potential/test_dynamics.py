@@ -13,8 +13,8 @@ from ase.md.verlet import VelocityVerlet
 
 import orbjax
 from orbjax.potential.dynamics import MolecularDynamics
-from tests.test_neighbour_list import chno_molecule, skewed_cell
-from tests.test_potential import train_tiny_model
+from tests.potential.test_neighbour_list import chno_molecule, skewed_cell
+from tests.potential.test_potential import train_tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import orbjax
 from orbjax.data.neighbours import neighbour_list
 from orbjax.data.readers import CHNO_KEYS, example_path, read_structures
 from orbjax.potential import NeighbourListBuilder
-from tests.test_potential import train_tiny_model
+from tests.potential.test_potential import train_tiny_model
 
 REL = 1e-5  # float64: the two paths differ only in summation order
 
