@@ -4,8 +4,8 @@
         --config.init.model=chno-gfn1 --config.data.train_path=my_dft.extxyz
 
 Energy and forces only (what DFT data has). The architecture comes from the model file; the
-reference energies are refitted on your data; a lower learning rate than from scratch and a
-short warm-up keep the pretrained weights from being thrown away in the first steps.
+reference energies are refitted on your data. The optimiser is that of training from scratch
+(configs/energy_only.py), the recipe experiments/pretraining measured.
 """
 from orbjax.config import sibling_config
 
@@ -13,8 +13,6 @@ from orbjax.config import sibling_config
 def get_config():
     config = sibling_config(__file__, "energy_only")
     config.init.model = "chno-gfn1"
-    config.optimizer.learning_rate = 2e-3
-    config.optimizer.warmup_steps = 50
     config.train.num_steps = 2000
     config.train.eval_every = 250
     config.train.checkpoint_every = 250
