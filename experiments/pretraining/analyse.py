@@ -9,7 +9,10 @@ and writes `experiments/pretraining/results/`:
 - `pilot_ratios.csv`: fine-tuned / scratch per (n, budget), geometric mean over the paired
   seeds with its 95 % t interval and the per-seed ratios;
 - `pilot_budget.csv`: per (arm, n), the validation energy MAE at 2× the steps over 1×
-  (the budget rule: a budget is converged when doubling changes it by < 5 %).
+  (the budget rule: a budget is converged when doubling changes it by < 5 %);
+- `pilot_efficiency.csv`: the data-efficiency factor n_scratch(err_finetuned(n)) / n, read on
+  scratch's measured curve (the learning curves' energy-only runs, 5 seeds, same budgets),
+  interpolated log–log, never extrapolated.
 """
 from __future__ import annotations
 
@@ -71,6 +74,37 @@ def ratios(rows: list[dict]) -> list[dict]:
     return out
 
 
+LC_CSV = ROOT / "experiments" / "learning_curves" / "results" / "chno_grown.csv"
+FULL_N = 1205  # the grown set's whole training split (n_train = 0 in the learning-curve CSV)
+
+
+def scratch_curve() -> tuple[np.ndarray, np.ndarray]:
+    """(n, mean test energy MAE) of the learning curves' energy-only runs on the grown set
+    (5 seeds, the same step budgets as the pilot's 1× arm): scratch's measured curve."""
+    rows = [r for r in read_rows(LC_CSV) if r["config"] == "energy_only" and r["status"] == "finished"]
+    by: dict[int, list[float]] = {}
+    for r in rows:
+        by.setdefault(int(r["data.n_train"]) or FULL_N, []).append(float(r["test_energy_mae"]))
+    n = np.array(sorted(by))
+    return n, np.array([np.mean(by[k]) for k in n])
+
+
+def efficiency(rows: list[dict]) -> list[dict]:
+    """n_scratch(err_finetuned(n)) / n: scratch's curve interpolated log–log at the fine-tuned
+    mean error, never extrapolated (NaN outside scratch's measured range)."""
+    n_s, err_s = scratch_curve()
+    order = np.argsort(err_s)  # interpolate n as a function of error (the curve decreases)
+    out = []
+    for n in sorted({r["n_train"] for r in rows if r["budget"] == "1x" and r["arm"] == "finetuned"}):
+        errs = [r["test_energy_mae"] for r in rows if (r["arm"], r["n_train"], r["budget"]) == ("finetuned", n, "1x")]
+        err = float(np.mean(errs))
+        inside = err_s.min() <= err <= err_s.max()
+        n_equal = float(np.exp(np.interp(np.log(err), np.log(err_s[order]), np.log(n_s[order])))) if inside else np.nan
+        out.append({"n_train": n, "n_seeds": len(errs), "finetuned_test_energy_mae": err, "scratch_n_same_error": n_equal,
+                    "efficiency_factor": n_equal / n, "scratch_curve": " ".join(f"{a}:{b:.1f}" for a, b in zip(n_s, err_s))})
+    return out
+
+
 def budget_check(rows: list[dict]) -> list[dict]:
     out = []
     for arm in ARM.values():
@@ -111,7 +145,17 @@ def render_runs() -> list[str]:
     return [f"{len(rows)} finished runs, {cpu:.2f} CPU-hours of training (`results/pilot_runs.csv`)."]
 
 
-RENDERERS = {"pilot_ratios": render_ratios, "pilot_budget": render_budget, "pilot_runs": render_runs}
+def render_efficiency() -> list[str]:
+    path = HERE / "results" / "pilot_efficiency.csv"
+    rows = read_rows(path) if path.exists() else []
+    body = [[r["n_train"], r["n_seeds"], f"{float(r['finetuned_test_energy_mae']):.1f}",
+             f"{float(r['scratch_n_same_error']):.0f}", f"{float(r['efficiency_factor']):.1f}×"] for r in rows]
+    return md_rows(["n DFT (fine-tuned)", "seeds", "fine-tuned test energy (meV/atom)",
+                    "scratch n for that error", "data-efficiency factor"], body)
+
+
+RENDERERS = {"pilot_ratios": render_ratios, "pilot_budget": render_budget, "pilot_runs": render_runs,
+             "pilot_efficiency": render_efficiency}
 
 
 def main() -> None:
@@ -119,7 +163,8 @@ def main() -> None:
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     write_csv(results / "pilot_runs.csv", rows)
-    for name, table in (("pilot_ratios.csv", ratios(rows)), ("pilot_budget.csv", budget_check(rows))):
+    for name, table in (("pilot_ratios.csv", ratios(rows)), ("pilot_budget.csv", budget_check(rows)),
+                        ("pilot_efficiency.csv", efficiency(rows))):
         if table:
             write_csv(results / name, table)
     if (HERE / "RESULTS.md").exists():

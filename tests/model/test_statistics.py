@@ -23,10 +23,10 @@ def test_least_squares_recovers_reference_energies():
     structures = _structures(np.random.default_rng(0))
     graphs = [structure_to_graph(s, 3.0) for s in structures]
     stats = compute_statistics(graphs)
-    assert stats.species == (1, 6, 8) and stats.e0_source == "least_squares"
-    np.testing.assert_allclose(stats.atomic_energies, [E0[1], E0[6], E0[8]], atol=0.05)
+    assert stats.species == (1, 6, 8) and stats.e0_source == ("least_squares",) and stats.levels == ("dft",)
+    np.testing.assert_allclose(stats.atomic_energies, [[E0[1], E0[6], E0[8]]], atol=0.05)  # [level][species]
     forces = np.concatenate([s.labels["forces"] for s in structures])
-    assert np.isclose(stats.energy_scale, np.sqrt(np.mean(forces**2)), rtol=1e-6)  # float32 graphs
+    assert np.isclose(stats.energy_scale[0], np.sqrt(np.mean(forces**2)), rtol=1e-6)  # float32 graphs
     n_edges = sum(len(g.senders) for g in graphs)
     assert stats.avg_num_neighbors == n_edges / sum(s.n_atoms for s in structures)
 
@@ -35,7 +35,7 @@ def test_isolated_atom_energies_take_precedence_and_round_trip():
     graphs = [structure_to_graph(s, 3.0) for s in _structures(np.random.default_rng(1))]
     isolated = {1: -13.0, 6: -1030.0, 8: -2040.0}
     stats = compute_statistics(graphs, isolated_atom_energies=isolated)
-    assert stats.e0_source == "isolated_atoms"
-    assert stats.atomic_energies == (-13.0, -1030.0, -2040.0)
+    assert stats.e0_source == ("isolated_atoms",)
+    assert stats.atomic_energies == ((-13.0, -1030.0, -2040.0),)
     assert Statistics.from_json(stats.to_json()) == stats
     assert stats.z_to_species()[8] == 2 and stats.z_to_species()[16] == -1
