@@ -239,7 +239,7 @@ def _split_advice(err: SplitError, path: str, n_structures: int, fractions) -> s
     """One line: why the split cannot be made and the override that makes it."""
     share = f"{fractions[('train', 'val', 'test').index(err.split)]:.0%}"
     what = f"{err.n_groups} molecules" if err.by == "mol_id" else f"{n_structures} structures"
-    fixes = ([f"--config.data.split_by=structure (held-out conformers instead of molecules)"] if err.by == "mol_id"
+    fixes = (["--config.data.split_by=structure (held-out conformers instead of molecules)"] if err.by == "mol_id"
              else [])
     if err.split in ("val", "test"):
         fixes.append(f"--config.data.{err.split}_fraction=" + ("0" if err.split == "test" else "<larger>"))
