@@ -140,7 +140,7 @@ def collect(out_path: str | os.PathLike, complete: bool = False, dest: str | os.
     frames, failures = _read_parts(parts)
     frames.sort(key=lambda s: (s.info["input_index"], s.info["frame"]))
     failures.sort(key=lambda f: f["index"])
-    n_done = len({s.info["input_index"] for s in frames}) + len(failures)
+    n_done = _n_done(frames, failures)
     write_dataset(out, frames, {
         "method": "GFN1-xTB", "orbitals": bool(job["settings"]["orbitals"]), "sampler": json.dumps(job),
         "complete": bool(complete and n_done == job["n_molecules"]), "n_molecules": job["n_molecules"],
@@ -153,8 +153,12 @@ def collect(out_path: str | os.PathLike, complete: bool = False, dest: str | os.
 
 def _report(parts: Path, n_molecules: int) -> SampleReport:
     frames, failures = _read_parts(parts)
-    n_done = len({s.info["input_index"] for s in frames}) + len(failures)
-    return SampleReport(n_molecules, n_done, len(failures), len(frames), None, 0.0)
+    return SampleReport(n_molecules, _n_done(frames, failures), len(failures), len(frames), None, 0.0)
+
+
+def _n_done(frames: list[Structure], failures: list[dict]) -> int:
+    """Molecules finished: those with frames and those that failed."""
+    return len({s.info["input_index"] for s in frames}) + len(failures)
 
 
 def _read_parts(parts: Path) -> tuple[list[Structure], list[dict]]:

@@ -25,7 +25,7 @@ import zlib
 import numpy as np
 
 from orbjax.data.structures import Structure, StructureError
-from orbjax.labels.xtb import DEFAULT_RETRIES, XtbResult, check_structure, orbital_labels, run_xtb
+from orbjax.labels.xtb import DEFAULT_RETRIES, XtbResult, check_structure, labels_of, result_of, run_xtb
 from orbjax.units import BOHR, HARTREE, HARTREE_PER_BOHR
 
 
@@ -126,40 +126,12 @@ class _TBLiteSurface:
         self.calc.update(positions / BOHR)
         try:
             self.result = self.calc.singlepoint(self.result) if self.result is not None else self.calc.singlepoint()
-            return self._xtb_result(self.result)
+            return result_of(self.calc, self.result, self.structure.name, self.integrals)
         except TBLiteRuntimeError:
             self.result = None  # start the next step from scratch too
             s = self.structure.replace(positions=positions)
             return run_xtb(s, save_integrals=self.integrals, max_iter=self.settings.max_iter,
                            retries=DEFAULT_RETRIES)
-
-    def _xtb_result(self, res) -> XtbResult:
-        out = XtbResult(
-            energy=float(res.get("energy")),
-            gradient=np.asarray(res.get("gradient"), np.float64).reshape(-1, 3),
-            charges=np.asarray(res.get("charges"), np.float64),
-            shell_l=np.asarray(self.calc.get("angular-momenta"), np.int64),
-            shell_atom=np.asarray(self.calc.get("shell-map"), np.int64),
-            orbital_shell=np.asarray(self.calc.get("orbital-map"), np.int64),
-        )
-        if self.integrals:
-            out.density = np.asarray(res.get("density-matrix"), np.float64)
-            out.overlap = np.asarray(res.get("overlap-matrix"), np.float64)
-        if not (np.isfinite(out.energy) and np.isfinite(out.gradient).all()):
-            raise StructureError(self.structure.name, "tblite returned a non-finite energy or gradient")
-        return out
-
-
-def xtb_labels(res: XtbResult, structure: Structure, orbitals: bool) -> dict[str, np.ndarray]:
-    """The labels `orbjax.labels.xtb.label_structure` gives for GFN1-xTB, from a raw result."""
-    labels = {
-        "xtb_energy": np.asarray(res.energy * HARTREE),
-        "xtb_forces": -res.gradient * HARTREE_PER_BOHR,
-        "xtb_charges": res.charges.copy(),
-    }
-    if orbitals:
-        labels.update(orbital_labels(res, structure))
-    return labels
 
 
 def sample_molecule(structure: Structure, seed: int, settings: SampleSettings) -> list[Structure]:
@@ -216,6 +188,6 @@ def sample_molecule(structure: Structure, seed: int, settings: SampleSettings) -
             info={**structure.info, "md_temperature": temperature, "md_time_fs": step * settings.timestep_fs,
                   "frame": k},
         )
-        frame.labels = xtb_labels(last["result"], frame, settings.orbitals)
+        frame.labels = labels_of(last["result"], frame, "GFN1-xTB", settings.orbitals)
         frames.append(frame)
     return frames

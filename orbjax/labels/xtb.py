@@ -139,16 +139,21 @@ def label_structure(
             return {**fold_supercell_labels(big, structure, repeats), "xtb_supercell_repeats": np.array(repeats)}
     res = run_xtb(structure, method, save_integrals=orbitals, max_iter=max_iter, retries=retries,
                   electronic_temperature=electronic_temperature)
-    labels = {
-        "xtb_energy": np.asarray(res.energy * HARTREE),
-        "xtb_forces": -res.gradient * HARTREE_PER_BOHR,
-    }
+    labels = labels_of(res, structure, method, orbitals)
+    if min_cell_length is not None:
+        labels["xtb_supercell_repeats"] = np.array([1, 1, 1])
+    return labels
+
+
+def labels_of(res: XtbResult, structure: Structure, method: str = "GFN1-xTB", orbitals: bool = True
+              ) -> dict[str, np.ndarray]:
+    """The labels of one single point (eV, eV/Å, e): energy, forces, GFN1 charges and, with
+    `orbitals`, the populations (`orbital_labels`)."""
+    labels = {"xtb_energy": np.asarray(res.energy * HARTREE), "xtb_forces": -res.gradient * HARTREE_PER_BOHR}
     if method == "GFN1-xTB":
         labels["xtb_charges"] = res.charges.copy()
     if orbitals:
         labels.update(orbital_labels(res, structure))
-    if min_cell_length is not None:
-        labels["xtb_supercell_repeats"] = np.array([1, 1, 1])
     return labels
 
 
@@ -280,7 +285,12 @@ def _singlepoint(s: Structure, method, save_integrals, max_iter, damping, kelvin
         calc.set("mixer-damping", float(damping))
     if save_integrals:
         calc.set("save-integrals", 1)
-    res = calc.singlepoint()
+    return result_of(calc, calc.singlepoint(), s.name, save_integrals)
+
+
+def result_of(calc, res, name: str, integrals: bool) -> XtbResult:
+    """An `XtbResult` from a tblite calculator and its result (P and S if `integrals`);
+    `StructureError` for a non-finite energy or gradient."""
     out = XtbResult(
         energy=float(res.get("energy")),
         gradient=np.asarray(res.get("gradient"), np.float64).reshape(-1, 3),
@@ -289,11 +299,11 @@ def _singlepoint(s: Structure, method, save_integrals, max_iter, damping, kelvin
         shell_atom=np.asarray(calc.get("shell-map"), np.int64),
         orbital_shell=np.asarray(calc.get("orbital-map"), np.int64),
     )
-    if save_integrals:
+    if integrals:
         out.density = np.asarray(res.get("density-matrix"), np.float64)
         out.overlap = np.asarray(res.get("overlap-matrix"), np.float64)
     if not (np.isfinite(out.energy) and np.isfinite(out.gradient).all()):
-        raise StructureError(s.name, "tblite returned a non-finite energy or gradient")
+        raise StructureError(name, "tblite returned a non-finite energy or gradient")
     return out
 
 

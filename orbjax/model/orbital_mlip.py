@@ -93,7 +93,7 @@ class OrbitalMLIP(nn.Module):
                             scalars_only=not self._last_layer_vectors(with_heads))
         features = layers[-1]
         # features: scalars only unless a readout needs more (see _last_layer_vectors)
-        raw = jnp.stack([ScalarMLP(1, cfg.readout_hidden, name=_energy_readout_name(k, level))(features)[:, 0]
+        raw = jnp.stack([ScalarMLP(1, cfg.readout_hidden, name=energy_readout_name(k, level))(features)[:, 0]
                          for k, level in enumerate(cfg.levels)], axis=-1)  # [n_nodes, n_levels]
         network = stats["energy_scale"].astype(self.dtype) * raw
         e0 = stats["atomic_energies"].astype(self.dtype).T[species]  # [n_nodes, n_levels]
@@ -155,7 +155,7 @@ class OrbitalMLIP(nn.Module):
         return pred[:, 0] if width == 1 else pred
 
 
-def _energy_readout_name(index: int, level: str) -> str:
+def energy_readout_name(index: int, level: str) -> str:
     """The default level keeps the parameter path of one-level models ("energy_readout")."""
     return "energy_readout" if index == 0 else f"energy_readout_{level}"
 

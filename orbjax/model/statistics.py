@@ -101,12 +101,15 @@ class Statistics:
     def aux_scale(self, target: str) -> float:
         return float(dict(self.aux_scales)[target])
 
-    def reference_energy(self, atomic_numbers, level: str | None = None) -> float:
-        """Σ E0 of the atoms (eV), in float64 on the host: the constant part of the total
-        energy, added outside the compute dtype so totals of 10⁴–10⁵ eV keep their meV."""
-        e0 = np.asarray(self.atomic_energies[self.level_index(level)], np.float64)
-        species = self.z_to_species()[np.asarray(atomic_numbers, np.int64)]
-        return float(np.sum(e0[species]))  # callers check elements first (species ≥ 0)
+    def reference_energy(self, atomic_numbers, level: str | None = None, xp=np):
+        """Σ E0 of the atoms (eV): the constant part of the total energy. With numpy (the
+        default) a float formed in float64 on the host, so totals of 10⁴–10⁵ eV keep their
+        meV; with `xp=jnp` for traced atomic numbers, in JAX's default float. Callers check
+        the elements first (an unknown one would count as the first species)."""
+        e0 = xp.asarray(np.asarray(self.atomic_energies[self.level_index(level)], np.float64))
+        species = xp.maximum(xp.asarray(self.z_to_species())[xp.asarray(atomic_numbers)], 0)
+        total = xp.sum(e0[species])
+        return float(total) if xp is np else total
 
     def arrays(self, heads: tuple[str, ...] = ()) -> dict:
         """The "statistics" collection the model reads (float64 numpy; `heads`: the

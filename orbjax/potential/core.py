@@ -229,10 +229,8 @@ class Potential:
         out = dict(result)
         network = out.pop("network_energy")
         z_c = _concrete(atomic_numbers)
-        if z_c is None:  # traced elements: Σ E0 from a table, in JAX's default float
-            e0 = jnp.asarray(np.asarray(self.statistics.atomic_energies[self.level]))
-            table = jnp.asarray(self.statistics.z_to_species())
-            out["energy"] = network + jnp.sum(e0[jnp.maximum(table[jnp.asarray(atomic_numbers)], 0)])
+        if z_c is None:  # traced elements: Σ E0 in JAX's default float (unknown ones are NaN via `ok`)
+            out["energy"] = network + self.statistics.reference_energy(atomic_numbers, self.level_name, xp=jnp)
         elif isinstance(network, jax.core.Tracer):
             out["energy"] = network + self.reference_energy(z_c)
         else:

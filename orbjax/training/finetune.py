@@ -32,6 +32,7 @@ import numpy as np
 import optax
 
 from orbjax.model.io import TrainedModel, load_model
+from orbjax.model.orbital_mlip import energy_readout_name
 from orbjax.model.statistics import Statistics, compute_statistics, element_names
 
 # Architecture fields taken from the file (heads stay the run's).
@@ -102,17 +103,16 @@ def network_energies(trained: TrainedModel, graphs, level: int, batch_size: int 
     from orbjax.data.batching import compute_budgets, pad_batch, plan_batches
     from orbjax.model.predict import predict
     from orbjax.runtime import precision
+    from orbjax.training.batches import to_device
 
     model = trained.model
     budgets = compute_budgets(graphs, batch_size, 1)
     out = np.zeros(len(graphs))
     with precision(model.dtype):
-        variables = jax.tree.map(lambda x: np.asarray(x, model.dtype) if np.asarray(x).dtype.kind == "f" else x,
-                                 trained.variables)
         fn = jax.jit(lambda v, g: predict(model, v, g, level=level)["network_energy"])
+        variables = to_device(trained.variables, model.dtype)
         for indices, budget in plan_batches(graphs, batch_size, budgets, shuffle=False):
-            batch = pad_batch([graphs[i] for i in indices], budget)
-            batch = jax.tree.map(lambda x: x.astype(model.dtype) if x.dtype.kind == "f" else x, batch)
+            batch = to_device(pad_batch([graphs[i] for i in indices], budget), model.dtype)
             out[indices] = np.asarray(fn(variables, batch))[: len(indices)]
     return out
 
@@ -122,12 +122,12 @@ def finetune_params(fresh: dict, trained: TrainedModel, level: str, reinit=()) -
     path and shape) loaded from it; returns (params, paths left at their initialisation)."""
     source = dict(trained.variables["params"])
     levels = trained.statistics.levels
-    readout = "energy_readout" if level not in levels or levels.index(level) == 0 else f"energy_readout_{level}"
+    readout = energy_readout_name(levels.index(level) if level in levels else 0, level)
     source["energy_readout"] = trained.variables["params"][readout]
     kept = []
 
     def take(path, value):
-        name = "/".join(str(getattr(p, "key", p)) for p in path)
+        name = "params/" + _path_name(path)
         node = source
         for p in path[1:]:  # path[0] is "params"
             key = getattr(p, "key", p)
@@ -144,10 +144,15 @@ def finetune_params(fresh: dict, trained: TrainedModel, level: str, reinit=()) -
     return params, kept
 
 
+def _path_name(path) -> str:
+    """'network/embedding/...' of a parameter's tree path (without its leading "params")."""
+    return "/".join(str(getattr(p, "key", p)) for p in path[1:])
+
+
 def frozen_labels(params: dict, freeze) -> dict:
     """"frozen" / "trained" per parameter: frozen where its path starts with a prefix of `freeze`."""
     def label(path, _):
-        name = "/".join(str(getattr(p, "key", p)) for p in path[1:])
+        name = _path_name(path)
         return "frozen" if any(name.startswith(prefix) for prefix in freeze) else "trained"
 
     return jax.tree_util.tree_map_with_path(label, params)
