@@ -158,9 +158,22 @@ RENDERERS = {"pilot_ratios": render_ratios, "pilot_budget": render_budget, "pilo
              "pilot_efficiency": render_efficiency}
 
 
+def with_committed(rows: list[dict], path) -> list[dict]:
+    """`rows` plus the committed rows of runs whose directories are gone (runs/ is not
+    committed): a later session's analysis keeps what an earlier one measured."""
+    path = Path(path)
+    if not path.exists():
+        return rows
+    have = {r["name"] for r in rows}
+    numeric = ("n_train", "seed", "steps")
+    kept = [{k: (int(v) if k in numeric else float(v) if k not in ("arm", "budget", "name") else v)
+             for k, v in r.items()} for r in read_rows(path) if r["name"] not in have]
+    return sorted(rows + kept, key=lambda r: (r["budget"], r["n_train"], r["arm"], r["seed"]))
+
+
 def main() -> None:
-    rows = collect()
     results = HERE / "results"
+    rows = with_committed(collect(), results / "pilot_runs.csv")
     results.mkdir(exist_ok=True)
     write_csv(results / "pilot_runs.csv", rows)
     for name, table in (("pilot_ratios.csv", ratios(rows)), ("pilot_budget.csv", budget_check(rows)),
