@@ -9,12 +9,11 @@ copy of that graph, and the jitted MD path's force call on its on-device neighbo
 
     python -m benchmarks.ase_path_diag --sizes 10 15 --out ase_path_diag.csv
 """
+
 from __future__ import annotations
 
 import argparse
 import csv
-import os
-import sys
 import time
 
 import numpy as np
@@ -60,23 +59,51 @@ def main() -> None:
             graph = jax.block_until_ready(jax.device_put(host_graph))
             copy_s = time.perf_counter() - t0
             for stress in (True, False):
-                first, med = median_time(lambda: jax.block_until_ready(pot._jitted_predict(pot.params, graph, stress)),
-                                         args.repeats)
-                rows.append({"path": "ase_predict", "n_atoms": len(atoms), "edge_chunk": chunk, "stress": stress,
-                             "n_edge_padded": int(graph.senders.shape[0]), "first_call_s": first, "median_s": med,
-                             "us_per_atom": 1e6 * med / len(atoms), "graph_copy_s": copy_s})
+                first, med = median_time(
+                    lambda: jax.block_until_ready(pot._jitted_predict(pot.params, graph, stress)),
+                    args.repeats,
+                )
+                rows.append(
+                    {
+                        "path": "ase_predict",
+                        "n_atoms": len(atoms),
+                        "edge_chunk": chunk,
+                        "stress": stress,
+                        "n_edge_padded": int(graph.senders.shape[0]),
+                        "first_call_s": first,
+                        "median_s": med,
+                        "us_per_atom": 1e6 * med / len(atoms),
+                        "graph_copy_s": copy_s,
+                    }
+                )
                 print(rows[-1], flush=True)
             builder = pot.neighbour_list(atoms.cell.array, atoms.pbc)
             nbrs = builder.allocate(atoms.positions)
             positions = jax.device_put(np.asarray(atoms.positions, np.float32))
             numbers = jax.device_put(atoms.numbers)
-            first, med = median_time(lambda: jax.block_until_ready(
-                pot.neighbour_energy_forces_stress(positions, numbers, nbrs)), args.repeats)
-            rows.append({"path": "neighbour_list_efs", "n_atoms": len(atoms), "edge_chunk": chunk, "stress": True,
-                         "n_edge_padded": int(nbrs.capacity), "first_call_s": first, "median_s": med,
-                         "us_per_atom": 1e6 * med / len(atoms), "graph_copy_s": ""})
+            first, med = median_time(
+                lambda: jax.block_until_ready(
+                    pot.neighbour_energy_forces_stress(positions, numbers, nbrs)
+                ),
+                args.repeats,
+            )
+            rows.append(
+                {
+                    "path": "neighbour_list_efs",
+                    "n_atoms": len(atoms),
+                    "edge_chunk": chunk,
+                    "stress": True,
+                    "n_edge_padded": int(nbrs.capacity),
+                    "first_call_s": first,
+                    "median_s": med,
+                    "us_per_atom": 1e6 * med / len(atoms),
+                    "graph_copy_s": "",
+                }
+            )
             print(rows[-1], flush=True)
-            with open(args.out, "w", newline="") as f:  # rewritten after every case: a timeout loses nothing
+            with open(
+                args.out, "w", newline=""
+            ) as f:  # rewritten after every case: a timeout loses nothing
                 writer = csv.DictWriter(f, fieldnames=list(rows[0]))
                 writer.writeheader()
                 writer.writerows(rows)

@@ -11,6 +11,7 @@ the float32 total moves in steps of one ulp (~1 meV at −10⁴ eV) and stalls o
 the float64 total keeps decreasing. (ASE's BFGS has no line search: a rise of the energy at a
 step is the optimiser's, in both columns.)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,9 +20,18 @@ import os
 
 import numpy as np
 
-
-MODEL = os.path.join(os.path.dirname(__file__), "..", "experiments", "learning_curves", "models", "chno_grown",
-                     "energy_only", "n1205", "seed0", "model.orbjax")
+MODEL = os.path.join(
+    os.path.dirname(__file__),
+    "..",
+    "experiments",
+    "learning_curves",
+    "models",
+    "chno_grown",
+    "energy_only",
+    "n1205",
+    "seed0",
+    "model.orbjax",
+)
 
 
 def main(argv=None) -> None:
@@ -48,7 +58,9 @@ def main(argv=None) -> None:
         e = atoms.get_potential_energy()
         fmax = float(np.linalg.norm(atoms.get_forces(), axis=1).max())
         e32 = float(np.float32(np.float32(e - reference) + np.float32(reference)))
-        rows.append({"step": len(rows), "energy_eV": e, "energy_float32_total_eV": e32, "fmax_eV_A": fmax})
+        rows.append(
+            {"step": len(rows), "energy_eV": e, "energy_float32_total_eV": e32, "fmax_eV_A": fmax}
+        )
 
     opt = BFGS(atoms, logfile=None)
     opt.attach(record)
@@ -57,11 +69,16 @@ def main(argv=None) -> None:
         w = csv.DictWriter(f, list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    e, e32 = np.array([r["energy_eV"] for r in rows]), np.array([r["energy_float32_total_eV"] for r in rows])
-    print(f"{s.name}: {len(atoms)} atoms, {len(rows)} steps, fmax {rows[-1]['fmax_eV_A']:.4f} eV/Å; "
-          f"float64 totals: {int((np.diff(e) > 0).sum())} rises, last 10 steps "
-          f"{len(set(np.round(e[-10:], 9)))} distinct values; float32 totals: {int((np.diff(e32) > 0).sum())} rises, "
-          f"last 10 steps {len(set(e32[-10:]))} distinct values; wrote {args.out}")
+    e, e32 = (
+        np.array([r["energy_eV"] for r in rows]),
+        np.array([r["energy_float32_total_eV"] for r in rows]),
+    )
+    print(
+        f"{s.name}: {len(atoms)} atoms, {len(rows)} steps, fmax {rows[-1]['fmax_eV_A']:.4f} eV/Å; "
+        f"float64 totals: {int((np.diff(e) > 0).sum())} rises, last 10 steps "
+        f"{len(set(np.round(e[-10:], 9)))} distinct values; float32 totals: {int((np.diff(e32) > 0).sum())} rises, "
+        f"last 10 steps {len(set(e32[-10:]))} distinct values; wrote {args.out}"
+    )
 
 
 if __name__ == "__main__":

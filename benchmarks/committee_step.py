@@ -16,6 +16,7 @@ differ. All rows of one box come from one process, one after
 another. ratio_vs_single = committee step / single step; ratio_vs_4_singles = committee
 step / (4 × single step): below 1, the committee is cheaper than running its members apart.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,10 @@ def members(n: int):
     from orbjax.model.build import init_params
 
     first = untrained_potential("test")
-    return [first] + [first.replace(variables={**first.variables, **init_params(first.model, seed)})
-                      for seed in range(1, n)]
+    return [first] + [
+        first.replace(variables={**first.variables, **init_params(first.model, seed)})
+        for seed in range(1, n)
+    ]
 
 
 def time_md(potential, atoms, n_steps: int, repeats: int) -> tuple[float, float, float]:
@@ -69,28 +72,66 @@ def main(argv=None) -> int:
     tune_cpu()
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "committee_step.csv"))
-    p.add_argument("--boxes", default="4x4x4,7x7x7", help="water molecules per side, comma-separated")
+    p.add_argument(
+        "--boxes", default="4x4x4,7x7x7", help="water molecules per side, comma-separated"
+    )
     p.add_argument("--steps", type=int, default=10, help="MD steps per timed chunk")
     p.add_argument("--repeats", type=int, default=3, help="timed chunks (median)")
     args = p.parse_args(argv)
     pots = members(M)
-    committees = {mode: Committee.create(pots, [f"random {k}" for k in range(M)], mode) for mode in ("vmap", "map")}
+    committees = {
+        mode: Committee.create(pots, [f"random {k}" for k in range(M)], mode)
+        for mode in ("vmap", "map")
+    }
     rows = []
     for spec in args.boxes.split(","):
         atoms = water_box(tuple(int(x) for x in spec.split("x")))
         single_compile, single, _ = time_md(pots[0], atoms, args.steps, args.repeats)
-        common = {"n_atoms": len(atoms), "model": "configs/test.py", "steps": args.steps, "repeats": args.repeats,
-                  "device": platform.processor() or platform.machine(), "load_avg": round(os.getloadavg()[0], 2)}
-        rows.append({**common, "what": "single", "members": 1, "ms_per_step": single, "compile_s": single_compile})
-        rows.append({**common, "what": "4 singles (4 x single)", "members": M, "ms_per_step": M * single,
-                     "compile_s": ""})
+        common = {
+            "n_atoms": len(atoms),
+            "model": "configs/test.py",
+            "steps": args.steps,
+            "repeats": args.repeats,
+            "device": platform.processor() or platform.machine(),
+            "load_avg": round(os.getloadavg()[0], 2),
+        }
+        rows.append(
+            {
+                **common,
+                "what": "single",
+                "members": 1,
+                "ms_per_step": single,
+                "compile_s": single_compile,
+            }
+        )
+        rows.append(
+            {
+                **common,
+                "what": "4 singles (4 x single)",
+                "members": M,
+                "ms_per_step": M * single,
+                "compile_s": "",
+            }
+        )
         for mode, committee in committees.items():
             com_compile, com, spread = time_md(committee, atoms, args.steps, args.repeats)
-            rows.append({**common, "what": f"committee ({mode})", "members": M, "ms_per_step": com,
-                         "compile_s": com_compile, "ratio_vs_single": com / single,
-                         "ratio_vs_4_singles": com / (M * single), "max_force_std_eV_A": spread})
-            print(f"{len(atoms)} atoms: single {single:.1f} ms/step, committee of {M} ({mode}) {com:.1f} ms/step "
-                  f"({com / single:.2f}x one model, {com / (M * single):.2f}x {M} models apart)", flush=True)
+            rows.append(
+                {
+                    **common,
+                    "what": f"committee ({mode})",
+                    "members": M,
+                    "ms_per_step": com,
+                    "compile_s": com_compile,
+                    "ratio_vs_single": com / single,
+                    "ratio_vs_4_singles": com / (M * single),
+                    "max_force_std_eV_A": spread,
+                }
+            )
+            print(
+                f"{len(atoms)} atoms: single {single:.1f} ms/step, committee of {M} ({mode}) {com:.1f} ms/step "
+                f"({com / single:.2f}x one model, {com / (M * single):.2f}x {M} models apart)",
+                flush=True,
+            )
         write_csv(args.out, rows, digits=4)
     return 0
 

@@ -8,6 +8,7 @@ and the padding waste of an epoch (padded / real atoms and edges, from
 
     python -m benchmarks.compilation DATA.h5 [--config configs/default.py] [--epochs 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,9 +22,9 @@ from orbjax.config import load_config_module
 from orbjax.data.batching import batch_iterator, compute_budgets, padding_stats, plan_batches
 from orbjax.data.graphs import structures_to_graphs
 from orbjax.data.readers import read_structures
+from orbjax.model.build import create_model, init_params, statistics_variables
 from orbjax.model.statistics import compute_statistics
 from orbjax.training.batches import to_device
-from orbjax.model.build import create_model, init_params, statistics_variables
 from orbjax.training.factories import create_optimizer
 from orbjax.training.state import TrainState
 from orbjax.training.step import make_train_step
@@ -38,16 +39,25 @@ def measure(data: str, config_path: str, n_epochs: int) -> dict:
     model = create_model(config, statistics)
     tx = create_optimizer(config, 10_000)
     state = TrainState.create(init_params(model, 0), tx, jax.random.PRNGKey(0))
-    step = make_train_step(model, tx, dict(config.loss.weights), config.train.ema_decay,
-                           statistics=statistics_variables(model, statistics, np.float32))
-    per_bucket = {f"{b.n_node}n/{b.n_edge}e": {"compiles": 0, "first_step_s": None, "steps": 0, "step_s": []}
-                  for b in budgets}
+    step = make_train_step(
+        model,
+        tx,
+        dict(config.loss.weights),
+        config.train.ema_decay,
+        statistics=statistics_variables(model, statistics, np.float32),
+    )
+    per_bucket = {
+        f"{b.n_node}n/{b.n_edge}e": {"compiles": 0, "first_step_s": None, "steps": 0, "step_s": []}
+        for b in budgets
+    }
     epochs = []
     for epoch in range(n_epochs):
         plan = plan_batches(graphs, bs, budgets, seed=config.seed, epoch=epoch)
         before = step._cache_size()
         t_epoch = time.perf_counter()
-        for batch, (_, budget) in zip(batch_iterator(graphs, bs, budgets, config.seed, epoch), plan):
+        for batch, (_, budget) in zip(
+            batch_iterator(graphs, bs, budgets, config.seed, epoch), plan
+        ):
             key = f"{budget.n_node}n/{budget.n_edge}e"
             n_before = step._cache_size()
             t0 = time.perf_counter()
@@ -62,15 +72,34 @@ def measure(data: str, config_path: str, n_epochs: int) -> dict:
                 entry["first_step_s"] = dt
             else:
                 entry["step_s"].append(dt)
-        epochs.append({"epoch": epoch, "batches": len(plan), "new_compilations": step._cache_size() - before,
-                       "seconds": time.perf_counter() - t_epoch})
+        epochs.append(
+            {
+                "epoch": epoch,
+                "batches": len(plan),
+                "new_compilations": step._cache_size() - before,
+                "seconds": time.perf_counter() - t_epoch,
+            }
+        )
     for entry in per_bucket.values():
-        steady = float(np.median(entry.pop("step_s"))) if entry["steps"] > entry["compiles"] else float("nan")
+        steady = (
+            float(np.median(entry.pop("step_s")))
+            if entry["steps"] > entry["compiles"]
+            else float("nan")
+        )
         entry["steady_step_s"] = steady
-        entry["compile_s"] = (entry["first_step_s"] or float("nan")) - steady  # first step minus a normal one
-    return {"batch_size": bs, "n_buckets": nb, "n_structures": len(graphs),
-            "budgets": [f"{b.n_node}n/{b.n_edge}e" for b in budgets], "per_bucket": per_bucket, "epochs": epochs,
-            "total_compilations": step._cache_size(), "padding": padding_stats(graphs, bs, budgets, config.seed, 0)}
+        entry["compile_s"] = (
+            entry["first_step_s"] or float("nan")
+        ) - steady  # first step minus a normal one
+    return {
+        "batch_size": bs,
+        "n_buckets": nb,
+        "n_structures": len(graphs),
+        "budgets": [f"{b.n_node}n/{b.n_edge}e" for b in budgets],
+        "per_bucket": per_bucket,
+        "epochs": epochs,
+        "total_compilations": step._cache_size(),
+        "padding": padding_stats(graphs, bs, budgets, config.seed, 0),
+    }
 
 
 def main() -> None:

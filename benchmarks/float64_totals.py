@@ -12,6 +12,7 @@ ratio (step + sum) / step: the cost of exact totals when every step is logged. B
 change the sum was part of the jitted step in float32 (one gather and add per atom), so the
 step itself did not get slower.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,12 @@ def potential():
 
     root = Path(__file__).resolve().parents[1]
     config = load_config_module(str(root / "configs" / "test.py")).get_config()
-    statistics = Statistics(species=(1, 6, 7, 8), atomic_energies=(-13.6, -1029.0, -1484.0, -2041.0),
-                            energy_scale=1.0, avg_num_neighbors=20.0)
+    statistics = Statistics(
+        species=(1, 6, 7, 8),
+        atomic_energies=(-13.6, -1029.0, -1484.0, -2041.0),
+        energy_scale=1.0,
+        avg_num_neighbors=20.0,
+    )
     model = create_model(config, statistics)
     return orbjax.Potential.create(model, init_params(model, 0), statistics)
 
@@ -79,10 +84,18 @@ def measure(n_side: int, pot, steps: int) -> dict:
         pot.reference_energy(md.atomic_numbers)
     sum_s = (time.perf_counter() - t) / reps
     total = md.thermo(state)["potential_energy_eV"]
-    return {"n_atoms": len(atoms), "md_step_s": step_s, "thermo_s": thermo_s, "float64_sum_s": sum_s,
-            "ratio_step_plus_sum": (step_s + sum_s) / step_s, "ratio_step_plus_thermo": (step_s + thermo_s) / step_s,
-            "potential_energy_eV": total, "steps_timed": steps, "machine": platform.processor() or platform.machine(),
-            "load_avg_1min": os.getloadavg()[0]}
+    return {
+        "n_atoms": len(atoms),
+        "md_step_s": step_s,
+        "thermo_s": thermo_s,
+        "float64_sum_s": sum_s,
+        "ratio_step_plus_sum": (step_s + sum_s) / step_s,
+        "ratio_step_plus_thermo": (step_s + thermo_s) / step_s,
+        "potential_energy_eV": total,
+        "steps_timed": steps,
+        "machine": platform.processor() or platform.machine(),
+        "load_avg_1min": os.getloadavg()[0],
+    }
 
 
 def main() -> None:
@@ -90,8 +103,13 @@ def main() -> None:
 
     tune_cpu()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sides", type=int, nargs="+", default=[7, 15], help="water molecules per box side (7: 1,029 "
-                   "atoms; 15: 10,125)")
+    p.add_argument(
+        "--sides",
+        type=int,
+        nargs="+",
+        default=[7, 15],
+        help="water molecules per box side (7: 1,029 atoms; 15: 10,125)",
+    )
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "float64_totals.csv"))
     args = p.parse_args()

@@ -7,6 +7,7 @@ shell/atom sums); then the parallel runner on all cores. Prints a table and writ
 
     python -m benchmarks.labelling [--data PATH] [--workers N] [--repeat 3]
 """
+
 from __future__ import annotations
 
 import os
@@ -37,7 +38,7 @@ def interleaved_times(modes: dict, structures, repeat: int) -> dict[str, float]:
     for k, s in enumerate(structures):
         best = dict.fromkeys(modes, float("inf"))
         for r in range(repeat):
-            for name in names[(k + r) % len(names):] + names[: (k + r) % len(names)]:
+            for name in names[(k + r) % len(names) :] + names[: (k + r) % len(names)]:
                 t0 = time.perf_counter()
                 modes[name](s)
                 best[name] = min(best[name], time.perf_counter() - t0)
@@ -62,14 +63,21 @@ def main() -> None:
         "serial_save_integrals": lambda s: run_xtb(s, save_integrals=True),
         "serial_orbital_labels": lambda s: label_structure(s, orbitals=True),
     }
-    rows = [dict(mode=mode, workers=1, n_structures=n, seconds=seconds)
-            for mode, seconds in interleaved_times(serial, structures, args.repeat).items()]
+    rows = [
+        dict(mode=mode, workers=1, n_structures=n, seconds=seconds)
+        for mode, seconds in interleaved_times(serial, structures, args.repeat).items()
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         for orbitals in (False, True):  # wall time incl. worker start-up and writing; best of 2
             seconds = []
             for k in range(2):
-                report = label_structures(structures, Path(tmp) / f"o{orbitals}{k}.h5", n_workers=args.workers,
-                                          orbitals=orbitals, progress=False)
+                report = label_structures(
+                    structures,
+                    Path(tmp) / f"o{orbitals}{k}.h5",
+                    n_workers=args.workers,
+                    orbitals=orbitals,
+                    progress=False,
+                )
                 assert report.n_failed == 0, report
                 seconds.append(report.seconds)
             mode = "runner_orbital_labels" if orbitals else "runner_plain"
@@ -80,15 +88,23 @@ def main() -> None:
     for row in rows:
         row["structures_per_s"] = row["n_structures"] / row["seconds"]
         row["structures_per_s_per_core"] = row["structures_per_s"] / row["workers"]
-        row["ms_per_structure_per_core"] = 1000 * row["seconds"] * row["workers"] / row["n_structures"]
-        row["overhead_vs_plain_pct"] = 100 * (row["seconds"] / plain - 1) if row["workers"] == 1 else ""
+        row["ms_per_structure_per_core"] = (
+            1000 * row["seconds"] * row["workers"] / row["n_structures"]
+        )
+        row["overhead_vs_plain_pct"] = (
+            100 * (row["seconds"] / plain - 1) if row["workers"] == 1 else ""
+        )
         row["load_avg_1min"] = load
     write_csv(args.out, rows, digits=4)
-    print(f"{'mode':<26}{'workers':>8}{'s':>8}{'struct/s':>10}{'/core':>8}{'ms/struct·core':>16}{'overhead %':>12}")
+    print(
+        f"{'mode':<26}{'workers':>8}{'s':>8}{'struct/s':>10}{'/core':>8}{'ms/struct·core':>16}{'overhead %':>12}"
+    )
     for r in rows:
         over = f"{r['overhead_vs_plain_pct']:.1f}" if r["overhead_vs_plain_pct"] != "" else ""
-        print(f"{r['mode']:<26}{r['workers']:>8}{r['seconds']:>8.2f}{r['structures_per_s']:>10.1f}"
-              f"{r['structures_per_s_per_core']:>8.1f}{r['ms_per_structure_per_core']:>16.2f}{over:>12}")
+        print(
+            f"{r['mode']:<26}{r['workers']:>8}{r['seconds']:>8.2f}{r['structures_per_s']:>10.1f}"
+            f"{r['structures_per_s_per_core']:>8.1f}{r['ms_per_structure_per_core']:>16.2f}{over:>12}"
+        )
     print(f"load average (1 min) {load:.2f} on {os.cpu_count()} cpus; wrote {args.out}")
 
 

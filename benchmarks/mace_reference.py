@@ -41,6 +41,7 @@ command on a few epochs (not results).
 E0s: the isolated-atom energies orbjax uses (acac), else "average" (least squares on the
 training split, as orbjax does without isolated atoms).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,10 +63,24 @@ CURVES_CSV = os.path.join(ROOT, "benchmarks", "mace_reference_val_curves.csv")
 ENERGY_KEY, FORCES_KEY = "REF_energy", "REF_forces"  # mace-torch's default keys
 
 ORBJAX_SIZE = {
-    "model": "ScaleShiftMACE", "num_channels": 32, "max_L": 2, "correlation": 3, "num_interactions": 2,
-    "r_max": 5.0, "num_radial_basis": 8, "num_cutoff_basis": 6, "radial_MLP": "[64, 64]",
-    "MLP_irreps": "16x0e", "default_dtype": "float32", "batch_size": 8, "valid_batch_size": 16,
-    "lr": 5e-3, "ema": True, "ema_decay": 0.99, "energy_weight": 10.0, "forces_weight": 10.0,
+    "model": "ScaleShiftMACE",
+    "num_channels": 32,
+    "max_L": 2,
+    "correlation": 3,
+    "num_interactions": 2,
+    "r_max": 5.0,
+    "num_radial_basis": 8,
+    "num_cutoff_basis": 6,
+    "radial_MLP": "[64, 64]",
+    "MLP_irreps": "16x0e",
+    "default_dtype": "float32",
+    "batch_size": 8,
+    "valid_batch_size": 16,
+    "lr": 5e-3,
+    "ema": True,
+    "ema_decay": 0.99,
+    "energy_weight": 10.0,
+    "forces_weight": 10.0,
     "clip_grad": 10.0,
 }
 VARIANTS = {
@@ -74,12 +89,46 @@ VARIANTS = {
     "smoke": ORBJAX_SIZE,
     "smoke_mace_defaults": {"r_max": 5.0},
 }
-RESULT_FIELDS = ["dataset", "variant", "n_train", "seed", "test_set", "n_structures", "energy_mae",
-                 "energy_rmse", "energy_per_structure_mae", "forces_mae", "forces_rmse", "epochs",
-                 "best_epoch", "train_cpu_s", "total_cpu_s", "wall_s", "budget_cpu_s", "max_epochs",
-                 "stopped_by", "n_params", "settings", "versions", "orbjax_run", "date"]
-CURVE_FIELDS = ["dataset", "variant", "n_train", "seed", "epoch", "cpu_s", "wall_s", "energy_mae",
-                "energy_rmse", "forces_mae", "forces_rmse", "loss"]
+RESULT_FIELDS = [
+    "dataset",
+    "variant",
+    "n_train",
+    "seed",
+    "test_set",
+    "n_structures",
+    "energy_mae",
+    "energy_rmse",
+    "energy_per_structure_mae",
+    "forces_mae",
+    "forces_rmse",
+    "epochs",
+    "best_epoch",
+    "train_cpu_s",
+    "total_cpu_s",
+    "wall_s",
+    "budget_cpu_s",
+    "max_epochs",
+    "stopped_by",
+    "n_params",
+    "settings",
+    "versions",
+    "orbjax_run",
+    "date",
+]
+CURVE_FIELDS = [
+    "dataset",
+    "variant",
+    "n_train",
+    "seed",
+    "epoch",
+    "cpu_s",
+    "wall_s",
+    "energy_mae",
+    "energy_rmse",
+    "forces_mae",
+    "forces_rmse",
+    "loss",
+]
 
 
 def export_dir(root: str, dataset: str, n_train: int, seed: int) -> str:
@@ -87,7 +136,9 @@ def export_dir(root: str, dataset: str, n_train: int, seed: int) -> str:
 
 
 def run_dir(root: str, dataset: str, variant: str, n_train: int, seed: int) -> str:
-    return os.path.join(root, "runs", "mace_reference", dataset, variant, f"n{n_train}", f"seed{seed}")
+    return os.path.join(
+        root, "runs", "mace_reference", dataset, variant, f"n{n_train}", f"seed{seed}"
+    )
 
 
 # ----------------------------------------------------------------------------- (a) export
@@ -99,7 +150,12 @@ def sweep_spec(dataset: str, n_train: int, seed: int) -> dict:
     from experiments.common.runs import planned_run
 
     try:
-        return planned_run(os.path.join(ROOT, SWEEPS[dataset]), "energy_only", seed=seed, **{"data.n_train": n_train})
+        return planned_run(
+            os.path.join(ROOT, SWEEPS[dataset]),
+            "energy_only",
+            seed=seed,
+            **{"data.n_train": n_train},
+        )
     except ValueError as error:
         raise SystemExit(f"{error} (n_train 0 = all)") from None
 
@@ -126,8 +182,12 @@ def split_for(dataset: str, n_train: int, seed: int, lc_root: str):
 def to_atoms(structure, energy_key: str, forces_key: str):
     from ase import Atoms
 
-    atoms = Atoms(numbers=structure.atomic_numbers, positions=structure.positions,
-                  cell=structure.cell, pbc=structure.pbc)
+    atoms = Atoms(
+        numbers=structure.atomic_numbers,
+        positions=structure.positions,
+        cell=structure.cell,
+        pbc=structure.pbc,
+    )
     atoms.info[ENERGY_KEY] = float(structure.labels[energy_key])  # eV
     atoms.arrays[FORCES_KEY] = structure.labels[forces_key].astype(float)  # eV/Å
     atoms.info["name"] = str(structure.name)
@@ -164,29 +224,46 @@ def export(args) -> str:
         names[name] = [str(s.name) for s in structures]
     check = orbjax_run_counts(spec, args.lc_root)
     if check and (check["train"], check["val"]) != (len(splits.train), len(splits.val)):
-        raise SystemExit(f"export: {len(splits.train)} train / {len(splits.val)} val, but {check['log']} "
-                         f"trained on {check['train']} / {check['val']}")
+        raise SystemExit(
+            f"export: {len(splits.train)} train / {len(splits.val)} val, but {check['log']} "
+            f"trained on {check['train']} / {check['val']}"
+        )
     manifest = {
-        "dataset": args.dataset, "n_train": args.n_train, "seed": args.seed,
-        "sweep": SWEEPS[args.dataset], "orbjax_run": spec["name"], "overrides": spec["overrides"],
-        "lc_root": os.path.abspath(args.lc_root), "orbjax_commit": git_commit(),
-        "counts": {k: len(v) for k, v in sets.items()}, "names": names,
+        "dataset": args.dataset,
+        "n_train": args.n_train,
+        "seed": args.seed,
+        "sweep": SWEEPS[args.dataset],
+        "orbjax_run": spec["name"],
+        "overrides": spec["overrides"],
+        "lc_root": os.path.abspath(args.lc_root),
+        "orbjax_commit": git_commit(),
+        "counts": {k: len(v) for k, v in sets.items()},
+        "names": names,
         "mol_ids": {k: sorted({str(s.mol_id) for s in v}) for k, v in sets.items()},
         "e0s": {str(z): e for z, e in sorted(e0s.items())} if e0s else "average",
-        "skipped": [list(x) for x in splits.skipped], "checked_against": check,
+        "skipped": [list(x) for x in splits.skipped],
+        "checked_against": check,
         "units": {"energy": "eV", "forces": "eV/Å", "keys": [ENERGY_KEY, FORCES_KEY]},
     }
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
-    print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in manifest["counts"].items())
-          + (f"; counts match {check['log']}" if check else "; no finished orbjax run to check against"))
+    print(
+        f"{out}: "
+        + ", ".join(f"{k} {v}" for k, v in manifest["counts"].items())
+        + (
+            f"; counts match {check['log']}"
+            if check
+            else "; no finished orbjax run to check against"
+        )
+    )
     return out
 
 
 def git_commit() -> str:
     try:
-        return subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return ""
 
@@ -194,19 +271,57 @@ def git_commit() -> str:
 # ----------------------------------------------------------------------------- (b) train
 
 
-def mace_argv(variant: str, data: str, manifest: dict, work: str, seed: int, max_epochs: int,
-              eval_interval: int) -> list[str]:
+def mace_argv(
+    variant: str,
+    data: str,
+    manifest: dict,
+    work: str,
+    seed: int,
+    max_epochs: int,
+    eval_interval: int,
+) -> list[str]:
     """mace-torch `run_train` arguments: the variant's settings, the exported files, E0s."""
-    argv = ["--name", "mace", "--seed", str(seed), "--device", "cpu",
-            "--train_file", os.path.join(data, "train.xyz"), "--valid_file", os.path.join(data, "val.xyz"),
-            "--energy_key", ENERGY_KEY, "--forces_key", FORCES_KEY,
-            "--E0s", manifest["e0s"] if manifest["e0s"] == "average"
-            else "{" + ", ".join(f"{z}: {e!r}" for z, e in manifest["e0s"].items()) + "}",
-            "--max_num_epochs", str(max_epochs), "--eval_interval", str(eval_interval), "--error_table", "PerAtomMAE",
-            "--plot", "False", "--save_cpu", "--num_workers", "0",
-            "--work_dir", work, "--model_dir", work, "--log_dir", os.path.join(work, "logs"),
-            "--checkpoints_dir", os.path.join(work, "checkpoints"),
-            "--results_dir", os.path.join(work, "results")]
+    argv = [
+        "--name",
+        "mace",
+        "--seed",
+        str(seed),
+        "--device",
+        "cpu",
+        "--train_file",
+        os.path.join(data, "train.xyz"),
+        "--valid_file",
+        os.path.join(data, "val.xyz"),
+        "--energy_key",
+        ENERGY_KEY,
+        "--forces_key",
+        FORCES_KEY,
+        "--E0s",
+        manifest["e0s"]
+        if manifest["e0s"] == "average"
+        else "{" + ", ".join(f"{z}: {e!r}" for z, e in manifest["e0s"].items()) + "}",
+        "--max_num_epochs",
+        str(max_epochs),
+        "--eval_interval",
+        str(eval_interval),
+        "--error_table",
+        "PerAtomMAE",
+        "--plot",
+        "False",
+        "--save_cpu",
+        "--num_workers",
+        "0",
+        "--work_dir",
+        work,
+        "--model_dir",
+        work,
+        "--log_dir",
+        os.path.join(work, "logs"),
+        "--checkpoints_dir",
+        os.path.join(work, "checkpoints"),
+        "--results_dir",
+        os.path.join(work, "results"),
+    ]
     for key, value in VARIANTS[variant].items():
         if value is True:
             argv.append(f"--{key}")
@@ -235,13 +350,27 @@ def child(spec_path: str) -> None:
     tmod = sys.modules["mace.tools.train"]
     curve = []
     budget, state = spec["budget_cpu_s"], {"epochs": 0, "stopped_by": "max_epochs"}
-    original_log, original_epoch, original_train = tmod.valid_err_log, tmod.train_one_epoch, mtools.train
+    original_log, original_epoch, original_train = (
+        tmod.valid_err_log,
+        tmod.train_one_epoch,
+        mtools.train,
+    )
 
-    def valid_err_log(valid_loss, eval_metrics, logger, log_errors, epoch=None, valid_loader_name="Default"):
-        row = {"epoch": -1 if epoch is None else int(epoch) + 1, "cpu_s": time.process_time(),
-               "wall_s": time.time() - t_wall0, "loss": float(valid_loss)}
-        for k_out, k_in in (("energy_mae", "mae_e_per_atom"), ("energy_rmse", "rmse_e_per_atom"),
-                            ("forces_mae", "mae_f"), ("forces_rmse", "rmse_f")):
+    def valid_err_log(
+        valid_loss, eval_metrics, logger, log_errors, epoch=None, valid_loader_name="Default"
+    ):
+        row = {
+            "epoch": -1 if epoch is None else int(epoch) + 1,
+            "cpu_s": time.process_time(),
+            "wall_s": time.time() - t_wall0,
+            "loss": float(valid_loss),
+        }
+        for k_out, k_in in (
+            ("energy_mae", "mae_e_per_atom"),
+            ("energy_rmse", "rmse_e_per_atom"),
+            ("forces_mae", "mae_f"),
+            ("forces_rmse", "rmse_f"),
+        ):
             if eval_metrics.get(k_in) is not None:
                 row[k_out] = 1e3 * float(eval_metrics[k_in])  # meV/atom, meV/Å
         curve.append(row)
@@ -291,11 +420,20 @@ def score(model, path: str, dtype: str) -> dict:
     torch.set_default_dtype(getattr(torch, dtype))
     model = model.to(getattr(torch, dtype))
     atoms = ase.io.read(path, ":")
-    keys = mdata.KeySpecification(info_keys={"energy": ENERGY_KEY}, arrays_keys={"forces": FORCES_KEY})
+    keys = mdata.KeySpecification(
+        info_keys={"energy": ENERGY_KEY}, arrays_keys={"forces": FORCES_KEY}
+    )
     z_table = utils.AtomicNumberTable([int(z) for z in model.atomic_numbers])
     heads = getattr(model, "heads", None)
-    data = [mdata.AtomicData.from_config(mdata.config_from_atoms(a, key_specification=keys), z_table=z_table,
-                                         cutoff=float(model.r_max), heads=heads) for a in atoms]
+    data = [
+        mdata.AtomicData.from_config(
+            mdata.config_from_atoms(a, key_specification=keys),
+            z_table=z_table,
+            cutoff=float(model.r_max),
+            heads=heads,
+        )
+        for a in atoms
+    ]
     e_pred, f_pred = [], []
     for batch in torch_geometric.dataloader.DataLoader(data, batch_size=16, shuffle=False):
         out = model(batch.to_dict(), training=False, compute_force=True)
@@ -306,10 +444,14 @@ def score(model, path: str, dtype: str) -> dict:
     e_ref = np.array([a.info[ENERGY_KEY] for a in atoms])
     f_ref = np.concatenate([a.arrays[FORCES_KEY] for a in atoms])
     de, df = (e_pred - e_ref) / n, f_pred - f_ref
-    return {"n_structures": len(atoms), "energy_mae": 1e3 * float(np.mean(np.abs(de))),
-            "energy_rmse": 1e3 * float(np.sqrt(np.mean(de ** 2))),
-            "energy_per_structure_mae": 1e3 * float(np.mean(np.abs(e_pred - e_ref))),
-            "forces_mae": 1e3 * float(np.mean(np.abs(df))), "forces_rmse": 1e3 * float(np.sqrt(np.mean(df ** 2)))}
+    return {
+        "n_structures": len(atoms),
+        "energy_mae": 1e3 * float(np.mean(np.abs(de))),
+        "energy_rmse": 1e3 * float(np.sqrt(np.mean(de**2))),
+        "energy_per_structure_mae": 1e3 * float(np.mean(np.abs(e_pred - e_ref))),
+        "forces_mae": 1e3 * float(np.mean(np.abs(df))),
+        "forces_rmse": 1e3 * float(np.sqrt(np.mean(df**2))),
+    }
 
 
 def mace_versions() -> dict:
@@ -330,22 +472,46 @@ def append_rows(path: str, fields: list[str], rows: list[dict]) -> None:
 
 def train(args) -> None:
     key = (args.dataset, args.variant, str(args.n_train), str(args.seed))
-    done = [r for r in read_rows(RESULTS_CSV) if (r["dataset"], r["variant"], r["n_train"], r["seed"]) == key]
+    done = [
+        r
+        for r in read_rows(RESULTS_CSV)
+        if (r["dataset"], r["variant"], r["n_train"], r["seed"]) == key
+    ]
     if done and not args.force:
-        print(f"{RESULTS_CSV}: {'/'.join(key)} already scored ({len(done)} rows), skipped (--force reruns)")
+        print(
+            f"{RESULTS_CSV}: {'/'.join(key)} already scored ({len(done)} rows), skipped (--force reruns)"
+        )
         return
     data = export_dir(ROOT, args.dataset, args.n_train, args.seed)
     if not os.path.exists(os.path.join(data, "manifest.json")):
         if not args.orbjax_python:
-            raise SystemExit(f"{data}: not exported; run the export step under orbjax's python first")
-        subprocess.run([args.orbjax_python, "-m", "benchmarks.mace_reference", "export", "--dataset", args.dataset,
-                        "--n-train", str(args.n_train), "--seed", str(args.seed), "--lc-root", args.lc_root],
-                       check=True, cwd=ROOT)
+            raise SystemExit(
+                f"{data}: not exported; run the export step under orbjax's python first"
+            )
+        subprocess.run(
+            [
+                args.orbjax_python,
+                "-m",
+                "benchmarks.mace_reference",
+                "export",
+                "--dataset",
+                args.dataset,
+                "--n-train",
+                str(args.n_train),
+                "--seed",
+                str(args.seed),
+                "--lc-root",
+                args.lc_root,
+            ],
+            check=True,
+            cwd=ROOT,
+        )
     with open(os.path.join(data, "manifest.json")) as f:
         manifest = json.load(f)
     work = run_dir(ROOT, args.dataset, args.variant, args.n_train, args.seed)
     if os.path.exists(work):
         import shutil
+
         shutil.rmtree(work)  # an interrupted run restarts from scratch
     os.makedirs(work)
     settings = dict(VARIANTS[args.variant])
@@ -353,14 +519,31 @@ def train(args) -> None:
     eval_interval = args.eval_interval or max(1, round(counts["val"] / counts["train"]))
     if args.e0s == "average":
         manifest["e0s"] = "average"
-    spec = {"work": work, "data": data, "budget_cpu_s": args.budget_cpu_s,
-            "argv": mace_argv(args.variant, data, manifest, work, args.seed, args.max_epochs, eval_interval),
-            "dtype": settings.get("default_dtype", "float64"),
-            "test_sets": ["val"] + [k for k in manifest["counts"] if k not in ("train", "val")]}
+    spec = {
+        "work": work,
+        "data": data,
+        "budget_cpu_s": args.budget_cpu_s,
+        "argv": mace_argv(
+            args.variant, data, manifest, work, args.seed, args.max_epochs, eval_interval
+        ),
+        "dtype": settings.get("default_dtype", "float64"),
+        "test_sets": ["val"] + [k for k in manifest["counts"] if k not in ("train", "val")],
+    }
     with open(os.path.join(work, "spec.json"), "w") as f:
         json.dump(spec, f, indent=1)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "benchmarks.mace_reference", "_child", os.path.join(work, "spec.json")]
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.mace_reference",
+        "_child",
+        os.path.join(work, "spec.json"),
+    ]
     if args.core is not None:
         cmd = ["taskset", "-c", str(args.core)] + cmd
     print(" ".join(cmd), flush=True)
@@ -370,22 +553,52 @@ def train(args) -> None:
         raise SystemExit(f"mace training failed (rc {proc.returncode}); see {work}/child.log")
     with open(os.path.join(work, "results.json")) as f:
         res = json.load(f)
-    head = {"dataset": args.dataset, "variant": args.variant, "n_train": args.n_train, "seed": args.seed}
-    append_rows(CURVES_CSV, CURVE_FIELDS, [{**head, **{k: _fmt(v) for k, v in r.items()}} for r in res["curve"]])
-    settings.update(eval_interval=eval_interval, budget=args.budget_cpu_s, max_epochs=args.max_epochs, e0s="isolated_atoms"
-                    if manifest["e0s"] != "average" else "average", core=args.core)
-    rows = [{**head, "test_set": name, **{k: _fmt(v) for k, v in s.items()}, "epochs": res["epochs"],
-             "best_epoch": res["best_epoch"], "train_cpu_s": _fmt(res.get("train_cpu_s")),
-             "total_cpu_s": _fmt(res["total_cpu_s"]), "wall_s": _fmt(res["wall_s"]),
-             "budget_cpu_s": args.budget_cpu_s, "max_epochs": args.max_epochs, "stopped_by": res["stopped_by"],
-             "n_params": res["n_params"], "settings": json.dumps(settings, sort_keys=True),
-             "versions": json.dumps(res["versions"], sort_keys=True), "orbjax_run": manifest["orbjax_run"],
-             "date": time.strftime("%Y-%m-%d")} for name, s in res["scores"].items()]
+    head = {
+        "dataset": args.dataset,
+        "variant": args.variant,
+        "n_train": args.n_train,
+        "seed": args.seed,
+    }
+    append_rows(
+        CURVES_CSV,
+        CURVE_FIELDS,
+        [{**head, **{k: _fmt(v) for k, v in r.items()}} for r in res["curve"]],
+    )
+    settings.update(
+        eval_interval=eval_interval,
+        budget=args.budget_cpu_s,
+        max_epochs=args.max_epochs,
+        e0s="isolated_atoms" if manifest["e0s"] != "average" else "average",
+        core=args.core,
+    )
+    rows = [
+        {
+            **head,
+            "test_set": name,
+            **{k: _fmt(v) for k, v in s.items()},
+            "epochs": res["epochs"],
+            "best_epoch": res["best_epoch"],
+            "train_cpu_s": _fmt(res.get("train_cpu_s")),
+            "total_cpu_s": _fmt(res["total_cpu_s"]),
+            "wall_s": _fmt(res["wall_s"]),
+            "budget_cpu_s": args.budget_cpu_s,
+            "max_epochs": args.max_epochs,
+            "stopped_by": res["stopped_by"],
+            "n_params": res["n_params"],
+            "settings": json.dumps(settings, sort_keys=True),
+            "versions": json.dumps(res["versions"], sort_keys=True),
+            "orbjax_run": manifest["orbjax_run"],
+            "date": time.strftime("%Y-%m-%d"),
+        }
+        for name, s in res["scores"].items()
+    ]
     append_rows(RESULTS_CSV, RESULT_FIELDS, rows)
     for r in rows:
-        print(f"{args.dataset} {args.variant} n={args.n_train} seed={args.seed} {r['test_set']}: "
-              f"energy {r['energy_mae']} meV/atom, forces {r['forces_mae']} meV/Å "
-              f"({r['epochs']} epochs, best {r['best_epoch']}, train {r['train_cpu_s']} CPU s)")
+        print(
+            f"{args.dataset} {args.variant} n={args.n_train} seed={args.seed} {r['test_set']}: "
+            f"energy {r['energy_mae']} meV/atom, forces {r['forces_mae']} meV/Å "
+            f"({r['epochs']} epochs, best {r['best_epoch']}, train {r['train_cpu_s']} CPU s)"
+        )
 
 
 def _fmt(v):
@@ -398,25 +611,47 @@ def main(argv=None) -> None:
     for name in ("export", "train"):
         s = sub.add_parser(name)
         s.add_argument("--dataset", choices=sorted(SWEEPS), required=True)
-        s.add_argument("--n-train", type=int, required=True, help="the sweep's data.n_train (0: all)")
+        s.add_argument(
+            "--n-train", type=int, required=True, help="the sweep's data.n_train (0: all)"
+        )
         s.add_argument("--seed", type=int, default=0)
-        s.add_argument("--lc-root", default=ROOT, help="checkout holding data/learning_curves (prepare.py's "
-                       "output) and data/public (experiments.data.fetch); default: this one")
+        s.add_argument(
+            "--lc-root",
+            default=ROOT,
+            help="checkout holding data/learning_curves (prepare.py's "
+            "output) and data/public (experiments.data.fetch); default: this one",
+        )
     sub.choices["export"].add_argument("--out", default=None)
     t = sub.choices["train"]
     t.add_argument("--variant", choices=sorted(VARIANTS), required=True)
-    t.add_argument("--budget-cpu-s", type=float, default=3600.0,
-                   help="no new epoch starts after this many CPU seconds of the training process")
+    t.add_argument(
+        "--budget-cpu-s",
+        type=float,
+        default=3600.0,
+        help="no new epoch starts after this many CPU seconds of the training process",
+    )
     t.add_argument("--max-epochs", type=int, default=2048)
-    t.add_argument("--eval-interval", type=int, default=0,
-                   help="validate every N epochs (0: round(n_val / n_train), at least 1, so that "
-                   "validation costs at most about as much as training)")
-    t.add_argument("--e0s", choices=("orbjax", "average"), default="orbjax",
-                   help="orbjax: the isolated-atom energies orbjax uses (acac), else least squares; "
-                   "average: least squares on the training split (mace-torch's `--E0s average`)")
+    t.add_argument(
+        "--eval-interval",
+        type=int,
+        default=0,
+        help="validate every N epochs (0: round(n_val / n_train), at least 1, so that "
+        "validation costs at most about as much as training)",
+    )
+    t.add_argument(
+        "--e0s",
+        choices=("orbjax", "average"),
+        default="orbjax",
+        help="orbjax: the isolated-atom energies orbjax uses (acac), else least squares; "
+        "average: least squares on the training split (mace-torch's `--E0s average`)",
+    )
     t.add_argument("--core", type=int, default=1, help="taskset core (-1: no pinning)")
-    t.add_argument("--orbjax-python", default=None, help="export first with this interpreter if needed")
-    t.add_argument("--force", action="store_true", help="rerun a scored (dataset, variant, n_train, seed)")
+    t.add_argument(
+        "--orbjax-python", default=None, help="export first with this interpreter if needed"
+    )
+    t.add_argument(
+        "--force", action="store_true", help="rerun a scored (dataset, variant, n_train, seed)"
+    )
     c = sub.add_parser("_child")
     c.add_argument("spec")
     args = p.parse_args(argv)

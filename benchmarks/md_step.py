@@ -13,6 +13,7 @@ Columns: n_edges is the padded edge budget (calculator) or the number of dense p
 (jit_dense); compile_s is the first call (compilation included); load_avg is the machine's
 1-minute load when measured (timings on a shared machine are inflated by it).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,9 +31,9 @@ import orbjax
 from experiments.common.tables import write_csv
 from orbjax.config import load_config_module
 from orbjax.data.readers import CHNO_KEYS, example_path, read_structures
+from orbjax.model.build import create_model, init_params
 from orbjax.model.statistics import Statistics
 from orbjax.targets import auxiliary_targets
-from orbjax.model.build import create_model, init_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,7 +95,9 @@ def measure(potential, atoms: Atoms, n_steps: int) -> list[dict]:
         work.get_potential_energy(), work.get_forces()
 
     first, ms = time_steps(ase_step, n_steps)
-    rows.append(dict(path="ase_calculator", n_edges=calc.budget.n_edge, compile_s=first, ms_per_step=ms))
+    rows.append(
+        dict(path="ase_calculator", n_edges=calc.budget.n_edge, compile_s=first, ms_per_step=ms)
+    )
 
     z, cell, pbc = atoms.numbers, atoms.cell.array, atoms.pbc
     efs = jax.jit(lambda x: potential.energy_forces_stress(x, z, cell, pbc))
@@ -114,18 +117,30 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "md_step.csv"))
     parser.add_argument("--steps", type=int, default=30)
     args = parser.parse_args()
-    systems = {"chno_molecule": chno_molecule(), "water_box_192": water_box((4, 4, 4)),
-               "water_box_300": water_box((5, 5, 4))}
-    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-               f"jax {jax.__version__} {jax.default_backend()}")
+    systems = {
+        "chno_molecule": chno_molecule(),
+        "water_box_192": water_box((4, 4, 4)),
+        "water_box_300": water_box((5, 5, 4)),
+    }
+    machine = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"jax {jax.__version__} {jax.default_backend()}"
+    )
     rows = []
     for config_name in ("test", "default"):
         potential = untrained_potential(config_name)
         n_params = sum(int(np.size(p)) for p in jax.tree.leaves(potential.params))
         for name, atoms in systems.items():
             for row in measure(potential, atoms, args.steps):
-                row = dict(config=config_name, n_params=n_params, system=name, n_atoms=len(atoms), **row,
-                           load_avg=round(os.getloadavg()[0], 2), machine=machine)
+                row = dict(
+                    config=config_name,
+                    n_params=n_params,
+                    system=name,
+                    n_atoms=len(atoms),
+                    **row,
+                    load_avg=round(os.getloadavg()[0], 2),
+                    machine=machine,
+                )
                 print(row, flush=True)
                 rows.append(row)
     write_csv(args.out, rows, digits=4)

@@ -19,6 +19,7 @@ Reported: medians over passes of wall time (what a user waits) and of process CP
 mace-torch runs from its own venv (`--mace-python`), so orbjax's environment stays clean.
 The measurements go to results.json; `report.py` renders RESULTS.md and results.csv from it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,10 +58,17 @@ GLIBC_TUNABLES = "glibc.malloc.hugetlb=1"
 
 
 def thread_env(threads: int) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), TF_CPP_MIN_LOG_LEVEL="3",
-               GLIBC_TUNABLES=GLIBC_TUNABLES)
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS=str(threads),
+        MKL_NUM_THREADS=str(threads),
+        TF_CPP_MIN_LOG_LEVEL="3",
+        GLIBC_TUNABLES=GLIBC_TUNABLES,
+    )
     if threads == 1:
-        env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"  # (orbjax workers add the YNNPACK switch: runtime.tune_cpu)
+        env["XLA_FLAGS"] = (
+            "--xla_cpu_multi_thread_eigen=false"  # (orbjax workers add the YNNPACK switch: runtime.tune_cpu)
+        )
     return env
 
 
@@ -80,9 +88,16 @@ class Worker:
         path = Path(workdir) / f"{name}.json"
         path.write_text(json.dumps(spec))
         self.stderr = open(Path(workdir) / f"{name}.stderr", "w")
-        self.proc = subprocess.Popen([python, "-m", f"benchmarks.{module}", "worker", str(path)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True, cwd=ROOT,
-                                     env=thread_env(threads), preexec_fn=pin(threads))
+        self.proc = subprocess.Popen(
+            [python, "-m", f"benchmarks.{module}", "worker", str(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+            cwd=ROOT,
+            env=thread_env(threads),
+            preexec_fn=pin(threads),
+        )
         self.log = log
         self.setup = None
 
@@ -104,7 +119,9 @@ class Worker:
                 self.proc.wait()
                 self.stderr.flush()
                 tail = Path(self.stderr.name).read_text()[-3000:]
-                raise RuntimeError(f"worker {self.name} died (exit {self.proc.returncode}):\n{tail}")
+                raise RuntimeError(
+                    f"worker {self.name} died (exit {self.proc.returncode}):\n{tail}"
+                )
             if line.startswith("{"):
                 try:
                     return json.loads(line)
@@ -133,7 +150,7 @@ def alternate(workers: list[Worker], rounds: int, log) -> dict[str, list[dict]]:
     """`rounds` passes of every worker, rotating who goes first each round."""
     results = {w.name: [] for w in workers}
     for r in range(rounds):
-        order = workers[r % len(workers):] + workers[: r % len(workers)]
+        order = workers[r % len(workers) :] + workers[: r % len(workers)]
         for w in order:
             results[w.name].append(w.run())
         log(f"  round {r + 1}/{rounds} done (load {os.getloadavg()[0]:.1f})")
@@ -160,43 +177,79 @@ def train_benchmark(args, workdir, labelled, log) -> dict:
     n_atoms = int(sum(s.n_atoms for s in structures))
     common = dict(batch_size=bs, seed=0, batches=batches, threads=args.threads)
     specs = {
-        "orbjax_orbital_head": dict(impl="orbjax", variant="orbital", config=str(ROOT / "configs" / "default.py"),
-                                    data=str(labelled)),
-        "orbjax_energy_only": dict(impl="orbjax", variant="energy_only",
-                                   config=str(ROOT / "configs" / "energy_only.py"), data=str(labelled)),
+        "orbjax_orbital_head": dict(
+            impl="orbjax",
+            variant="orbital",
+            config=str(ROOT / "configs" / "default.py"),
+            data=str(labelled),
+        ),
+        "orbjax_energy_only": dict(
+            impl="orbjax",
+            variant="energy_only",
+            config=str(ROOT / "configs" / "energy_only.py"),
+            data=str(labelled),
+        ),
         # the orbital head reading the last layer's full features (ModelConfig.orbital_features)
-        "orbjax_orbital_last_layer": dict(impl="orbjax", variant="orbital_last_layer",
-                                          config=str(ROOT / "configs" / "default.py"), data=str(labelled),
-                                          overrides={"model.orbital_features": "last_layer"}),
+        "orbjax_orbital_last_layer": dict(
+            impl="orbjax",
+            variant="orbital_last_layer",
+            config=str(ROOT / "configs" / "default.py"),
+            data=str(labelled),
+            overrides={"model.orbital_features": "last_layer"},
+        ),
         # orbjax's XLA flags but glibc's default allocator: the same malloc as the MACE workers
-        "orbjax_energy_only_glibc_malloc": dict(impl="orbjax", variant="energy_only", malloc="glibc",
-                                                config=str(ROOT / "configs" / "energy_only.py"), data=str(labelled)),
+        "orbjax_energy_only_glibc_malloc": dict(
+            impl="orbjax",
+            variant="energy_only",
+            malloc="glibc",
+            config=str(ROOT / "configs" / "energy_only.py"),
+            data=str(labelled),
+        ),
     }
     if not args.skip_mace:
         for corr in (3, 1):
-            specs[f"mace_correlation{corr}"] = dict(impl="mace", correlation=corr, cutoff=config.model.cutoff,
-                                                    data=str(args.data))
+            specs[f"mace_correlation{corr}"] = dict(
+                impl="mace", correlation=corr, cutoff=config.model.cutoff, data=str(args.data)
+            )
     workers = []
     try:
         for name, spec in specs.items():
             python = args.mace_python if spec["impl"] == "mace" else sys.executable
-            workers.append(Worker(f"train_{name}", python, "train_step", {**spec, **common}, workdir,
-                                  args.threads, log))
+            workers.append(
+                Worker(
+                    f"train_{name}",
+                    python,
+                    "train_step",
+                    {**spec, **common},
+                    workdir,
+                    args.threads,
+                    log,
+                )
+            )
             workers[-1].ready()  # one sets up (compiles) at a time, so compile times are not shared
         setups = {w.name: w.setup for w in workers}
         runs = alternate(workers, args.rounds, log)
     finally:
         for w in workers:
             w.close()
-    out = {"n_structures": n_structures, "n_atoms": n_atoms, "n_batches": len(batches), "batch_size": bs,
-           "budgets": [str(b) for b in budgets], "impls": {}}
+    out = {
+        "n_structures": n_structures,
+        "n_atoms": n_atoms,
+        "n_batches": len(batches),
+        "batch_size": bs,
+        "budgets": [str(b) for b in budgets],
+        "impls": {},
+    }
     for w in workers:
         passes = runs[w.name]
         wall = [sum(p["step_s"]) for p in passes]
         cpu = [sum(p["cpu_s"]) for p in passes]
         out["impls"][w.name.removeprefix("train_")] = {
-            "setup": setups[w.name], "pass_wall_s": wall, "pass_cpu_s": cpu,
-            "median_pass_wall_s": float(np.median(wall)), "median_pass_cpu_s": float(np.median(cpu)),
+            "setup": setups[w.name],
+            "pass_wall_s": wall,
+            "pass_cpu_s": cpu,
+            "median_pass_wall_s": float(np.median(wall)),
+            "median_pass_cpu_s": float(np.median(cpu)),
             "median_step_wall_s": float(np.median([t for p in passes for t in p["step_s"]])),
             "structures_per_s": n_structures / float(np.median(wall)),
             "atoms_per_s": n_atoms / float(np.median(wall)),
@@ -214,9 +267,15 @@ def md_benchmark(args, workdir, labelled, log) -> dict:
     last_step, last_rss = {}, {}
     for n in args.md_sizes:
         n_atoms = 3 * n**3
-        specs = {"orbjax": dict(impl="orbjax", config=str(ROOT / "configs" / "default.py"), data=str(labelled)),
-                 # the jitted MD loop with the on-device neighbour list (md_scaling.orbjax_jit_worker)
-                 "orbjax_jit": dict(impl="orbjax_jit", config=str(ROOT / "configs" / "default.py"), data=str(labelled))}
+        specs = {
+            "orbjax": dict(
+                impl="orbjax", config=str(ROOT / "configs" / "default.py"), data=str(labelled)
+            ),
+            # the jitted MD loop with the on-device neighbour list (md_scaling.orbjax_jit_worker)
+            "orbjax_jit": dict(
+                impl="orbjax_jit", config=str(ROOT / "configs" / "default.py"), data=str(labelled)
+            ),
+        }
         if n_atoms <= args.md_corr1_max_atoms:  # the same allocator as MACE (glibc defaults)
             specs["orbjax_glibc_malloc"] = dict(specs["orbjax"], malloc="glibc")
         if not args.skip_mace:
@@ -228,9 +287,15 @@ def md_benchmark(args, workdir, labelled, log) -> dict:
             why = None
             if name in skip:
                 why = "skipped at a smaller size"
-            elif name in last_step and last_step[name][1] * n_atoms / last_step[name][0] > args.md_max_step_s:
+            elif (
+                name in last_step
+                and last_step[name][1] * n_atoms / last_step[name][0] > args.md_max_step_s
+            ):
                 why = f"extrapolated step > {args.md_max_step_s} s"
-            elif name in last_rss and last_rss[name][1] * n_atoms / last_rss[name][0] > 1024 * args.md_max_rss_gib:
+            elif (
+                name in last_rss
+                and last_rss[name][1] * n_atoms / last_rss[name][0] > 1024 * args.md_max_rss_gib
+            ):
                 why = f"extrapolated peak memory > {args.md_max_rss_gib} GiB"
             if why:
                 skip.add(name)
@@ -248,10 +313,25 @@ def md_benchmark(args, workdir, labelled, log) -> dict:
                 for name in group:
                     spec = specs[name]
                     python = args.mace_python if spec["impl"] == "mace" else sys.executable
-                    spec = dict(spec, n=n, steps=args.md_steps, budget_s=args.md_budget_s, threads=args.threads,
-                                avg_num_neighbors=11.33)
-                    alive.append(Worker(f"md{n_atoms}_{name}", python, "md_scaling", spec, workdir,
-                                        args.threads, log))
+                    spec = dict(
+                        spec,
+                        n=n,
+                        steps=args.md_steps,
+                        budget_s=args.md_budget_s,
+                        threads=args.threads,
+                        avg_num_neighbors=11.33,
+                    )
+                    alive.append(
+                        Worker(
+                            f"md{n_atoms}_{name}",
+                            python,
+                            "md_scaling",
+                            spec,
+                            workdir,
+                            args.threads,
+                            log,
+                        )
+                    )
                     setups[alive[-1].name] = alive[-1].ready()
                 runs.update(alternate(alive, args.md_rounds, log))
             finally:
@@ -263,11 +343,16 @@ def md_benchmark(args, workdir, labelled, log) -> dict:
             passes = runs[w.name]
             steps = [t for p in passes for t in p["step_s"]]
             cpu = [t for p in passes for t in p["cpu_s"]]
-            entry = {"setup": setups[w.name], "step_s": steps, "cpu_s": cpu,
-                     "median_step_s": float(np.median(steps)), "median_cpu_s": float(np.median(cpu)),
-                     "per_round_median_s": [float(np.median(p["step_s"])) for p in passes],
-                     "us_per_atom": 1e6 * float(np.median(steps)) / n_atoms,
-                     "peak_rss_mb": max(p["peak_rss_mb"] for p in passes)}
+            entry = {
+                "setup": setups[w.name],
+                "step_s": steps,
+                "cpu_s": cpu,
+                "median_step_s": float(np.median(steps)),
+                "median_cpu_s": float(np.median(cpu)),
+                "per_round_median_s": [float(np.median(p["step_s"])) for p in passes],
+                "us_per_atom": 1e6 * float(np.median(steps)) / n_atoms,
+                "peak_rss_mb": max(p["peak_rss_mb"] for p in passes),
+            }
             parts = [q for p in passes for q in p.get("parts", [])]
             if parts:
                 entry["neighbour_list_s"] = float(np.median([q["neighbour_list_s"] for q in parts]))
@@ -283,10 +368,24 @@ def md_benchmark(args, workdir, labelled, log) -> dict:
 
 
 def compilation_benchmark(args, labelled, log) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.compilation", str(labelled), "--config", str(ROOT / "configs" / "default.py"),
-           "--epochs", str(args.compile_epochs)]
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=thread_env(args.threads),
-                         preexec_fn=pin(args.threads))
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.compilation",
+        str(labelled),
+        "--config",
+        str(ROOT / "configs" / "default.py"),
+        "--epochs",
+        str(args.compile_epochs),
+    ]
+    out = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=thread_env(args.threads),
+        preexec_fn=pin(args.threads),
+    )
     if out.returncode:
         raise RuntimeError(f"compilation.py failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -304,10 +403,12 @@ def labelling_results(args, log) -> list[dict]:
 def label_chno(args, workdir, log) -> Path:
     """GFN1-xTB orbital labels for the CHNO set (the orbital head's training target)."""
     out = Path(workdir) / "chno_gfn1.h5"
-    code = ("import sys; from orbjax.data.readers import read_structures, CHNO_KEYS; "
-            "from orbjax.labels.runner import label_structures; "
-            f"r = label_structures(read_structures({str(args.data)!r}, keys=CHNO_KEYS), {str(out)!r}, progress=False); "
-            "sys.exit(r.n_failed != 0)")
+    code = (
+        "import sys; from orbjax.data.readers import read_structures, CHNO_KEYS; "
+        "from orbjax.labels.runner import label_structures; "
+        f"r = label_structures(read_structures({str(args.data)!r}, keys=CHNO_KEYS), {str(out)!r}, progress=False); "
+        "sys.exit(r.n_failed != 0)"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
     return out
 
@@ -325,8 +426,14 @@ def machine() -> dict:
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem, 1), "os": platform.platform(),
-            "date": datetime.datetime.now().isoformat(timespec="seconds"), "GLIBC_TUNABLES": GLIBC_TUNABLES}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem, 1),
+        "os": platform.platform(),
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "GLIBC_TUNABLES": GLIBC_TUNABLES,
+    }
 
 
 def main() -> None:
@@ -334,27 +441,59 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=DATA)
     p.add_argument("--mace-python", default=MACE_PYTHON)
     p.add_argument("--skip-mace", action="store_true")
-    p.add_argument("--threads", type=int, default=1, help="threads per worker (1: robust on a shared machine)")
+    p.add_argument(
+        "--threads", type=int, default=1, help="threads per worker (1: robust on a shared machine)"
+    )
     p.add_argument("--rounds", type=int, default=5, help="alternating passes per train worker")
-    p.add_argument("--md-sizes", type=lambda s: tuple(int(x) for x in s.split(",")), default=MD_SIZES)
+    p.add_argument(
+        "--md-sizes", type=lambda s: tuple(int(x) for x in s.split(",")), default=MD_SIZES
+    )
     p.add_argument("--md-rounds", type=int, default=2)
-    p.add_argument("--md-steps", type=int, default=5, help="MD steps per pass (fewer if --md-budget-s runs out)")
+    p.add_argument(
+        "--md-steps",
+        type=int,
+        default=5,
+        help="MD steps per pass (fewer if --md-budget-s runs out)",
+    )
     p.add_argument("--md-budget-s", type=float, default=20.0)
-    p.add_argument("--md-max-step-s", type=float, default=60.0, help="skip sizes whose step would take longer")
-    p.add_argument("--md-corr1-max-atoms", type=int, default=1100,
-                   help="largest box for mace correlation 1 and orbjax with glibc's allocator")
-    p.add_argument("--md-max-rss-gib", type=float, default=20.0,
-                   help="skip a size whose peak memory, extrapolated linearly from the last size, exceeds this")
-    p.add_argument("--md-together-max-atoms", type=int, default=5000,
-                   help="larger boxes run one implementation at a time (memory)")
+    p.add_argument(
+        "--md-max-step-s", type=float, default=60.0, help="skip sizes whose step would take longer"
+    )
+    p.add_argument(
+        "--md-corr1-max-atoms",
+        type=int,
+        default=1100,
+        help="largest box for mace correlation 1 and orbjax with glibc's allocator",
+    )
+    p.add_argument(
+        "--md-max-rss-gib",
+        type=float,
+        default=20.0,
+        help="skip a size whose peak memory, extrapolated linearly from the last size, exceeds this",
+    )
+    p.add_argument(
+        "--md-together-max-atoms",
+        type=int,
+        default=5000,
+        help="larger boxes run one implementation at a time (memory)",
+    )
     p.add_argument("--compile-epochs", type=int, default=2)
-    p.add_argument("--run-labelling", action="store_true", help="re-run labelling.py instead of reading its CSV")
+    p.add_argument(
+        "--run-labelling",
+        action="store_true",
+        help="re-run labelling.py instead of reading its CSV",
+    )
     p.add_argument("--only", default="train,md,compile,label")
     p.add_argument("--out", type=Path, default=HERE)
-    p.add_argument("--report-only", type=Path, help="rewrite RESULTS.md/results.csv from a results.json")
-    p.add_argument("--update", action="store_true",
-                   help="re-measure only the --only sections and merge them into OUT/results.json; the report "
-                        "names the date, load and commit of every section measured later than the rest")
+    p.add_argument(
+        "--report-only", type=Path, help="rewrite RESULTS.md/results.csv from a results.json"
+    )
+    p.add_argument(
+        "--update",
+        action="store_true",
+        help="re-measure only the --only sections and merge them into OUT/results.json; the report "
+        "names the date, load and commit of every section measured later than the rest",
+    )
     args = p.parse_args()
     if args.report_only:
         write_report(json.loads(args.report_only.read_text()), args.out)
@@ -368,8 +507,12 @@ def main() -> None:
         print(f"[{time.perf_counter() - t_start:7.1f} s] {msg}", flush=True)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    results = {"machine": machine(), "load_avg_start": os.getloadavg(), "threads": args.threads,
-               "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
+    results = {
+        "machine": machine(),
+        "load_avg_start": os.getloadavg(),
+        "threads": args.threads,
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+    }
     with tempfile.TemporaryDirectory(prefix="orbjax-bench-") as workdir:
         log("labelling the CHNO set with GFN1-xTB (orbital targets for the orbital head)")
         labelled = label_chno(args, workdir, log)
@@ -392,26 +535,30 @@ def main() -> None:
     log(f"wrote {args.out / 'RESULTS.md'} and {args.out / 'results.csv'}")
 
 
-
 # ----------------------------------------------------------------------------- partial re-runs
 
 
 def merge_sections(old: dict, new: dict) -> dict:
     """`old` with the sections measured in `new` replaced, each stamped with its own run."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=ROOT).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+        ).stdout.strip()
     except OSError:
         commit = ""
     merged = dict(old)
-    stamp = {"date": new["machine"]["date"], "load_avg": [new["load_avg_start"][0], new["load_avg_end"][0]],
-             "wall_s": new["wall_s"], "commit": commit, "args": new["args"]}
+    stamp = {
+        "date": new["machine"]["date"],
+        "load_avg": [new["load_avg_start"][0], new["load_avg_end"][0]],
+        "wall_s": new["wall_s"],
+        "commit": commit,
+        "args": new["args"],
+    }
     for section in SECTIONS:
         if section in new:
             merged[section] = new[section]
             merged.setdefault("section_runs", {})[section] = stamp
     return merged
-
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ The first N molecules of a SMILES pool (e.g. `pretrain_pool.txt`), embedded and 
 after another in this process with the default settings (5 frames 20 fs apart after 20 fs,
 orbitals on), one thread: CPU seconds per molecule (embedding + 200 MD steps + labels).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,9 +29,17 @@ def main(argv=None) -> None:
     for m in read_molecules(args.pool, limit=args.n):
         t = time.process_time()
         seed = molecule_seed(0, m.index)
-        frames = sample_molecule(embed_smiles(m.smiles, seed, m.name, m.mol_id), seed, SampleSettings())
-        rows.append({"mol_id": m.mol_id, "n_atoms": frames[0].n_atoms, "cpu_s": time.process_time() - t,
-                     "load_avg_1min": os.getloadavg()[0]})
+        frames = sample_molecule(
+            embed_smiles(m.smiles, seed, m.name, m.mol_id), seed, SampleSettings()
+        )
+        rows.append(
+            {
+                "mol_id": m.mol_id,
+                "n_atoms": frames[0].n_atoms,
+                "cpu_s": time.process_time() - t,
+                "load_avg_1min": os.getloadavg()[0],
+            }
+        )
         print(rows[-1], flush=True)
     with open(args.out, "w", newline="") as f:
         w = csv.DictWriter(f, list(rows[0]))

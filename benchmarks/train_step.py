@@ -12,6 +12,7 @@ times one pass over all batches and prints a JSON line. `run_all.py` starts one 
 implementation and alternates their passes, so each ratio is measured side by side while
 the other worker is idle. The MACE worker runs in its own venv and imports no jax.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,9 +56,9 @@ def orbjax_worker(spec: dict) -> None:
     from orbjax.data.batching import compute_budgets, pad_batch, plan_batches
     from orbjax.data.graphs import structures_to_graphs
     from orbjax.data.readers import read_structures
+    from orbjax.model.build import create_model, init_params, statistics_variables
     from orbjax.model.statistics import compute_statistics
     from orbjax.training.batches import to_device
-    from orbjax.model.build import create_model, init_params, statistics_variables
     from orbjax.training.factories import create_optimizer
     from orbjax.training.state import TrainState
     from orbjax.training.step import make_train_step
@@ -68,12 +69,18 @@ def orbjax_worker(spec: dict) -> None:
         section, name = key.split(".")
         config[section][name] = value
     structures = read_structures(spec["data"])
-    graphs = structures_to_graphs(structures, config.model.cutoff, energy_key=config.data.energy_key,
-                                  forces_key=config.data.forces_key)
+    graphs = structures_to_graphs(
+        structures,
+        config.model.cutoff,
+        energy_key=config.data.energy_key,
+        forces_key=config.data.forces_key,
+    )
     bs = config.train.batch_size
     budgets = compute_budgets(graphs, bs, config.train.n_buckets, seed=config.seed)
     plan = plan_batches(graphs, bs, budgets, seed=spec["seed"], epoch=0)
-    assert [list(map(int, idx)) for idx, _ in plan] == spec["batches"], "batch plan differs from run_all's"
+    assert [list(map(int, idx)) for idx, _ in plan] == spec["batches"], (
+        "batch plan differs from run_all's"
+    )
     t0 = time.perf_counter()
     batches = [pad_batch([graphs[i] for i in idx], b) for idx, b in plan]
     pad_s = time.perf_counter() - t0
@@ -83,8 +90,14 @@ def orbjax_worker(spec: dict) -> None:
     tx = create_optimizer(config, 10_000)
     weights = dict(config.loss.weights)
     state = TrainState.create(init_params(model, config.seed), tx, jax.random.PRNGKey(0))
-    step = make_train_step(model, tx, weights, config.train.ema_decay, compute_stress=False,
-                           statistics=statistics_variables(model, statistics, dtype))
+    step = make_train_step(
+        model,
+        tx,
+        weights,
+        config.train.ema_decay,
+        compute_stress=False,
+        statistics=statistics_variables(model, statistics, dtype),
+    )
     n_params = int(sum(x.size for x in jax.tree.leaves(state.params)))
 
     # Compile: one per bucket, timed as the first step of each bucket (lower + compile + run).
@@ -109,12 +122,26 @@ def orbjax_worker(spec: dict) -> None:
             times.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
         holder["state"] = s
-        return {"step_s": times, "cpu_s": cpu, "n_compilations": step._cache_size(), "loss": float(metrics["loss"])}
+        return {
+            "step_s": times,
+            "cpu_s": cpu,
+            "n_compilations": step._cache_size(),
+            "loss": float(metrics["loss"]),
+        }
 
-    serve({"impl": "orbjax", "variant": spec["variant"], "n_params": n_params,
-           "heads": list(model.config.heads), "compile_s": compile_s, "pad_batches_s": pad_s,
-           "budgets": [f"{b.n_node}n/{b.n_edge}e" for b in budgets], "versions": orbjax_versions()},
-          run_pass)
+    serve(
+        {
+            "impl": "orbjax",
+            "variant": spec["variant"],
+            "n_params": n_params,
+            "heads": list(model.config.heads),
+            "compile_s": compile_s,
+            "pad_batches_s": pad_s,
+            "budgets": [f"{b.n_node}n/{b.n_edge}e" for b in budgets],
+            "versions": orbjax_versions(),
+        },
+        run_pass,
+    )
 
 
 def orbjax_versions() -> dict:
@@ -132,8 +159,17 @@ def orbjax_versions() -> dict:
 # ----------------------------------------------------------------------------- mace
 
 
-def mace_model(z_table, avg_num_neighbors: float, atomic_energies, correlation: int, channels: int = 32,
-               l_max: int = 2, n_layers: int = 2, cutoff: float = 5.0, n_basis: int = 8):
+def mace_model(
+    z_table,
+    avg_num_neighbors: float,
+    atomic_energies,
+    correlation: int,
+    channels: int = 32,
+    l_max: int = 2,
+    n_layers: int = 2,
+    cutoff: float = 5.0,
+    n_basis: int = 8,
+):
     """A ScaleShiftMACE matched to orbjax's default model (see RESULTS.md for the matching)."""
     import numpy as np
     from e3nn import o3
@@ -141,14 +177,25 @@ def mace_model(z_table, avg_num_neighbors: float, atomic_energies, correlation: 
 
     hidden = "+".join(f"{channels}x{l}{'e' if l % 2 == 0 else 'o'}" for l in range(l_max + 1))
     return modules.ScaleShiftMACE(
-        r_max=cutoff, num_bessel=n_basis, num_polynomial_cutoff=6, max_ell=l_max,
+        r_max=cutoff,
+        num_bessel=n_basis,
+        num_polynomial_cutoff=6,
+        max_ell=l_max,
         interaction_cls=modules.interaction_classes["RealAgnosticResidualInteractionBlock"],
         interaction_cls_first=modules.interaction_classes["RealAgnosticResidualInteractionBlock"],
-        num_interactions=n_layers, num_elements=len(z_table), hidden_irreps=o3.Irreps(hidden),
-        MLP_irreps=o3.Irreps("16x0e"), atomic_energies=np.asarray(atomic_energies, float),
-        avg_num_neighbors=avg_num_neighbors, atomic_numbers=list(z_table.zs), correlation=correlation,
-        gate=__import__("torch").nn.functional.silu, radial_MLP=[64, 64],
-        atomic_inter_scale=1.0, atomic_inter_shift=0.0)
+        num_interactions=n_layers,
+        num_elements=len(z_table),
+        hidden_irreps=o3.Irreps(hidden),
+        MLP_irreps=o3.Irreps("16x0e"),
+        atomic_energies=np.asarray(atomic_energies, float),
+        avg_num_neighbors=avg_num_neighbors,
+        atomic_numbers=list(z_table.zs),
+        correlation=correlation,
+        gate=__import__("torch").nn.functional.silu,
+        radial_MLP=[64, 64],
+        atomic_inter_scale=1.0,
+        atomic_inter_shift=0.0,
+    )
 
 
 def mace_versions() -> dict:
@@ -179,7 +226,9 @@ def mace_worker(spec: dict) -> None:
     atoms_list = ase.io.read(spec["data"], ":")
     zs = sorted({int(z) for a in atoms_list for z in a.numbers})
     z_table = utils.AtomicNumberTable(zs)
-    keyspec = mace_data.KeySpecification(info_keys={"energy": "energy"}, arrays_keys={"forces": "forces"})
+    keyspec = mace_data.KeySpecification(
+        info_keys={"energy": "energy"}, arrays_keys={"forces": "forces"}
+    )
     configs = []
     for a in atoms_list:
         if a.calc is not None:  # ASE may move energy/forces into a SinglePointCalculator
@@ -187,12 +236,18 @@ def mace_worker(spec: dict) -> None:
             a = a.copy()
             a.info["energy"], a.arrays["forces"] = energy, forces
         configs.append(mace_data.config_from_atoms(a, key_specification=keyspec))
-    data = [mace_data.AtomicData.from_config(c, z_table=z_table, cutoff=spec["cutoff"]) for c in configs]
+    data = [
+        mace_data.AtomicData.from_config(c, z_table=z_table, cutoff=spec["cutoff"]) for c in configs
+    ]
     avg_nn = float(np.mean([d.edge_index.shape[1] / d.positions.shape[0] for d in data]))
-    model = mace_model(z_table, avg_nn, np.zeros(len(zs)), spec["correlation"], cutoff=spec["cutoff"])
+    model = mace_model(
+        z_table, avg_nn, np.zeros(len(zs)), spec["correlation"], cutoff=spec["cutoff"]
+    )
     n_params = int(sum(p.numel() for p in model.parameters()))
     t0 = time.perf_counter()
-    batches = [torch_geometric.Batch.from_data_list([data[i] for i in idx]) for idx in spec["batches"]]
+    batches = [
+        torch_geometric.Batch.from_data_list([data[i] for i in idx]) for idx in spec["batches"]
+    ]
     collate_s = time.perf_counter() - t0
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
     ema = ExponentialMovingAverage(model.parameters(), decay=0.99)
@@ -226,9 +281,18 @@ def mace_worker(spec: dict) -> None:
             cpu.append(time.process_time() - c0)
         return {"step_s": times, "cpu_s": cpu}
 
-    serve({"impl": "mace", "variant": f"correlation{spec['correlation']}", "n_params": n_params,
-           "compile_s": {"warmup_3_steps": warmup_s}, "collate_s": collate_s, "avg_num_neighbors": avg_nn,
-           "versions": mace_versions()}, run_pass)
+    serve(
+        {
+            "impl": "mace",
+            "variant": f"correlation{spec['correlation']}",
+            "n_params": n_params,
+            "compile_s": {"warmup_3_steps": warmup_s},
+            "collate_s": collate_s,
+            "avg_num_neighbors": avg_nn,
+            "versions": mace_versions(),
+        },
+        run_pass,
+    )
 
 
 if __name__ == "__main__":

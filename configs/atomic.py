@@ -1,4 +1,5 @@
 """Energy + forces + GFN1-xTB Mulliken atomic charges."""
+
 from orbjax.config import sibling_config
 
 

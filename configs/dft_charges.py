@@ -2,6 +2,7 @@
 
 The charge key comes from the key preset (chno: dft_mulliken_charges); change it with
 --config.data.key_overrides.dft_charges=dft_lowdin_charges."""
+
 from orbjax.config import sibling_config
 
 

@@ -1,4 +1,5 @@
 """Energy + forces only: the baseline the auxiliary targets are compared against."""
+
 from orbjax.config import sibling_config
 
 

@@ -7,6 +7,7 @@ Energy and forces only (what DFT data has). The architecture comes from the mode
 reference energies are refitted on your data. The optimiser is that of training from scratch
 (configs/energy_only.py), the recipe experiments/pretraining measured.
 """
+
 from orbjax.config import sibling_config
 
 

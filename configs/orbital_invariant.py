@@ -1,6 +1,7 @@
 """Per-orbital populations through an invariant (scalars-only) head: the paper's baseline head.
 
 It can only learn each shell's rotational average; see tests/model/test_symmetries.py."""
+
 from orbjax.config import sibling_config
 
 

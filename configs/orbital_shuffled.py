@@ -2,6 +2,7 @@
 same element (one fixed permutation of whole per-atom vectors per seed, training split only).
 Same label statistics, no electronic information: what is left of any gain is multitask
 regularisation, not chemistry (`orbjax/data/shuffle.py`)."""
+
 from orbjax.config import sibling_config
 
 

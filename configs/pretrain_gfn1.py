@@ -6,6 +6,7 @@ frames (`python -m orbjax.sample`), the start for fine-tuning on DFT (`configs/f
 
 The model's level of theory is "gfn1" (from data.energy_key); fine-tuning adds the DFT level.
 """
+
 from orbjax.config import sibling_config
 
 

@@ -16,12 +16,15 @@ Why these settings differ from `default.py` (issue 16; numbers from short scans 
   instead of 131 → 47).
 - One padding bucket: half the XLA compilations, which dominate a run this short.
 """
+
 from orbjax.config import sibling_config
 
 
 def get_config():
     config = sibling_config(__file__, "default")
-    config.data.train_path = "runs/quickstart/example_gfn1.h5"  # written by `python -m orbjax.label`
+    config.data.train_path = (
+        "runs/quickstart/example_gfn1.h5"  # written by `python -m orbjax.label`
+    )
     config.data.split_by = "structure"
     config.data.split_seed = 0  # the same validation conformers whatever `seed`
     config.data.val_fraction = 0.2

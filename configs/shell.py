@@ -1,4 +1,5 @@
 """Energy + forces + GFN1-xTB s/p/d shell-population sums (rotation-invariant targets)."""
+
 from orbjax.config import sibling_config
 
 

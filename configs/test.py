@@ -1,4 +1,5 @@
 """A tiny configuration for tests and CI: seconds on a laptop CPU."""
+
 from orbjax.config import sibling_config
 
 

@@ -14,13 +14,29 @@ pull in the model code. Importing orbjax changes no process-wide setting; on CPU
 `orbjax.runtime.tune_cpu()` before using JAX for the speed the command lines get
 (orbjax/runtime.py).
 """
+
 from __future__ import annotations
 
 from orbjax._version import __version__
 
-__all__ = ["load_potential", "load_pretrained", "Potential", "OrbjaxCalculator", "load_committee", "Committee",
-           "CommitteeCalculator", "__version__"]
-_LAZY = ("load_potential", "Potential", "OrbjaxCalculator", "load_committee", "Committee", "CommitteeCalculator")
+__all__ = [
+    "load_potential",
+    "load_pretrained",
+    "Potential",
+    "OrbjaxCalculator",
+    "load_committee",
+    "Committee",
+    "CommitteeCalculator",
+    "__version__",
+]
+_LAZY = (
+    "load_potential",
+    "Potential",
+    "OrbjaxCalculator",
+    "load_committee",
+    "Committee",
+    "CommitteeCalculator",
+)
 
 
 def load_pretrained(name: str, **kwargs):

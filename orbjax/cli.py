@@ -7,6 +7,7 @@ that matters. ``--debug`` or ``ORBJAX_DEBUG=1`` shows the traceback instead. Err
 are not a user's (a bug) keep their traceback. A directory the command created for its
 output and left without results is removed, so a failed first try leaves nothing behind.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,7 +40,9 @@ def debug_requested(argv: Iterable[str] | None = None) -> bool:
 def one_line(err: BaseException) -> str:
     """The error's message on one line (a KeyError's without the quotes `str` adds)."""
     if isinstance(err, OSError) and err.filename and err.strerror and len(err.args) == 2:
-        return f"{err.filename}: {err.strerror[:1].lower()}{err.strerror[1:]}"  # not "[Errno 2] ..."
+        return (
+            f"{err.filename}: {err.strerror[:1].lower()}{err.strerror[1:]}"  # not "[Errno 2] ..."
+        )
     text = err.args[0] if isinstance(err, KeyError) and len(err.args) == 1 else str(err)
     text = " ".join(part.strip() for part in str(text).splitlines() if part.strip())
     return text or type(err).__name__
@@ -62,8 +65,12 @@ class OutputDirectory:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def run(body: Callable[[], int | None], argv: Iterable[str] | None = None,
-        outputs: Iterable[OutputDirectory] = (), errors: tuple = USER_ERRORS) -> int:
+def run(
+    body: Callable[[], int | None],
+    argv: Iterable[str] | None = None,
+    outputs: Iterable[OutputDirectory] = (),
+    errors: tuple = USER_ERRORS,
+) -> int:
     """Run a command's `body`: its exit status, or 1 and one line on stderr for a user's error
     (`errors`; a command adds its own, e.g. the sweep's KeyError for an unknown field)."""
     quiet_orbax()
@@ -83,7 +90,12 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Defaults in --help, except where there is none to show (None, False, a required option)."""
 
     def _get_help_string(self, action):
-        if action.default is None or action.default is False or action.required or action.default is argparse.SUPPRESS:
+        if (
+            action.default is None
+            or action.default is False
+            or action.required
+            or action.default is argparse.SUPPRESS
+        ):
             return action.help
         return super()._get_help_string(action)
 

@@ -1,5 +1,6 @@
 """Helpers for config files in `configs/`: they build on each other by file path, so a
 config works from any working directory (`--config /abs/path/configs/test.py`)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -17,7 +18,9 @@ def load_config_module(path: str):
 
 def sibling_config(this_file: str, name: str):
     """`get_config()` of configs/<name>.py next to `this_file`."""
-    return load_config_module(os.path.join(os.path.dirname(os.path.abspath(this_file)), f"{name}.py")).get_config()
+    return load_config_module(
+        os.path.join(os.path.dirname(os.path.abspath(this_file)), f"{name}.py")
+    ).get_config()
 
 
 # ----------------------------------------------------------------------------- --help_config
@@ -41,8 +44,12 @@ def config_chain(path: str) -> list[str]:
         with open(current, encoding="utf-8") as f:
             tree = ast.parse(f.read(), current)
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "sibling_config"
-                    and len(node.args) == 2 and isinstance(node.args[1], ast.Constant)):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", getattr(node.func, "attr", "")) == "sibling_config"
+                and len(node.args) == 2
+                and isinstance(node.args[1], ast.Constant)
+            ):
                 todo.append(os.path.join(os.path.dirname(current), f"{node.args[1].value}.py"))
     return chain
 
@@ -75,8 +82,11 @@ def _record(line, out: dict[str, str]) -> None:
     while i + 1 < len(code) and code[i].string == "." and code[i + 1].type == tokenize.NAME:
         parts.append(code[i + 1].string)
         i += 2
-    comments = [t.string.lstrip("#").strip() for t in line  # not the comment lines above it
-                if t.type == tokenize.COMMENT and t.start[0] >= code[0].start[0]]
+    comments = [
+        t.string.lstrip("#").strip()
+        for t in line  # not the comment lines above it
+        if t.type == tokenize.COMMENT and t.start[0] >= code[0].start[0]
+    ]
     if parts and i < len(code) and code[i].string == "=" and comments:
         out[".".join(parts)] = comments[0]
 

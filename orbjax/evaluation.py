@@ -14,6 +14,7 @@ only. Outputs in the output directory:
   predictions.npz   per structure and per atom labels, predictions and masks
   parity_*.png      one parity plot per target
 """
+
 from __future__ import annotations
 
 import csv
@@ -33,13 +34,19 @@ from orbjax.model.predict import predict
 from orbjax.model.statistics import UnknownElementError, check_elements  # noqa: F401 (imported from here too)
 from orbjax.orbitals import SHELL_LETTERS, orbital_slot_table, shell_l_table
 from orbjax.runtime import precision
-from orbjax.training.batches import to_device
 from orbjax.targets import TARGETS, auxiliary_targets, metric_units
+from orbjax.training.batches import to_device
 
 
-def evaluate_workdir(workdir: str, data_path: str, out_dir: str | None = None, which: str = "best",
-                     key_preset: str | None = None, batch_size: int | None = None,
-                     plots: bool = True) -> dict:
+def evaluate_workdir(
+    workdir: str,
+    data_path: str,
+    out_dir: str | None = None,
+    which: str = "best",
+    key_preset: str | None = None,
+    batch_size: int | None = None,
+    plots: bool = True,
+) -> dict:
     """Evaluate the `which` checkpoint of the run in `workdir` on `data_path`; write outputs.
 
     Args:
@@ -68,8 +75,15 @@ def evaluate_workdir(workdir: str, data_path: str, out_dir: str | None = None, w
         return _evaluate(trained, workdir, data_path, structures, out_dir, which, batch_size, plots)
 
 
-def evaluate_model(model: str, data_path: str, out_dir: str | None = None, which: str = "best",
-                   key_preset: str | None = None, batch_size: int | None = None, plots: bool = True) -> dict:
+def evaluate_model(
+    model: str,
+    data_path: str,
+    out_dir: str | None = None,
+    which: str = "best",
+    key_preset: str | None = None,
+    batch_size: int | None = None,
+    plots: bool = True,
+) -> dict:
     """`evaluate_workdir` for a model file (``model.orbjax``) or a training workdir.
 
     A model file is scored as it is (`which` is ignored); the default output directory is
@@ -82,8 +96,10 @@ def evaluate_model(model: str, data_path: str, out_dir: str | None = None, which
     if not os.path.exists(model):
         raise FileNotFoundError(f"{model}: no such model file or training workdir")
     if not is_model_file(model):
-        raise ValueError(f"{model}: not an orbjax model file (model.orbjax, python -m orbjax.export) nor a training "
-                         "workdir; the structures to score go to --data")
+        raise ValueError(
+            f"{model}: not an orbjax model file (model.orbjax, python -m orbjax.export) nor a training "
+            "workdir; the structures to score go to --data"
+        )
     import ml_collections
 
     from orbjax.model.file import read_model_file
@@ -95,7 +111,9 @@ def evaluate_model(model: str, data_path: str, out_dir: str | None = None, which
     structures = read_structures_for(ml_collections.ConfigDict(f.config), data_path, key_preset)
     check_elements(structures, Statistics.from_json(f.statistics).known_species())
     trained = build_trained(f.config, f.statistics, f.params, f.step, where=model)
-    out_dir = out_dir or os.path.join(os.path.dirname(os.path.abspath(model)), f"eval_{Path(data_path).stem}")
+    out_dir = out_dir or os.path.join(
+        os.path.dirname(os.path.abspath(model)), f"eval_{Path(data_path).stem}"
+    )
     with precision(trained.config.dtype):
         return _evaluate(trained, model, data_path, structures, out_dir, "file", batch_size, plots)
 
@@ -104,12 +122,20 @@ def _evaluate(trained, source, data_path, structures, out_dir, which, batch_size
     result = predict_structures(trained, structures, batch_size)
     metrics, counts = compute_metrics(result)
     os.makedirs(out_dir, exist_ok=True)
-    report = dict(workdir=os.path.abspath(source), data=os.path.abspath(data_path), which=which,
-                  step=trained.step, n_structures=len(structures),
-                  n_atoms=int(result["atomic_numbers"].shape[0]), metrics=metrics, counts=counts,
-                  units={k: metric_units()[_base(k)][0] for k in metrics},
-                  n_compilations=int(result.pop("n_compilations")), out_dir=os.path.abspath(out_dir),
-                  energies_trained=trained.statistics.e0_source[0] != "none")
+    report = dict(
+        workdir=os.path.abspath(source),
+        data=os.path.abspath(data_path),
+        which=which,
+        step=trained.step,
+        n_structures=len(structures),
+        n_atoms=int(result["atomic_numbers"].shape[0]),
+        metrics=metrics,
+        counts=counts,
+        units={k: metric_units()[_base(k)][0] for k in metrics},
+        n_compilations=int(result.pop("n_compilations")),
+        out_dir=os.path.abspath(out_dir),
+        energies_trained=trained.statistics.e0_source[0] != "none",
+    )
     np.savez_compressed(os.path.join(out_dir, "predictions.npz"), **result)
     write_metrics(report, out_dir)
     if plots:
@@ -121,9 +147,9 @@ def _evaluate(trained, source, data_path, structures, out_dir, which, batch_size
 
 def read_structures_for(config, data_path: str, key_preset: str | None = None) -> list[Structure]:
     """Read `data_path` as the run reads data (its preset and overrides unless `key_preset`)."""
-    from orbjax.training.data import read
-
     import ml_collections
+
+    from orbjax.training.data import read
 
     data_config = config.data.to_dict()
     if key_preset is not None and key_preset != data_config["key_preset"]:
@@ -134,7 +160,9 @@ def read_structures_for(config, data_path: str, key_preset: str | None = None) -
     return structures
 
 
-def predict_structures(trained, structures: Sequence[Structure], batch_size: int | None = None) -> dict:
+def predict_structures(
+    trained, structures: Sequence[Structure], batch_size: int | None = None
+) -> dict:
     """Labels, predictions and masks of every structure and atom, in file order (numpy).
 
     Per structure: names, n_atoms, energy_{label,pred} eV, energy_mask, e0_sum eV (Σ of the
@@ -144,24 +172,37 @@ def predict_structures(trained, structures: Sequence[Structure], batch_size: int
     that the data label somewhere.
     """
     config = trained.config
-    graphs = structures_to_graphs(structures, config.model.cutoff, energy_key=config.data.energy_key,
-                                  forces_key=config.data.forces_key)
+    graphs = structures_to_graphs(
+        structures,
+        config.model.cutoff,
+        energy_key=config.data.energy_key,
+        forces_key=config.data.forces_key,
+    )
     labels = jraph.batch_np(graphs)
     compute_stress = bool(labels.globals["stress_mask"].any())
     heads = [t for t in trained.model.config.heads if labels.nodes[TARGETS[t].mask].any()]
     batch_size = batch_size or config.train.batch_size
     budgets = compute_budgets(graphs, batch_size, config.train.n_buckets, seed=config.seed)
-    predict_fn = jax.jit(lambda params, graph: _predictions(trained.model, params, graph, compute_stress, heads))
+    predict_fn = jax.jit(
+        lambda params, graph: _predictions(trained.model, params, graph, compute_stress, heads)
+    )
     outputs = []
-    for indices, budget in plan_batches(graphs, batch_size, budgets, shuffle=False,
-                                        names=[s.name for s in structures]):
+    for indices, budget in plan_batches(
+        graphs, batch_size, budgets, shuffle=False, names=[s.name for s in structures]
+    ):
         batch = pad_batch([graphs[i] for i in indices], budget)
         out = jax.device_get(predict_fn(trained.variables, to_device(batch, trained.model.dtype)))
         n_graph, n_node = len(indices), int(sum(graphs[i].n_node[0] for i in indices))
-        outputs.append({k: (v[:n_graph] if k in ("network_energy", "stress") else v[:n_node])
-                        for k, v in out.items()})
+        outputs.append(
+            {
+                k: (v[:n_graph] if k in ("network_energy", "stress") else v[:n_node])
+                for k, v in out.items()
+            }
+        )
     pred = {k: np.concatenate([o[k] for o in outputs]).astype(np.float64) for k in outputs[0]}
-    result = _labels(structures, labels, trained.statistics, compute_stress, heads, config.data.energy_key)
+    result = _labels(
+        structures, labels, trained.statistics, compute_stress, heads, config.data.energy_key
+    )
     pred["energy"] = pred.pop("network_energy") + result["e0_sum"]  # totals formed in float64
     result.update({f"{k}_pred": v for k, v in pred.items()})
     result["n_compilations"] = predict_fn._cache_size()
@@ -174,10 +215,18 @@ def _predictions(model, params, graph, compute_stress, heads) -> dict:
     return {k: out[k] for k in keep}
 
 
-def _labels(structures, labels: jraph.GraphsTuple, statistics, compute_stress: bool, heads,
-            energy_key: str = "energy") -> dict:
+def _labels(
+    structures,
+    labels: jraph.GraphsTuple,
+    statistics,
+    compute_stress: bool,
+    heads,
+    energy_key: str = "energy",
+) -> dict:
     n_atoms = labels.n_node.astype(np.int64)
-    e0 = np.asarray(statistics.atomic_energies[0])[statistics.z_to_species()[labels.nodes["atomic_numbers"]]]
+    e0 = np.asarray(statistics.atomic_energies[0])[
+        statistics.z_to_species()[labels.nodes["atomic_numbers"]]
+    ]
     structure = np.repeat(np.arange(len(n_atoms)), n_atoms)
     out = dict(
         names=np.array([str(s.name) for s in structures]),
@@ -188,12 +237,20 @@ def _labels(structures, labels: jraph.GraphsTuple, statistics, compute_stress: b
         energy_label=_energy_labels(structures, energy_key, labels.globals["energy"]),
         energy_mask=labels.globals["energy_mask"],
         forces_label=labels.nodes["forces"].astype(np.float64),
-        forces_mask=labels.nodes["forces_mask"])
+        forces_mask=labels.nodes["forces_mask"],
+    )
     if compute_stress:
-        out.update(stress_label=labels.globals["stress"].astype(np.float64),
-                   stress_mask=labels.globals["stress_mask"])
+        out.update(
+            stress_label=labels.globals["stress"].astype(np.float64),
+            stress_mask=labels.globals["stress_mask"],
+        )
     for t in heads:
-        out.update({f"{t}_label": labels.nodes[t].astype(np.float64), f"{t}_mask": labels.nodes[TARGETS[t].mask]})
+        out.update(
+            {
+                f"{t}_label": labels.nodes[t].astype(np.float64),
+                f"{t}_mask": labels.nodes[TARGETS[t].mask],
+            }
+        )
     return out
 
 
@@ -205,15 +262,26 @@ def compute_metrics(result: dict) -> tuple[dict[str, float], dict[str, int]]:
     """
     n_atoms = result["n_atoms"]
     errors = {
-        "energy": ((result["energy_pred"] - result["energy_label"]) / n_atoms, result["energy_mask"]),
-        "energy_per_structure": (result["energy_pred"] - result["energy_label"], result["energy_mask"]),
+        "energy": (
+            (result["energy_pred"] - result["energy_label"]) / n_atoms,
+            result["energy_mask"],
+        ),
+        "energy_per_structure": (
+            result["energy_pred"] - result["energy_label"],
+            result["energy_mask"],
+        ),
     }
     for target in ("forces", "stress") + auxiliary_targets():
         if f"{target}_pred" in result:
-            errors[target] = (result[f"{target}_pred"] - result[f"{target}_label"], result[f"{target}_mask"])
+            errors[target] = (
+                result[f"{target}_pred"] - result[f"{target}_label"],
+                result[f"{target}_mask"],
+            )
     metrics, counts = {}, {}
     for name, (error, mask) in errors.items():
-        mask = np.broadcast_to(mask.reshape(mask.shape + (1,) * (error.ndim - mask.ndim)), error.shape)
+        mask = np.broadcast_to(
+            mask.reshape(mask.shape + (1,) * (error.ndim - mask.ndim)), error.shape
+        )
         if not mask.any():
             continue
         e, factor = error[mask], metric_units()[name][1]
@@ -234,7 +302,9 @@ def write_metrics(report: dict, out_dir: str) -> None:
         w.writerow(["target", "statistic", "value", "unit", "n"])
         for name, value in report["metrics"].items():
             target, stat = name.rsplit("_", 1)
-            w.writerow([target, stat, f"{value:.8g}", report["units"][name], report["counts"][target]])
+            w.writerow(
+                [target, stat, f"{value:.8g}", report["units"][name], report["counts"][target]]
+            )
 
 
 # ----------------------------------------------------------------------------- plots
@@ -243,6 +313,7 @@ def write_metrics(report: dict, out_dir: str) -> None:
 def parity_plots(result: dict, metrics: dict, out_dir: str) -> list[str]:
     """One parity PNG per target present; returns their paths."""
     import matplotlib
+
     matplotlib.use("Agg")
 
     paths = []
@@ -250,7 +321,9 @@ def parity_plots(result: dict, metrics: dict, out_dir: str) -> list[str]:
         if f"{target}_mae" not in metrics:
             continue
         path = os.path.join(out_dir, f"parity_{target}.png")
-        _parity(label[mask], pred[mask], None if colour is None else colour[mask], target, metrics, path)
+        _parity(
+            label[mask], pred[mask], None if colour is None else colour[mask], target, metrics, path
+        )
         paths.append(path)
     return paths
 
@@ -259,16 +332,32 @@ def _plot_data(result: dict) -> dict:
     """target → (label, prediction, mask, shell type or None), flattened to entries."""
     n_atoms = result["n_atoms"]
     ref = result["e0_sum"]
-    data = {"energy": ((result["energy_label"] - ref) / n_atoms, (result["energy_pred"] - ref) / n_atoms,
-                       result["energy_mask"], None)}
+    data = {
+        "energy": (
+            (result["energy_label"] - ref) / n_atoms,
+            (result["energy_pred"] - ref) / n_atoms,
+            result["energy_mask"],
+            None,
+        )
+    }
     for target in ("forces", "stress") + auxiliary_targets():
         if f"{target}_pred" not in result:
             continue
-        label, pred, mask = result[f"{target}_label"], result[f"{target}_pred"], result[f"{target}_mask"]
-        mask = np.broadcast_to(mask.reshape(mask.shape + (1,) * (label.ndim - mask.ndim)), label.shape)
+        label, pred, mask = (
+            result[f"{target}_label"],
+            result[f"{target}_pred"],
+            result[f"{target}_mask"],
+        )
+        mask = np.broadcast_to(
+            mask.reshape(mask.shape + (1,) * (label.ndim - mask.ndim)), label.shape
+        )
         colour = _shell_l(result["atomic_numbers"], target)
-        data[target] = (label.ravel(), pred.ravel(), mask.ravel(),
-                        None if colour is None else colour.ravel())
+        data[target] = (
+            label.ravel(),
+            pred.ravel(),
+            mask.ravel(),
+            None if colour is None else colour.ravel(),
+        )
     return data
 
 
@@ -280,7 +369,9 @@ def _shell_l(atomic_numbers: np.ndarray, target: str) -> np.ndarray | None:
         slot_shell, _ = orbital_slot_table()
         l_table = shell_l_table()
         shells = slot_shell[atomic_numbers]  # [n_atoms, 9]
-        return np.where(shells >= 0, np.take_along_axis(l_table[atomic_numbers], np.maximum(shells, 0), 1), -1)
+        return np.where(
+            shells >= 0, np.take_along_axis(l_table[atomic_numbers], np.maximum(shells, 0), 1), -1
+        )
     return None
 
 
@@ -295,7 +386,9 @@ def _parity(label, pred, shell_l, target, metrics, path) -> None:
     else:
         for l in sorted(set(shell_l.tolist()) - {-1}):
             sel = shell_l == l
-            ax.scatter(label[sel], pred[sel], s=6, alpha=0.5, lw=0, rasterized=True, label=SHELL_LETTERS[l])
+            ax.scatter(
+                label[sel], pred[sel], s=6, alpha=0.5, lw=0, rasterized=True, label=SHELL_LETTERS[l]
+            )
         ax.legend(title="shell", markerscale=2)
     lo, hi = float(min(label.min(), pred.min())), float(max(label.max(), pred.max()))
     pad = 0.03 * (hi - lo or 1.0)
@@ -305,8 +398,11 @@ def _parity(label, pred, shell_l, target, metrics, path) -> None:
     ax.set_aspect("equal")
     ax.set_xlabel(f"reference {quantity} ({unit})")
     ax.set_ylabel(f"predicted {quantity} ({unit})")
-    ax.set_title(f"{title}\nMAE {metrics[f'{target}_mae']:.4g} {mae_unit}, "
-                 f"RMSE {metrics[f'{target}_rmse']:.4g} {mae_unit} (n={len(label)})", fontsize=9)
+    ax.set_title(
+        f"{title}\nMAE {metrics[f'{target}_mae']:.4g} {mae_unit}, "
+        f"RMSE {metrics[f'{target}_rmse']:.4g} {mae_unit} (n={len(label)})",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -9,6 +9,7 @@ checkpoint) at the end of every run. The library function is
 `orbjax.model.io.export_model`. A user's error (no such workdir, a directory without
 checkpoints) is one line and exit status 1.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,12 @@ def _main(argv: list[str]) -> int:
     p = cli.ArgumentParser(prog="python -m orbjax.export", description=__doc__.split("\n\n")[0])
     p.add_argument("workdir", help="training run directory (holds checkpoints/)")
     p.add_argument("output", help="model file to write, e.g. model.orbjax")
-    p.add_argument("--which", default="best", choices=("best", "latest"),
-                   help="checkpoint: best by validation loss or latest")
+    p.add_argument(
+        "--which",
+        default="best",
+        choices=("best", "latest"),
+        help="checkpoint: best by validation loss or latest",
+    )
     args = p.parse_args(argv)
     if not os.path.exists(args.workdir):
         raise FileNotFoundError(f"{args.workdir}: no such training workdir")

@@ -7,6 +7,7 @@ Every orbital label in orbjax keeps that order.
 For batching, each atom's orbitals are written into a fixed-width row of `MAX_ORBITALS`
 slots (the widest GFN1 atom has s, p, d = 9 orbitals), padded with NaN/False.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,12 +21,39 @@ MAX_ORBITALS = 9
 # `Calculator.get("angular-momenta")` for every element 1–86).
 _SPD, _SP, _SPD_TM = (0, 1, 2), (0, 1), (2, 0, 1)
 GFN1_SHELLS: dict[int, tuple[int, ...]] = {
-    1: (0, 0), 2: (0,), 3: _SP, 4: _SP, 5: _SP, 6: _SP, 7: _SP, 8: _SP, 9: _SP, 10: _SPD,
-    11: _SP, 12: _SP, **{z: _SPD for z in range(13, 19)}, 19: _SP, 20: _SPD,
-    **{z: _SPD_TM for z in range(21, 30)}, 30: _SP, **{z: _SPD for z in range(31, 37)},
-    37: _SP, 38: _SPD, **{z: _SPD_TM for z in range(39, 48)}, 48: _SP,
-    **{z: _SPD for z in range(49, 55)}, 55: _SP, 56: _SPD, **{z: _SPD_TM for z in range(57, 80)},
-    80: _SP, 81: _SP, 82: _SP, 83: _SP, 84: _SPD, 85: _SPD, 86: _SPD,
+    1: (0, 0),
+    2: (0,),
+    3: _SP,
+    4: _SP,
+    5: _SP,
+    6: _SP,
+    7: _SP,
+    8: _SP,
+    9: _SP,
+    10: _SPD,
+    11: _SP,
+    12: _SP,
+    **{z: _SPD for z in range(13, 19)},
+    19: _SP,
+    20: _SPD,
+    **{z: _SPD_TM for z in range(21, 30)},
+    30: _SP,
+    **{z: _SPD for z in range(31, 37)},
+    37: _SP,
+    38: _SPD,
+    **{z: _SPD_TM for z in range(39, 48)},
+    48: _SP,
+    **{z: _SPD for z in range(49, 55)},
+    55: _SP,
+    56: _SPD,
+    **{z: _SPD_TM for z in range(57, 80)},
+    80: _SP,
+    81: _SP,
+    82: _SP,
+    83: _SP,
+    84: _SPD,
+    85: _SPD,
+    86: _SPD,
 }
 MAX_Z_GFN1 = 86
 
@@ -64,7 +92,9 @@ def n_orbitals(atomic_numbers: np.ndarray) -> np.ndarray:
     return np.array([sum(2 * l + 1 for l in GFN1_SHELLS[int(z)]) for z in atomic_numbers])
 
 
-def pad_orbitals(atomic_numbers: np.ndarray, orbital_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def pad_orbitals(
+    atomic_numbers: np.ndarray, orbital_values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Flat per-orbital values (tblite order) → per-atom rows.
 
     Args:
@@ -75,7 +105,9 @@ def pad_orbitals(atomic_numbers: np.ndarray, orbital_values: np.ndarray) -> tupl
     """
     counts = n_orbitals(atomic_numbers)
     if counts.sum() != len(orbital_values):
-        raise ValueError(f"{len(orbital_values)} orbital values for atoms holding {counts.sum()} orbitals")
+        raise ValueError(
+            f"{len(orbital_values)} orbital values for atoms holding {counts.sum()} orbitals"
+        )
     mask = np.arange(MAX_ORBITALS)[None, :] < counts[:, None]
     values = np.full(mask.shape, np.nan)
     values[mask] = orbital_values

@@ -15,6 +15,7 @@
    the library's jitted MD (`python -m orbjax.md`'s), and prints the total-energy drift and
    the temperature.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,7 +50,9 @@ def main(argv=None) -> dict:
 
     parser = ArgumentParser(prog="python -m orbjax.quickstart", description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="runs/quickstart", help="where everything is written")
-    parser.add_argument("--steps", type=int, default=None, help="training steps (default: configs/quickstart.py's)")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="training steps (default: configs/quickstart.py's)"
+    )
     parser.add_argument("--md-steps", type=int, default=200, help="velocity Verlet steps of 0.5 fs")
     args = parser.parse_args(argv)
     wall_start, cpu_start = time.perf_counter(), time.process_time()
@@ -62,7 +65,9 @@ def main(argv=None) -> dict:
     config = load_config_module(str(REPO / "configs" / "quickstart.py")).get_config()
     if args.steps:
         config.train.num_steps = args.steps
-        config.train.eval_every = config.train.checkpoint_every = min(config.train.eval_every, args.steps)
+        config.train.eval_every = config.train.checkpoint_every = min(
+            config.train.eval_every, args.steps
+        )
     train_dir = os.path.join(args.workdir, "train")
 
     print("[1/4] GFN1-xTB labels for the bundled example, split into training and validation")
@@ -75,12 +80,21 @@ def main(argv=None) -> dict:
     model_file = os.path.join(train_dir, "model.orbjax")
     print(f"[4/4] {args.md_steps} steps of NVE molecular dynamics (0.5 fs) with {model_file}")
     md = run_md(model_file, config.data.val_path, os.path.join(args.workdir, "md"), args.md_steps)
-    summary = {"learning": learning, "validation_metrics": evaluation["metrics"], "plots": evaluation["plots"],
-               "model_file": model_file, "model_file_bytes": os.path.getsize(model_file), "md": md,
-               # the whole job after the imports of this module: labels, training (with its XLA
-               # compilations), evaluation and MD; CPU seconds of every thread of the process
-               "time": {"wall_s": time.perf_counter() - wall_start, "process_cpu_s": time.process_time() - cpu_start,
-                        "cpu_count": os.cpu_count()}}
+    summary = {
+        "learning": learning,
+        "validation_metrics": evaluation["metrics"],
+        "plots": evaluation["plots"],
+        "model_file": model_file,
+        "model_file_bytes": os.path.getsize(model_file),
+        "md": md,
+        # the whole job after the imports of this module: labels, training (with its XLA
+        # compilations), evaluation and MD; CPU seconds of every thread of the process
+        "time": {
+            "wall_s": time.perf_counter() - wall_start,
+            "process_cpu_s": time.process_time() - cpu_start,
+            "cpu_count": os.cpu_count(),
+        },
+    }
     with open(os.path.join(args.workdir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
     return summary
@@ -93,8 +107,10 @@ def label_example(workdir: str) -> str:
 
     labelled = os.path.join(workdir, "example_gfn1.h5")
     report = label_structures(read_structures(example_path(), keys=CHNO_KEYS), labelled)
-    print(f"      {example_path().name}: {report.n_labelled} labelled, {report.n_failed} failed, "
-          f"{report.seconds:.1f} s → {labelled}")
+    print(
+        f"      {example_path().name}: {report.n_labelled} labelled, {report.n_failed} failed, "
+        f"{report.seconds:.1f} s → {labelled}"
+    )
     return labelled
 
 
@@ -109,14 +125,20 @@ def split_example(labelled: str, config, workdir: str) -> tuple[str, str]:
 
     structures, attrs = read_dataset(labelled)
     fraction = config.data.val_fraction
-    train_idx, val_idx, _ = split_indices(structures, fractions=(1.0 - fraction, fraction, 0.0),
-                                          seed=config.data.split_seed, by=config.data.split_by)
+    train_idx, val_idx, _ = split_indices(
+        structures,
+        fractions=(1.0 - fraction, fraction, 0.0),
+        seed=config.data.split_seed,
+        by=config.data.split_by,
+    )
     paths = os.path.join(workdir, "train.h5"), os.path.join(workdir, "validation.h5")
     for path, idx in zip(paths, (train_idx, val_idx)):
         write_dataset(path, [structures[i] for i in idx], attrs)
     held_out = {structures[i].mol_id for i in val_idx}
-    print(f"      {len(train_idx)} training structures; {len(val_idx)} validation structures "
-          f"(conformers of {len(held_out)} molecules, split by {config.data.split_by})")
+    print(
+        f"      {len(train_idx)} training structures; {len(val_idx)} validation structures "
+        f"(conformers of {len(held_out)} molecules, split by {config.data.split_by})"
+    )
     return paths
 
 
@@ -129,15 +151,22 @@ def train(config, train_dir: str) -> dict:
     curve = read_metrics(train_dir, "val")
     before, after = curve[min(curve)], curve[max(curve)]
     ratio = after["energy_mae"] / before["energy_mae"]
-    print(f"      validation energy MAE: untrained {before['energy_mae']:.1f} → trained "
-          f"{after['energy_mae']:.1f} meV/atom (ratio {ratio:.2f}); forces MAE "
-          f"{before['forces_mae']:.0f} → {after['forces_mae']:.0f} meV/Å")
+    print(
+        f"      validation energy MAE: untrained {before['energy_mae']:.1f} → trained "
+        f"{after['energy_mae']:.1f} meV/atom (ratio {ratio:.2f}); forces MAE "
+        f"{before['forces_mae']:.0f} → {after['forces_mae']:.0f} meV/Å"
+    )
     if ratio > LEARNED_RATIO:
-        print(f"      the energy error did not halve (ratio {ratio:.2f} > {LEARNED_RATIO}): "
-              "too few steps? (--steps)")
-    return {"untrained": {k: before[k] for k in ("energy_mae", "forces_mae")},
-            "trained": {k: after[k] for k in ("energy_mae", "forces_mae")},
-            "steps": max(curve), "energy_mae_ratio": ratio}
+        print(
+            f"      the energy error did not halve (ratio {ratio:.2f} > {LEARNED_RATIO}): "
+            "too few steps? (--steps)"
+        )
+    return {
+        "untrained": {k: before[k] for k in ("energy_mae", "forces_mae")},
+        "trained": {k: after[k] for k in ("energy_mae", "forces_mae")},
+        "steps": max(curve),
+        "energy_mae_ratio": ratio,
+    }
 
 
 def evaluate(train_dir: str, data_path: str) -> dict:
@@ -146,16 +175,23 @@ def evaluate(train_dir: str, data_path: str) -> dict:
 
     report = evaluate_workdir(train_dir, data_path)
     m = report["metrics"]
-    print(f"      step {report['step']}: energy MAE {m['energy_mae']:.1f} meV/atom, forces MAE "
-          f"{m['forces_mae']:.0f} meV/Å, orbital populations MAE {m['orbital_populations_mae']:.1f} me")
+    print(
+        f"      step {report['step']}: energy MAE {m['energy_mae']:.1f} meV/atom, forces MAE "
+        f"{m['forces_mae']:.0f} meV/Å, orbital populations MAE {m['orbital_populations_mae']:.1f} me"
+    )
     print("      parity plots (prediction against label):")
     for path in report["plots"]:
         print(f"        {path}")
     return report
 
 
-def run_md(model_file: str, structures_path: str, out_dir: str, steps: int = 200,
-           temperature_K: float = 300.0) -> dict:
+def run_md(
+    model_file: str,
+    structures_path: str,
+    out_dir: str,
+    steps: int = 200,
+    temperature_K: float = 300.0,
+) -> dict:
     """NVE velocity Verlet (0.5 fs) of the first validation molecule from `temperature_K`.
 
     Uses exactly what a user would: the one-file model, `load_potential` and the library's
@@ -178,21 +214,38 @@ def run_md(model_file: str, structures_path: str, out_dir: str, steps: int = 200
     Stationary(atoms)
     ZeroRotation(atoms)
     shutil.rmtree(out_dir, ignore_errors=True)  # run_md would resume a run found there
-    library_run_md(orbjax.load_potential(model_file), atoms, out_dir, steps, ensemble="nve",
-                   temperature=temperature_K, timestep=0.5, interval=10, progress=False,
-                   model=model_file)
+    library_run_md(
+        orbjax.load_potential(model_file),
+        atoms,
+        out_dir,
+        steps,
+        ensemble="nve",
+        temperature=temperature_K,
+        timestep=0.5,
+        interval=10,
+        progress=False,
+        model=model_file,
+    )
     thermo = _read_thermo(os.path.join(out_dir, "thermo.csv"))
     total, temperature = thermo["total_energy_eV"], thermo["temperature_K"]
     trajectory = os.path.join(out_dir, "trajectory.extxyz")
     drift = total[-1] - total[0]
     formula = atoms.get_chemical_formula()
-    print(f"      {formula}: total energy {total[0]:.4f} → {total[-1]:.4f} eV "
-          f"(drift {1000 * drift / len(atoms):+.2f} meV/atom); temperature {temperature[0]:.0f} → "
-          f"{temperature[-1]:.0f} K (max {max(temperature):.0f} K); trajectory {trajectory}")
-    return {"formula": formula, "steps": steps, "total_energy_start": total[0],
-            "total_energy_end": total[-1], "drift_meV_per_atom": 1000 * drift / len(atoms),
-            "temperature_start": temperature[0], "temperature_end": temperature[-1],
-            "trajectory": trajectory}
+    print(
+        f"      {formula}: total energy {total[0]:.4f} → {total[-1]:.4f} eV "
+        f"(drift {1000 * drift / len(atoms):+.2f} meV/atom); temperature {temperature[0]:.0f} → "
+        f"{temperature[-1]:.0f} K (max {max(temperature):.0f} K); trajectory {trajectory}"
+    )
+    return {
+        "formula": formula,
+        "steps": steps,
+        "total_energy_start": total[0],
+        "total_energy_end": total[-1],
+        "drift_meV_per_atom": 1000 * drift / len(atoms),
+        "temperature_start": temperature[0],
+        "temperature_end": temperature[-1],
+        "trajectory": trajectory,
+    }
 
 
 def _read_thermo(path: str) -> dict[str, list[float]]:

@@ -31,6 +31,7 @@ took 2x longer. `configure_malloc` keeps large blocks on the heap and the heap f
 allocators of PyTorch and JAX on GPUs: freed memory is reused by the next call instead of
 going back to the kernel, so the resident size stays at its peak.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -71,9 +72,13 @@ def configure_xla_flags() -> bool:
     if _kept() or _jaxlib_version() < MIN_JAXLIB:
         return False
     if _backend_started():
-        warnings.warn("orbjax.runtime.tune_cpu() was called after JAX started its backend, so "
-                      "XLA:CPU keeps its YNNPACK fusions and runs orbjax models up to 2x slower; "
-                      f"call it before using JAX or set XLA_FLAGS='{YNN_FLAG}'.", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            "orbjax.runtime.tune_cpu() was called after JAX started its backend, so "
+            "XLA:CPU keeps its YNNPACK fusions and runs orbjax models up to 2x slower; "
+            f"call it before using JAX or set XLA_FLAGS='{YNN_FLAG}'.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return False
     os.environ["XLA_FLAGS"] = f"{YNN_FLAG} {flags}".strip()
     return True
@@ -96,8 +101,13 @@ def configure_malloc() -> bool:
     # Not changed: the number of arenas. XLA runs on its own threads, whose arenas still
     # serve blocks larger than 64 MiB with fresh mmaps (MD of ~1000+ atoms); one arena
     # (M_ARENA_MAX=1) removed a third of those faults but made train steps 1.5x slower.
-    return all([mallopt(M_MMAP_MAX, 0), mallopt(M_TRIM_THRESHOLD, 2**31 - 1),
-                mallopt(M_TOP_PAD, 64 * 2**20)])
+    return all(
+        [
+            mallopt(M_MMAP_MAX, 0),
+            mallopt(M_TRIM_THRESHOLD, 2**31 - 1),
+            mallopt(M_TOP_PAD, 64 * 2**20),
+        ]
+    )
 
 
 def _kept() -> bool:

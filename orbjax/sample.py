@@ -11,6 +11,7 @@ xtb_forces eV/Å, charges and populations e), float32, compressed. The same comm
 an interrupted run. ``--collect [DEST]`` writes OUT (or DEST) from the chunks finished so far
 (marked incomplete) and exits, while the job may go on.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,22 +34,42 @@ def _parser() -> argparse.ArgumentParser:
     p = cli.ArgumentParser(prog="python -m orbjax.sample", description=__doc__.split("\n\n")[0])
     p.add_argument("input", help="SMILES file (.txt/.smi) or structure file")
     p.add_argument("output", help="dataset to write (HDF5: *.h5 or *.hdf5)")
-    p.add_argument("--temperatures", default=",".join(f"{t:g}" for t in d.temperatures),
-                   help="K, comma-separated; each molecule draws one")
+    p.add_argument(
+        "--temperatures",
+        default=",".join(f"{t:g}" for t in d.temperatures),
+        help="K, comma-separated; each molecule draws one",
+    )
     p.add_argument("--frames", type=int, default=d.n_frames, help="frames kept per molecule")
     p.add_argument("--interval", type=int, default=d.interval, help="MD steps between kept frames")
-    p.add_argument("--equilibrate", type=int, default=d.n_equilibrate, help="MD steps before the first frame")
+    p.add_argument(
+        "--equilibrate", type=int, default=d.n_equilibrate, help="MD steps before the first frame"
+    )
     p.add_argument("--timestep", type=float, default=d.timestep_fs, help="fs")
-    p.add_argument("--friction", type=float, default=d.friction, help="Langevin friction, ASE inverse time units")
+    p.add_argument(
+        "--friction",
+        type=float,
+        default=d.friction,
+        help="Langevin friction, ASE inverse time units",
+    )
     p.add_argument("--no-orbitals", action="store_true", help="energy, forces and charges only")
-    p.add_argument("--seed", type=int, default=0, help="draws each molecule's temperature and noise")
+    p.add_argument(
+        "--seed", type=int, default=0, help="draws each molecule's temperature and noise"
+    )
     p.add_argument("--limit", type=int, default=None, help="only the first N molecules of IN")
     p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
     p.add_argument("--chunk-size", type=int, default=20, help="molecules per task / part file")
-    p.add_argument("--max-chunks", type=int, default=None, help="stop after N new chunks (resume later)")
+    p.add_argument(
+        "--max-chunks", type=int, default=None, help="stop after N new chunks (resume later)"
+    )
     p.add_argument("--key-preset", default="default", help="how labels are named in a structure IN")
-    p.add_argument("--collect", nargs="?", const="", default=None, metavar="DEST",
-                   help="write OUT (or DEST) from the chunks finished so far, marked incomplete, and exit")
+    p.add_argument(
+        "--collect",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DEST",
+        help="write OUT (or DEST) from the chunks finished so far, marked incomplete, and exit",
+    )
     return p
 
 
@@ -62,15 +83,34 @@ def _sample(args) -> int:
         report = collect(args.output, dest=args.collect or None)
     else:
         temperatures = tuple(float(t) for t in args.temperatures.split(",") if t.strip())
-        settings = SampleSettings(temperatures=temperatures, timestep_fs=args.timestep, friction=args.friction,
-                                  n_equilibrate=args.equilibrate, n_frames=args.frames, interval=args.interval,
-                                  orbitals=not args.no_orbitals)
+        settings = SampleSettings(
+            temperatures=temperatures,
+            timestep_fs=args.timestep,
+            friction=args.friction,
+            n_equilibrate=args.equilibrate,
+            n_frames=args.frames,
+            interval=args.interval,
+            orbitals=not args.no_orbitals,
+        )
         molecules = read_molecules(args.input, args.limit, args.key_preset)
-        report = sample_molecules(molecules, args.output, settings, seed=args.seed, n_workers=args.workers,
-                                  chunk_size=args.chunk_size, max_chunks=args.max_chunks)
-    where = f"written to {report.out_path}" if report.out_path else f"{args.output} not written yet (run again to resume)"
-    print(f"{report.n_done}/{report.n_molecules} molecules done ({report.n_failed} failed), "
-          f"{report.n_frames} frames; {where}; {report.seconds:.0f} s")
+        report = sample_molecules(
+            molecules,
+            args.output,
+            settings,
+            seed=args.seed,
+            n_workers=args.workers,
+            chunk_size=args.chunk_size,
+            max_chunks=args.max_chunks,
+        )
+    where = (
+        f"written to {report.out_path}"
+        if report.out_path
+        else f"{args.output} not written yet (run again to resume)"
+    )
+    print(
+        f"{report.n_done}/{report.n_molecules} molecules done ({report.n_failed} failed), "
+        f"{report.n_frames} frames; {where}; {report.seconds:.0f} s"
+    )
     return 0
 
 

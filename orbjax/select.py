@@ -14,6 +14,7 @@ indices, one a line, to `<out>.indices.txt` (usable as data.train_indices when t
 candidates are the training file and orbjax reads every structure of it: data.train_indices
 counts the structures a run reads, after data.limit and any left out as unreadable).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,17 @@ def committee_scores(committee, frames) -> dict[str, np.ndarray]:
 
 def mean_descriptors(committee, frames) -> np.ndarray:
     """[n_frames, channels]: each frame's mean per-atom descriptor (first member)."""
-    return np.stack([committee.descriptors(a.positions, a.numbers, a.cell.array if a.pbc.any() else None,
-                                           a.pbc if a.pbc.any() else None).mean(axis=0) for a in frames])
+    return np.stack(
+        [
+            committee.descriptors(
+                a.positions,
+                a.numbers,
+                a.cell.array if a.pbc.any() else None,
+                a.pbc if a.pbc.any() else None,
+            ).mean(axis=0)
+            for a in frames
+        ]
+    )
 
 
 def farthest_point(x: np.ndarray, k: int) -> np.ndarray:
@@ -60,7 +70,9 @@ def farthest_point(x: np.ndarray, k: int) -> np.ndarray:
     return np.asarray(chosen)
 
 
-def select(committee, frames, k: int, pool: float = 3.0, score: str = "forces") -> tuple[np.ndarray, dict]:
+def select(
+    committee, frames, k: int, pool: float = 3.0, score: str = "forces"
+) -> tuple[np.ndarray, dict]:
     """(indices into `frames` of the k chosen, every frame's spreads {"max_force_std" eV/Å,
     "energy_std_per_atom" eV/atom}): the ceil(pool·k) highest spreads, thinned to k by
     farthest-point sampling on mean descriptors from the most uncertain (pool ≤ 1: the k highest)."""
@@ -77,15 +89,32 @@ def select(committee, frames, k: int, pool: float = 3.0, score: str = "forces") 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = cli.ArgumentParser(prog="python -m orbjax.select", description=__doc__.split("\n")[0])
-    p.add_argument("--model", required=True, nargs="+", help="the committee's model files or workdirs (≥ 2)")
-    p.add_argument("--candidates", required=True, help="structure file ASE reads (every frame is a candidate)")
+    p.add_argument(
+        "--model", required=True, nargs="+", help="the committee's model files or workdirs (≥ 2)"
+    )
+    p.add_argument(
+        "--candidates", required=True, help="structure file ASE reads (every frame is a candidate)"
+    )
     p.add_argument("--k", type=int, required=True, help="structures to choose")
     p.add_argument("--out", required=True, help="extxyz file of the chosen structures")
-    p.add_argument("--pool", type=float, default=3.0,
-                   help="farthest-point sampling among the pool x k most uncertain (1: just the k most uncertain)")
-    p.add_argument("--score", choices=sorted(SCORES), default="forces",
-                   help="forces: max force spread (eV/Å); energy: energy spread per atom (eV/atom)")
-    p.add_argument("--dtype", choices=("float32", "float64"), default=None, help="default: the model's training dtype")
+    p.add_argument(
+        "--pool",
+        type=float,
+        default=3.0,
+        help="farthest-point sampling among the pool x k most uncertain (1: just the k most uncertain)",
+    )
+    p.add_argument(
+        "--score",
+        choices=sorted(SCORES),
+        default="forces",
+        help="forces: max force spread (eV/Å); energy: energy spread per atom (eV/atom)",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default=None,
+        help="default: the model's training dtype",
+    )
     return p.parse_args(argv)
 
 
@@ -102,29 +131,40 @@ def _main(argv) -> int:
 
     args = parse_args(argv)
     if len(args.model) < 2:
-        raise ValueError("--model needs the committee's model files (at least 2): selection ranks by their spread")
+        raise ValueError(
+            "--model needs the committee's model files (at least 2): selection ranks by their spread"
+        )
     if not os.path.isfile(args.candidates):
         raise FileNotFoundError(f"{args.candidates}: no such structure file (--candidates)")
     try:
         frames = read(args.candidates, index=":")
     except Exception as err:  # ASE raises many kinds for a file of another kind
-        raise ValueError(f"{args.candidates}: not a structure file ASE can read (--candidates): "
-                         f"{type(err).__name__}: {cli.one_line(err)}") from err
+        raise ValueError(
+            f"{args.candidates}: not a structure file ASE can read (--candidates): "
+            f"{type(err).__name__}: {cli.one_line(err)}"
+        ) from err
     committee = load_committee(args.model, dtype=args.dtype)
     chosen, scores = select(committee, frames, args.k, args.pool, args.score)
     out = []
     for i in chosen:
         atoms = frames[i].copy()
-        atoms.info.update(candidate_index=int(i), max_force_std_eV_A=float(scores["max_force_std"][i]),
-                          energy_std_per_atom_eV=float(scores["energy_std_per_atom"][i]))
+        atoms.info.update(
+            candidate_index=int(i),
+            max_force_std_eV_A=float(scores["max_force_std"][i]),
+            energy_std_per_atom_eV=float(scores["energy_std_per_atom"][i]),
+        )
         out.append(atoms)
     write(args.out, out, format="extxyz")
     with open(f"{args.out}.indices.txt", "w") as f:
-        f.write(f"# {args.candidates}: {len(chosen)} of {len(frames)} chosen by python -m orbjax.select\n")
+        f.write(
+            f"# {args.candidates}: {len(chosen)} of {len(frames)} chosen by python -m orbjax.select\n"
+        )
         f.writelines(f"{int(i)}\n" for i in chosen)
-    print(f"{len(chosen)} of {len(frames)} candidates -> {args.out} (max force spread "
-          f"{scores['max_force_std'][chosen].min():.3g}-{scores['max_force_std'][chosen].max():.3g} eV/Å; "
-          f"median of all {np.median(scores['max_force_std']):.3g})")
+    print(
+        f"{len(chosen)} of {len(frames)} candidates -> {args.out} (max force spread "
+        f"{scores['max_force_std'][chosen].min():.3g}-{scores['max_force_std'][chosen].max():.3g} eV/Å; "
+        f"median of all {np.median(scores['max_force_std']):.3g})"
+    )
     return 0
 
 

@@ -21,6 +21,7 @@ the others from their checkpoints (training resumes by itself). On SLURM the run
 one job array (submitit); a preempted or timed-out run is requeued by submitit and
 resumes from its latest checkpoint.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -43,6 +44,7 @@ FINAL_FILE = "final_metrics.json"
 
 
 # --- building a sweep ----------------------------------------------------------------------
+
 
 def axis(key: str, values: Sequence) -> list[dict]:
     """One swept config field: [{key: v} for v in values] (dotted keys, e.g. "data.n_train")."""
@@ -73,8 +75,9 @@ def _merge(dicts) -> dict:
 
 # --- runs ----------------------------------------------------------------------------------
 
+
 def split_config_arg(path: str) -> tuple[str, str | None]:
-    """"sweep.py:arg" → ("sweep.py", "arg") (ml_collections' convention); no ":arg" → None."""
+    """ "sweep.py:arg" → ("sweep.py", "arg") (ml_collections' convention); no ":arg" → None."""
     file, sep, arg = path.rpartition(".py:")
     return (file + ".py", arg) if sep else (path, None)
 
@@ -98,17 +101,29 @@ def expand(sweep, sweep_file: str, sweep_dir: str | None = None) -> list[dict]:
     base = os.path.normpath(os.path.join(here, sweep.base_config))
     sweep_dir = os.path.abspath(sweep_dir or sweep.sweep_dir)
     runs = [dict(r) for r in sweep.runs]
-    varying = [k for k in dict.fromkeys(k for r in runs for k in r) if len({repr(r.get(k)) for r in runs}) > 1]
+    varying = [
+        k
+        for k in dict.fromkeys(k for r in runs for k in r)
+        if len({repr(r.get(k)) for r in runs}) > 1
+    ]
     specs = []
     for overrides in runs:
         config_path = _config_path(overrides.pop("config", None), base, here)
         full = {**({"config": _stem(config_path)} if "config" in varying else {}), **overrides}
         name = run_name({k: full.get(k) for k in varying}) or "run"
-        specs.append(dict(name=name, workdir=os.path.join(sweep_dir, name), config_path=config_path,
-                          overrides=overrides))
+        specs.append(
+            dict(
+                name=name,
+                workdir=os.path.join(sweep_dir, name),
+                config_path=config_path,
+                overrides=overrides,
+            )
+        )
     names = [s["name"] for s in specs]
     if len(set(names)) != len(names):
-        raise ValueError(f"{sweep_file}: two runs have the same overrides ({len(names) - len(set(names))} duplicates)")
+        raise ValueError(
+            f"{sweep_file}: two runs have the same overrides ({len(names) - len(set(names))} duplicates)"
+        )
     return specs
 
 
@@ -153,7 +168,9 @@ def set_field(config: ml_collections.ConfigDict, key: str, value: Any) -> None:
             raise KeyError(f"sweep override {key!r}: the config has no field {part!r}")
         node = node[part]
     if last not in node and len(node):  # empty dicts (key_overrides) take new keys
-        raise KeyError(f"sweep override {key!r}: no field {last!r} (fields: {', '.join(sorted(node))})")
+        raise KeyError(
+            f"sweep override {key!r}: no field {last!r} (fields: {', '.join(sorted(node))})"
+        )
     if isinstance(node.get(last), tuple) and isinstance(value, list):
         value = tuple(value)
     node[last] = value
@@ -196,9 +213,18 @@ def _log_attempt(workdir: str) -> None:
     import socket
     import time
 
-    job = os.environ.get("SLURM_ARRAY_JOB_ID", os.environ.get("SLURM_JOB_ID", os.environ.get("SUBMITIT_LOCAL_JOB_ID")))
-    line = dict(time=time.strftime("%Y-%m-%dT%H:%M:%S"), host=socket.gethostname(), pid=os.getpid(), job=job,
-                task=os.environ.get("SLURM_ARRAY_TASK_ID"), resume_step=latest_step(workdir))
+    job = os.environ.get(
+        "SLURM_ARRAY_JOB_ID",
+        os.environ.get("SLURM_JOB_ID", os.environ.get("SUBMITIT_LOCAL_JOB_ID")),
+    )
+    line = dict(
+        time=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        job=job,
+        task=os.environ.get("SLURM_ARRAY_TASK_ID"),
+        resume_step=latest_step(workdir),
+    )
     if int(os.environ.get("SLURM_PROCID", "0")) == 0:
         with open(os.path.join(workdir, "attempts.jsonl"), "a") as f:
             f.write(json.dumps(line) + "\n")
@@ -225,6 +251,7 @@ class TrainRun:
 
 
 # --- launchers -----------------------------------------------------------------------------
+
 
 def select(specs: list[dict], only: Sequence[str]) -> list[dict]:
     """Specs whose overrides (or config name, key "config") match every "key=value" of `only`."""
@@ -260,9 +287,17 @@ def launch_local(specs: list[dict], workers: int = 1, gpus_per_worker: int = 0) 
         try:
             env = dict(os.environ)
             if gpus_per_worker:
-                env["CUDA_VISIBLE_DEVICES"] = ",".join(str(slot * gpus_per_worker + g) for g in range(gpus_per_worker))
+                env["CUDA_VISIBLE_DEVICES"] = ",".join(
+                    str(slot * gpus_per_worker + g) for g in range(gpus_per_worker)
+                )
             with open(os.path.join(spec["workdir"], "train.log"), "a") as log:
-                cmd = [sys.executable, "-m", "orbjax.sweep", "run", os.path.join(spec["workdir"], RUN_FILE)]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "orbjax.sweep",
+                    "run",
+                    os.path.join(spec["workdir"], RUN_FILE),
+                ]
                 return subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
         finally:
             slots.put(slot)
@@ -275,11 +310,25 @@ def launch_local(specs: list[dict], workers: int = 1, gpus_per_worker: int = 0) 
 def slurm_parameters(slurm: dict, name: str) -> dict:
     """submitit AutoExecutor parameters from the sweep's `slurm` block (empty values dropped)."""
     slurm = slurm.to_dict() if hasattr(slurm, "to_dict") else dict(slurm)
-    generic = {k: slurm.pop(k) for k in ("gpus_per_node", "cpus_per_task", "mem_gb", "timeout_min", "nodes",
-                                        "tasks_per_node") if k in slurm}
+    generic = {
+        k: slurm.pop(k)
+        for k in (
+            "gpus_per_node",
+            "cpus_per_task",
+            "mem_gb",
+            "timeout_min",
+            "nodes",
+            "tasks_per_node",
+        )
+        if k in slurm
+    }
     specific = {f"slurm_{k}": v for k, v in slurm.items()}
     params = {"name": name, **generic, **specific}
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items() if v not in (None, "", [], ())}
+    return {
+        k: (list(v) if isinstance(v, tuple) else v)
+        for k, v in params.items()
+        if v not in (None, "", [], ())
+    }
 
 
 def make_executor(folder: str, parameters: dict, cluster: str = "slurm"):
@@ -301,6 +350,7 @@ def launch_slurm(specs: list[dict], parameters: dict, folder: str, cluster: str 
 
 # --- collect -------------------------------------------------------------------------------
 
+
 def collect(sweep_dir: str, out: str | None = None) -> str:
     """One CSV row per run under `sweep_dir`: name, status, swept values, final metrics."""
     if not os.path.isdir(sweep_dir):
@@ -314,8 +364,17 @@ def collect(sweep_dir: str, out: str | None = None) -> str:
             spec = json.load(f)
         final_path = os.path.join(sweep_dir, entry, FINAL_FILE)
         metrics = json.load(open(final_path)) if os.path.exists(final_path) else {}
-        rows.append(({"name": spec["name"], "status": "finished" if metrics else "unfinished",
-                      "config": _stem(spec["config_path"])}, spec["overrides"], metrics))
+        rows.append(
+            (
+                {
+                    "name": spec["name"],
+                    "status": "finished" if metrics else "unfinished",
+                    "config": _stem(spec["config_path"]),
+                },
+                spec["overrides"],
+                metrics,
+            )
+        )
     if not rows:
         raise FileNotFoundError(f"no runs ({RUN_FILE}) under {sweep_dir}")
     keys = list(dict.fromkeys(k for _, o, _ in rows for k in o))
@@ -335,6 +394,7 @@ def _cell(value):
 
 # --- command line --------------------------------------------------------------------------
 
+
 def _status(spec: dict) -> str:
     if is_finished(spec["workdir"]):
         return "finished (skipped)"
@@ -350,7 +410,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from orbjax import cli
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    return cli.run(lambda: _main(argv), argv, errors=cli.USER_ERRORS + (KeyError,))  # KeyError: set_field
+    return cli.run(
+        lambda: _main(argv), argv, errors=cli.USER_ERRORS + (KeyError,)
+    )  # KeyError: set_field
 
 
 def _main(argv: list[str]) -> int:
@@ -358,7 +420,9 @@ def _main(argv: list[str]) -> int:
 
     if argv[:1] == ["collect"]:
         p = ArgumentParser(prog="python -m orbjax.sweep collect")
-        p.add_argument("--sweep-dir", required=True, help="the sweep's directory (one workdir per run)")
+        p.add_argument(
+            "--sweep-dir", required=True, help="the sweep's directory (one workdir per run)"
+        )
         p.add_argument("--out", default=None, help="CSV path (default: <sweep-dir>/results.csv)")
         args = p.parse_args(argv[1:])
         print(collect(args.sweep_dir, args.out))
@@ -371,16 +435,35 @@ def _main(argv: list[str]) -> int:
         return 0
     p = ArgumentParser(prog="python -m orbjax.sweep", description=__doc__.splitlines()[0])
     p.add_argument("--config", required=True, help="sweep config file (configs/sweeps/*.py)")
-    p.add_argument("--launcher", choices=("local", "slurm"), default="local",
-                   help="local: subprocesses on this machine; slurm: one submitit job array")
+    p.add_argument(
+        "--launcher",
+        choices=("local", "slurm"),
+        default="local",
+        help="local: subprocesses on this machine; slurm: one submitit job array",
+    )
     p.add_argument("--workers", type=int, default=1, help="local: runs at a time")
-    p.add_argument("--gpus-per-worker", type=int, default=0, help="local: GPUs given to each worker")
+    p.add_argument(
+        "--gpus-per-worker", type=int, default=0, help="local: GPUs given to each worker"
+    )
     p.add_argument("--sweep-dir", default=None, help="overrides the sweep config's sweep_dir")
-    p.add_argument("--cluster", default="slurm", help="slurm launcher: submitit cluster (slurm; local or debug to try it)")
-    p.add_argument("--wait", action="store_true", help="slurm launcher: wait for the jobs and report")
-    p.add_argument("--dry-run", action="store_true", help="list the runs and what would be launched")
-    p.add_argument("--only", action="append", default=[], metavar="KEY=VALUE",
-                   help="launch only runs whose swept KEY (e.g. seed, data.n_train, config) is VALUE; repeatable")
+    p.add_argument(
+        "--cluster",
+        default="slurm",
+        help="slurm launcher: submitit cluster (slurm; local or debug to try it)",
+    )
+    p.add_argument(
+        "--wait", action="store_true", help="slurm launcher: wait for the jobs and report"
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="list the runs and what would be launched"
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="launch only runs whose swept KEY (e.g. seed, data.n_train, config) is VALUE; repeatable",
+    )
     args = p.parse_args(argv)
 
     sweep = load_sweep(args.config)
@@ -390,7 +473,9 @@ def _main(argv: list[str]) -> int:
         print(f"{spec['name']:<50} {_status(spec)}")
     print(f"{len(specs)} runs, {len(specs) - len(todo)} finished, {len(todo)} to launch")
     sweep_dir = os.path.abspath(args.sweep_dir or sweep.sweep_dir)
-    parameters = slurm_parameters(sweep.get("slurm", {}), sweep.get("name", _stem(split_config_arg(args.config)[0])))
+    parameters = slurm_parameters(
+        sweep.get("slurm", {}), sweep.get("name", _stem(split_config_arg(args.config)[0]))
+    )
     if args.launcher == "slurm":
         print("submitit parameters:", json.dumps(parameters))
     if args.dry_run or not todo:
@@ -403,7 +488,9 @@ def _main(argv: list[str]) -> int:
             print(f"FAILED (exit {code}): {name}; see {os.path.join(sweep_dir, name, 'train.log')}")
         return 1 if failed else 0
     jobs = launch_slurm(todo, parameters, os.path.join(sweep_dir, "submitit", "%j"), args.cluster)
-    print(f"submitted job array {jobs[0].job_id.split('_')[0]} ({len(jobs)} tasks); logs in {sweep_dir}/submitit/")
+    print(
+        f"submitted job array {jobs[0].job_id.split('_')[0]} ({len(jobs)} tasks); logs in {sweep_dir}/submitit/"
+    )
     if args.wait:
         failed = 0
         for spec, job in zip(todo, jobs):

@@ -11,6 +11,7 @@ Reference targets (DFT energy, forces, stress) select the model; auxiliary targe
 populations) are atom-level, trained through a head the config names in `model.heads`, and
 never used at inference.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -59,11 +60,17 @@ class Target:
 
     def __post_init__(self):
         if self.level not in ("structure", "atom"):
-            raise ValueError(f"target {self.name!r}: level must be 'structure' or 'atom', not {self.level!r}")
+            raise ValueError(
+                f"target {self.name!r}: level must be 'structure' or 'atom', not {self.level!r}"
+            )
         if not self.reference and (self.level != "atom" or self.node_label is None):
-            raise ValueError(f"target {self.name!r}: an auxiliary target is atom-level and needs node_label")
+            raise ValueError(
+                f"target {self.name!r}: an auxiliary target is atom-level and needs node_label"
+            )
         if self.readout not in ("scalar", "orbital"):
-            raise ValueError(f"target {self.name!r}: readout must be 'scalar' or 'orbital', not {self.readout!r}")
+            raise ValueError(
+                f"target {self.name!r}: readout must be 'scalar' or 'orbital', not {self.readout!r}"
+            )
 
 
 def masked_label(value, shape, entry_ndim: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -112,6 +119,7 @@ def _orbital_populations(s) -> tuple[np.ndarray, np.ndarray]:
         values, mask = pad_orbitals(s.atomic_numbers, np.asarray(flat, np.float64))
     except (ValueError, KeyError) as err:
         from orbjax.data.structures import StructureError
+
         raise StructureError(s.name, f"xtb_orbital_populations do not match the GFN1 basis: {err}")
     mask &= np.isfinite(values)
     return np.where(mask, values, 0.0).astype(F32), mask
@@ -128,20 +136,74 @@ def register(target: Target) -> Target:
 
 for _target in (
     # Reference targets: filled by `data/graphs.py` from `data.energy_key` / `forces_key` / "stress".
-    Target("energy", "structure", "energy_mask", "meV/atom", 1e3, ("Energy", "(E − ΣE0) / atom", "eV/atom"),
-           reference=True),
-    Target("forces", "atom", "forces_mask", "meV/A", 1e3, ("Forces (components)", "F", "eV/Å"), reference=True),
-    Target("stress", "structure", "stress_mask", "meV/A^3", 1e3, ("Stress (components)", "σ", "eV/Å³"),
-           reference=True),
+    Target(
+        "energy",
+        "structure",
+        "energy_mask",
+        "meV/atom",
+        1e3,
+        ("Energy", "(E − ΣE0) / atom", "eV/atom"),
+        reference=True,
+    ),
+    Target(
+        "forces",
+        "atom",
+        "forces_mask",
+        "meV/A",
+        1e3,
+        ("Forces (components)", "F", "eV/Å"),
+        reference=True,
+    ),
+    Target(
+        "stress",
+        "structure",
+        "stress_mask",
+        "meV/A^3",
+        1e3,
+        ("Stress (components)", "σ", "eV/Å³"),
+        reference=True,
+    ),
     # Auxiliary targets (training only).
-    Target("atomic_charges", "atom", "atomic_charges_mask", "me", 1e3, ("xTB atomic charges", "q", "e"),
-           node_label=per_atom("xtb_charges")),
-    Target("dft_charges", "atom", "dft_charges_mask", "me", 1e3, ("DFT charges", "q", "e"),
-           node_label=per_atom("dft_charges")),
-    Target("spd_populations", "atom", "spd_mask", "me", 1e3, ("xTB shell populations", "population", "e"),
-           width=MAX_SHELLS, node_label=_spd_populations),
-    Target("orbital_populations", "atom", "orbital_mask", "me", 1e3, ("xTB orbital populations", "population", "e"),
-           width=MAX_ORBITALS, readout="orbital", offset="shell", node_label=_orbital_populations),
+    Target(
+        "atomic_charges",
+        "atom",
+        "atomic_charges_mask",
+        "me",
+        1e3,
+        ("xTB atomic charges", "q", "e"),
+        node_label=per_atom("xtb_charges"),
+    ),
+    Target(
+        "dft_charges",
+        "atom",
+        "dft_charges_mask",
+        "me",
+        1e3,
+        ("DFT charges", "q", "e"),
+        node_label=per_atom("dft_charges"),
+    ),
+    Target(
+        "spd_populations",
+        "atom",
+        "spd_mask",
+        "me",
+        1e3,
+        ("xTB shell populations", "population", "e"),
+        width=MAX_SHELLS,
+        node_label=_spd_populations,
+    ),
+    Target(
+        "orbital_populations",
+        "atom",
+        "orbital_mask",
+        "me",
+        1e3,
+        ("xTB orbital populations", "population", "e"),
+        width=MAX_ORBITALS,
+        readout="orbital",
+        offset="shell",
+        node_label=_orbital_populations,
+    ),
 ):
     register(_target)
 
@@ -149,7 +211,10 @@ for _target in (
 # Levels of theory: the label keys (energy, forces) of each level in a dataset. A model has
 # one energy readout per level it was trained on (`Statistics.levels`); its first level is
 # the one `load_potential` predicts by default.
-LEVEL_KEYS: dict[str, tuple[str, str]] = {"dft": ("energy", "forces"), "gfn1": ("xtb_energy", "xtb_forces")}
+LEVEL_KEYS: dict[str, tuple[str, str]] = {
+    "dft": ("energy", "forces"),
+    "gfn1": ("xtb_energy", "xtb_forces"),
+}
 
 
 def level_of_key(energy_key: str) -> str:

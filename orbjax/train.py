@@ -16,6 +16,7 @@ not in absl's global `FLAGS`, so `main(argv)` can run in any process. The loop i
 `orbjax.training.loop.train_and_evaluate`, the model and optimiser factories are in
 `orbjax.training.factories`.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -59,12 +60,16 @@ def _main(argv: list[str], outputs: list) -> int:
         print(describe_config(config, config_path))
         return 0
     if not flags.workdir:
-        raise cli.UsageError(f"{PROG}: --workdir DIR is required (where checkpoints, metrics and the model "
-                             "file go; see --help)")
+        raise cli.UsageError(
+            f"{PROG}: --workdir DIR is required (where checkpoints, metrics and the model "
+            "file go; see --help)"
+        )
     workdir = flags.workdir
     if os.path.exists(workdir) and not os.path.isdir(workdir):
         raise NotADirectoryError(f"--workdir {workdir}: exists and is not a directory")
-    outputs.append(cli.OutputDirectory(workdir, done="checkpoints"))  # a failed first try leaves nothing
+    outputs.append(
+        cli.OutputDirectory(workdir, done="checkpoints")
+    )  # a failed first try leaves nothing
 
     from absl import logging
 
@@ -75,11 +80,15 @@ def _main(argv: list[str], outputs: list) -> int:
     print(json.dumps(final, indent=1))
     model_file = os.path.join(workdir, "model.orbjax")
     if os.path.exists(model_file):
-        print(f"model file: {model_file} (orbjax.load_potential, python -m orbjax.md --model, "
-              f"python -m orbjax.evaluate --model)")
+        print(
+            f"model file: {model_file} (orbjax.load_potential, python -m orbjax.md --model, "
+            f"python -m orbjax.evaluate --model)"
+        )
     if config.loss.weights.get("energy", 0.0) <= 0:
-        print("energies untrained: loss.weights.energy=0 trained forces only; the model's energies are defined "
-              "up to a constant (statistics.json e0_source='none')")
+        print(
+            "energies untrained: loss.weights.energy=0 trained forces only; the model's energies are defined "
+            "up to a constant (statistics.json e0_source='none')"
+        )
     return 0
 
 
@@ -95,25 +104,40 @@ def parse(argv: list[str]):
     config_arg = _config_argument(argv)
     config_file = config_arg.rpartition(".py:")[0] + ".py" if ".py:" in config_arg else config_arg
     if not os.path.isfile(config_file):
-        raise FileNotFoundError(f"--config {config_file}: no such config file (e.g. configs/orbital.py)")
+        raise FileNotFoundError(
+            f"--config {config_file}: no such config file (e.g. configs/orbital.py)"
+        )
     base = _load(config_arg, config_file)
     for arg in argv:
         if arg.startswith("--config."):
-            check_override(base, arg[len("--config."):].split("=", 1)[0], config_file)
+            check_override(base, arg[len("--config.") :].split("=", 1)[0], config_file)
     values = flags.FlagValues()
     # lock_config=False with accept_new_attributes: fields were checked above, and the one
     # free-form section (data.key_overrides, empty by default) can take its keys.
-    config_flags.DEFINE_config_file("config", None, "training config file", flag_values=values,
-                                    lock_config=False, accept_new_attributes=True, sys_argv=[PROG, *argv])
-    flags.DEFINE_string("workdir", None, "directory for checkpoints, metrics and the model file", flag_values=values)
-    flags.DEFINE_boolean("help_config", False, "print every config field, its value and meaning", flag_values=values)
+    config_flags.DEFINE_config_file(
+        "config",
+        None,
+        "training config file",
+        flag_values=values,
+        lock_config=False,
+        accept_new_attributes=True,
+        sys_argv=[PROG, *argv],
+    )
+    flags.DEFINE_string(
+        "workdir", None, "directory for checkpoints, metrics and the model file", flag_values=values
+    )
+    flags.DEFINE_boolean(
+        "help_config", False, "print every config field, its value and meaning", flag_values=values
+    )
     flags.DEFINE_boolean("debug", False, cli.DEBUG_HELP, flag_values=values)
     try:
         rest = values([PROG, *argv])
     except flags.Error as err:
         raise cli.UsageError(f"{PROG}: {cli.one_line(err)} (see --help)") from err
     if rest[1:]:
-        raise cli.UsageError(f"{PROG}: unexpected argument {rest[1]!r} (options are --name=value; see --help)")
+        raise cli.UsageError(
+            f"{PROG}: unexpected argument {rest[1]!r} (options are --name=value; see --help)"
+        )
     config = values.config
     config.lock()  # as before: nothing downstream adds fields by mistake
     return config, config_file, values
@@ -125,7 +149,9 @@ def _config_argument(argv: list[str]) -> str:
             return arg.split("=", 1)[1]
         if arg == "--config" and i + 1 < len(argv):
             return argv[i + 1]
-    raise cli.UsageError(f"{PROG}: --config FILE is required, e.g. --config configs/orbital.py (see --help)")
+    raise cli.UsageError(
+        f"{PROG}: --config FILE is required, e.g. --config configs/orbital.py (see --help)"
+    )
 
 
 def _load(config_arg: str, config_file: str):
@@ -150,8 +176,10 @@ def check_override(config, key: str, config_file: str) -> None:
             fields = [f"{'.'.join(path + [k])}" for k in sorted(node.keys())]
             near = difflib.get_close_matches(".".join(path + [part]), fields, n=1)
             hint = f"did you mean {near[0]}?" if near else "fields there: " + ", ".join(fields)
-            raise cli.UsageError(f"--config.{key}: {config_file} has no field {'.'.join(path + [part])} "
-                                 f"({hint}; --help_config lists every field)")
+            raise cli.UsageError(
+                f"--config.{key}: {config_file} has no field {'.'.join(path + [part])} "
+                f"({hint}; --help_config lists every field)"
+            )
         node, path = node[part], path + [part]
 
 

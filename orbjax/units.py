@@ -4,6 +4,7 @@ orbjax works in eV, Å, eV/Å, eV/Å³ and elementary charges everywhere. tblite
 atomic units (Bohr, Hartree); ANI/COMP6 HDF5 files store energies in Hartree.
 Values are those of ``ase.units`` (CODATA 2014 in ASE 3.2x), so orbjax and ASE never disagree.
 """
+
 from ase import units as _ase_units
 
 BOHR = _ase_units.Bohr  # Å per Bohr

@@ -5,6 +5,7 @@ runs of `python -m orbjax.train`, which calls `tune_cpu()`, and were timed with 
 happen before JAX starts its backend, so here, before any test module is imported.
 Subprocesses inherit the XLA flag through XLA_FLAGS unless a test sets its own.
 """
+
 from orbjax.runtime import tune_cpu
 
 tune_cpu()

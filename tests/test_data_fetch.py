@@ -3,6 +3,7 @@ the public sets, checked by SHA-256, where the experiments read them; the commit
 is the published one; and the documented reproduction of the acac n = 25 seed-0 energy-only
 row finds its run, its committed row and its data. The offline mode runs against
 `../shared/data` (skipped where that copy is absent)."""
+
 import hashlib
 import re
 import shutil
@@ -16,7 +17,9 @@ from experiments.data import fetch
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT / ".." / "shared" / "data"
-needs_shared = pytest.mark.skipif(not (SHARED / "botnet" / "acac").is_dir(), reason="no ../shared/data copy")
+needs_shared = pytest.mark.skipif(
+    not (SHARED / "botnet" / "acac").is_dir(), reason="no ../shared/data copy"
+)
 
 
 def _sha(path: Path) -> str:
@@ -26,26 +29,57 @@ def _sha(path: Path) -> str:
 def test_manifest_lists_the_public_sets_and_only_their_training_files():
     names = fetch.manifest()
     assert {n.split("/")[0] for n in names} == {"botnet", "metals"}
-    assert {"botnet/acac/train_300K.xyz", "botnet/acac/train_600K.xyz", "botnet/acac/isolated_atoms.xyz",
-            "botnet/3BPA/train_300K.xyz", "botnet/ethanol/train.xyz", "botnet/LICENSE",
-            "metals/LICENSE.maml", "metals/mlearn_Mo_train.extxyz"} <= set(names)
-    assert not [n for n in names if "/test" in n]  # upstream test sets stay out, as the data's README asks
+    assert {
+        "botnet/acac/train_300K.xyz",
+        "botnet/acac/train_600K.xyz",
+        "botnet/acac/isolated_atoms.xyz",
+        "botnet/3BPA/train_300K.xyz",
+        "botnet/ethanol/train.xyz",
+        "botnet/LICENSE",
+        "metals/LICENSE.maml",
+        "metals/mlearn_Mo_train.extxyz",
+    } <= set(names)
+    assert not [
+        n for n in names if "/test" in n
+    ]  # upstream test sets stay out, as the data's README asks
     assert all(re.fullmatch("[0-9a-f]{64}", d) for d in names.values())
 
 
 def test_urls_point_at_the_pinned_upstream_commit():
-    assert fetch.url("botnet/acac/train_300K.xyz") == f"{fetch.BOTNET_URL}/dataset_acac/train_300K.xyz"
+    assert (
+        fetch.url("botnet/acac/train_300K.xyz") == f"{fetch.BOTNET_URL}/dataset_acac/train_300K.xyz"
+    )
     assert fetch.url("botnet/LICENSE") == f"{fetch.BOTNET_URL}/LICENSE"
-    assert fetch.BOTNET_COMMIT in fetch.BOTNET_URL and fetch.url("metals/mlearn_Mo_train.extxyz") is None
+    assert (
+        fetch.BOTNET_COMMIT in fetch.BOTNET_URL
+        and fetch.url("metals/mlearn_Mo_train.extxyz") is None
+    )
 
 
 @needs_shared
 def test_offline_copy_places_checked_files_and_is_idempotent(tmp_path, capsys):
-    assert fetch.main(["--from", str(SHARED), "--dest", str(tmp_path), "--only", "botnet/acac", "botnet/LICENSE"]) == 0
+    assert (
+        fetch.main(
+            [
+                "--from",
+                str(SHARED),
+                "--dest",
+                str(tmp_path),
+                "--only",
+                "botnet/acac",
+                "botnet/LICENSE",
+            ]
+        )
+        == 0
+    )
     expected = fetch.select(fetch.manifest(), ["botnet/acac", "botnet/LICENSE"])
-    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == sorted(expected)
+    assert sorted(
+        str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()
+    ) == sorted(expected)
     assert all(_sha(tmp_path / n) == d for n, d in expected.items())
-    assert fetch.main(["--from", str(SHARED), "--dest", str(tmp_path), "--only", "botnet/acac"]) == 0
+    assert (
+        fetch.main(["--from", str(SHARED), "--dest", str(tmp_path), "--only", "botnet/acac"]) == 0
+    )
     assert "0 placed, 4 already there" in capsys.readouterr().out
 
 
@@ -54,11 +88,22 @@ def test_a_file_with_another_checksum_is_refused(tmp_path):
     (source / "botnet" / "acac").mkdir(parents=True)
     (source / "botnet" / "acac" / "isolated_atoms.xyz").write_text("not the published file\n")
     with pytest.raises(SystemExit, match="SHA-256"):
-        fetch.main(["--from", str(source), "--dest", str(tmp_path / "out"), "--only", "botnet/acac/isolated_atoms.xyz"])
+        fetch.main(
+            [
+                "--from",
+                str(source),
+                "--dest",
+                str(tmp_path / "out"),
+                "--only",
+                "botnet/acac/isolated_atoms.xyz",
+            ]
+        )
     assert not (tmp_path / "out" / "botnet" / "acac" / "isolated_atoms.xyz").exists()
 
 
-def test_nothing_reachable_is_one_line_and_stops_after_the_first_network_error(tmp_path, monkeypatch):
+def test_nothing_reachable_is_one_line_and_stops_after_the_first_network_error(
+    tmp_path, monkeypatch
+):
     calls = []
 
     def offline(address, timeout):
@@ -69,7 +114,11 @@ def test_nothing_reachable_is_one_line_and_stops_after_the_first_network_error(t
     with pytest.raises(SystemExit) as error:
         fetch.main(["--dest", str(tmp_path), "--only", "botnet"])
     message = str(error.value)
-    assert "\n" not in message and message.startswith("fetch: nothing reachable") and "--from DIR" in message
+    assert (
+        "\n" not in message
+        and message.startswith("fetch: nothing reachable")
+        and "--from DIR" in message
+    )
     assert len(calls) == 1
     with pytest.raises(SystemExit, match="nothing reachable"):  # an empty local copy
         fetch.main(["--from", str(tmp_path), "--dest", str(tmp_path / "out"), "--only", "metals"])
@@ -86,9 +135,14 @@ def test_committed_chno_set_is_the_published_one():
 def test_experiments_read_the_fetched_and_committed_locations():
     """No experiment, benchmark or sweep config reads ../shared directly (the data script
     only names it as an example of a local copy for --from)."""
-    offenders = [f"{p.relative_to(ROOT)}" for top in ("experiments", "benchmarks", "configs")
-                 for p in (ROOT / top).rglob("*") if p.suffix in (".py", ".sh") and p != Path(fetch.__file__)
-                 and re.search(r"\.\./shared|\"\.\.\"\s*,\s*\"shared\"", p.read_text())]
+    offenders = [
+        f"{p.relative_to(ROOT)}"
+        for top in ("experiments", "benchmarks", "configs")
+        for p in (ROOT / top).rglob("*")
+        if p.suffix in (".py", ".sh")
+        and p != Path(fetch.__file__)
+        and re.search(r"\.\./shared|\"\.\.\"\s*,\s*\"shared\"", p.read_text())
+    ]
     assert not offenders, offenders
 
 
@@ -99,18 +153,39 @@ def test_the_documented_row_has_its_run_its_committed_row_and_its_data_paths():
     from experiments.learning_curves import prepare, reproduce
 
     spec = reproduce.run_spec("acac", "curve", "energy_only", 25, 0)
-    assert spec["name"] == "seed=0,n_train=25,num_steps=1000,config=energy_only" and spec["sweep"] == "acac"
+    assert (
+        spec["name"] == "seed=0,n_train=25,num_steps=1000,config=energy_only"
+        and spec["sweep"] == "acac"
+    )
     assert Path(spec["workdir"]).parent == ROOT / "runs" / "reproduce" / "acac"
-    (row,) = [r for r in reproduce.read_rows(ROOT / "experiments" / "learning_curves" / "results" / "acac.csv")
-              if r["name"] == spec["name"]]
+    (row,) = [
+        r
+        for r in reproduce.read_rows(
+            ROOT / "experiments" / "learning_curves" / "results" / "acac.csv"
+        )
+        if r["name"] == spec["name"]
+    ]
     assert row["status"] == "finished" and float(row["test_energy_mae"]) > 0
     o = spec["overrides"]
     # every file the run reads is written by prepare (data/learning_curves) or placed by fetch
-    assert {(ROOT / o[k]).parent for k in ("data.train_path", "data.val_path", "data.test_path")} == {prepare.OUT}
-    assert ROOT / o["data.isolated_atoms_path"] == paths.PUBLIC_DATA / "botnet" / "acac" / "isolated_atoms.xyz"
+    assert {
+        (ROOT / o[k]).parent for k in ("data.train_path", "data.val_path", "data.test_path")
+    } == {prepare.OUT}
+    assert (
+        ROOT / o["data.isolated_atoms_path"]
+        == paths.PUBLIC_DATA / "botnet" / "acac" / "isolated_atoms.xyz"
+    )
     assert "botnet/acac/isolated_atoms.xyz" in fetch.manifest()
-    checks = reproduce.compare({f"{t}_{m}": 1.01 * float(row[f"{t}_{m}"]) for t in ("test", "test600")
-                                for m in reproduce.METRICS}, row, ("test", "test600"), 0.02)
+    checks = reproduce.compare(
+        {
+            f"{t}_{m}": 1.01 * float(row[f"{t}_{m}"])
+            for t in ("test", "test600")
+            for m in reproduce.METRICS
+        },
+        row,
+        ("test", "test600"),
+        0.02,
+    )
     assert len(checks) == 4 and all(c["ok"] for c in checks)
     off = {f"test_{m}": 1.03 * float(row[f"test_{m}"]) for m in reproduce.METRICS}
     assert not any(c["ok"] for c in reproduce.compare(off, row, ("test",), 0.02))

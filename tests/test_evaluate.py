@@ -1,5 +1,6 @@
 """orbjax.evaluate on a tiny trained model: metrics agree with the predictions written, with
 the training log on the same validation structures, and bad input fails clearly."""
+
 from __future__ import annotations
 
 import csv
@@ -65,9 +66,12 @@ def test_metrics_agree_with_predictions_written(example_eval):
     assert np.all(np.isfinite(p["energy_pred"])) and np.all(np.isfinite(p["dft_charges_pred"]))
     # The labels are the file's own numbers (eV, eV/Å, e), in file order.
     structures = read_structures(EXAMPLE, keys=CHNO_KEYS)
-    np.testing.assert_allclose(p["energy_label"], [s.labels["energy"] for s in structures], rtol=1e-12)
-    np.testing.assert_allclose(p["forces_label"], np.concatenate([s.labels["forces"] for s in structures]),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        p["energy_label"], [s.labels["energy"] for s in structures], rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        p["forces_label"], np.concatenate([s.labels["forces"] for s in structures]), atol=1e-6
+    )
     # Independent recomputation of the metrics from the written predictions.
     e_err = (p["energy_pred"] - p["energy_label"]) / p["n_atoms"]
     f_err = p["forces_pred"] - p["forces_label"]
@@ -83,10 +87,19 @@ def test_metrics_agree_with_predictions_written(example_eval):
     written = json.loads((out / "metrics.json").read_text())
     for k, v in expected.items():
         assert written["metrics"][k] == pytest.approx(v, rel=1e-9), k
-    assert written["units"]["energy_mae"] == "meV/atom" and written["units"]["forces_mae"] == "meV/A"
-    assert written["counts"] == {"energy": 39, "energy_per_structure": 39,
-                                 "forces": 3 * int(p["n_atoms"].sum()), "dft_charges": int(p["n_atoms"].sum())}
-    rows = {(r["target"], r["statistic"]): float(r["value"]) for r in csv.DictReader(open(out / "metrics.csv"))}
+    assert (
+        written["units"]["energy_mae"] == "meV/atom" and written["units"]["forces_mae"] == "meV/A"
+    )
+    assert written["counts"] == {
+        "energy": 39,
+        "energy_per_structure": 39,
+        "forces": 3 * int(p["n_atoms"].sum()),
+        "dft_charges": int(p["n_atoms"].sum()),
+    }
+    rows = {
+        (r["target"], r["statistic"]): float(r["value"])
+        for r in csv.DictReader(open(out / "metrics.csv"))
+    }
     assert rows[("forces", "rmse")] == pytest.approx(expected["forces_rmse"], rel=1e-6)
     # A barely trained model: errors are large but physical (not 0, not eV-scale per atom nonsense).
     assert 1.0 < written["metrics"]["energy_mae"] < 2000.0
@@ -116,21 +129,47 @@ def test_validation_split_reproduces_training_metrics(run, tmp_path):
     """
     workdir, config, final = run
     structures = read_structures(EXAMPLE, keys=CHNO_KEYS)
-    fractions = (1 - config.data.val_fraction - config.data.test_fraction, config.data.val_fraction,
-                 config.data.test_fraction)
-    _, val, _ = split_indices(structures, fractions=fractions, seed=config.seed, by=config.data.split_by)
+    fractions = (
+        1 - config.data.val_fraction - config.data.test_fraction,
+        config.data.val_fraction,
+        config.data.test_fraction,
+    )
+    _, val, _ = split_indices(
+        structures, fractions=fractions, seed=config.seed, by=config.data.split_by
+    )
     frames = _frames(EXAMPLE)
     assert len(frames) == len(structures)
     val_file = tmp_path / "val.extxyz"
     val_file.write_text("".join(frames[i] for i in val))
 
-    assert main(["--workdir", str(workdir), "--data", str(val_file), "--which", "best",
-                 "--out", str(tmp_path / "out"), "--no-plots"]) == 0
+    assert (
+        main(
+            [
+                "--workdir",
+                str(workdir),
+                "--data",
+                str(val_file),
+                "--which",
+                "best",
+                "--out",
+                str(tmp_path / "out"),
+                "--no-plots",
+            ]
+        )
+        == 0
+    )
     report = json.loads((tmp_path / "out" / "metrics.json").read_text())
     saved = json.loads((Path(workdir) / "final_metrics.json").read_text())
     assert report["step"] == config.train.num_steps and report["n_structures"] == len(val)
-    tolerance = dict(energy_mae=1e-3, energy_rmse=1e-3, energy_per_structure_mae=1e-3,
-                     forces_mae=1e-5, forces_rmse=1e-5, dft_charges_mae=1e-5, dft_charges_rmse=1e-5)
+    tolerance = dict(
+        energy_mae=1e-3,
+        energy_rmse=1e-3,
+        energy_per_structure_mae=1e-3,
+        forces_mae=1e-5,
+        forces_rmse=1e-5,
+        dft_charges_mae=1e-5,
+        dft_charges_rmse=1e-5,
+    )
     for k, rel in tolerance.items():
         assert report["metrics"][k] == pytest.approx(saved[k], rel=rel), k
     assert report["n_compilations"] <= config.train.n_buckets  # jit once per padding bucket
@@ -167,7 +206,7 @@ def test_missing_labels_are_masked_and_stress_is_scored(run, tmp_path):
 def test_unknown_element_names_element_and_structures(run, tmp_path):
     frames = _frames(EXAMPLE)
     k = next(i for i, f in enumerate(frames) if "\nO " in f)
-    frames = frames[:k + 2]
+    frames = frames[: k + 2]
     frames[k] = frames[k].replace("\nO ", "\nS ", 1)  # one oxygen becomes sulfur
     path = tmp_path / "with_sulfur.extxyz"
     path.write_text("".join(frames))
@@ -185,10 +224,26 @@ def test_a_model_file_scores_like_its_workdir(run, example_eval, tmp_path, capsy
     report, _ = example_eval
     model = run[0] / "model.orbjax"
     out = tmp_path / "from_file"
-    assert main(["--workdir", str(model), "--data", str(EXAMPLE), "--key-preset", "chno", "--out", str(out),
-                 "--no-plots"]) == 0
+    assert (
+        main(
+            [
+                "--workdir",
+                str(model),
+                "--data",
+                str(EXAMPLE),
+                "--key-preset",
+                "chno",
+                "--out",
+                str(out),
+                "--no-plots",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out.strip().splitlines()
-    assert printed[0].startswith("39 structures, model file (step 6)") and printed[-1].endswith(str(out))
+    assert printed[0].startswith("39 structures, model file (step 6)") and printed[-1].endswith(
+        str(out)
+    )
     from_file = json.loads((out / "metrics.json").read_text())
     for k, v in report["metrics"].items():
         assert from_file["metrics"][k] == pytest.approx(v, rel=1e-6), k
@@ -206,11 +261,17 @@ def test_bad_input_is_one_line_and_exit_status_1(run, tmp_path, capsys):
     line each, before any model is built (nothing written)."""
     model = str(run[0] / "model.orbjax")
     code = main(["--model", str(EXAMPLE), "--data", str(EXAMPLE), "--out", str(tmp_path / "a")])
-    assert_one_line_error(code, capsys.readouterr().err, "chno_example.extxyz", "not an orbjax model file")
-    code = main(["--model", model, "--data", str(tmp_path / "nothere.extxyz"), "--out", str(tmp_path / "b")])
+    assert_one_line_error(
+        code, capsys.readouterr().err, "chno_example.extxyz", "not an orbjax model file"
+    )
+    code = main(
+        ["--model", model, "--data", str(tmp_path / "nothere.extxyz"), "--out", str(tmp_path / "b")]
+    )
     assert_one_line_error(code, capsys.readouterr().err, "nothere.extxyz", "no such file")
     code = main(["--model", str(tmp_path / "nothere.orbjax"), "--data", str(EXAMPLE)])
-    assert_one_line_error(code, capsys.readouterr().err, "nothere.orbjax", "no such model file or training workdir")
+    assert_one_line_error(
+        code, capsys.readouterr().err, "nothere.orbjax", "no such model file or training workdir"
+    )
     sulfur = tmp_path / "sulfur.extxyz"
     sulfur.write_text("2\n\nS 0 0 0\nH 0 0 1.34\n")
     code = main(["--model", model, "--data", str(sulfur)])
@@ -227,7 +288,9 @@ def test_check_elements_lists_each_unknown_element_once():
         check_elements(structures, [1, 6])
     trained, unknown = str(err.value).split(" only: ")
     assert trained.endswith("trained on H (Z=1), C (Z=6)")
-    assert unknown.count("N (Z=7)") == 1 and unknown.count("O (Z=8)") == 1 and "C (Z=6)" not in unknown
+    assert (
+        unknown.count("N (Z=7)") == 1 and unknown.count("O (Z=8)") == 1 and "C (Z=6)" not in unknown
+    )
 
 
 def test_shell_colours_follow_gfn1_basis():

@@ -12,6 +12,7 @@ Imports inside functions count (they are dependencies all the same); imports und
 `__init__`s of `a` and `a.b`; those implicit edges are left out, or every lazy import in
 `orbjax/__init__.py` would read as a cycle through every module.
 """
+
 from __future__ import annotations
 
 import ast
@@ -21,8 +22,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "orbjax"
-KNOWN_ENTRY_POINTS = {"orbjax.train", "orbjax.evaluate", "orbjax.label", "orbjax.sweep", "orbjax.quickstart",
-                      "orbjax.export", "orbjax.md", "orbjax.sample", "orbjax.select"}
+KNOWN_ENTRY_POINTS = {
+    "orbjax.train",
+    "orbjax.evaluate",
+    "orbjax.label",
+    "orbjax.sweep",
+    "orbjax.quickstart",
+    "orbjax.export",
+    "orbjax.md",
+    "orbjax.sample",
+    "orbjax.select",
+}
 
 
 def module_name(path: Path) -> str:
@@ -39,7 +49,8 @@ MODULES = parse_package()
 
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def import_nodes(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
@@ -48,13 +59,21 @@ def import_nodes(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
     for node in ast.walk(tree):
         if isinstance(node, ast.If) and _is_type_checking(node.test):
             skipped |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
-    return [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) and id(n) not in skipped]
+    return [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Import, ast.ImportFrom)) and id(n) not in skipped
+    ]
 
 
 def imported_modules(name: str, tree: ast.Module, known) -> set[str]:
     """The orbjax modules `name` imports ("from a import b" names module a.b when it is one)."""
     out = set()
-    package = name if (PACKAGE / Path(*name.split(".")[1:]) / "__init__.py").exists() else name.rpartition(".")[0]
+    package = (
+        name
+        if (PACKAGE / Path(*name.split(".")[1:]) / "__init__.py").exists()
+        else name.rpartition(".")[0]
+    )
     for node in import_nodes(tree):
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name in known}
@@ -77,9 +96,15 @@ def import_graph() -> dict[str, set[str]]:
 
 def main_block(tree: ast.Module) -> ast.If | None:
     for node in tree.body:
-        if (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
-                and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__"
-                and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in node.test.comparators)):
+        if (
+            isinstance(node, ast.If)
+            and isinstance(node.test, ast.Compare)
+            and isinstance(node.test.left, ast.Name)
+            and node.test.left.id == "__name__"
+            and any(
+                isinstance(c, ast.Constant) and c.value == "__main__" for c in node.test.comparators
+            )
+        ):
             return node
     return None
 
@@ -103,7 +128,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
                 stack.pop()
             elif colour[child] == 1:
                 path = [n for n, _ in stack]
-                return path[path.index(child):] + [child]
+                return path[path.index(child) :] + [child]
             elif colour[child] == 0:
                 colour[child] = 1
                 stack.append((child, iter(sorted(graph[child]))))
@@ -113,15 +138,23 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_graph_is_read_correctly():
     """Spot checks of the parser on edges known to exist (a broken parser would pass all)."""
     graph = import_graph()
-    assert "orbjax.training.parallel" in graph["orbjax.training.loop"]  # from orbjax.training import parallel
+    assert (
+        "orbjax.training.parallel" in graph["orbjax.training.loop"]
+    )  # from orbjax.training import parallel
     assert "orbjax.model.io" in graph["orbjax.potential.core"]  # inside a function
     assert "orbjax.potential" in graph["orbjax"]  # lazy, in the package's __getattr__
     assert KNOWN_ENTRY_POINTS <= ENTRY_POINTS
 
 
 def test_no_module_imports_an_entry_point():
-    importers = {name: sorted(deps & ENTRY_POINTS) for name, deps in import_graph().items() if deps & ENTRY_POINTS}
-    assert not importers, f"modules importing a command line (move what they need into a library module): {importers}"
+    importers = {
+        name: sorted(deps & ENTRY_POINTS)
+        for name, deps in import_graph().items()
+        if deps & ENTRY_POINTS
+    }
+    assert not importers, (
+        f"modules importing a command line (move what they need into a library module): {importers}"
+    )
 
 
 def test_inference_does_not_depend_on_training():
@@ -131,8 +164,12 @@ def test_inference_does_not_depend_on_training():
     graph = import_graph()
     inference = [n for n in graph if n.startswith(("orbjax.potential", "orbjax.model"))]
     allowed = {"orbjax.model.io": {"orbjax.training.checkpoint"}}
-    offenders = {n: sorted(d for d in graph[n] if d.startswith("orbjax.training") and d not in allowed.get(n, ()))
-                 for n in inference}
+    offenders = {
+        n: sorted(
+            d for d in graph[n] if d.startswith("orbjax.training") and d not in allowed.get(n, ())
+        )
+        for n in inference
+    }
     assert not {n: d for n, d in offenders.items() if d}, offenders
 
 
@@ -152,10 +189,18 @@ def test_every_command_line_tunes_the_process_before_it_runs(name):
     (orbjax.runtime.tune_cpu) in its __main__ block, before it calls anything else."""
     block = main_block(MODULES[name])
     calls = [n for stmt in block.body for n in ast.walk(stmt) if isinstance(n, ast.Call)]
-    names = [c.func.id if isinstance(c.func, ast.Name) else getattr(c.func, "attr", "") for c in calls]
-    assert names and "tune_cpu" in names, f"{name}: __main__ does not call orbjax.runtime.tune_cpu()"
-    first_other = next((stmt for stmt in block.body if not isinstance(stmt, (ast.Import, ast.ImportFrom))), None)
-    assert "tune_cpu" in ast.unparse(first_other), f"{name}: tune_cpu() is not the first thing __main__ does"
+    names = [
+        c.func.id if isinstance(c.func, ast.Name) else getattr(c.func, "attr", "") for c in calls
+    ]
+    assert names and "tune_cpu" in names, (
+        f"{name}: __main__ does not call orbjax.runtime.tune_cpu()"
+    )
+    first_other = next(
+        (stmt for stmt in block.body if not isinstance(stmt, (ast.Import, ast.ImportFrom))), None
+    )
+    assert "tune_cpu" in ast.unparse(first_other), (
+        f"{name}: tune_cpu() is not the first thing __main__ does"
+    )
 
 
 def test_the_training_command_line_defines_no_global_flags():
@@ -164,7 +209,11 @@ def test_the_training_command_line_defines_no_global_flags():
     import subprocess
     import sys
 
-    code = ("from absl import flags; before = set(flags.FLAGS); import orbjax.train; "
-            "print(sorted(set(flags.FLAGS) - before))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    code = (
+        "from absl import flags; before = set(flags.FLAGS); import orbjax.train; "
+        "print(sorted(set(flags.FLAGS) - before))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr

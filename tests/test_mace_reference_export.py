@@ -3,6 +3,7 @@ the exported extxyz splits are the learning-curve sweep's, with the expected cou
 nested across n_train, in eV and eV/Å. Needs no torch. Skipped without the learning-curve
 data (`python -m experiments.learning_curves.prepare`'s output, git-ignored); ORBJAX_LC_ROOT points
 at another checkout's data/learning_curves (e.g. from a worktree)."""
+
 import json
 import os
 import sys
@@ -23,13 +24,28 @@ def harness():
 
 def export(tmp_path, dataset, n_train, seed=0):
     out = tmp_path / f"{dataset}_n{n_train}_s{seed}"
-    harness().main(["export", "--dataset", dataset, "--n-train", str(n_train), "--seed", str(seed),
-                    "--lc-root", LC_ROOT, "--out", str(out)])
+    harness().main(
+        [
+            "export",
+            "--dataset",
+            dataset,
+            "--n-train",
+            str(n_train),
+            "--seed",
+            str(seed),
+            "--lc-root",
+            LC_ROOT,
+            "--out",
+            str(out),
+        ]
+    )
     with open(out / "manifest.json") as f:
         return out, json.load(f)
 
 
-@pytest.mark.skipif(not os.path.exists(os.path.join(DATA, "acac_test600.h5")), reason="no learning-curve data")
+@pytest.mark.skipif(
+    not os.path.exists(os.path.join(DATA, "acac_test600.h5")), reason="no learning-curve data"
+)
 def test_acac_export_counts_disjoint_nested(tmp_path):
     from ase.io import read
 
@@ -55,11 +71,15 @@ def test_acac_export_counts_disjoint_nested(tmp_path):
     assert "torch" not in sys.modules
 
 
-@pytest.mark.skipif(not os.path.exists(os.path.join(DATA, "chno.h5")), reason="no learning-curve data")
+@pytest.mark.skipif(
+    not os.path.exists(os.path.join(DATA, "chno.h5")), reason="no learning-curve data"
+)
 def test_chno_export_molecule_disjoint(tmp_path):
     _, m = export(tmp_path, "chno", 50)
     assert m["counts"]["train"] == 50 and m["counts"]["val"] > 0 and m["counts"]["test"] > 0
     mols = {k: set(v) for k, v in m["mol_ids"].items()}
     assert not (mols["train"] & mols["val"]) and not (mols["train"] & mols["test"])
     assert not (mols["val"] & mols["test"])
-    assert m["e0s"] == "average"  # no isolated atoms: least squares on the training split, as orbjax
+    assert (
+        m["e0s"] == "average"
+    )  # no isolated atoms: least squares on the training split, as orbjax

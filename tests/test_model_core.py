@@ -1,5 +1,6 @@
 """The model core: model files load without training code, statistics are arrays (models of
 one architecture share compilations), totals are formed in float64, format-1 files still load."""
+
 from __future__ import annotations
 
 import hashlib
@@ -28,7 +29,9 @@ E0 = (-13.6, -1029.0, -2041.0)  # eV: realistic magnitudes, so totals reach 10â
 def random_model_file(path, seed: int, e0=E0) -> Path:
     """configs/test.py's architecture with random weights and realistic statistics."""
     config = load_config_module(str(ROOT / "configs" / "test.py")).get_config()
-    statistics = Statistics(species=SPECIES, atomic_energies=e0, energy_scale=1.0, avg_num_neighbors=8.0)
+    statistics = Statistics(
+        species=SPECIES, atomic_energies=e0, energy_scale=1.0, avg_num_neighbors=8.0
+    )
     model = create_model(config, statistics)
     variables = {**init_params(model, seed), "statistics": statistics.arrays()}
     return save_model_file(TrainedModel(model, variables, config, statistics, step=0), path)
@@ -49,7 +52,10 @@ def cluster(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def model_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("core")
-    return [random_model_file(folder / f"m{seed}.orbjax", seed, e0=tuple(x + seed for x in E0)) for seed in (0, 1)]
+    return [
+        random_model_file(folder / f"m{seed}.orbjax", seed, e0=tuple(x + seed for x in E0))
+        for seed in (0, 1)
+    ]
 
 
 def test_loading_a_model_file_imports_no_training_code(model_files):
@@ -60,7 +66,9 @@ def test_loading_a_model_file_imports_no_training_code(model_files):
         "assert np.isfinite(out['energy'])\n"
         "print(sorted(m for m in sys.modules if m.startswith('orbjax.training')))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
@@ -73,11 +81,15 @@ def test_a_second_model_of_the_same_architecture_compiles_nothing(model_files):
     second = orbjax.load_potential(model_files[1])
     e2 = second.energy_forces_stress(positions, numbers)
     assert dense_efs_jit._cache_size() == compiled
-    assert abs(float(e1["energy"]) - float(e2["energy"])) > 1.0  # other weights and E0s: really another model
+    assert (
+        abs(float(e1["energy"]) - float(e2["energy"])) > 1.0
+    )  # other weights and E0s: really another model
     assert not np.allclose(np.asarray(e1["forces"]), np.asarray(e2["forces"]))
     third = orbjax.load_potential(model_files[0])  # the first, loaded again
-    np.testing.assert_array_equal(np.asarray(third.energy_forces_stress(positions, numbers)["forces"]),
-                                  np.asarray(e1["forces"]))
+    np.testing.assert_array_equal(
+        np.asarray(third.energy_forces_stress(positions, numbers)["forces"]),
+        np.asarray(e1["forces"]),
+    )
     assert dense_efs_jit._cache_size() == compiled
 
 
@@ -90,7 +102,9 @@ def test_totals_of_a_hundred_atoms_are_exact_in_float32(model_files):
     positions, numbers = cluster(105, seed=1)
     out = potential.energy_forces_stress(positions, numbers)
     forces = np.asarray(out["forces"], np.float64)
-    assert abs(float(out["energy"])) > 3e4 and isinstance(out["energy"], np.floating | np.ndarray | float)
+    assert abs(float(out["energy"])) > 3e4 and isinstance(
+        out["energy"], np.floating | np.ndarray | float
+    )
     direction = forces / np.linalg.norm(forces)
     h = 1e-3
 
@@ -140,8 +154,15 @@ def _write_format_1(path: Path, f) -> None:
                 walk(value, prefix + [key])
                 continue
             a = np.ascontiguousarray(value).astype(np.asarray(value).dtype.newbyteorder("<"))
-            arrays.append({"path": prefix + [key], "dtype": a.dtype.str, "shape": list(a.shape), "offset": offset,
-                           "nbytes": a.nbytes})
+            arrays.append(
+                {
+                    "path": prefix + [key],
+                    "dtype": a.dtype.str,
+                    "shape": list(a.shape),
+                    "offset": offset,
+                    "nbytes": a.nbytes,
+                }
+            )
             blobs.append(a.tobytes())
             offset += a.nbytes
 
@@ -154,10 +175,23 @@ def _write_format_1(path: Path, f) -> None:
 
 
 def test_statistics_of_old_runs_read_as_one_level():
-    old = json.dumps({"species": [1, 8], "atomic_energies": [-13.0, -2040.0], "energy_scale": 0.5,
-                      "avg_num_neighbors": 3.0, "charge_means": [], "charge_scales": [], "e0_source": "least_squares"})
+    old = json.dumps(
+        {
+            "species": [1, 8],
+            "atomic_energies": [-13.0, -2040.0],
+            "energy_scale": 0.5,
+            "avg_num_neighbors": 3.0,
+            "charge_means": [],
+            "charge_scales": [],
+            "e0_source": "least_squares",
+        }
+    )
     s = Statistics.from_json(old)
-    assert s.levels == ("dft",) and s.atomic_energies == ((-13.0, -2040.0),) and s.energy_scale == (0.5,)
+    assert (
+        s.levels == ("dft",)
+        and s.atomic_energies == ((-13.0, -2040.0),)
+        and s.energy_scale == (0.5,)
+    )
     assert s.reference_energy([8, 1, 1]) == pytest.approx(-2066.0)
     with pytest.raises(ValueError, match="level 'gfn1' is not one of"):
         s.level_index("gfn1")

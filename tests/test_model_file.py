@@ -1,5 +1,6 @@
 """One-file models: what training writes and `orbjax.export` writes loads without an
 optimiser, gives the workdir's energies and forces, and a damaged or foreign file is refused."""
+
 from __future__ import annotations
 
 import hashlib
@@ -76,14 +77,20 @@ def test_loading_needs_no_optimizer(workdir, model_path, molecule, reference, mo
     assert_same_predictions(orbjax.load_potential(workdir), molecule, reference)
 
 
-def test_file_with_another_optimizer_config_loads_the_same(model_path, molecule, reference, tmp_path):
+def test_file_with_another_optimizer_config_loads_the_same(
+    model_path, molecule, reference, tmp_path
+):
     """The same parameters under a config whose optimiser differs from training's (another
     optimiser, schedule and weight decay): the model file does not care."""
     f = read_model_file(model_path)
     config = f.config
     assert config["optimizer"]["name"] == "adam"
-    config["optimizer"].update(name="amsgrad", schedule="constant", weight_decay=0.1, learning_rate=3.0)
-    other = write_model_file(tmp_path / "other.orbjax", f.params, json.dumps(config), f.statistics, step=f.step)
+    config["optimizer"].update(
+        name="amsgrad", schedule="constant", weight_decay=0.1, learning_rate=3.0
+    )
+    other = write_model_file(
+        tmp_path / "other.orbjax", f.params, json.dumps(config), f.statistics, step=f.step
+    )
     assert read_model_file(other).config["optimizer"]["name"] == "amsgrad"
     assert_same_predictions(orbjax.load_potential(other), molecule, reference)
 
@@ -99,12 +106,16 @@ def test_header_holds_what_a_user_needs(model_path, workdir):
     f = read_model_file(model_path)
     h = f.header
     assert h["format_version"] == FORMAT_VERSION and h["orbjax_version"] == orbjax.__version__
-    assert {"jax", "flax", "e3nn-jax"} <= set(h["versions"]) and all(h["versions"][k] for k in ("jax", "flax"))
+    assert {"jax", "flax", "e3nn-jax"} <= set(h["versions"]) and all(
+        h["versions"][k] for k in ("jax", "flax")
+    )
     assert h["elements"] == ["H", "C", "N", "O"] and h["species"] == [1, 6, 7, 8]
     assert h["units"]["energy"] == "eV" and h["units"]["forces"] == "eV/Å"
     assert h["n_params"] == sum(a.size for a in _leaves(f.params["params"]))
     assert json.loads(f.statistics)["species"] == [1, 6, 7, 8]
-    assert model_path.stat().st_size < 4 * h["n_params"] + 64_000  # raw float32 plus the JSON header
+    assert (
+        model_path.stat().st_size < 4 * h["n_params"] + 64_000
+    )  # raw float32 plus the JSON header
 
 
 def test_latest_checkpoint_exports_too(workdir, tmp_path):
@@ -122,7 +133,11 @@ def _leaves(tree):
 def test_flipped_byte_is_refused_by_name(model_path, tmp_path):
     raw = model_path.read_bytes()
     n_json = struct.unpack_from("<Q", raw, 16)[0]
-    for where, offset in {"json": 40, "params": 32 + n_json + 100, "checksum": len(raw) - 1}.items():
+    for where, offset in {
+        "json": 40,
+        "params": 32 + n_json + 100,
+        "checksum": len(raw) - 1,
+    }.items():
         bad = bytearray(raw)
         bad[offset] ^= 0x01
         path = tmp_path / f"flipped-{where}.orbjax"
@@ -144,7 +159,9 @@ def test_another_format_version_is_refused(model_path, tmp_path):
     struct.pack_into("<I", raw, 8, FORMAT_VERSION + 1)
     path = tmp_path / "future.orbjax"
     path.write_bytes(bytes(raw) + hashlib.sha256(raw).digest())  # intact, just newer
-    with pytest.raises(ModelFileError, match=rf"future\.orbjax: model file format version {FORMAT_VERSION + 1}"):
+    with pytest.raises(
+        ModelFileError, match=rf"future\.orbjax: model file format version {FORMAT_VERSION + 1}"
+    ):
         orbjax.load_potential(path)
 
 
@@ -164,8 +181,11 @@ def test_object_arrays_are_refused_even_with_a_valid_checksum(model_path, tmp_pa
     header = json.loads(raw[32 : 32 + n_json])
     header["arrays"][0]["dtype"] = "|O"
     text = json.dumps(header).encode()
-    body = struct.pack("<8sIIQQ", b"ORBJAXM\0", FORMAT_VERSION, 0, len(text), n_data) + text \
+    body = (
+        struct.pack("<8sIIQQ", b"ORBJAXM\0", FORMAT_VERSION, 0, len(text), n_data)
+        + text
         + raw[32 + n_json : 32 + n_json + n_data]
+    )
     path = tmp_path / "objects.orbjax"
     path.write_bytes(body + hashlib.sha256(body).digest())
     with pytest.raises(ModelFileError, match=r"objects\.orbjax: .*dtype object; only numbers"):

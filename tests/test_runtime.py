@@ -3,6 +3,7 @@
 Each check runs in a fresh process whose environment has neither XLA_FLAGS nor the opt-out
 (the test process itself runs tuned, see tests/conftest.py, and children would inherit it).
 """
+
 from __future__ import annotations
 
 import os
@@ -35,12 +36,18 @@ print(repr((changed, calls)))
 
 
 def clean_env(**env) -> dict:
-    environment = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "ORBJAX_KEEP_PROCESS_SETTINGS")}
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("XLA_FLAGS", "ORBJAX_KEEP_PROCESS_SETTINGS")
+    }
     return {**environment, "PYTHONPATH": str(ROOT), **env}
 
 
 def run_python(code: str, **env) -> str:
-    done = subprocess.run([sys.executable, "-c", code], env=clean_env(**env), cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=clean_env(**env), cwd=ROOT, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout.strip().splitlines()[-1]
 
@@ -51,14 +58,18 @@ def probe(**env) -> tuple[str, bool]:
 
 
 def test_importing_orbjax_changes_no_process_setting():
-    changed, mallopt_calls = eval(run_python(IMPORT_PROBE, XLA_FLAGS="--xla_cpu_multi_thread_eigen=false"))
+    changed, mallopt_calls = eval(
+        run_python(IMPORT_PROBE, XLA_FLAGS="--xla_cpu_multi_thread_eigen=false")
+    )
     assert changed == {}
     assert mallopt_calls == []
 
 
 def test_the_import_probe_sees_tune_cpu():
     """The probe above would notice both settings (it is not blind)."""
-    code = IMPORT_PROBE.replace("orbjax.load_potential", "import orbjax.runtime; orbjax.runtime.tune_cpu()")
+    code = IMPORT_PROBE.replace(
+        "orbjax.load_potential", "import orbjax.runtime; orbjax.runtime.tune_cpu()"
+    )
     changed, mallopt_calls = eval(run_python(code))
     assert "XLA_FLAGS" in changed
     if sys.platform.startswith("linux") and os.confstr("CS_GNU_LIBC_VERSION"):

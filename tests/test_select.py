@@ -1,6 +1,7 @@
 """python -m orbjax.select: committee spread ranks the candidates, farthest-point sampling
 keeps the chosen ones diverse. Toy pool: two members identical except for nitrogen's
 embedding, so exactly the frames with N are uncertain (the others have zero spread)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,11 +23,17 @@ SPECIES = (1, 6, 7, 8)
 def members(tmp_path_factory):
     folder = tmp_path_factory.mktemp("select")
     config = load_config_module(str(ROOT / "configs" / "test.py")).get_config()
-    statistics = Statistics(species=SPECIES, atomic_energies=(-13.6, -1029.0, -1485.0, -2041.0), energy_scale=1.0,
-                            avg_num_neighbors=8.0)
+    statistics = Statistics(
+        species=SPECIES,
+        atomic_energies=(-13.6, -1029.0, -1485.0, -2041.0),
+        energy_scale=1.0,
+        avg_num_neighbors=8.0,
+    )
     model = create_model(config, statistics)
     variables = {**init_params(model, 0), "statistics": statistics.arrays()}
-    a = save_model_file(TrainedModel(model, variables, config, statistics, step=0), folder / "a.orbjax")
+    a = save_model_file(
+        TrainedModel(model, variables, config, statistics, step=0), folder / "a.orbjax"
+    )
     trained = load_model(str(a))
     embedding = trained.variables["params"]["network"]["embedding"]
     (key,) = embedding
@@ -38,7 +45,9 @@ def members(tmp_path_factory):
 
 def _frame(rng, nitrogen: bool, shift=0.0) -> Atoms:
     numbers = [6, 7 if nitrogen else 8, 1, 1, 1]
-    positions = np.array([[0, 0, 0], [1.3, 0, 0], [-0.6, 0.9, 0], [-0.6, -0.9, 0], [1.8, 0.9, 0]], float)
+    positions = np.array(
+        [[0, 0, 0], [1.3, 0, 0], [-0.6, 0.9, 0], [-0.6, -0.9, 0], [1.8, 0.9, 0]], float
+    )
     return Atoms(numbers, positions + rng.normal(scale=0.05, size=(5, 3)) + shift)
 
 
@@ -55,18 +64,53 @@ def test_select_returns_the_planted_uncertain_frames_and_diverse_ones(members, t
     write(pool, frames)
     out = tmp_path / "chosen.extxyz"
 
-    assert main(["--model", *map(str, members), "--candidates", str(pool), "--k", "4", "--pool", "1",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--model",
+                *map(str, members),
+                "--candidates",
+                str(pool),
+                "--k",
+                "4",
+                "--pool",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     chosen = read(out, index=":")
-    assert sorted(a.info["candidate_index"] for a in chosen) == planted  # the 4 uncertain, nothing else
+    assert (
+        sorted(a.info["candidate_index"] for a in chosen) == planted
+    )  # the 4 uncertain, nothing else
     assert all(a.info["max_force_std_eV_A"] > 0 for a in chosen)
-    assert [int(x) for x in open(f"{out}.indices.txt") if not x.startswith("#")] == \
-        [a.info["candidate_index"] for a in chosen]
+    assert [int(x) for x in open(f"{out}.indices.txt") if not x.startswith("#")] == [
+        a.info["candidate_index"] for a in chosen
+    ]
 
-    assert main(["--model", *map(str, members), "--candidates", str(pool), "--k", "2", "--pool", "2",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--model",
+                *map(str, members),
+                "--candidates",
+                str(pool),
+                "--k",
+                "2",
+                "--pool",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     picked = sorted(a.info["candidate_index"] for a in read(out, index=":"))
-    assert len(set(picked) & {2, 5}) == 1 and len(set(picked) & {9, 11}) == 1  # one of each near-copy pair
+    assert (
+        len(set(picked) & {2, 5}) == 1 and len(set(picked) & {9, 11}) == 1
+    )  # one of each near-copy pair
 
 
 def test_farthest_point_sampling_spreads_out():
@@ -75,6 +119,19 @@ def test_farthest_point_sampling_spreads_out():
 
 
 def test_selection_needs_a_committee(members, tmp_path, capsys):
-    assert main(["--model", str(members[0]), "--candidates", "x.extxyz", "--k", "1", "--out",
-                 str(tmp_path / "o.extxyz")]) == 1
+    assert (
+        main(
+            [
+                "--model",
+                str(members[0]),
+                "--candidates",
+                "x.extxyz",
+                "--k",
+                "1",
+                "--out",
+                str(tmp_path / "o.extxyz"),
+            ]
+        )
+        == 1
+    )
     assert "at least 2" in capsys.readouterr().err

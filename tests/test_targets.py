@@ -1,5 +1,6 @@
 """The target registry: a target added in one place (`targets.register`) flows through graphs,
 statistics, the model's heads, the loss, metrics, checkpoints and the model file."""
+
 import json
 from pathlib import Path
 
@@ -22,12 +23,16 @@ TOY = "toy_charges"
 @pytest.fixture
 def toy_target():
     """Twice the DFT charges of the example file, as a new per-atom target."""
+
     def node_label(s):
         values, mask = targets.masked_label(s.labels.get("dft_charges"), (s.n_atoms,))
         return 2 * values, mask
 
-    targets.register(targets.Target(TOY, "atom", f"{TOY}_mask", "me", 1e3, ("Toy", "q", "e"),
-                                    node_label=node_label))
+    targets.register(
+        targets.Target(
+            TOY, "atom", f"{TOY}_mask", "me", 1e3, ("Toy", "q", "e"), node_label=node_label
+        )
+    )
     yield
     del targets.TARGETS[TOY]
 
@@ -44,13 +49,20 @@ def _config():
 
 
 def test_a_registered_target_trains_end_to_end(toy_target, tmp_path):
-    from orbjax.training.loop import train_and_evaluate
     from orbjax import load_potential
+    from orbjax.training.loop import train_and_evaluate
 
-    water = Structure([8, 1, 1], [[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]], name="w",
-                      labels={"dft_charges": np.array([-0.8, 0.4, 0.4])})
+    water = Structure(
+        [8, 1, 1],
+        [[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]],
+        name="w",
+        labels={"dft_charges": np.array([-0.8, 0.4, 0.4])},
+    )
     graph = structure_to_graph(water, cutoff=3.0)
-    assert graph.nodes[TOY].tolist() == pytest.approx([-1.6, 0.8, 0.8]) and graph.nodes[f"{TOY}_mask"].all()
+    assert (
+        graph.nodes[TOY].tolist() == pytest.approx([-1.6, 0.8, 0.8])
+        and graph.nodes[f"{TOY}_mask"].all()
+    )
 
     config = _config()
     config.loss.weights[TOY] = 1.0

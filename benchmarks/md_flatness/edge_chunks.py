@@ -11,6 +11,7 @@ time, µs per atom, peak RSS. A (size, chunk) already in the CSV is skipped (`--
 Chunk 0 = the whole edge loop at once (orbjax before the chunked loop); `--max-whole-atoms`
 skips it above that size (its memory grows ~0.5 MiB per atom).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,26 +25,64 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CSV = os.path.join(HERE, "edge_chunks.csv")
-FIELDS = ["n", "atoms", "real_edges", "edge_chunk", "call_ms", "us_per_atom", "peak_rss_mib", "calls", "date",
-          "commit", "load_avg"]
-LINE = re.compile(r"(\d+) atoms \(\w+ order, edge chunk (\d+)\).*real edges (\d+): model call median ([\d.]+) ms = "
-                  r"(\d+) µs/atom, peak RSS (\d+) MiB")
+FIELDS = [
+    "n",
+    "atoms",
+    "real_edges",
+    "edge_chunk",
+    "call_ms",
+    "us_per_atom",
+    "peak_rss_mib",
+    "calls",
+    "date",
+    "commit",
+    "load_avg",
+]
+LINE = re.compile(
+    r"(\d+) atoms \(\w+ order, edge chunk (\d+)\).*real edges (\d+): model call median ([\d.]+) ms = "
+    r"(\d+) µs/atom, peak RSS (\d+) MiB"
+)
 
 
 def measure(n: int, chunk: int, core: int, calls: int) -> dict:
-    cmd = ["taskset", "-c", str(core), sys.executable, os.path.join(HERE, "profile_md.py"), str(n), "--top", "0",
-           "--calls", str(calls), "--edge-chunk", str(chunk)]
+    cmd = [
+        "taskset",
+        "-c",
+        str(core),
+        sys.executable,
+        os.path.join(HERE, "profile_md.py"),
+        str(n),
+        "--top",
+        "0",
+        "--calls",
+        str(calls),
+        "--edge-chunk",
+        str(chunk),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     match = LINE.search(out.stdout)
     if out.returncode or not match:
-        raise RuntimeError(f"profile_md.py {n} --edge-chunk {chunk} failed:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
+        raise RuntimeError(
+            f"profile_md.py {n} --edge-chunk {chunk} failed:\n{out.stdout[-2000:]}{out.stderr[-2000:]}"
+        )
     atoms, chunk_, edges, ms, us, rss = match.groups()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
-    return {"n": n, "atoms": int(atoms), "real_edges": int(edges), "edge_chunk": int(chunk_), "call_ms": float(ms),
-            "us_per_atom": int(us), "peak_rss_mib": int(rss), "calls": calls,
-            "date": datetime.datetime.now().isoformat(timespec="seconds"), "commit": commit.strip(),
-            "load_avg": f"{os.getloadavg()[0]:.2f}"}
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout
+    return {
+        "n": n,
+        "atoms": int(atoms),
+        "real_edges": int(edges),
+        "edge_chunk": int(chunk_),
+        "call_ms": float(ms),
+        "us_per_atom": int(us),
+        "peak_rss_mib": int(rss),
+        "calls": calls,
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "commit": commit.strip(),
+        "load_avg": f"{os.getloadavg()[0]:.2f}",
+    }
 
 
 def main() -> None:
@@ -62,7 +101,10 @@ def main() -> None:
             if (n, chunk) in done and not args.force:
                 continue
             if chunk == 0 and 3 * n**3 > args.max_whole_atoms:
-                print(f"n={n}: whole edge loop skipped ({3 * n**3} atoms > --max-whole-atoms)", flush=True)
+                print(
+                    f"n={n}: whole edge loop skipped ({3 * n**3} atoms > --max-whole-atoms)",
+                    flush=True,
+                )
                 continue
             row = measure(n, chunk, args.core, args.calls)
             print(row, flush=True)

@@ -7,6 +7,7 @@ then traces three calls with `jax.profiler` and prints the ops with the most tim
 its output shape and the Flax module it came from (HLO op metadata). `--order` puts the atoms
 in another order first (random: what diffusion does to an MD run; morton: a spatial sort).
 """
+
 import argparse
 import collections
 import glob
@@ -14,7 +15,6 @@ import gzip
 import json
 import os
 import re
-import sys
 import tempfile
 import time
 
@@ -43,9 +43,9 @@ def build(n: int, order: str, edge_chunk: int = 0):
     from orbjax.config import load_config_module
     from orbjax.data.graphs import structures_to_graphs
     from orbjax.data.readers import read_structures
+    from orbjax.model.build import create_model, init_params
     from orbjax.model.statistics import compute_statistics
     from orbjax.potential import OrbjaxCalculator, Potential
-    from orbjax.model.build import create_model, init_params
 
     config = load_config_module(os.path.join(ROOT, "configs", "default.py")).get_config()
     example = os.path.join(ROOT, "orbjax", "examples", "chno_example.extxyz")
@@ -85,8 +85,12 @@ def main():
     p.add_argument("n", type=int, help="water molecules per box edge (3n³ atoms)")
     p.add_argument("--order", choices=("grid", "random", "morton"), default="grid")
     p.add_argument("--calls", type=int, default=5)
-    p.add_argument("--top", type=int, default=25, help="ops to list (0: time the call only, no trace)")
-    p.add_argument("--edge-chunk", type=int, default=0, help="edges per chunk of the edge loop (0: whole)")
+    p.add_argument(
+        "--top", type=int, default=25, help="ops to list (0: time the call only, no trace)"
+    )
+    p.add_argument(
+        "--edge-chunk", type=int, default=0, help="edges per chunk of the edge loop (0: whole)"
+    )
     args = p.parse_args()
     atoms, calc = build(args.n, args.order, args.edge_chunk)
     from orbjax.potential.ase_calculator import _cast
@@ -101,9 +105,12 @@ def main():
         jax.block_until_ready(call(params, graph, True))
         times.append(time.perf_counter() - t0)
     real_edges = int((graph.senders != graph.receivers).sum())
-    print(f"{len(atoms)} atoms ({args.order} order, edge chunk {args.edge_chunk}), budget {calc.budget}, real edges "
-          f"{real_edges}: model call median {np.median(times) * 1e3:.1f} ms = "
-          f"{np.median(times) / len(atoms) * 1e6:.0f} µs/atom, peak RSS {peak_rss_mib():.0f} MiB", flush=True)
+    print(
+        f"{len(atoms)} atoms ({args.order} order, edge chunk {args.edge_chunk}), budget {calc.budget}, real edges "
+        f"{real_edges}: model call median {np.median(times) * 1e3:.1f} ms = "
+        f"{np.median(times) / len(atoms) * 1e6:.0f} µs/atom, peak RSS {peak_rss_mib():.0f} MiB",
+        flush=True,
+    )
     if not args.top:
         return
     hlo = jax.jit(lambda p, g: call(p, g, True)).lower(params, graph).compile().as_text()

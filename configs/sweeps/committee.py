@@ -13,6 +13,7 @@ subsample (data.subsample_seed fixed), so they differ by initialisation only;
 (data.split_seed 0) either way. Other settings as overrides of the base config:
 `--config.…` is not taken by the sweep, so copy this file and edit BASE, N_TRAIN, SEEDS.
 """
+
 import ml_collections
 
 from orbjax.sweep import axis, product

@@ -33,18 +33,44 @@ number of steps on the same structures; validation and test sets never change
 (`data.split_seed`, or fixed files), the seed draws the initialisation and the nested
 `n_train` subsample. The best-by-validation (DFT energy + forces) checkpoint is scored.
 """
+
 import ml_collections
 
 DATA = "data/learning_curves"  # written by experiments/learning_curves/prepare.py
-COMMON = {"train.progress_bar": False, "train.eval_every": 250, "train.checkpoint_every": 250,
-          "train.log_every": 250}
+COMMON = {
+    "train.progress_bar": False,
+    "train.eval_every": 250,
+    "train.checkpoint_every": 250,
+    "train.log_every": 250,
+}
 SEEDS = (0, 1, 2)
-DECISIVE_SEEDS = (0, 1, 2, 3, 4)  # the chosen-weight comparison: 5 seeds, where 3 left the spread hiding the effect
-CONTROL_TARGET = {"orbital_shuffled": "orbital_populations", "orbital_invariant": "orbital_populations",
-                  "shell": "spd_populations", "atomic": "atomic_charges", "dft_charges": "dft_charges"}
+DECISIVE_SEEDS = (
+    0,
+    1,
+    2,
+    3,
+    4,
+)  # the chosen-weight comparison: 5 seeds, where 3 left the spread hiding the effect
+CONTROL_TARGET = {
+    "orbital_shuffled": "orbital_populations",
+    "orbital_invariant": "orbital_populations",
+    "shell": "spd_populations",
+    "atomic": "atomic_charges",
+    "dft_charges": "dft_charges",
+}
 SCAN_WEIGHTS = (10.0, 1000.0, 3000.0, 10000.0)  # 0 (energy-only) and 100 (orbital) are in `curve`
-KINDS = ("curve", "weights", "noforces", "controls", "head_input", "noforces_controls", "long", "long_small", "tta",
-         "tta_long")
+KINDS = (
+    "curve",
+    "weights",
+    "noforces",
+    "controls",
+    "head_input",
+    "noforces_controls",
+    "long",
+    "long_small",
+    "tta",
+    "tta_long",
+)
 LONG_FACTOR, TTA_FACTOR, TTA_LONG_FACTOR = 4, 12, 48  # step budgets, in multiples of the size's own
 
 
@@ -55,8 +81,17 @@ def learning_curve_sweep(name, data, sizes_steps, variants, seeds, extra=None):
         for n_train, steps in sizes_steps:
             for variant in variants:
                 for more in extra or [{}]:
-                    runs.append({"seed": seed, "data.n_train": n_train, "train.num_steps": steps,
-                                 "config": variant, **data, **COMMON, **more})
+                    runs.append(
+                        {
+                            "seed": seed,
+                            "data.n_train": n_train,
+                            "train.num_steps": steps,
+                            "config": variant,
+                            **data,
+                            **COMMON,
+                            **more,
+                        }
+                    )
     return sweep_config(name, f"runs/learning_curves/{name}", runs)
 
 
@@ -66,13 +101,27 @@ def long_sweep(dataset, data, size_steps, aux_weight, kind="long"):
     energy-only at TTA_FACTOR / TTA_LONG_FACTOR ×. Validation every 500 steps (the time-to-accuracy curve)."""
     n_train, steps = size_steps
     if kind in ("long", "long_small"):
-        plan = [(seed, LONG_FACTOR, variant) for seed in DECISIVE_SEEDS for variant in ("energy_only", "orbital")]
+        plan = [
+            (seed, LONG_FACTOR, variant)
+            for seed in DECISIVE_SEEDS
+            for variant in ("energy_only", "orbital")
+        ]
     else:
         plan = [(SEEDS[0], TTA_FACTOR if kind == "tta" else TTA_LONG_FACTOR, "energy_only")]
-    runs = [{"seed": seed, "data.n_train": n_train, "train.num_steps": steps * factor, "config": variant,
-             **data, **COMMON, "train.eval_every": 500, "train.checkpoint_every": 500,
-             **({"loss.weights.orbital_populations": aux_weight} if variant == "orbital" else {})}
-            for seed, factor, variant in plan]
+    runs = [
+        {
+            "seed": seed,
+            "data.n_train": n_train,
+            "train.num_steps": steps * factor,
+            "config": variant,
+            **data,
+            **COMMON,
+            "train.eval_every": 500,
+            "train.checkpoint_every": 500,
+            **({"loss.weights.orbital_populations": aux_weight} if variant == "orbital" else {}),
+        }
+        for seed, factor, variant in plan
+    ]
     return sweep_config(f"{dataset}_{kind}", f"runs/learning_curves/{dataset}_{kind}", runs)
 
 
@@ -83,21 +132,37 @@ def sweep_config(name, sweep_dir, runs):
     sweep.base_config = "../default.py"
     sweep.sweep_dir = sweep_dir
     sweep.runs = runs
-    sweep.slurm = ml_collections.ConfigDict(dict(partition="gpu", gpus_per_node=1, cpus_per_task=4, mem_gb=16,
-                                                 timeout_min=120, array_parallelism=32))
+    sweep.slurm = ml_collections.ConfigDict(
+        dict(
+            partition="gpu",
+            gpus_per_node=1,
+            cpus_per_task=4,
+            mem_gb=16,
+            timeout_min=120,
+            array_parallelism=32,
+        )
+    )
     return sweep
 
 
-def experiment(dataset, data, sizes_steps, kind="curve", two_sizes=(50, 200), controls=(), aux_weight=100.0):
+def experiment(
+    dataset, data, sizes_steps, kind="curve", two_sizes=(50, 200), controls=(), aux_weight=100.0
+):
     """The sweep of one kind. `aux_weight`: the loss weight every auxiliary target of the controls
     gets: the per-orbital weight the `weights` scan chose for this dataset by validation energy
     MAE (`experiments/learning_curves/results/weights_choice.csv`)."""
     if kind == "curve_chosen":
         kind = f"curve_w{aux_weight:g}"
     if kind.startswith("curve_w"):
-        weight = float(kind[len("curve_w"):])
-        return learning_curve_sweep(f"{dataset}_w{weight:g}", data, sizes_steps, ("orbital",), DECISIVE_SEEDS,
-                                    [{"loss.weights.orbital_populations": weight}])
+        weight = float(kind[len("curve_w") :])
+        return learning_curve_sweep(
+            f"{dataset}_w{weight:g}",
+            data,
+            sizes_steps,
+            ("orbital",),
+            DECISIVE_SEEDS,
+            [{"loss.weights.orbital_populations": weight}],
+        )
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}: one of {KINDS}")
     two = [(n, s) for n, s in sizes_steps if n in two_sizes]
@@ -108,25 +173,62 @@ def experiment(dataset, data, sizes_steps, kind="curve", two_sizes=(50, 200), co
     if kind == "curve":
         sweep = learning_curve_sweep(dataset, data, sizes_steps, ("energy_only", "orbital"), SEEDS)
         extra_seeds = [s for s in DECISIVE_SEEDS if s not in SEEDS]
-        sweep.runs += learning_curve_sweep(dataset, data, sizes_steps, ("energy_only",), extra_seeds).runs
+        sweep.runs += learning_curve_sweep(
+            dataset, data, sizes_steps, ("energy_only",), extra_seeds
+        ).runs
         return sweep
     if kind == "weights":
-        return learning_curve_sweep(f"{dataset}_weights", data, two, ("orbital",), (0,),
-                                    [{"loss.weights.orbital_populations": w} for w in SCAN_WEIGHTS])
+        return learning_curve_sweep(
+            f"{dataset}_weights",
+            data,
+            two,
+            ("orbital",),
+            (0,),
+            [{"loss.weights.orbital_populations": w} for w in SCAN_WEIGHTS],
+        )
     if kind == "noforces":
-        return learning_curve_sweep(f"{dataset}_noforces", data, sizes_steps, ("energy_only", "orbital"), SEEDS,
-                                    [{"loss.weights.forces": 0.0}])
+        return learning_curve_sweep(
+            f"{dataset}_noforces",
+            data,
+            sizes_steps,
+            ("energy_only", "orbital"),
+            SEEDS,
+            [{"loss.weights.forces": 0.0}],
+        )
     if kind == "head_input":
-        return learning_curve_sweep(f"{dataset}_head_input", data, two, ("orbital",), SEEDS,
-                                    [{"model.orbital_features": "last_layer"}])
+        return learning_curve_sweep(
+            f"{dataset}_head_input",
+            data,
+            two,
+            ("orbital",),
+            SEEDS,
+            [{"model.orbital_features": "last_layer"}],
+        )
     if kind == "noforces_controls":
-        return learning_curve_sweep(f"{dataset}_noforces_controls", data, sizes_steps, ("orbital_shuffled",), SEEDS,
-                                    [{"loss.weights.forces": 0.0}])
+        return learning_curve_sweep(
+            f"{dataset}_noforces_controls",
+            data,
+            sizes_steps,
+            ("orbital_shuffled",),
+            SEEDS,
+            [{"loss.weights.forces": 0.0}],
+        )
     variants = ("orbital_shuffled", "orbital_invariant", "shell", "atomic", *controls)
     if aux_weight == 100.0:  # the configs' own weight
         return learning_curve_sweep(f"{dataset}_controls", data, two, variants, SEEDS)
-    sweeps = [learning_curve_sweep(f"{dataset}_controls_w{aux_weight:g}", data, two, (v,), SEEDS,
-                                   [{f"loss.weights.{CONTROL_TARGET[v]}": aux_weight}]) for v in variants]
-    sweeps[0].runs = sorted((r for s in sweeps for r in s.runs),
-                            key=lambda r: (r["seed"], r["data.n_train"], variants.index(r["config"])))
+    sweeps = [
+        learning_curve_sweep(
+            f"{dataset}_controls_w{aux_weight:g}",
+            data,
+            two,
+            (v,),
+            SEEDS,
+            [{f"loss.weights.{CONTROL_TARGET[v]}": aux_weight}],
+        )
+        for v in variants
+    ]
+    sweeps[0].runs = sorted(
+        (r for s in sweeps for r in s.runs),
+        key=lambda r: (r["seed"], r["data.n_train"], variants.index(r["config"])),
+    )
     return sweeps[0]

@@ -10,6 +10,7 @@ Every run trains for the same number of optimiser steps, so small training sets 
 epochs; the best checkpoint by validation error is kept. `seed` changes both the
 molecule-disjoint split and the initialisation; `n_train` subsamples are nested.
 """
+
 import ml_collections
 
 from orbjax.sweep import axis, product
@@ -23,7 +24,9 @@ def get_config():
     sweep.base_config = "../default.py"
     sweep.sweep_dir = "runs/sweeps/learning_curve"
     sweep.runs = product(
-        axis("data.n_train", [25, 50, 100, 200, 0]),  # structures; 0 = the whole training split (≈320)
+        axis(
+            "data.n_train", [25, 50, 100, 200, 0]
+        ),  # structures; 0 = the whole training split (≈320)
         axis("config", VARIANTS),
         axis("seed", [0, 1, 2]),
         axis("data.train_path", ["data/chno_gfn1.h5"]),

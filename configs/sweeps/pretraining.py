@@ -13,6 +13,7 @@ The seed draws the DFT subsample and the initialisation of whatever is new (pair
 scratch's seed); the pretraining run is one (PRETRAINED).
   python -m orbjax.sweep --config configs/sweeps/pretraining.py:pilot --launcher local --workers 1
 """
+
 import os
 
 from orbjax.config import load_config_module
@@ -23,8 +24,10 @@ grown = load_config_module(os.path.join(HERE, "lc_chno_grown.py"))
 
 PRETRAINED = os.environ.get("ORBJAX_PRETRAINED", "runs/pretrain/chno_gfn1_v0/model.orbjax")
 SCRATCH_OPTIMISER = {"optimizer.learning_rate": 5e-3, "optimizer.warmup_steps": 100}
-ARMS = {"scratch": {"config": "energy_only"},
-        "finetuned": {"config": "finetune", "init.model": PRETRAINED, **SCRATCH_OPTIMISER}}
+ARMS = {
+    "scratch": {"config": "energy_only"},
+    "finetuned": {"config": "finetune", "init.model": PRETRAINED, **SCRATCH_OPTIMISER},
+}
 
 
 def get_config(kind="pilot"):
@@ -36,6 +39,14 @@ def get_config(kind="pilot"):
         for seed in common.SEEDS:
             for n in (50, 200):
                 for overrides in ARMS.values():
-                    runs.append({"seed": seed, "data.n_train": n, "train.num_steps": budgets[n] * factor,
-                                 **grown.DATA, **common.COMMON, **overrides})
+                    runs.append(
+                        {
+                            "seed": seed,
+                            "data.n_train": n,
+                            "train.num_steps": budgets[n] * factor,
+                            **grown.DATA,
+                            **common.COMMON,
+                            **overrides,
+                        }
+                    )
     return common.sweep_config("chno_grown_pilot", "runs/pretraining/chno_grown_pilot", runs)

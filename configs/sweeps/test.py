@@ -1,7 +1,8 @@
 """A tiny sweep for tests and CI: 2 seeds × 2 learning rates of configs/test.py, a few steps.
 
-  python -m orbjax.sweep --config configs/sweeps/test.py --launcher local --workers 2
+python -m orbjax.sweep --config configs/sweeps/test.py --launcher local --workers 2
 """
+
 import ml_collections
 
 from orbjax.sweep import axis, product, zipit
@@ -14,7 +15,9 @@ def get_config():
     sweep.sweep_dir = "runs/sweeps/test"
     sweep.runs = product(
         axis("seed", [0, 1]),
-        zipit(axis("optimizer.learning_rate", [1e-2, 3e-3]), axis("optimizer.warmup_steps", [2, 3])),
+        zipit(
+            axis("optimizer.learning_rate", [1e-2, 3e-3]), axis("optimizer.warmup_steps", [2, 3])
+        ),
         axis("data.limit", [16]),
         axis("train.n_buckets", [1]),
         axis("train.num_steps", [6]),

@@ -1,4 +1,5 @@
 """Where the studies find the repository, the committed data and the fetched public sets."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -5,6 +5,7 @@ overrides) from launch, `attempts.jsonl` (one line per start), `metrics.csv` (st
 metric, value; the training loop's log), `final_metrics.json` once the run finished and,
 from training, `model.orbjax` (the best-by-validation model).
 """
+
 from __future__ import annotations
 
 import csv
@@ -62,8 +63,11 @@ def sweep_runs(sweep_dir, finished: bool = True) -> list[Run]:
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         return []
-    runs = [Run(d, json.loads((d / RUN_FILE).read_text())) for d in sorted(sweep_dir.iterdir())
-            if (d / RUN_FILE).exists()]
+    runs = [
+        Run(d, json.loads((d / RUN_FILE).read_text()))
+        for d in sorted(sweep_dir.iterdir())
+        if (d / RUN_FILE).exists()
+    ]
     return [r for r in runs if r.finished or not finished]
 
 
@@ -72,10 +76,16 @@ def planned_run(sweep_file: str, config: str, sweep_dir: str | None = None, **va
     the given swept values (e.g. seed=0, **{"data.n_train": 25}), named as the whole sweep
     names it; `sweep_dir` overrides where it would run."""
     specs = expand(load_sweep(sweep_file), sweep_file, sweep_dir)
-    hits = [s for s in specs if Path(s["config_path"]).stem == config
-            and all(s["overrides"].get(k) == v for k, v in values.items())]
+    hits = [
+        s
+        for s in specs
+        if Path(s["config_path"]).stem == config
+        and all(s["overrides"].get(k) == v for k, v in values.items())
+    ]
     if len(hits) != 1:
         have = {k: sorted({s["overrides"].get(k) for s in specs} - {None}) for k in values}
-        raise ValueError(f"{sweep_file}: {len(hits)} runs with config={config} and {values}, not one "
-                         f"(the sweep has {have})")
+        raise ValueError(
+            f"{sweep_file}: {len(hits)} runs with config={config} and {values}, not one "
+            f"(the sweep has {have})"
+        )
     return hits[0]

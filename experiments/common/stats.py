@@ -6,6 +6,7 @@ err(variant) / err(baseline). A comparison is summarised by the geometric mean o
 ratios with a 95 % Student-t interval; with 2–5 seeds a bootstrap interval has only a
 handful of distinct resamples and is too narrow to trust alone, so it is given beside it.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -27,7 +28,9 @@ def t_interval(values: np.ndarray) -> tuple[float, float]:
     return float(values.mean() - half), float(values.mean() + half)
 
 
-def bootstrap_ci(values: np.ndarray, stat, rng: np.random.Generator, n_boot: int = N_BOOT) -> tuple[float, float]:
+def bootstrap_ci(
+    values: np.ndarray, stat, rng: np.random.Generator, n_boot: int = N_BOOT
+) -> tuple[float, float]:
     """95 % percentile interval of `stat` over resamples (with replacement) of `values`' rows."""
     if len(values) < 2:
         return float("nan"), float("nan")
@@ -53,9 +56,13 @@ def log_ratio_summary(log_ratio: np.ndarray, suffix: str = "", better: str = "n_
     95 % t interval, how many pairs are below 1 (key `better`) and each pair's ratio; `suffix`
     is appended to every key (e.g. "_4x")."""
     lo, hi = t_interval(log_ratio)
-    return {f"ratio{suffix}": float(np.exp(log_ratio.mean())), f"t_ci_low{suffix}": float(np.exp(lo)),
-            f"t_ci_high{suffix}": float(np.exp(hi)), f"{better}{suffix}": int((log_ratio < 0).sum()),
-            f"per_seed{suffix}": " ".join(f"{np.exp(x):.3f}" for x in log_ratio)}
+    return {
+        f"ratio{suffix}": float(np.exp(log_ratio.mean())),
+        f"t_ci_low{suffix}": float(np.exp(lo)),
+        f"t_ci_high{suffix}": float(np.exp(hi)),
+        f"{better}{suffix}": int((log_ratio < 0).sum()),
+        f"per_seed{suffix}": " ".join(f"{np.exp(x):.3f}" for x in log_ratio),
+    }
 
 
 def power_law(n: np.ndarray, err: np.ndarray) -> tuple[float, float]:

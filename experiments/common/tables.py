@@ -5,6 +5,7 @@ CSV: the header is the union of the rows' keys in order of first appearance; flo
 written to `digits` significant digits, so a regenerated file is byte-identical when its
 numbers are.
 """
+
 from __future__ import annotations
 
 import csv
@@ -21,7 +22,9 @@ def read_rows(path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def write_csv(path, rows: list[dict], digits: int | None = 6, fields: list[str] | None = None) -> None:
+def write_csv(
+    path, rows: list[dict], digits: int | None = 6, fields: list[str] | None = None
+) -> None:
     """`rows` to `path` (nothing is written for no rows). `digits=None` writes floats in full
     (Python's shortest round-trip form). `fields`: the columns, in order (default: every
     row's keys); a missing value or None is an empty cell."""
@@ -33,12 +36,17 @@ def write_csv(path, rows: list[dict], digits: int | None = 6, fields: list[str] 
         w = csv.DictWriter(f, fields, restval="", extrasaction="ignore")
         w.writeheader()
         for r in rows:
-            w.writerow({k: (f"{v:.{digits}g}" if isinstance(v, float) and digits is not None else v)
-                        for k, v in r.items()})
+            w.writerow(
+                {
+                    k: (f"{v:.{digits}g}" if isinstance(v, float) and digits is not None else v)
+                    for k, v in r.items()
+                }
+            )
 
 
 def md_rows(columns: list[str], rows: list[list[str]]) -> list[str]:
     """A markdown table: header, separator, one line per row of cells."""
+
     def line(cells):
         return "|" + "|".join(f" {c} " if c else " " for c in cells) + "|"
 
@@ -49,17 +57,28 @@ def md_table(title: str, columns: list[str], body: list[str]) -> list[str]:
     """A section of markdown: its `## title`, then a table of the `body` rows (none: nothing)."""
     if not body:
         return []
-    return ["", f"## {title}", "", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|", *body]
+    return [
+        "",
+        f"## {title}",
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|---" * len(columns) + "|",
+        *body,
+    ]
 
 
-BLOCK = re.compile(r"^(?P<indent>[ \t]*)(?P<open><!-- table: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)"
-                   r"^(?P=indent)(?P<close><!-- end table -->)", re.S | re.M)
+BLOCK = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<open><!-- table: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)"
+    r"^(?P=indent)(?P<close><!-- end table -->)",
+    re.S | re.M,
+)
 
 
 def rewrite_blocks(text: str, render) -> str:
     """`text` with the body of every `<!-- table: NAME -->` … `<!-- end table -->` block
     replaced by `render(NAME)` (a list of lines, indented as the markers are): the tables of
     a RESULTS file are drawn from its CSVs, the prose around them is written by hand."""
+
     def block(m):
         body = "".join(f"{m['indent']}{line}\n" for line in render(m["name"]))
         return f"{m['indent']}{m['open']}{body}{m['indent']}{m['close']}"
@@ -87,8 +106,12 @@ def results_main(path, renderers: dict, argv=None) -> int:
     import argparse
 
     p = argparse.ArgumentParser(description=f"the generated tables of {Path(path).name}")
-    p.add_argument("--check", action="store_true", help="report whether a table is out of date; change nothing")
+    p.add_argument(
+        "--check", action="store_true", help="report whether a table is out of date; change nothing"
+    )
     args = p.parse_args(argv)
     changed = update_results_file(path, renderers, check=args.check)
-    print(f"{path}: {'out of date' if changed and args.check else 'rewritten' if changed else 'up to date'}")
+    print(
+        f"{path}: {'out of date' if changed and args.check else 'rewritten' if changed else 'up to date'}"
+    )
     return 1 if changed and args.check else 0

@@ -14,6 +14,7 @@ the converted metals files have no public URL, so they need `--from`. Files alre
 place with the right checksum are left alone; a file whose checksum differs is an error,
 never written. The CHNO ωB97X set is committed (`experiments/data/chno/`), not fetched.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,7 +71,9 @@ def read_source(name: str, source: Path | None) -> bytes:
         raise ConnectionError(f"{address}: {getattr(error, 'reason', error)}") from error
 
 
-def fetch(names: dict[str, str], dest: Path, source: Path | None) -> tuple[list[str], list[str], list[str]]:
+def fetch(
+    names: dict[str, str], dest: Path, source: Path | None
+) -> tuple[list[str], list[str], list[str]]:
     """(placed, already there, unreachable reasons). A checksum mismatch raises ValueError."""
     placed, kept, unreachable = [], [], []
     offline = None  # the first connection error: no further download is tried
@@ -92,7 +95,9 @@ def fetch(names: dict[str, str], dest: Path, source: Path | None) -> tuple[list[
             unreachable.append(str(error))
             continue
         if sha256(data) != digest:
-            raise ValueError(f"{name}: SHA-256 {sha256(data)} is not the expected {digest} (another version?)")
+            raise ValueError(
+                f"{name}: SHA-256 {sha256(data)} is not the expected {digest} (another version?)"
+            )
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".part")
         partial.write_bytes(data)
@@ -105,7 +110,11 @@ def select(names: dict[str, str], only: list[str]) -> dict[str, str]:
     """The manifest entries under any of the `only` prefixes (all when none)."""
     if not only:
         return names
-    chosen = {n: d for n, d in names.items() if any(n == p or n.startswith(p.rstrip("/") + "/") for p in only)}
+    chosen = {
+        n: d
+        for n, d in names.items()
+        if any(n == p or n.startswith(p.rstrip("/") + "/") for p in only)
+    }
     if not chosen:
         raise SystemExit(f"fetch: --only {' '.join(only)} matches no file of {MANIFEST.name}")
     return chosen
@@ -113,9 +122,16 @@ def select(names: dict[str, str], only: list[str]) -> dict[str, str]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--from", dest="source", type=Path, default=None,
-                   help="a local copy laid out like data/public (e.g. ../shared/data); default: download")
-    p.add_argument("--only", nargs="+", default=[], metavar="PREFIX", help="e.g. botnet/acac metals")
+    p.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        default=None,
+        help="a local copy laid out like data/public (e.g. ../shared/data); default: download",
+    )
+    p.add_argument(
+        "--only", nargs="+", default=[], metavar="PREFIX", help="e.g. botnet/acac metals"
+    )
     p.add_argument("--dest", type=Path, default=PUBLIC_DATA, help="default: data/public")
     args = p.parse_args(argv)
     if args.source is not None and not args.source.is_dir():
@@ -126,11 +142,15 @@ def main(argv=None) -> int:
     except ValueError as error:
         raise SystemExit(f"fetch: {error}") from None
     if unreachable and not placed and not kept:
-        raise SystemExit(f"fetch: nothing reachable ({unreachable[0]}); pass --from DIR with a copy of botnet/ and metals/")
+        raise SystemExit(
+            f"fetch: nothing reachable ({unreachable[0]}); pass --from DIR with a copy of botnet/ and metals/"
+        )
     for reason in unreachable:
         print(f"missing: {reason}", file=sys.stderr)
-    print(f"{args.dest}: {len(placed)} placed, {len(kept)} already there, {len(unreachable)} missing "
-          f"({len(names)} files checked against {MANIFEST.relative_to(COMMITTED_DATA.parents[1])})")
+    print(
+        f"{args.dest}: {len(placed)} placed, {len(kept)} already there, {len(unreachable)} missing "
+        f"({len(names)} files checked against {MANIFEST.relative_to(COMMITTED_DATA.parents[1])})"
+    )
     return 1 if unreachable else 0
 
 

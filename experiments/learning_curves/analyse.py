@@ -12,6 +12,7 @@ intervals), `contrasts_*.csv`, `pooled_*.csv`, `budget_*.csv`, `longer_budget.cs
 (`render.py`): `results/tables.md` and the PNG plots. Every number RESULTS.md quotes comes
 from these files.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,13 +22,30 @@ import time
 
 from experiments.common.tables import write_csv
 from experiments.learning_curves import render, statistics
-from experiments.learning_curves.collect import (BASELINE, DATASETS, GROUPS, RESULTS, collect, load_runs,
-                                                 record_stage, table, val_curves)
+from experiments.learning_curves.collect import (
+    BASELINE,
+    DATASETS,
+    GROUPS,
+    RESULTS,
+    collect,
+    load_runs,
+    record_stage,
+    table,
+    val_curves,
+)
 
 
 def analyse() -> int:
     """Every statistic and table from the committed CSVs; returns the number of summary rows."""
-    all_summary, all_ratios, all_effs, budgets, weights, all_contrasts, all_pooled = [], [], [], {}, [], [], []
+    all_summary, all_ratios, all_effs, budgets, weights, all_contrasts, all_pooled = (
+        [],
+        [],
+        [],
+        {},
+        [],
+        [],
+        [],
+    )
     for group in GROUPS:
         rows = load_runs(group)
         if not rows:
@@ -38,12 +56,20 @@ def analyse() -> int:
         controls = statistics.shuffled_pairs(grid)
         contrasts = statistics.paired_ratios(group, grid, controls) if controls else []
         pooled = statistics.pooled_over_sizes(
-            group, grid, [(v, BASELINE) for v in sorted({v for v, _ in grid} - {BASELINE})] + controls)
+            group,
+            grid,
+            [(v, BASELINE) for v in sorted({v for v, _ in grid} - {BASELINE})] + controls,
+        )
         all_effs += statistics.efficiency(group, grid)
         budgets[group] = statistics.budget_check(curves)
         weights += statistics.weight_choice(group, rows, curves)
-        for name, table_rows in (("summary", summary), ("ratios", ratios), ("budget", budgets[group]),
-                                 ("contrasts", contrasts), ("pooled", pooled)):
+        for name, table_rows in (
+            ("summary", summary),
+            ("ratios", ratios),
+            ("budget", budgets[group]),
+            ("contrasts", contrasts),
+            ("pooled", pooled),
+        ):
             write_csv(os.path.join(RESULTS, f"{name}_{group}.csv"), table_rows)
         render.plot(group, summary)
         if group.endswith("_long"):
@@ -59,8 +85,13 @@ def analyse() -> int:
     with open(os.path.join(RESULTS, "efficiency.json"), "w") as f:
         json.dump(all_effs, f, indent=1)
     with open(os.path.join(RESULTS, "tables.md"), "w") as f:
-        f.write(render.markdown(all_summary, all_ratios, all_effs, budgets, weights, all_contrasts, all_pooled)
-                + "\n".join(render.longer_budget_section(longer)) + "\n")
+        f.write(
+            render.markdown(
+                all_summary, all_ratios, all_effs, budgets, weights, all_contrasts, all_pooled
+            )
+            + "\n".join(render.longer_budget_section(longer))
+            + "\n"
+        )
     return len(all_summary)
 
 
@@ -75,7 +106,9 @@ def main() -> None:
             for sweep in group:
                 collect(sweep)
     n_rows = analyse()
-    record_stage("analyse" if args.no_collect else "collect+analyse", started, f"{n_rows} summary rows")
+    record_stage(
+        "analyse" if args.no_collect else "collect+analyse", started, f"{n_rows} summary rows"
+    )
     print(os.path.join(RESULTS, "tables.md"))
 
 

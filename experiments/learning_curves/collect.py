@@ -6,6 +6,7 @@ the final metrics of the best-by-validation checkpoint), `results/<sweep>_val_cu
 `results/<sweep>_wall_time.csv` (each run's cost). The analysis reads only these CSVs, so
 it runs from a clone without `runs/`.
 """
+
 from __future__ import annotations
 
 import csv
@@ -28,12 +29,17 @@ SWEEPS = os.path.join(str(REPO), "runs", "learning_curves")
 DATASETS = ("acac", "chno", "chno_grown")  # chno_grown: the CHNO set + experiments/data/chno_grow_*
 GROUPS = {d: (d, f"{d}_weights", f"{d}_controls", f"{d}_head_input") for d in DATASETS}
 GROUPS.update({f"{d}_noforces": (f"{d}_noforces", f"{d}_noforces_controls") for d in DATASETS})
-GROUPS.update({f"{d}_long": (f"{d}_long", f"{d}_long_small") for d in DATASETS})  # the largest size and n = 50, 4× the budget
+GROUPS.update(
+    {f"{d}_long": (f"{d}_long", f"{d}_long_small") for d in DATASETS}
+)  # the largest size and n = 50, 4× the budget
 BASELINE = "energy_only"
 # (metric column, label, unit) scored on each test set; acac also has the 600 K set.
 METRICS = [("energy_mae", "energy MAE", "meV/atom"), ("forces_mae", "force MAE", "meV/Å")]
 TEST_SETS = {"acac": ("test", "test600"), "chno": ("test",), "chno_grown": ("test",)}
-FULL_SIZE = {"chno": 500, "chno_grown": 1205}  # n_train = 0 means the whole training split (153 val, 150 test)
+FULL_SIZE = {
+    "chno": 500,
+    "chno_grown": 1205,
+}  # n_train = 0 means the whole training split (153 val, 150 test)
 WEIGHT = "loss.weights.orbital_populations"
 DFT_WEIGHTS = ("loss.weights.energy", "loss.weights.forces", "loss.weights.stress")
 
@@ -76,13 +82,22 @@ def collect(sweep: str) -> None:
     out = os.path.join(RESULTS, f"{sweep}.csv")
     committed_runs = read_rows(out)
     collect_sweep(sweep_dir, out)
-    collected = {out: read_rows(out),
-                 os.path.join(RESULTS, f"{sweep}_val_curves.csv"): val_curve_rows(sweep_dir),
-                 os.path.join(RESULTS, f"{sweep}_wall_time.csv"): wall_times(sweep_dir)}
+    collected = {
+        out: read_rows(out),
+        os.path.join(RESULTS, f"{sweep}_val_curves.csv"): val_curve_rows(sweep_dir),
+        os.path.join(RESULTS, f"{sweep}_wall_time.csv"): wall_times(sweep_dir),
+    }
     report_changed(sweep, committed_runs, collected[out])
     finished = {r["name"] for r in committed_runs if r.get("status") == "finished"}
-    for path, rows in collected.items():  # a run being re-trained now does not hide its committed finished row
-        fresh = [r for r in rows if r.get("status", "finished") == "finished" or r["name"] not in finished]
+    for (
+        path,
+        rows,
+    ) in collected.items():  # a run being re-trained now does not hide its committed finished row
+        fresh = [
+            r
+            for r in rows
+            if r.get("status", "finished") == "finished" or r["name"] not in finished
+        ]
         write_csv(path, merge_by_name(committed_runs if path == out else read_rows(path), fresh))
 
 
@@ -112,15 +127,20 @@ def report_changed(sweep: str, old: list[dict], new: list[dict]) -> None:
             continue
         keys = [k for k in ("energy_mae", "forces_mae") if b.get(k) and r.get(k)]
         if any(f"{float(b[k]):.4g}" != f"{float(r[k]):.4g}" for k in keys):
-            print(f"{sweep}: {r['name']} re-trained with other test errors: "
-                  + ", ".join(f"{k} {float(b[k]):.4g} -> {float(r[k]):.4g}" for k in keys))
+            print(
+                f"{sweep}: {r['name']} re-trained with other test errors: "
+                + ", ".join(f"{k} {float(b[k]):.4g} -> {float(r[k]):.4g}" for k in keys)
+            )
 
 
 def val_curve_rows(sweep_dir: str) -> list[dict]:
     """Validation energy and force MAE at every evaluation of every finished run."""
-    return [{"name": run.name, "step": r["step"], "metric": r["metric"], "value": r["value"]}
-            for run in sweep_runs(sweep_dir) for r in run.metric_rows()
-            if r["split"] == "val" and r["metric"] in ("energy_mae", "forces_mae")]
+    return [
+        {"name": run.name, "step": r["step"], "metric": r["metric"], "value": r["value"]}
+        for run in sweep_runs(sweep_dir)
+        for r in run.metric_rows()
+        if r["split"] == "val" and r["metric"] in ("energy_mae", "forces_mae")
+    ]
 
 
 def wall_times(sweep_dir: str) -> list[dict]:
@@ -132,11 +152,23 @@ def wall_times(sweep_dir: str) -> list[dict]:
         attempts = run.attempts()
         if not attempts:
             continue
-        start = datetime.datetime.fromisoformat(attempts[0]["time"]).replace(tzinfo=datetime.timezone.utc).timestamp()
+        start = (
+            datetime.datetime.fromisoformat(attempts[0]["time"])
+            .replace(tzinfo=datetime.timezone.utc)
+            .timestamp()
+        )
         final = os.path.getmtime(run.workdir / "final_metrics.json")
-        cpu = [round(float(r["value"]), 1) for r in run.metric_rows() if r["metric"] == "process_cpu_s"]
-        out.append(dict(name=run.name, seconds=round(final - start, 1), attempts=len(attempts),
-                        cpu_seconds=cpu[-1] if cpu else ""))  # "": trained before the loop logged it
+        cpu = [
+            round(float(r["value"]), 1) for r in run.metric_rows() if r["metric"] == "process_cpu_s"
+        ]
+        out.append(
+            dict(
+                name=run.name,
+                seconds=round(final - start, 1),
+                attempts=len(attempts),
+                cpu_seconds=cpu[-1] if cpu else "",
+            )
+        )  # "": trained before the loop logged it
     return out
 
 
@@ -150,9 +182,17 @@ def record_stage(stage: str, started: tuple[float, float], detail: str = "") -> 
         w = csv.writer(f)
         if new:
             w.writerow(["date", "stage", "wall_s", "cpu_s", "cpus_visible", "machine", "detail"])
-        w.writerow([datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), stage,
-                    f"{time.time() - started[0]:.1f}", f"{time.process_time() - started[1]:.1f}",
-                    len(os.sched_getaffinity(0)), platform.node(), detail])
+        w.writerow(
+            [
+                datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                stage,
+                f"{time.time() - started[0]:.1f}",
+                f"{time.process_time() - started[1]:.1f}",
+                len(os.sched_getaffinity(0)),
+                platform.node(),
+                detail,
+            ]
+        )
 
 
 # ----------------------------------------------------------------------------- CSVs → runs
@@ -166,11 +206,26 @@ def load_runs(group: str) -> list[dict]:
             if r["status"] != "finished":
                 continue
             n = int(r["data.n_train"])
-            r.update(sweep=sweep, n=n if n else FULL_SIZE.get(base_dataset(group), n), seed=int(r["seed"]))
-            weight = next((v for k, v in r.items() if k.startswith("loss.weights.") and k not in DFT_WEIGHTS
-                           and v not in (None, "", "None")), "")
-            r["variant"] = (r["config"] + (f"[w={float(weight):g}]" if weight else "")
-                            + (f"[{r['model.orbital_features']}]" if r.get("model.orbital_features") else ""))
+            r.update(
+                sweep=sweep,
+                n=n if n else FULL_SIZE.get(base_dataset(group), n),
+                seed=int(r["seed"]),
+            )
+            weight = next(
+                (
+                    v
+                    for k, v in r.items()
+                    if k.startswith("loss.weights.")
+                    and k not in DFT_WEIGHTS
+                    and v not in (None, "", "None")
+                ),
+                "",
+            )
+            r["variant"] = (
+                r["config"]
+                + (f"[w={float(weight):g}]" if weight else "")
+                + (f"[{r['model.orbital_features']}]" if r.get("model.orbital_features") else "")
+            )
             rows.append(r)
     return rows
 
@@ -187,8 +242,10 @@ def run_seconds(sweep: str) -> list[tuple[float, str]]:
     """(seconds, "cpu" | "wall") per finished run of a sweep: the training process's CPU
     seconds where it logged them, else the wall time from first start to the final metrics
     of a run pinned to one core (a run resumed later counts the pause too)."""
-    return [(float(r.get("cpu_seconds") or r["seconds"]), "cpu" if r.get("cpu_seconds") else "wall")
-            for r in read_rows(os.path.join(RESULTS, f"{sweep}_wall_time.csv"))]
+    return [
+        (float(r.get("cpu_seconds") or r["seconds"]), "cpu" if r.get("cpu_seconds") else "wall")
+        for r in read_rows(os.path.join(RESULTS, f"{sweep}_wall_time.csv"))
+    ]
 
 
 def val_curves(group: str) -> dict:

@@ -11,6 +11,7 @@ the force MAE must equal `results/<dataset>.csv` to the printed digit (0.1 meV/�
 energy MAE to 0.01 meV/atom or the float32 bound (round-off of ~1e4 eV totals in the training loop's
 scoring). Writes `models/check_<dataset>.csv`.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,20 +63,26 @@ def float32_bound(structures) -> float:
     (2 ulp of each |E| over its atom count, averaged over the structures)."""
     import numpy as np
 
-    return 1e3 * float(np.mean([2 * np.spacing(np.float32(abs(float(s.labels["energy"])))) / s.n_atoms
-                                for s in structures if "energy" in s.labels]))
+    return 1e3 * float(
+        np.mean(
+            [
+                2 * np.spacing(np.float32(abs(float(s.labels["energy"])))) / s.n_atoms
+                for s in structures
+                if "energy" in s.labels
+            ]
+        )
+    )
 
 
 def check_dataset(dataset: str) -> int:
     """Export and re-score the models of one dataset; writes models/check_<dataset>.csv; returns
     the number of models whose errors differ from the CSV."""
+    import time
+
     import orbjax
     from orbjax.evaluation import compute_metrics, predict_structures
+    from orbjax.model.io import export_model, load_model_file
     from orbjax.training.data import split_structures
-    from orbjax.model.io import export_model
-    from orbjax.model.io import load_model_file
-
-    import time
 
     started = (time.time(), time.process_time())
     rows, bad, missing = [], 0, []
@@ -84,7 +91,9 @@ def check_dataset(dataset: str) -> int:
         workdir = os.path.join(SWEEPS, sweep, name)
         n = int(r["data.n_train"]) or FULL_SIZE[dataset]
         dest = os.path.join(MODELS, dataset, variant, f"n{n}", f"seed{r['seed']}", "model.orbjax")
-        if not os.path.exists(dest) and not os.path.isdir(workdir):  # trained where its run directory is gone
+        if not os.path.exists(dest) and not os.path.isdir(
+            workdir
+        ):  # trained where its run directory is gone
             missing.append(os.path.relpath(dest, HERE))
             continue
         os.makedirs(os.path.dirname(dest), exist_ok=True)
@@ -104,24 +113,41 @@ def check_dataset(dataset: str) -> int:
         # The training loop scored float32 totals against float32-cast labels (~1e4 eV: one ulp
         # is ~1 meV per structure); this scores exact totals (network + Σ E0 in float64, model
         # file format 2 or 1). Their MAEs may differ by the two roundings: ≤ 2 ulp / n_atoms.
-        same = (abs(energy - float(r["test_energy_mae"])) <= max(ENERGY_TOLERANCE, float32_bound(cache[key]))
-                and f"{forces:.1f}" == f"{float(r['test_forces_mae']):.1f}")
+        same = (
+            abs(energy - float(r["test_energy_mae"]))
+            <= max(ENERGY_TOLERANCE, float32_bound(cache[key]))
+            and f"{forces:.1f}" == f"{float(r['test_forces_mae']):.1f}"
+        )
         bad += not same
-        rows.append(dict(path=os.path.relpath(dest, HERE), size_bytes=os.path.getsize(dest),
-                         test_energy_mae=f"{energy:.3f}", csv_test_energy_mae=f"{float(r['test_energy_mae']):.3f}",
-                         test_forces_mae=f"{forces:.1f}", csv_test_forces_mae=f"{float(r['test_forces_mae']):.1f}",
-                         same=same))
+        rows.append(
+            dict(
+                path=os.path.relpath(dest, HERE),
+                size_bytes=os.path.getsize(dest),
+                test_energy_mae=f"{energy:.3f}",
+                csv_test_energy_mae=f"{float(r['test_energy_mae']):.3f}",
+                test_forces_mae=f"{forces:.1f}",
+                csv_test_forces_mae=f"{float(r['test_forces_mae']):.1f}",
+                same=same,
+            )
+        )
         print(json.dumps(rows[-1]), flush=True)
     write_csv(os.path.join(MODELS, f"check_{dataset}.csv"), rows)
     total = sum(r["size_bytes"] for r in rows)
     record_stage(f"export {dataset}", started, f"{len(rows)} models re-scored, {bad} differ")
-    print(f"{dataset}: {len(rows)} models, {total / 2**20:.1f} MiB, {bad} differ from the CSV; "
-          f"{len(missing)} scored runs neither committed nor in {SWEEPS}: {' '.join(missing)}")
+    print(
+        f"{dataset}: {len(rows)} models, {total / 2**20:.1f} MiB, {bad} differ from the CSV; "
+        f"{len(missing)} scored runs neither committed nor in {SWEEPS}: {' '.join(missing)}"
+    )
     # One model through the public loader (jit-able pure function) on one test structure.
     potential = orbjax.load_potential(os.path.join(HERE, rows[-1]["path"]))
     s = cache[next(iter(cache))][0]
     out = potential.energy_forces_stress(s.positions, s.atomic_numbers, s.cell, s.pbc)
-    print("load_potential energy of", s.name, float(out[0] if isinstance(out, tuple) else out["energy"]), "eV")
+    print(
+        "load_potential energy of",
+        s.name,
+        float(out[0] if isinstance(out, tuple) else out["energy"]),
+        "eV",
+    )
     return bad
 
 

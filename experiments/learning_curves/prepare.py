@@ -16,6 +16,7 @@ Every file is labelled with `python -m orbjax.label` (GFN1-xTB, per-orbital popu
 the input's DFT labels are kept beside the xtb_* ones. The split written here is recorded in
 `data/learning_curves/splits.json` (frame indices into the source files).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,19 +42,26 @@ def label(src: str, dst: str, preset: str) -> None:
     if os.path.exists(dst):
         print(f"{dst}: exists, kept")
         return
-    subprocess.run([sys.executable, "-m", "orbjax.label", src, dst, "--key-preset", preset], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "orbjax.label", src, dst, "--key-preset", preset], check=True
+    )
 
 
 def acac(out: Path, source: Path = BOTNET / "acac") -> dict:
     """The fixed acac split of `source`/train_300K, labelled, and train_600K as test600."""
     if not (source / "train_300K.xyz").exists():
-        raise SystemExit(f"{source}: no acac frames; place them first with "
-                         "`python -m experiments.data.fetch --only botnet/acac [--from DIR]`")
+        raise SystemExit(
+            f"{source}: no acac frames; place them first with "
+            "`python -m experiments.data.fetch --only botnet/acac [--from DIR]`"
+        )
     frames = read(source / "train_300K.xyz", ":")
     order = np.random.default_rng(ACAC_SPLIT_SEED).permutation(len(frames))
     n_train, n_val, n_test = ACAC_SIZES
-    parts = {"train": np.sort(order[:n_train]), "val": np.sort(order[n_train:n_train + n_val]),
-             "test": np.sort(order[n_train + n_val:n_train + n_val + n_test])}
+    parts = {
+        "train": np.sort(order[:n_train]),
+        "val": np.sort(order[n_train : n_train + n_val]),
+        "test": np.sort(order[n_train + n_val : n_train + n_val + n_test]),
+    }
     for name, idx in parts.items():
         src = out / f"acac_{name}.extxyz"
         if not src.exists():
@@ -82,16 +90,24 @@ def chno(out: Path, grown: bool) -> None:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--chno-grown", action="store_true", help="also merge and label the grown CHNO set")
+    p.add_argument(
+        "--chno-grown", action="store_true", help="also merge and label the grown CHNO set"
+    )
     p.add_argument("--acac-only", action="store_true", help="only acac (what the acac sweeps read)")
-    p.add_argument("--out", type=Path, default=OUT, help="default: data/learning_curves (what the sweeps read)")
-    p.add_argument("--acac", type=Path, default=BOTNET / "acac", help="default: data/public/botnet/acac")
+    p.add_argument(
+        "--out", type=Path, default=OUT, help="default: data/learning_curves (what the sweeps read)"
+    )
+    p.add_argument(
+        "--acac", type=Path, default=BOTNET / "acac", help="default: data/public/botnet/acac"
+    )
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     splits = acac(args.out, args.acac)
     if not args.acac_only:
         chno(args.out, args.chno_grown)
-    (args.out / "splits.json").write_text(json.dumps({"acac_split_seed": ACAC_SPLIT_SEED, **splits}))
+    (args.out / "splits.json").write_text(
+        json.dumps({"acac_split_seed": ACAC_SPLIT_SEED, **splits})
+    )
 
 
 if __name__ == "__main__":

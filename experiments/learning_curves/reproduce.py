@@ -13,6 +13,7 @@ about 1.5 core-minutes (`results/acac_wall_time.csv`) plus ~30 s of labelling. T
 on a CPU of another kind or another jax version changes float32 round-off, hence the
 tolerance instead of bitwise equality.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,16 +35,27 @@ METRICS = ("energy_mae", "forces_mae")
 def run_spec(dataset: str, kind: str, config: str, n_train: int, seed: int) -> dict:
     """The sweep's run, moved to runs/reproduce/<sweep>/ (its name is the committed row's)
     with its sweep's name under "sweep"."""
-    sweep_file = str(REPO / "configs" / "sweeps" / f"lc_{base_dataset(dataset)}.py") + ("" if kind == "curve" else f":{kind}")
+    sweep_file = str(REPO / "configs" / "sweeps" / f"lc_{base_dataset(dataset)}.py") + (
+        "" if kind == "curve" else f":{kind}"
+    )
     spec = planned_run(sweep_file, config, seed=seed, **{"data.n_train": n_train})
     sweep = Path(spec["workdir"]).parent.name
-    return {**spec, "workdir": str(REPO / "runs" / "reproduce" / sweep / spec["name"]), "sweep": sweep}
+    return {
+        **spec,
+        "workdir": str(REPO / "runs" / "reproduce" / sweep / spec["name"]),
+        "sweep": sweep,
+    }
 
 
 def missing_inputs(spec: dict) -> list[str]:
     """The data files the run reads (paths relative to the repository root) that are not there."""
     o = spec["overrides"]
-    paths = [o.get("data.train_path"), o.get("data.val_path"), o.get("data.test_path"), o.get("data.isolated_atoms_path")]
+    paths = [
+        o.get("data.train_path"),
+        o.get("data.val_path"),
+        o.get("data.test_path"),
+        o.get("data.isolated_atoms_path"),
+    ]
     paths += [p.split("=", 1)[1] for p in (o.get("data.extra_tests") or "").split(",") if "=" in p]
     return [p for p in paths if p and not (REPO / p).exists()]
 
@@ -51,8 +63,13 @@ def missing_inputs(spec: dict) -> list[str]:
 def prepare_data(spec: dict, dataset: str) -> None:
     """Run stage 1 for what the run reads (acac alone when that is all it needs)."""
     if missing_inputs(spec):
-        prepare.main(["--acac-only"] if base_dataset(dataset) == "acac" else
-                     ["--chno-grown"] if base_dataset(dataset) == "chno_grown" else [])
+        prepare.main(
+            ["--acac-only"]
+            if base_dataset(dataset) == "acac"
+            else ["--chno-grown"]
+            if base_dataset(dataset) == "chno_grown"
+            else []
+        )
     still = missing_inputs(spec)
     if still:
         raise SystemExit(f"reproduce: still missing after prepare: {', '.join(still)}")
@@ -67,8 +84,13 @@ def train(spec: dict) -> dict:
     if not is_finished(str(workdir)):
         write_run_file([{k: v for k, v in spec.items() if k != "sweep"}])
         with open(workdir / "train.log", "a") as log:
-            subprocess.run([sys.executable, "-m", "orbjax.sweep", "run", str(workdir / RUN_FILE)], check=True,
-                           cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+            subprocess.run(
+                [sys.executable, "-m", "orbjax.sweep", "run", str(workdir / RUN_FILE)],
+                check=True,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
     return json.loads((workdir / FINAL_FILE).read_text())
 
 
@@ -80,32 +102,55 @@ def compare(final: dict, row: dict, tests, tolerance: float) -> list[dict]:
             key = f"{test}_{metric}"
             committed, now = float(row[key]), float(final[key])
             diff = now / committed - 1
-            out.append(dict(metric=key, committed=committed, reproduced=now, rel_diff=diff, ok=abs(diff) <= tolerance))
+            out.append(
+                dict(
+                    metric=key,
+                    committed=committed,
+                    reproduced=now,
+                    rel_diff=diff,
+                    ok=abs(diff) <= tolerance,
+                )
+            )
     return out
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="acac", choices=sorted(TEST_SETS))
-    p.add_argument("--kind", default="curve", help="the sweep kind (configs/sweeps/lc_common.py KINDS)")
+    p.add_argument(
+        "--kind", default="curve", help="the sweep kind (configs/sweeps/lc_common.py KINDS)"
+    )
     p.add_argument("--config", default="energy_only")
-    p.add_argument("--n-train", type=int, default=25, help="the sweep's data.n_train (0: the whole split)")
+    p.add_argument(
+        "--n-train", type=int, default=25, help="the sweep's data.n_train (0: the whole split)"
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--tolerance", type=float, default=0.02, help="largest relative difference accepted")
+    p.add_argument(
+        "--tolerance", type=float, default=0.02, help="largest relative difference accepted"
+    )
     args = p.parse_args(argv)
     spec = run_spec(args.dataset, args.kind, args.config, args.n_train, args.seed)
-    rows = [r for r in read_rows(Path(RESULTS) / f"{spec['sweep']}.csv")
-            if r["name"] == spec["name"] and r["status"] == "finished"]
+    rows = [
+        r
+        for r in read_rows(Path(RESULTS) / f"{spec['sweep']}.csv")
+        if r["name"] == spec["name"] and r["status"] == "finished"
+    ]
     if not rows:
-        raise SystemExit(f"reproduce: results/{spec['sweep']}.csv has no finished row {spec['name']!r}")
+        raise SystemExit(
+            f"reproduce: results/{spec['sweep']}.csv has no finished row {spec['name']!r}"
+        )
     prepare_data(spec, args.dataset)
     started = (time.time(), time.process_time())
     final = train(spec)
     checks = compare(final, rows[0], TEST_SETS[base_dataset(args.dataset)], args.tolerance)
-    print(f"{spec['sweep']} {spec['name']} ({time.time() - started[0]:.0f} s wall; run in {spec['workdir']})")
+    print(
+        f"{spec['sweep']} {spec['name']} ({time.time() - started[0]:.0f} s wall; run in {spec['workdir']})"
+    )
     for c in checks:
-        print(f"  {c['metric']:<20} committed {c['committed']:10.4f}  reproduced {c['reproduced']:10.4f}  "
-              f"{100 * c['rel_diff']:+6.2f} %  {'ok' if c['ok'] else 'DIFFERS'}")
+        print(
+            f"  {c['metric']:<20} committed {c['committed']:10.4f}  reproduced {c['reproduced']:10.4f}  "
+            f"{100 * c['rel_diff']:+6.2f} %  {'ok' if c['ok'] else 'DIFFERS'}"
+        )
     return 0 if all(c["ok"] for c in checks) else 1
 
 

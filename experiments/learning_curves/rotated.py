@@ -10,6 +10,7 @@ each (seeded), relabelled with GFN1-xTB through tblite, and every finished `orbi
 `orbjax.evaluate` (best-by-validation checkpoint). Writes `results/rotated.csv` (one row per
 run, with its orbital loss weight: compare heads at the same weight, size and seed).
 """
+
 from __future__ import annotations
 
 import json
@@ -61,10 +62,25 @@ def rotated_set(dataset: str) -> tuple[str, str]:
     for s in structures:
         rot = random_rotation(rng)
         labels = {"energy": s.labels["energy"], "forces": s.labels["forces"] @ rot.T}
-        turned.append(Structure(s.atomic_numbers, s.positions @ rot.T, name=f"{s.name}:rotated",
-                                mol_id=s.mol_id, labels=labels))
-    plain = [Structure(s.atomic_numbers, s.positions, name=s.name, mol_id=s.mol_id,
-                       labels={"energy": s.labels["energy"], "forces": s.labels["forces"]}) for s in structures]
+        turned.append(
+            Structure(
+                s.atomic_numbers,
+                s.positions @ rot.T,
+                name=f"{s.name}:rotated",
+                mol_id=s.mol_id,
+                labels=labels,
+            )
+        )
+    plain = [
+        Structure(
+            s.atomic_numbers,
+            s.positions,
+            name=s.name,
+            mol_id=s.mol_id,
+            labels={"energy": s.labels["energy"], "forces": s.labels["forces"]},
+        )
+        for s in structures
+    ]
     label_structures(plain, original, n_workers=1, progress=False)
     label_structures(turned, rotated, n_workers=1, progress=False)
     return original, rotated
@@ -76,18 +92,34 @@ def main() -> None:
     rows = []
     for dataset in ("acac", "chno"):
         original, rotated = rotated_set(dataset)
-        sweeps = sorted(d for d in os.listdir(SWEEPS) if d == dataset or d.startswith(f"{dataset}_")
-                        and "noforces" not in d and "head_input" not in d)
+        sweeps = sorted(
+            d
+            for d in os.listdir(SWEEPS)
+            if d == dataset
+            or d.startswith(f"{dataset}_")
+            and "noforces" not in d
+            and "head_input" not in d
+        )
         for sweep in sweeps:
             for run in sweep_runs(os.path.join(SWEEPS, sweep)):
                 if run.config not in HEADS or run.overrides["data.n_train"] not in SIZES:
                     continue
-                row = dict(dataset=dataset, sweep=sweep, name=run.name, config=run.config, seed=run.overrides["seed"],
-                           n_train=run.overrides["data.n_train"],
-                           weight=run.overrides.get("loss.weights.orbital_populations", 100.0))
+                row = dict(
+                    dataset=dataset,
+                    sweep=sweep,
+                    name=run.name,
+                    config=run.config,
+                    seed=run.overrides["seed"],
+                    n_train=run.overrides["data.n_train"],
+                    weight=run.overrides.get("loss.weights.orbital_populations", 100.0),
+                )
                 for tag, path in (("original", original), ("rotated", rotated)):
-                    report = evaluate_workdir(str(run.workdir), path, out_dir=str(run.workdir / f"eval_{tag}"),
-                                              plots=False)
+                    report = evaluate_workdir(
+                        str(run.workdir),
+                        path,
+                        out_dir=str(run.workdir / f"eval_{tag}"),
+                        plots=False,
+                    )
                     row[f"{tag}_orbital_mae"] = report["metrics"]["orbital_populations_mae"]
                     row[f"{tag}_energy_mae"] = report["metrics"]["energy_mae"]
                 rows.append(row)

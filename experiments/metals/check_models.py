@@ -9,6 +9,7 @@ own test MAEs) the committed file is loaded with `orbjax.load_potential` and sco
 each total over its atom count: the training loop summed float32 totals, the calculator now
 adds Σ E0 in float64). Writes `models/check_loader.csv`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,8 +30,11 @@ def main() -> int:
 
     tune_cpu()
     test = read_dataset(ROOT / "data" / "metals" / "test.h5")[0]
-    bound = 1e3 * float(np.mean([2 * np.spacing(np.float32(abs(float(s.labels["energy"])))) / s.n_atoms
-                                 for s in test]))
+    bound = 1e3 * float(
+        np.mean(
+            [2 * np.spacing(np.float32(abs(float(s.labels["energy"])))) / s.n_atoms for s in test]
+        )
+    )
     rows = []
     for r in read_rows(HERE / "models" / "check.csv"):
         path = HERE / r["model"]
@@ -39,11 +43,21 @@ def main() -> int:
         errors = score_run(orbjax.load_potential(str(path)), test)
         energy = float(np.mean(errors[("energy_meV_per_atom", "all")]))
         forces = float(np.mean(errors[("forces_meV_per_A", "all")]))
-        ok = (abs(energy - float(r["run_test_energy_mae"])) <= max(0.05, bound)
-              and abs(forces - float(r["run_test_forces_mae"])) < 0.05)
-        rows.append({"model": r["model"], "test_energy_mae": energy, "run_test_energy_mae": r["run_test_energy_mae"],
-                     "test_forces_mae": forces, "run_test_forces_mae": r["run_test_forces_mae"],
-                     "energy_bound": max(0.05, bound), "agrees": ok})
+        ok = (
+            abs(energy - float(r["run_test_energy_mae"])) <= max(0.05, bound)
+            and abs(forces - float(r["run_test_forces_mae"])) < 0.05
+        )
+        rows.append(
+            {
+                "model": r["model"],
+                "test_energy_mae": energy,
+                "run_test_energy_mae": r["run_test_energy_mae"],
+                "test_forces_mae": forces,
+                "run_test_forces_mae": r["run_test_forces_mae"],
+                "energy_bound": max(0.05, bound),
+                "agrees": ok,
+            }
+        )
         print(rows[-1], flush=True)
     write_csv(HERE / "models" / "check_loader.csv", rows, digits=6)
     bad = [r for r in rows if not r["agrees"]]

@@ -42,6 +42,7 @@ spaced frames in file order (`np.linspace(0, n - 1, k)` over the group's small f
   elastic cells. Cu AIMD (108) and Cu/Ni Vacancy (107) are left out (CPU budget).
 Structures are run smallest first, so an interrupted run has covered every kind.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,19 +70,48 @@ FOCUS = "Mo"  # element whose per-orbital populations are written out
 ORBITAL_NAMES = {0: ["s"], 1: ["p_y", "p_z", "p_x"], 2: ["d_xy", "d_yz", "d_z2", "d_xz", "d_x2-y2"]}
 MAX_ATOMS = 64
 FILES = [
-    "mlearn_Li_train.extxyz", "mlearn_Cu_train.extxyz", "mlearn_Ni_train_noAIMD.extxyz",
-    "mlearn_Mo_train.extxyz", "mlearn_Si_train.extxyz", "mlearn_Ge_train.extxyz", "snap_Mo_npt_gb.extxyz",
-    "snap_NiMo_elastic.extxyz", "maml_MoNbTaW_unary_train.extxyz", "maml_MoNbTaW_binary_train.extxyz",
+    "mlearn_Li_train.extxyz",
+    "mlearn_Cu_train.extxyz",
+    "mlearn_Ni_train_noAIMD.extxyz",
+    "mlearn_Mo_train.extxyz",
+    "mlearn_Si_train.extxyz",
+    "mlearn_Ge_train.extxyz",
+    "snap_Mo_npt_gb.extxyz",
+    "snap_NiMo_elastic.extxyz",
+    "maml_MoNbTaW_unary_train.extxyz",
+    "maml_MoNbTaW_binary_train.extxyz",
 ]
 LARGE_EXCEPTIONS = {  # (file, config_type): groups with no cell ≤ MAX_ATOMS, one frame each
-    ("mlearn_Cu_train.extxyz", "Elastic"), ("mlearn_Ni_train_noAIMD.extxyz", "Elastic"),
-    ("snap_NiMo_elastic.extxyz", "Ni3Mo_Elastic"), ("snap_NiMo_elastic.extxyz", "Ni4Mo_Elastic"),
+    ("mlearn_Cu_train.extxyz", "Elastic"),
+    ("mlearn_Ni_train_noAIMD.extxyz", "Elastic"),
+    ("snap_NiMo_elastic.extxyz", "Ni3Mo_Elastic"),
+    ("snap_NiMo_elastic.extxyz", "Ni4Mo_Elastic"),
 }
 ROW_FIELDS = [
-    "key", "file", "index", "system", "formula", "config_type", "kind", "n_atoms", "perfect_lattice",
-    "setting", "temperature_K", "converged", "attempts", "iterations", "error", "wall_s", "cpu_s",
-    "energy_eV", "energy_per_atom_eV", "pbe_energy_per_atom_eV",
-    "max_abs_q", "mean_abs_q", "q_spread", "sum_q",
+    "key",
+    "file",
+    "index",
+    "system",
+    "formula",
+    "config_type",
+    "kind",
+    "n_atoms",
+    "perfect_lattice",
+    "setting",
+    "temperature_K",
+    "converged",
+    "attempts",
+    "iterations",
+    "error",
+    "wall_s",
+    "cpu_s",
+    "energy_eV",
+    "energy_per_atom_eV",
+    "pbe_energy_per_atom_eV",
+    "max_abs_q",
+    "mean_abs_q",
+    "q_spread",
+    "sum_q",
     *[f"{k}_{el}" for el in ELEMENTS for k in ("q_mean", "q_absmean", "s", "p", "d")],
     *[f"{FOCUS}_{o}" for o in ORBITAL_NAMES[2] + ORBITAL_NAMES[0] + ORBITAL_NAMES[1]],
 ]
@@ -94,8 +124,13 @@ def kind_of(file: str, config_type: str) -> str:
         return "alloy_ss"
     if file.startswith("snap_NiMo"):
         return "alloy_ordered"
-    for word, kind in (("surface", "surface"), ("vacancy", "vacancy"), ("grainboundary", "grain_boundary"),
-                       ("aimd", "aimd"), ("elastic", "bulk_strained")):
+    for word, kind in (
+        ("surface", "surface"),
+        ("vacancy", "vacancy"),
+        ("grainboundary", "grain_boundary"),
+        ("aimd", "aimd"),
+        ("elastic", "bulk_strained"),
+    ):
         if word in c:
             return kind
     return "other"
@@ -123,14 +158,23 @@ def select(data: Path):
                 if (file, config_type) in LARGE_EXCEPTIONS:
                     chosen.append((file, indices[0], frames[indices[0]]))
                 continue
-            k = {"surface": len(small), "grain_boundary": len(small), "bulk_strained": 3}.get(kind, 2)
+            k = {"surface": len(small), "grain_boundary": len(small), "bulk_strained": 3}.get(
+                kind, 2
+            )
             if kind == "aimd" and ":" in config_type:  # maml: three AIMD groups per element
                 k = 1
-            if kind == "bulk_strained":  # mlearn Mo has one 2-atom and 55 54-atom elastic cells: 1 + 2
+            if (
+                kind == "bulk_strained"
+            ):  # mlearn Mo has one 2-atom and 55 54-atom elastic cells: 1 + 2
                 sizes = sorted({len(frames[i]) for i in small})
                 if len(sizes) > 1:
-                    picks = [i for n in sizes for i in _spaced([j for j in small if len(frames[j]) == n],
-                                                               1 if n == sizes[0] else 2)]
+                    picks = [
+                        i
+                        for n in sizes
+                        for i in _spaced(
+                            [j for j in small if len(frames[j]) == n], 1 if n == sizes[0] else 2
+                        )
+                    ]
                     chosen += [(file, i, frames[i]) for i in picks]
                     continue
             chosen += [(file, i, frames[i]) for i in _spaced(small, k)]
@@ -141,7 +185,9 @@ def select(data: Path):
 def _spaced(indices: list[int], k: int) -> list[int]:
     if k >= len(indices):
         return list(indices)
-    return [indices[j] for j in sorted(set(np.linspace(0, len(indices) - 1, k).round().astype(int)))]
+    return [
+        indices[j] for j in sorted(set(np.linspace(0, len(indices) - 1, k).round().astype(int)))
+    ]
 
 
 def perfect_lattice(atoms, tol: float = 1e-3) -> bool:
@@ -187,19 +233,28 @@ def scf_cycles(text: str) -> tuple[int, int | None]:
     return len(blocks), (max(cycles) if cycles else None)
 
 
-def check_one(file: str, index: int, atoms, kelvin: float | None, repeat: tuple[int, int, int] | None = None) -> dict:
+def check_one(
+    file: str, index: int, atoms, kelvin: float | None, repeat: tuple[int, int, int] | None = None
+) -> dict:
     pbe_per_atom = atoms.get_potential_energy() / len(atoms)
     if repeat is not None:  # a supercell of the frame (same PBE energy per atom)
         atoms = atoms.repeat(repeat)
     key = f"{file}:{index}" if repeat is None else f"{file}:{index}x{'x'.join(map(str, repeat))}"
     s = Structure(atoms.numbers, atoms.positions, atoms.cell.array, atoms.pbc, name=key)
     row = {
-        "key": key, "file": file, "index": index, "system": system_of(atoms),
-        "formula": atoms.get_chemical_formula(), "config_type": atoms.info["config_type"],
-        "kind": kind_of(file, atoms.info["config_type"]), "n_atoms": len(atoms),
+        "key": key,
+        "file": file,
+        "index": index,
+        "system": system_of(atoms),
+        "formula": atoms.get_chemical_formula(),
+        "config_type": atoms.info["config_type"],
+        "kind": kind_of(file, atoms.info["config_type"]),
+        "n_atoms": len(atoms),
         "perfect_lattice": perfect_lattice(atoms),
         "setting": "default" if kelvin is None else f"{kelvin:g}K",
-        "temperature_K": 300.0 if kelvin is None else kelvin,  # tblite default: 300 K exactly (tests/labels/test_xtb.py)
+        "temperature_K": 300.0
+        if kelvin is None
+        else kelvin,  # tblite default: 300 K exactly (tests/labels/test_xtb.py)
         "pbe_energy_per_atom_eV": pbe_per_atom,
     }
     wall, cpu = time.perf_counter(), time.process_time()
@@ -216,21 +271,36 @@ def check_one(file: str, index: int, atoms, kelvin: float | None, repeat: tuple[
     row["wall_s"] = time.perf_counter() - wall
     row["cpu_s"] = time.process_time() - cpu
     attempts, iterations = scf_cycles(text)
-    row.update(attempts=attempts, iterations=iterations, converged=not error and res is not None,
-               error=error.replace("\n", " ")[:300])
+    row.update(
+        attempts=attempts,
+        iterations=iterations,
+        converged=not error and res is not None,
+        error=error.replace("\n", " ")[:300],
+    )
     if error:
         return row
     q, spd, z = res.charges, labels["xtb_spd_populations"], s.atomic_numbers
     row.update(
-        energy_eV=res.energy * HARTREE, energy_per_atom_eV=res.energy * HARTREE / s.n_atoms,
-        max_abs_q=np.abs(q).max(), mean_abs_q=np.abs(q).mean(), q_spread=q.max() - q.min(), sum_q=q.sum(),
+        energy_eV=res.energy * HARTREE,
+        energy_per_atom_eV=res.energy * HARTREE / s.n_atoms,
+        max_abs_q=np.abs(q).max(),
+        mean_abs_q=np.abs(q).mean(),
+        q_spread=q.max() - q.min(),
+        sum_q=q.sum(),
     )
     for el in ELEMENTS:
         mask = z == Z[el]
         if not mask.any():
             continue
-        row.update({f"q_mean_{el}": q[mask].mean(), f"q_absmean_{el}": np.abs(q[mask]).mean(),
-                    f"s_{el}": spd[mask, 0].mean(), f"p_{el}": spd[mask, 1].mean(), f"d_{el}": spd[mask, 2].mean()})
+        row.update(
+            {
+                f"q_mean_{el}": q[mask].mean(),
+                f"q_absmean_{el}": np.abs(q[mask]).mean(),
+                f"s_{el}": spd[mask, 0].mean(),
+                f"p_{el}": spd[mask, 1].mean(),
+                f"d_{el}": spd[mask, 2].mean(),
+            }
+        )
     if (z == Z[FOCUS]).any():
         row.update(focus_orbitals(labels, z))
     return row
@@ -238,8 +308,11 @@ def check_one(file: str, index: int, atoms, kelvin: float | None, repeat: tuple[
 
 def focus_orbitals(labels, z) -> dict:
     """Mean population of each orbital of the FOCUS atoms (tblite order d, s, p)."""
-    pops, shell_of, atom_of_shell = (labels["xtb_orbital_populations"], labels["xtb_orbital_shell"],
-                                     labels["xtb_shell_atom"])
+    pops, shell_of, atom_of_shell = (
+        labels["xtb_orbital_populations"],
+        labels["xtb_orbital_shell"],
+        labels["xtb_shell_atom"],
+    )
     shell_l = labels["xtb_shell_l"]
     names = []
     for zz in z:
@@ -291,8 +364,13 @@ def _mean_std(values) -> tuple[float, float]:
 
 def _write_csv(path: Path, records: list[dict]) -> None:
     """The summaries leave a statistic with no structures behind it (NaN) blank."""
-    write_csv(path, [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
-                     for r in records])
+    write_csv(
+        path,
+        [
+            {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
+            for r in records
+        ],
+    )
 
 
 def write_summaries(rows: list[dict], out: Path) -> None:
@@ -302,19 +380,40 @@ def write_summaries(rows: list[dict], out: Path) -> None:
         sub = [r for r in rows if el in re.findall(r"[A-Z][a-z]?", r["formula"])]
         groups = [(("all", s, k), g) for (s, k), g in _group(sub, "setting", "kind").items()]
         groups += [(("all", s, "all"), g) for (s,), g in _group(sub, "setting").items()]
-        alloys = [r for r in sub if r["system"] != el]  # the element in each alloy system separately
-        groups += [((y, s, k), g) for (y, s, k), g in _group(alloys, "system", "setting", "kind").items()]
+        alloys = [
+            r for r in sub if r["system"] != el
+        ]  # the element in each alloy system separately
+        groups += [
+            ((y, s, k), g) for (y, s, k), g in _group(alloys, "system", "setting", "kind").items()
+        ]
         for (system, setting, kind), g in groups:
             ok = [r for r in g if r["converged"]]
-            rec = {"element": el, "system": system, "kind": kind, "setting": setting, "n_structures": len(g),
-                   "n_converged": len(ok), "n_needed_retry": int((_col(g, "attempts") > 1).sum()),
-                   "n_atoms_min": int(_col(g, "n_atoms").min()), "n_atoms_max": int(_col(g, "n_atoms").max())}
-            for col, name in [("iterations", "iterations"), (f"q_mean_{el}", "q_mean"), (f"q_absmean_{el}", "q_absmean"),
-                              ("max_abs_q", "max_abs_q_structure"), (f"s_{el}", "s"), (f"p_{el}", "p"), (f"d_{el}", "d")]:
+            rec = {
+                "element": el,
+                "system": system,
+                "kind": kind,
+                "setting": setting,
+                "n_structures": len(g),
+                "n_converged": len(ok),
+                "n_needed_retry": int((_col(g, "attempts") > 1).sum()),
+                "n_atoms_min": int(_col(g, "n_atoms").min()),
+                "n_atoms_max": int(_col(g, "n_atoms").max()),
+            }
+            for col, name in [
+                ("iterations", "iterations"),
+                (f"q_mean_{el}", "q_mean"),
+                (f"q_absmean_{el}", "q_absmean"),
+                ("max_abs_q", "max_abs_q_structure"),
+                (f"s_{el}", "s"),
+                (f"p_{el}", "p"),
+                (f"d_{el}", "d"),
+            ]:
                 rec[f"{name}_mean"], rec[f"{name}_std"] = _mean_std(_col(ok, col))
             perfect = [r for r in ok if r["perfect_lattice"]]
             rec["n_perfect_lattice"] = len(perfect)
-            rec["q_spread_perfect_max"] = float(_col(perfect, "q_spread").max()) if perfect else np.nan
+            rec["q_spread_perfect_max"] = (
+                float(_col(perfect, "q_spread").max()) if perfect else np.nan
+            )
             records.append(rec)
     _write_csv(out / "gfn1_summary.csv", records)
     converged = [r for r in rows if r["converged"]]
@@ -334,22 +433,42 @@ def throughput(rows, out: Path) -> None:
             if not b:
                 continue
             records.append(_throughput_record(setting, f"{lo + 1}-{hi}", b))
-        records.append({**_throughput_record(setting, "all", g), "cpu_s_total": float(_col(g, "cpu_s").sum()),
-                        "wall_s_total": float(_col(g, "wall_s").sum())})
+        records.append(
+            {
+                **_throughput_record(setting, "all", g),
+                "cpu_s_total": float(_col(g, "cpu_s").sum()),
+                "wall_s_total": float(_col(g, "wall_s").sum()),
+            }
+        )
         # fit cpu_s = c · n_atoms^a over converged structures with ≥ 16 atoms (stage-2 cost
         # estimate; below 16 atoms the fixed costs flatten the curve)
         ok = [r for r in g if r["converged"] and r["n_atoms"] >= 16]
         a, logc = np.polyfit(np.log(_col(ok, "n_atoms")), np.log(_col(ok, "cpu_s")), 1)
-        records.append({"setting": setting, "n_atoms_bin": "fit cpu_s = c*n^a (n >= 16)", "n_structures": len(ok),
-                        "fit_exponent_a": a, "fit_prefactor_c": float(np.exp(logc))})
+        records.append(
+            {
+                "setting": setting,
+                "n_atoms_bin": "fit cpu_s = c*n^a (n >= 16)",
+                "n_structures": len(ok),
+                "fit_exponent_a": a,
+                "fit_prefactor_c": float(np.exp(logc)),
+            }
+        )
     _write_csv(out / "gfn1_throughput.csv", records)
 
 
 def _throughput_record(setting, label, g) -> dict:
     n, cpu, wall = _col(g, "n_atoms"), _col(g, "cpu_s"), _col(g, "wall_s")
-    return {"setting": setting, "n_atoms_bin": label, "n_structures": len(g), "n_atoms_mean": n.mean(),
-            "wall_s_mean": wall.mean(), "cpu_s_mean": cpu.mean(), "cpu_s_max": cpu.max(),
-            "atoms_per_cpu_s": n.sum() / cpu.sum(), "iterations_mean": _mean_std(_col(g, "iterations"))[0]}
+    return {
+        "setting": setting,
+        "n_atoms_bin": label,
+        "n_structures": len(g),
+        "n_atoms_mean": n.mean(),
+        "wall_s_mean": wall.mean(),
+        "cpu_s_mean": cpu.mean(),
+        "cpu_s_max": cpu.max(),
+        "atoms_per_cpu_s": n.sum() / cpu.sum(),
+        "iterations_mean": _mean_std(_col(g, "iterations"))[0],
+    }
 
 
 def temperature_effect(rows, out: Path) -> None:
@@ -364,18 +483,28 @@ def temperature_effect(rows, out: Path) -> None:
         for kind, g in sorted(by_kind.items()) + [("all", pairs)]:
             b, h = [x for x, _ in g], [y for _, y in g]
             d = {
-                "dE_per_atom_meV": 1000 * (_col(h, "energy_per_atom_eV") - _col(b, "energy_per_atom_eV")),
+                "dE_per_atom_meV": 1000
+                * (_col(h, "energy_per_atom_eV") - _col(b, "energy_per_atom_eV")),
                 "d_max_abs_q": _col(h, "max_abs_q") - _col(b, "max_abs_q"),
                 "d_mean_abs_q": _col(h, "mean_abs_q") - _col(b, "mean_abs_q"),
-                "iterations_default": _col(b, "iterations"), "iterations_hot": _col(h, "iterations"),
-                "cpu_s_default": _col(b, "cpu_s"), "cpu_s_hot": _col(h, "cpu_s"),
+                "iterations_default": _col(b, "iterations"),
+                "iterations_hot": _col(h, "iterations"),
+                "cpu_s_default": _col(b, "cpu_s"),
+                "cpu_s_hot": _col(h, "cpu_s"),
             }
-            rec = {"setting": setting, "kind": kind, "n_structures": len(g),
-                   "n_retry_default": int((_col(b, "attempts") > 1).sum()),
-                   "n_retry_hot": int((_col(h, "attempts") > 1).sum())}
+            rec = {
+                "setting": setting,
+                "kind": kind,
+                "n_structures": len(g),
+                "n_retry_default": int((_col(b, "attempts") > 1).sum()),
+                "n_retry_hot": int((_col(h, "attempts") > 1).sum()),
+            }
             for col, v in d.items():
                 rec[f"{col}_mean"], rec[f"{col}_std"] = _mean_std(v)
-            rec["d_max_abs_q_min"], rec["d_max_abs_q_max"] = float(d["d_max_abs_q"].min()), float(d["d_max_abs_q"].max())
+            rec["d_max_abs_q_min"], rec["d_max_abs_q_max"] = (
+                float(d["d_max_abs_q"].min()),
+                float(d["d_max_abs_q"].max()),
+            )
             records.append(rec)
     _write_csv(out / "gfn1_temperature_effect.csv", records)
 
@@ -387,13 +516,21 @@ def focus_orbital_table(rows, out: Path) -> None:
     have = [r for r in rows if np.isfinite(r.get(names[0], np.nan))]
     records = []
     for (system, kind, setting), g in _group(have, "system", "kind", "setting").items():
-        rec = {"system": system, "kind": kind, "setting": setting, "n_structures": len(g),
-               "n_atoms_min": int(_col(g, "n_atoms").min()), "n_atoms_max": int(_col(g, "n_atoms").max())}
+        rec = {
+            "system": system,
+            "kind": kind,
+            "setting": setting,
+            "n_structures": len(g),
+            "n_atoms_min": int(_col(g, "n_atoms").min()),
+            "n_atoms_max": int(_col(g, "n_atoms").max()),
+        }
         for name in names:
             rec[name] = _mean_std(_col(g, name))[0]
         rec["t2g_mean"] = np.mean([rec[f"{FOCUS}_{o}"] for o in ("d_xy", "d_yz", "d_xz")])
         rec["eg_mean"] = np.mean([rec[f"{FOCUS}_{o}"] for o in ("d_z2", "d_x2-y2")])
-        rec["p_spread"] = max(rec[f"{FOCUS}_{o}"] for o in ORBITAL_NAMES[1]) - min(rec[f"{FOCUS}_{o}"] for o in ORBITAL_NAMES[1])
+        rec["p_spread"] = max(rec[f"{FOCUS}_{o}"] for o in ORBITAL_NAMES[1]) - min(
+            rec[f"{FOCUS}_{o}"] for o in ORBITAL_NAMES[1]
+        )
         records.append(rec)
     _write_csv(out / f"gfn1_{FOCUS.lower()}_orbitals.csv", records)
 
@@ -407,12 +544,21 @@ def cell_size(rows, out: Path) -> None:
     for (system, kind, n, setting), g in _group(d, "system", "kind", "n_atoms", "setting").items():
         diff = _col(g, "energy_per_atom_eV") - _col(g, "pbe_energy_per_atom_eV")
         m, s = _mean_std(diff)
-        records.append({"system": system, "kind": kind, "n_atoms": int(n), "setting": setting, "n_structures": len(g),
-                        "gfn1_minus_pbe_per_atom_eV_mean": m, "gfn1_minus_pbe_per_atom_eV_std": s,
-                        "gfn1_per_atom_eV_mean": _mean_std(_col(g, "energy_per_atom_eV"))[0],
-                        "pbe_per_atom_eV_mean": _mean_std(_col(g, "pbe_energy_per_atom_eV"))[0],
-                        "max_abs_q_mean": _mean_std(_col(g, "max_abs_q"))[0],
-                        "n_perfect_lattice": int(sum(r["perfect_lattice"] for r in g))})
+        records.append(
+            {
+                "system": system,
+                "kind": kind,
+                "n_atoms": int(n),
+                "setting": setting,
+                "n_structures": len(g),
+                "gfn1_minus_pbe_per_atom_eV_mean": m,
+                "gfn1_minus_pbe_per_atom_eV_std": s,
+                "gfn1_per_atom_eV_mean": _mean_std(_col(g, "energy_per_atom_eV"))[0],
+                "pbe_per_atom_eV_mean": _mean_std(_col(g, "pbe_energy_per_atom_eV"))[0],
+                "max_abs_q_mean": _mean_std(_col(g, "max_abs_q"))[0],
+                "n_perfect_lattice": int(sum(r["perfect_lattice"] for r in g)),
+            }
+        )
     _write_csv(out / "gfn1_cellsize.csv", records)
 
 
@@ -427,8 +573,14 @@ def cell_size(rows, out: Path) -> None:
 # results/gfn1_supercells.csv (same columns plus `repeat`).
 SUPERCELL_CASES = [
     ("mlearn_Li_train.extxyz", 229, [(1, 1, 1), (2, 2, 2), (3, 3, 3)]),
-    *[("maml_MoNbTaW_unary_train.extxyz", i, [(1, 1, 1), (2, 2, 2), (3, 3, 3)]) for i in (260, 581)],
-    *[("maml_MoNbTaW_unary_train.extxyz", i, [(1, 1, 1), (2, 2, 2), (3, 3, 3), (4, 4, 4)]) for i in (915, 1249)],
+    *[
+        ("maml_MoNbTaW_unary_train.extxyz", i, [(1, 1, 1), (2, 2, 2), (3, 3, 3)])
+        for i in (260, 581)
+    ],
+    *[
+        ("maml_MoNbTaW_unary_train.extxyz", i, [(1, 1, 1), (2, 2, 2), (3, 3, 3), (4, 4, 4)])
+        for i in (915, 1249)
+    ],
     ("maml_MoNbTaW_binary_train.extxyz", 328, [(1, 1, 1), (2, 1, 1), (2, 2, 1), (2, 2, 2)]),
 ]
 
@@ -450,12 +602,18 @@ def run_supercells(data: Path, out: Path) -> None:
                 key = f"{file}:{index}x{'x'.join(map(str, r))}"
                 if key in done:
                     continue
-                row = {"repeat": "x".join(map(str, r)), **check_one(file, index, atoms, None, repeat=r)}
+                row = {
+                    "repeat": "x".join(map(str, r)),
+                    **check_one(file, index, atoms, None, repeat=r),
+                }
                 writer.writerow({k: _fmt(v) for k, v in row.items()})
                 f.flush()
-                print(f"{row['n_atoms']:4d} {key:45s} conv={row['converged']} it={row['iterations']} "
-                      f"{row['cpu_s']:.1f} s E/atom={row.get('energy_per_atom_eV', float('nan')):.3f} "
-                      f"max|q|={row.get('max_abs_q', float('nan')):.3f} {row['error']}", flush=True)
+                print(
+                    f"{row['n_atoms']:4d} {key:45s} conv={row['converged']} it={row['iterations']} "
+                    f"{row['cpu_s']:.1f} s E/atom={row.get('energy_per_atom_eV', float('nan')):.3f} "
+                    f"max|q|={row.get('max_abs_q', float('nan')):.3f} {row['error']}",
+                    flush=True,
+                )
 
 
 # ----------------------------------------------------------------------------- main
@@ -463,11 +621,22 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=METALS)
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
-    p.add_argument("--temperatures", nargs="+", default=["default", "3000"],
-                   help="'default' (tblite's, ≈ 300 K) and/or kelvin values")
-    p.add_argument("--max-atoms", type=int, default=None, help="skip selected cells larger than this (this run only)")
+    p.add_argument(
+        "--temperatures",
+        nargs="+",
+        default=["default", "3000"],
+        help="'default' (tblite's, ≈ 300 K) and/or kelvin values",
+    )
+    p.add_argument(
+        "--max-atoms",
+        type=int,
+        default=None,
+        help="skip selected cells larger than this (this run only)",
+    )
     p.add_argument("--list", action="store_true", help="print the selection and exit")
-    p.add_argument("--no-supercells", action="store_true", help="skip the supercell (Γ-point) check")
+    p.add_argument(
+        "--no-supercells", action="store_true", help="skip the supercell (Γ-point) check"
+    )
     args = p.parse_args(argv)
     settings = [None if t == "default" else float(t) for t in args.temperatures]
     chosen = select(args.data)
@@ -496,9 +665,12 @@ def main(argv=None) -> int:
                 writer.writerow({k: _fmt(v) for k, v in row.items()})
                 f.flush()
                 rows.append({k: _fmt(v) for k, v in row.items()})
-                print(f"{row['n_atoms']:4d} {row['key']:45s} {setting:8s} conv={row['converged']} "
-                      f"att={row['attempts']} it={row['iterations']} {row['cpu_s']:.1f} s "
-                      f"max|q|={row.get('max_abs_q', float('nan')):.3f} {row['error']}", flush=True)
+                print(
+                    f"{row['n_atoms']:4d} {row['key']:45s} {setting:8s} conv={row['converged']} "
+                    f"att={row['attempts']} it={row['iterations']} {row['cpu_s']:.1f} s "
+                    f"max|q|={row.get('max_abs_q', float('nan')):.3f} {row['error']}",
+                    flush=True,
+                )
     if not args.no_supercells:
         run_supercells(args.data, args.out)
     write_summaries(rows, args.out)

@@ -28,6 +28,7 @@ figures/latent_<variant>.png; another sweep than `decisive` adds its name to eac
 (latent_scores_long.csv, figures/latent_long_<variant>.png). Resumes: features are cached
 per model in runs/metals/latent_cache/ (the untrained floor is shared by all sweeps).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,7 +45,17 @@ from experiments.metals.seed_tables import finished_runs, seed_interval
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "experiments" / "metals"
 GROUP = {"Li": 1, "Ni": 10, "Cu": 11, "Nb": 5, "Ta": 5, "Mo": 6, "W": 6, "Si": 14, "Ge": 14}
-BLOCK = {"Li": "s", "Ni": "d", "Cu": "d", "Nb": "d", "Ta": "d", "Mo": "d", "W": "d", "Si": "p", "Ge": "p"}
+BLOCK = {
+    "Li": "s",
+    "Ni": "d",
+    "Cu": "d",
+    "Nb": "d",
+    "Ta": "d",
+    "Mo": "d",
+    "W": "d",
+    "Si": "p",
+    "Ge": "p",
+}
 PERIOD = {"Li": 2, "Si": 3, "Ni": 4, "Cu": 4, "Ge": 4, "Nb": 5, "Mo": 5, "Ta": 6, "W": 6}
 PAIRED = ("Nb", "Ta", "Mo", "W", "Si", "Ge")
 
@@ -88,8 +99,12 @@ def sample_atoms(structs, per_element: int, seed: int) -> list[tuple[int, int, s
 
 def features(potential, structs, sample) -> np.ndarray:
     needed = sorted({si for si, _, _ in sample})
-    per_structure = {si: potential.descriptors(structs[si].positions, structs[si].atomic_numbers,
-                                               structs[si].cell, structs[si].pbc) for si in needed}
+    per_structure = {
+        si: potential.descriptors(
+            structs[si].positions, structs[si].atomic_numbers, structs[si].cell, structs[si].pbc
+        )
+        for si in needed
+    }
     return np.stack([per_structure[si][ai] for si, ai, _ in sample])
 
 
@@ -114,7 +129,9 @@ def scores(x: np.ndarray, symbols: list[str]) -> dict[str, float]:
         "silhouette_period": silhouette_score(z, [PERIOD[s] for s in symbols]),
     }
     paired = np.isin(symbols, PAIRED)
-    out["silhouette_group_paired"] = silhouette_score(z[paired], [GROUP[s] for s in symbols[paired]])
+    out["silhouette_group_paired"] = silhouette_score(
+        z[paired], [GROUP[s] for s in symbols[paired]]
+    )
     centroids = {s: z[symbols == s].mean(axis=0) for s in PAIRED}
     same, other, hits = [], [], 0
     for a in PAIRED:
@@ -144,7 +161,9 @@ def umap_figure(x, symbols, variant, out: Path) -> None:
     xy = umap.UMAP(n_neighbors=30, min_dist=0.3, random_state=0).fit_transform(z)
     symbols = np.asarray(symbols)
     fig, axes = plt.subplots(1, 2, figsize=(11, 5))
-    for ax, (title, key) in zip(axes, (("element", lambda s: s), ("group", lambda s: f"group {GROUP[s]}"))):
+    for ax, (title, key) in zip(
+        axes, (("element", lambda s: s), ("group", lambda s: f"group {GROUP[s]}"))
+    ):
         labels = [key(s) for s in symbols]
         for i, lab in enumerate(sorted(set(labels), key=str)):
             m = np.asarray(labels) == lab
@@ -167,17 +186,25 @@ def summarise(rows: list[dict]) -> list[dict]:
     for variant, seeds in sorted(by_variant.items()):
         for m in metrics:
             values = np.array([seeds[s][m] for s in sorted(seeds)])
-            row = {"variant": variant, "metric": m, "n_seeds": len(values), "mean": values.mean(),
-                   **seed_interval(values)}
+            row = {
+                "variant": variant,
+                "metric": m,
+                "n_seeds": len(values),
+                "mean": values.mean(),
+                **seed_interval(values),
+            }
             ref = by_variant.get("orbital", {})
             common = sorted(set(seeds) & set(ref))
             if variant != "orbital" and common:
                 diff = np.array([ref[s][m] - seeds[s][m] for s in common])
-                row.update({"orbital_minus_this": diff.mean(),
-                            **{f"diff_{k}": v for k, v in seed_interval(diff).items()}})
+                row.update(
+                    {
+                        "orbital_minus_this": diff.mean(),
+                        **{f"diff_{k}": v for k, v in seed_interval(diff).items()},
+                    }
+                )
             out.append(row)
     return out
-
 
 
 def main() -> None:
@@ -203,15 +230,21 @@ def main() -> None:
     rows, firsts = [], {}
     tag = "" if args.sweep.name == "decisive" else f"_{args.sweep.name}"
     for variant, seed, run in jobs:
-        prefix = f"{args.sweep.name}_" if tag and variant != "untrained" else ""  # untrained: shared
-        path = cache / f"{prefix}{variant}_seed{seed}_{args.sample_seed}_{args.atoms_per_element}.npy"
+        prefix = (
+            f"{args.sweep.name}_" if tag and variant != "untrained" else ""
+        )  # untrained: shared
+        path = (
+            cache / f"{prefix}{variant}_seed{seed}_{args.sample_seed}_{args.atoms_per_element}.npy"
+        )
         if not path.exists():
             potential = orbjax.load_potential(str(run / "model.orbjax"))
             if variant == "untrained":
                 potential = untrained(potential, structs, seed)
             np.save(path, features(potential, structs, sample))
         x = np.load(path)
-        rows.append({"variant": variant, "seed": seed, "n_atoms": len(sample), **scores(x, symbols)})
+        rows.append(
+            {"variant": variant, "seed": seed, "n_atoms": len(sample), **scores(x, symbols)}
+        )
         firsts.setdefault(variant, x)
         print(rows[-1], flush=True)
     results = HERE / "results"
@@ -220,11 +253,20 @@ def main() -> None:
     with open(results / "latent_sample.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["structure", "atom", "element", "config_type", "split"])
-        w.writerows([(si, ai, sym, structs[si].info.get("config_type", ""), structs[si].info.get("split", ""))
-                     for si, ai, sym in sample])
+        w.writerows(
+            [
+                (
+                    si,
+                    ai,
+                    sym,
+                    structs[si].info.get("config_type", ""),
+                    structs[si].info.get("split", ""),
+                )
+                for si, ai, sym in sample
+            ]
+        )
     for variant, x in firsts.items():
         umap_figure(x, symbols, variant, HERE / "figures" / f"latent{tag}_{variant}.png")
-
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ time, potential, kinetic and total energy per atom, temperature, max force, |str
 figures/md_nvt_Mo128.png (temperature and energies against time). Also records the
 wall time per step.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,9 @@ HERE = ROOT / "experiments" / "metals"
 
 
 def default_model() -> Path:
-    runs = sorted((ROOT / "runs" / "metals" / "decisive").glob("seed=0,config=orbital,*/model.orbjax"))
+    runs = sorted(
+        (ROOT / "runs" / "metals" / "decisive").glob("seed=0,config=orbital,*/model.orbjax")
+    )
     if not runs:
         raise SystemExit("no finished orbital run of the decisive sweep; pass --model")
     return runs[0]
@@ -45,19 +48,33 @@ def main() -> None:
     model = args.model or default_model()
     atoms = bulk("Mo", "bcc", a=3.16, cubic=True).repeat((4, 4, 4))  # 128 atoms
     atoms.calc = OrbjaxCalculator(str(model))
-    MaxwellBoltzmannDistribution(atoms, temperature_K=args.temperature, rng=np.random.default_rng(0))
+    MaxwellBoltzmannDistribution(
+        atoms, temperature_K=args.temperature, rng=np.random.default_rng(0)
+    )
     Stationary(atoms)
-    dyn = Langevin(atoms, 1.0 * units.fs, temperature_K=args.temperature, friction=0.01 / units.fs,
-                   rng=np.random.default_rng(1))
+    dyn = Langevin(
+        atoms,
+        1.0 * units.fs,
+        temperature_K=args.temperature,
+        friction=0.01 / units.fs,
+        rng=np.random.default_rng(1),
+    )
     rows, n = [], len(atoms)
 
     def record():
         epot, ekin = atoms.get_potential_energy() / n, atoms.get_kinetic_energy() / n
-        rows.append({"step": dyn.nsteps, "time_fs": dyn.nsteps * 1.0, "epot_eV_per_atom": epot,
-                     "ekin_eV_per_atom": ekin, "etot_eV_per_atom": epot + ekin,
-                     "temperature_K": atoms.get_temperature(),
-                     "max_force_eV_per_A": float(np.abs(atoms.get_forces()).max()),
-                     "stress_norm_eV_per_A3": float(np.linalg.norm(atoms.get_stress()))})
+        rows.append(
+            {
+                "step": dyn.nsteps,
+                "time_fs": dyn.nsteps * 1.0,
+                "epot_eV_per_atom": epot,
+                "ekin_eV_per_atom": ekin,
+                "etot_eV_per_atom": epot + ekin,
+                "temperature_K": atoms.get_temperature(),
+                "max_force_eV_per_A": float(np.abs(atoms.get_forces()).max()),
+                "stress_norm_eV_per_A3": float(np.linalg.norm(atoms.get_stress())),
+            }
+        )
 
     dyn.attach(record, interval=10)
     start = time.perf_counter()
@@ -68,12 +85,17 @@ def main() -> None:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    temps = np.array([r["temperature_K"] for r in rows[len(rows) // 2:]])
-    summary = {"model": str(model.relative_to(ROOT)) if model.is_relative_to(ROOT) else str(model),
-               "atoms": n, "steps": args.steps, "wall_s": round(seconds, 1),
-               "ms_per_step": round(1e3 * seconds / args.steps, 2),
-               "mean_T_second_half_K": round(float(temps.mean()), 1), "std_T_second_half_K": round(float(temps.std()), 1),
-               "max_force_eV_per_A": round(max(r["max_force_eV_per_A"] for r in rows), 3)}
+    temps = np.array([r["temperature_K"] for r in rows[len(rows) // 2 :]])
+    summary = {
+        "model": str(model.relative_to(ROOT)) if model.is_relative_to(ROOT) else str(model),
+        "atoms": n,
+        "steps": args.steps,
+        "wall_s": round(seconds, 1),
+        "ms_per_step": round(1e3 * seconds / args.steps, 2),
+        "mean_T_second_half_K": round(float(temps.mean()), 1),
+        "std_T_second_half_K": round(float(temps.std()), 1),
+        "max_force_eV_per_A": round(max(r["max_force_eV_per_A"] for r in rows), 3),
+    }
     import json
 
     (HERE / "results" / "md_nvt_Mo128.json").write_text(json.dumps(summary, indent=1) + "\n")

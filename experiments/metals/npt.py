@@ -12,6 +12,7 @@ the model's 300 K equilibrium: a model that learnt PBE's equation of state lands
 Writes results/npt_Mo128.csv (one row per model) and figures/npt_Mo128.png (a against
 time); each run's thermo.csv and trajectory stay in runs/metals/npt/ (resumable).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,15 +56,37 @@ def main() -> None:
         if variant not in VARIANTS or seed not in args.seeds:
             continue
         out = ROOT / "runs" / "metals" / "npt" / f"{args.sweep.name}_{variant}_seed{seed}"
-        md = run_md(orbjax.load_potential(str(run / "model.orbjax")), atoms.copy(), out, args.steps, "npt",
-                    temperature=300.0, timestep=1.0, friction=0.01, interval=20, seed=seed, progress=False,
-                    model=str(run / "model.orbjax"), pressure_gpa=0.0,
-                    compressibility_per_gpa=1.0 / BULK_MODULUS_GPA, barostat_time=200.0)
+        md = run_md(
+            orbjax.load_potential(str(run / "model.orbjax")),
+            atoms.copy(),
+            out,
+            args.steps,
+            "npt",
+            temperature=300.0,
+            timestep=1.0,
+            friction=0.01,
+            interval=20,
+            seed=seed,
+            progress=False,
+            model=str(run / "model.orbjax"),
+            pressure_gpa=0.0,
+            compressibility_per_gpa=1.0 / BULK_MODULUS_GPA,
+            barostat_time=200.0,
+        )
         time, a = lattice_constants(out / "thermo.csv", len(atoms))
-        half = a[len(a) // 2:]
-        rows.append({"sweep": args.sweep.name, "variant": variant, "seed": seed, "steps": args.steps,
-                     "a_mean_second_half_A": float(half.mean()), "a_std_second_half_A": float(half.std()),
-                     "a_minus_pbe_A": float(half.mean() - A_PBE), "list_reallocations": md.reallocations})
+        half = a[len(a) // 2 :]
+        rows.append(
+            {
+                "sweep": args.sweep.name,
+                "variant": variant,
+                "seed": seed,
+                "steps": args.steps,
+                "a_mean_second_half_A": float(half.mean()),
+                "a_std_second_half_A": float(half.std()),
+                "a_minus_pbe_A": float(half.mean() - A_PBE),
+                "list_reallocations": md.reallocations,
+            }
+        )
         curves[(variant, seed)] = (time, a)
         print(rows[-1], flush=True)
     write_csv(HERE / "results" / "npt_Mo128.csv", rows, digits=5)
@@ -79,8 +102,14 @@ def _plot(curves: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     colours = {"energy_only": "tab:blue", "orbital": "tab:red", "orbital_shuffled": "tab:grey"}
     for (variant, seed), (time, a) in sorted(curves.items()):
-        ax.plot(time / 1000, a, color=colours[variant], alpha=0.8, lw=1, label=variant if seed == min(
-            s for v, s in curves if v == variant) else None)
+        ax.plot(
+            time / 1000,
+            a,
+            color=colours[variant],
+            alpha=0.8,
+            lw=1,
+            label=variant if seed == min(s for v, s in curves if v == variant) else None,
+        )
     ax.axhline(A_PBE, color="k", ls="--", lw=1, label="PBE (0 K)")
     ax.set_xlabel("time (ps)")
     ax.set_ylabel("bcc Mo lattice constant (Å)")

@@ -13,6 +13,7 @@ with their provenance), then writes `data/metals/{train,val,test}.h5` (git-ignor
 by this command) from the frames' `split`. The PBE energy, forces and stress of the input
 are kept beside the `xtb_*` labels.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,18 @@ SETTINGS = {"9A": ["--min-cell-length", "9"], "as_given": []}
 
 def label(setting: str, part: int) -> Path:
     out = HERE / f"labels_{setting}_{part}.h5"
-    cmd = [sys.executable, "-m", "orbjax.label", str(HERE / f"subset_{setting}_{part}.extxyz"), str(out),
-           "--workers", "1", "--chunk-size", "4", *SETTINGS[setting]]
+    cmd = [
+        sys.executable,
+        "-m",
+        "orbjax.label",
+        str(HERE / f"subset_{setting}_{part}.extxyz"),
+        str(out),
+        "--workers",
+        "1",
+        "--chunk-size",
+        "4",
+        *SETTINGS[setting],
+    ]
     subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     return out
 
@@ -46,10 +57,16 @@ def split(labelled: list[Path], pbe_only: list[Path], out: Path) -> dict[str, in
     settings, n_failed = [], 0
     for path in labelled:
         structures, attrs = read_dataset(path)
-        settings.append(f"{path.name}: min_cell_length_A={attrs.get('min_cell_length_A', 'as given')}")
+        settings.append(
+            f"{path.name}: min_cell_length_A={attrs.get('min_cell_length_A', 'as given')}"
+        )
         done = {(s.info["metals_file"], s.info["metals_index"]) for s in structures}
         source = HERE / path.name.replace("labels_", "subset_").replace(".h5", ".extxyz")
-        failed = [s for s in read_structures(source) if (s.info["metals_file"], s.info["metals_index"]) not in done]
+        failed = [
+            s
+            for s in read_structures(source)
+            if (s.info["metals_file"], s.info["metals_index"]) not in done
+        ]
         n_failed += len(failed)
         for s in structures + failed:
             parts[s.info["split"]].append(s)
@@ -80,19 +97,32 @@ def _write_splits(parts: dict[str, list], out: Path, labelling: str) -> dict[str
 
     out.mkdir(parents=True, exist_ok=True)
     for name, structures in parts.items():
-        structures = sorted(structures, key=lambda s: (s.info["metals_file"], int(s.info["metals_index"])))
-        write_dataset(out / f"{name}.h5", structures,
-                      attrs={"method": "GFN1-xTB", "labelling": labelling,
-                             "source": "experiments/metals/data (select_subset.py, prepare.py)"})
+        structures = sorted(
+            structures, key=lambda s: (s.info["metals_file"], int(s.info["metals_index"]))
+        )
+        write_dataset(
+            out / f"{name}.h5",
+            structures,
+            attrs={
+                "method": "GFN1-xTB",
+                "labelling": labelling,
+                "source": "experiments/metals/data (select_subset.py, prepare.py)",
+            },
+        )
     return {k: len(v) for k, v in parts.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "data" / "metals")
-    parser.add_argument("--part", type=int, default=None, help="label only this part (no split files)")
-    parser.add_argument("--pbe-only", action="store_true",
-                        help="only write data/metals_pbe/: the split files without GFN1 labels (energy-only runs)")
+    parser.add_argument(
+        "--part", type=int, default=None, help="label only this part (no split files)"
+    )
+    parser.add_argument(
+        "--pbe-only",
+        action="store_true",
+        help="only write data/metals_pbe/: the split files without GFN1 labels (energy-only runs)",
+    )
     args = parser.parse_args()
     if args.pbe_only:
         print(pbe_only_splits(ROOT / "data" / "metals_pbe"))

@@ -6,6 +6,7 @@ Each table sits between `<!-- table: NAME -->` and `<!-- end table -->`. The per
 tables are `score.py`'s `results/scores_decisive_tables.md` (written from
 `scores_decisive_summary.csv`), copied whole.
 """
+
 from __future__ import annotations
 
 import sys

@@ -15,6 +15,7 @@ the learning curves report it). Resumable: runs already in results/scores_<sweep
 read from it, not re-scored (--rescore scores every run again). The overall test energy and
 force MAE equal the run's own `final_metrics.json` (checked, printed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -73,10 +74,17 @@ def main() -> None:
     from orbjax.data.dataset import read_dataset
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sweep", type=Path, nargs="+", default=[ROOT / "runs" / "metals" / "decisive"],
-                        help="one or more sweep directories, scored together (ratios need energy-only runs)")
+    parser.add_argument(
+        "--sweep",
+        type=Path,
+        nargs="+",
+        default=[ROOT / "runs" / "metals" / "decisive"],
+        help="one or more sweep directories, scored together (ratios need energy-only runs)",
+    )
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "metals")
-    parser.add_argument("--rescore", action="store_true", help="score runs already in the CSV again")
+    parser.add_argument(
+        "--rescore", action="store_true", help="score runs already in the CSV again"
+    )
     args = parser.parse_args()
     test = None  # read when a run needs scoring: the tables alone re-summarise the committed CSV
     name = "_".join(sweep.name for sweep in args.sweep)
@@ -88,12 +96,23 @@ def main() -> None:
         test = test or read_dataset(args.data / "test.h5")[0]
         errors = score_run(run / "model.orbjax", test)
         final = json.loads((run / "final_metrics.json").read_text())
-        print(f"{run.name}: energy {np.mean(errors[('energy_meV_per_atom', 'all')]):.2f} meV/atom "
-              f"(run: {final.get('test_energy_mae', float('nan')):.2f}), forces "
-              f"{np.mean(errors[('forces_meV_per_A', 'all')]):.1f} meV/Å (run: {final.get('test_forces_mae', float('nan')):.1f})")
+        print(
+            f"{run.name}: energy {np.mean(errors[('energy_meV_per_atom', 'all')]):.2f} meV/atom "
+            f"(run: {final.get('test_energy_mae', float('nan')):.2f}), forces "
+            f"{np.mean(errors[('forces_meV_per_A', 'all')]):.1f} meV/Å (run: {final.get('test_forces_mae', float('nan')):.1f})"
+        )
         for (quantity, group), values in sorted(errors.items()):
-            rows.append({"variant": variant, "seed": seed, "n_train": n_train, "quantity": quantity,
-                         "group": group, "n": len(values), "mae": float(np.mean(values))})
+            rows.append(
+                {
+                    "variant": variant,
+                    "seed": seed,
+                    "n_train": n_train,
+                    "quantity": quantity,
+                    "group": group,
+                    "n": len(values),
+                    "mae": float(np.mean(values)),
+                }
+            )
     summary = summarise(rows)
     write_csv(HERE / "results" / f"scores_{name}.csv", rows, digits=4)
     write_csv(HERE / "results" / f"scores_{name}_summary.csv", summary, digits=4)
@@ -107,20 +126,35 @@ def _scored_rows(path: Path) -> list[dict]:
     if not path.exists():
         return []
     with open(path) as f:
-        return [{**r, "seed": int(r["seed"]), "n_train": int(r["n_train"]), "n": int(r["n"]), "mae": float(r["mae"])}
-                for r in csv.DictReader(f)]
+        return [
+            {
+                **r,
+                "seed": int(r["seed"]),
+                "n_train": int(r["n_train"]),
+                "n": int(r["n"]),
+                "mae": float(r["mae"]),
+            }
+            for r in csv.DictReader(f)
+        ]
 
 
-QUANTITIES = (("energy_meV_per_atom", "energy (meV/atom), by system", "system", 1),
-              ("forces_meV_per_A", "forces (meV/Å), by element", "element", 1),
-              ("stress_meV_per_A3", "stress (meV/Å³), by system", "system", 2))
+QUANTITIES = (
+    ("energy_meV_per_atom", "energy (meV/atom), by system", "system", 1),
+    ("forces_meV_per_A", "forces (meV/Å), by element", "element", 1),
+    ("stress_meV_per_A3", "stress (meV/Å³), by system", "system", 2),
+)
 
 
 def tables(rows, summary) -> str:
     """Markdown tables of the summary (for RESULTS.md): one per quantity, groups × variants,
     each variant's mean MAE and its per-seed ratio to energy-only (seeds better)."""
-    frames = {r["group"]: r["n"] for r in rows
-              if r["quantity"] == "energy_meV_per_atom" and r["seed"] == rows[0]["seed"] and r["variant"] == rows[0]["variant"]}
+    frames = {
+        r["group"]: r["n"]
+        for r in rows
+        if r["quantity"] == "energy_meV_per_atom"
+        and r["seed"] == rows[0]["seed"]
+        and r["variant"] == rows[0]["variant"]
+    }
     cells = defaultdict(dict)
     for r in summary:
         cells[(r["quantity"], r["n_train"], r["group"])][r["variant"]] = r
@@ -130,22 +164,34 @@ def tables(rows, summary) -> str:
     out = []
     for n_train in sorted({r["n_train"] for r in summary}):
         for quantity, title, kind, digits in QUANTITIES:
-            groups = sorted(g for q, n, g in cells if q == quantity and n == n_train and g != "all") + ["all"]
-            out += [f"\n**Test {title}, n_train {n_train or 'all'}**: mean over seeds; ratio = geometric "
-                    "mean of the per-seed ratios to energy-only (seeds better)\n",
-                    f"| {kind} | test frames | " + " | ".join(f"{v} | ratio" if v != "energy_only" else v
-                                                            for v in variants) + " |",
-                    "|---|---|" + "---|" * (2 * len(variants) - 1)]
+            groups = sorted(
+                g for q, n, g in cells if q == quantity and n == n_train and g != "all"
+            ) + ["all"]
+            out += [
+                f"\n**Test {title}, n_train {n_train or 'all'}**: mean over seeds; ratio = geometric "
+                "mean of the per-seed ratios to energy-only (seeds better)\n",
+                f"| {kind} | test frames | "
+                + " | ".join(f"{v} | ratio" if v != "energy_only" else v for v in variants)
+                + " |",
+                "|---|---|" + "---|" * (2 * len(variants) - 1),
+            ]
             for g in groups:
                 d = cells[(quantity, n_train, g)]
-                line = [f"**{g}**" if g == "all" else g, str(frames.get(g, "")) if kind == "system" else ""]
+                line = [
+                    f"**{g}**" if g == "all" else g,
+                    str(frames.get(g, "")) if kind == "system" else "",
+                ]
                 for v in variants:
                     if v not in d:
                         line += ["", ""] if v != "energy_only" else [""]
                         continue
                     line.append(f"{float(d[v]['mae_mean']):.{digits}f}")
                     if v != "energy_only":
-                        line.append(f"{float(d[v]['ratio']):.2f} ({d[v]['seeds_better']}/{d[v]['paired_seeds']})" if "ratio" in d[v] else "")
+                        line.append(
+                            f"{float(d[v]['ratio']):.2f} ({d[v]['seeds_better']}/{d[v]['paired_seeds']})"
+                            if "ratio" in d[v]
+                            else ""
+                        )
                 out.append("| " + " | ".join(line) + " |")
     return "\n".join(out) + "\n"
 
@@ -157,14 +203,21 @@ def summarise(rows):
     out = []
     for (variant, n_train, quantity, group), by_seed in sorted(cells.items()):
         values = np.array([by_seed[s] for s in sorted(by_seed)])
-        row = {"variant": variant, "n_train": n_train, "quantity": quantity, "group": group,
-               "n_seeds": len(values), "mae_mean": values.mean(), **seed_interval(values)}
+        row = {
+            "variant": variant,
+            "n_train": n_train,
+            "quantity": quantity,
+            "group": group,
+            "n_seeds": len(values),
+            "mae_mean": values.mean(),
+            **seed_interval(values),
+        }
         if variant != "energy_only":
-            row.update(paired_ratio(by_seed, cells.get(("energy_only", n_train, quantity, group), {})))
+            row.update(
+                paired_ratio(by_seed, cells.get(("energy_only", n_train, quantity, group), {}))
+            )
         out.append(row)
     return out
-
-
 
 
 if __name__ == "__main__":

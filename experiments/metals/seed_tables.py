@@ -1,5 +1,6 @@
 """The metals runs and their seed columns: the toolkit's statistics under the names the
 metals CSVs use (`ci_low`/`ci_high`, `ratio_ci_low`/`ratio_ci_high`, `paired_seeds`)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,7 +30,12 @@ def finished_runs(sweep: Path):
         variant, weight = run.config, run.overrides.get("loss.weights.orbital_populations")
         if variant == "orbital" and weight is not None and float(weight) != default_weight:
             variant = f"orbital_w{float(weight):g}"
-        yield variant, int(run.overrides["seed"]), int(run.overrides.get("data.n_train", 0)), run.workdir
+        yield (
+            variant,
+            int(run.overrides["seed"]),
+            int(run.overrides.get("data.n_train", 0)),
+            run.workdir,
+        )
 
 
 def seed_interval(values) -> dict:
@@ -45,5 +51,11 @@ def paired_ratio(values: dict, base: dict) -> dict:
     if not seeds:
         return {}
     s = log_ratio_summary(log_ratios, better="seeds_better")
-    return {"paired_seeds": len(seeds), "ratio": s["ratio"], "ratio_ci_low": s["t_ci_low"],
-            "ratio_ci_high": s["t_ci_high"], "seeds_better": s["seeds_better"], "per_seed": s["per_seed"]}
+    return {
+        "paired_seeds": len(seeds),
+        "ratio": s["ratio"],
+        "ratio_ci_low": s["t_ci_low"],
+        "ratio_ci_high": s["t_ci_high"],
+        "seeds_better": s["seeds_better"],
+        "per_seed": s["per_seed"],
+    }

@@ -25,6 +25,7 @@ is training; `--val-fraction` of its frames (drawn per frame, same seed) is vali
 only to pick the best checkpoint. The test split is therefore out of trajectory for every
 system, and every system is still in training.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,10 +40,16 @@ import numpy as np
 from experiments.common.paths import METALS
 
 FILES = (
-    "mlearn_Li_train.extxyz", "mlearn_Cu_train.extxyz", "mlearn_Ni_train_noAIMD.extxyz",
-    "mlearn_Mo_train.extxyz", "mlearn_Si_train.extxyz", "mlearn_Ge_train.extxyz",
-    "snap_Mo_npt_gb.extxyz", "snap_NiMo_elastic.extxyz",
-    "maml_MoNbTaW_unary_train.extxyz", "maml_MoNbTaW_binary_train.extxyz",
+    "mlearn_Li_train.extxyz",
+    "mlearn_Cu_train.extxyz",
+    "mlearn_Ni_train_noAIMD.extxyz",
+    "mlearn_Mo_train.extxyz",
+    "mlearn_Si_train.extxyz",
+    "mlearn_Ge_train.extxyz",
+    "snap_Mo_npt_gb.extxyz",
+    "snap_NiMo_elastic.extxyz",
+    "maml_MoNbTaW_unary_train.extxyz",
+    "maml_MoNbTaW_binary_train.extxyz",
 )
 LEFT_OUT_CONFIG_TYPES = ("GrainBoundary",)
 # Labelled as given (see README): 16-atom binaries would become 128-atom supercells (30 s each),
@@ -77,7 +84,9 @@ def system(file: str, atoms) -> str:
 
 def setting(file: str, config_type: str, split: str = "", n_atoms: int = 0) -> str:
     """How the frame is labelled: "9A" (`--min-cell-length 9`), "as_given", or "pbe_only"."""
-    if config_type.split("_")[-1] in PBE_ONLY_CONFIG_TYPES or (split == "test" and n_atoms >= PBE_ONLY_TEST_ATOMS):
+    if config_type.split("_")[-1] in PBE_ONLY_CONFIG_TYPES or (
+        split == "test" and n_atoms >= PBE_ONLY_TEST_ATOMS
+    ):
         return "pbe_only"
     return "as_given" if (file, None) in AS_GIVEN or (file, config_type) in AS_GIVEN else "9A"
 
@@ -100,9 +109,18 @@ def choose(data: Path, per_group: int, per_group_large: int) -> list[dict]:
             large = min(len(frames[i]) for i in indices) >= 100
             for i in evenly_spaced(indices, per_group_large if large else per_group):
                 atoms = frames[i]
-                rows.append(dict(file=file, index=i, config_type=config_type, n_atoms=len(atoms),
-                                 formula=atoms.get_chemical_formula(), mol_id=trajectory(file, atoms),
-                                 system=system(file, atoms), atoms=atoms))
+                rows.append(
+                    dict(
+                        file=file,
+                        index=i,
+                        config_type=config_type,
+                        n_atoms=len(atoms),
+                        formula=atoms.get_chemical_formula(),
+                        mol_id=trajectory(file, atoms),
+                        system=system(file, atoms),
+                        atoms=atoms,
+                    )
+                )
     return rows
 
 
@@ -124,21 +142,41 @@ def split(rows: list[dict], seed: int, val_fraction: float, test_fraction: float
                 test.add(t)
                 n_test += sizes[t]
         for r in members:
-            r["split"] = "test" if r["mol_id"] in test else ("val" if rng.random() < val_fraction else "train")
+            r["split"] = (
+                "test"
+                if r["mol_id"] in test
+                else ("val" if rng.random() < val_fraction else "train")
+            )
             r["setting"] = setting(r["file"], r["config_type"], r["split"], r["n_atoms"])
 
 
 def write(rows: list[dict], out: Path, parts: int) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name in ("9A", "as_given", "pbe_only"):
-        chosen = sorted((r for r in rows if r["setting"] == name), key=lambda r: (r["n_atoms"], r["file"], r["index"]))
+        chosen = sorted(
+            (r for r in rows if r["setting"] == name),
+            key=lambda r: (r["n_atoms"], r["file"], r["index"]),
+        )
         for k, r in enumerate(chosen):
             r["part"] = k % parts
-            r["atoms"].info.update(metals_file=r["file"], metals_index=r["index"], mol_id=r["mol_id"], split=r["split"])
+            r["atoms"].info.update(
+                metals_file=r["file"], metals_index=r["index"], mol_id=r["mol_id"], split=r["split"]
+            )
         for part in range(parts):
             frames = [r["atoms"] for r in chosen if r["part"] == part]
             ase.io.write(out / f"subset_{name}_{part}.extxyz", frames, format="extxyz")
-    fields = ["file", "index", "config_type", "n_atoms", "formula", "mol_id", "system", "setting", "part", "split"]
+    fields = [
+        "file",
+        "index",
+        "config_type",
+        "n_atoms",
+        "formula",
+        "mol_id",
+        "system",
+        "setting",
+        "part",
+        "split",
+    ]
     with open(out / "subset.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
@@ -147,7 +185,12 @@ def write(rows: list[dict], out: Path, parts: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=METALS, help="default: data/public/metals (experiments.data.fetch)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=METALS,
+        help="default: data/public/metals (experiments.data.fetch)",
+    )
     parser.add_argument("--out", type=Path, default=Path("experiments/metals/data"))
     parser.add_argument("--per-group", type=int, default=8)
     parser.add_argument("--per-group-large", type=int, default=6)
@@ -162,7 +205,9 @@ def main() -> None:
     counts = defaultdict(int)
     for r in rows:
         counts[(r["setting"], r["split"])] += 1
-    print(f"{len(rows)} frames: " + ", ".join(f"{k[0]}/{k[1]} {v}" for k, v in sorted(counts.items())))
+    print(
+        f"{len(rows)} frames: " + ", ".join(f"{k[0]}/{k[1]} {v}" for k, v in sorted(counts.items()))
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ The fit is over 6–144-atom cells (mean SCF iterations of the sample); cells of
 cost 31–155 s measured (fewer iterations in perfect lattices, more in alloys), so treat the
 estimates as ±50 %.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,7 +51,11 @@ def main(argv=None) -> int:
     for file in sorted(args.data.glob("*.extxyz")):
         frames = ase.io.read(file, ":")
         large = [i for i, f in enumerate(frames) if len(f) > SMALL]
-        keep_large = {large[j] for j in np.linspace(0, len(large) - 1, LARGE_PER_FILE).round().astype(int)} if large else set()
+        keep_large = (
+            {large[j] for j in np.linspace(0, len(large) - 1, LARGE_PER_FILE).round().astype(int)}
+            if large
+            else set()
+        )
         subset = [i for i, f in enumerate(frames) if len(f) <= SMALL or i in keep_large]
         groups: dict[str, list[int]] = {}
         for i in subset:
@@ -64,20 +69,35 @@ def main(argv=None) -> int:
                     n_copies = 1 if length is None else int(np.prod(supercell_repeats(s, length)))
                     atoms.append(len(f) * n_copies)
                 atoms = np.array(atoms, float)
-                cpu = c * atoms ** a
-                records.append({
-                    "file": file.name, "config_type": config_type, "min_cell_length_A": "as given" if length is None else length,
-                    "n_frames_in_file_group": sum(1 for f in frames if f.info["config_type"] == config_type),
-                    "n_frames_subset": len(idx), "n_atoms_cell_mean": float(np.mean([len(frames[i]) for i in idx])),
-                    "n_atoms_labelled_mean": float(atoms.mean()), "n_atoms_labelled_max": int(atoms.max()),
-                    "est_cpu_s_per_frame": float(cpu.mean()), "est_cpu_h_total": float(cpu.sum() / 3600),
-                })
+                cpu = c * atoms**a
+                records.append(
+                    {
+                        "file": file.name,
+                        "config_type": config_type,
+                        "min_cell_length_A": "as given" if length is None else length,
+                        "n_frames_in_file_group": sum(
+                            1 for f in frames if f.info["config_type"] == config_type
+                        ),
+                        "n_frames_subset": len(idx),
+                        "n_atoms_cell_mean": float(np.mean([len(frames[i]) for i in idx])),
+                        "n_atoms_labelled_mean": float(atoms.mean()),
+                        "n_atoms_labelled_max": int(atoms.max()),
+                        "est_cpu_s_per_frame": float(cpu.mean()),
+                        "est_cpu_h_total": float(cpu.sum() / 3600),
+                    }
+                )
     for length in LENGTHS:
         name = "as given" if length is None else length
         rows = [r for r in records if r["min_cell_length_A"] == name]
-        records.append({"file": "TOTAL", "config_type": "all", "min_cell_length_A": name,
-                        "n_frames_subset": sum(r["n_frames_subset"] for r in rows),
-                        "est_cpu_h_total": sum(r["est_cpu_h_total"] for r in rows)})
+        records.append(
+            {
+                "file": "TOTAL",
+                "config_type": "all",
+                "min_cell_length_A": name,
+                "n_frames_subset": sum(r["n_frames_subset"] for r in rows),
+                "est_cpu_h_total": sum(r["est_cpu_h_total"] for r in rows),
+            }
+        )
     out = HERE / "results" / "stage2_cost.csv"
     write_csv(out, records, digits=4)
     print(f"fit cpu_s = {c:.4g} * n^{a:.3f}; wrote {out}")

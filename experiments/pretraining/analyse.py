@@ -14,6 +14,7 @@ and writes `experiments/pretraining/results/`:
   scratch's measured curve (the learning curves' energy-only runs, 5 seeds, same budgets),
   interpolated log–log, never extrapolated.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,11 +37,21 @@ def collect(sweep=SWEEP) -> list[dict]:
     for run in sweep_runs(sweep):
         o, final = run.overrides, run.final_metrics()
         n, steps = int(o["data.n_train"]), int(o["train.num_steps"])
-        rows.append({"arm": ARM[run.config], "n_train": n, "seed": int(o["seed"]),
-                     "budget": f"{steps // BASE_STEPS[n]}x", "steps": steps,
-                     "test_energy_mae": final["test_energy_mae"], "test_forces_mae": final["test_forces_mae"],
-                     "val_energy_mae": _best_val(run, "energy_mae"), "val_forces_mae": _best_val(run, "forces_mae"),
-                     "process_cpu_s": _cpu(run), "name": run.name})
+        rows.append(
+            {
+                "arm": ARM[run.config],
+                "n_train": n,
+                "seed": int(o["seed"]),
+                "budget": f"{steps // BASE_STEPS[n]}x",
+                "steps": steps,
+                "test_energy_mae": final["test_energy_mae"],
+                "test_forces_mae": final["test_forces_mae"],
+                "val_energy_mae": _best_val(run, "energy_mae"),
+                "val_forces_mae": _best_val(run, "forces_mae"),
+                "process_cpu_s": _cpu(run),
+                "name": run.name,
+            }
+        )
     return sorted(rows, key=lambda r: (r["budget"], r["n_train"], r["arm"], r["seed"]))
 
 
@@ -53,7 +64,11 @@ def _best_val(run, metric: str) -> float:
 
 
 def _cpu(run) -> float:
-    values = [float(r["value"]) for r in run.metric_rows() if r["split"] == "time" and r["metric"] == "process_cpu_s"]
+    values = [
+        float(r["value"])
+        for r in run.metric_rows()
+        if r["split"] == "time" and r["metric"] == "process_cpu_s"
+    ]
     return max(values) if values else float("nan")
 
 
@@ -63,14 +78,23 @@ def ratios(rows: list[dict]) -> list[dict]:
         for n in sorted({r["n_train"] for r in rows}):
             cell = [r for r in rows if r["budget"] == budget and r["n_train"] == n]
             for metric in ("test_energy_mae", "test_forces_mae"):
-                by_arm = {a: {r["seed"]: r[metric] for r in cell if r["arm"] == a} for a in ARM.values()}
+                by_arm = {
+                    a: {r["seed"]: r[metric] for r in cell if r["arm"] == a} for a in ARM.values()
+                }
                 seeds, log_ratio = paired_log_ratios(by_arm["finetuned"], by_arm["scratch"])
                 if len(seeds) < 2:
                     continue
-                out.append({"budget": budget, "n_train": n, "metric": metric, "n_seeds": len(seeds),
-                            "scratch_mean": float(np.mean([by_arm["scratch"][s] for s in seeds])),
-                            "finetuned_mean": float(np.mean([by_arm["finetuned"][s] for s in seeds])),
-                            **log_ratio_summary(log_ratio, better="n_finetuned_better")})
+                out.append(
+                    {
+                        "budget": budget,
+                        "n_train": n,
+                        "metric": metric,
+                        "n_seeds": len(seeds),
+                        "scratch_mean": float(np.mean([by_arm["scratch"][s] for s in seeds])),
+                        "finetuned_mean": float(np.mean([by_arm["finetuned"][s] for s in seeds])),
+                        **log_ratio_summary(log_ratio, better="n_finetuned_better"),
+                    }
+                )
     return out
 
 
@@ -81,7 +105,9 @@ FULL_N = 1205  # the grown set's whole training split (n_train = 0 in the learni
 def scratch_curve() -> tuple[np.ndarray, np.ndarray]:
     """(n, mean test energy MAE) of the learning curves' energy-only runs on the grown set
     (5 seeds, the same step budgets as the pilot's 1× arm): scratch's measured curve."""
-    rows = [r for r in read_rows(LC_CSV) if r["config"] == "energy_only" and r["status"] == "finished"]
+    rows = [
+        r for r in read_rows(LC_CSV) if r["config"] == "energy_only" and r["status"] == "finished"
+    ]
     by: dict[int, list[float]] = {}
     for r in rows:
         by.setdefault(int(r["data.n_train"]) or FULL_N, []).append(float(r["test_energy_mae"]))
@@ -95,13 +121,31 @@ def efficiency(rows: list[dict]) -> list[dict]:
     n_s, err_s = scratch_curve()
     order = np.argsort(err_s)  # interpolate n as a function of error (the curve decreases)
     out = []
-    for n in sorted({r["n_train"] for r in rows if r["budget"] == "1x" and r["arm"] == "finetuned"}):
-        errs = [r["test_energy_mae"] for r in rows if (r["arm"], r["n_train"], r["budget"]) == ("finetuned", n, "1x")]
+    for n in sorted(
+        {r["n_train"] for r in rows if r["budget"] == "1x" and r["arm"] == "finetuned"}
+    ):
+        errs = [
+            r["test_energy_mae"]
+            for r in rows
+            if (r["arm"], r["n_train"], r["budget"]) == ("finetuned", n, "1x")
+        ]
         err = float(np.mean(errs))
         inside = err_s.min() <= err <= err_s.max()
-        n_equal = float(np.exp(np.interp(np.log(err), np.log(err_s[order]), np.log(n_s[order])))) if inside else np.nan
-        out.append({"n_train": n, "n_seeds": len(errs), "finetuned_test_energy_mae": err, "scratch_n_same_error": n_equal,
-                    "efficiency_factor": n_equal / n, "scratch_curve": " ".join(f"{a}:{b:.1f}" for a, b in zip(n_s, err_s))})
+        n_equal = (
+            float(np.exp(np.interp(np.log(err), np.log(err_s[order]), np.log(n_s[order]))))
+            if inside
+            else np.nan
+        )
+        out.append(
+            {
+                "n_train": n,
+                "n_seeds": len(errs),
+                "finetuned_test_energy_mae": err,
+                "scratch_n_same_error": n_equal,
+                "efficiency_factor": n_equal / n,
+                "scratch_curve": " ".join(f"{a}:{b:.1f}" for a, b in zip(n_s, err_s)),
+            }
+        )
     return out
 
 
@@ -109,53 +153,128 @@ def budget_check(rows: list[dict]) -> list[dict]:
     out = []
     for arm in ARM.values():
         for n in sorted({r["n_train"] for r in rows}):
-            one = {r["seed"]: r["val_energy_mae"] for r in rows if (r["arm"], r["n_train"], r["budget"]) == (arm, n, "1x")}
-            two = {r["seed"]: r["val_energy_mae"] for r in rows if (r["arm"], r["n_train"], r["budget"]) == (arm, n, "2x")}
+            one = {
+                r["seed"]: r["val_energy_mae"]
+                for r in rows
+                if (r["arm"], r["n_train"], r["budget"]) == (arm, n, "1x")
+            }
+            two = {
+                r["seed"]: r["val_energy_mae"]
+                for r in rows
+                if (r["arm"], r["n_train"], r["budget"]) == (arm, n, "2x")
+            }
             seeds = sorted(set(one) & set(two))
             if seeds:
-                change = float(np.mean([two[s] for s in seeds]) / np.mean([one[s] for s in seeds]) - 1)
-                out.append({"arm": arm, "n_train": n, "n_seeds": len(seeds), "val_energy_mae_1x": np.mean(
-                    [one[s] for s in seeds]), "val_energy_mae_2x": np.mean([two[s] for s in seeds]),
-                    "relative_change": change, "converged_5pct": abs(change) < 0.05})
+                change = float(
+                    np.mean([two[s] for s in seeds]) / np.mean([one[s] for s in seeds]) - 1
+                )
+                out.append(
+                    {
+                        "arm": arm,
+                        "n_train": n,
+                        "n_seeds": len(seeds),
+                        "val_energy_mae_1x": np.mean([one[s] for s in seeds]),
+                        "val_energy_mae_2x": np.mean([two[s] for s in seeds]),
+                        "relative_change": change,
+                        "converged_5pct": abs(change) < 0.05,
+                    }
+                )
     return out
 
 
 def render_ratios() -> list[str]:
     rows = read_rows(HERE / "results" / "pilot_ratios.csv")
-    body = [[r["budget"], r["n_train"], r["metric"].replace("test_", "").replace("_mae", ""), r["n_seeds"],
-             f"{float(r['scratch_mean']):.2f}", f"{float(r['finetuned_mean']):.2f}", f"{float(r['ratio']):.3f}",
-             f"{float(r['t_ci_low']):.2f}–{float(r['t_ci_high']):.2f}", f"{r['n_finetuned_better']}/{r['n_seeds']}",
-             r["per_seed"]] for r in rows]
-    return md_rows(["budget", "n DFT", "test MAE", "seeds", "scratch", "fine-tuned", "ratio", "95 % t CI",
-                    "fine-tuned better", "per seed"], body)
+    body = [
+        [
+            r["budget"],
+            r["n_train"],
+            r["metric"].replace("test_", "").replace("_mae", ""),
+            r["n_seeds"],
+            f"{float(r['scratch_mean']):.2f}",
+            f"{float(r['finetuned_mean']):.2f}",
+            f"{float(r['ratio']):.3f}",
+            f"{float(r['t_ci_low']):.2f}–{float(r['t_ci_high']):.2f}",
+            f"{r['n_finetuned_better']}/{r['n_seeds']}",
+            r["per_seed"],
+        ]
+        for r in rows
+    ]
+    return md_rows(
+        [
+            "budget",
+            "n DFT",
+            "test MAE",
+            "seeds",
+            "scratch",
+            "fine-tuned",
+            "ratio",
+            "95 % t CI",
+            "fine-tuned better",
+            "per seed",
+        ],
+        body,
+    )
 
 
 def render_budget() -> list[str]:
     path = HERE / "results" / "pilot_budget.csv"
     rows = read_rows(path) if path.exists() else []
-    body = [[r["arm"], r["n_train"], r["n_seeds"], f"{float(r['val_energy_mae_1x']):.2f}",
-             f"{float(r['val_energy_mae_2x']):.2f}", f"{100 * float(r['relative_change']):+.1f} %",
-             r["converged_5pct"]] for r in rows]
-    return md_rows(["arm", "n DFT", "seeds", "val energy 1× (meV/atom)", "2×", "change", "< 5 %"], body)
+    body = [
+        [
+            r["arm"],
+            r["n_train"],
+            r["n_seeds"],
+            f"{float(r['val_energy_mae_1x']):.2f}",
+            f"{float(r['val_energy_mae_2x']):.2f}",
+            f"{100 * float(r['relative_change']):+.1f} %",
+            r["converged_5pct"],
+        ]
+        for r in rows
+    ]
+    return md_rows(
+        ["arm", "n DFT", "seeds", "val energy 1× (meV/atom)", "2×", "change", "< 5 %"], body
+    )
 
 
 def render_runs() -> list[str]:
     rows = read_rows(HERE / "results" / "pilot_runs.csv")
     cpu = sum(float(r["process_cpu_s"]) for r in rows) / 3600
-    return [f"{len(rows)} finished runs, {cpu:.2f} CPU-hours of training (`results/pilot_runs.csv`)."]
+    return [
+        f"{len(rows)} finished runs, {cpu:.2f} CPU-hours of training (`results/pilot_runs.csv`)."
+    ]
 
 
 def render_efficiency() -> list[str]:
     path = HERE / "results" / "pilot_efficiency.csv"
     rows = read_rows(path) if path.exists() else []
-    body = [[r["n_train"], r["n_seeds"], f"{float(r['finetuned_test_energy_mae']):.1f}",
-             f"{float(r['scratch_n_same_error']):.0f}", f"{float(r['efficiency_factor']):.1f}×"] for r in rows]
-    return md_rows(["n DFT (fine-tuned)", "seeds", "fine-tuned test energy (meV/atom)",
-                    "scratch n for that error", "data-efficiency factor"], body)
+    body = [
+        [
+            r["n_train"],
+            r["n_seeds"],
+            f"{float(r['finetuned_test_energy_mae']):.1f}",
+            f"{float(r['scratch_n_same_error']):.0f}",
+            f"{float(r['efficiency_factor']):.1f}×",
+        ]
+        for r in rows
+    ]
+    return md_rows(
+        [
+            "n DFT (fine-tuned)",
+            "seeds",
+            "fine-tuned test energy (meV/atom)",
+            "scratch n for that error",
+            "data-efficiency factor",
+        ],
+        body,
+    )
 
 
-RENDERERS = {"pilot_ratios": render_ratios, "pilot_budget": render_budget, "pilot_runs": render_runs,
-             "pilot_efficiency": render_efficiency}
+RENDERERS = {
+    "pilot_ratios": render_ratios,
+    "pilot_budget": render_budget,
+    "pilot_runs": render_runs,
+    "pilot_efficiency": render_efficiency,
+}
 
 
 def with_committed(rows: list[dict], path) -> list[dict]:
@@ -166,8 +285,14 @@ def with_committed(rows: list[dict], path) -> list[dict]:
         return rows
     have = {r["name"] for r in rows}
     numeric = ("n_train", "seed", "steps")
-    kept = [{k: (int(v) if k in numeric else float(v) if k not in ("arm", "budget", "name") else v)
-             for k, v in r.items()} for r in read_rows(path) if r["name"] not in have]
+    kept = [
+        {
+            k: (int(v) if k in numeric else float(v) if k not in ("arm", "budget", "name") else v)
+            for k, v in r.items()
+        }
+        for r in read_rows(path)
+        if r["name"] not in have
+    ]
     return sorted(rows + kept, key=lambda r: (r["budget"], r["n_train"], r["arm"], r["seed"]))
 
 
@@ -176,8 +301,11 @@ def main() -> None:
     rows = with_committed(collect(), results / "pilot_runs.csv")
     results.mkdir(exist_ok=True)
     write_csv(results / "pilot_runs.csv", rows)
-    for name, table in (("pilot_ratios.csv", ratios(rows)), ("pilot_budget.csv", budget_check(rows)),
-                        ("pilot_efficiency.csv", efficiency(rows))):
+    for name, table in (
+        ("pilot_ratios.csv", ratios(rows)),
+        ("pilot_budget.csv", budget_check(rows)),
+        ("pilot_efficiency.csv", efficiency(rows)),
+    ):
         if table:
             write_csv(results / name, table)
     if (HERE / "RESULTS.md").exists():

@@ -11,6 +11,7 @@ Writes into `orbjax/pretrained/`:
 - `<name>.md`: the model card, rendered from that JSON.
 tests/test_pretrained.py recomputes the errors from the shipped files.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,21 +52,39 @@ def main(argv=None) -> None:
     model = SHIPPED / f"{args.name}.orbjax"
     shutil.copyfile(workdir / "model.orbjax", model)
     validation = SHIPPED / f"{args.name}-validation.h5"
-    write_dataset(validation, [s.replace(labels={k: v for k, v in s.labels.items() if k in KEEP}) for s in splits.val],
-                  {"method": "GFN1-xTB", "what": f"validation molecules of the {args.name} pretraining run"},
-                  compact=True)
+    write_dataset(
+        validation,
+        [s.replace(labels={k: v for k, v in s.labels.items() if k in KEEP}) for s in splits.val],
+        {"method": "GFN1-xTB", "what": f"validation molecules of the {args.name} pretraining run"},
+        compact=True,
+    )
     from orbjax.data.dataset import read_dataset
 
     errors = validation_errors(model, read_dataset(validation)[0])
     run = Run(workdir, {"config_path": "configs/pretrain_gfn1.py", "overrides": {}})
-    cpu = max(float(r["value"]) for r in run.metric_rows() if r["split"] == "time" and r["metric"] == "process_cpu_s")
+    cpu = max(
+        float(r["value"])
+        for r in run.metric_rows()
+        if r["split"] == "time" and r["metric"] == "process_cpu_s"
+    )
     s = trained.statistics
-    card = {"name": args.name, "level": s.levels[0], "elements": [_symbol(z) for z in s.species],
-            "step": trained.step, "train_structures": len(splits.train), "train_molecules":
-            len({x.mol_id for x in splits.train}), "validation": errors, "training_cpu_hours": cpu / 3600,
-            "data": str(trained.config.data.train_path), "architecture": {k: trained.config.model[k] for k in (
-                "channels", "l_max", "n_layers", "cutoff", "orbital_head")}, "heads": list(trained.model.config.heads),
-            "n_params": int(sum(v.size for v in _leaves(trained.variables["params"])))}
+    card = {
+        "name": args.name,
+        "level": s.levels[0],
+        "elements": [_symbol(z) for z in s.species],
+        "step": trained.step,
+        "train_structures": len(splits.train),
+        "train_molecules": len({x.mol_id for x in splits.train}),
+        "validation": errors,
+        "training_cpu_hours": cpu / 3600,
+        "data": str(trained.config.data.train_path),
+        "architecture": {
+            k: trained.config.model[k]
+            for k in ("channels", "l_max", "n_layers", "cutoff", "orbital_head")
+        },
+        "heads": list(trained.model.config.heads),
+        "n_params": int(sum(v.size for v in _leaves(trained.variables["params"]))),
+    }
     (SHIPPED / f"{args.name}.json").write_text(json.dumps(card, indent=1) + "\n")
     (SHIPPED / f"{args.name}.md").write_text(render(card))
     print(json.dumps(card, indent=1))
@@ -87,32 +106,32 @@ def _symbol(z):
 def render(card: dict) -> str:
     v = card["validation"]
     a = card["architecture"]
-    return f"""# {card['name']}: a GFN1-xTB-pretrained CHNO potential (model card)
+    return f"""# {card["name"]}: a GFN1-xTB-pretrained CHNO potential (model card)
 
 **What it is for**: a starting point for fine-tuning on your own DFT energies and forces of
-molecules made of {', '.join(card['elements'])} (`configs/finetune.py`,
-`--config.init.model={card['name']}`). It is **not** a DFT potential: it predicts GFN1-xTB
-energies and forces (level of theory `{card['level']}`), and GFN1-xTB is itself ~10–50 meV/atom
+molecules made of {", ".join(card["elements"])} (`configs/finetune.py`,
+`--config.init.model={card["name"]}`). It is **not** a DFT potential: it predicts GFN1-xTB
+energies and forces (level of theory `{card["level"]}`), and GFN1-xTB is itself ~10–50 meV/atom
 away from a hybrid DFT functional on small organic molecules.
 
-**Data**: {card['train_structures']:,} GFN1-xTB-labelled frames of {card['train_molecules']:,} molecules
+**Data**: {card["train_structures"]:,} GFN1-xTB-labelled frames of {card["train_molecules"]:,} molecules
 (`python -m orbjax.sample` on `pretrain_pool.txt`: RDKit ETKDG + MMFF, Langevin MD at
 300/500/800 K, 5 frames 20 fs apart after 20 fs; energies, forces and per-orbital Mulliken
 populations). Molecules disjoint from every DFT set of orbjax's experiments.
 
 **Training**: `configs/pretrain_gfn1.py` (energy + forces + per-orbital populations, weight 100,
-equivariant orbital head), {card['step']:,} steps, {card['training_cpu_hours']:.2f} CPU-hours;
-architecture: {a['channels']} channels, l ≤ {a['l_max']}, {a['n_layers']} layers, cutoff {a['cutoff']} Å,
-{card['n_params']:,} parameters; heads {', '.join(card['heads']) or 'none'}.
+equivariant orbital head), {card["step"]:,} steps, {card["training_cpu_hours"]:.2f} CPU-hours;
+architecture: {a["channels"]} channels, l ≤ {a["l_max"]}, {a["n_layers"]} layers, cutoff {a["cutoff"]} Å,
+{card["n_params"]:,} parameters; heads {", ".join(card["heads"]) or "none"}.
 
-**GFN1 validation errors** on {v['n_structures']} frames of molecules it never saw
-(`{card['name']}-validation.h5`, shipped beside it; tests/test_pretrained.py recomputes them):
-energy {v['energy_mae']:.2f} meV/atom (RMSE {v['energy_rmse']:.2f}), forces {v['forces_mae']:.1f} meV/Å
-(RMSE {v['forces_rmse']:.1f}){f", per-orbital populations {v['orbital_populations_mae']:.1f} me" if 'orbital_populations_mae' in v else ''}.
+**GFN1 validation errors** on {v["n_structures"]} frames of molecules it never saw
+(`{card["name"]}-validation.h5`, shipped beside it; tests/test_pretrained.py recomputes them):
+energy {v["energy_mae"]:.2f} meV/atom (RMSE {v["energy_rmse"]:.2f}), forces {v["forces_mae"]:.1f} meV/Å
+(RMSE {v["forces_rmse"]:.1f}){f", per-orbital populations {v['orbital_populations_mae']:.1f} me" if "orbital_populations_mae" in v else ""}.
 
-**Limits**: elements {', '.join(card['elements'])} only (anything else is refused by name); neutral,
+**Limits**: elements {", ".join(card["elements"])} only (anything else is refused by name); neutral,
 closed-shell molecules of 3–8 heavy atoms near room-to-800 K geometries; no periodic systems.
-Numbers: `{card['name']}.json` (written by `python -m experiments.pretraining.ship_model`).
+Numbers: `{card["name"]}.json` (written by `python -m experiments.pretraining.ship_model`).
 """
 
 

@@ -12,6 +12,7 @@ an error naming it.
 The order of batches is a pure function of (seed, epoch): a resumed run that skips the
 batches it has already seen (`skip_batches`) sees exactly the same remaining batches.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -63,15 +64,21 @@ def ladder_size(x: float, smallest: int = 16) -> int:
     raise AssertionError("unreachable")
 
 
-def next_budget(current: PaddingBudget | None, n_node: int, n_edge: int, headroom: float = 1.1) -> PaddingBudget:
+def next_budget(
+    current: PaddingBudget | None, n_node: int, n_edge: int, headroom: float = 1.1
+) -> PaddingBudget:
     """The budget of a one-graph batch whose size drifts (the ASE calculator in MD).
 
     Keep `current` while it holds the graph and is not 4× too large; else a new budget of
     `headroom` × what is needed, rounded up on the `ladder_size` ladder, so a drifting edge
     count recompiles rarely and padded edges, whose cost is that of real ones, stay below
     ~1.2× (it was ~1.5× with a 2^k, 1.5·2^k ladder)."""
-    if current is not None and current.fits(n_node, n_edge, 1) and current.n_node <= 4 * (n_node + 1) \
-            and current.n_edge <= 4 * max(n_edge, 16):
+    if (
+        current is not None
+        and current.fits(n_node, n_edge, 1)
+        and current.n_node <= 4 * (n_node + 1)
+        and current.n_edge <= 4 * max(n_edge, 16)
+    ):
         return current
     return PaddingBudget(ladder_size(n_node + 1), ladder_size(headroom * n_edge), 2)
 
@@ -125,7 +132,9 @@ def _best_quantiles(sample_node, sample_edge, caps_node, caps_edge, n_small: int
     for small in itertools.combinations(range(last), min(n_small, last)):
         chosen = (*small, last)  # caps increase with the index, so the first fit is smallest
         nodes, edges = caps_node[list(chosen)], caps_edge[list(chosen)]
-        fits = (sample_node[:, None] < nodes) & (sample_edge[:, None] <= edges)  # [samples, buckets]
+        fits = (sample_node[:, None] < nodes) & (
+            sample_edge[:, None] <= edges
+        )  # [samples, buckets]
         first = np.argmax(fits, axis=1)
         cost = np.mean(nodes[first] + edges[first])
         if cost < best_cost:
@@ -145,7 +154,9 @@ def plan_batches(
 ) -> list[tuple[np.ndarray, PaddingBudget]]:
     """Graph indices of every batch of one epoch and the budget each is padded to
     (`plan_device_batches` on one device)."""
-    plan = plan_device_batches(graphs, batch_size, budgets, 1, seed, epoch, shuffle, drop_remainder, names)
+    plan = plan_device_batches(
+        graphs, batch_size, budgets, 1, seed, epoch, shuffle, drop_remainder, names
+    )
     return [(pieces[0], budget) for pieces, budget in plan]
 
 
@@ -179,7 +190,11 @@ def plan_device_batches(
                 return budget
         return None
 
-    order = np.random.default_rng([seed, epoch]).permutation(len(graphs)) if shuffle else np.arange(len(graphs))
+    order = (
+        np.random.default_rng([seed, epoch]).permutation(len(graphs))
+        if shuffle
+        else np.arange(len(graphs))
+    )
     stop = len(order) - len(order) % batch_size if drop_remainder else len(order)
     plan = []
     for start in range(0, stop, batch_size):
@@ -218,7 +233,9 @@ def _split_to_fit(chunk: np.ndarray, fits) -> list[np.ndarray]:
     return pieces
 
 
-def n_batches(graphs, batch_size, budgets, seed=0, epoch=0, shuffle=True, drop_remainder=False) -> int:
+def n_batches(
+    graphs, batch_size, budgets, seed=0, epoch=0, shuffle=True, drop_remainder=False
+) -> int:
     """Number of batches `batch_iterator` yields for this epoch (splits included)."""
     return len(plan_batches(graphs, batch_size, budgets, seed, epoch, shuffle, drop_remainder))
 

@@ -16,6 +16,7 @@ flagged in /present, so reading gives back exactly the labels each structure had
 File attributes: ``orbjax_format`` (int), ``method``, ``tblite_version``,
 ``orbital_order``, ``units``, plus whatever the writer passed.
 """
+
 from __future__ import annotations
 
 import functools
@@ -35,8 +36,14 @@ FORMAT_VERSION = 1
 UNITS = "positions/cell: Å; energy: eV; forces: eV/Å; stress: eV/Å³; dipole: e·Å; charges/populations: e"
 KINDS = ("structure", "atom", "shell", "orbital")
 _KIND_OF_DIM = {"n": "atom", "s": "shell", "o": "orbital"}
-_UNIT_OF_SUFFIX = {"energy": "eV", "forces": "eV/Å", "stress": "eV/Å³", "dipole": "e·Å",
-                   "charges": "e", "populations": "e"}
+_UNIT_OF_SUFFIX = {
+    "energy": "eV",
+    "forces": "eV/Å",
+    "stress": "eV/Å³",
+    "dipole": "e·Å",
+    "charges": "e",
+    "populations": "e",
+}
 
 
 class DatasetError(ValueError):
@@ -53,8 +60,12 @@ class DatasetError(ValueError):
 
 
 # ----------------------------------------------------------------------------- writing
-def write_dataset(path: str | os.PathLike, structures: list[Structure], attrs: dict[str, Any] | None = None,
-                  compact: bool = False) -> None:
+def write_dataset(
+    path: str | os.PathLike,
+    structures: list[Structure],
+    attrs: dict[str, Any] | None = None,
+    compact: bool = False,
+) -> None:
     """Write `structures` to `path` atomically (temp file in the same folder + os.replace).
 
     `attrs` are stored as file attributes (str, numbers, bools or numpy arrays); ``method``,
@@ -65,7 +76,12 @@ def write_dataset(path: str | os.PathLike, structures: list[Structure], attrs: d
     give float32 labels back as float32.
     """
     path = Path(path)
-    file_attrs = {"method": "", "tblite_version": _tblite_version(), "orbital_order": ORBITAL_ORDER, "units": UNITS}
+    file_attrs = {
+        "method": "",
+        "tblite_version": _tblite_version(),
+        "orbital_order": ORBITAL_ORDER,
+        "units": UNITS,
+    }
     file_attrs.update(attrs or {})
     file_attrs["orbjax_format"] = FORMAT_VERSION
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
@@ -80,7 +96,9 @@ def write_dataset(path: str | os.PathLike, structures: list[Structure], attrs: d
         tmp.unlink(missing_ok=True)
 
 
-def _put(group: h5py.Group, name: str, data: np.ndarray, compact: bool, keep_float64: bool = False) -> h5py.Dataset:
+def _put(
+    group: h5py.Group, name: str, data: np.ndarray, compact: bool, keep_float64: bool = False
+) -> h5py.Dataset:
     """group[name] = data; compact: float64 → float32 (unless `keep_float64`) and gzip."""
     data = np.asarray(data)
     if not compact:
@@ -102,13 +120,26 @@ def _write_structures(f: h5py.File, structures: list[Structure], compact: bool =
     g["charge"] = np.array([s.charge for s in structures], np.float64)
     g["multiplicity"] = np.array([s.multiplicity for s in structures], np.int64)
     g.create_dataset("name", data=[s.name for s in structures], dtype=text)
-    g.create_dataset("mol_id", data=["" if s.mol_id is None else str(s.mol_id) for s in structures], dtype=text)
+    g.create_dataset(
+        "mol_id", data=["" if s.mol_id is None else str(s.mol_id) for s in structures], dtype=text
+    )
     g["has_mol_id"] = np.array([s.mol_id is not None for s in structures], bool)
-    g.create_dataset("info", data=[json.dumps(s.info, default=_json_default) for s in structures], dtype=text)
+    g.create_dataset(
+        "info", data=[json.dumps(s.info, default=_json_default) for s in structures], dtype=text
+    )
     a = f.create_group("atoms")
-    _put(a, "atomic_numbers", np.concatenate([s.atomic_numbers for s in structures] or [np.zeros(0, np.int64)]),
-         compact)
-    _put(a, "positions", np.concatenate([s.positions for s in structures] or [np.zeros((0, 3))]), compact)
+    _put(
+        a,
+        "atomic_numbers",
+        np.concatenate([s.atomic_numbers for s in structures] or [np.zeros(0, np.int64)]),
+        compact,
+    )
+    _put(
+        a,
+        "positions",
+        np.concatenate([s.positions for s in structures] or [np.zeros((0, 3))]),
+        compact,
+    )
 
 
 def _write_labels(f: h5py.File, structures: list[Structure], compact: bool = False) -> None:
@@ -118,7 +149,9 @@ def _write_labels(f: h5py.File, structures: list[Structure], compact: bool = Fal
         kind = label_kind(key, structures)
         values = [s.labels.get(key) for s in structures]
         data = _concatenate(key, kind, values, structures)
-        ds = _put(labels, key, data, compact, keep_float64=kind == "structure")  # totals: 10⁴ eV to the μeV
+        ds = _put(
+            labels, key, data, compact, keep_float64=kind == "structure"
+        )  # totals: 10⁴ eV to the μeV
         ds.attrs["kind"] = kind
         ds.attrs["unit"] = label_unit(key, data.dtype)
         present[key] = np.array([v is not None for v in values], bool)
@@ -128,13 +161,17 @@ def _concatenate(key: str, kind: str, values: list, structures: list[Structure])
     """Stack per-structure values of one label, filling absent ones with NaN / −1."""
     given = [np.asarray(v) for v in values if v is not None]
     if any(v.dtype.kind not in "fiub" for v in given):
-        raise ValueError(f"label {key!r}: only numeric labels can be written, got dtype {given[0].dtype}")
+        raise ValueError(
+            f"label {key!r}: only numeric labels can be written, got dtype {given[0].dtype}"
+        )
     is_float = any(v.dtype.kind == "f" for v in given)
     dtype, fill = (np.float64, np.nan) if is_float else (np.int64, -1)
     lead = 0 if kind == "structure" else 1
     trailing = {v.shape[lead:] for v in given}
     if len(trailing) > 1:
-        raise ValueError(f"label {key!r} ({kind}) has inconsistent shapes across structures: {sorted(trailing)}")
+        raise ValueError(
+            f"label {key!r} ({kind}) has inconsistent shapes across structures: {sorted(trailing)}"
+        )
     tail = trailing.pop()
     blocks = []
     for s, v in zip(structures, values):
@@ -142,7 +179,9 @@ def _concatenate(key: str, kind: str, values: list, structures: list[Structure])
         if v is None:
             blocks.append(np.full((1 if rows is None else rows, *tail), fill, dtype))
         elif rows is not None and len(v) != rows:
-            raise ValueError(f"structure {s.name!r}: label {key!r} has {len(v)} rows, expected {rows} ({kind})")
+            raise ValueError(
+                f"structure {s.name!r}: label {key!r} has {len(v)} rows, expected {rows} ({kind})"
+            )
         else:
             blocks.append(np.asarray(v, dtype).reshape(-1, *tail))
     return np.concatenate(blocks) if blocks else np.zeros((0, *tail), dtype)
@@ -173,9 +212,15 @@ def _segment_length(s: Structure, kind: str) -> int:
     """Rows this structure contributes to labels of `kind` (0 if it has none of them)."""
     if kind == "atom":
         return s.n_atoms
-    lengths = {len(v) for k, v in s.labels.items() if _KIND_OF_DIM.get((LABEL_SHAPES.get(k) or ("",))[0]) == kind}
+    lengths = {
+        len(v)
+        for k, v in s.labels.items()
+        if _KIND_OF_DIM.get((LABEL_SHAPES.get(k) or ("",))[0]) == kind
+    }
     if len(lengths) > 1:
-        raise ValueError(f"structure {s.name!r}: {kind} labels disagree on the number of {kind}s: {sorted(lengths)}")
+        raise ValueError(
+            f"structure {s.name!r}: {kind} labels disagree on the number of {kind}s: {sorted(lengths)}"
+        )
     return lengths.pop() if lengths else 0
 
 
@@ -192,15 +237,19 @@ def read_dataset(path: str | os.PathLike) -> tuple[list[Structure], dict[str, An
     return [build() for _, build in items], attrs
 
 
-def dataset_items(path: str | os.PathLike) -> tuple[list[tuple[str, Callable[[], Structure]]], dict[str, Any]]:
+def dataset_items(
+    path: str | os.PathLike,
+) -> tuple[list[tuple[str, Callable[[], Structure]]], dict[str, Any]]:
     """([(structure name, builder)], file attrs): the file's arrays are read and checked
     now, each `Structure` is built (and validated) by its builder, so that a reader can
     skip one bad structure and keep the rest. Builders raise `DatasetError` with ``index``."""
     arrays, attrs = read_arrays(path)
     st = arrays["structures"]
     offsets = {kind: _offsets(st[f"n_{kind}s"]) for kind in ("atom", "shell", "orbital")}
-    items = [(str(st["name"][i]), functools.partial(_build_structure, path, arrays, offsets, i))
-             for i in range(len(st["n_atoms"]))]
+    items = [
+        (str(st["name"][i]), functools.partial(_build_structure, path, arrays, offsets, i))
+        for i in range(len(st["n_atoms"]))
+    ]
     return items, attrs
 
 
@@ -216,11 +265,16 @@ def _build_structure(path, arrays: dict, offsets: dict, i: int) -> Structure:
     a, b = offsets["atom"][i], offsets["atom"][i + 1]
     try:
         return Structure(
-            atomic_numbers=at["atomic_numbers"][a:b], positions=at["positions"][a:b],
-            cell=st["cell"][i], pbc=st["pbc"][i], name=st["name"][i],
+            atomic_numbers=at["atomic_numbers"][a:b],
+            positions=at["positions"][a:b],
+            cell=st["cell"][i],
+            pbc=st["pbc"][i],
+            name=st["name"][i],
             mol_id=st["mol_id"][i] if st["has_mol_id"][i] else None,
-            charge=float(st["charge"][i]), multiplicity=int(st["multiplicity"][i]),
-            labels=labels, info=json.loads(st["info"][i]),
+            charge=float(st["charge"][i]),
+            multiplicity=int(st["multiplicity"][i]),
+            labels=labels,
+            info=json.loads(st["info"][i]),
         )
     except (StructureError, json.JSONDecodeError) as err:
         raise DatasetError(path, f"structure {i}: {err}", index=i) from err
@@ -239,11 +293,16 @@ def read_arrays(path: str | os.PathLike) -> tuple[dict[str, dict], dict[str, Any
             arrays = {
                 "structures": {k: _read(ds) for k, ds in _group(path, f, "structures").items()},
                 "atoms": {k: _read(ds) for k, ds in _group(path, f, "atoms").items()},
-                "labels": {k: (ds[()], str(ds.attrs.get("kind", ""))) for k, ds in _group(path, f, "labels").items()},
+                "labels": {
+                    k: (ds[()], str(ds.attrs.get("kind", "")))
+                    for k, ds in _group(path, f, "labels").items()
+                },
                 "present": {k: ds[()] for k, ds in _group(path, f, "present").items()},
             }
     except OSError as err:
-        raise DatasetError(path, f"cannot read as HDF5 ({err}); the file may be truncated or not a dataset") from err
+        raise DatasetError(
+            path, f"cannot read as HDF5 ({err}); the file may be truncated or not a dataset"
+        ) from err
     _check_lengths(path, arrays)
     return arrays, attrs
 
@@ -253,7 +312,9 @@ def _check_format(path, attrs: dict) -> None:
     if version is None:
         raise DatasetError(path, "not an orbjax dataset (no 'orbjax_format' attribute)")
     if int(version) > FORMAT_VERSION:
-        raise DatasetError(path, f"format version {version} is newer than this orbjax reads ({FORMAT_VERSION})")
+        raise DatasetError(
+            path, f"format version {version} is newer than this orbjax reads ({FORMAT_VERSION})"
+        )
 
 
 def _group(path, f: h5py.File, name: str) -> h5py.Group:
@@ -266,8 +327,19 @@ def _read(ds: h5py.Dataset) -> np.ndarray:
     return ds.asstr()[()] if h5py.check_string_dtype(ds.dtype) else ds[()]
 
 
-_STRUCTURE_KEYS = ("n_atoms", "n_shells", "n_orbitals", "cell", "pbc", "charge", "multiplicity",
-                   "name", "mol_id", "has_mol_id", "info")
+_STRUCTURE_KEYS = (
+    "n_atoms",
+    "n_shells",
+    "n_orbitals",
+    "cell",
+    "pbc",
+    "charge",
+    "multiplicity",
+    "name",
+    "mol_id",
+    "has_mol_id",
+    "info",
+)
 
 
 def _check_lengths(path, arrays: dict) -> None:
@@ -286,15 +358,22 @@ def _check_lengths(path, arrays: dict) -> None:
         expected[kind] = int(st[counts].sum())
     for key in _STRUCTURE_KEYS:
         if len(st[key]) != n:
-            raise DatasetError(path, f"'/structures/{key}' has {len(st[key])} entries, expected {n} structures")
+            raise DatasetError(
+                path, f"'/structures/{key}' has {len(st[key])} entries, expected {n} structures"
+            )
     for key, value in at.items():
         if len(value) != expected["atom"]:
-            raise DatasetError(path, f"'/atoms/{key}' has {len(value)} rows, but n_atoms sums to {expected['atom']}")
+            raise DatasetError(
+                path,
+                f"'/atoms/{key}' has {len(value)} rows, but n_atoms sums to {expected['atom']}",
+            )
     for key, (data, kind) in arrays["labels"].items():
         if kind not in KINDS:
             raise DatasetError(path, f"label '{key}' has unknown kind {kind!r}")
         if len(data) != expected[kind]:
-            raise DatasetError(path, f"label '{key}' ({kind}) has {len(data)} rows, expected {expected[kind]}")
+            raise DatasetError(
+                path, f"label '{key}' ({kind}) has {len(data)} rows, expected {expected[kind]}"
+            )
         if key not in arrays["present"] or len(arrays["present"][key]) != n:
             raise DatasetError(path, f"'/present/{key}' missing or not of length {n}")
 

@@ -20,6 +20,7 @@ subtracted; jax casts to float32 itself unless x64 is enabled):
            cell [1,3,3] Å f64, pbc [1,3] bool, total_charge [1] e.
   senders, receivers [e] i32; n_node, n_edge [1] i32.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -59,7 +60,9 @@ def structure_to_graph(
     )
 
 
-def geometry_graph(positions, atomic_numbers, cell, senders, receivers, shifts, xp=np) -> jraph.GraphsTuple:
+def geometry_graph(
+    positions, atomic_numbers, cell, senders, receivers, shifts, xp=np
+) -> jraph.GraphsTuple:
     """One unlabelled graph: only what `predict` reads (the potential's graphs).
 
     Args:
@@ -71,12 +74,23 @@ def geometry_graph(positions, atomic_numbers, cell, senders, receivers, shifts, 
         nodes={"positions": positions, "atomic_numbers": xp.asarray(atomic_numbers, xp.int32)},
         edges={"shifts": shifts},
         globals={"cell": cell[None], "total_charge": xp.zeros(1, positions.dtype)},
-        senders=xp.asarray(senders), receivers=xp.asarray(receivers),
-        n_node=xp.asarray([positions.shape[0]], xp.int32), n_edge=xp.asarray([senders.shape[0]], xp.int32))
+        senders=xp.asarray(senders),
+        receivers=xp.asarray(receivers),
+        n_node=xp.asarray([positions.shape[0]], xp.int32),
+        n_edge=xp.asarray([senders.shape[0]], xp.int32),
+    )
 
 
-def potential_graph(name: str, positions, atomic_numbers, cell, pbc, cutoff: float,
-                    budget: PaddingBudget | None = None, headroom: float = 1.1) -> tuple[jraph.GraphsTuple, PaddingBudget]:
+def potential_graph(
+    name: str,
+    positions,
+    atomic_numbers,
+    cell,
+    pbc,
+    cutoff: float,
+    budget: PaddingBudget | None = None,
+    headroom: float = 1.1,
+) -> tuple[jraph.GraphsTuple, PaddingBudget]:
     """One unlabelled structure as the padded host graph a potential evaluates, and its budget.
 
     The cheap geometry checks, the numpy neighbour list (contacts checked on it), and padding
@@ -98,7 +112,9 @@ def potential_graph(name: str, positions, atomic_numbers, cell, pbc, cutoff: flo
     return pad_batch([graph], budget), budget
 
 
-def structures_to_graphs(structures: Sequence[Structure], cutoff: float, **keys) -> list[jraph.GraphsTuple]:
+def structures_to_graphs(
+    structures: Sequence[Structure], cutoff: float, **keys
+) -> list[jraph.GraphsTuple]:
     """`structure_to_graph` over a sequence (keys: energy_key, forces_key)."""
     return [structure_to_graph(s, cutoff, **keys) for s in structures]
 

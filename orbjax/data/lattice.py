@@ -1,6 +1,7 @@
 """Lattice geometry, one description read by the neighbour lists, the potential's periodic
 images and the supercell labels: a non-degenerate frame for cells with open directions,
 and the spacing of lattice planes (how wide a cell is in each lattice direction)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,7 +33,9 @@ def plane_spacing(cell, pbc, xp=np):
     cutoff and strongly skewed ones (a lattice vector's length does not)."""
     frame = lattice_frame(cell, pbc, xp)
     volume = xp.abs(xp.linalg.det(frame))
-    areas = xp.stack([xp.linalg.norm(xp.cross(frame[(k + 1) % 3], frame[(k + 2) % 3])) for k in range(3)])
+    areas = xp.stack(
+        [xp.linalg.norm(xp.cross(frame[(k + 1) % 3], frame[(k + 2) % 3])) for k in range(3)]
+    )
     return volume / areas
 
 

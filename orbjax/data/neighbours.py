@@ -10,6 +10,7 @@ shift `shift` [Å] such that the edge vector is
 
 with ``shift = S @ cell`` for the integer image S. Both directions of every pair are listed.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -43,10 +44,13 @@ def neighbour_list(
     elif not pbc.all():
         cell = _close_open_directions(positions, cell, pbc, cutoff)
     if abs(np.linalg.det(cell)) < 1e-9:
-        raise ValueError(f"the cell {cell.tolist()} (pbc {pbc.tolist()}) has no volume: its periodic lattice "
-                         "vectors are linearly dependent")
+        raise ValueError(
+            f"the cell {cell.tolist()} (pbc {pbc.tolist()}) has no volume: its periodic lattice "
+            "vectors are linearly dependent"
+        )
     i, j, images = NeighborList(cutoff=float(cutoff), full_list=True).compute(
-        points=positions, box=cell, periodic=pbc.tolist(), quantities="ijS")
+        points=positions, box=cell, periodic=pbc.tolist(), quantities="ijS"
+    )
     images[:, ~pbc] = 0  # no images along open directions (lattice vectors, not x/y/z)
     shifts = images.astype(np.float64) @ cell
     return j.astype(np.int32), i.astype(np.int32), shifts
@@ -81,8 +85,11 @@ def brute_force_neighbour_list(positions, cell, pbc, cutoff):
         keep = dist[i, j] > 0  # drop the atom itself in the home cell
         senders.append(j[keep]), receivers.append(i[keep])
         shifts.append(np.repeat(shift[None], keep.sum(), axis=0))
-    return (np.concatenate(senders).astype(np.int32), np.concatenate(receivers).astype(np.int32),
-            np.concatenate(shifts).reshape(-1, 3))
+    return (
+        np.concatenate(senders).astype(np.int32),
+        np.concatenate(receivers).astype(np.int32),
+        np.concatenate(shifts).reshape(-1, 3),
+    )
 
 
 def image_range(cell: np.ndarray, pbc: np.ndarray, cutoff: float, positions=None) -> list[int]:
@@ -98,9 +105,14 @@ def image_range(cell: np.ndarray, pbc: np.ndarray, cutoff: float, positions=None
     spacing = plane_spacing(cell, pbc, np)
     spread = np.zeros(3)
     if positions is not None and len(positions) and pbc.any():
-        frac = np.asarray(positions, np.float64) @ np.linalg.inv(lattice_frame(cell, pbc, np))  # [n_atoms, 3]
+        frac = np.asarray(positions, np.float64) @ np.linalg.inv(
+            lattice_frame(cell, pbc, np)
+        )  # [n_atoms, 3]
         spread = frac.max(axis=0) - frac.min(axis=0)
-    return [int(np.ceil(cutoff / spacing[axis] + spread[axis])) + 1 if pbc[axis] else 0 for axis in range(3)]
+    return [
+        int(np.ceil(cutoff / spacing[axis] + spread[axis])) + 1 if pbc[axis] else 0
+        for axis in range(3)
+    ]
 
 
 def minimum_distance(positions, cell, pbc) -> tuple[float, tuple[int, int]]:

@@ -22,6 +22,7 @@ missing (ANI files mark absent labels that way).
 Errors are `StructureError`s (a `ValueError`) naming the file, the structure and the
 problem; `ReadError` is the file-level kind (malformed or truncated file).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -146,8 +147,13 @@ def read_structures(
     good, bad = _read(path, format, keys, index, on_error)
     if bad:
         shown = "; ".join(reason for _, reason in bad[:3])
-        log.warning("%s: skipped %d bad structure(s): %s%s", path, len(bad), shown,
-                    " ..." if len(bad) > 3 else "")
+        log.warning(
+            "%s: skipped %d bad structure(s): %s%s",
+            path,
+            len(bad),
+            shown,
+            " ..." if len(bad) > 3 else "",
+        )
     return good
 
 
@@ -176,11 +182,16 @@ class NumberedStructures:
     def first(self, n: int) -> "NumberedStructures":
         """Only the first `n` frames of the file (readable or not)."""
         keep = [k for k, p in enumerate(self.positions) if p < n]
-        return NumberedStructures([self.structures[k] for k in keep], [self.positions[k] for k in keep],
-                                  [u for u in self.unreadable if u[0] < n])
+        return NumberedStructures(
+            [self.structures[k] for k in keep],
+            [self.positions[k] for k in keep],
+            [u for u in self.unreadable if u[0] < n],
+        )
 
 
-def read_structures_numbered(path, format: str | None = None, keys: KeyMap | None = None) -> NumberedStructures:
+def read_structures_numbered(
+    path, format: str | None = None, keys: KeyMap | None = None
+) -> NumberedStructures:
     """Every structure of `path`, keeping each one's position in the file.
 
     Like `read_structures_with_failures`, but an unreadable frame keeps its place, so
@@ -329,7 +340,13 @@ def _convert(label, raw, keys: KeyMap, n, name, file_key) -> np.ndarray:
         raw = voigt_6_to_full_3x3_stress(raw) if raw.shape == (6,) else raw.reshape(3, 3)
     if label == "energy" and raw.shape == (1,):
         raw = raw.reshape(())
-    expected = {"energy": (), "forces": (n, 3), "stress": (3, 3), "dipole": (3,), "dft_charges": (n,)}
+    expected = {
+        "energy": (),
+        "forces": (n, 3),
+        "stress": (3, 3),
+        "dipole": (3,),
+        "dft_charges": (n,),
+    }
     if raw.shape != expected[label]:
         raise StructureError(
             name, f"key {file_key!r} ({label}) has shape {raw.shape}, expected {expected[label]}"
@@ -412,8 +429,14 @@ def _extxyz_items(path: Path, keys: KeyMap, index) -> Iterator[_Item]:
     for i in _select(len(frames), index):
         line, lines, problem = frames[i]
         name = f"{path.name}:{i}"
-        yield name, (lambda name=name, line=line, lines=lines, problem=problem:
-                     _xyz_frame(path, name, line, lines, problem, keys))
+        yield (
+            name,
+            (
+                lambda name=name, line=line, lines=lines, problem=problem: _xyz_frame(
+                    path, name, line, lines, problem, keys
+                )
+            ),
+        )
 
 
 def _split_xyz(path: Path) -> list[tuple[int, list[str], str | None]]:
@@ -433,12 +456,20 @@ def _split_xyz(path: Path) -> list[tuple[int, list[str], str | None]]:
             continue
         token = lines[i].split()[0]
         if not token.isdigit():
-            frames.append((i + 1, [], f"expected the number of atoms, found {lines[i].strip()[:60]!r}"))
+            frames.append(
+                (i + 1, [], f"expected the number of atoms, found {lines[i].strip()[:60]!r}")
+            )
             break
         n = int(token)
         if i + 2 + n > len(lines):
-            frames.append((i + 1, [], f"file is truncated: frame of {n} atoms needs lines "
-                                      f"{i + 1}–{i + 2 + n}, file has {len(lines)} lines"))
+            frames.append(
+                (
+                    i + 1,
+                    [],
+                    f"file is truncated: frame of {n} atoms needs lines "
+                    f"{i + 1}–{i + 2 + n}, file has {len(lines)} lines",
+                )
+            )
             break
         frames.append((i + 1, lines[i : i + 2 + n], None))
         i += 2 + n
@@ -451,9 +482,13 @@ def _xyz_frame(path, name, line, lines, problem, keys) -> Structure:
     try:
         atoms = ase.io.read(io.StringIO("".join(lines)), format="extxyz")
     except KeyError as e:  # ASE's symbol lookup
-        raise ReadError(path, f"unknown element symbol {e.args[0]!r}", structure=name, line=line) from e
+        raise ReadError(
+            path, f"unknown element symbol {e.args[0]!r}", structure=name, line=line
+        ) from e
     except Exception as e:  # noqa: BLE001 -- any parser failure is a malformed frame
-        raise ReadError(path, f"malformed frame: {type(e).__name__}: {e}", structure=name, line=line) from e
+        raise ReadError(
+            path, f"malformed frame: {type(e).__name__}: {e}", structure=name, line=line
+        ) from e
     results = atoms.calc.results if atoms.calc is not None else {}
     return _from_atoms(atoms, name, keys, (results, atoms.arrays, atoms.info), dict(atoms.info))
 
@@ -465,7 +500,9 @@ def _db_items(path: Path, keys: KeyMap, index) -> Iterator[_Item]:
     import ase.db
 
     try:
-        rows = list(ase.db.connect(str(path), type="db" if path.suffix != ".json" else "json").select())
+        rows = list(
+            ase.db.connect(str(path), type="db" if path.suffix != ".json" else "json").select()
+        )
     except Exception as e:  # noqa: BLE001 -- sqlite/json errors of all kinds
         raise ReadError(path, f"cannot read ASE database: {type(e).__name__}: {e}") from e
     for i in _select(len(rows), index):
@@ -477,7 +514,9 @@ def _db_row(path, row, name, keys) -> Structure:
     try:
         atoms = row.toatoms()
     except Exception as e:  # noqa: BLE001
-        raise ReadError(path, f"cannot rebuild atoms: {type(e).__name__}: {e}", structure=name) from e
+        raise ReadError(
+            path, f"cannot rebuild atoms: {type(e).__name__}: {e}", structure=name
+        ) from e
     results = atoms.calc.results if atoms.calc is not None else {}
     kvp = dict(row.key_value_pairs)
     info = {**kvp, "db_id": row.id}
@@ -506,8 +545,14 @@ def _ani_items(path: Path, keys: KeyMap, index) -> Iterator[_Item]:
         for i in _select(len(flat), index):
             group, conf = flat[i]
             name = f"{path.name}:{group}:{conf}"
-            yield name, (lambda g=group, c=conf, name=name:
-                         _ani_conformation(path, f, g, c, name, keys, cache))
+            yield (
+                name,
+                (
+                    lambda g=group, c=conf, name=name: _ani_conformation(
+                        path, f, g, c, name, keys, cache
+                    )
+                ),
+            )
 
 
 def _ani_groups(path, f) -> list[tuple[str, int]]:
@@ -526,8 +571,11 @@ def _ani_groups(path, f) -> list[tuple[str, int]]:
         raise ReadError(path, "no ANI-layout group (a group with a 'coordinates' dataset) found")
     for group, shape in found:
         if len(shape) != 3 or shape[2] != 3:
-            raise ReadError(path, f"'coordinates' has shape {shape}, expected [n_conf, n_atoms, 3]",
-                            structure=group)
+            raise ReadError(
+                path,
+                f"'coordinates' has shape {shape}, expected [n_conf, n_atoms, 3]",
+                structure=group,
+            )
     return [(group, shape[0]) for group, shape in found]
 
 
@@ -539,7 +587,9 @@ def _ani_group_data(path, f, group, cache) -> dict[str, np.ndarray]:
             g = f[group]
             cache[group] = {k: v[()] for k, v in g.items() if hasattr(v, "shape")}
         except Exception as e:  # noqa: BLE001
-            raise ReadError(path, f"cannot read group (corrupt or truncated?): {e}", structure=group) from e
+            raise ReadError(
+                path, f"cannot read group (corrupt or truncated?): {e}", structure=group
+            ) from e
     return cache[group]
 
 
@@ -553,8 +603,11 @@ def _ani_conformation(path, f, group, conf, name, keys: KeyMap, cache) -> Struct
             return None
         arr = data[key]
         if arr.ndim == 0 or arr.shape[0] != n_conf:
-            raise StructureError(name, f"key {key!r} has shape {arr.shape}, expected {n_conf} "
-                                       "conformations along its first axis")
+            raise StructureError(
+                name,
+                f"key {key!r} has shape {arr.shape}, expected {n_conf} "
+                "conformations along its first axis",
+            )
         value = arr[conf]
         if key == keys.dft_charges and value.shape == (n + 1,):
             value = value[:n]  # ANI/COMP6 charge arrays carry one trailing extra entry
@@ -626,5 +679,7 @@ def _build_orbjax(path: Path, name: str, build) -> Structure:
         return build()
     except ValueError as e:  # DatasetError naming the structure, usually from a StructureError
         cause = e.__cause__
-        problem = cause.problem if isinstance(cause, StructureError) else getattr(e, "problem", str(e))
+        problem = (
+            cause.problem if isinstance(cause, StructureError) else getattr(e, "problem", str(e))
+        )
         raise ReadError(path, problem, structure=name) from e

@@ -8,6 +8,7 @@ the training split, moves whole per-atom vectors (all orbitals of an atom togeth
 another atom of the same element. Per-element means, variances and the orbital layout stay
 exactly as they were; which environment a value belongs to is lost.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,7 +23,9 @@ PER_ORBITAL = ("xtb_orbital_populations",)  # atom of an orbital: xtb_orbital_sh
 PER_SHELL = ("xtb_shell_populations",)  # atom of a shell: xtb_shell_atom
 
 
-def shuffle_within_element(structures: list[Structure], labels: tuple[str, ...], seed: int) -> list[Structure]:
+def shuffle_within_element(
+    structures: list[Structure], labels: tuple[str, ...], seed: int
+) -> list[Structure]:
     """Copies of `structures` whose `labels` are permuted among same-element atoms.
 
     Structures without a label (e.g. frames left unlabelled, whose targets the loss masks)
@@ -31,9 +34,13 @@ def shuffle_within_element(structures: list[Structure], labels: tuple[str, ...],
     """
     for label in labels:
         if label not in PER_ATOM + PER_ORBITAL + PER_SHELL:
-            raise ValueError(f"cannot shuffle {label!r}: one of {PER_ATOM + PER_ORBITAL + PER_SHELL}")
+            raise ValueError(
+                f"cannot shuffle {label!r}: one of {PER_ATOM + PER_ORBITAL + PER_SHELL}"
+            )
         if structures and not any(label in s.labels for s in structures):
-            raise ValueError(f"no structure carries a {label!r} label to shuffle (first: {structures[0].name!r})")
+            raise ValueError(
+                f"no structure carries a {label!r} label to shuffle (first: {structures[0].name!r})"
+            )
     out = [dataclasses.replace(s, labels=dict(s.labels)) for s in structures]
     for k, label in enumerate(labels):
         _shuffle_label(out, label, np.random.default_rng([seed, 7, k]))
@@ -66,7 +73,9 @@ def _shuffle_label(structures: list[Structure], label: str, rng: np.random.Gener
     for z, members in blocks.items():
         sizes = {len(idx) for _, idx in members}
         if len(sizes) != 1:
-            raise ValueError(f"{label}: atoms of element Z={z} carry different numbers of values {sorted(sizes)}")
+            raise ValueError(
+                f"{label}: atoms of element Z={z} carry different numbers of values {sorted(sizes)}"
+            )
         perm = rng.permutation(len(members))
         for (dst_s, dst_idx), src in zip(members, perm):
             src_s, src_idx = members[src]

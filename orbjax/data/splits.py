@@ -5,6 +5,7 @@ between near-duplicates, not generalisation, so `by="mol_id"` keeps every molecu
 single split. Everything is a pure function of `seed`; the training subsample for learning
 curves (`n_train`) is nested: a smaller `n_train` picks a subset of a larger one.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -23,7 +24,9 @@ class SplitError(ValueError):
     """
 
     def __init__(self, split: str, n_groups: int, by: str, targets):
-        super().__init__(f"{split} split is empty: {n_groups} groups ({by}) are too few for {targets}")
+        super().__init__(
+            f"{split} split is empty: {n_groups} groups ({by}) are too few for {targets}"
+        )
         self.split, self.n_groups, self.by, self.targets = split, n_groups, by, targets
 
 
@@ -65,7 +68,9 @@ def split_indices(
         if target > 0 and len(idx) == 0:
             raise SplitError(name, len(unique), by, targets)
     if n_train is not None:
-        train = _nested_subsample(train, n_train, seed if subsample_seed is None else subsample_seed)
+        train = _nested_subsample(
+            train, n_train, seed if subsample_seed is None else subsample_seed
+        )
     return train, val, test
 
 
@@ -83,7 +88,11 @@ def _group_keys(items, by: str) -> np.ndarray:
     keys = []
     for i, item in enumerate(items):
         if isinstance(item, Structure):
-            keys.append(f"id:{item.mol_id}" if item.mol_id is not None else f"formula:{formula(item.atomic_numbers)}")
+            keys.append(
+                f"id:{item.mol_id}"
+                if item.mol_id is not None
+                else f"formula:{formula(item.atomic_numbers)}"
+            )
         else:
             keys.append(f"id:{item}" if item is not None else f"alone:{i}")
     return np.array(keys, dtype=object).astype(str)
@@ -106,7 +115,9 @@ def _targets(n: int, fractions, sizes) -> np.ndarray:
         return targets
     fractions = np.asarray(fractions, np.float64)
     if len(fractions) != 3 or (fractions < 0).any() or abs(fractions.sum() - 1) > 1e-6:
-        raise ValueError(f"fractions {tuple(fractions)} must be 3 non-negative numbers summing to 1")
+        raise ValueError(
+            f"fractions {tuple(fractions)} must be 3 non-negative numbers summing to 1"
+        )
     return fractions * n
 
 

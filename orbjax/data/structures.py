@@ -7,6 +7,7 @@ Units: positions and cell in Å, energies in eV, forces in eV/Å, stress in eV/�
 convention: positive = tensile), charges and orbital populations in elementary charges,
 dipoles in e·Å.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -119,15 +120,21 @@ def _check_charge_and_spin(s: Structure) -> None:
     if not np.isfinite(s.charge):
         raise StructureError(s.name, f"non-finite total charge {s.charge}")
     if not float(s.multiplicity).is_integer() or s.multiplicity < 1:
-        raise StructureError(s.name, f"multiplicity {s.multiplicity} is not a positive integer (it is 2S+1)")
+        raise StructureError(
+            s.name, f"multiplicity {s.multiplicity} is not a positive integer (it is 2S+1)"
+        )
     n_electrons = int(s.atomic_numbers.sum()) - s.charge
     if n_electrons < 0:
         raise StructureError(
-            s.name, f"charge {s.charge:g} removes more electrons than the {int(s.atomic_numbers.sum())} the atoms have")
+            s.name,
+            f"charge {s.charge:g} removes more electrons than the {int(s.atomic_numbers.sum())} the atoms have",
+        )
     if s.multiplicity - 1 > n_electrons:
         raise StructureError(
-            s.name, f"multiplicity {s.multiplicity} needs {s.multiplicity - 1} unpaired electrons, "
-                    f"but charge {s.charge:g} leaves {n_electrons:g} electrons")
+            s.name,
+            f"multiplicity {s.multiplicity} needs {s.multiplicity - 1} unpaired electrons, "
+            f"but charge {s.charge:g} leaves {n_electrons:g} electrons",
+        )
 
 
 def check_geometry(name: str, positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray) -> None:
@@ -141,7 +148,9 @@ def check_geometry(name: str, positions: np.ndarray, cell: np.ndarray, pbc: np.n
     check_cell(name, cell, pbc)
 
 
-def check_contacts(name: str, positions, senders, receivers, shifts, min_distance: float = MIN_DISTANCE) -> None:
+def check_contacts(
+    name: str, positions, senders, receivers, shifts, min_distance: float = MIN_DISTANCE
+) -> None:
     """Overlapping atoms, read off a neighbour list (edge vector positions[j] − positions[i] +
     shift) that the caller has anyway, e.g. the ASE calculator on every step."""
     if len(senders) == 0:
@@ -153,7 +162,10 @@ def check_contacts(name: str, positions, senders, receivers, shifts, min_distanc
 
 
 def _overlap(name, i, j, distance, min_distance):
-    raise StructureError(name, f"atoms {i} and {j} are {distance:.3g} Å apart (< {min_distance} Å): overlapping atoms")
+    raise StructureError(
+        name,
+        f"atoms {i} and {j} are {distance:.3g} Å apart (< {min_distance} Å): overlapping atoms",
+    )
 
 
 def check_cell(name: str, cell: np.ndarray, pbc: np.ndarray) -> None:
@@ -167,7 +179,10 @@ def check_cell(name: str, cell: np.ndarray, pbc: np.ndarray) -> None:
         raise StructureError(name, "non-finite cell")
     periodic = cell[pbc]
     lengths = np.linalg.norm(periodic, axis=1)
-    if lengths.min() < 1e-6 or np.linalg.svd(periodic / lengths[:, None], compute_uv=False).min() < 1e-6:
+    if (
+        lengths.min() < 1e-6
+        or np.linalg.svd(periodic / lengths[:, None], compute_uv=False).min() < 1e-6
+    ):
         raise StructureError(name, "periodic cell has zero volume (degenerate lattice vectors)")
 
 

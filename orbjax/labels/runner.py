@@ -23,6 +23,7 @@ Atoms closer than `CLOSE_FACTOR` × the sum of their covalent radii (two H at 0.
 the 0.1 Å overlap check of `Structure` but give forces of ~10³ eV/Å) are warned about
 (`CloseAtomsWarning`), or recorded as failures with ``close_atoms="refuse"``.
 """
+
 from __future__ import annotations
 
 import concurrent.futures as cf
@@ -52,7 +53,9 @@ _SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_
 OUTPUT_SUFFIXES = (".h5", ".hdf5")  # the output is always an orbjax HDF5 dataset
 CLOSE_FACTOR = 0.5  # × (r_cov,i + r_cov,j): closer pairs are warned about or refused
 CLOSE_ATOMS = ("warn", "refuse")
-TBLITE_DEFAULT_TEMPERATURE = "tblite default (300 K)"  # metadata value for electronic_temperature=None
+TBLITE_DEFAULT_TEMPERATURE = (
+    "tblite default (300 K)"  # metadata value for electronic_temperature=None
+)
 CELL_AS_GIVEN = "none (cells labelled as given)"  # metadata value for min_cell_length=None
 
 
@@ -140,9 +143,14 @@ def label_structures(
     if min_cell_length is not None:
         min_cell_length = float(min_cell_length)
         if not np.isfinite(min_cell_length) or min_cell_length <= 0:
-            raise ValueError(f"min_cell_length must be a positive number of Å, not {min_cell_length!r}")
-    options = {k: v for k, v in (("electronic_temperature", kelvin), ("min_cell_length", min_cell_length))
-               if v is not None}  # xtb options that differ from the defaults
+            raise ValueError(
+                f"min_cell_length must be a positive number of Å, not {min_cell_length!r}"
+            )
+    options = {
+        k: v
+        for k, v in (("electronic_temperature", kelvin), ("min_cell_length", min_cell_length))
+        if v is not None
+    }  # xtb options that differ from the defaults
     start = time.perf_counter()
     out = Path(out_path)
     parts, failures = _parts_dir(out), out.with_name(out.name + ".failures.jsonl")
@@ -151,7 +159,9 @@ def label_structures(
     fingerprints = [structure_fingerprint(s) for s in structures]
     key = _job_key(fingerprints, positions, unreadable, method, orbitals, close_atoms, options)
     if not parts.exists() and _finished(out, key):
-        return _already_done(out, failures, len(structures) + len(unreadable), len(unreadable), start)
+        return _already_done(
+            out, failures, len(structures) + len(unreadable), len(unreadable), start
+        )
     refused = _close_atom_failures(structures, positions, refuse=close_atoms == "refuse")
     if not parts.exists():
         failures.unlink(missing_ok=True)  # a fresh job: forget failures of an older one
@@ -161,31 +171,53 @@ def label_structures(
     done.update({i: r for i, r in refused.items() if i not in done})
     todo = [i for i in range(len(structures)) if i not in done]
     chunks = [todo[k : k + chunk_size] for k in range(0, len(todo), chunk_size)]
-    for result in _run_chunks(structures, chunks, method, orbitals, n_workers, progress, len(done), options):
+    for result in _run_chunks(
+        structures, chunks, method, orbitals, n_workers, progress, len(done), options
+    ):
         _write_part(parts, result, fingerprints, method, orbitals, options)
         _append_failures(failures, result, positions)
         done.update(result)
     labelled = _merge(structures, done, positions)
     _rewrite_failures(failures, done, unreadable, positions)
-    n_total, n_failed = len(structures) + len(unreadable), len(structures) + len(unreadable) - len(labelled)
-    write_dataset(out, labelled, {
-        "method": method, "orbitals": bool(orbitals), "n_failed": n_failed, "n_structures": n_total,
-        "n_labelled": len(labelled), "failures_file": failures.name, "input_key": key,
-        "electronic_temperature_K": TBLITE_DEFAULT_TEMPERATURE if kelvin is None else kelvin,
-        "min_cell_length_A": CELL_AS_GIVEN if min_cell_length is None else min_cell_length,
-    })
+    n_total, n_failed = (
+        len(structures) + len(unreadable),
+        len(structures) + len(unreadable) - len(labelled),
+    )
+    write_dataset(
+        out,
+        labelled,
+        {
+            "method": method,
+            "orbitals": bool(orbitals),
+            "n_failed": n_failed,
+            "n_structures": n_total,
+            "n_labelled": len(labelled),
+            "failures_file": failures.name,
+            "input_key": key,
+            "electronic_temperature_K": TBLITE_DEFAULT_TEMPERATURE if kelvin is None else kelvin,
+            "min_cell_length_A": CELL_AS_GIVEN if min_cell_length is None else min_cell_length,
+        },
+    )
     shutil.rmtree(parts)
     return LabelReport(
-        n_structures=n_total, n_labelled=len(labelled), n_failed=n_failed, n_computed=len(todo),
-        out_path=out, failures_path=failures, seconds=time.perf_counter() - start, n_unreadable=len(unreadable),
+        n_structures=n_total,
+        n_labelled=len(labelled),
+        n_failed=n_failed,
+        n_computed=len(todo),
+        out_path=out,
+        failures_path=failures,
+        seconds=time.perf_counter() - start,
+        n_unreadable=len(unreadable),
     )
 
 
 def check_output_name(out_path) -> None:
     """Refuse an output name that says another format: the output is always HDF5."""
     if Path(out_path).suffix.lower() not in OUTPUT_SUFFIXES:
-        raise ValueError(f"{out_path}: the labelled dataset is written as orbjax HDF5; name the output "
-                         f"*.h5 or *.hdf5 (other formats, e.g. extxyz, are not written)")
+        raise ValueError(
+            f"{out_path}: the labelled dataset is written as orbjax HDF5; name the output "
+            f"*.h5 or *.hdf5 (other formats, e.g. extxyz, are not written)"
+        )
 
 
 def _check_arguments(out_path, method: str, orbitals: bool, close_atoms: str) -> None:
@@ -193,7 +225,9 @@ def _check_arguments(out_path, method: str, orbitals: bool, close_atoms: str) ->
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     if orbitals and method != "GFN1-xTB":
-        raise ValueError(f"orbital populations are GFN1-xTB labels; use orbitals=False with {method}")
+        raise ValueError(
+            f"orbital populations are GFN1-xTB labels; use orbitals=False with {method}"
+        )
     if close_atoms not in CLOSE_ATOMS:
         raise ValueError(f"close_atoms must be one of {CLOSE_ATOMS}, not {close_atoms!r}")
 
@@ -208,34 +242,50 @@ def _positions(structures, source_indices) -> list[int]:
 
 def _numbered(unreadable) -> list[tuple[int | None, str, str]]:
     """Unreadable entries as (index or None, name, reason)."""
-    return [(None, *u) if len(u) == 2 else (None if u[0] is None else int(u[0]), u[1], u[2]) for u in unreadable]
+    return [
+        (None, *u) if len(u) == 2 else (None if u[0] is None else int(u[0]), u[1], u[2])
+        for u in unreadable
+    ]
 
 
 def structure_fingerprint(s: Structure) -> str:
     """Short hash of what determines the xTB result (elements, geometry, charge, spin)."""
     h = hashlib.sha1()
-    for array in (s.atomic_numbers.astype(np.int64), np.round(s.positions, 8), np.round(s.cell, 8), s.pbc):
+    for array in (
+        s.atomic_numbers.astype(np.int64),
+        np.round(s.positions, 8),
+        np.round(s.cell, 8),
+        s.pbc,
+    ):
         h.update(np.ascontiguousarray(array).tobytes())
     h.update(f"{s.charge:g} {s.multiplicity}".encode())
     return h.hexdigest()[:16]
 
 
 # ----------------------------------------------------------------------------- workers
-def _run_chunks(structures, chunks, method, orbitals, n_workers, progress, n_done,
-                options=None) -> Iterator[dict[int, _Done]]:
+def _run_chunks(
+    structures, chunks, method, orbitals, n_workers, progress, n_done, options=None
+) -> Iterator[dict[int, _Done]]:
     """Yield the results of each chunk as it finishes (in completion order)."""
     from tqdm.auto import tqdm
 
     if not chunks:
         return
     n_workers = min(n_workers or _available_cores(), len(chunks))
-    bar = tqdm(total=len(structures), initial=n_done, unit="structure", disable=not progress, desc=method)
-    context = multiprocessing.get_context("spawn")  # fresh interpreters: env set before tblite loads
-    with _environment(_SINGLE_THREAD_ENV), cf.ProcessPoolExecutor(
-        n_workers, mp_context=context, initializer=_init_worker
-    ) as pool:
+    bar = tqdm(
+        total=len(structures), initial=n_done, unit="structure", disable=not progress, desc=method
+    )
+    context = multiprocessing.get_context(
+        "spawn"
+    )  # fresh interpreters: env set before tblite loads
+    with (
+        _environment(_SINGLE_THREAD_ENV),
+        cf.ProcessPoolExecutor(n_workers, mp_context=context, initializer=_init_worker) as pool,
+    ):
         futures = [
-            pool.submit(_label_chunk, chunk, [structures[i] for i in chunk], method, orbitals, options)
+            pool.submit(
+                _label_chunk, chunk, [structures[i] for i in chunk], method, orbitals, options
+            )
             for chunk in chunks
         ]
         try:
@@ -243,7 +293,9 @@ def _run_chunks(structures, chunks, method, orbitals, n_workers, progress, n_don
                 result = future.result()
                 yield result
                 bar.update(len(result))
-                bar.set_postfix(failed=sum(r.reason is not None for r in result.values()), refresh=False)
+                bar.set_postfix(
+                    failed=sum(r.reason is not None for r in result.values()), refresh=False
+                )
         finally:
             for future in futures:
                 future.cancel()
@@ -254,12 +306,19 @@ def _init_worker() -> None:
     os.environ.update(_SINGLE_THREAD_ENV)
 
 
-def _label_chunk(indices: list[int], structures: list[Structure], method: str, orbitals: bool,
-                 options: dict | None = None) -> dict[int, _Done]:
+def _label_chunk(
+    indices: list[int],
+    structures: list[Structure],
+    method: str,
+    orbitals: bool,
+    options: dict | None = None,
+) -> dict[int, _Done]:
     out = {}
     for i, s in zip(indices, structures):
         try:
-            out[i] = _Done(label_structure(s, method=method, orbitals=orbitals, **(options or {})), s.name)
+            out[i] = _Done(
+                label_structure(s, method=method, orbitals=orbitals, **(options or {})), s.name
+            )
         except StructureError as err:
             out[i] = _Done(None, s.name, err.problem)
         except Exception as err:  # noqa: BLE001 — record any failure and go on
@@ -294,7 +353,9 @@ def _parts_dir(out: Path) -> Path:
     return out.with_name(out.name + ".parts")
 
 
-def _write_part(parts: Path, result: dict[int, _Done], fingerprints, method, orbitals, options=None) -> None:
+def _write_part(
+    parts: Path, result: dict[int, _Done], fingerprints, method, orbitals, options=None
+) -> None:
     """One chunk → ``part-<first index>-<random>.npz``, atomically (temp file + os.replace).
 
     No fsync: the page cache survives a killed process; a part damaged by a machine crash
@@ -327,8 +388,12 @@ def _pack(labels: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     out = {}
     for key in sorted({k for d in labels for k in d}):
         values = [np.asarray(d[key]) if key in d else None for d in labels]
-        out[f"rows/{key}"] = np.array([_ABSENT if v is None else v.shape[0] if v.ndim else _SCALAR for v in values])
-        out[f"data/{key}"] = np.concatenate([v if v.ndim else v[None] for v in values if v is not None])
+        out[f"rows/{key}"] = np.array(
+            [_ABSENT if v is None else v.shape[0] if v.ndim else _SCALAR for v in values]
+        )
+        out[f"data/{key}"] = np.concatenate(
+            [v if v.ndim else v[None] for v in values if v is not None]
+        )
     return out
 
 
@@ -338,7 +403,7 @@ def _unpack(z, n: int) -> list[dict[str, np.ndarray]]:
     for name in z.files:
         if not name.startswith("rows/"):
             continue
-        key = name[len("rows/"):]
+        key = name[len("rows/") :]
         rows, data, start = z[name], z[f"data/{key}"], 0
         for d, r in zip(out, rows):
             if r == _ABSENT:
@@ -349,8 +414,9 @@ def _unpack(z, n: int) -> list[dict[str, np.ndarray]]:
     return out
 
 
-def _load_parts(parts: Path, fingerprints: list[str], method: str, orbitals: bool,
-                options: dict | None = None) -> dict[int, _Done]:
+def _load_parts(
+    parts: Path, fingerprints: list[str], method: str, orbitals: bool, options: dict | None = None
+) -> dict[int, _Done]:
     """Results of earlier runs; raise if they belong to another input or other settings."""
     for tmp in parts.glob(".*.tmp"):
         tmp.unlink()  # a part that was being written when the job died
@@ -359,7 +425,11 @@ def _load_parts(parts: Path, fingerprints: list[str], method: str, orbitals: boo
         part = _read_part(path)
         if part is None:
             continue
-        if part["method"] != method or part["orbitals"] != bool(orbitals) or part["options"] != (options or {}):
+        if (
+            part["method"] != method
+            or part["orbitals"] != bool(orbitals)
+            or part["options"] != (options or {})
+        ):
             raise ValueError(
                 f"{path} was made with method={part['method']}, orbitals={part['orbitals']}, "
                 f"options={part['options']}; delete {parts} to start over with "
@@ -367,11 +437,15 @@ def _load_parts(parts: Path, fingerprints: list[str], method: str, orbitals: boo
             )
         for i, fp, done_i in zip(part["indices"], part["fingerprints"], part["results"]):
             if i >= len(fingerprints) or fingerprints[i] != fp:
-                raise ValueError(f"{path}: structure {i} ({done_i.name}) is not the input's structure {i}; "
-                                 f"the input changed since the interrupted run: delete {parts}")
+                raise ValueError(
+                    f"{path}: structure {i} ({done_i.name}) is not the input's structure {i}; "
+                    f"the input changed since the interrupted run: delete {parts}"
+                )
             if i in done:
-                raise ValueError(f"{path}: structure {i} ({done_i.name}) is labelled twice; were two jobs "
-                                 f"writing to {parts}? Delete it to start over")
+                raise ValueError(
+                    f"{path}: structure {i} ({done_i.name}) is labelled twice; were two jobs "
+                    f"writing to {parts}? Delete it to start over"
+                )
             done[i] = done_i
     return done
 
@@ -387,8 +461,14 @@ def _read_part(path: Path) -> dict | None:
                 for lab, name, reason in zip(labels, z["names"], z["reasons"])
             ]
             options = json.loads(str(z["xtb_options"])) if "xtb_options" in z.files else {}
-            return dict(indices=indices, fingerprints=[str(f) for f in z["fingerprints"]], results=results,
-                        method=str(z["method"]), orbitals=bool(z["orbitals"]), options=options)
+            return dict(
+                indices=indices,
+                fingerprints=[str(f) for f in z["fingerprints"]],
+                results=results,
+                method=str(z["method"]),
+                orbitals=bool(z["orbitals"]),
+                options=options,
+            )
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         warnings.warn(f"{path} is damaged ({err}); its structures will be labelled again")
         path.unlink()
@@ -406,19 +486,33 @@ def close_pairs(s: Structure, factor: float = CLOSE_FACTOR) -> list[tuple[int, i
     from ase.data import covalent_radii
 
     z = np.asarray(s.atomic_numbers)
-    if len(z) < 2 or (z < 1).any() or (z >= len(covalent_radii)).any() or not np.isfinite(s.positions).all():
+    if (
+        len(z) < 2
+        or (z < 1).any()
+        or (z >= len(covalent_radii)).any()
+        or not np.isfinite(s.positions).all()
+    ):
         return []
     radii = covalent_radii[z]  # [n] Å
     try:
-        senders, receivers, shifts = neighbour_list(s.positions, s.cell, s.pbc, 2 * factor * radii.max())
+        senders, receivers, shifts = neighbour_list(
+            s.positions, s.cell, s.pbc, 2 * factor * radii.max()
+        )
     except (ValueError, np.linalg.LinAlgError):  # a degenerate cell; the labeller names it
         return []
     distance = np.linalg.norm(s.positions[senders] - s.positions[receivers] + shifts, axis=1)
     limit = factor * (radii[senders] + radii[receivers])
     hit = (distance < limit) & (receivers <= senders)  # each pair once (self-images: i == j)
     order = np.argsort(distance[hit])
-    return [(int(receivers[hit][k]), int(senders[hit][k]), float(distance[hit][k]), float(limit[hit][k]))
-            for k in order]
+    return [
+        (
+            int(receivers[hit][k]),
+            int(senders[hit][k]),
+            float(distance[hit][k]),
+            float(limit[hit][k]),
+        )
+        for k in order
+    ]
 
 
 def _close_atom_failures(structures, positions, refuse: bool) -> dict[int, _Done]:
@@ -432,9 +526,12 @@ def _close_atom_failures(structures, positions, refuse: bool) -> dict[int, _Done
         if refuse:
             failures[i] = _Done(None, s.name, reason)
         else:
-            warnings.warn(f"structure {s.name!r} (input index {positions[i]}): {reason}; labelled anyway "
-                          f"(close_atoms='refuse' / --refuse-close-atoms records it as a failure)",
-                          CloseAtomsWarning, stacklevel=3)
+            warnings.warn(
+                f"structure {s.name!r} (input index {positions[i]}): {reason}; labelled anyway "
+                f"(close_atoms='refuse' / --refuse-close-atoms records it as a failure)",
+                CloseAtomsWarning,
+                stacklevel=3,
+            )
     return failures
 
 
@@ -444,12 +541,16 @@ def _close_reason(s: Structure, pairs) -> str:
     i, j, distance, limit = pairs[0]
     zi, zj = chemical_symbols[s.atomic_numbers[i]], chemical_symbols[s.atomic_numbers[j]]
     more = f" ({len(pairs) - 1} more such pairs)" if len(pairs) > 1 else ""
-    return (f"atoms {i} ({zi}) and {j} ({zj}) are {distance:.3g} Å apart, closer than {CLOSE_FACTOR:g} × the "
-            f"sum of their covalent radii ({limit:.3g} Å){more}")
+    return (
+        f"atoms {i} ({zi}) and {j} ({zj}) are {distance:.3g} Å apart, closer than {CLOSE_FACTOR:g} × the "
+        f"sum of their covalent radii ({limit:.3g} Å){more}"
+    )
 
 
 # ----------------------------------------------------------------------------- finished jobs
-def _job_key(fingerprints, positions, unreadable, method, orbitals, close_atoms, options=None) -> str:
+def _job_key(
+    fingerprints, positions, unreadable, method, orbitals, close_atoms, options=None
+) -> str:
     """Hash of everything that decides a job's output: equal keys, equal results.
 
     xtb options (electronic temperature, minimum cell length) enter only when set, so
@@ -476,36 +577,55 @@ def _finished(out: Path, key: str) -> bool:
         return False
 
 
-def _already_done(out: Path, failures: Path, n_structures: int, n_unreadable: int, start: float) -> LabelReport:
+def _already_done(
+    out: Path, failures: Path, n_structures: int, n_unreadable: int, start: float
+) -> LabelReport:
     import h5py
 
     with h5py.File(out, "r") as f:
         n_labelled = int(f.attrs["n_labelled"])
-    return LabelReport(n_structures=n_structures, n_labelled=n_labelled, n_failed=n_structures - n_labelled,
-                       n_computed=0, out_path=out, failures_path=failures, seconds=time.perf_counter() - start,
-                       n_unreadable=n_unreadable, already_done=True)
+    return LabelReport(
+        n_structures=n_structures,
+        n_labelled=n_labelled,
+        n_failed=n_structures - n_labelled,
+        n_computed=0,
+        out_path=out,
+        failures_path=failures,
+        seconds=time.perf_counter() - start,
+        n_unreadable=n_unreadable,
+        already_done=True,
+    )
 
 
 # ----------------------------------------------------------------------------- output
-def _merge(structures: list[Structure], done: dict[int, _Done], positions: list[int]) -> list[Structure]:
+def _merge(
+    structures: list[Structure], done: dict[int, _Done], positions: list[int]
+) -> list[Structure]:
     """Labelled structures in input order; ``info["source_index"]`` is the input position."""
     missing = [i for i in range(len(structures)) if i not in done]
     if missing:
         raise RuntimeError(f"structures {missing[:10]} were never labelled")
     return [
-        s.replace(labels={**s.labels, **done[i].labels}, info={**s.info, "source_index": positions[i]})
+        s.replace(
+            labels={**s.labels, **done[i].labels}, info={**s.info, "source_index": positions[i]}
+        )
         for i, s in enumerate(structures)
         if done[i].reason is None
     ]
 
 
 def _failure_records(result: dict[int, _Done], positions: list[int]) -> list[dict]:
-    return [{"index": positions[i], "name": r.name, "reason": r.reason}
-            for i, r in sorted(result.items()) if r.reason is not None]
+    return [
+        {"index": positions[i], "name": r.name, "reason": r.reason}
+        for i, r in sorted(result.items())
+        if r.reason is not None
+    ]
 
 
 def _unreadable_records(unreadable) -> list[dict]:
-    return [{"index": index, "name": str(name), "reason": reason} for index, name, reason in unreadable]
+    return [
+        {"index": index, "name": str(name), "reason": reason} for index, name, reason in unreadable
+    ]
 
 
 def _lines(records: list[dict]) -> list[str]:

@@ -15,6 +15,7 @@ Files beside the output ``OUT``:
 Chunks follow a fixed random order of the input (`order_seed`), so the parts that exist at
 any moment are a random subset of the molecules.
 """
+
 from __future__ import annotations
 
 import concurrent.futures as cf
@@ -31,7 +32,12 @@ import numpy as np
 
 from orbjax.data.dataset import read_dataset, write_dataset
 from orbjax.data.structures import Structure, StructureError
-from orbjax.labels.runner import _SINGLE_THREAD_ENV, _available_cores, _environment, check_output_name
+from orbjax.labels.runner import (
+    _SINGLE_THREAD_ENV,
+    _available_cores,
+    _environment,
+    check_output_name,
+)
 from orbjax.labels.sampler import SampleSettings, embed_smiles, molecule_seed, sample_molecule
 
 SMILES_SUFFIXES = (".txt", ".smi", ".smiles", ".tsv")
@@ -60,7 +66,9 @@ class SampleReport:
     seconds: float
 
 
-def read_molecules(path: str | os.PathLike, limit: int | None = None, key_preset: str = "default") -> list[Molecule]:
+def read_molecules(
+    path: str | os.PathLike, limit: int | None = None, key_preset: str = "default"
+) -> list[Molecule]:
     """Molecules of a SMILES file (``mol_id<TAB>SMILES`` or one SMILES per line; ``#``
     comments) or of any structure file `orbjax.data.readers.read_structures` reads."""
     path = Path(path)
@@ -72,8 +80,15 @@ def read_molecules(path: str | os.PathLike, limit: int | None = None, key_preset
         from orbjax.data.readers import KEY_PRESETS, read_structures
 
         structures = read_structures(path, keys=KEY_PRESETS[key_preset])
-        molecules = [Molecule(i, s.name, str(s.mol_id if s.mol_id is not None else s.name),
-                              structure=s.replace(labels={})) for i, s in enumerate(structures)]
+        molecules = [
+            Molecule(
+                i,
+                s.name,
+                str(s.mol_id if s.mol_id is not None else s.name),
+                structure=s.replace(labels={}),
+            )
+            for i, s in enumerate(structures)
+        ]
     molecules = molecules[:limit] if limit else molecules
     if not molecules:
         raise ValueError(f"{path}: no molecules")
@@ -86,7 +101,9 @@ def _smiles_molecules(path: Path) -> list[Molecule]:
         fields = line.split()
         if not fields or fields[0].startswith("#"):
             continue
-        mol_id, smiles = (fields[0], fields[1]) if len(fields) > 1 else (f"m{len(out):06d}", fields[0])
+        mol_id, smiles = (
+            (fields[0], fields[1]) if len(fields) > 1 else (f"m{len(out):06d}", fields[0])
+        )
         out.append(Molecule(len(out), f"{path.name}:{mol_id}", mol_id, smiles=smiles))
     return out
 
@@ -117,16 +134,24 @@ def sample_molecules(
     if max_chunks is not None:
         todo = todo[:max_chunks]
     n_before = sum(len(c) for k, c in enumerate(chunks) if _part_path(parts, k).exists())
-    for k, frames, failures in _run(molecules, chunks, todo, settings, seed, n_workers, progress, n_before):
-        write_dataset(_part_path(parts, k), frames, {"failures": json.dumps(failures), "chunk": k}, compact=True)
+    for k, frames, failures in _run(
+        molecules, chunks, todo, settings, seed, n_workers, progress, n_before
+    ):
+        write_dataset(
+            _part_path(parts, k),
+            frames,
+            {"failures": json.dumps(failures), "chunk": k},
+            compact=True,
+        )
     finished = all(_part_path(parts, k).exists() for k in range(len(chunks)))
     report = collect(out, complete=True) if finished else _report(parts, len(molecules))
     report.seconds = time.perf_counter() - start
     return report
 
 
-def collect(out_path: str | os.PathLike, complete: bool = False, dest: str | os.PathLike | None = None
-            ) -> SampleReport:
+def collect(
+    out_path: str | os.PathLike, complete: bool = False, dest: str | os.PathLike | None = None
+) -> SampleReport:
     """Write `dest` (default `out_path`) and its failures file from the parts of the job
     writing `out_path` that exist now, in input order.
 
@@ -141,11 +166,21 @@ def collect(out_path: str | os.PathLike, complete: bool = False, dest: str | os.
     frames.sort(key=lambda s: (s.info["input_index"], s.info["frame"]))
     failures.sort(key=lambda f: f["index"])
     n_done = _n_done(frames, failures)
-    write_dataset(out, frames, {
-        "method": "GFN1-xTB", "orbitals": bool(job["settings"]["orbitals"]), "sampler": json.dumps(job),
-        "complete": bool(complete and n_done == job["n_molecules"]), "n_molecules": job["n_molecules"],
-        "n_molecules_done": n_done, "n_failed": len(failures), "failures_file": out.name + ".failures.jsonl",
-    }, compact=True)
+    write_dataset(
+        out,
+        frames,
+        {
+            "method": "GFN1-xTB",
+            "orbitals": bool(job["settings"]["orbitals"]),
+            "sampler": json.dumps(job),
+            "complete": bool(complete and n_done == job["n_molecules"]),
+            "n_molecules": job["n_molecules"],
+            "n_molecules_done": n_done,
+            "n_failed": len(failures),
+            "failures_file": out.name + ".failures.jsonl",
+        },
+        compact=True,
+    )
     with open(out.with_name(out.name + ".failures.jsonl"), "w") as f:
         f.writelines(json.dumps(x) + "\n" for x in failures)
     return SampleReport(job["n_molecules"], n_done, len(failures), len(frames), out, 0.0)
@@ -153,7 +188,9 @@ def collect(out_path: str | os.PathLike, complete: bool = False, dest: str | os.
 
 def _report(parts: Path, n_molecules: int) -> SampleReport:
     frames, failures = _read_parts(parts)
-    return SampleReport(n_molecules, _n_done(frames, failures), len(failures), len(frames), None, 0.0)
+    return SampleReport(
+        n_molecules, _n_done(frames, failures), len(failures), len(frames), None, 0.0
+    )
 
 
 def _n_done(frames: list[Structure], failures: list[dict]) -> int:
@@ -192,8 +229,14 @@ def _job_key(molecules, settings, seed, chunk_size, order_seed) -> dict:
         h.update(f"{m.index}\t{m.mol_id}\t{m.smiles}\t".encode())
         if m.structure is not None:
             h.update(m.structure.atomic_numbers.tobytes() + m.structure.positions.tobytes())
-    return {"input": h.hexdigest()[:16], "n_molecules": len(molecules), "seed": seed, "chunk_size": chunk_size,
-            "order_seed": order_seed, "settings": dataclasses.asdict(settings)}
+    return {
+        "input": h.hexdigest()[:16],
+        "n_molecules": len(molecules),
+        "seed": seed,
+        "chunk_size": chunk_size,
+        "order_seed": order_seed,
+        "settings": dataclasses.asdict(settings),
+    }
 
 
 def _claim(parts: Path, key: dict) -> None:
@@ -205,8 +248,10 @@ def _claim(parts: Path, key: dict) -> None:
         old = json.loads(job.read_text())
         if old != key:
             diff = sorted(k for k in key if old.get(k) != key[k])
-            raise ValueError(f"{parts} belongs to a sampling job with other {', '.join(diff)}; "
-                             f"delete it to start over, or rerun with the settings of {job}")
+            raise ValueError(
+                f"{parts} belongs to a sampling job with other {', '.join(diff)}; "
+                f"delete it to start over, or rerun with the settings of {job}"
+            )
     else:
         job.write_text(json.dumps(key, indent=1))
     for tmp in parts.glob(".*.tmp*"):
@@ -220,11 +265,25 @@ def _run(molecules, chunks, todo, settings, seed, n_workers, progress, n_before)
     if not todo:
         return
     n_workers = min(n_workers or _available_cores(), len(todo))
-    bar = tqdm(total=len(molecules), initial=n_before, unit="molecule", disable=not progress, desc="GFN1 MD")
+    bar = tqdm(
+        total=len(molecules),
+        initial=n_before,
+        unit="molecule",
+        disable=not progress,
+        desc="GFN1 MD",
+    )
     n_frames = n_failed = 0
-    context = multiprocessing.get_context("spawn")  # fresh interpreters: env set before tblite loads
-    with _environment(_SINGLE_THREAD_ENV), cf.ProcessPoolExecutor(n_workers, mp_context=context) as pool:
-        futures = {pool.submit(_sample_chunk, [molecules[i] for i in chunks[k]], settings, seed): k for k in todo}
+    context = multiprocessing.get_context(
+        "spawn"
+    )  # fresh interpreters: env set before tblite loads
+    with (
+        _environment(_SINGLE_THREAD_ENV),
+        cf.ProcessPoolExecutor(n_workers, mp_context=context) as pool,
+    ):
+        futures = {
+            pool.submit(_sample_chunk, [molecules[i] for i in chunks[k]], settings, seed): k
+            for k in todo
+        }
         try:
             for future in cf.as_completed(futures):
                 frames, failures = future.result()
@@ -244,10 +303,18 @@ def _sample_chunk(molecules: list[Molecule], settings: SampleSettings, seed: int
         try:
             frames.extend(_sample_one(m, settings, seed))
         except StructureError as err:
-            failures.append({"index": m.index, "mol_id": m.mol_id, "name": m.name, "reason": err.problem})
+            failures.append(
+                {"index": m.index, "mol_id": m.mol_id, "name": m.name, "reason": err.problem}
+            )
         except Exception as err:  # noqa: BLE001 — record any failure and go on
-            failures.append({"index": m.index, "mol_id": m.mol_id, "name": m.name,
-                             "reason": f"{type(err).__name__}: {err}"})
+            failures.append(
+                {
+                    "index": m.index,
+                    "mol_id": m.mol_id,
+                    "name": m.name,
+                    "reason": f"{type(err).__name__}: {err}",
+                }
+            )
     return frames, failures
 
 

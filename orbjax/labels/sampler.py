@@ -17,15 +17,24 @@ curves use prefixes).
 
 Units: temperatures K, time step fs, energies eV, forces eV/Å, populations e.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import warnings
 import zlib
+
 import numpy as np
 
 from orbjax.data.structures import Structure, StructureError
-from orbjax.labels.xtb import DEFAULT_RETRIES, XtbResult, check_structure, labels_of, result_of, run_xtb
+from orbjax.labels.xtb import (
+    DEFAULT_RETRIES,
+    XtbResult,
+    check_structure,
+    labels_of,
+    result_of,
+    run_xtb,
+)
 from orbjax.units import BOHR, HARTREE, HARTREE_PER_BOHR
 
 
@@ -95,8 +104,11 @@ def embed_smiles(smiles: str, seed: int, name: str, mol_id: str | None = None) -
     AllChem.MMFFOptimizeMolecule(mol)
     return Structure(
         atomic_numbers=[a.GetAtomicNum() for a in mol.GetAtoms()],
-        positions=mol.GetConformer().GetPositions(), name=name, mol_id=mol_id,
-        charge=float(Chem.GetFormalCharge(mol)), info={"smiles": smiles},
+        positions=mol.GetConformer().GetPositions(),
+        name=name,
+        mol_id=mol_id,
+        charge=float(Chem.GetFormalCharge(mol)),
+        info={"smiles": smiles},
     )
 
 
@@ -107,8 +119,13 @@ class _TBLiteSurface:
         from tblite.interface import Calculator  # late: workers set OMP_NUM_THREADS first
 
         self.structure, self.settings = structure, settings
-        self.calc = Calculator("GFN1-xTB", structure.atomic_numbers, structure.positions / BOHR,
-                               charge=float(structure.charge), uhf=int(structure.multiplicity - 1))
+        self.calc = Calculator(
+            "GFN1-xTB",
+            structure.atomic_numbers,
+            structure.positions / BOHR,
+            charge=float(structure.charge),
+            uhf=int(structure.multiplicity - 1),
+        )
         self.calc.set("verbosity", 0)
         self.calc.set("max-iter", int(settings.max_iter))
         self.integrals = False  # keep P and S of the next single points (kept frames only)
@@ -125,13 +142,21 @@ class _TBLiteSurface:
 
         self.calc.update(positions / BOHR)
         try:
-            self.result = self.calc.singlepoint(self.result) if self.result is not None else self.calc.singlepoint()
+            self.result = (
+                self.calc.singlepoint(self.result)
+                if self.result is not None
+                else self.calc.singlepoint()
+            )
             return result_of(self.calc, self.result, self.structure.name, self.integrals)
         except TBLiteRuntimeError:
             self.result = None  # start the next step from scratch too
             s = self.structure.replace(positions=positions)
-            return run_xtb(s, save_integrals=self.integrals, max_iter=self.settings.max_iter,
-                           retries=DEFAULT_RETRIES)
+            return run_xtb(
+                s,
+                save_integrals=self.integrals,
+                max_iter=self.settings.max_iter,
+                retries=DEFAULT_RETRIES,
+            )
 
 
 def sample_molecule(structure: Structure, seed: int, settings: SampleSettings) -> list[Structure]:
@@ -160,7 +185,10 @@ def sample_molecule(structure: Structure, seed: int, settings: SampleSettings) -
             super().calculate(atoms, properties, system_changes)
             res = surface.evaluate(self.atoms.get_positions())
             last["result"], last["positions"] = res, self.atoms.get_positions().copy()
-            self.results = {"energy": res.energy * HARTREE, "forces": -res.gradient * HARTREE_PER_BOHR}
+            self.results = {
+                "energy": res.energy * HARTREE,
+                "forces": -res.gradient * HARTREE_PER_BOHR,
+            }
 
     rng = np.random.default_rng(seed)
     temperature = float(rng.choice(np.asarray(settings.temperatures, float)))
@@ -169,8 +197,13 @@ def sample_molecule(structure: Structure, seed: int, settings: SampleSettings) -
     MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
     with warnings.catch_warnings():  # fixcm=True (ASE's default) kept: the CHNO DFT set's recipe
         warnings.simplefilter("ignore", FutureWarning)
-        dyn = Langevin(atoms, settings.timestep_fs * units.fs, temperature_K=temperature,
-                       friction=settings.friction, rng=rng)
+        dyn = Langevin(
+            atoms,
+            settings.timestep_fs * units.fs,
+            temperature_K=temperature,
+            friction=settings.friction,
+            rng=rng,
+        )
     frames, done = [], 0
     for k, step in enumerate(settings.kept_steps()):
         if step > done:
@@ -184,9 +217,15 @@ def sample_molecule(structure: Structure, seed: int, settings: SampleSettings) -
         surface.keep_integrals(False)
         positions = last["positions"]
         frame = structure.replace(
-            positions=positions, name=f"{structure.name}/f{k}", labels={},
-            info={**structure.info, "md_temperature": temperature, "md_time_fs": step * settings.timestep_fs,
-                  "frame": k},
+            positions=positions,
+            name=f"{structure.name}/f{k}",
+            labels={},
+            info={
+                **structure.info,
+                "md_temperature": temperature,
+                "md_time_fs": step * settings.timestep_fs,
+                "frame": k,
+            },
         )
         frame.labels = labels_of(last["result"], frame, "GFN1-xTB", settings.orbitals)
         frames.append(frame)

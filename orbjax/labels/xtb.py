@@ -20,6 +20,7 @@ exactly, because tblite computes its Mulliken charges from the same Γ-point P a
 tblite is imported inside the functions: worker processes must set OMP_NUM_THREADS before
 the OpenMP runtime inside tblite loads (see `orbjax.labels.runner`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,9 +41,14 @@ METHODS = ("GFN1-xTB", "GFN2-xTB")
 REFERENCE_VALENCE = np.array(
     [0, 1, 2]
     + list(range(1, 9)) * 2  # Li–Ne, Na–Ar
-    + list(range(1, 12)) + list(range(2, 9))  # K–Cu, Zn–Kr
-    + list(range(1, 12)) + list(range(2, 9))  # Rb–Ag, Cd–Xe
-    + [1, 2] + [3] * 15 + list(range(4, 12)) + list(range(2, 9)),  # Cs, Ba, La–Lu, Hf–Au, Hg–Rn
+    + list(range(1, 12))
+    + list(range(2, 9))  # K–Cu, Zn–Kr
+    + list(range(1, 12))
+    + list(range(2, 9))  # Rb–Ag, Cd–Xe
+    + [1, 2]
+    + [3] * 15
+    + list(range(4, 12))
+    + list(range(2, 9)),  # Cs, Ba, La–Lu, Hf–Au, Hg–Rn
     dtype=np.int64,
 )
 
@@ -64,7 +70,9 @@ def check_electronic_temperature(kelvin: float | None) -> float | None:
         return None
     value = float(kelvin)
     if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"electronic temperature must be a positive number of kelvin, not {kelvin!r}")
+        raise ValueError(
+            f"electronic temperature must be a positive number of kelvin, not {kelvin!r}"
+        )
     return value
 
 
@@ -130,26 +138,47 @@ def label_structure(
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     if orbitals and method != "GFN1-xTB":
-        raise ValueError(f"orbital populations are GFN1-xTB labels; use orbitals=False with {method}")
+        raise ValueError(
+            f"orbital populations are GFN1-xTB labels; use orbitals=False with {method}"
+        )
     if min_cell_length is not None:
         repeats = supercell_repeats(structure, min_cell_length)
         if repeats != (1, 1, 1):
-            big = label_structure(supercell(structure, repeats), method, orbitals, max_iter, retries,
-                                  electronic_temperature)
-            return {**fold_supercell_labels(big, structure, repeats), "xtb_supercell_repeats": np.array(repeats)}
-    res = run_xtb(structure, method, save_integrals=orbitals, max_iter=max_iter, retries=retries,
-                  electronic_temperature=electronic_temperature)
+            big = label_structure(
+                supercell(structure, repeats),
+                method,
+                orbitals,
+                max_iter,
+                retries,
+                electronic_temperature,
+            )
+            return {
+                **fold_supercell_labels(big, structure, repeats),
+                "xtb_supercell_repeats": np.array(repeats),
+            }
+    res = run_xtb(
+        structure,
+        method,
+        save_integrals=orbitals,
+        max_iter=max_iter,
+        retries=retries,
+        electronic_temperature=electronic_temperature,
+    )
     labels = labels_of(res, structure, method, orbitals)
     if min_cell_length is not None:
         labels["xtb_supercell_repeats"] = np.array([1, 1, 1])
     return labels
 
 
-def labels_of(res: XtbResult, structure: Structure, method: str = "GFN1-xTB", orbitals: bool = True
-              ) -> dict[str, np.ndarray]:
+def labels_of(
+    res: XtbResult, structure: Structure, method: str = "GFN1-xTB", orbitals: bool = True
+) -> dict[str, np.ndarray]:
     """The labels of one single point (eV, eV/Å, e): energy, forces, GFN1 charges and, with
     `orbitals`, the populations (`orbital_labels`)."""
-    labels = {"xtb_energy": np.asarray(res.energy * HARTREE), "xtb_forces": -res.gradient * HARTREE_PER_BOHR}
+    labels = {
+        "xtb_energy": np.asarray(res.energy * HARTREE),
+        "xtb_forces": -res.gradient * HARTREE_PER_BOHR,
+    }
     if method == "GFN1-xTB":
         labels["xtb_charges"] = res.charges.copy()
     if orbitals:
@@ -167,23 +196,33 @@ def supercell_repeats(s: Structure, min_cell_length: float) -> tuple[int, int, i
     if not s.is_periodic:
         return (1, 1, 1)
     width = plane_spacing(np.asarray(s.cell, float), np.asarray(s.pbc, bool), np)
-    return tuple(max(1, int(np.ceil(length / width[i] - 1e-9))) if s.pbc[i] else 1 for i in range(3))
+    return tuple(
+        max(1, int(np.ceil(length / width[i] - 1e-9))) if s.pbc[i] else 1 for i in range(3)
+    )
 
 
 def supercell(s: Structure, repeats: Sequence[int]) -> Structure:
     """`s` repeated n1×n2×n3 times, copy by copy (all atoms of copy 0, then copy 1, ...);
     charge and unpaired electrons scale with the number of copies."""
-    shifts = np.array([[a, b, c] for a in range(repeats[0]) for b in range(repeats[1]) for c in range(repeats[2])])
+    shifts = np.array(
+        [[a, b, c] for a in range(repeats[0]) for b in range(repeats[1]) for c in range(repeats[2])]
+    )
     n = len(shifts)
     positions = (s.positions[None] + (shifts @ s.cell)[:, None]).reshape(-1, 3)
     return s.replace(
-        atomic_numbers=np.tile(s.atomic_numbers, n), positions=positions, cell=s.cell * np.asarray(repeats)[:, None],
-        charge=s.charge * n, multiplicity=(s.multiplicity - 1) * n + 1, labels={},
+        atomic_numbers=np.tile(s.atomic_numbers, n),
+        positions=positions,
+        cell=s.cell * np.asarray(repeats)[:, None],
+        charge=s.charge * n,
+        multiplicity=(s.multiplicity - 1) * n + 1,
+        labels={},
         name=f"{s.name} ({'×'.join(map(str, repeats))} supercell)",
     )
 
 
-def fold_supercell_labels(big: dict[str, np.ndarray], s: Structure, repeats: Sequence[int]) -> dict[str, np.ndarray]:
+def fold_supercell_labels(
+    big: dict[str, np.ndarray], s: Structure, repeats: Sequence[int]
+) -> dict[str, np.ndarray]:
     """Labels of `supercell(s, repeats)` → labels of `s` (see `label_structure`)."""
     n = int(np.prod(repeats))
     out = {"xtb_energy": np.asarray(big["xtb_energy"] / n)}
@@ -240,7 +279,9 @@ def check_structure(s: Structure) -> None:
     z = s.atomic_numbers
     if (z > MAX_Z_GFN1).any():
         i = int(np.argmax(z > MAX_Z_GFN1))
-        raise StructureError(s.name, f"element Z={z[i]} at atom {i} is not supported by xTB (Z ≤ {MAX_Z_GFN1})")
+        raise StructureError(
+            s.name, f"element Z={z[i]} at atom {i} is not supported by xTB (Z ≤ {MAX_Z_GFN1})"
+        )
     n_electrons = electron_count(s)
     uhf = s.multiplicity - 1
     # A cell with an odd electron count and multiplicity 1 is a normal metal: tblite smears
@@ -262,20 +303,27 @@ def electron_count(s: Structure) -> int:
     n = int(REFERENCE_VALENCE[s.atomic_numbers].sum() - round(s.charge))
     if n < 0:
         raise StructureError(
-            s.name, f"charge {s.charge:g} removes more electrons than the {n + round(s.charge)} valence electrons"
+            s.name,
+            f"charge {s.charge:g} removes more electrons than the {n + round(s.charge)} valence electrons",
         )
     return n
 
 
-def _singlepoint(s: Structure, method, save_integrals, max_iter, damping, kelvin=None, verbosity=0) -> XtbResult:
+def _singlepoint(
+    s: Structure, method, save_integrals, max_iter, damping, kelvin=None, verbosity=0
+) -> XtbResult:
     from tblite.interface import Calculator  # late: see module docstring
 
     kwargs = {}
     if s.is_periodic:
         kwargs = dict(lattice=s.cell / BOHR, periodic=s.pbc.copy())
     calc = Calculator(
-        method, s.atomic_numbers, s.positions / BOHR,
-        charge=float(s.charge), uhf=int(s.multiplicity - 1), **kwargs,
+        method,
+        s.atomic_numbers,
+        s.positions / BOHR,
+        charge=float(s.charge),
+        uhf=int(s.multiplicity - 1),
+        **kwargs,
     )
     calc.set("verbosity", int(verbosity))
     calc.set("max-iter", int(max_iter))
@@ -315,7 +363,9 @@ def orbital_labels(res: XtbResult, s: Structure, tolerance: float = 1e-5) -> dic
     """
     expected_l = np.concatenate([GFN1_SHELLS[int(z)] for z in s.atomic_numbers])
     if not np.array_equal(res.shell_l, expected_l) or res.density is None:
-        raise RuntimeError(f"{s.name}: tblite basis layout differs from orbjax.orbitals.GFN1_SHELLS")
+        raise RuntimeError(
+            f"{s.name}: tblite basis layout differs from orbjax.orbitals.GFN1_SHELLS"
+        )
     orbital_pop = mulliken_orbital_populations(res.density, res.overlap)  # [n_orbitals] e
     n_shells, n_atoms = len(res.shell_l), s.n_atoms
     shell_pop = np.bincount(res.orbital_shell, orbital_pop, minlength=n_shells)
@@ -342,7 +392,9 @@ def mulliken_orbital_populations(density: np.ndarray, overlap: np.ndarray) -> np
     return np.einsum("mn,nm->m", density, overlap)
 
 
-def onsite_blocks(density: np.ndarray, overlap: np.ndarray, orbital_shell: np.ndarray) -> list[np.ndarray]:
+def onsite_blocks(
+    density: np.ndarray, overlap: np.ndarray, orbital_shell: np.ndarray
+) -> list[np.ndarray]:
     """On-site shell blocks of P·S, one [2l+1, 2l+1] array per shell (tblite order).
 
     Under a rotation R of the structure each block B transforms as D·B·Dᵀ, with D the real

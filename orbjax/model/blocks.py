@@ -1,4 +1,5 @@
 """Interaction block: NequIP-style equivariant convolution with a gated nonlinearity."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -60,25 +61,51 @@ class InteractionBlock(nn.Module):
         n_nodes = node_features.shape[0]
         gate_irreps = _gate_input_irreps(hidden)
 
-        self_connection = e3nn.flax.Linear(gate_irreps, num_indexed_weights=self.n_species, force_irreps_out=True,
-                                           name="self_connection")(species, node_features)
+        self_connection = e3nn.flax.Linear(
+            gate_irreps,
+            num_indexed_weights=self.n_species,
+            force_irreps_out=True,
+            name="self_connection",
+        )(species, node_features)
         h = e3nn.flax.Linear(node_features.irreps, name="linear_up")(node_features)
         layout = message_layout(str(h.irreps), str(edge_sh.irreps), str(hidden), str(gate_irreps))
         only = (e3nn.Irrep("0e"),) if scalars_only else None
-        mlp = RadialMLP((self.radial_hidden,) * self.radial_layers + (layout.irreps.num_irreps,), name="radial_mlp")
+        mlp = RadialMLP(
+            (self.radial_hidden,) * self.radial_layers + (layout.irreps.num_irreps,),
+            name="radial_mlp",
+        )
         groups = weight_groups(layout, only)
         if 0 < self.edge_chunk < senders.shape[0]:
             mlp(edge_radial[:1], groups)  # creates (or binds) the parameters; the chunks apply them
-            radial_weights = functools.partial(RadialMLP(mlp.features, parent=None).apply,
-                                               {"params": mlp.variables["params"]}, groups=groups)
-            aggregated = chunked_messages(layout, h, edge_sh, edge_radial, edge_envelope, radial_weights,
-                                          senders, receivers, n_nodes, self.edge_chunk, only)
+            radial_weights = functools.partial(
+                RadialMLP(mlp.features, parent=None).apply,
+                {"params": mlp.variables["params"]},
+                groups=groups,
+            )
+            aggregated = chunked_messages(
+                layout,
+                h,
+                edge_sh,
+                edge_radial,
+                edge_envelope,
+                radial_weights,
+                senders,
+                receivers,
+                n_nodes,
+                self.edge_chunk,
+                only,
+            )
         else:
             # one [n_edges, multiplicity] weight array per computed message irrep
             weights = [w * edge_envelope[:, None] for w in mlp(edge_radial, groups)]
-            aggregated = aggregate_messages(layout, h, edge_sh, weights, senders, receivers, n_nodes, only)
+            aggregated = aggregate_messages(
+                layout, h, edge_sh, weights, senders, receivers, n_nodes, only
+            )
         aggregated = aggregated / jnp.sqrt(avg_num_neighbors)
-        out = e3nn.flax.Linear(gate_irreps, force_irreps_out=True, name="linear_down")(aggregated) + self_connection
+        out = (
+            e3nn.flax.Linear(gate_irreps, force_irreps_out=True, name="linear_down")(aggregated)
+            + self_connection
+        )
         features = e3nn.gate(out)  # [n_nodes, hidden]
         return features.filter(keep="0e") if scalars_only else features
 
@@ -130,14 +157,19 @@ def message_layout(h_irreps: str, sh_irreps: str, keep: str, filter_ir_out: str)
     out_irs = {ir for _, ir in e3nn.Irreps(filter_ir_out)}
     channels = {mul for mul, _ in h_irreps}
     if len(channels) != 1 or any(mul != 1 for mul, _ in sh_irreps):
-        raise ValueError(f"fast messages need equal multiplicities in h ({h_irreps}) and one copy "
-                         f"of each l in the spherical harmonics ({sh_irreps})")
+        raise ValueError(
+            f"fast messages need equal multiplicities in h ({h_irreps}) and one copy "
+            f"of each l in the spherical harmonics ({sh_irreps})"
+        )
     (channels,) = channels
     h_irs = [ir for _, ir in h_irreps]
     h_offsets = np.cumsum([0] + [ir.dim for ir in h_irs])
     sh_offsets = np.cumsum([0] + [ir.dim for _, ir in sh_irreps])
-    factor = {"component": lambda ir, a, b: np.sqrt(ir.dim), "norm": lambda ir, a, b: np.sqrt(a.dim * b.dim),
-              "none": lambda ir, a, b: 1.0}[e3nn.config("irrep_normalization")]
+    factor = {
+        "component": lambda ir, a, b: np.sqrt(ir.dim),
+        "norm": lambda ir, a, b: np.sqrt(a.dim * b.dim),
+        "none": lambda ir, a, b: 1.0,
+    }[e3nn.config("irrep_normalization")]
     paths = {}  # ir_out → list of (i1, i2), in the order e3nn.tensor_product emits them
     for i1, ir1 in enumerate(h_irs):
         for i2, (_, ir2) in enumerate(sh_irreps):
@@ -151,7 +183,7 @@ def message_layout(h_irreps: str, sh_irreps: str, keep: str, filter_ir_out: str)
         for p, (i1, i2) in enumerate(paths.get(ir, [])):
             ir1, ir2 = h_irs[i1], sh_irreps[i2].ir
             c = np.asarray(e3nn.clebsch_gordan(ir1.l, ir2.l, ir.l)) * factor(ir, ir1, ir2)
-            cg[h_offsets[i1]:h_offsets[i1 + 1], sh_offsets[i2]:sh_offsets[i2 + 1], p] = c
+            cg[h_offsets[i1] : h_offsets[i1 + 1], sh_offsets[i2] : sh_offsets[i2 + 1], p] = c
         blocks.append((ir, keep_h, cg.reshape(h_offsets[-1], sh_offsets[-1], -1)))
         irreps.append((channels * (int(keep_h) + len(paths.get(ir, []))), ir))
     return MessageLayout(e3nn.Irreps(irreps), channels, tuple(blocks))
@@ -168,8 +200,16 @@ def weight_groups(layout: MessageLayout, only=None) -> tuple[tuple[int, int], ..
     return tuple(groups)
 
 
-def aggregate_messages(layout: MessageLayout, h: e3nn.IrrepsArray, sh: e3nn.IrrepsArray,
-                       weights: list[jnp.ndarray], senders, receivers, n_nodes: int, only=None) -> e3nn.IrrepsArray:
+def aggregate_messages(
+    layout: MessageLayout,
+    h: e3nn.IrrepsArray,
+    sh: e3nn.IrrepsArray,
+    weights: list[jnp.ndarray],
+    senders,
+    receivers,
+    n_nodes: int,
+    only=None,
+) -> e3nn.IrrepsArray:
     """Σ_j weights_ij · messages_ij over the senders j of each receiver i.
 
     Args:
@@ -182,15 +222,35 @@ def aggregate_messages(layout: MessageLayout, h: e3nn.IrrepsArray, sh: e3nn.Irre
       [n_nodes, layout.irreps].
     """
     h = h.regroup()
-    messages = _edge_messages(layout, h.irreps, channels_last(h, layout.channels), sh.regroup().array, weights,
-                              senders, only)
-    sums = [None if m is None else jax.ops.segment_sum(m, receivers, num_segments=n_nodes) for m in messages]
+    messages = _edge_messages(
+        layout,
+        h.irreps,
+        channels_last(h, layout.channels),
+        sh.regroup().array,
+        weights,
+        senders,
+        only,
+    )
+    sums = [
+        None if m is None else jax.ops.segment_sum(m, receivers, num_segments=n_nodes)
+        for m in messages
+    ]
     return _from_sums(layout, sums, n_nodes, sh.dtype)
 
 
-def chunked_messages(layout: MessageLayout, h: e3nn.IrrepsArray, sh: e3nn.IrrepsArray, radial: jnp.ndarray,
-                     envelope: jnp.ndarray, radial_weights, senders, receivers, n_nodes: int, chunk: int,
-                     only=None) -> e3nn.IrrepsArray:
+def chunked_messages(
+    layout: MessageLayout,
+    h: e3nn.IrrepsArray,
+    sh: e3nn.IrrepsArray,
+    radial: jnp.ndarray,
+    envelope: jnp.ndarray,
+    radial_weights,
+    senders,
+    receivers,
+    n_nodes: int,
+    chunk: int,
+    only=None,
+) -> e3nn.IrrepsArray:
     """`aggregate_messages` with the radial weights, over the edges `chunk` at a time.
 
     The same sums, but no [n_edges, …] tensor of the messages (or of the radial MLP) is ever
@@ -226,9 +286,13 @@ def chunked_messages(layout: MessageLayout, h: e3nn.IrrepsArray, sh: e3nn.Irreps
         return [None if m is None else total.at[r].add(m) for total, m in zip(sums, messages)], None
 
     c = layout.channels
-    zeros = [jnp.zeros((n_nodes, mul // c, ir.dim, c), x.dtype) if only is None or ir in only else None
-             for mul, ir in layout.irreps]
-    sums, _ = jax.lax.scan(step, zeros, tuple(map(split, (sh.regroup().array, radial, envelope, senders, receivers))))
+    zeros = [
+        jnp.zeros((n_nodes, mul // c, ir.dim, c), x.dtype) if only is None or ir in only else None
+        for mul, ir in layout.irreps
+    ]
+    sums, _ = jax.lax.scan(
+        step, zeros, tuple(map(split, (sh.regroup().array, radial, envelope, senders, receivers)))
+    )
     return _from_sums(layout, sums, n_nodes, x.dtype)
 
 
@@ -239,11 +303,16 @@ def channels_last(h: e3nn.IrrepsArray, channels: int) -> jnp.ndarray:
     with the e3nn layout ([.., C, component]) XLA's backward reductions ran over 1–5-wide
     minor axes at a fraction of the speed."""
     x = h.array.reshape(h.shape[0], -1)
-    chunks = [jnp.swapaxes(x[:, s].reshape(-1, channels, ir.dim), 1, 2) for s, (_, ir) in zip(h.irreps.slices(), h.irreps)]
+    chunks = [
+        jnp.swapaxes(x[:, s].reshape(-1, channels, ir.dim), 1, 2)
+        for s, (_, ir) in zip(h.irreps.slices(), h.irreps)
+    ]
     return jnp.concatenate(chunks, axis=1)
 
 
-def _edge_messages(layout: MessageLayout, h_irreps: e3nn.Irreps, x_nodes, y, weights, senders, only) -> list:
+def _edge_messages(
+    layout: MessageLayout, h_irreps: e3nn.Irreps, x_nodes, y, weights, senders, only
+) -> list:
     """Per message irrep: the weighted messages [n_edges, paths(+1), dim, C] of the edges
     given, or None where `only` skips it. x_nodes: [n_nodes, dim_h, C] (`channels_last`);
     y: [n_edges, dim_sh]."""
@@ -259,9 +328,11 @@ def _edge_messages(layout: MessageLayout, h_irreps: e3nn.Irreps, x_nodes, y, wei
         parts = []
         if keep_h:
             k = [ir_h for _, ir_h in h_irreps].index(ir)
-            parts.append(x[:, None, offsets[k]:offsets[k] + ir.dim, :])  # [n_edges, 1, dim, C]
+            parts.append(x[:, None, offsets[k] : offsets[k] + ir.dim, :])  # [n_edges, 1, dim, C]
         if cg.shape[-1]:
-            a = jnp.einsum("ej,ijd->edi", y, jnp.asarray(cg, y.dtype))  # [n_edges, paths·dim, dim_h]
+            a = jnp.einsum(
+                "ej,ijd->edi", y, jnp.asarray(cg, y.dtype)
+            )  # [n_edges, paths·dim, dim_h]
             tp = jnp.einsum("edi,eic->edc", a, x)  # [n_edges, paths·dim, C]
             parts.append(tp.reshape(x.shape[0], -1, ir.dim, c))  # [n_edges, paths, dim, C]
         out.append(jnp.concatenate(parts, axis=1) * w)  # [n_edges, paths(+1), dim, C]
@@ -270,6 +341,8 @@ def _edge_messages(layout: MessageLayout, h_irreps: e3nn.Irreps, x_nodes, y, wei
 
 def _from_sums(layout: MessageLayout, sums: list, n_nodes: int, dtype) -> e3nn.IrrepsArray:
     """Node sums [n_nodes, paths(+1), dim, C] per message irrep (None: skipped) → e3nn layout."""
-    chunks = [None if m is None else jnp.swapaxes(m, 2, 3).reshape(n_nodes, mul, ir.dim)
-              for m, (mul, ir) in zip(sums, layout.irreps)]
+    chunks = [
+        None if m is None else jnp.swapaxes(m, 2, 3).reshape(n_nodes, mul, ir.dim)
+        for m, (mul, ir) in zip(sums, layout.irreps)
+    ]
     return e3nn.from_chunks(layout.irreps, chunks, (n_nodes,), dtype)

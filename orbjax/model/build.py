@@ -7,6 +7,7 @@ Variables of a model are two collections: "params" (trained) and "statistics" (f
 the training data, float64 on the host; `Statistics.arrays`). Training keeps only "params"
 in its state and adds "statistics" at every call (`with_statistics`).
 """
+
 from __future__ import annotations
 
 import jax
@@ -33,7 +34,9 @@ def model_config(config: ml_collections.ConfigDict, statistics: Statistics) -> M
     head without a loss weight is allowed (it is built and scored, but not trained). Configs
     saved before `model.heads` existed had one head per weighted auxiliary target.
     """
-    weighted = tuple(t for t, w in config.loss.weights.items() if w > 0 and t not in reference_targets())
+    weighted = tuple(
+        t for t, w in config.loss.weights.items() if w > 0 and t not in reference_targets()
+    )
     unknown = [t for t in config.loss.weights if t not in TARGETS]
     if unknown:
         raise ValueError(f"loss.weights has unknown targets {unknown}; known: {sorted(TARGETS)}")
@@ -41,11 +44,14 @@ def model_config(config: ml_collections.ConfigDict, statistics: Statistics) -> M
     heads = tuple(model.get("heads", weighted))
     missing = [t for t in weighted if t not in heads]
     if missing:
-        raise ValueError(f"loss.weights gives {missing} a positive weight but model.heads {heads} has no head "
-                         f"for it: add it, e.g. --config.model.heads=\"{tuple(heads) + tuple(missing)}\"")
+        raise ValueError(
+            f"loss.weights gives {missing} a positive weight but model.heads {heads} has no head "
+            f'for it: add it, e.g. --config.model.heads="{tuple(heads) + tuple(missing)}"'
+        )
     model.pop("levels", None)  # the statistics say which levels the model was fitted on
-    return ModelConfig(**{**model, "heads": heads, "n_species": statistics.n_species,
-                          "levels": statistics.levels})
+    return ModelConfig(
+        **{**model, "heads": heads, "n_species": statistics.n_species, "levels": statistics.levels}
+    )
 
 
 def create_model(config: ml_collections.ConfigDict, statistics: Statistics) -> OrbitalMLIP:
@@ -57,7 +63,9 @@ def create_model(config: ml_collections.ConfigDict, statistics: Statistics) -> O
 def statistics_variables(model: OrbitalMLIP, statistics: Statistics, dtype=np.float64) -> dict:
     """{"statistics": arrays} for `model` (numpy; float arrays in `dtype`)."""
     arrays = statistics.arrays(model.config.heads)
-    return {"statistics": {k: v.astype(dtype) if v.dtype.kind == "f" else v for k, v in arrays.items()}}
+    return {
+        "statistics": {k: v.astype(dtype) if v.dtype.kind == "f" else v for k, v in arrays.items()}
+    }
 
 
 def with_statistics(params: dict, statistics: dict) -> dict:
@@ -68,13 +76,20 @@ def with_statistics(params: dict, statistics: dict) -> dict:
 def _init_inputs(n_nodes: int = 1, n_edges: int = 1):
     """Abstract inputs of the model: shapes only (`jax.eval_shape`), nothing is computed."""
     s = jax.ShapeDtypeStruct
-    return (s((n_edges, 3), jnp.float32), s((n_nodes,), jnp.int32), s((n_edges,), jnp.int32),
-            s((n_edges,), jnp.int32), s((n_nodes,), jnp.int32), s((1,), jnp.float32))
+    return (
+        s((n_edges, 3), jnp.float32),
+        s((n_nodes,), jnp.int32),
+        s((n_edges,), jnp.int32),
+        s((n_edges,), jnp.int32),
+        s((n_nodes,), jnp.int32),
+        s((1,), jnp.float32),
+    )
 
 
 def init_params(model: OrbitalMLIP, seed: int) -> dict:
     """{"params": ...}: initial parameters (jit: eager e3nn-jax init is slow). They depend
     on the architecture and seed only, not on data (a one-atom input of zeros)."""
+
     def init(rng):
         inputs = [jnp.zeros(x.shape, x.dtype) for x in _init_inputs()]
         inputs[0] = inputs[0].astype(model.dtype)
@@ -91,6 +106,7 @@ def init_variables(model: OrbitalMLIP, statistics: Statistics, seed: int) -> dic
 
 def abstract_params(model: OrbitalMLIP) -> dict:
     """{"params": ShapeDtypeStruct tree} of the model, from `jax.eval_shape` (no graph, no FLOPs)."""
+
     def init(rng, *inputs):
         return {"params": model.init(rng, *inputs, with_heads=True)["params"]}
 
@@ -103,9 +119,15 @@ def param_shapes(params) -> dict[str, list[int]]:
 
 
 def check_shapes(saved: dict, current: dict, where) -> None:
-    problems = [f"{k}: checkpoint {saved.get(k, 'absent')} vs model {current.get(k, 'absent')}"
-                for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
+    problems = [
+        f"{k}: checkpoint {saved.get(k, 'absent')} vs model {current.get(k, 'absent')}"
+        for k in sorted(set(saved) | set(current))
+        if saved.get(k) != current.get(k)
+    ]
     if problems:
-        shown = "; ".join(problems[:5]) + (f"; … {len(problems) - 5} more" if len(problems) > 5 else "")
+        shown = "; ".join(problems[:5]) + (
+            f"; … {len(problems) - 5} more" if len(problems) > 5 else ""
+        )
         raise CheckpointMismatchError(
-            f"checkpoint in {where} does not fit this model ({len(problems)} parameter shapes differ): {shown}")
+            f"checkpoint in {where} does not fit this model ({len(problems)} parameter shapes differ): {shown}"
+        )

@@ -31,6 +31,7 @@ parameters alone; its statistics are rebuilt from the header's JSON, which holds
 numbers. A file of an unknown format version, a truncated file, and a file whose bytes do
 not match its checksum are refused with `ModelFileError` naming the file and the problem.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -52,8 +53,15 @@ _FIXED = struct.Struct("<8sIIQQ")  # magic, version, reserved, n_json, n_data: 3
 _DIGEST = 32  # bytes of SHA-256
 # Parameter dtypes a file may hold: plain numbers only (an object dtype could unpickle).
 _KINDS = "fiub"
-UNITS = {"positions": "Å", "cell": "Å", "energy": "eV", "forces": "eV/Å", "stress": "eV/Å³",
-         "charges": "e", "dipole": "e·Å"}
+UNITS = {
+    "positions": "Å",
+    "cell": "Å",
+    "energy": "eV",
+    "forces": "eV/Å",
+    "stress": "eV/Å³",
+    "charges": "e",
+    "dipole": "e·Å",
+}
 _DEPENDENCIES = ("jax", "jaxlib", "flax", "e3nn-jax", "numpy")
 
 
@@ -109,20 +117,36 @@ def write_model_file(path, params, config_json: str, statistics_json: str, **ext
     for keys, value in _flatten(params):
         a = np.asarray(value, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
         a = a.astype(a.dtype.newbyteorder("<"))  # little-endian on every machine
-        arrays.append({"path": keys, "dtype": a.dtype.str, "shape": list(a.shape),
-                       "offset": offset, "nbytes": a.nbytes})
+        arrays.append(
+            {
+                "path": keys,
+                "dtype": a.dtype.str,
+                "shape": list(a.shape),
+                "offset": offset,
+                "nbytes": a.nbytes,
+            }
+        )
         blobs.append(a.tobytes())
         offset += a.nbytes
     if "statistics" not in params:
-        raise ValueError("a model file holds the model's variables: {'params': ..., 'statistics': ...}")
+        raise ValueError(
+            "a model file holds the model's variables: {'params': ..., 'statistics': ...}"
+        )
     stats = json.loads(statistics_json)
     species = stats["species"]
-    header = {"format_version": FORMAT_VERSION, **_versions(), "config": config_json,
-              "statistics": statistics_json, "species": species, "elements": _symbols(species),
-              "levels": stats.get("levels", ["dft"]),
-              "units": UNITS,
-              "n_params": int(sum(int(np.prod(a["shape"])) for a in arrays if a["path"][0] == "params")),
-              **extra, "arrays": arrays}
+    header = {
+        "format_version": FORMAT_VERSION,
+        **_versions(),
+        "config": config_json,
+        "statistics": statistics_json,
+        "species": species,
+        "elements": _symbols(species),
+        "levels": stats.get("levels", ["dft"]),
+        "units": UNITS,
+        "n_params": int(sum(int(np.prod(a["shape"])) for a in arrays if a["path"][0] == "params")),
+        **extra,
+        "arrays": arrays,
+    }
     text = json.dumps(header, ensure_ascii=False).encode("utf-8")
     body = _FIXED.pack(MAGIC, FORMAT_VERSION, 0, len(text), offset) + text + b"".join(blobs)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
@@ -141,7 +165,9 @@ def _flatten(tree, prefix=()) -> list[tuple[list[str], Any]]:
     out = []
     for key in sorted(tree):
         if not isinstance(key, str):
-            raise TypeError(f"parameter tree keys must be strings, found {key!r} under {list(prefix)}")
+            raise TypeError(
+                f"parameter tree keys must be strings, found {key!r} under {list(prefix)}"
+            )
         out += _flatten(tree[key], prefix + (key,))
     return out
 
@@ -177,7 +203,9 @@ def read_model_file(path) -> ModelFile:
     n_json, n_data = _check_frame(path, raw)
     try:
         header = json.loads(raw[_FIXED.size : _FIXED.size + n_json].decode("utf-8"))
-        params = _unflatten(path, header["arrays"], raw[_FIXED.size + n_json : _FIXED.size + n_json + n_data])
+        params = _unflatten(
+            path, header["arrays"], raw[_FIXED.size + n_json : _FIXED.size + n_json + n_data]
+        )
         return ModelFile(params, json.loads(header["config"]), header["statistics"], header)
     except (ValueError, KeyError, TypeError) as err:  # checksum matched: written wrong, not damaged
         raise ModelFileError(path, f"malformed header: {type(err).__name__}: {err}") from err
@@ -188,20 +216,31 @@ def _check_frame(path: Path, raw: bytes) -> tuple[int, int]:
     if len(raw) < _FIXED.size:
         if not MAGIC.startswith(raw[: len(MAGIC)]):
             raise ModelFileError(path, "not an orbjax model file (wrong magic bytes)")
-        raise ModelFileError(path, f"file is truncated: {len(raw)} bytes, shorter than the {_FIXED.size}-byte header")
+        raise ModelFileError(
+            path, f"file is truncated: {len(raw)} bytes, shorter than the {_FIXED.size}-byte header"
+        )
     magic, version, _, n_json, n_data = _FIXED.unpack_from(raw)
     if magic != MAGIC:
         raise ModelFileError(path, "not an orbjax model file (wrong magic bytes)")
     if version not in READABLE_VERSIONS:
-        raise ModelFileError(path, f"model file format version {version}; this orbjax reads versions "
-                                   f"{READABLE_VERSIONS} (export the model again with a matching orbjax)")
+        raise ModelFileError(
+            path,
+            f"model file format version {version}; this orbjax reads versions "
+            f"{READABLE_VERSIONS} (export the model again with a matching orbjax)",
+        )
     expected = _FIXED.size + n_json + n_data + _DIGEST
     if len(raw) < expected:
-        raise ModelFileError(path, f"file is truncated: {len(raw)} bytes, the header announces {expected}")
+        raise ModelFileError(
+            path, f"file is truncated: {len(raw)} bytes, the header announces {expected}"
+        )
     if len(raw) > expected:
-        raise ModelFileError(path, f"{len(raw) - expected} unexpected bytes after the end of the model")
+        raise ModelFileError(
+            path, f"{len(raw) - expected} unexpected bytes after the end of the model"
+        )
     if hashlib.sha256(raw[:-_DIGEST]).digest() != raw[-_DIGEST:]:
-        raise ModelFileError(path, "checksum mismatch: the file is damaged or was modified (SHA-256 differs)")
+        raise ModelFileError(
+            path, "checksum mismatch: the file is damaged or was modified (SHA-256 differs)"
+        )
     return n_json, n_data
 
 
@@ -211,15 +250,21 @@ def _unflatten(path: Path, arrays: list[dict], data: bytes) -> dict:
     for entry in arrays:
         dtype = np.dtype(entry["dtype"])
         if dtype.kind not in _KINDS:
-            raise ModelFileError(path, f"parameter {entry['path']} has dtype {dtype}; only numbers are allowed")
+            raise ModelFileError(
+                path, f"parameter {entry['path']} has dtype {dtype}; only numbers are allowed"
+            )
         start, nbytes = int(entry["offset"]), int(entry["nbytes"])
         if start < 0 or start + nbytes > len(data):
-            raise ModelFileError(path, f"parameter {entry['path']} lies outside the parameter bytes")
+            raise ModelFileError(
+                path, f"parameter {entry['path']} lies outside the parameter bytes"
+            )
         value = np.frombuffer(data[start : start + nbytes], dtype).reshape(entry["shape"])
         node = tree
         for key in entry["path"][:-1]:
             node = node.setdefault(key, {})
-        node[entry["path"][-1]] = value.astype(dtype.newbyteorder("="))  # native order, writable copy
+        node[entry["path"][-1]] = value.astype(
+            dtype.newbyteorder("=")
+        )  # native order, writable copy
     return tree
 
 

@@ -8,6 +8,7 @@ nothing under `orbjax.training` is imported. A workdir's checkpoint metadata is 
 `orbjax.training.checkpoint` (imported then, and only then). The statistics (E0s, scales,
 neighbour count) come from the file or checkpoint; nothing is recomputed from data.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,7 +20,13 @@ import jax
 import ml_collections
 import numpy as np
 
-from orbjax.model.build import abstract_params, check_shapes, create_model, param_shapes, statistics_variables
+from orbjax.model.build import (
+    abstract_params,
+    check_shapes,
+    create_model,
+    param_shapes,
+    statistics_variables,
+)
 from orbjax.model.orbital_mlip import OrbitalMLIP
 from orbjax.model.statistics import Statistics
 
@@ -66,16 +73,22 @@ def load_trained(workdir: str, which: str = "best") -> TrainedModel:
 
     meta, step, which = read_meta(workdir, which)
     params = read_ema_params(checkpoint_state_dir(workdir, which, step))
-    return build_trained(json.loads(meta["config"]), meta["statistics"], params, step, where=workdir)
+    return build_trained(
+        json.loads(meta["config"]), meta["statistics"], params, step, where=workdir
+    )
 
 
-def read_run_info(workdir: str, which: str = "best") -> tuple[ml_collections.ConfigDict, Statistics]:
+def read_run_info(
+    workdir: str, which: str = "best"
+) -> tuple[ml_collections.ConfigDict, Statistics]:
     """The run config and statistics of a workdir's checkpoint, without its parameters
     (cheap: to check data against the model before loading it)."""
     from orbjax.training.checkpoint import read_meta
 
     meta, _, _ = read_meta(workdir, which)
-    return ml_collections.ConfigDict(json.loads(meta["config"])), Statistics.from_json(meta["statistics"])
+    return ml_collections.ConfigDict(json.loads(meta["config"])), Statistics.from_json(
+        meta["statistics"]
+    )
 
 
 def load_model(path, which: str = "best") -> TrainedModel:
@@ -85,11 +98,15 @@ def load_model(path, which: str = "best") -> TrainedModel:
     if os.path.isdir(os.path.join(path, "checkpoints")):
         return load_trained(path, which)
     if os.path.isdir(path):
-        raise FileNotFoundError(f"{path}: no checkpoints/ directory; is this a training run's workdir?")
+        raise FileNotFoundError(
+            f"{path}: no checkpoints/ directory; is this a training run's workdir?"
+        )
     raise FileNotFoundError(f"{path}: no such model file or workdir")
 
 
-def build_trained(config: dict, statistics_json: str, variables: dict, step: int, where) -> TrainedModel:
+def build_trained(
+    config: dict, statistics_json: str, variables: dict, step: int, where
+) -> TrainedModel:
     """Model of `config` with `variables` ({"params": ...} and, from a format-2 file,
     "statistics"), after checking that every parameter and statistic fits it."""
     config = ml_collections.ConfigDict(config)
@@ -103,7 +120,9 @@ def build_trained(config: dict, statistics_json: str, variables: dict, step: int
         stats = expected["statistics"]
     else:
         check_shapes(param_shapes(stats), param_shapes(expected["statistics"]), where)
-    return TrainedModel(model, {"params": params["params"], "statistics": stats}, config, statistics, int(step))
+    return TrainedModel(
+        model, {"params": params["params"], "statistics": stats}, config, statistics, int(step)
+    )
 
 
 def read_ema_params(state_dir: str) -> dict:
@@ -115,11 +134,20 @@ def read_ema_params(state_dir: str) -> dict:
 
     checkpointer = ocp.PyTreeCheckpointer()
     tree = checkpointer.metadata(state_dir).item_metadata.tree
-    abstract = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype), tree["ema_params"],
-                            is_leaf=lambda m: hasattr(m, "shape"))
+    abstract = jax.tree.map(
+        lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype),
+        tree["ema_params"],
+        is_leaf=lambda m: hasattr(m, "shape"),
+    )
     restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), abstract)
-    restored = checkpointer.restore(state_dir, args=ocp.args.PyTreeRestore(
-        item={"ema_params": abstract}, restore_args={"ema_params": restore_args}, partial_restore=True))
+    restored = checkpointer.restore(
+        state_dir,
+        args=ocp.args.PyTreeRestore(
+            item={"ema_params": abstract},
+            restore_args={"ema_params": restore_args},
+            partial_restore=True,
+        ),
+    )
     return restored["ema_params"]
 
 
@@ -138,21 +166,42 @@ def export_model(workdir, out_path, which: str = "best") -> Path:
     from orbjax.training.checkpoint import read_meta
 
     if not os.path.isdir(os.path.join(workdir, "checkpoints")):
-        raise FileNotFoundError(f"{workdir}: no checkpoints/ directory; is this a training run's workdir?")
+        raise FileNotFoundError(
+            f"{workdir}: no checkpoints/ directory; is this a training run's workdir?"
+        )
     meta, step, found = read_meta(workdir, which)
-    params = read_ema_params(checkpoint_state_dir(workdir, found, step))  # collective in multi-host runs
+    params = read_ema_params(
+        checkpoint_state_dir(workdir, found, step)
+    )  # collective in multi-host runs
     if jax.process_index() != 0:
         return Path(out_path)
-    trained = build_trained(json.loads(meta["config"]), meta["statistics"], params, step, where=workdir)
-    return write_model_file(out_path, trained.variables, meta["config"], meta["statistics"], step=int(step),
-                            checkpoint=found, source=os.path.abspath(workdir))
+    trained = build_trained(
+        json.loads(meta["config"]), meta["statistics"], params, step, where=workdir
+    )
+    return write_model_file(
+        out_path,
+        trained.variables,
+        meta["config"],
+        meta["statistics"],
+        step=int(step),
+        checkpoint=found,
+        source=os.path.abspath(workdir),
+    )
 
 
 def save_model_file(trained: TrainedModel, out_path, **extra) -> Path:
     """Write a model in memory (e.g. one converted from format 1) as a format-2 model file."""
     from orbjax.model.file import write_model_file
 
-    variables = {"params": trained.variables["params"],
-                 "statistics": {k: np.asarray(v) for k, v in trained.variables["statistics"].items()}}
-    return write_model_file(out_path, variables, trained.config.to_json(), trained.statistics.to_json(),
-                            step=int(trained.step), **extra)
+    variables = {
+        "params": trained.variables["params"],
+        "statistics": {k: np.asarray(v) for k, v in trained.variables["statistics"].items()},
+    }
+    return write_model_file(
+        out_path,
+        variables,
+        trained.config.to_json(),
+        trained.statistics.to_json(),
+        step=int(trained.step),
+        **extra,
+    )

@@ -1,4 +1,5 @@
 """The equivariant network: species embedding → interaction blocks → per-atom irreps features."""
+
 from __future__ import annotations
 
 import e3nn_jax as e3nn
@@ -12,7 +13,9 @@ from orbjax.model.radial import bessel_basis, polynomial_cutoff
 
 def hidden_irreps(channels: int, l_max: int) -> e3nn.Irreps:
     """channels × (0e + 1o + 2e + 3o …): the parities spherical harmonics of vectors carry."""
-    return e3nn.Irreps("+".join(f"{channels}x{l}{'e' if l % 2 == 0 else 'o'}" for l in range(l_max + 1)))
+    return e3nn.Irreps(
+        "+".join(f"{channels}x{l}{'e' if l % 2 == 0 else 'o'}" for l in range(l_max + 1))
+    )
 
 
 def safe_edge_geometry(vectors: jnp.ndarray, cutoff: float, n_basis: int, l_max: int):
@@ -26,8 +29,9 @@ def safe_edge_geometry(vectors: jnp.ndarray, cutoff: float, n_basis: int, l_max:
     is_zero = squared == 0.0
     lengths = jnp.sqrt(jnp.where(is_zero, 1.0, squared))  # [n_edges]
     unit = vectors / lengths[:, None]
-    sh = e3nn.spherical_harmonics(e3nn.Irreps.spherical_harmonics(l_max), unit,
-                                  normalize=False, normalization="component")
+    sh = e3nn.spherical_harmonics(
+        e3nn.Irreps.spherical_harmonics(l_max), unit, normalize=False, normalization="component"
+    )
     radial = bessel_basis(lengths, n_basis, cutoff)  # [n_edges, n_basis]
     envelope = jnp.where(is_zero, 0.0, polynomial_cutoff(lengths, cutoff))  # [n_edges]
     return sh, radial, envelope
@@ -64,17 +68,31 @@ class EquivariantNetwork(nn.Module):
         """Returns the [n_nodes, hidden irreps] features of every layer, in tblite's
         real-harmonic frame (of the last layer only its scalars with `scalars_only`: it then
         skips all l > 0 work)."""
-        sh, radial, envelope = safe_edge_geometry(edge_vectors, self.cutoff, self.n_basis, self.l_max)
+        sh, radial, envelope = safe_edge_geometry(
+            edge_vectors, self.cutoff, self.n_basis, self.l_max
+        )
         one_hot = jnp.eye(self.n_species, dtype=edge_vectors.dtype)[species]
         features = e3nn.flax.Linear(f"{self.channels}x0e", name="embedding")(
-            e3nn.IrrepsArray(f"{self.n_species}x0e", one_hot))
+            e3nn.IrrepsArray(f"{self.n_species}x0e", one_hot)
+        )
         layers = []
         for layer in range(self.n_layers):
             features = InteractionBlock(
                 hidden_irreps=hidden_irreps(self.channels, self.l_max),
                 n_species=self.n_species,
-                radial_hidden=self.radial_hidden, edge_chunk=self.edge_chunk, name=f"interaction_{layer}",
-            )(features, species, sh, radial, envelope, senders, receivers, avg_num_neighbors,
-              scalars_only=scalars_only and layer == self.n_layers - 1)
+                radial_hidden=self.radial_hidden,
+                edge_chunk=self.edge_chunk,
+                name=f"interaction_{layer}",
+            )(
+                features,
+                species,
+                sh,
+                radial,
+                envelope,
+                senders,
+                receivers,
+                avg_num_neighbors,
+                scalars_only=scalars_only and layer == self.n_layers - 1,
+            )
             layers.append(features)
         return layers

@@ -15,6 +15,7 @@ B = Σ_L Σ_M C^{L}_{m m' M} x_{L M} with e3nn-jax's Clebsch–Gordan coefficien
 intertwine D_l⊗D_l with D_L, hence B ↦ D·B·Dᵀ) and keep only its diagonal, the per-orbital
 populations. Only the diagonal of each C^L is ever needed.
 """
+
 from __future__ import annotations
 
 import functools
@@ -44,7 +45,9 @@ def rotation_in_tblite_frame(rotation: np.ndarray) -> np.ndarray:
 def wigner_d_tblite(l: int, rotation: np.ndarray) -> np.ndarray:
     """[2l+1, 2l+1] real Wigner matrix of shell l in tblite's orbital order."""
     l = int(l)
-    return np.asarray(e3nn.Irrep(l, (-1) ** l).D_from_matrix(jnp.asarray(rotation_in_tblite_frame(rotation))))
+    return np.asarray(
+        e3nn.Irrep(l, (-1) ** l).D_from_matrix(jnp.asarray(rotation_in_tblite_frame(rotation)))
+    )
 
 
 @functools.lru_cache(maxsize=None)

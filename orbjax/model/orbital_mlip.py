@@ -6,6 +6,7 @@ not part of the module: it reads them from the "statistics" variable collection
 ...}, ...)`. Compiled functions therefore take them as arguments, and every model of one
 architecture shares one compilation.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -32,8 +33,12 @@ class ModelConfig:
     radial_hidden: int = 64
     readout_hidden: int = 16
     heads: tuple[str, ...] = ()  # auxiliary targets it predicts (`targets.auxiliary_targets()`)
-    n_species: int = 1  # elements it knows (their atomic numbers are statistics: `Statistics.species`)
-    levels: tuple[str, ...] = ("dft",)  # levels of theory, one energy readout each; the first is the default
+    n_species: int = (
+        1  # elements it knows (their atomic numbers are statistics: `Statistics.species`)
+    )
+    levels: tuple[str, ...] = (
+        "dft",
+    )  # levels of theory, one energy readout each; the first is the default
     orbital_head: str = "equivariant"  # or "invariant" (scalars only: the paper's baseline)
     # What the equivariant orbital head reads. "previous_layer": the l ≤ 2 features of layer
     # n−1 with the last layer's scalars, so the last layer computes scalars only, as for the
@@ -45,13 +50,19 @@ class ModelConfig:
     def __post_init__(self):
         unknown = set(self.heads) - set(auxiliary_targets())
         if unknown:
-            raise ValueError(f"unknown auxiliary heads {sorted(unknown)}; choose from {auxiliary_targets()}")
+            raise ValueError(
+                f"unknown auxiliary heads {sorted(unknown)}; choose from {auxiliary_targets()}"
+            )
         if not self.levels or len(set(self.levels)) != len(self.levels):
             raise ValueError(f"levels must be distinct names, at least one, not {self.levels!r}")
         if self.orbital_head not in ("equivariant", "invariant"):
-            raise ValueError(f"orbital_head must be 'equivariant' or 'invariant', not {self.orbital_head!r}")
+            raise ValueError(
+                f"orbital_head must be 'equivariant' or 'invariant', not {self.orbital_head!r}"
+            )
         if self.orbital_features not in ("previous_layer", "last_layer"):
-            raise ValueError(f"orbital_features must be 'previous_layer' or 'last_layer', not {self.orbital_features!r}")
+            raise ValueError(
+                f"orbital_features must be 'previous_layer' or 'last_layer', not {self.orbital_features!r}"
+            )
 
 
 class OrbitalMLIP(nn.Module):
@@ -86,37 +97,74 @@ class OrbitalMLIP(nn.Module):
         stats = self._statistics()
         species = jnp.maximum(stats["z_to_species"][atomic_numbers], 0)  # [n_nodes]
         layers = EquivariantNetwork(
-            n_species=cfg.n_species, channels=cfg.channels, l_max=cfg.l_max,
-            n_layers=cfg.n_layers, cutoff=cfg.cutoff, n_basis=cfg.n_basis, radial_hidden=cfg.radial_hidden,
-            edge_chunk=self.edge_chunk, name="network")(edge_vectors.astype(self.dtype), species, senders, receivers,
-                            stats["avg_num_neighbors"].astype(self.dtype),
-                            scalars_only=not self._last_layer_vectors(with_heads))
+            n_species=cfg.n_species,
+            channels=cfg.channels,
+            l_max=cfg.l_max,
+            n_layers=cfg.n_layers,
+            cutoff=cfg.cutoff,
+            n_basis=cfg.n_basis,
+            radial_hidden=cfg.radial_hidden,
+            edge_chunk=self.edge_chunk,
+            name="network",
+        )(
+            edge_vectors.astype(self.dtype),
+            species,
+            senders,
+            receivers,
+            stats["avg_num_neighbors"].astype(self.dtype),
+            scalars_only=not self._last_layer_vectors(with_heads),
+        )
         features = layers[-1]
         # features: scalars only unless a readout needs more (see _last_layer_vectors)
-        raw = jnp.stack([ScalarMLP(1, cfg.readout_hidden, name=energy_readout_name(k, level))(features)[:, 0]
-                         for k, level in enumerate(cfg.levels)], axis=-1)  # [n_nodes, n_levels]
+        raw = jnp.stack(
+            [
+                ScalarMLP(1, cfg.readout_hidden, name=energy_readout_name(k, level))(features)[:, 0]
+                for k, level in enumerate(cfg.levels)
+            ],
+            axis=-1,
+        )  # [n_nodes, n_levels]
         network = stats["energy_scale"].astype(self.dtype) * raw
         e0 = stats["atomic_energies"].astype(self.dtype).T[species]  # [n_nodes, n_levels]
-        outputs = {"node_energies": e0 + network, "node_network_energies": network, "features": features}
+        outputs = {
+            "node_energies": e0 + network,
+            "node_network_energies": network,
+            "features": features,
+        }
         if with_heads:
             for head in cfg.heads:
                 outputs[head] = self._aux_head(head, layers, atomic_numbers, species, stats)
             if cfg.charge_neutral and "atomic_charges" in outputs:
-                outputs["atomic_charges"] = _neutralise(outputs["atomic_charges"], node_graph, total_charge)
+                outputs["atomic_charges"] = _neutralise(
+                    outputs["atomic_charges"], node_graph, total_charge
+                )
         return outputs
 
     def _statistics(self) -> dict[str, jnp.ndarray]:
         """The "statistics" collection (placeholders of the right shapes at initialisation)."""
         cfg, n_levels = self.config, len(self.config.levels)
-        shapes = {"atomic_energies": ((n_levels, cfg.n_species), 0.0), "energy_scale": ((n_levels,), 1.0),
-                  "avg_num_neighbors": ((), 1.0)}
+        shapes = {
+            "atomic_energies": ((n_levels, cfg.n_species), 0.0),
+            "energy_scale": ((n_levels,), 1.0),
+            "avg_num_neighbors": ((), 1.0),
+        }
         for head in cfg.heads:
             shapes[f"{head}_mean"] = ((cfg.n_species, TARGETS[head].width), 0.0)
             shapes[f"{head}_scale"] = ((), 1.0)
-        out = {name: jnp.asarray(self.variable("statistics", name, lambda s=shape, v=value: jnp.full(s, v, self.dtype)).value)
-               for name, (shape, value) in shapes.items()}
-        out["z_to_species"] = jnp.asarray(self.variable(
-            "statistics", "z_to_species", lambda: jnp.arange(119, dtype=jnp.int32) % cfg.n_species).value)
+        out = {
+            name: jnp.asarray(
+                self.variable(
+                    "statistics", name, lambda s=shape, v=value: jnp.full(s, v, self.dtype)
+                ).value
+            )
+            for name, (shape, value) in shapes.items()
+        }
+        out["z_to_species"] = jnp.asarray(
+            self.variable(
+                "statistics",
+                "z_to_species",
+                lambda: jnp.arange(119, dtype=jnp.int32) % cfg.n_species,
+            ).value
+        )
         return out
 
     def _last_layer_vectors(self, with_heads: bool) -> bool:
@@ -127,8 +175,11 @@ class OrbitalMLIP(nn.Module):
         cfg = self.config
         if self.is_initializing():
             return True
-        return (with_heads and any(self._equivariant(head) for head in cfg.heads)
-                and self._head_reads_last_layer())
+        return (
+            with_heads
+            and any(self._equivariant(head) for head in cfg.heads)
+            and self._head_reads_last_layer()
+        )
 
     def _equivariant(self, head: str) -> bool:
         """Whether `head` uses the equivariant s/p/d readout (an "orbital" target, unless
@@ -147,7 +198,9 @@ class OrbitalMLIP(nn.Module):
     def _aux_head(self, head, layers, atomic_numbers, species, stats):
         width = TARGETS[head].width
         if self._equivariant(head):
-            raw = EquivariantOrbitalReadout(name=f"{head}_readout")(self._orbital_features(layers), atomic_numbers)
+            raw = EquivariantOrbitalReadout(name=f"{head}_readout")(
+                self._orbital_features(layers), atomic_numbers
+            )
         else:
             raw = ScalarMLP(width, self.config.readout_hidden, name=f"{head}_readout")(layers[-1])
         mean = stats[f"{head}_mean"].astype(self.dtype)[species]  # [n_nodes, width]

@@ -3,6 +3,7 @@
 One function serves training, evaluation and the potential, so what is trained is exactly
 what runs in molecular dynamics. Units: eV, eV/Å, eV/Å³ (ASE sign convention).
 """
+
 from __future__ import annotations
 
 import jax
@@ -33,8 +34,14 @@ def edge_graph_index(graph: jraph.GraphsTuple, node_graph: jnp.ndarray) -> jnp.n
     return node_graph[graph.senders]
 
 
-def predict(model, variables, graph: jraph.GraphsTuple, with_heads: bool = False,
-            compute_stress: bool = False, level: int = 0) -> dict[str, jnp.ndarray]:
+def predict(
+    model,
+    variables,
+    graph: jraph.GraphsTuple,
+    with_heads: bool = False,
+    compute_stress: bool = False,
+    level: int = 0,
+) -> dict[str, jnp.ndarray]:
     """Energies [n_graphs] eV, forces [n_nodes, 3] eV/Å, stress [n_graphs, 3, 3] eV/Å³ of
     level of theory `level` (index into the model's levels) and, with `with_heads`, the
     auxiliary-head outputs, for a (padded) batch of graphs.
@@ -53,17 +60,27 @@ def predict(model, variables, graph: jraph.GraphsTuple, with_heads: bool = False
         # Homogeneous deformation x → x·(1 + ε) of atoms and periodic shifts.
         deform = jnp.eye(3, dtype=positions.dtype) + strain  # [n_graphs, 3, 3]
         pos = jnp.einsum("ni,nij->nj", positions, deform[node_graph])
-        shifts = jnp.einsum("ei,eij->ej", graph.edges["shifts"].astype(positions.dtype), deform[edge_graph])
+        shifts = jnp.einsum(
+            "ei,eij->ej", graph.edges["shifts"].astype(positions.dtype), deform[edge_graph]
+        )
         energies, out = _apply(model, variables, graph, pos, shifts, node_graph, with_heads, level)
         return energies.sum(), (energies, out)
 
     strain = jnp.zeros((n_graphs, 3, 3), positions.dtype)
     argnums = (0, 1) if compute_stress else 0
-    grads, (energies, out) = jax.grad(total_energy, argnums=argnums, has_aux=True)(positions, strain)
-    result = {k: v for k, v in out.items() if k not in ("node_energies", "node_network_energies", "features")}
+    grads, (energies, out) = jax.grad(total_energy, argnums=argnums, has_aux=True)(
+        positions, strain
+    )
+    result = {
+        k: v
+        for k, v in out.items()
+        if k not in ("node_energies", "node_network_energies", "features")
+    }
     result["node_energies"] = out["node_energies"][:, level]
     result["energy"] = energies
-    result["network_energy"] = jax.ops.segment_sum(out["node_network_energies"][:, level], node_graph, n_graphs)
+    result["network_energy"] = jax.ops.segment_sum(
+        out["node_network_energies"][:, level], node_graph, n_graphs
+    )
     if compute_stress:
         grad_positions, grad_strain = grads
         volume = jnp.abs(jnp.linalg.det(cell))
@@ -81,7 +98,9 @@ def network_energy(model, variables, graph: jraph.GraphsTuple, level: int = 0) -
     differentiate them themselves (jax-md, the MD integrator) and add Σ E0 on the host.
     The same model call as `predict`."""
     out = _apply_as_given(model, variables, graph, level)[1]
-    return jax.ops.segment_sum(out["node_network_energies"][:, level], _node_graph(graph), graph.n_node.shape[0])
+    return jax.ops.segment_sum(
+        out["node_network_energies"][:, level], _node_graph(graph), graph.n_node.shape[0]
+    )
 
 
 def node_features(model, variables, graph: jraph.GraphsTuple) -> jnp.ndarray:
@@ -97,15 +116,32 @@ def _node_graph(graph):
 def _apply_as_given(model, variables, graph, level: int):
     """`_apply` on the graph's own positions and shifts (no strain, no heads)."""
     positions = graph.nodes["positions"]
-    return _apply(model, variables, graph, positions, graph.edges["shifts"].astype(positions.dtype),
-                  _node_graph(graph), False, level)
+    return _apply(
+        model,
+        variables,
+        graph,
+        positions,
+        graph.edges["shifts"].astype(positions.dtype),
+        _node_graph(graph),
+        False,
+        level,
+    )
 
 
 def _apply(model, variables, graph, positions, shifts, node_graph, with_heads, level: int = 0):
     """(energies of `level` [n_graphs], model outputs) with edge vectors
     positions[j] − positions[i] + shift."""
     vectors = positions[graph.senders] - positions[graph.receivers] + shifts  # [n_edges, 3]
-    out = model.apply(variables, vectors, graph.nodes["atomic_numbers"], graph.senders,
-                      graph.receivers, node_graph, graph.globals["total_charge"].reshape(-1),
-                      with_heads=with_heads)
-    return jax.ops.segment_sum(out["node_energies"][:, level], node_graph, graph.n_node.shape[0]), out
+    out = model.apply(
+        variables,
+        vectors,
+        graph.nodes["atomic_numbers"],
+        graph.senders,
+        graph.receivers,
+        node_graph,
+        graph.globals["total_charge"].reshape(-1),
+        with_heads=with_heads,
+    )
+    return jax.ops.segment_sum(
+        out["node_energies"][:, level], node_graph, graph.n_node.shape[0]
+    ), out

@@ -1,4 +1,5 @@
 """Radial basis: Bessel functions × a smooth polynomial cutoff (NequIP / MACE style)."""
+
 from __future__ import annotations
 
 import e3nn_jax as e3nn
@@ -29,8 +30,12 @@ def polynomial_cutoff(lengths: jnp.ndarray, cutoff: float, p: int = 6) -> jnp.nd
       [n_edges].
     """
     x = lengths / cutoff
-    u = (1.0 - (p + 1) * (p + 2) / 2 * x**p + p * (p + 2) * x ** (p + 1)
-         - p * (p + 1) / 2 * x ** (p + 2))
+    u = (
+        1.0
+        - (p + 1) * (p + 2) / 2 * x**p
+        + p * (p + 2) * x ** (p + 1)
+        - p * (p + 1) / 2 * x ** (p + 2)
+    )
     return jnp.where(x < 1.0, u, 0.0)
 
 
@@ -59,7 +64,9 @@ class RadialMLP(nn.Module):
         for i, width in enumerate(self.features[:-1]):
             kernel = _Kernel(x.shape[-1], width, x.dtype, name=f"Dense_{i}")()  # [fan_in, width]
             x = act((x @ kernel) / np.sqrt(x.shape[-1]).astype(x.dtype))
-        kernel = _Kernel(x.shape[-1], self.features[-1], x.dtype, name=f"Dense_{len(self.features) - 1}")()
+        kernel = _Kernel(
+            x.shape[-1], self.features[-1], x.dtype, name=f"Dense_{len(self.features) - 1}"
+        )()
         scale = 1 / np.sqrt(x.shape[-1]).astype(x.dtype)
         if groups is None:
             return (x @ kernel) * scale
@@ -73,4 +80,6 @@ class _Kernel(nn.Module):
 
     @nn.compact
     def __call__(self) -> jnp.ndarray:
-        return self.param("kernel", nn.initializers.normal(stddev=1.0), (self.fan_in, self.width), self.dtype)
+        return self.param(
+            "kernel", nn.initializers.normal(stddev=1.0), (self.fan_in, self.width), self.dtype
+        )

@@ -5,6 +5,7 @@ Every auxiliary readout returns per-atom values in the graph layout of `orbjax.d
 as  prediction = per-element mean + scale · network output, with the mean and scale taken
 from the training statistics.
 """
+
 from __future__ import annotations
 
 import functools
@@ -74,10 +75,10 @@ def _candidate_matrix() -> np.ndarray:
         matrix[3 * k, 9 * k] = 1.0
         p, d = slice(9 * k + 1, 9 * k + 4), slice(9 * k + 4, 9 * k + 9)
         matrix[3 * k + 1, p] = c1[:, 0]
-        matrix[quad + 5 * 2 * k: quad + 5 * 2 * k + 5, p] = c1[:, 1:].T
+        matrix[quad + 5 * 2 * k : quad + 5 * 2 * k + 5, p] = c1[:, 1:].T
         matrix[3 * k + 2, d] = c2[:, 0]
-        matrix[quad + 5 * (2 * k + 1): quad + 5 * (2 * k + 1) + 5, d] = c2[:, 1:6].T
-        matrix[hexa + 9 * k: hexa + 9 * k + 9, d] = c2[:, 6:].T
+        matrix[quad + 5 * (2 * k + 1) : quad + 5 * (2 * k + 1) + 5, d] = c2[:, 1:6].T
+        matrix[hexa + 9 * k : hexa + 9 * k + 9, d] = c2[:, 6:].T
     return matrix
 
 
@@ -85,7 +86,9 @@ def _candidate_index() -> np.ndarray:
     """[119, 9]: for each element and orbital slot, its column in the 27 candidates (−1: none)."""
     slot_shell, slot_m = orbital_slot_table()
     l_table = shell_l_table()
-    offsets = np.concatenate([[0], np.cumsum([1, 3, 5] * MAX_SHELLS)])  # (slot k, l) starts at offsets[3k + l]
+    offsets = np.concatenate(
+        [[0], np.cumsum([1, 3, 5] * MAX_SHELLS)]
+    )  # (slot k, l) starts at offsets[3k + l]
     index = -np.ones((119, MAX_ORBITALS), np.int32)
     for z in range(len(slot_shell)):
         for o in range(MAX_ORBITALS):
@@ -93,4 +96,3 @@ def _candidate_index() -> np.ndarray:
             if k >= 0:
                 index[z, o] = offsets[3 * k + l_table[z, k]] + slot_m[z, o]
     return index
-

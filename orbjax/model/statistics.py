@@ -7,6 +7,7 @@ they are never recomputed at load time. The model reads them as a float64 array 
 ("statistics", `Statistics.arrays`) passed with the parameters, so that two models of one
 architecture share one compiled function.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -49,9 +50,15 @@ class Statistics:
     def __post_init__(self):
         # One level may be given flat: atomic_energies [n_species], energy_scale x, e0_source "…".
         if not self.atomic_energies or np.ndim(self.atomic_energies[0]) == 0:
-            object.__setattr__(self, "atomic_energies", (tuple(float(x) for x in self.atomic_energies),))
+            object.__setattr__(
+                self, "atomic_energies", (tuple(float(x) for x in self.atomic_energies),)
+            )
         else:
-            object.__setattr__(self, "atomic_energies", tuple(tuple(float(x) for x in r) for r in self.atomic_energies))
+            object.__setattr__(
+                self,
+                "atomic_energies",
+                tuple(tuple(float(x) for x in r) for r in self.atomic_energies),
+            )
         if np.ndim(self.energy_scale) == 0:
             object.__setattr__(self, "energy_scale", (float(self.energy_scale),))
         if isinstance(self.e0_source, str):
@@ -62,8 +69,10 @@ class Statistics:
         object.__setattr__(self, "e0_source", tuple(self.e0_source))
         n, s = len(self.levels), len(self.species)
         if not (len(self.atomic_energies) == len(self.energy_scale) == len(self.e0_source) == n):
-            raise ValueError(f"statistics of {n} levels {self.levels} need {n} rows of atomic_energies, "
-                             f"energy_scale and e0_source")
+            raise ValueError(
+                f"statistics of {n} levels {self.levels} need {n} rows of atomic_energies, "
+                f"energy_scale and e0_source"
+            )
         if any(len(row) != s for row in self.atomic_energies):
             raise ValueError(f"atomic_energies rows must have one entry per species ({s})")
 
@@ -80,7 +89,9 @@ class Statistics:
         if level is None:
             return 0
         if level not in self.levels:
-            raise ValueError(f"level {level!r} is not one of this model's levels of theory {self.levels}")
+            raise ValueError(
+                f"level {level!r} is not one of this model's levels of theory {self.levels}"
+            )
         return self.levels.index(level)
 
     def known_species(self, level: str | None = None) -> tuple[int, ...]:
@@ -115,7 +126,9 @@ class Statistics:
         """The "statistics" collection the model reads (float64 numpy; `heads`: the
         auxiliary targets of the model, whose means and scales it needs)."""
         out = {
-            "atomic_energies": np.asarray(self.atomic_energies, np.float64),  # [n_levels, n_species] eV
+            "atomic_energies": np.asarray(
+                self.atomic_energies, np.float64
+            ),  # [n_levels, n_species] eV
             "energy_scale": np.asarray(self.energy_scale, np.float64),  # [n_levels] eV
             "avg_num_neighbors": np.asarray(self.avg_num_neighbors, np.float64),  # []
             "z_to_species": self.z_to_species(),  # [119] int32
@@ -147,7 +160,9 @@ class UnknownElementError(ValueError):
     `check_elements`, used by evaluation, the potential, its ASE calculator, jax-md and MD."""
 
 
-def check_elements(structures, species: Sequence[int], known_as: str = "this model, which was trained on") -> None:
+def check_elements(
+    structures, species: Sequence[int], known_as: str = "this model, which was trained on"
+) -> None:
     """Raise `UnknownElementError` naming every unknown element, the structures holding it
     and the elements the model knows: "element(s) unknown to {known_as} H (Z=1), … only:
     S (Z=16) in file.xyz:3, …".
@@ -162,32 +177,40 @@ def check_elements(structures, species: Sequence[int], known_as: str = "this mod
     known = {int(z) for z in species}
     offenders: dict[int, list[str]] = {}
     for item in structures:
-        name, numbers = (item.name, item.atomic_numbers) if hasattr(item, "atomic_numbers") else item
+        name, numbers = (
+            (item.name, item.atomic_numbers) if hasattr(item, "atomic_numbers") else item
+        )
         for z in sorted({int(z) for z in np.unique(np.asarray(numbers, np.int64))} - known):
             offenders.setdefault(z, []).append(str(name))
     if not offenders:
         return
-    by_names: dict[tuple[str, ...], list[int]] = {}  # elements found in the same structures go together
+    by_names: dict[
+        tuple[str, ...], list[int]
+    ] = {}  # elements found in the same structures go together
     for z in sorted(offenders):
         by_names.setdefault(tuple(offenders[z]), []).append(z)
     where = []
     for names, zs in by_names.items():
         shown = ", ".join(names[:5]) + (f", … ({len(names)} structures)" if len(names) > 5 else "")
         where.append(f"{element_names(zs)} in {shown}")
-    raise UnknownElementError(f"element(s) unknown to {known_as} {element_names(sorted(known))} only: "
-                              + "; ".join(where))
+    raise UnknownElementError(
+        f"element(s) unknown to {known_as} {element_names(sorted(known))} only: " + "; ".join(where)
+    )
 
 
 def element_names(zs) -> str:
     """'H (Z=1), O (Z=8)'; '?' for a Z that is no element."""
     from ase.data import chemical_symbols
 
-    return ", ".join(f"{chemical_symbols[z] if 0 < z < len(chemical_symbols) else '?'} (Z={z})"
-                     for z in map(int, zs))
+    return ", ".join(
+        f"{chemical_symbols[z] if 0 < z < len(chemical_symbols) else '?'} (Z={z})"
+        for z in map(int, zs)
+    )
 
 
-def compute_statistics(graphs, species=None, isolated_atom_energies: dict[int, float] | None = None,
-                       level: str = "dft") -> Statistics:
+def compute_statistics(
+    graphs, species=None, isolated_atom_energies: dict[int, float] | None = None, level: str = "dft"
+) -> Statistics:
     """Fit the statistics of one level of theory on single-structure numpy `jraph.GraphsTuple`s."""
     all_z = np.concatenate([g.nodes["atomic_numbers"] for g in graphs])
     species = tuple(sorted(set(int(z) for z in all_z) | set(species or ())))
@@ -199,10 +222,15 @@ def compute_statistics(graphs, species=None, isolated_atom_energies: dict[int, f
     scale = float(np.sqrt(np.mean(forces**2))) if forces.size else 1.0
     means, scales = _aux_statistics(graphs, species, index)
     return Statistics(
-        species=species, atomic_energies=(tuple(float(x) for x in e0),),
+        species=species,
+        atomic_energies=(tuple(float(x) for x in e0),),
         energy_scale=(scale if scale > 1e-6 else 1.0,),
         avg_num_neighbors=max(n_edges / max(len(all_z), 1), 1.0),
-        aux_means=means, aux_scales=scales, e0_source=(source,), levels=(level,))
+        aux_means=means,
+        aux_scales=scales,
+        e0_source=(source,),
+        levels=(level,),
+    )
 
 
 def _fit_atomic_energies(graphs, species, index, isolated):

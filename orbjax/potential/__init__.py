@@ -67,6 +67,7 @@ Usage::
     out = pot.neighbour_energy_forces_stress(x, numbers, nbrs.update(x))  # check nbrs.overflow
     atoms.calc = orbjax.OrbjaxCalculator(pot)
 """
+
 from __future__ import annotations
 
 from orbjax.model.statistics import UnknownElementError
@@ -80,6 +81,18 @@ from orbjax.potential.neighbour_list import NeighbourList, NeighbourListBuilder
 
 # What a user calls or catches; helpers (dense.image_grid, core.DTYPES, ...) are imported
 # from their modules.
-__all__ = ["load_potential", "Potential", "OrbjaxCalculator", "load_committee", "Committee", "CommitteeError",
-           "CommitteeCalculator", "jax_md_energy_fn", "checked_energy_forces_stress", "UnknownElementError",
-           "required_images", "NeighbourList", "NeighbourListBuilder"]
+__all__ = [
+    "load_potential",
+    "Potential",
+    "OrbjaxCalculator",
+    "load_committee",
+    "Committee",
+    "CommitteeError",
+    "CommitteeCalculator",
+    "jax_md_energy_fn",
+    "checked_energy_forces_stress",
+    "UnknownElementError",
+    "required_images",
+    "NeighbourList",
+    "NeighbourListBuilder",
+]

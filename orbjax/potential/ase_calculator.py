@@ -1,6 +1,7 @@
 """`OrbjaxCalculator` (and `CommitteeCalculator`): the ASE calculator, a thin layer over
 `orbjax.data.graphs.potential_graph`
 (checks, neighbour list, graph, padding ladder `next_budget`) and the potential's jitted `predict`."""
+
 from __future__ import annotations
 
 import jax
@@ -33,7 +34,11 @@ class OrbjaxCalculator(Calculator):
 
     def __init__(self, potential, which: str = "best", dtype=None, headroom: float = 1.1, **kwargs):
         super().__init__(**kwargs)
-        self.potential = potential if isinstance(potential, Potential) else load_potential(potential, which, dtype)
+        self.potential = (
+            potential
+            if isinstance(potential, Potential)
+            else load_potential(potential, which, dtype)
+        )
         self.headroom = headroom
         self.budget: PaddingBudget | None = None
 
@@ -50,15 +55,27 @@ class OrbjaxCalculator(Calculator):
         with pot.precision():
             out = jax.device_get(pot.predict_graph(_cast(graph, pot.dtype), periodic))
         energy = float(np.float64(out["network_energy"][0]) + pot.reference_energy(atoms.numbers))
-        self.results = {"energy": energy, "free_energy": energy,
-                        "forces": np.asarray(out["forces"][: len(atoms)], np.float64)}
+        self.results = {
+            "energy": energy,
+            "free_energy": energy,
+            "forces": np.asarray(out["forces"][: len(atoms)], np.float64),
+        }
         if periodic:
-            self.results["stress"] = full_3x3_to_voigt_6_stress(np.asarray(out["stress"][0], np.float64))
+            self.results["stress"] = full_3x3_to_voigt_6_stress(
+                np.asarray(out["stress"][0], np.float64)
+            )
 
     def _padded_graph(self, atoms) -> jraph.GraphsTuple:
-        graph, self.budget = potential_graph(atoms.get_chemical_formula() or "empty", atoms.positions, atoms.numbers,
-                                             atoms.cell.array, atoms.pbc, self.potential.cutoff, self.budget,
-                                             self.headroom)
+        graph, self.budget = potential_graph(
+            atoms.get_chemical_formula() or "empty",
+            atoms.positions,
+            atoms.numbers,
+            atoms.cell.array,
+            atoms.pbc,
+            self.potential.cutoff,
+            self.budget,
+            self.headroom,
+        )
         return graph
 
 
@@ -73,12 +90,24 @@ class CommitteeCalculator(OrbjaxCalculator):
       which, dtype, headroom: as for `OrbjaxCalculator`.
     """
 
-    implemented_properties = ["energy", "free_energy", "forces", "stress", "energy_std_per_atom", "forces_std",
-                              "max_force_std", "energies"]
+    implemented_properties = [
+        "energy",
+        "free_energy",
+        "forces",
+        "stress",
+        "energy_std_per_atom",
+        "forces_std",
+        "max_force_std",
+        "energies",
+    ]
 
     def __init__(self, committee, which: str = "best", dtype=None, headroom: float = 1.1, **kwargs):
         Calculator.__init__(self, **kwargs)
-        self.potential = committee if isinstance(committee, Committee) else load_committee(committee, which, dtype)
+        self.potential = (
+            committee
+            if isinstance(committee, Committee)
+            else load_committee(committee, which, dtype)
+        )
         self.headroom = headroom
         self.budget = None
 
@@ -95,9 +124,20 @@ class CommitteeCalculator(OrbjaxCalculator):
         with com.precision():
             out = jax.device_get(com.predict_graph(_cast(graph, com.dtype), periodic))
         n = len(atoms)
-        result = com.combine(out["network_energy"][:, 0], out["forces"][:, :n],
-                             out["stress"][:, 0] if periodic else None, atoms.numbers)
-        self.results = {"energy": result["energy"], "free_energy": result["energy"], "forces": result["forces"],
-                        **{k: result[k] for k in ("energy_std_per_atom", "forces_std", "max_force_std", "energies")}}
+        result = com.combine(
+            out["network_energy"][:, 0],
+            out["forces"][:, :n],
+            out["stress"][:, 0] if periodic else None,
+            atoms.numbers,
+        )
+        self.results = {
+            "energy": result["energy"],
+            "free_energy": result["energy"],
+            "forces": result["forces"],
+            **{
+                k: result[k]
+                for k in ("energy_std_per_atom", "forces_std", "max_force_std", "energies")
+            },
+        }
         if periodic:
             self.results["stress"] = full_3x3_to_voigt_6_stress(result["stress"])

@@ -16,6 +16,7 @@ barostat, the noise makes the volume fluctuate as in the isothermal-isobaric ens
 Units: pressure and stress eV/Å³ (`GPA` converts), compressibility Å³/eV, times fs, energies
 eV, volume Å³.
 """
+
 from __future__ import annotations
 
 import jax
@@ -32,7 +33,9 @@ def instantaneous_pressure(kinetic_energy, stress, volume):
     return 2.0 * kinetic_energy / (3.0 * volume) - jnp.trace(stress) / 3.0
 
 
-def log_volume_increment(key, volume, pressure, target_pressure, kT, compressibility, time_constant, timestep):
+def log_volume_increment(
+    key, volume, pressure, target_pressure, kT, compressibility, time_constant, timestep
+):
     """[] dε = d ln V of one step of length `timestep` (fs) at instantaneous `pressure` and
     `target_pressure` (eV/Å³), `kT` (eV), `compressibility` (Å³/eV), `time_constant` (fs)."""
     drift = -(compressibility / time_constant) * (target_pressure - pressure) * timestep

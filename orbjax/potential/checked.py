@@ -8,6 +8,7 @@ forces and stress for a structure holding an element it never saw (never a finit
 number). `checked_energy_forces_stress` puts the element check into the compiled function
 (`jax.experimental.checkify`) and raises on the host after the call instead.
 """
+
 from __future__ import annotations
 
 import re
@@ -43,12 +44,19 @@ def checked_energy_forces_stress(potential, jit: bool = True) -> Callable[..., d
         z = jnp.asarray(atomic_numbers)
         inside = (z >= 0) & (z < len(table))
         known = inside & (jnp.asarray(table)[jnp.clip(z, 0, len(table) - 1)] >= 0)
-        checkify.check(jnp.all(known), f"element Z={{z}} (atom {{i}}) is unknown to this model, which was trained "
-                                       f"on {trained} only", z=z[jnp.argmin(known)], i=jnp.argmin(known))
+        checkify.check(
+            jnp.all(known),
+            f"element Z={{z}} (atom {{i}}) is unknown to this model, which was trained "
+            f"on {trained} only",
+            z=z[jnp.argmin(known)],
+            i=jnp.argmin(known),
+        )
         out = potential.energy_forces_stress(positions, atomic_numbers, cell, pbc)
-        checkify.check(jnp.all(known) <= jnp.isfinite(out["energy"]),
-                       "non-finite energy: NaN or infinite positions, or a traced cell that needs more periodic "
-                       "images than the potential's max_images (potential.replace(max_images=...))")
+        checkify.check(
+            jnp.all(known) <= jnp.isfinite(out["energy"]),
+            "non-finite energy: NaN or infinite positions, or a traced cell that needs more periodic "
+            "images than the potential's max_images (potential.replace(max_images=...))",
+        )
         return out
 
     checked = checkify.checkify(efs)
@@ -60,7 +68,9 @@ def checked_energy_forces_stress(potential, jit: bool = True) -> Callable[..., d
         message = err.get()
         if message is not None:
             message = _FAILED.sub("", message)
-            raise (UnknownElementError if message.startswith("element") else FloatingPointError)(message)
+            raise (UnknownElementError if message.startswith("element") else FloatingPointError)(
+                message
+            )
         return out
 
     return call

@@ -19,6 +19,7 @@ mean energy (eV), forces (eV/Å) and stress (eV/Å³), and the spread:
     out = committee.energy_forces_stress(positions, numbers)
     atoms.calc = orbjax.CommitteeCalculator(committee)   # results["max_force_std"], ...
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,7 +43,10 @@ class CommitteeError(ValueError):
 # a committee of M members of one architecture compiles once per shape, whatever M's values.
 
 
-MODES = ("vmap", "map")  # all members at once (jax.vmap) | one after another in one function (lax.map)
+MODES = (
+    "vmap",
+    "map",
+)  # all members at once (jax.vmap) | one after another in one function (lax.map)
 
 
 def _members(fn, model, stacked, *args, mode: str = "vmap", **kwargs):
@@ -51,19 +55,35 @@ def _members(fn, model, stacked, *args, mode: str = "vmap", **kwargs):
     return jax.vmap(one)(stacked) if mode == "vmap" else jax.lax.map(one, stacked)
 
 
-committee_dense_efs_jit = jax.jit(functools.partial(_members, _dense_efs), static_argnums=0,
-                                  static_argnames=("images", "level", "mode"))
-committee_predict_jit = jax.jit(functools.partial(_members, _predict_energy_forces), static_argnums=(0, 3, 4),
-                                static_argnames="mode")
-committee_neighbour_efs_jit = jax.jit(functools.partial(_members, neighbour_efs), static_argnums=0,
-                                      static_argnames=("level", "mode"))
+committee_dense_efs_jit = jax.jit(
+    functools.partial(_members, _dense_efs),
+    static_argnums=0,
+    static_argnames=("images", "level", "mode"),
+)
+committee_predict_jit = jax.jit(
+    functools.partial(_members, _predict_energy_forces),
+    static_argnums=(0, 3, 4),
+    static_argnames="mode",
+)
+committee_neighbour_efs_jit = jax.jit(
+    functools.partial(_members, neighbour_efs), static_argnums=0, static_argnames=("level", "mode")
+)
 
 
-def committee_neighbour_forces(model, stacked, positions, atomic_numbers, nbrs: NeighbourList, level: int = 0,
-                               mode: str = "vmap"):
+def committee_neighbour_forces(
+    model,
+    stacked,
+    positions,
+    atomic_numbers,
+    nbrs: NeighbourList,
+    level: int = 0,
+    mode: str = "vmap",
+):
     """Members' (network energies [M] eV without Σ E0, forces [M, n, 3] eV/Å) on one list
     (inside the jitted MD step)."""
-    return _members(neighbour_forces, model, stacked, positions, atomic_numbers, nbrs, level=level, mode=mode)
+    return _members(
+        neighbour_forces, model, stacked, positions, atomic_numbers, nbrs, level=level, mode=mode
+    )
 
 
 def force_spread(forces):
@@ -75,8 +95,15 @@ def force_spread(forces):
 # ----------------------------------------------------------------------------- loading
 
 
-def load_committee(paths, which: str = "best", dtype=None, max_images=(0, 0, 0), edge_chunk: int | None = None,
-                   level: str | None = None, mode: str = "vmap") -> "Committee":
+def load_committee(
+    paths,
+    which: str = "best",
+    dtype=None,
+    max_images=(0, 0, 0),
+    edge_chunk: int | None = None,
+    level: str | None = None,
+    mode: str = "vmap",
+) -> "Committee":
     """Model files or workdirs as one `Committee` (arguments as `orbjax.load_potential`;
     `mode` "vmap": the members batched, "map": one after another inside the one compiled
     function — see `benchmarks/committee_step.csv` for which is faster where).
@@ -84,8 +111,12 @@ def load_committee(paths, which: str = "best", dtype=None, max_images=(0, 0, 0),
     The members must share elements, levels of theory and architecture (the same Flax
     model); otherwise a one-line `CommitteeError` names the odd member and what differs.
     """
-    paths = [str(p) for p in ([paths] if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__")
-                              else paths)]
+    paths = [
+        str(p)
+        for p in (
+            [paths] if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__") else paths
+        )
+    ]
     if len(paths) < 2:
         raise CommitteeError(f"a committee needs at least 2 model files, got {len(paths)}: {paths}")
     kwargs = {} if edge_chunk is None else {"edge_chunk": edge_chunk}
@@ -123,8 +154,10 @@ class Committee:
         for name, m in zip(names[1:], members[1:]):
             what = _difference(first, m)
             if what:
-                raise CommitteeError(f"{name}: {what} than the committee's first member {names[0]}; "
-                                     f"use members trained with the same config and elements")
+                raise CommitteeError(
+                    f"{name}: {what} than the committee's first member {names[0]}; "
+                    f"use members trained with the same config and elements"
+                )
         with first.precision():
             variables = jax.tree.map(lambda *xs: jnp.stack(xs), *[m.variables for m in members])
         return cls(members, names, variables, mode)
@@ -201,27 +234,45 @@ class Committee:
         if z is None:
             raise TypeError("Committee.energy_forces_stress needs concrete atomic_numbers")
         positions, cell, pbc, images, ok = first._prepare(positions, atomic_numbers, cell, pbc)
-        out = committee_dense_efs_jit(self.model, self.variables, positions, atomic_numbers, cell, pbc,
-                                      images=_key(images), level=self.level, mode=self.mode)
+        out = committee_dense_efs_jit(
+            self.model,
+            self.variables,
+            positions,
+            atomic_numbers,
+            cell,
+            pbc,
+            images=_key(images),
+            level=self.level,
+            mode=self.mode,
+        )
         out = {k: np.where(np.asarray(ok), np.asarray(v), np.nan) for k, v in out.items()}
         return self.combine(out["network_energy"], out["forces"], out["stress"], z)
 
     def predict_graph(self, graph, compute_stress: bool) -> dict:
         """The compiled `predict` of every member on one padded graph: network_energy
         [M, n_graphs] eV (no E0), forces [M, n_nodes, 3] eV/Å, stress [M, n_graphs, 3, 3]."""
-        return committee_predict_jit(self.model, self.variables, graph, bool(compute_stress), self.level,
-                                     mode=self.mode)
+        return committee_predict_jit(
+            self.model, self.variables, graph, bool(compute_stress), self.level, mode=self.mode
+        )
 
     def combine(self, network_energies, forces, stress, atomic_numbers) -> dict:
         """Members' network energies [M] (no E0), forces [M, n, 3], stress [M, 3, 3] or None
         → the committee's outputs (see `energy_forces_stress`), Σ E0 per member in float64."""
-        energies = np.asarray(network_energies, np.float64).reshape(-1) + self.reference_energies(atomic_numbers)
+        energies = np.asarray(network_energies, np.float64).reshape(-1) + self.reference_energies(
+            atomic_numbers
+        )
         forces = np.asarray(forces, np.float64)
         sigma_f = force_spread(forces)
         n = max(len(np.asarray(atomic_numbers)), 1)
-        out = {"energy": float(energies.mean()), "forces": forces.mean(axis=0), "energies": energies,
-               "member_forces": forces, "energy_std_per_atom": float(energies.std() / n),
-               "forces_std": sigma_f, "max_force_std": float(sigma_f.max()) if sigma_f.size else 0.0}
+        out = {
+            "energy": float(energies.mean()),
+            "forces": forces.mean(axis=0),
+            "energies": energies,
+            "member_forces": forces,
+            "energy_std_per_atom": float(energies.std() / n),
+            "forces_std": sigma_f,
+            "max_force_std": float(sigma_f.max()) if sigma_f.size else 0.0,
+        }
         if stress is not None:
             out["stress"] = np.asarray(stress, np.float64).mean(axis=0)
         return out
@@ -240,8 +291,11 @@ def _difference(a: Potential, b: Potential) -> str:
         return f"computes in {b.dtype.name}, another dtype"
     if a.model != b.model:
         ca, cb = a.model.config, b.model.config
-        diff = [f"{k}={getattr(cb, k)!r}" for k in getattr(ca, "__dataclass_fields__", {})
-                if getattr(ca, k, None) != getattr(cb, k, None)]
+        diff = [
+            f"{k}={getattr(cb, k)!r}"
+            for k in getattr(ca, "__dataclass_fields__", {})
+            if getattr(ca, k, None) != getattr(cb, k, None)
+        ]
         return f"has another architecture ({', '.join(diff) or 'model differs'})"
     shapes_a = jax.tree.map(jnp.shape, a.variables)
     if shapes_a != jax.tree.map(jnp.shape, b.variables):

@@ -1,4 +1,5 @@
 """Loading a trained model and the `Potential` it becomes (see the package docstring)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,7 +37,9 @@ EDGE_CHUNK = 4096
 
 def _predict_energy_forces(model, variables, graph, compute_stress: bool, level: int):
     """`predict` without auxiliary heads: network_energy [n_graphs] (no E0), forces, stress."""
-    out = predict(model, variables, graph, with_heads=False, compute_stress=compute_stress, level=level)
+    out = predict(
+        model, variables, graph, with_heads=False, compute_stress=compute_stress, level=level
+    )
     return {k: out[k] for k in ("network_energy", "forces", "stress") if k in out}
 
 
@@ -47,8 +50,14 @@ features_jit = jax.jit(node_features, static_argnums=0)
 # ----------------------------------------------------------------------------- loading
 
 
-def load_potential(path, which: str = "best", dtype=None, max_images=(0, 0, 0), edge_chunk: int = EDGE_CHUNK,
-                   level: str | None = None) -> "Potential":
+def load_potential(
+    path,
+    which: str = "best",
+    dtype=None,
+    max_images=(0, 0, 0),
+    edge_chunk: int = EDGE_CHUNK,
+    level: str | None = None,
+) -> "Potential":
     """A trained model as a `Potential`: from a model file or a training run's workdir.
 
     Neither needs the optimiser: only the EMA parameters, config and statistics are read;
@@ -67,13 +76,23 @@ def load_potential(path, which: str = "best", dtype=None, max_images=(0, 0, 0), 
 
     trained = load_model(path, which)
     dtype = _dtype(dtype or trained.config.dtype)
-    return Potential.create(trained.model, trained.variables, trained.statistics, dtype, max_images, trained.step,
-                            edge_chunk, level)
+    return Potential.create(
+        trained.model,
+        trained.variables,
+        trained.statistics,
+        dtype,
+        max_images,
+        trained.step,
+        edge_chunk,
+        level,
+    )
 
 
 def _edge_chunk(edge_chunk) -> int:
     if int(edge_chunk) != edge_chunk or edge_chunk < 0:
-        raise ValueError(f"edge_chunk must be a non-negative integer (edges per chunk, 0: whole), not {edge_chunk!r}")
+        raise ValueError(
+            f"edge_chunk must be a non-negative integer (edges per chunk, 0: whole), not {edge_chunk!r}"
+        )
     return int(edge_chunk)
 
 
@@ -114,8 +133,17 @@ class Potential:
     level: int = 0
 
     @classmethod
-    def create(cls, model, variables, statistics, dtype=np.float32, max_images=(0, 0, 0), step=-1,
-               edge_chunk: int = EDGE_CHUNK, level: str | None = None) -> "Potential":
+    def create(
+        cls,
+        model,
+        variables,
+        statistics,
+        dtype=np.float32,
+        max_images=(0, 0, 0),
+        step=-1,
+        edge_chunk: int = EDGE_CHUNK,
+        level: str | None = None,
+    ) -> "Potential":
         """Cast `model` and `variables` to `dtype` (float32 or float64); the model's edge loop
         in chunks of `edge_chunk` edges (0: whole). `variables` without "statistics" get
         them from `statistics`."""
@@ -125,9 +153,19 @@ class Potential:
             variables = {**variables, **statistics_variables(model, statistics)}
         with runtime.precision(dtype):
             variables = jax.tree.map(
-                lambda p: jax.device_put(np.asarray(p, dtype) if np.asarray(p).dtype.kind == "f" else np.asarray(p)),
-                {"params": variables["params"], "statistics": variables["statistics"]})
-        return cls(model, variables, statistics, _three_ints(max_images), int(step), statistics.level_index(level))
+                lambda p: jax.device_put(
+                    np.asarray(p, dtype) if np.asarray(p).dtype.kind == "f" else np.asarray(p)
+                ),
+                {"params": variables["params"], "statistics": variables["statistics"]},
+            )
+        return cls(
+            model,
+            variables,
+            statistics,
+            _three_ints(max_images),
+            int(step),
+            statistics.level_index(level),
+        )
 
     @property
     def params(self):
@@ -147,7 +185,9 @@ class Potential:
         if "max_images" in changes:
             changes["max_images"] = _three_ints(changes["max_images"])
         if "edge_chunk" in changes:
-            changes["model"] = changes.get("model", self.model).clone(edge_chunk=_edge_chunk(changes.pop("edge_chunk")))
+            changes["model"] = changes.get("model", self.model).clone(
+                edge_chunk=_edge_chunk(changes.pop("edge_chunk"))
+            )
         if isinstance(changes.get("level"), str) or changes.get("level", 0) is None:
             changes["level"] = self.statistics.level_index(changes["level"])
         return dataclasses.replace(self, **changes)
@@ -181,7 +221,10 @@ class Potential:
         if pbc_c is not None and not pbc_c.any():
             reps = (0, 0, 0)
         elif cell_c is not None and pbc_c is not None:
-            reps = tuple(int(r) for r in required_images(np.asarray(cell_c, np.float64), pbc_c, self.cutoff, np))
+            reps = tuple(
+                int(r)
+                for r in required_images(np.asarray(cell_c, np.float64), pbc_c, self.cutoff, np)
+            )
         else:
             reps = self.max_images
             if pbc_c is not None:
@@ -193,11 +236,14 @@ class Potential:
             raise RuntimeError(
                 "this potential computes in float64 but JAX's x64 mode is off: call it inside "
                 "`with jax.enable_x64(True):` (or `with potential.precision():`), or set "
-                "jax.config.update('jax_enable_x64', True) yourself")
+                "jax.config.update('jax_enable_x64', True) yourself"
+            )
 
     # --------------------------------------------------------------- pure functions
 
-    def energy_forces_stress(self, positions, atomic_numbers, cell=None, pbc=None) -> dict[str, jnp.ndarray]:
+    def energy_forces_stress(
+        self, positions, atomic_numbers, cell=None, pbc=None
+    ) -> dict[str, jnp.ndarray]:
         """Energy, forces and stress of one structure; jit-, grad- and vmap-able.
 
         Checks and image selection happen in Python on whatever is concrete; the computation
@@ -218,8 +264,16 @@ class Potential:
         """
         self._require_precision()
         positions, cell, pbc, images, ok = self._prepare(positions, atomic_numbers, cell, pbc)
-        result = dense_efs_jit(self.model, self.variables, positions, atomic_numbers, cell, pbc,
-                               images=_key(images), level=self.level)
+        result = dense_efs_jit(
+            self.model,
+            self.variables,
+            positions,
+            atomic_numbers,
+            cell,
+            pbc,
+            images=_key(images),
+            level=self.level,
+        )
         result = {k: jnp.where(ok, v, jnp.nan) for k, v in result.items()}
         return self._with_total(result, atomic_numbers)
 
@@ -229,15 +283,21 @@ class Potential:
         out = dict(result)
         network = out.pop("network_energy")
         z_c = _concrete(atomic_numbers)
-        if z_c is None:  # traced elements: Σ E0 in JAX's default float (unknown ones are NaN via `ok`)
-            out["energy"] = network + self.statistics.reference_energy(atomic_numbers, self.level_name, xp=jnp)
+        if (
+            z_c is None
+        ):  # traced elements: Σ E0 in JAX's default float (unknown ones are NaN via `ok`)
+            out["energy"] = network + self.statistics.reference_energy(
+                atomic_numbers, self.level_name, xp=jnp
+            )
         elif isinstance(network, jax.core.Tracer):
             out["energy"] = network + self.reference_energy(z_c)
         else:
             out["energy"] = np.float64(network) + self.reference_energy(z_c)
         return out
 
-    def neighbour_list(self, cell=None, pbc=None, skin: float = 0.5, headroom: float = 1.1) -> NeighbourListBuilder:
+    def neighbour_list(
+        self, cell=None, pbc=None, skin: float = 0.5, headroom: float = 1.1
+    ) -> NeighbourListBuilder:
         """A builder of on-device neighbour lists for this potential's cutoff and a fixed cell
         (`orbjax.potential.neighbour_list`): `nbrs = builder.allocate(positions)` on the host,
         `nbrs = nbrs.update(positions)` inside `jit`, reallocate when `nbrs.overflow`.
@@ -253,8 +313,9 @@ class Potential:
             check_cell("input", cell_c, pbc_c)
         return NeighbourListBuilder.create(self.cutoff, cell_c, pbc_c, skin, headroom)
 
-    def neighbour_energy_forces_stress(self, positions, atomic_numbers, neighbours: NeighbourList
-                                       ) -> dict[str, jnp.ndarray]:
+    def neighbour_energy_forces_stress(
+        self, positions, atomic_numbers, neighbours: NeighbourList
+    ) -> dict[str, jnp.ndarray]:
         """Energy, forces and stress on a neighbour list; jit-able, memory O(n × capacity).
 
         The same numbers as `energy_forces_stress` (the same `predict`) as long as
@@ -271,8 +332,14 @@ class Potential:
         z_c = _concrete(atomic_numbers)
         if z_c is not None:
             self.check_elements(z_c)
-        out = neighbour_efs_jit(self.model, self.variables, jnp.asarray(positions, self.dtype), atomic_numbers,
-                                neighbours, level=self.level)
+        out = neighbour_efs_jit(
+            self.model,
+            self.variables,
+            jnp.asarray(positions, self.dtype),
+            atomic_numbers,
+            neighbours,
+            level=self.level,
+        )
         out = {k: jnp.where(neighbours.overflow, jnp.nan, v) for k, v in out.items()}
         return self._with_total(out, atomic_numbers)
 
@@ -299,7 +366,9 @@ class Potential:
         # The calculator's graph, padded on its size ladder: many sizes share compilations.
         graph, _ = potential_graph("input", positions, atomic_numbers, cell, pbc, self.cutoff)
         with self.precision():
-            return np.asarray(features_jit(self.model, self.variables, _cast(graph, self.dtype)))[: len(positions)]
+            return np.asarray(features_jit(self.model, self.variables, _cast(graph, self.dtype)))[
+                : len(positions)
+            ]
 
     def predict_graph(self, graph, compute_stress: bool) -> dict[str, jnp.ndarray]:
         """The compiled `predict` on a (padded, numpy) graph in the compute dtype:
@@ -325,7 +394,9 @@ class Potential:
             table = jnp.asarray(self.statistics.z_to_species())
             ok &= jnp.all(table[jnp.asarray(atomic_numbers)] >= 0)
         if pbc_c is None or (pbc_c.any() and cell_c is None):  # images from max_images
-            need = required_images(jax.lax.stop_gradient(cell), jnp.asarray(pbc, bool), self.cutoff, jnp)
+            need = required_images(
+                jax.lax.stop_gradient(cell), jnp.asarray(pbc, bool), self.cutoff, jnp
+            )
             ok &= jnp.all(need <= np.abs(images).max(axis=0))
         return positions, cell, pbc, images, ok
 
@@ -343,11 +414,11 @@ def _concrete(x) -> np.ndarray | None:
         return None
 
 
-
-
 def _cast(graph, dtype):
     """Floats of a numpy graph in the compute dtype (numpy: jit moves it in one transfer)."""
-    return jax.tree.map(lambda x: x.astype(dtype) if np.issubdtype(x.dtype, np.floating) else x, graph)
+    return jax.tree.map(
+        lambda x: x.astype(dtype) if np.issubdtype(x.dtype, np.floating) else x, graph
+    )
 
 
 def _three_ints(reps) -> tuple[int, int, int]:

@@ -3,6 +3,7 @@
 Cost and memory grow as N² × images: for small and medium systems and batched (vmap) work.
 The neighbour-list function (`orbjax.potential.neighbour_list`) is the one for large systems.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -16,12 +17,16 @@ from orbjax.data.graphs import geometry_graph
 from orbjax.data.lattice import lattice_frame, plane_spacing
 from orbjax.model.predict import network_energy, predict
 
-FAR = 1.0e3  # Å: offset that puts an excluded pair (image along an open direction) beyond any cutoff
+FAR = (
+    1.0e3  # Å: offset that puts an excluded pair (image along an open direction) beyond any cutoff
+)
 
 
 def image_grid(reps) -> np.ndarray:
     """[Π(2 r_k + 1), 3] int: every image S with |S_k| ≤ reps[k], (0, 0, 0) first."""
-    grid = sorted(itertools.product(*[range(-r, r + 1) for r in reps]), key=lambda s: np.abs(s).sum())
+    grid = sorted(
+        itertools.product(*[range(-r, r + 1) for r in reps]), key=lambda s: np.abs(s).sum()
+    )
     return np.asarray(grid, np.int32).reshape(-1, 3)
 
 
@@ -54,9 +59,13 @@ def dense_pairs(positions, cell, pbc, images: np.ndarray):
     frame = jax.lax.stop_gradient(lattice_frame(cell, pbc, jnp))
     frac = jax.lax.stop_gradient(positions) @ jnp.linalg.inv(frame)  # [n, 3]
     nearest = -jnp.round(frac[None, :, :] - frac[:, None, :]) * pbc  # [i, j, 3] minimum image
-    lattice = jax.lax.stop_gradient(nearest[None] + jnp.asarray(images, positions.dtype)[:, None, None])
+    lattice = jax.lax.stop_gradient(
+        nearest[None] + jnp.asarray(images, positions.dtype)[:, None, None]
+    )
     shifts = (lattice @ cell).reshape(-1, 3)  # [K·n², 3] Å
-    valid = jnp.repeat(jnp.all((images == 0) | pbc, axis=-1), n * n)  # image exists along open axes?
+    valid = jnp.repeat(
+        jnp.all((images == 0) | pbc, axis=-1), n * n
+    )  # image exists along open axes?
     return senders, receivers, shifts, valid
 
 
@@ -64,26 +73,38 @@ def dense_graph(positions, atomic_numbers, cell, pbc, images: np.ndarray) -> jra
     """One-graph `GraphsTuple` of all pairs (see `dense_pairs`), the layout `predict` takes."""
     senders, receivers, shifts, valid = dense_pairs(positions, cell, pbc, images)
     # Excluded pairs: an edge vector of FAR Å, beyond any cutoff, so it contributes exactly zero.
-    far = jax.lax.stop_gradient(positions[receivers] - positions[senders]) \
-        + jnp.asarray([FAR, 0.0, 0.0], positions.dtype)
+    far = jax.lax.stop_gradient(positions[receivers] - positions[senders]) + jnp.asarray(
+        [FAR, 0.0, 0.0], positions.dtype
+    )
     shifts = jnp.where(valid[:, None], shifts, far)
     periodic = jnp.any(jnp.asarray(pbc, bool))
     cell = jnp.where(periodic, cell, 0.0)  # no cell → zero volume → zero stress
     return geometry_graph(positions, atomic_numbers, cell, senders, receivers, shifts, xp=jnp)
 
 
-def _dense_efs(model, variables, positions, atomic_numbers, cell, pbc, images, level: int = 0
-               ) -> dict[str, jnp.ndarray]:
+def _dense_efs(
+    model, variables, positions, atomic_numbers, cell, pbc, images, level: int = 0
+) -> dict[str, jnp.ndarray]:
     """`predict` on the dense graph: network_energy [] eV (without Σ E0), forces [n, 3] eV/Å,
     stress [3, 3] eV/Å³."""
-    graph = dense_graph(positions, atomic_numbers, cell, pbc, np.asarray(images, np.int32).reshape(-1, 3))
+    graph = dense_graph(
+        positions, atomic_numbers, cell, pbc, np.asarray(images, np.int32).reshape(-1, 3)
+    )
     out = predict(model, variables, graph, with_heads=False, compute_stress=True, level=level)
-    return {"network_energy": out["network_energy"][0], "forces": out["forces"], "stress": out["stress"][0]}
+    return {
+        "network_energy": out["network_energy"][0],
+        "forces": out["forces"],
+        "stress": out["stress"][0],
+    }
 
 
-def _dense_energy(model, variables, positions, atomic_numbers, cell, pbc, images, level: int = 0) -> jnp.ndarray:
+def _dense_energy(
+    model, variables, positions, atomic_numbers, cell, pbc, images, level: int = 0
+) -> jnp.ndarray:
     """[] eV: the network's energy alone, without Σ E0 (for `jax.grad` by the caller, e.g. jax-md)."""
-    graph = dense_graph(positions, atomic_numbers, cell, pbc, np.asarray(images, np.int32).reshape(-1, 3))
+    graph = dense_graph(
+        positions, atomic_numbers, cell, pbc, np.asarray(images, np.int32).reshape(-1, 3)
+    )
     return network_energy(model, variables, graph, level)[0]
 
 
@@ -95,4 +116,3 @@ dense_energy_jit = jax.jit(_dense_energy, static_argnums=0, static_argnames=("im
 def _key(images: np.ndarray) -> tuple:
     """Hashable form of an image grid, for a static jit argument."""
     return tuple(map(tuple, np.asarray(images).tolist()))
-

@@ -28,6 +28,7 @@ pressure and stress eV/Å³ (`barostat.GPA` converts), compressibility Å³/eV.
     for state, nbrs in md.run(state, nbrs, n_steps=1000, interval=10):   # one per chunk
         print(md.thermo(state))
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,13 +41,23 @@ import jax.numpy as jnp
 import numpy as np
 from ase import units
 
-from orbjax.potential.barostat import (COMPRESSIBILITY_PER_GPA, GPA, TIME_CONSTANT_FS, instantaneous_pressure,
-                                       log_volume_increment)
+from orbjax.potential.barostat import (
+    COMPRESSIBILITY_PER_GPA,
+    GPA,
+    TIME_CONSTANT_FS,
+    instantaneous_pressure,
+    log_volume_increment,
+)
 from orbjax.potential.committee import _members, committee_neighbour_forces, force_spread
-from orbjax.potential.neighbour_list import NeighbourList, NeighbourListBuilder, neighbour_efs, neighbour_forces
+from orbjax.potential.neighbour_list import (
+    NeighbourList,
+    NeighbourListBuilder,
+    neighbour_efs,
+    neighbour_forces,
+)
 
-ACCELERATION = units.fs ** 2  # (eV/Å)/amu → Å/fs²
-KINETIC = 0.5 / units.fs ** 2  # amu·(Å/fs)² → eV, with the ½
+ACCELERATION = units.fs**2  # (eV/Å)/amu → Å/fs²
+KINETIC = 0.5 / units.fs**2  # amu·(Å/fs)² → eV, with the ½
 ENSEMBLES = ("nve", "nvt", "npt")
 # NPT: the list stays exact while the cell's length scale is within [0.98, 1/0.98] of the
 # cell it was allocated in (±6 % in volume), at the price of ~6 % more (zero) edges.
@@ -60,11 +71,15 @@ class MDState:
     positions: jnp.ndarray  # [n, 3] Å, unwrapped (continuous in time)
     velocities: jnp.ndarray  # [n, 3] Å/fs
     forces: jnp.ndarray  # [n, 3] eV/Å at `positions`
-    energy: jnp.ndarray  # [] eV, the network's potential energy at `positions`, without Σ E0 (`thermo` adds it)
+    energy: (
+        jnp.ndarray
+    )  # [] eV, the network's potential energy at `positions`, without Σ E0 (`thermo` adds it)
     step: jnp.ndarray  # [] int32
     cell: jnp.ndarray  # [3, 3] Å, rows are lattice vectors (zeros: no cell); changes in NPT only
     stress: jnp.ndarray  # [3, 3] eV/Å³ at `positions` (NPT only; zeros otherwise)
-    force_std: jnp.ndarray  # [] eV/Å committee: max over atoms of σ_F,i at `positions` (single potential: 0)
+    force_std: (
+        jnp.ndarray
+    )  # [] eV/Å committee: max over atoms of σ_F,i at `positions` (single potential: 0)
 
 
 @dataclasses.dataclass(eq=False)
@@ -94,13 +109,26 @@ class MolecularDynamics:
     compressibility: float = COMPRESSIBILITY_PER_GPA / GPA
     barostat_time: float = TIME_CONSTANT_FS
     reallocations: int = dataclasses.field(default=0, init=False)  # overflows recovered by `run`
-    stopped_at: int | None = dataclasses.field(default=None, init=False)  # step of an uncertainty stop (md_run)
+    stopped_at: int | None = dataclasses.field(
+        default=None, init=False
+    )  # step of an uncertainty stop (md_run)
 
     @classmethod
-    def create(cls, potential, atoms, ensemble: str = "nve", timestep: float = 0.5, temperature: float = 300.0,
-               friction: float = 0.01, seed: int = 0, skin: float = 0.5, headroom: float = 1.1,
-               pressure: float = 0.0, compressibility: float = COMPRESSIBILITY_PER_GPA / GPA,
-               barostat_time: float = TIME_CONSTANT_FS):
+    def create(
+        cls,
+        potential,
+        atoms,
+        ensemble: str = "nve",
+        timestep: float = 0.5,
+        temperature: float = 300.0,
+        friction: float = 0.01,
+        seed: int = 0,
+        skin: float = 0.5,
+        headroom: float = 1.1,
+        pressure: float = 0.0,
+        compressibility: float = COMPRESSIBILITY_PER_GPA / GPA,
+        barostat_time: float = TIME_CONSTANT_FS,
+    ):
         """For the elements, masses and cell of ASE `atoms` (its positions are not used).
         NPT needs a cell periodic in all three directions; `pressure` eV/Å³ (× `GPA` for
         GPa), `compressibility` Å³/eV (≈ 1/bulk modulus: 0.01/GPa suits metals, water's is
@@ -108,24 +136,44 @@ class MolecularDynamics:
         if ensemble not in ENSEMBLES:
             raise ValueError(f"ensemble must be one of {ENSEMBLES}, not {ensemble!r}")
         if timestep <= 0 or friction < 0 or temperature < 0:
-            raise ValueError(f"need timestep > 0, friction ≥ 0, temperature ≥ 0 "
-                             f"(got {timestep} fs, {friction} /fs, {temperature} K)")
+            raise ValueError(
+                f"need timestep > 0, friction ≥ 0, temperature ≥ 0 "
+                f"(got {timestep} fs, {friction} /fs, {temperature} K)"
+            )
         name = atoms.get_chemical_formula() or "empty"
         if ensemble == "npt" and not (atoms.pbc.all() and atoms.cell.volume > 0):
-            raise ValueError(f"{name}: NPT needs a cell periodic in all three directions, not pbc "
-                             f"{atoms.pbc.tolist()} and volume {atoms.cell.volume:.3g} Å³")
+            raise ValueError(
+                f"{name}: NPT needs a cell periodic in all three directions, not pbc "
+                f"{atoms.pbc.tolist()} and volume {atoms.cell.volume:.3g} Å³"
+            )
         if compressibility < 0 or barostat_time <= 0:
-            raise ValueError(f"need compressibility ≥ 0 and barostat_time > 0 "
-                             f"(got {compressibility} Å³/eV, {barostat_time} fs)")
+            raise ValueError(
+                f"need compressibility ≥ 0 and barostat_time > 0 "
+                f"(got {compressibility} Å³/eV, {barostat_time} fs)"
+            )
         potential.check_elements(atoms.numbers, name)
         periodic = bool(atoms.pbc.any())
-        builder = potential.neighbour_list(atoms.cell.array if periodic else None, atoms.pbc if periodic else None,
-                                           skin=skin, headroom=headroom)
-        return cls(potential, np.asarray(atoms.numbers, np.int32), np.asarray(atoms.get_masses(), np.float64),
-                   np.asarray(atoms.cell.array if periodic else np.zeros((3, 3)), np.float64), builder,
-                   ensemble=ensemble, timestep=float(timestep), temperature=float(temperature),
-                   friction=float(friction), seed=int(seed), pressure=float(pressure),
-                   compressibility=float(compressibility), barostat_time=float(barostat_time))
+        builder = potential.neighbour_list(
+            atoms.cell.array if periodic else None,
+            atoms.pbc if periodic else None,
+            skin=skin,
+            headroom=headroom,
+        )
+        return cls(
+            potential,
+            np.asarray(atoms.numbers, np.int32),
+            np.asarray(atoms.get_masses(), np.float64),
+            np.asarray(atoms.cell.array if periodic else np.zeros((3, 3)), np.float64),
+            builder,
+            ensemble=ensemble,
+            timestep=float(timestep),
+            temperature=float(temperature),
+            friction=float(friction),
+            seed=int(seed),
+            pressure=float(pressure),
+            compressibility=float(compressibility),
+            barostat_time=float(barostat_time),
+        )
 
     # ------------------------------------------------------------------ host side
 
@@ -141,12 +189,21 @@ class MolecularDynamics:
             x, h = jnp.asarray(positions, dtype), jnp.asarray(cell, dtype)
             out, nbrs = self._compiled_evaluate(self.potential.variables, x, h, nbrs)
             stress = out["stress"] if self.ensemble == "npt" else jnp.zeros((3, 3), dtype)
-            state = MDState(x, jnp.asarray(velocities, dtype), out["forces"], out["energy"],
-                            jnp.asarray(0, jnp.int32), h, stress, out["force_std"])
+            state = MDState(
+                x,
+                jnp.asarray(velocities, dtype),
+                out["forces"],
+                out["energy"],
+                jnp.asarray(0, jnp.int32),
+                h,
+                stress,
+                out["force_std"],
+            )
         return state, nbrs
 
-    def run(self, state: MDState, nbrs: NeighbourList, n_steps: int, interval: int
-            ) -> Iterator[tuple[MDState, NeighbourList]]:
+    def run(
+        self, state: MDState, nbrs: NeighbourList, n_steps: int, interval: int
+    ) -> Iterator[tuple[MDState, NeighbourList]]:
         """Advance `state` to step `n_steps` (total), yielding (state, list) every `interval`
         steps (and at `n_steps`). Overflows are recovered here; `self.reallocations` counts them."""
         if interval < 1:
@@ -168,12 +225,20 @@ class MolecularDynamics:
         """step, time (fs), potential, kinetic and total energy (eV), temperature (K); NPT
         also volume (Å³) and the instantaneous pressure (GPa). The potential energy's Σ E0
         is added here, in float64, to the network's part the device integrates."""
-        kinetic = float(KINETIC * np.sum(self.masses[:, None] * np.asarray(state.velocities, np.float64) ** 2))
-        potential = float(np.float64(state.energy) + self.potential.reference_energy(self.atomic_numbers))
-        out = {"step": int(state.step), "time_fs": int(state.step) * self.timestep,
-               "potential_energy_eV": potential, "kinetic_energy_eV": kinetic,
-               "total_energy_eV": potential + kinetic,
-               "temperature_K": 2 * kinetic / (3 * len(self.masses) * units.kB)}
+        kinetic = float(
+            KINETIC * np.sum(self.masses[:, None] * np.asarray(state.velocities, np.float64) ** 2)
+        )
+        potential = float(
+            np.float64(state.energy) + self.potential.reference_energy(self.atomic_numbers)
+        )
+        out = {
+            "step": int(state.step),
+            "time_fs": int(state.step) * self.timestep,
+            "potential_energy_eV": potential,
+            "kinetic_energy_eV": kinetic,
+            "total_energy_eV": potential + kinetic,
+            "temperature_K": 2 * kinetic / (3 * len(self.masses) * units.kB),
+        }
         if self.committee:
             out["max_force_std_eV_A"] = float(state.force_std)
         if self.ensemble == "npt":
@@ -199,6 +264,7 @@ class MolecularDynamics:
     @functools.cached_property
     def _compiled_evaluate(self):
         """(energy, forces, stress, force_std at `positions` in `cell`; list): the first state's."""
+
         def evaluate(params, x, cell, nbrs):
             if self.ensemble == "npt":
                 energy, forces, stress, nbrs, spread = self._evaluate_stress(params, x, cell, nbrs)
@@ -216,13 +282,20 @@ class MolecularDynamics:
         return self._compiled_chunk(params, state, nbrs, length)
 
     def _chunk_impl(self, params, state: MDState, nbrs: NeighbourList, length: int):
-        step = {"nve": self._nve_step, "nvt": self._langevin_step, "npt": self._npt_step}[self.ensemble]
+        step = {"nve": self._nve_step, "nvt": self._langevin_step, "npt": self._npt_step}[
+            self.ensemble
+        ]
         return jax.lax.fori_loop(0, length, lambda _, carry: step(params, *carry), (state, nbrs))
 
     def _npt_builder(self, cell) -> NeighbourListBuilder:
         """A builder for `cell` whose lists stay exact while the cell scales by ≥ NPT_RANGE."""
-        return NeighbourListBuilder.create(self.potential.cutoff / NPT_RANGE, cell, self.builder.pbc,
-                                           self.builder.skin, self.builder.headroom)
+        return NeighbourListBuilder.create(
+            self.potential.cutoff / NPT_RANGE,
+            cell,
+            self.builder.pbc,
+            self.builder.skin,
+            self.builder.headroom,
+        )
 
     @functools.cached_property
     def _compiled_forces_stress(self):
@@ -236,7 +309,9 @@ class MolecularDynamics:
         return forces * jnp.asarray(ACCELERATION / self.masses, forces.dtype)[:, None]
 
     def _kinetic_energy(self, velocities):
-        return KINETIC * jnp.sum(jnp.asarray(self.masses, velocities.dtype)[:, None] * velocities ** 2)
+        return KINETIC * jnp.sum(
+            jnp.asarray(self.masses, velocities.dtype)[:, None] * velocities**2
+        )
 
     def _key(self, step):
         return jax.random.fold_in(jax.random.PRNGKey(self.seed), step)
@@ -250,11 +325,20 @@ class MolecularDynamics:
         nbrs = nbrs.update(positions)
         z = jnp.asarray(self.atomic_numbers)
         if self.committee:
-            energies, forces = committee_neighbour_forces(self.potential.model, params, positions, z, nbrs,
-                                                          level=self.potential.level, mode=self.potential.mode)
+            energies, forces = committee_neighbour_forces(
+                self.potential.model,
+                params,
+                positions,
+                z,
+                nbrs,
+                level=self.potential.level,
+                mode=self.potential.mode,
+            )
             energy, forces, spread = self._combine(energies, forces)
             return energy, forces, nbrs, spread
-        energy, forces = neighbour_forces(self.potential.model, params, positions, z, nbrs, level=self.potential.level)
+        energy, forces = neighbour_forces(
+            self.potential.model, params, positions, z, nbrs, level=self.potential.level
+        )
         return energy, forces, nbrs, jnp.zeros((), forces.dtype)
 
     def _new_forces_stress(self, params, positions, cell, nbrs):
@@ -270,12 +354,29 @@ class MolecularDynamics:
         nbrs = nbrs.replace(overflow=nbrs.overflow | (scale < NPT_RANGE) | (scale > 1 / NPT_RANGE))
         z = jnp.asarray(self.atomic_numbers)
         if self.committee:
-            out = _members(neighbour_efs, self.potential.model, params, positions, z, nbrs, cell,
-                           level=self.potential.level, mode=self.potential.mode)
+            out = _members(
+                neighbour_efs,
+                self.potential.model,
+                params,
+                positions,
+                z,
+                nbrs,
+                cell,
+                level=self.potential.level,
+                mode=self.potential.mode,
+            )
             energy, forces, spread = self._combine(out["network_energy"], out["forces"])
             return energy, forces, out["stress"].mean(0), nbrs, spread
-        out = neighbour_efs(self.potential.model, params, positions, z, nbrs, cell, level=self.potential.level)
-        return out["network_energy"], out["forces"], out["stress"], nbrs, jnp.zeros((), positions.dtype)
+        out = neighbour_efs(
+            self.potential.model, params, positions, z, nbrs, cell, level=self.potential.level
+        )
+        return (
+            out["network_energy"],
+            out["forces"],
+            out["stress"],
+            nbrs,
+            jnp.zeros((), positions.dtype),
+        )
 
     def _nve_step(self, params, state: MDState, nbrs):
         """Velocity Verlet (the scheme of ase.md.verlet.VelocityVerlet)."""
@@ -284,8 +385,14 @@ class MolecularDynamics:
         x = state.positions + dt * v
         energy, forces, nbrs, spread = self._evaluate(params, x, nbrs)
         v = v + 0.5 * dt * self._accelerations(forces)
-        return state.replace(positions=x, velocities=v, forces=forces, energy=energy, step=state.step + 1,
-                             force_std=spread), nbrs
+        return state.replace(
+            positions=x,
+            velocities=v,
+            forces=forces,
+            energy=energy,
+            step=state.step + 1,
+            force_std=spread,
+        ), nbrs
 
     def _langevin_step(self, params, state: MDState, nbrs):
         def evaluate(x, nbrs):
@@ -299,14 +406,29 @@ class MolecularDynamics:
         not recomputed after the ~1e-5 scaling, as in GROMACS), then a BAOAB step in the
         new cell, whose force call also gives the stress for the next step."""
         volume = jnp.abs(jnp.linalg.det(state.cell))
-        pressure = instantaneous_pressure(self._kinetic_energy(state.velocities), state.stress, volume)
+        pressure = instantaneous_pressure(
+            self._kinetic_energy(state.velocities), state.stress, volume
+        )
         d_log_volume = log_volume_increment(
-            jax.random.fold_in(self._key(state.step), 1), volume, pressure, self.pressure,
-            units.kB * self.temperature, self.compressibility, self.barostat_time, self.timestep)
+            jax.random.fold_in(self._key(state.step), 1),
+            volume,
+            pressure,
+            self.pressure,
+            units.kB * self.temperature,
+            self.compressibility,
+            self.barostat_time,
+            self.timestep,
+        )
         scale = jnp.exp(d_log_volume / 3.0)
         cell = scale * state.cell
-        return self._baoab(state, scale * state.positions, state.velocities / scale, cell, nbrs,
-                           lambda x, nbrs: self._evaluate_stress(params, x, cell, nbrs))
+        return self._baoab(
+            state,
+            scale * state.positions,
+            state.velocities / scale,
+            cell,
+            nbrs,
+            lambda x, nbrs: self._evaluate_stress(params, x, cell, nbrs),
+        )
 
     def _baoab(self, state: MDState, x, v, cell, nbrs, evaluate):
         """BAOAB Langevin (Leimkuhler & Matthews) from (x, v) with `state`'s forces: half
@@ -314,7 +436,9 @@ class MolecularDynamics:
         (`evaluate(x, nbrs)` → energy, forces, stress, list, force spread), half kick."""
         dt, dtype = self.timestep, x.dtype
         c1 = np.exp(-self.friction * dt)
-        sigma = np.sqrt((1 - c1 ** 2) * units.kB * self.temperature / self.masses) * units.fs  # [n] Å/fs
+        sigma = (
+            np.sqrt((1 - c1**2) * units.kB * self.temperature / self.masses) * units.fs
+        )  # [n] Å/fs
         noise = jax.random.normal(self._key(state.step), v.shape, dtype)
         v = v + 0.5 * dt * self._accelerations(state.forces)
         x = x + 0.5 * dt * v

@@ -1,4 +1,5 @@
 """The energy function jax-md integrators take: `energy(positions, **kwargs) -> [] eV`."""
+
 from __future__ import annotations
 
 from typing import Callable
@@ -31,21 +32,43 @@ def jax_md_energy_fn(potential, atomic_numbers, cell=None, pbc=None) -> Callable
 
     def energy(positions, **kwargs):
         if "box" in kwargs or "perturbation" in kwargs:
-            raise NotImplementedError("orbjax energy functions take a fixed cell; NPT (box=...) is not supported")
+            raise NotImplementedError(
+                "orbjax energy functions take a fixed cell; NPT (box=...) is not supported"
+            )
         potential._require_precision()
         positions = jnp.asarray(positions, potential.dtype).reshape(n, 3)
         neighbor = kwargs.get("neighbor")
         if neighbor is not None:
             if not isinstance(neighbor, NeighbourList):
-                raise TypeError(f"neighbor must be an orbjax NeighbourList (potential.neighbour_list(cell, pbc)"
-                                f".allocate(positions)), not {type(neighbor).__name__}: jax-md's lists store "
-                                "no periodic image shifts")
-            if neighbor.builder.cell_array().tolist() != cell.tolist() or neighbor.builder.pbc != tuple(pbc):
-                raise ValueError("neighbor was built for another cell or pbc than this energy function's")
-            return reference + neighbour_energy(potential.model, potential.variables, positions, atomic_numbers,
-                                                neighbor, level=potential.level)
-        return reference + dense_energy_jit(potential.model, potential.variables, positions, atomic_numbers,
-                                            jnp.asarray(cell, potential.dtype), pbc, images=images,
-                                            level=potential.level)
+                raise TypeError(
+                    f"neighbor must be an orbjax NeighbourList (potential.neighbour_list(cell, pbc)"
+                    f".allocate(positions)), not {type(neighbor).__name__}: jax-md's lists store "
+                    "no periodic image shifts"
+                )
+            if (
+                neighbor.builder.cell_array().tolist() != cell.tolist()
+                or neighbor.builder.pbc != tuple(pbc)
+            ):
+                raise ValueError(
+                    "neighbor was built for another cell or pbc than this energy function's"
+                )
+            return reference + neighbour_energy(
+                potential.model,
+                potential.variables,
+                positions,
+                atomic_numbers,
+                neighbor,
+                level=potential.level,
+            )
+        return reference + dense_energy_jit(
+            potential.model,
+            potential.variables,
+            positions,
+            atomic_numbers,
+            jnp.asarray(cell, potential.dtype),
+            pbc,
+            images=images,
+            level=potential.level,
+        )
 
     return energy

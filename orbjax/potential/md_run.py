@@ -18,6 +18,7 @@ after them; a resumed run truncates the text files to the sizes in `state.npz`, 
 killed at any moment resumes from its last state without duplicate or missing lines (and,
 since the Langevin noise of step k depends only on the seed and k, along the same trajectory).
 """
+
 from __future__ import annotations
 
 import csv
@@ -32,19 +33,43 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
 from orbjax.potential.barostat import COMPRESSIBILITY_PER_GPA, GPA, TIME_CONSTANT_FS
-from orbjax.potential.dynamics import MolecularDynamics, MDState
+from orbjax.potential.dynamics import MDState, MolecularDynamics
 
-THERMO_FIELDS = ("step", "time_fs", "potential_energy_eV", "kinetic_energy_eV", "total_energy_eV", "temperature_K",
-                 "neighbour_builds", "capacity", "candidate_capacity")
+THERMO_FIELDS = (
+    "step",
+    "time_fs",
+    "potential_energy_eV",
+    "kinetic_energy_eV",
+    "total_energy_eV",
+    "temperature_K",
+    "neighbour_builds",
+    "capacity",
+    "candidate_capacity",
+)
 NPT_THERMO_FIELDS = THERMO_FIELDS[:6] + ("volume_A3", "pressure_GPa") + THERMO_FIELDS[6:]
 ON_UNCERTAIN = ("stop", "write")
 
 
-def run_md(potential, atoms: Atoms, out_dir, steps: int, ensemble: str = "nvt", temperature: float = 300.0,
-           timestep: float = 0.5, friction: float = 0.01, interval: int = 10, seed: int = 0, skin: float = 0.5,
-           progress: bool = True, model: str = "", pressure_gpa: float = 0.0, compressibility_per_gpa: float = COMPRESSIBILITY_PER_GPA,
-           barostat_time: float = TIME_CONSTANT_FS, uncertainty_threshold: float | None = None,
-           on_uncertain: str = "stop") -> MolecularDynamics:
+def run_md(
+    potential,
+    atoms: Atoms,
+    out_dir,
+    steps: int,
+    ensemble: str = "nvt",
+    temperature: float = 300.0,
+    timestep: float = 0.5,
+    friction: float = 0.01,
+    interval: int = 10,
+    seed: int = 0,
+    skin: float = 0.5,
+    progress: bool = True,
+    model: str = "",
+    pressure_gpa: float = 0.0,
+    compressibility_per_gpa: float = COMPRESSIBILITY_PER_GPA,
+    barostat_time: float = TIME_CONSTANT_FS,
+    uncertainty_threshold: float | None = None,
+    on_uncertain: str = "stop",
+) -> MolecularDynamics:
     """Run (or resume) MD of `atoms` in `out_dir` up to `steps` steps in total.
 
     Velocities: those of `atoms` if it has any, else Maxwell-Boltzmann at `temperature` K
@@ -60,19 +85,43 @@ def run_md(potential, atoms: Atoms, out_dir, steps: int, ensemble: str = "nvt", 
     out = Path(out_dir)
     committee = getattr(potential, "n_members", 0) > 0
     if uncertainty_threshold is not None and not committee:
-        raise ValueError("--uncertainty-threshold needs a committee: give --model several model files "
-                         "(orbjax.load_committee)")
+        raise ValueError(
+            "--uncertainty-threshold needs a committee: give --model several model files "
+            "(orbjax.load_committee)"
+        )
     if on_uncertain not in ON_UNCERTAIN:
         raise ValueError(f"on_uncertain must be one of {ON_UNCERTAIN}, not {on_uncertain!r}")
-    settings = {"ensemble": ensemble, "timestep": float(timestep), "temperature": float(temperature),
-                "friction": float(friction), "seed": int(seed), "interval": int(interval), "skin": float(skin)}
+    settings = {
+        "ensemble": ensemble,
+        "timestep": float(timestep),
+        "temperature": float(temperature),
+        "friction": float(friction),
+        "seed": int(seed),
+        "interval": int(interval),
+        "skin": float(skin),
+    }
     if ensemble == "npt":
-        settings.update(pressure_GPa=float(pressure_gpa), compressibility_per_GPa=float(compressibility_per_gpa),
-                        barostat_time=float(barostat_time))
-    md = MolecularDynamics.create(potential, atoms, ensemble, timestep, temperature, friction, seed, skin,
-                                  pressure=pressure_gpa * GPA, compressibility=compressibility_per_gpa / GPA,
-                                  barostat_time=barostat_time)
-    out.mkdir(parents=True, exist_ok=True)  # after the checks of `create` (elements, cell): none left empty
+        settings.update(
+            pressure_GPa=float(pressure_gpa),
+            compressibility_per_GPa=float(compressibility_per_gpa),
+            barostat_time=float(barostat_time),
+        )
+    md = MolecularDynamics.create(
+        potential,
+        atoms,
+        ensemble,
+        timestep,
+        temperature,
+        friction,
+        seed,
+        skin,
+        pressure=pressure_gpa * GPA,
+        compressibility=compressibility_per_gpa / GPA,
+        barostat_time=barostat_time,
+    )
+    out.mkdir(
+        parents=True, exist_ok=True
+    )  # after the checks of `create` (elements, cell): none left empty
     _check_settings(out, settings, model, len(atoms))
     fields = NPT_THERMO_FIELDS if ensemble == "npt" else THERMO_FIELDS
     if committee:
@@ -81,12 +130,16 @@ def run_md(potential, atoms: Atoms, out_dir, steps: int, ensemble: str = "nvt", 
         saved = np.load(out / "state.npz")
         _truncate(out / "trajectory.extxyz", int(saved["trajectory_bytes"]))
         _truncate(out / "thermo.csv", int(saved["thermo_bytes"]))
-        state, nbrs = md.initial_state(saved["positions"], saved["velocities"],
-                                       saved["cell"] if "cell" in saved else None)
+        state, nbrs = md.initial_state(
+            saved["positions"], saved["velocities"], saved["cell"] if "cell" in saved else None
+        )
         state = state.replace(step=state.step + int(saved["step"]))
     else:
-        velocities = atoms.get_velocities() * units.fs if np.any(atoms.get_momenta()) else \
-            md.maxwell_boltzmann(temperature, seed)  # Å/fs
+        velocities = (
+            atoms.get_velocities() * units.fs
+            if np.any(atoms.get_momenta())
+            else md.maxwell_boltzmann(temperature, seed)
+        )  # Å/fs
         state, nbrs = md.initial_state(atoms.positions, velocities)
         with open(out / "thermo.csv", "w", newline="") as f:
             csv.writer(f).writerow(fields)
@@ -107,7 +160,9 @@ def run_md(potential, atoms: Atoms, out_dir, steps: int, ensemble: str = "nvt", 
     return md
 
 
-def _uncertain(out: Path, md: MolecularDynamics, atoms: Atoms, state: MDState, threshold, on_uncertain) -> bool:
+def _uncertain(
+    out: Path, md: MolecularDynamics, atoms: Atoms, state: MDState, threshold, on_uncertain
+) -> bool:
     """Whether the run stops here: the step's max force spread crossed `threshold` (eV/Å)
     and `on_uncertain` is "stop". A crossing frame is appended to uncertain.extxyz."""
     if threshold is None or not float(state.force_std) > threshold:
@@ -117,7 +172,11 @@ def _uncertain(out: Path, md: MolecularDynamics, atoms: Atoms, state: MDState, t
     if on_uncertain != "stop":
         return False
     md.stopped_at = int(state.step)
-    record = {"step": md.stopped_at, "max_force_std_eV_A": float(state.force_std), "threshold_eV_A": threshold}
+    record = {
+        "step": md.stopped_at,
+        "max_force_std_eV_A": float(state.force_std),
+        "threshold_eV_A": threshold,
+    }
     (out / "stopped.json").write_text(json.dumps(record) + "\n")
     return True
 
@@ -133,8 +192,9 @@ def _frame_text(md: MolecularDynamics, atoms: Atoms, state: MDState) -> str:
     frame.info = {"step": thermo["step"], "time_fs": thermo["time_fs"]}
     if "max_force_std_eV_A" in thermo:
         frame.info["max_force_std_eV_A"] = thermo["max_force_std_eV_A"]
-    frame.calc = SinglePointCalculator(frame, energy=thermo["potential_energy_eV"],
-                                       forces=np.asarray(state.forces, np.float64))
+    frame.calc = SinglePointCalculator(
+        frame, energy=thermo["potential_energy_eV"], forces=np.asarray(state.forces, np.float64)
+    )
     buffer = io.StringIO()
     write(buffer, frame, format="extxyz")
     return buffer.getvalue()
@@ -145,14 +205,23 @@ def _write(out: Path, md: MolecularDynamics, atoms: Atoms, state: MDState, nbrs,
     with open(out / "trajectory.extxyz", "a") as f:
         f.write(_frame_text(md, atoms, state))
     with open(out / "thermo.csv", "a", newline="") as f:
-        row = {**thermo, "neighbour_builds": int(nbrs.n_builds), "capacity": nbrs.capacity,
-               "candidate_capacity": nbrs.candidate_capacity}
+        row = {
+            **thermo,
+            "neighbour_builds": int(nbrs.n_builds),
+            "capacity": nbrs.capacity,
+            "candidate_capacity": nbrs.candidate_capacity,
+        }
         csv.writer(f).writerow([row[k] for k in fields])
     tmp = out / "state.tmp.npz"
-    np.savez(tmp, step=thermo["step"], positions=np.asarray(state.positions, np.float64),
-             velocities=np.asarray(state.velocities, np.float64), cell=np.asarray(state.cell, np.float64),
-             trajectory_bytes=(out / "trajectory.extxyz").stat().st_size,
-             thermo_bytes=(out / "thermo.csv").stat().st_size)
+    np.savez(
+        tmp,
+        step=thermo["step"],
+        positions=np.asarray(state.positions, np.float64),
+        velocities=np.asarray(state.velocities, np.float64),
+        cell=np.asarray(state.cell, np.float64),
+        trajectory_bytes=(out / "trajectory.extxyz").stat().st_size,
+        thermo_bytes=(out / "thermo.csv").stat().st_size,
+    )
     os.replace(tmp, out / "state.npz")
 
 
@@ -163,8 +232,10 @@ def _check_settings(out: Path, settings: dict, model: str, n_atoms: int) -> None
         saved = json.loads(path.read_text())
         differ = {k: (saved.get(k), v) for k, v in record.items() if saved.get(k) != v}
         if differ:
-            raise ValueError(f"{out} holds a run with other settings (saved, now): {differ}; "
-                             "use another --out directory")
+            raise ValueError(
+                f"{out} holds a run with other settings (saved, now): {differ}; "
+                "use another --out directory"
+            )
         return
     path.write_text(json.dumps({**record, "model": str(model)}, indent=1) + "\n")
 

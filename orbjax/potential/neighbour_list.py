@@ -33,6 +33,7 @@ no image shifts (the displacement function takes the minimum image), so a cell n
 2 × cutoff loses pairs; and it requires pymatgen at install. `NeighbourList` keeps jax-md's
 names where they exist (`update`, `did_buffer_overflow`) so jax-md-style loops read the same.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -136,8 +137,13 @@ class NeighbourListBuilder:
             raise ValueError(f"periodic directions {pbc.tolist()} need a cell, not {cell.tolist()}")
         if skin < 0 or headroom < 1:
             raise ValueError(f"need skin ≥ 0 and headroom ≥ 1, not {skin}, {headroom}")
-        return cls(float(cutoff), float(skin), tuple(map(tuple, cell.tolist())), tuple(bool(p) for p in pbc),
-                   float(headroom))
+        return cls(
+            float(cutoff),
+            float(skin),
+            tuple(map(tuple, cell.tolist())),
+            tuple(bool(p) for p in pbc),
+            float(headroom),
+        )
 
     # ------------------------------------------------------------------ geometry (numpy, static)
 
@@ -174,8 +180,12 @@ class NeighbourListBuilder:
         """[K, 3] int bin offsets to search: ±1 (or ±ceil(radius/spacing) for a one-bin
         periodic direction narrower than the radius)."""
         spacing = self.spacing()
-        reach = np.where(self.pbc, np.maximum(1, np.ceil(np.asarray(n_bins) * self.radius / spacing - 1e-9)), 1)
-        return np.asarray(list(itertools.product(*[range(-r, r + 1) for r in reach.astype(int)])), np.int32)
+        reach = np.where(
+            self.pbc, np.maximum(1, np.ceil(np.asarray(n_bins) * self.radius / spacing - 1e-9)), 1
+        )
+        return np.asarray(
+            list(itertools.product(*[range(-r, r + 1) for r in reach.astype(int)])), np.int32
+        )
 
     # ------------------------------------------------------------------ allocate (host) and update (jit)
 
@@ -184,28 +194,51 @@ class NeighbourListBuilder:
         (and, after an overflow of `previous`, × the most `previous` saw)."""
         positions = jnp.asarray(np.asarray(positions))
         n_bins = self.n_bins(np.asarray(positions))
-        occupancy = int(np.bincount(np.asarray(_bin_indices(self, n_bins, positions)), minlength=1).max())
+        occupancy = int(
+            np.bincount(np.asarray(_bin_indices(self, n_bins, positions)), minlength=1).max()
+        )
         need = {"bin": occupancy, "candidates": 0, "edges": 0}
         if previous is not None:
             if previous.n_bins == n_bins:
                 need["bin"] = max(occupancy, int(previous.max_bin))
-            need["candidates"], need["edges"] = int(previous.max_candidates), int(previous.max_edges)
+            need["candidates"], need["edges"] = (
+                int(previous.max_candidates),
+                int(previous.max_edges),
+            )
         # Bins hold few atoms, whose count fluctuates more: at least 25 % + 2 spare slots
         # (they cost only build time; the edge capacity is what the model pays for).
         bin_capacity = int(np.ceil(max(self.headroom, 1.25) * need["bin"])) + 2
         probe = _build_jit(self, n_bins, 1, bin_capacity, positions)  # counts the candidates
-        candidate_capacity = int(round_up(self.headroom * max(int(probe[4]), need["candidates"]) + 1))
+        candidate_capacity = int(
+            round_up(self.headroom * max(int(probe[4]), need["candidates"]) + 1)
+        )
         built = _build_jit(self, n_bins, candidate_capacity, bin_capacity, positions)
         candidates, n_candidates, most_in_bin = built[:4], built[4], built[5]
         probe = _select_jit(self, 1, positions, candidates)  # counts the edges
         capacity = int(round_up(self.headroom * max(int(probe[4]), need["edges"]) + 1))
-        senders, receivers, images, mask, n_edges = _select_jit(self, capacity, positions, candidates)
+        senders, receivers, images, mask, n_edges = _select_jit(
+            self, capacity, positions, candidates
+        )
         return NeighbourList(
-            senders=senders, receivers=receivers, images=images, mask=mask, candidates=candidates,
-            reference=positions, n_edges=n_edges, n_candidates=n_candidates, max_edges=n_edges,
-            max_candidates=n_candidates, max_bin=most_in_bin,
-            overflow=(n_edges > capacity) | (n_candidates > candidate_capacity) | (most_in_bin > bin_capacity),
-            n_builds=jnp.asarray(1, jnp.int32), builder=self, n_bins=tuple(n_bins), bin_capacity=bin_capacity)
+            senders=senders,
+            receivers=receivers,
+            images=images,
+            mask=mask,
+            candidates=candidates,
+            reference=positions,
+            n_edges=n_edges,
+            n_candidates=n_candidates,
+            max_edges=n_edges,
+            max_candidates=n_candidates,
+            max_bin=most_in_bin,
+            overflow=(n_edges > capacity)
+            | (n_candidates > candidate_capacity)
+            | (most_in_bin > bin_capacity),
+            n_builds=jnp.asarray(1, jnp.int32),
+            builder=self,
+            n_bins=tuple(n_bins),
+            bin_capacity=bin_capacity,
+        )
 
     def update(self, positions, nbrs: NeighbourList) -> NeighbourList:
         """Inside or outside `jit`: the edges at `positions` (same capacities), from
@@ -215,20 +248,34 @@ class NeighbourListBuilder:
         moved = jnp.max(jnp.sum((positions - nbrs.reference.astype(positions.dtype)) ** 2, axis=-1))
 
         def rebuild(nbrs):
-            *candidates, count, most_in_bin = _build(self, nbrs.n_bins, nbrs.candidate_capacity, nbrs.bin_capacity,
-                                                     positions)
+            *candidates, count, most_in_bin = _build(
+                self, nbrs.n_bins, nbrs.candidate_capacity, nbrs.bin_capacity, positions
+            )
             return nbrs.replace(
-                candidates=tuple(candidates), reference=positions.astype(nbrs.reference.dtype), n_candidates=count,
+                candidates=tuple(candidates),
+                reference=positions.astype(nbrs.reference.dtype),
+                n_candidates=count,
                 max_candidates=jnp.maximum(nbrs.max_candidates, count),
                 max_bin=jnp.maximum(nbrs.max_bin, most_in_bin),
-                overflow=nbrs.overflow | (count > nbrs.candidate_capacity) | (most_in_bin > nbrs.bin_capacity),
-                n_builds=nbrs.n_builds + 1)
+                overflow=nbrs.overflow
+                | (count > nbrs.candidate_capacity)
+                | (most_in_bin > nbrs.bin_capacity),
+                n_builds=nbrs.n_builds + 1,
+            )
 
         nbrs = jax.lax.cond(moved > (0.5 * self.skin) ** 2, rebuild, lambda nbrs: nbrs, nbrs)
-        senders, receivers, images, mask, count = _select(self, nbrs.capacity, positions, nbrs.candidates)
-        return nbrs.replace(senders=senders, receivers=receivers, images=images, mask=mask, n_edges=count,
-                            max_edges=jnp.maximum(nbrs.max_edges, count),
-                            overflow=nbrs.overflow | (count > nbrs.capacity))
+        senders, receivers, images, mask, count = _select(
+            self, nbrs.capacity, positions, nbrs.candidates
+        )
+        return nbrs.replace(
+            senders=senders,
+            receivers=receivers,
+            images=images,
+            mask=mask,
+            n_edges=count,
+            max_edges=jnp.maximum(nbrs.max_edges, count),
+            overflow=nbrs.overflow | (count > nbrs.capacity),
+        )
 
 
 def _fractional(builder: NeighbourListBuilder, positions):
@@ -249,7 +296,9 @@ def _bin_indices(builder: NeighbourListBuilder, n_bins, positions):
 def _bins(builder, n_bins, frac):
     pbc = np.asarray(builder.pbc)
     nb = np.asarray(n_bins, np.int32)
-    low = jnp.where(pbc, 0.0, jnp.min(frac, axis=0))  # open directions: bins start at the lowest atom
+    low = jnp.where(
+        pbc, 0.0, jnp.min(frac, axis=0)
+    )  # open directions: bins start at the lowest atom
     per_unit = jnp.asarray(builder.bins_per_unit(n_bins), frac.dtype)
     b = jnp.clip(jnp.floor((frac - low) * per_unit).astype(jnp.int32), 0, nb - 1)  # [n, 3]
     return (b[:, 0] * nb[1] + b[:, 1]) * nb[2] + b[:, 2], b
@@ -282,12 +331,14 @@ def _build(builder: NeighbourListBuilder, n_bins, capacity: int, bin_capacity: i
     bin_image = jnp.where(pbc, jnp.floor_divide(ext, nb), 0)  # [n, K, 3]
     neighbour_bin = (home[..., 0] * nb[1] + home[..., 1]) * nb[2] + home[..., 2]
     j = table[neighbour_bin]  # [n, K, C]
-    images = (bin_image[:, :, None, :] + wrap[:, None, None, :] - wrap[j]).astype(jnp.int32)  # [n, K, C, 3]
+    images = (bin_image[:, :, None, :] + wrap[:, None, None, :] - wrap[j]).astype(
+        jnp.int32
+    )  # [n, K, C, 3]
     vectors = positions[j] - positions[:, None, None, :] + images.astype(positions.dtype) @ cell
     distance2 = jnp.sum(jax.lax.stop_gradient(vectors) ** 2, axis=-1)  # [n, K, C]
     i = jnp.arange(n)[:, None, None]
     itself = (j == i) & jnp.all(images == 0, axis=-1)
-    keep = (j >= 0) & inside[:, :, None] & (distance2 < builder.radius ** 2) & ~itself
+    keep = (j >= 0) & inside[:, :, None] & (distance2 < builder.radius**2) & ~itself
     count = jnp.sum(keep, dtype=jnp.int32)
 
     # Compaction to `capacity` edges (the first ones if there are more: overflow).
@@ -310,12 +361,17 @@ def _select(builder: NeighbourListBuilder, capacity: int, positions, candidates)
     cell = jnp.asarray(builder.cell_array(), positions.dtype)
     x = jax.lax.stop_gradient(positions)
     vectors = x[senders] - x[receivers] + images.astype(x.dtype) @ cell
-    keep = mask & (jnp.sum(vectors ** 2, axis=-1) < builder.cutoff ** 2)
+    keep = mask & (jnp.sum(vectors**2, axis=-1) < builder.cutoff**2)
     count = jnp.sum(keep, dtype=jnp.int32)
     (index,) = jnp.nonzero(keep, size=capacity, fill_value=0)
     valid = jnp.arange(capacity) < count
-    return (jnp.where(valid, senders[index], 0), jnp.where(valid, receivers[index], 0),
-            jnp.where(valid[:, None], images[index], 0), valid, count)
+    return (
+        jnp.where(valid, senders[index], 0),
+        jnp.where(valid, receivers[index], 0),
+        jnp.where(valid[:, None], images[index], 0),
+        valid,
+        count,
+    )
 
 
 _select_jit = jax.jit(_select, static_argnums=(0, 1))
@@ -334,31 +390,50 @@ def neighbour_graph(positions, atomic_numbers, nbrs: NeighbourList, cell=None) -
     shifts = jnp.where(nbrs.mask[:, None], shifts, jnp.asarray([FAR, 0.0, 0.0], positions.dtype))
     periodic = any(nbrs.builder.pbc)
     cell = cell if periodic else jnp.zeros_like(cell)  # no cell → zero stress
-    return geometry_graph(positions, atomic_numbers, cell, nbrs.senders, nbrs.receivers, shifts, xp=jnp)
+    return geometry_graph(
+        positions, atomic_numbers, cell, nbrs.senders, nbrs.receivers, shifts, xp=jnp
+    )
 
 
-def neighbour_efs(model, variables, positions, atomic_numbers, nbrs: NeighbourList, cell=None, level: int = 0
-                  ) -> dict[str, jnp.ndarray]:
+def neighbour_efs(
+    model, variables, positions, atomic_numbers, nbrs: NeighbourList, cell=None, level: int = 0
+) -> dict[str, jnp.ndarray]:
     """`predict` on the list: network_energy [] eV (without Σ E0, which the caller adds in
     float64), forces [n, 3] eV/Å, stress [3, 3] eV/Å³ (`cell` as in `neighbour_graph`)."""
-    out = predict(model, variables, neighbour_graph(positions, atomic_numbers, nbrs, cell), with_heads=False,
-                  compute_stress=True, level=level)
-    return {"network_energy": out["network_energy"][0], "forces": out["forces"], "stress": out["stress"][0]}
+    out = predict(
+        model,
+        variables,
+        neighbour_graph(positions, atomic_numbers, nbrs, cell),
+        with_heads=False,
+        compute_stress=True,
+        level=level,
+    )
+    return {
+        "network_energy": out["network_energy"][0],
+        "forces": out["forces"],
+        "stress": out["stress"][0],
+    }
 
 
 # Compiled once per process for every potential (the model is static; see `core`).
 neighbour_efs_jit = jax.jit(neighbour_efs, static_argnums=0, static_argnames="level")
 
 
-def neighbour_energy(model, variables, positions, atomic_numbers, nbrs: NeighbourList, level: int = 0
-                     ) -> jnp.ndarray:
+def neighbour_energy(
+    model, variables, positions, atomic_numbers, nbrs: NeighbourList, level: int = 0
+) -> jnp.ndarray:
     """[] eV: the network's energy alone, without Σ E0 (for `jax.grad` by the caller, e.g. jax-md)."""
-    return network_energy(model, variables, neighbour_graph(positions, atomic_numbers, nbrs), level)[0]
+    return network_energy(
+        model, variables, neighbour_graph(positions, atomic_numbers, nbrs), level
+    )[0]
 
 
-def neighbour_forces(model, variables, positions, atomic_numbers, nbrs: NeighbourList, level: int = 0):
+def neighbour_forces(
+    model, variables, positions, atomic_numbers, nbrs: NeighbourList, level: int = 0
+):
     """(network energy [] eV without Σ E0, forces [n, 3] eV/Å) without the strain
     derivative (cheaper, for MD)."""
-    energy, grad = jax.value_and_grad(functools.partial(neighbour_energy, model, variables, level=level))(
-        positions, atomic_numbers, nbrs)
+    energy, grad = jax.value_and_grad(
+        functools.partial(neighbour_energy, model, variables, level=level)
+    )(positions, atomic_numbers, nbrs)
     return energy, -grad

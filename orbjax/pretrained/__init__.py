@@ -5,6 +5,7 @@ errors, what it is for) and the validation structures its card's errors were mea
 `<name>-validation.h5`. Fine-tune one on your DFT data with
 ``--config.init.model=<name>`` (`configs/finetune.py`).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,7 +22,9 @@ def model_path(name: str) -> Path:
     """The model file of shipped model `name`; FileNotFoundError naming the shipped ones."""
     path = HERE / f"{name}.orbjax"
     if not path.exists():
-        raise FileNotFoundError(f"no shipped model {name!r} (shipped: {', '.join(available()) or 'none'})")
+        raise FileNotFoundError(
+            f"no shipped model {name!r} (shipped: {', '.join(available()) or 'none'})"
+        )
     return path
 
 

@@ -7,6 +7,7 @@ renames it when complete, so a run killed mid-write leaves the previous checkpoi
 Restoring into a model of another shape raises `CheckpointMismatchError` before anything
 is loaded.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,11 +26,14 @@ class Checkpointer:
         opts = dict(create=True, enable_async_checkpointing=async_save)
         self.latest = ocp.CheckpointManager(
             os.path.abspath(os.path.join(workdir, "checkpoints", "latest")),
-            options=ocp.CheckpointManagerOptions(max_to_keep=keep, **opts))
+            options=ocp.CheckpointManagerOptions(max_to_keep=keep, **opts),
+        )
         self.best = ocp.CheckpointManager(
             os.path.abspath(os.path.join(workdir, "checkpoints", "best")),
             options=ocp.CheckpointManagerOptions(
-                max_to_keep=1, best_fn=lambda m: m["val_loss"], best_mode="min", **opts))
+                max_to_keep=1, best_fn=lambda m: m["val_loss"], best_mode="min", **opts
+            ),
+        )
 
     def save(self, state, meta: dict, val_loss: float | None = None) -> None:
         step = int(state.step)
@@ -51,16 +55,23 @@ class Checkpointer:
     def restore(self, target_state, which: str = "latest", step: int | None = None):
         """Restore into the structure of `target_state`; returns (state, meta)."""
         manager = self.latest if which == "latest" else self.best
-        step = manager.latest_step() if step is None and which == "latest" else (
-            step if step is not None else manager.best_step())
+        step = (
+            manager.latest_step()
+            if step is None and which == "latest"
+            else (step if step is not None else manager.best_step())
+        )
         if step is None:
             raise FileNotFoundError(f"no {which} checkpoint in {manager.directory}")
         meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
         check_shapes(meta["param_shapes"], param_shapes(target_state.params), manager.directory)
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target_state)
         try:
-            restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
-        except ValueError as err:  # orbax: the saved tree differs (e.g. another optimizer); nothing loaded
+            restored = manager.restore(
+                step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
+            )
+        except (
+            ValueError
+        ) as err:  # orbax: the saved tree differs (e.g. another optimizer); nothing loaded
             raise CheckpointMismatchError(
                 f"checkpoint {step} in {manager.directory} does not fit this training state (parameters "
                 f"match, so the optimizer or other state differs; was the optimizer config changed?): {err}"

@@ -1,4 +1,5 @@
 """From config to train/val/test graphs (the only place training touches files)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,8 +11,8 @@ from collections import Counter
 
 import numpy as np
 
-from orbjax.data.graphs import structures_to_graphs
 from orbjax.data import readers
+from orbjax.data.graphs import structures_to_graphs
 from orbjax.data.readers import KeyMap, read_structures, read_structures_with_failures
 from orbjax.data.shuffle import shuffle_within_element
 from orbjax.data.splits import SplitError, formula, n_groups, split_indices
@@ -27,8 +28,12 @@ class DataSplits:
     val: list
     test: list
     train_names: list[str]
-    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (structure, reason) left out
-    extra_tests: dict[str, list] = dataclasses.field(default_factory=dict)  # name → graphs (data.extra_tests)
+    skipped: list[tuple[str, str]] = dataclasses.field(
+        default_factory=list
+    )  # (structure, reason) left out
+    extra_tests: dict[str, list] = dataclasses.field(
+        default_factory=dict
+    )  # name → graphs (data.extra_tests)
 
 
 PRESETS = readers.KEY_PRESETS
@@ -37,7 +42,9 @@ PRESETS = readers.KEY_PRESETS
 def key_map(data_config) -> KeyMap:
     """A named key preset (default, chno, comp6) with `key_overrides` applied."""
     if data_config.key_preset not in PRESETS:
-        raise ValueError(f"data.key_preset must be one of {sorted(PRESETS)}, not {data_config.key_preset!r}")
+        raise ValueError(
+            f"data.key_preset must be one of {sorted(PRESETS)}, not {data_config.key_preset!r}"
+        )
     overrides = dict(data_config.get("key_overrides") or {})
     return PRESETS[data_config.key_preset].replace(**overrides)
 
@@ -77,7 +84,9 @@ def write_skipped(path: str, skipped: list[tuple[str, str]]) -> None:
         return
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(json.dumps({"name": str(n), "reason": r}, ensure_ascii=False) + "\n" for n, r in skipped)
+        f.writelines(
+            json.dumps({"name": str(n), "reason": r}, ensure_ascii=False) + "\n" for n, r in skipped
+        )
     os.replace(tmp, path)
 
 
@@ -89,7 +98,9 @@ def _known_elements_only(train, others, mode: str, skipped: list) -> list:
         try:
             check_elements(others, known, _TRAINING_SPLIT)
         except UnknownElementError as e:
-            raise UnknownElementError(f"{e} (set data.on_error='skip' to leave such structures out)") from None
+            raise UnknownElementError(
+                f"{e} (set data.on_error='skip' to leave such structures out)"
+            ) from None
         return list(others)
     keep = []
     for s in others:
@@ -101,12 +112,15 @@ def _known_elements_only(train, others, mode: str, skipped: list) -> list:
     return keep
 
 
-_TRAINING_SPLIT = "the model, whose training split holds"  # val/test elements must occur in training
+_TRAINING_SPLIT = (
+    "the model, whose training split holds"  # val/test elements must occur in training
+)
 
 
 @dataclasses.dataclass
 class StructureSplits:
     """The structures of each split, before graphs are built (what `load_splits` trains on)."""
+
     train: list  # Structure; `data.shuffle_targets` already applied
     val: list
     test: list
@@ -144,28 +158,47 @@ def split_structures(data_config, seed: int) -> StructureSplits:
     if data_config.get("val_path"):
         train_idx = np.arange(len(structures)) if chosen is None else chosen
         if data_config.get("n_train"):
-            train_idx = split_indices(structures, fractions=(1.0, 0.0, 0.0), seed=seed,
-                                      by=data_config.split_by, n_train=data_config.n_train,
-                                      subsample_seed=subsample_seed)[0]
+            train_idx = split_indices(
+                structures,
+                fractions=(1.0, 0.0, 0.0),
+                seed=seed,
+                by=data_config.split_by,
+                n_train=data_config.n_train,
+                subsample_seed=subsample_seed,
+            )[0]
         train = [structures[i] for i in train_idx]
         val = read(_existing(data_config.val_path, "val_path"), data_config, skipped=skipped)
-        test = (read(_existing(data_config.test_path, "test_path"), data_config, skipped=skipped)
-                if data_config.get("test_path") else [])
+        test = (
+            read(_existing(data_config.test_path, "test_path"), data_config, skipped=skipped)
+            if data_config.get("test_path")
+            else []
+        )
     else:
-        fractions = (1.0 - data_config.val_fraction - data_config.test_fraction,
-                     data_config.val_fraction, data_config.test_fraction)
+        fractions = (
+            1.0 - data_config.val_fraction - data_config.test_fraction,
+            data_config.val_fraction,
+            data_config.test_fraction,
+        )
         by = split_by(structures, data_config)
         try:
-            idx = split_indices(structures, fractions=fractions, seed=split_seed, by=by,
-                                n_train=data_config.get("n_train") or None, subsample_seed=subsample_seed)
+            idx = split_indices(
+                structures,
+                fractions=fractions,
+                seed=split_seed,
+                by=by,
+                n_train=data_config.get("n_train") or None,
+                subsample_seed=subsample_seed,
+            )
         except SplitError as err:
             raise ValueError(_split_advice(err, path, len(structures), fractions)) from None
         if chosen is not None:
             held_out = np.intersect1d(chosen, np.concatenate(idx[1:]))
             if len(held_out):
-                raise ValueError(f"{data_config.train_indices}: structure(s) {held_out[:5].tolist()} of "
-                                 f"{path} are in the validation/test split (split_seed {split_seed}); "
-                                 f"leave them out or set --config.data.val_path=FILE")
+                raise ValueError(
+                    f"{data_config.train_indices}: structure(s) {held_out[:5].tolist()} of "
+                    f"{path} are in the validation/test split (split_seed {split_seed}); "
+                    f"leave them out or set --config.data.val_path=FILE"
+                )
             idx = (chosen, idx[1], idx[2])
         train, val, test = ([structures[i] for i in part] for part in idx)
     mode = on_error(data_config)
@@ -173,13 +206,19 @@ def split_structures(data_config, seed: int) -> StructureSplits:
     test = _known_elements_only(train, test, mode, skipped)
     if not train or not val:
         why = f"; {len(skipped)} left out, first: {skipped[0][1]}" if skipped else ""
-        raise ValueError(f"{data_config.train_path}: empty training or validation split "
-                         f"({len(train)} train, {len(val)} val structures){why}")
-    shuffled = tuple(t.strip() for t in (data_config.get("shuffle_targets") or "").split(",") if t.strip())
+        raise ValueError(
+            f"{data_config.train_path}: empty training or validation split "
+            f"({len(train)} train, {len(val)} val structures){why}"
+        )
+    shuffled = tuple(
+        t.strip() for t in (data_config.get("shuffle_targets") or "").split(",") if t.strip()
+    )
     if shuffled:
         train = shuffle_within_element(train, shuffled, seed)
-    extra = {name: _known_elements_only(train, read(path, data_config, skipped=skipped), mode, skipped)
-             for name, path in extra_test_paths(data_config).items()}
+    extra = {
+        name: _known_elements_only(train, read(path, data_config, skipped=skipped), mode, skipped)
+        for name, path in extra_test_paths(data_config).items()
+    }
     return StructureSplits(train, val, test, extra, skipped)
 
 
@@ -196,16 +235,22 @@ def read_train_indices(data_config, n_structures: int) -> np.ndarray | None:
         indices = np.asarray([int(t) for t in tokens], np.int64)
     except ValueError:
         bad = next(t for t in tokens if not t.lstrip("-").isdigit())
-        raise ValueError(f"{path}: {bad!r} is not a structure index (data.train_indices: 0-based integers)") from None
+        raise ValueError(
+            f"{path}: {bad!r} is not a structure index (data.train_indices: 0-based integers)"
+        ) from None
     if not len(indices):
         raise ValueError(f"{path}: no structure indices (data.train_indices)")
     if indices.min() < 0 or indices.max() >= n_structures:
         wrong = indices[(indices < 0) | (indices >= n_structures)][:5].tolist()
-        raise ValueError(f"{path}: indices {wrong} are outside 0…{n_structures - 1}, the structures read from "
-                         f"{data_config.train_path} (data.train_indices)")
+        raise ValueError(
+            f"{path}: indices {wrong} are outside 0…{n_structures - 1}, the structures read from "
+            f"{data_config.train_path} (data.train_indices)"
+        )
     if data_config.get("n_train"):
-        raise ValueError(f"{path}: data.train_indices and data.n_train={data_config.n_train} both choose the "
-                         f"training structures; set --config.data.n_train=0")
+        raise ValueError(
+            f"{path}: data.train_indices and data.n_train={data_config.n_train} both choose the "
+            f"training structures; set --config.data.n_train=0"
+        )
     return np.unique(indices)
 
 
@@ -214,7 +259,9 @@ def _existing(path: str, setting: str) -> str:
     if not path:
         raise ValueError(f"data.{setting} is empty: set --config.data.{setting}=FILE")
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such file (data.{setting}; set --config.data.{setting}=FILE)")
+        raise FileNotFoundError(
+            f"{path}: no such file (data.{setting}; set --config.data.{setting}=FILE)"
+        )
     return path
 
 
@@ -227,11 +274,18 @@ def split_by(structures, data_config) -> str:
         return by
     s, name = structures[0], formula(structures[0].atomic_numbers)
     # The readers fall back from mol_id to SMILES to the chemical formula (ASE's order).
-    which = (f"mol_id {s.mol_id!r}" if s.mol_id is not None and Counter(s.mol_id) != Counter(name)
-             else f"{name}, no mol_id or SMILES in the file")
-    print(f"warning: {data_config.train_path}: all {len(structures)} structures are one molecule ({which}), "
-          f"so a molecule-disjoint split has no validation set; validating on held-out structures instead "
-          f"(--config.data.split_by=structure says so and silences this)", file=sys.stderr, flush=True)
+    which = (
+        f"mol_id {s.mol_id!r}"
+        if s.mol_id is not None and Counter(s.mol_id) != Counter(name)
+        else f"{name}, no mol_id or SMILES in the file"
+    )
+    print(
+        f"warning: {data_config.train_path}: all {len(structures)} structures are one molecule ({which}), "
+        f"so a molecule-disjoint split has no validation set; validating on held-out structures instead "
+        f"(--config.data.split_by=structure says so and silences this)",
+        file=sys.stderr,
+        flush=True,
+    )
     return "structure"
 
 
@@ -239,13 +293,20 @@ def _split_advice(err: SplitError, path: str, n_structures: int, fractions) -> s
     """One line: why the split cannot be made and the override that makes it."""
     share = f"{fractions[('train', 'val', 'test').index(err.split)]:.0%}"
     what = f"{err.n_groups} molecules" if err.by == "mol_id" else f"{n_structures} structures"
-    fixes = (["--config.data.split_by=structure (held-out conformers instead of molecules)"] if err.by == "mol_id"
-             else [])
+    fixes = (
+        ["--config.data.split_by=structure (held-out conformers instead of molecules)"]
+        if err.by == "mol_id"
+        else []
+    )
     if err.split in ("val", "test"):
-        fixes.append(f"--config.data.{err.split}_fraction=" + ("0" if err.split == "test" else "<larger>"))
+        fixes.append(
+            f"--config.data.{err.split}_fraction=" + ("0" if err.split == "test" else "<larger>")
+        )
     fixes.append("--config.data.val_path=FILE")
-    return (f"{path}: {what} are too few for a {err.split} split of {share} (split_by={err.by}): "
-            f"set {' or '.join(fixes)}")
+    return (
+        f"{path}: {what} are too few for a {err.split} split of {share} (split_by={err.by}): "
+        f"set {' or '.join(fixes)}"
+    )
 
 
 def load_splits(data_config, cutoff: float, seed: int) -> DataSplits:
@@ -253,12 +314,18 @@ def load_splits(data_config, cutoff: float, seed: int) -> DataSplits:
     splits = split_structures(data_config, seed)
 
     def graphs(structures):
-        return structures_to_graphs(structures, cutoff, energy_key=data_config.energy_key,
-                                    forces_key=data_config.forces_key)
+        return structures_to_graphs(
+            structures, cutoff, energy_key=data_config.energy_key, forces_key=data_config.forces_key
+        )
 
-    return DataSplits(train=graphs(splits.train), val=graphs(splits.val), test=graphs(splits.test),
-                      train_names=[s.name for s in splits.train], skipped=splits.skipped,
-                      extra_tests={name: graphs(s) for name, s in splits.extra_tests.items()})
+    return DataSplits(
+        train=graphs(splits.train),
+        val=graphs(splits.val),
+        test=graphs(splits.test),
+        train_names=[s.name for s in splits.train],
+        skipped=splits.skipped,
+        extra_tests={name: graphs(s) for name, s in splits.extra_tests.items()},
+    )
 
 
 def extra_test_paths(data_config) -> dict[str, str]:

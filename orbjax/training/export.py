@@ -3,6 +3,7 @@
 The export itself is `orbjax.model.io.export_model` (the command line is
 `python -m orbjax.export`).
 """
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ They live here, not in the `train.py` entry point, so that sweeping and benchmar
 build the same objects without importing a command line (whose absl flags are global to
 the process). The model and its parameters are built by `orbjax.model.build`.
 """
+
 from __future__ import annotations
 
 import ml_collections
@@ -16,24 +17,34 @@ def isolated_atom_energies(data_config) -> dict[int, float] | None:
     if not path:
         return None
     from orbjax.training.data import read
+
     atoms = [s for s in read(path, data_config) if s.n_atoms == 1 and "energy" in s.labels]
     if not atoms:
         raise ValueError(f"{path}: no single-atom structures with an energy label")
     return {int(s.atomic_numbers[0]): float(s.labels["energy"]) for s in atoms}
 
 
-def create_optimizer(config: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
+def create_optimizer(
+    config: ml_collections.ConfigDict, total_steps: int
+) -> optax.GradientTransformation:
     opt = config.optimizer
     warmup = min(opt.warmup_steps, max(total_steps // 2, 1))
     if opt.schedule == "cosine":
-        lr = optax.warmup_cosine_decay_schedule(0.0, opt.learning_rate, warmup, max(total_steps, warmup + 1),
-                                                opt.learning_rate * opt.final_lr_fraction)
+        lr = optax.warmup_cosine_decay_schedule(
+            0.0,
+            opt.learning_rate,
+            warmup,
+            max(total_steps, warmup + 1),
+            opt.learning_rate * opt.final_lr_fraction,
+        )
     elif opt.schedule == "constant":
         lr = optax.linear_schedule(0.0, opt.learning_rate, warmup)
     else:
         raise ValueError(f"unknown schedule {opt.schedule!r} (cosine, constant)")
     if opt.name == "adam":
-        base = optax.adamw(lr, weight_decay=opt.weight_decay) if opt.weight_decay else optax.adam(lr)
+        base = (
+            optax.adamw(lr, weight_decay=opt.weight_decay) if opt.weight_decay else optax.adam(lr)
+        )
     elif opt.name == "amsgrad":
         base = optax.amsgrad(lr)
     else:
@@ -46,7 +57,13 @@ def create_steps(config, model, tx, devices, statistics: dict):
     `statistics`: the model's {"statistics": arrays} (`model.build.statistics_variables`)."""
     weights = dict(config.loss.weights)
     compute_stress = weights.get("stress", 0.0) > 0
-    train_step = devices.train_step(model, tx, weights, config.train.ema_decay, compute_stress, statistics)
+    train_step = devices.train_step(
+        model, tx, weights, config.train.ema_decay, compute_stress, statistics
+    )
     eval_step = devices.eval_step(
-        model, tuple(t for t, w in weights.items() if w > 0) + ("forces",), compute_stress, statistics)
+        model,
+        tuple(t for t, w in weights.items() if w > 0) + ("forces",),
+        compute_stress,
+        statistics,
+    )
     return train_step, eval_step

@@ -22,10 +22,12 @@ What comes from the file and what is made new (``config.init``):
 The data's elements must be a subset of the model's (a one-line error names the others).
 An existing checkpoint in the workdir wins over ``init.model``: the run resumes.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import os
+
 import jax
 import ml_collections
 import numpy as np
@@ -36,8 +38,20 @@ from orbjax.model.orbital_mlip import energy_readout_name
 from orbjax.model.statistics import Statistics, compute_statistics, element_names
 
 # Architecture fields taken from the file (heads stay the run's).
-ARCHITECTURE = ("channels", "l_max", "n_layers", "cutoff", "n_basis", "radial_hidden", "readout_hidden",
-                "orbital_head", "orbital_features", "charge_neutral")
+ARCHITECTURE = (
+    "channels",
+    "l_max",
+    "n_layers",
+    "cutoff",
+    "n_basis",
+    "radial_hidden",
+    "readout_hidden",
+    "orbital_head",
+    "orbital_features",
+    "charge_neutral",
+)
+
+
 def resolve_model_path(name: str) -> str:
     """A path, or the name of a model shipped with orbjax (``chno-gfn1`` →
     orbjax/pretrained/chno-gfn1.orbjax)."""
@@ -47,8 +61,10 @@ def resolve_model_path(name: str) -> str:
         return name
     if name in pretrained.available():
         return str(pretrained.model_path(name))
-    raise FileNotFoundError(f"init.model={name!r}: no such model file, nor a shipped model (shipped: "
-                            f"{', '.join(pretrained.available()) or 'none'})")
+    raise FileNotFoundError(
+        f"init.model={name!r}: no such model file, nor a shipped model (shipped: "
+        f"{', '.join(pretrained.available()) or 'none'})"
+    )
 
 
 def init_model(config: ml_collections.ConfigDict) -> TrainedModel | None:
@@ -69,12 +85,16 @@ def check_elements_subset(trained: TrainedModel, graphs, where: str) -> None:
     present = {int(z) for g in graphs for z in np.unique(g.nodes["atomic_numbers"])}
     other = sorted(present - set(trained.statistics.species))
     if other:
-        raise ValueError(f"{where} holds {element_names(other)}, which the model of init.model does not know (it "
-                         f"knows {element_names(trained.statistics.species)}); fine-tune on data of those elements "
-                         f"only, or train from scratch")
+        raise ValueError(
+            f"{where} holds {element_names(other)}, which the model of init.model does not know (it "
+            f"knows {element_names(trained.statistics.species)}); fine-tune on data of those elements "
+            f"only, or train from scratch"
+        )
 
 
-def finetune_statistics(trained: TrainedModel, train_graphs, level: str, refit_energies: bool = True) -> Statistics:
+def finetune_statistics(
+    trained: TrainedModel, train_graphs, level: str, refit_energies: bool = True
+) -> Statistics:
     """The file's statistics with one level, `level`, whose reference energies are refitted
     on `train_graphs` (NaN for elements they lack) and whose energy scale is the file's
     default level's."""
@@ -83,8 +103,12 @@ def finetune_statistics(trained: TrainedModel, train_graphs, level: str, refit_e
     e0 = np.full(old.n_species, np.nan)
     if refit_energies:
         network = network_energies(trained, train_graphs, k)
-        residual = [g._replace(globals={**g.globals, "energy": (g.globals["energy"] - e).astype(np.float64)})
-                    for g, e in zip(train_graphs, network)]
+        residual = [
+            g._replace(
+                globals={**g.globals, "energy": (g.globals["energy"] - e).astype(np.float64)}
+            )
+            for g, e in zip(train_graphs, network)
+        ]
         fitted = compute_statistics(residual, species=old.species, level=level)
         present = {int(z) for g in train_graphs for z in g.nodes["atomic_numbers"]}
         for i, z in enumerate(old.species):
@@ -94,8 +118,13 @@ def finetune_statistics(trained: TrainedModel, train_graphs, level: str, refit_e
     else:
         e0[:] = old.atomic_energies[k]
         source = old.e0_source[k]
-    return dataclasses.replace(old, levels=(level,), atomic_energies=(tuple(float(x) for x in e0),),
-                               energy_scale=(old.energy_scale[k],), e0_source=(f"{source} (fine-tuned)",))
+    return dataclasses.replace(
+        old,
+        levels=(level,),
+        atomic_energies=(tuple(float(x) for x in e0),),
+        energy_scale=(old.energy_scale[k],),
+        e0_source=(f"{source} (fine-tuned)",),
+    )
 
 
 def network_energies(trained: TrainedModel, graphs, level: int, batch_size: int = 16) -> np.ndarray:
@@ -117,7 +146,9 @@ def network_energies(trained: TrainedModel, graphs, level: int, batch_size: int 
     return out
 
 
-def finetune_params(fresh: dict, trained: TrainedModel, level: str, reinit=()) -> tuple[dict, list[str]]:
+def finetune_params(
+    fresh: dict, trained: TrainedModel, level: str, reinit=()
+) -> tuple[dict, list[str]]:
     """`fresh` ({"params": ...} of the new model) with every parameter the file has (same
     path and shape) loaded from it; returns (params, paths left at their initialisation)."""
     source = dict(trained.variables["params"])
@@ -135,7 +166,9 @@ def finetune_params(fresh: dict, trained: TrainedModel, level: str, reinit=()) -
                 kept.append(name)
                 return value
             node = node[key]
-        if np.shape(node) != np.shape(value) or any(name[len("params/"):].startswith(r) for r in reinit):
+        if np.shape(node) != np.shape(value) or any(
+            name[len("params/") :].startswith(r) for r in reinit
+        ):
             kept.append(name)
             return value
         return np.asarray(node, np.asarray(value).dtype)
@@ -150,7 +183,8 @@ def _path_name(path) -> str:
 
 
 def frozen_labels(params: dict, freeze) -> dict:
-    """"frozen" / "trained" per parameter: frozen where its path starts with a prefix of `freeze`."""
+    """ "frozen" / "trained" per parameter: frozen where its path starts with a prefix of `freeze`."""
+
     def label(path, _):
         name = _path_name(path)
         return "frozen" if any(name.startswith(prefix) for prefix in freeze) else "trained"
@@ -158,12 +192,16 @@ def frozen_labels(params: dict, freeze) -> dict:
     return jax.tree_util.tree_map_with_path(label, params)
 
 
-def with_frozen(tx: optax.GradientTransformation, params: dict, freeze) -> optax.GradientTransformation:
+def with_frozen(
+    tx: optax.GradientTransformation, params: dict, freeze
+) -> optax.GradientTransformation:
     """`tx` for the trained parameters, no update at all for the frozen ones."""
     if not freeze:
         return tx
     labels = frozen_labels(params, tuple(freeze))
     if "frozen" not in jax.tree.leaves(labels):
-        raise ValueError(f"init.freeze={tuple(freeze)} matches no parameter; prefixes are paths such as "
-                         "'network/embedding', 'network/interaction_0', 'energy_readout'")
+        raise ValueError(
+            f"init.freeze={tuple(freeze)} matches no parameter; prefixes are paths such as "
+            "'network/embedding', 'network/interaction_0', 'energy_readout'"
+        )
     return optax.multi_transform({"trained": tx, "frozen": optax.set_to_zero()}, labels)

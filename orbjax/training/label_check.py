@@ -8,6 +8,7 @@ override that turns it off. Training on forces alone is asked for explicitly wit
 ``loss.weights.energy=0``: the reference energies are then not fitted (``e0_source='none'``
 in statistics.json and the model file) and the run says its energies are untrained.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,7 +21,11 @@ from orbjax.model.statistics import Statistics, compute_statistics
 from orbjax.targets import TARGETS, level_of_key
 
 SPLITS = ("train", "val", "test")
-_XTB = ("atomic_charges", "spd_populations", "orbital_populations")  # labels python -m orbjax.label writes
+_XTB = (
+    "atomic_charges",
+    "spd_populations",
+    "orbital_populations",
+)  # labels python -m orbjax.label writes
 
 
 def labelled(graph, target: str) -> bool:
@@ -42,16 +47,21 @@ def split_counts(data) -> dict[str, dict[str, int]]:
     return {name: label_counts(graphs) for name, graphs in splits.items()}
 
 
-def format_counts(counts: dict[str, dict[str, int]], weights: dict, n_structures: dict[str, int]) -> str:
+def format_counts(
+    counts: dict[str, dict[str, int]], weights: dict, n_structures: dict[str, int]
+) -> str:
     """The table printed before the first step: one row per weighted or labelled target."""
     names = list(counts)
     rows = [t for t in TARGETS if weights.get(t, 0.0) > 0 or any(counts[s][t] for s in names)]
     width = max([len(t) for t in rows] + [len("structures")])
     cols = [max(len(s), 5) for s in names]
     head = "  ".join(f"{s:>{c}}" for s, c in zip(names, cols))
-    lines = ["labels per split (structures holding each label):",
-             f"  {'target':<{width}}  {'weight':>7}  {head}",
-             f"  {'structures':<{width}}  {'':>7}  " + "  ".join(f"{n_structures[s]:>{c}}" for s, c in zip(names, cols))]
+    lines = [
+        "labels per split (structures holding each label):",
+        f"  {'target':<{width}}  {'weight':>7}  {head}",
+        f"  {'structures':<{width}}  {'':>7}  "
+        + "  ".join(f"{n_structures[s]:>{c}}" for s, c in zip(names, cols)),
+    ]
     for t in rows:
         cells = "  ".join(f"{counts[s][t]:>{c}}" for s, c in zip(names, cols))
         lines.append(f"  {t:<{width}}  {weights.get(t, 0.0):>7g}  {cells}")
@@ -67,18 +77,26 @@ def check_weighted_targets(config, counts: dict[str, dict[str, int]], n_train: i
     data = config.data
     what = " and ".join(f"{t} (loss.weights.{t}={weights[t]:g})" for t in missing)
     fixes = "; ".join(f"{t}: {_fix(t, data)}" for t in missing)
-    raise ValueError(f"{data.train_path}: none of the {n_train} structures of the training split has a label for "
-                     f"{what}, so training would fit nothing to it. {fixes}")
+    raise ValueError(
+        f"{data.train_path}: none of the {n_train} structures of the training split has a label for "
+        f"{what}, so training would fit nothing to it. {fixes}"
+    )
 
 
 def _fix(target: str, data) -> str:
     off = f"--config.loss.weights.{target}=0"
-    label = f"label the file with GFN1-xTB first (python -m orbjax.label {data.train_path} OUT.h5, then " \
-            f"--config.data.train_path=OUT.h5)"
+    label = (
+        f"label the file with GFN1-xTB first (python -m orbjax.label {data.train_path} OUT.h5, then "
+        f"--config.data.train_path=OUT.h5)"
+    )
     if target in ("energy", "forces"):
         key = data.get(f"{target}_key", target)
-        name = (f"name the file's {target} key with --config.data.key_overrides.{target}=<key> (key preset "
-                f"{data.key_preset!r})" if key == target else f"data.{target}_key={key!r}: {label}")
+        name = (
+            f"name the file's {target} key with --config.data.key_overrides.{target}=<key> (key preset "
+            f"{data.key_preset!r})"
+            if key == target
+            else f"data.{target}_key={key!r}: {label}"
+        )
         if target == "energy":
             return f"{name}, or train on forces only with {off} (energies then untrained)"
         return f"{name}, or turn it off with {off}"
@@ -96,13 +114,21 @@ def report_and_check(config, data, say=print) -> None:
     compilation, so a wrong data set costs seconds, and the workdir gets no files.
     """
     counts = split_counts(data)
-    n = {"train": len(data.train), "val": len(data.val), "test": len(data.test),
-         **{k: len(v) for k, v in data.extra_tests.items()}}
+    n = {
+        "train": len(data.train),
+        "val": len(data.val),
+        "test": len(data.test),
+        **{k: len(v) for k, v in data.extra_tests.items()},
+    }
     say(format_counts(counts, dict(config.loss.weights), n))
     check_weighted_targets(config, counts, len(data.train))
     if config.loss.weights.get("energy", 0.0) <= 0:
-        print("warning: loss.weights.energy=0: training on forces only; the model's energies are untrained "
-              "(reference energies not fitted, e0_source='none')", file=sys.stderr, flush=True)
+        print(
+            "warning: loss.weights.energy=0: training on forces only; the model's energies are untrained "
+            "(reference energies not fitted, e0_source='none')",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def fit_statistics(config, train_graphs) -> Statistics:
@@ -113,11 +139,17 @@ def fit_statistics(config, train_graphs) -> Statistics:
 
     path = config.data.get("isolated_atoms_path")
     if path and not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such file (data.isolated_atoms_path; empty: reference energies "
-                                "by least squares)")
-    statistics = compute_statistics(train_graphs, isolated_atom_energies=isolated_atom_energies(config.data),
-                                    level=level_of_key(config.data.energy_key))
+        raise FileNotFoundError(
+            f"{path}: no such file (data.isolated_atoms_path; empty: reference energies "
+            "by least squares)"
+        )
+    statistics = compute_statistics(
+        train_graphs,
+        isolated_atom_energies=isolated_atom_energies(config.data),
+        level=level_of_key(config.data.energy_key),
+    )
     if config.loss.weights.get("energy", 0.0) <= 0 and statistics.e0_source[0] != "isolated_atoms":
-        statistics = dataclasses.replace(statistics, atomic_energies=((0.0,) * statistics.n_species,),
-                                         e0_source=("none",))
+        statistics = dataclasses.replace(
+            statistics, atomic_energies=((0.0,) * statistics.n_species,), e0_source=("none",)
+        )
     return statistics

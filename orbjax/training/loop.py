@@ -3,6 +3,7 @@
 `train_and_evaluate` is what `python -m orbjax.train`, sweeps and the quick start call.
 Re-running it on the same workdir resumes from the latest checkpoint.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -64,6 +65,7 @@ class TrainingClock:
     against training cost (time to accuracy). JAX's persistent compilation cache
     (`JAX_COMPILATION_CACHE_DIR`) can make compilation nearly free; empty it to count it.
     """
+
     cpu_offset: float = 0.0  # s, spent by earlier attempts
     wall_offset: float = 0.0  # s
     complete: bool = True
@@ -72,18 +74,24 @@ class TrainingClock:
 
     def resumed_from(self, meta: dict) -> None:
         """Carry on from a checkpoint's meta (keeps this attempt's start)."""
-        self.cpu_offset, self.wall_offset = float(meta.get("process_cpu_s", 0.0)), float(meta.get("wall_s", 0.0))
+        self.cpu_offset, self.wall_offset = (
+            float(meta.get("process_cpu_s", 0.0)),
+            float(meta.get("wall_s", 0.0)),
+        )
         self.complete = "process_cpu_s" in meta and bool(meta.get("clock_complete", True))
 
     def elapsed(self) -> dict[str, float]:
-        return {"process_cpu_s": self.cpu_offset + time.process_time() - self.cpu_start,
-                "wall_s": self.wall_offset + time.perf_counter() - self.wall_start,
-                "clock_complete": float(self.complete)}
+        return {
+            "process_cpu_s": self.cpu_offset + time.process_time() - self.cpu_start,
+            "wall_s": self.wall_offset + time.perf_counter() - self.wall_start,
+            "clock_complete": float(self.complete),
+        }
 
 
 @dataclasses.dataclass
 class Run:
     """Everything the loop uses besides the training state; built once per run."""
+
     config: ml_collections.ConfigDict
     data: DataSplits
     budgets: list  # padding budgets (one compiled step per budget)
@@ -95,7 +103,9 @@ class Run:
     log: MetricsLog
     meta: dict  # saved with every checkpoint: statistics, config, parameter count
     stop_signals: DeferredSignals | None = None
-    clock: TrainingClock = dataclasses.field(default_factory=TrainingClock)  # cost so far (time to accuracy)
+    clock: TrainingClock = dataclasses.field(
+        default_factory=TrainingClock
+    )  # cost so far (time to accuracy)
 
     @property
     def weights(self) -> dict:
@@ -106,36 +116,56 @@ def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
     clock = TrainingClock()
     os.makedirs(workdir, exist_ok=True)
     dtype = jnp.float64 if config.dtype == "float64" else jnp.float32
-    start_from = finetune.init_model(config)  # fine-tuning: config.model becomes the file's architecture
+    start_from = finetune.init_model(
+        config
+    )  # fine-tuning: config.model becomes the file's architecture
     data = load_splits(config.data, config.model.cutoff, config.seed)
-    report_and_check(config, data, _say)  # label counts; a weighted target without labels is an error
+    report_and_check(
+        config, data, _say
+    )  # label counts; a weighted target without labels is an error
     if jax.process_index() == 0:
         write_skipped(os.path.join(workdir, "skipped_structures.jsonl"), data.skipped)
     ckpt = Checkpointer(workdir)
     resumed_meta = None
     if ckpt.latest_step() is not None:
         from orbjax.training.checkpoint import read_meta
+
         resumed_meta, _, _ = read_meta(workdir, "latest")
         statistics = Statistics.from_json(resumed_meta["statistics"])
     elif start_from is not None:
-        finetune.check_elements_subset(start_from, data.train + data.val + data.test, config.data.train_path)
-        statistics = finetune.finetune_statistics(start_from, data.train, level_of_key(config.data.energy_key),
-                                                  refit_energies=config.loss.weights.get("energy", 0.0) > 0)
+        finetune.check_elements_subset(
+            start_from, data.train + data.val + data.test, config.data.train_path
+        )
+        statistics = finetune.finetune_statistics(
+            start_from,
+            data.train,
+            level_of_key(config.data.energy_key),
+            refit_energies=config.loss.weights.get("energy", 0.0) > 0,
+        )
     else:
-        statistics = fit_statistics(config, data.train)  # E0s not fitted when the energy weight is 0
+        statistics = fit_statistics(
+            config, data.train
+        )  # E0s not fitted when the energy weight is 0
     save_run_files(workdir, config, statistics)
     model = create_model(config, statistics)
     devices = parallel.from_config(config)  # one device, or the batch split over all devices
-    budgets = devices.compute_budgets(data.train + data.val, config.train.batch_size, config.train.n_buckets,
-                                      seed=config.seed)
-    steps_per_epoch = devices.n_batches(data.train, config.train.batch_size, budgets, config.seed, 0)
+    budgets = devices.compute_budgets(
+        data.train + data.val, config.train.batch_size, config.train.n_buckets, seed=config.seed
+    )
+    steps_per_epoch = devices.n_batches(
+        data.train, config.train.batch_size, budgets, config.seed, 0
+    )
     total_steps = config.train.num_steps or config.train.num_epochs * steps_per_epoch
     params = init_params(model, config.seed)
     if start_from is not None and resumed_meta is None:
-        params, fresh = finetune.finetune_params(params, start_from, statistics.levels[0], config.init.reinit)
-        _say(f"fine-tuning from {config.init.model} (step {start_from.step}): "
-             f"{'all parameters loaded' if not fresh else 'initialised anew: ' + ', '.join(fresh)}"
-             + (f"; frozen: {', '.join(config.init.freeze)}" if config.init.freeze else ""))
+        params, fresh = finetune.finetune_params(
+            params, start_from, statistics.levels[0], config.init.reinit
+        )
+        _say(
+            f"fine-tuning from {config.init.model} (step {start_from.step}): "
+            f"{'all parameters loaded' if not fresh else 'initialised anew: ' + ', '.join(fresh)}"
+            + (f"; frozen: {', '.join(config.init.freeze)}" if config.init.freeze else "")
+        )
     tx = create_optimizer(config, total_steps)
     if start_from is not None:
         tx = finetune.with_frozen(tx, params, config.init.freeze)
@@ -148,14 +178,25 @@ def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
         clock.resumed_from(meta)
         _say(f"resumed from step {int(state.step)} (epoch {epoch}, batch {batch_in_epoch})")
     n_params = sum(x.size for x in jax.tree.leaves(state.params))
-    _say(f"model: {n_params} parameters; {len(data.train)} train / {len(data.val)} val graphs; "
-         f"{total_steps} steps; padding budgets {budgets}{devices.description}")
+    _say(
+        f"model: {n_params} parameters; {len(data.train)} train / {len(data.val)} val graphs; "
+        f"{total_steps} steps; padding budgets {budgets}{devices.description}"
+    )
     # numpy constants of the compiled steps (replicated device arrays could not enter shard_map's body)
     stats = statistics_variables(model, statistics, np.dtype(dtype))
-    run = Run(config, data, budgets, dtype, devices, *create_steps(config, model, tx, devices, stats), ckpt,
-              MetricsLog(workdir),
-              dict(statistics=statistics.to_json(), config=config.to_json(), n_params=int(n_params)), stop_signals,
-              clock)
+    run = Run(
+        config,
+        data,
+        budgets,
+        dtype,
+        devices,
+        *create_steps(config, model, tx, devices, stats),
+        ckpt,
+        MetricsLog(workdir),
+        dict(statistics=statistics.to_json(), config=config.to_json(), n_params=int(n_params)),
+        stop_signals,
+        clock,
+    )
     state, final = _loop(run, state, epoch, batch_in_epoch, total_steps)
     ckpt.close()
     if jax.process_index() == 0:
@@ -170,13 +211,22 @@ def _loop(run: Run, state, epoch: int, batch_in_epoch: int, total_steps: int):
 
     config, final = run.config, {}
     step = int(state.step)
-    progress = tqdm(total=total_steps, initial=step, desc="train", disable=not config.train.progress_bar)
+    progress = tqdm(
+        total=total_steps, initial=step, desc="train", disable=not config.train.progress_bar
+    )
     if step == 0 and config.train.eval_at_start:
         progress.write("step 0 validation: " + format_metrics(_validate(run, state, step)))
     t0 = time.perf_counter()
     while step < total_steps:
-        batches = run.devices.batch_iterator(run.data.train, config.train.batch_size, run.budgets, run.dtype,
-                                             seed=config.seed, epoch=epoch, skip_batches=batch_in_epoch)
+        batches = run.devices.batch_iterator(
+            run.data.train,
+            config.train.batch_size,
+            run.budgets,
+            run.dtype,
+            seed=config.seed,
+            epoch=epoch,
+            skip_batches=batch_in_epoch,
+        )
         for batch in batches:
             state, metrics = run.train_step(state, batch)
             step, batch_in_epoch = step + 1, batch_in_epoch + 1
@@ -185,20 +235,28 @@ def _loop(run: Run, state, epoch: int, batch_in_epoch: int, total_steps: int):
                 _handle_nonfinite(config, step, state, run.ckpt)
             last = step >= total_steps
             if step % config.train.log_every == 0 or last:
-                train_metrics = {k: float(v) for k, v in jax.device_get(metrics).items() if k != "finite"}
-                train_metrics["steps_per_s"] = config.train.log_every / max(time.perf_counter() - t0, 1e-9)
+                train_metrics = {
+                    k: float(v) for k, v in jax.device_get(metrics).items() if k != "finite"
+                }
+                train_metrics["steps_per_s"] = config.train.log_every / max(
+                    time.perf_counter() - t0, 1e-9
+                )
                 train_metrics["xla_compilations"] = run.train_step._cache_size()
                 run.log.write(step, "train", train_metrics)
                 t0 = time.perf_counter()
             if step % config.train.eval_every == 0 or last:
                 final = _validate(run, state, step)
                 progress.write(f"step {step} validation: " + format_metrics(final))
-                run.ckpt.save(state, _checkpoint_meta(run, epoch, batch_in_epoch), final["val_loss"])
+                run.ckpt.save(
+                    state, _checkpoint_meta(run, epoch, batch_in_epoch), final["val_loss"]
+                )
             elif step % config.train.checkpoint_every == 0:
                 run.ckpt.save(state, _checkpoint_meta(run, epoch, batch_in_epoch))
             if _stop_requested(run.stop_signals, step, config) and not last:
                 run.ckpt.save(state, _checkpoint_meta(run, epoch, batch_in_epoch))
-                progress.write(f"step {step}: stop signal {run.stop_signals.pending}; checkpoint saved")
+                progress.write(
+                    f"step {step}: stop signal {run.stop_signals.pending}; checkpoint saved"
+                )
                 run.stop_signals.deliver()  # requeue / terminate here; returns if the old handler does
             if last:
                 break
@@ -225,7 +283,9 @@ def _score_tests(run: Run, state, step: int) -> dict:
     out = {"selected_step": selected}
     for name, graphs in tests.items():
         if graphs:
-            metrics = evaluate(run.eval_step, params, graphs, run.config, run.budgets, run.dtype, run.devices)
+            metrics = evaluate(
+                run.eval_step, params, graphs, run.config, run.budgets, run.dtype, run.devices
+            )
             run.log.write(selected, name, metrics)
             out.update({f"{name}_{k}": v for k, v in metrics.items()})
     return out
@@ -245,7 +305,15 @@ def _stop_requested(stop_signals, step: int, config) -> bool:
 
 
 def _validate(run: Run, state, step: int) -> dict:
-    val = evaluate(run.eval_step, state.ema_params, run.data.val, run.config, run.budgets, run.dtype, run.devices)
+    val = evaluate(
+        run.eval_step,
+        state.ema_params,
+        run.data.val,
+        run.config,
+        run.budgets,
+        run.dtype,
+        run.devices,
+    )
     val["val_loss"] = validation_loss(val, run.weights)
     val["xla_compilations_eval"] = run.eval_step._cache_size()
     run.log.write(step, "val", val)
@@ -254,11 +322,15 @@ def _validate(run: Run, state, step: int) -> dict:
 
 
 def _handle_nonfinite(config, step, state, ckpt):
-    msg = (f"step {step}: non-finite loss or gradient; the update was not applied "
-           f"({int(state.n_skipped)} skipped so far)")
+    msg = (
+        f"step {step}: non-finite loss or gradient; the update was not applied "
+        f"({int(state.n_skipped)} skipped so far)"
+    )
     if config.train.nonfinite == "stop":
         ckpt.wait()
-        raise FloatingPointError(msg + "; stopping (train.nonfinite='stop'); the last checkpoint is intact")
+        raise FloatingPointError(
+            msg + "; stopping (train.nonfinite='stop'); the last checkpoint is intact"
+        )
     logging.warning(msg)
 
 

@@ -3,6 +3,7 @@
 Every term is a mean over the *labelled* entries of the batch (padding entries and
 unlabelled structures have mask False and contribute exactly zero, value and gradient).
 """
+
 from __future__ import annotations
 
 import jax
@@ -20,7 +21,9 @@ def label_and_mask(graph: jraph.GraphsTuple, target: str):
         mask = graph.globals[record.mask] & jraph.get_graph_padding_mask(graph)
     else:
         label = graph.nodes[target]
-        mask = graph.nodes[record.mask] & _expand(jraph.get_node_padding_mask(graph), graph.nodes[record.mask])
+        mask = graph.nodes[record.mask] & _expand(
+            jraph.get_node_padding_mask(graph), graph.nodes[record.mask]
+        )
     return label, mask
 
 

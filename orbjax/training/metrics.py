@@ -3,6 +3,7 @@
 Energies in meV/atom and meV/structure, forces in meV/Å, stress in meV/Å³, charges and
 populations in me (milli-elementary charges).
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -4,6 +4,7 @@ metrics.csv has one row per value: step, split (train, val, time, test, extra te
 metric, value and its unit (`metric_unit`). final_metrics.json's units are in
 final_metrics_units.json beside it (`write_units`), so the JSON stays a flat name → number map.
 """
+
 from __future__ import annotations
 
 import csv
@@ -15,9 +16,17 @@ import jax
 from orbjax.targets import metric_units
 
 HEADER = ["step", "split", "metric", "value", "unit"]
-_OTHER_UNITS = {"loss": "weighted sum of MSEs", "val_loss": "weighted sum of MSEs", "steps_per_s": "1/s",
-                "xla_compilations": "count", "xla_compilations_eval": "count", "process_cpu_s": "s", "wall_s": "s",
-                "clock_complete": "0 or 1", "selected_step": "step"}
+_OTHER_UNITS = {
+    "loss": "weighted sum of MSEs",
+    "val_loss": "weighted sum of MSEs",
+    "steps_per_s": "1/s",
+    "xla_compilations": "count",
+    "xla_compilations_eval": "count",
+    "process_cpu_s": "s",
+    "wall_s": "s",
+    "clock_complete": "0 or 1",
+    "selected_step": "step",
+}
 
 
 def metric_unit(name: str) -> str:
@@ -54,6 +63,7 @@ class MetricsLog:
         self.tb = None
         if self.enabled:
             from tensorboardX import SummaryWriter
+
             self.tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
 
     def write(self, step: int, split: str, metrics: dict) -> None:
@@ -67,7 +77,9 @@ class MetricsLog:
             if new:
                 w.writerow(HEADER)
             for k, v in metrics.items():
-                w.writerow([step, split, k, f"{float(v):.8g}"] + ([metric_unit(k)] if units else []))
+                w.writerow(
+                    [step, split, k, f"{float(v):.8g}"] + ([metric_unit(k)] if units else [])
+                )
                 self.tb.add_scalar(f"{split}/{k}", float(v), step)
         self.tb.flush()
 

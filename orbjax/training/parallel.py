@@ -14,6 +14,7 @@ dataset (the statistics and the batch plan must be identical everywhere) but pad
 transfers only its own devices' sub-batches. Orbax saves collectively (all processes
 call it, process 0 writes replicated arrays); logs and run files come from process 0.
 """
+
 from __future__ import annotations
 
 import functools
@@ -23,12 +24,19 @@ from typing import Iterator, Sequence
 import jax
 import jraph
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
-from orbjax.data.batching import (PaddingBudget, batch_iterator, compute_budgets, n_batches, pad_batch,
-                                  plan_device_batches)
-from orbjax.training.batches import to_device
+from orbjax.data.batching import (
+    PaddingBudget,
+    batch_iterator,
+    compute_budgets,
+    n_batches,
+    pad_batch,
+    plan_device_batches,
+)
 from orbjax.training import step as step_lib
+from orbjax.training.batches import to_device
 
 AXIS = "data"
 
@@ -66,7 +74,15 @@ def from_config(config) -> "SingleDevice | DataParallel":
 def _mode(config, key: str):
     """config.parallel.<key> as "auto", True or False (strings from the command line too)."""
     value = config.get("parallel", {}).get(key, "auto")
-    words = {"auto": "auto", "true": True, "on": True, "1": True, "false": False, "off": False, "0": False}
+    words = {
+        "auto": "auto",
+        "true": True,
+        "on": True,
+        "1": True,
+        "false": False,
+        "off": False,
+        "0": False,
+    }
     if str(value).lower() not in words:
         raise ValueError(f"parallel.{key} must be auto, true or false, not {value!r}")
     return words[str(value).lower()]
@@ -79,26 +95,52 @@ class SingleDevice:
     n_devices = 1
     description = ""
 
-    def compute_budgets(self, graphs, batch_size: int, n_buckets: int = 2, seed: int = 0) -> list[PaddingBudget]:
+    def compute_budgets(
+        self, graphs, batch_size: int, n_buckets: int = 2, seed: int = 0
+    ) -> list[PaddingBudget]:
         return compute_budgets(graphs, batch_size, n_buckets, seed=seed)
 
     def n_batches(self, graphs, batch_size, budgets, seed=0, epoch=0, shuffle=True) -> int:
         return n_batches(graphs, batch_size, budgets, seed, epoch, shuffle)
 
-    def batch_iterator(self, graphs, batch_size: int, budgets, dtype, seed: int = 0, epoch: int = 0,
-                       shuffle: bool = True, skip_batches: int = 0) -> Iterator[jraph.GraphsTuple]:
+    def batch_iterator(
+        self,
+        graphs,
+        batch_size: int,
+        budgets,
+        dtype,
+        seed: int = 0,
+        epoch: int = 0,
+        shuffle: bool = True,
+        skip_batches: int = 0,
+    ) -> Iterator[jraph.GraphsTuple]:
         """Padded batches on the device, floats in `dtype` (`batching.batch_iterator`)."""
-        for batch in batch_iterator(graphs, batch_size, budgets, seed, epoch, shuffle, skip_batches):
+        for batch in batch_iterator(
+            graphs, batch_size, budgets, seed, epoch, shuffle, skip_batches
+        ):
             yield to_device(batch, dtype)
 
     def replicate(self, tree):
         return tree
 
-    def train_step(self, model, tx, weights: dict[str, float], ema_decay: float = 0.99,
-                   compute_stress: bool = False, statistics: dict | None = None):
+    def train_step(
+        self,
+        model,
+        tx,
+        weights: dict[str, float],
+        ema_decay: float = 0.99,
+        compute_stress: bool = False,
+        statistics: dict | None = None,
+    ):
         return step_lib.make_train_step(model, tx, weights, ema_decay, compute_stress, statistics)
 
-    def eval_step(self, model, targets: tuple[str, ...], compute_stress: bool = False, statistics: dict | None = None):
+    def eval_step(
+        self,
+        model,
+        targets: tuple[str, ...],
+        compute_stress: bool = False,
+        statistics: dict | None = None,
+    ):
         return step_lib.make_eval_step(model, targets, compute_stress, statistics)
 
 
@@ -110,7 +152,9 @@ class DataParallel:
         self.devices = list(self.mesh.devices.flat)
         self.n_devices = len(self.devices)
         # Positions of this process's devices in the mesh: the sub-batches it builds.
-        self.local = [i for i, d in enumerate(self.devices) if d.process_index == jax.process_index()]
+        self.local = [
+            i for i, d in enumerate(self.devices) if d.process_index == jax.process_index()
+        ]
         self.batch_sharding = NamedSharding(self.mesh, P(AXIS))
         self.replicated = NamedSharding(self.mesh, P())
         self.description = f"; data parallel over {self.n_devices} devices"
@@ -121,71 +165,129 @@ class DataParallel:
         """Graphs per device for a global batch of `batch_size` (padding budgets use this)."""
         return -(-batch_size // self.n_devices)
 
-    def compute_budgets(self, graphs, batch_size: int, n_buckets: int = 2, seed: int = 0) -> list[PaddingBudget]:
+    def compute_budgets(
+        self, graphs, batch_size: int, n_buckets: int = 2, seed: int = 0
+    ) -> list[PaddingBudget]:
         return compute_budgets(graphs, self.device_batch_size(batch_size), n_buckets, seed=seed)
 
-    def plan(self, graphs, batch_size: int, budgets, seed: int = 0, epoch: int = 0,
-             shuffle: bool = True) -> list[tuple[list[np.ndarray], PaddingBudget]]:
+    def plan(
+        self, graphs, batch_size: int, budgets, seed: int = 0, epoch: int = 0, shuffle: bool = True
+    ) -> list[tuple[list[np.ndarray], PaddingBudget]]:
         """Per step: one index array per device and the budget all of them are padded to;
         the global batches are those of the single-device plan of the same (seed, epoch)."""
-        return plan_device_batches(graphs, batch_size, budgets, self.n_devices, seed, epoch, shuffle)
+        return plan_device_batches(
+            graphs, batch_size, budgets, self.n_devices, seed, epoch, shuffle
+        )
 
     def n_batches(self, graphs, batch_size, budgets, seed=0, epoch=0, shuffle=True) -> int:
         return len(self.plan(graphs, batch_size, budgets, seed, epoch, shuffle))
 
-    def batch_iterator(self, graphs, batch_size: int, budgets, dtype, seed: int = 0, epoch: int = 0,
-                       shuffle: bool = True, skip_batches: int = 0) -> Iterator[jraph.GraphsTuple]:
+    def batch_iterator(
+        self,
+        graphs,
+        batch_size: int,
+        budgets,
+        dtype,
+        seed: int = 0,
+        epoch: int = 0,
+        shuffle: bool = True,
+        skip_batches: int = 0,
+    ) -> Iterator[jraph.GraphsTuple]:
         """Global batches, arrays [n_devices, ...] sharded over the mesh; floats in `dtype`.
 
         Like `batching.batch_iterator`, a pure function of (seed, epoch), so a resumed run
         skipping `skip_batches` sees the same remaining batches.
         """
         empty = jax.tree.map(lambda x: x[:0], graphs[0])  # for devices left without a graph
-        for pieces, budget in self.plan(graphs, batch_size, budgets, seed, epoch, shuffle)[skip_batches:]:
-            local = [pad_batch([graphs[i] for i in pieces[d]] or [empty], budget) for d in self.local]
+        for pieces, budget in self.plan(graphs, batch_size, budgets, seed, epoch, shuffle)[
+            skip_batches:
+        ]:
+            local = [
+                pad_batch([graphs[i] for i in pieces[d]] or [empty], budget) for d in self.local
+            ]
             yield self.shard(local, dtype)
 
     def shard(self, local_batches: Sequence[jraph.GraphsTuple], dtype) -> jraph.GraphsTuple:
         """Stack this process's padded sub-batches into global arrays sharded over "data"."""
+
         def put(*xs):
             x = np.stack(xs)  # [n_local, ...]
             if np.issubdtype(x.dtype, np.floating):
                 x = x.astype(dtype)
-            shards = [jax.device_put(x[j:j + 1], self.devices[d]) for j, d in enumerate(self.local)]
-            return jax.make_array_from_single_device_arrays((self.n_devices, *x.shape[1:]),
-                                                            self.batch_sharding, shards)
+            shards = [
+                jax.device_put(x[j : j + 1], self.devices[d]) for j, d in enumerate(self.local)
+            ]
+            return jax.make_array_from_single_device_arrays(
+                (self.n_devices, *x.shape[1:]), self.batch_sharding, shards
+            )
+
         return jax.tree.map(put, *local_batches)
 
     def replicate(self, tree):
         """Every leaf replicated on every device of the mesh (all processes pass the same values)."""
+
         def put(x):
             x = np.asarray(x)
             return jax.make_array_from_callback(x.shape, self.replicated, lambda index: x[index])
+
         return jax.tree.map(put, tree)
 
     # --- steps -------------------------------------------------------------------------
 
-    def train_step(self, model, tx, weights: dict[str, float], ema_decay: float = 0.99,
-                   compute_stress: bool = False, statistics: dict | None = None):
+    def train_step(
+        self,
+        model,
+        tx,
+        weights: dict[str, float],
+        ema_decay: float = 0.99,
+        compute_stress: bool = False,
+        statistics: dict | None = None,
+    ):
         """jit(train_step(state, global_batch) -> (state, metrics)); the state is donated."""
-        fn = functools.partial(step_lib.train_step, model=model, tx=tx, weights=dict(weights),
-                               ema_decay=ema_decay, compute_stress=compute_stress, statistics=statistics,
-                               axis_name=AXIS)
-        sharded = jax.shard_map(lambda state, graph: fn(state, _own(graph)), mesh=self.mesh,
-                                in_specs=(P(), P(AXIS)), out_specs=(P(), P()), check_vma=True)
+        fn = functools.partial(
+            step_lib.train_step,
+            model=model,
+            tx=tx,
+            weights=dict(weights),
+            ema_decay=ema_decay,
+            compute_stress=compute_stress,
+            statistics=statistics,
+            axis_name=AXIS,
+        )
+        sharded = jax.shard_map(
+            lambda state, graph: fn(state, _own(graph)),
+            mesh=self.mesh,
+            in_specs=(P(), P(AXIS)),
+            out_specs=(P(), P()),
+            check_vma=True,
+        )
         return jax.jit(sharded, donate_argnums=0)
 
-    def eval_step(self, model, targets: tuple[str, ...], compute_stress: bool = False,
-                  statistics: dict | None = None):
+    def eval_step(
+        self,
+        model,
+        targets: tuple[str, ...],
+        compute_stress: bool = False,
+        statistics: dict | None = None,
+    ):
         """jit(eval_step(params, global_batch) -> {target: (Σ|err|, Σerr², n)}) over all devices."""
-        fn = functools.partial(step_lib.eval_step, model=model, targets=tuple(targets),
-                               compute_stress=compute_stress, statistics=statistics)
-        sharded = jax.shard_map(lambda params, graph: jax.lax.psum(fn(params, _own(graph)), AXIS),
-                                mesh=self.mesh, in_specs=(P(), P(AXIS)), out_specs=P(), check_vma=True)
+        fn = functools.partial(
+            step_lib.eval_step,
+            model=model,
+            targets=tuple(targets),
+            compute_stress=compute_stress,
+            statistics=statistics,
+        )
+        sharded = jax.shard_map(
+            lambda params, graph: jax.lax.psum(fn(params, _own(graph)), AXIS),
+            mesh=self.mesh,
+            in_specs=(P(), P(AXIS)),
+            out_specs=P(),
+            check_vma=True,
+        )
         return jax.jit(sharded)
 
 
 def _own(graph):
     """This device's sub-batch: drop the leading device axis (size 1 inside shard_map)."""
     return jax.tree.map(lambda x: x[0], graph)
-

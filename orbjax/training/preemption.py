@@ -12,6 +12,7 @@ it would have had (the previous handler, or the default action: the process ends
 point where nothing is half done. A signal that arrives after the loop is delivered when the
 context exits. Handlers can only be set from the main thread; elsewhere this does nothing.
 """
+
 from __future__ import annotations
 
 import signal

@@ -1,4 +1,5 @@
 """Training state: everything a run needs to continue, in one pytree."""
+
 from __future__ import annotations
 
 import flax.struct
@@ -9,7 +10,9 @@ import optax
 
 @flax.struct.dataclass
 class TrainState:
-    step: jnp.ndarray  # [] int, batches consumed, skipped ones included (updates applied: step - n_skipped)
+    step: (
+        jnp.ndarray
+    )  # [] int, batches consumed, skipped ones included (updates applied: step - n_skipped)
     params: dict
     opt_state: optax.OptState
     ema_params: dict
@@ -18,8 +21,14 @@ class TrainState:
 
     @classmethod
     def create(cls, params, tx: optax.GradientTransformation, rng) -> "TrainState":
-        return cls(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
-                   ema_params=jax.tree.map(jnp.copy, params), rng=rng, n_skipped=jnp.zeros((), jnp.int32))
+        return cls(
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            opt_state=tx.init(params),
+            ema_params=jax.tree.map(jnp.copy, params),
+            rng=rng,
+            n_skipped=jnp.zeros((), jnp.int32),
+        )
 
 
 def ema_update(ema_params, params, step, decay: float):

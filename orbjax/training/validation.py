@@ -1,4 +1,5 @@
 """Scoring a model during training: error sums over a split, and the loss used to select it."""
+
 from __future__ import annotations
 
 import jax
@@ -11,7 +12,9 @@ def evaluate(eval_step, params, graphs, config, budgets, dtype, devices) -> dict
     """MAE/RMSE of every target of `eval_step` over `graphs`, in the units of the training log;
     `devices`: the run's `parallel.SingleDevice` or `DataParallel`."""
     acc = ErrorAccumulator()
-    for batch in devices.batch_iterator(graphs, config.train.batch_size, budgets, dtype, shuffle=False):
+    for batch in devices.batch_iterator(
+        graphs, config.train.batch_size, budgets, dtype, shuffle=False
+    ):
         acc.add(jax.device_get(eval_step(params, batch)))
     return acc.compute()
 
@@ -19,5 +22,9 @@ def evaluate(eval_step, params, graphs, config, budgets, dtype, devices) -> dict
 def validation_loss(metrics: dict, weights) -> float:
     """Model selection on the reference (DFT) targets only (auxiliary targets do not count): the
     weighted sum of their squared RMSEs in the label units (eV, eV/Å, eV/Å³)."""
-    return float(sum(weights.get(t, 0.0) * (metrics.get(f"{t}_rmse", 0.0) / TARGETS[t].metric_factor) ** 2
-                     for t in reference_targets()))
+    return float(
+        sum(
+            weights.get(t, 0.0) * (metrics.get(f"{t}_rmse", 0.0) / TARGETS[t].metric_factor) ** 2
+            for t in reference_targets()
+        )
+    )

@@ -1,4 +1,5 @@
 """Padding budgets, buckets and the deterministic batch iterator."""
+
 from pathlib import Path
 
 import jax
@@ -6,8 +7,19 @@ import jraph
 import numpy as np
 import pytest
 
-from orbjax.data.batching import (ROUND_TO, PaddingBudget, batch_iterator, compute_budgets, graph_sizes, ladder_size,
-                                  n_batches, pad_batch, padding_stats, plan_batches, round_up)
+from orbjax.data.batching import (
+    ROUND_TO,
+    PaddingBudget,
+    batch_iterator,
+    compute_budgets,
+    graph_sizes,
+    ladder_size,
+    n_batches,
+    pad_batch,
+    padding_stats,
+    plan_batches,
+    round_up,
+)
 from orbjax.data.graphs import structure_to_graph
 from orbjax.data.structures import Structure
 
@@ -70,21 +82,31 @@ def test_padding_is_inert(graphs):
     assert not batch.globals["energy_mask"][~graph_mask].any()
     assert (batch.nodes["atomic_numbers"][~node_mask] == 0).all()
     # Padding edges join padding nodes only and none has zero length.
-    assert (~node_mask[batch.senders[~edge_mask]]).all() and (~node_mask[batch.receivers[~edge_mask]]).all()
-    vec = batch.nodes["positions"][batch.senders] - batch.nodes["positions"][batch.receivers] + batch.edges["shifts"]
+    assert (~node_mask[batch.senders[~edge_mask]]).all() and (
+        ~node_mask[batch.receivers[~edge_mask]]
+    ).all()
+    vec = (
+        batch.nodes["positions"][batch.senders]
+        - batch.nodes["positions"][batch.receivers]
+        + batch.edges["shifts"]
+    )
     assert (np.linalg.norm(vec, axis=1) > 0.5).all()
     pad_pos = batch.nodes["positions"][~node_mask]
     assert len(np.unique(pad_pos, axis=0)) == len(pad_pos)
     for part in (batch.nodes, batch.edges, batch.globals):
         assert all(np.isfinite(v).all() for v in part.values())
     # Real part unchanged.
-    np.testing.assert_array_equal(batch.nodes["positions"][node_mask],
-                                  np.concatenate([g.nodes["positions"] for g in graphs[:8]]))
+    np.testing.assert_array_equal(
+        batch.nodes["positions"][node_mask],
+        np.concatenate([g.nodes["positions"] for g in graphs[:8]]),
+    )
 
 
 def test_iterator_is_deterministic_per_seed_and_epoch(graphs):
     budgets = compute_budgets(graphs, batch_size=16, n_buckets=2)
-    energies = lambda **kw: [b.globals["energy"].tolist() for b in batch_iterator(graphs, 16, budgets, **kw)]
+    energies = lambda **kw: [
+        b.globals["energy"].tolist() for b in batch_iterator(graphs, 16, budgets, **kw)
+    ]
     first = energies(seed=3, epoch=2)
     assert first == energies(seed=3, epoch=2)
     assert first != energies(seed=3, epoch=1) and first != energies(seed=4, epoch=2)
@@ -98,7 +120,10 @@ def test_skip_batches_equals_slicing(graphs):
     resumed = list(batch_iterator(graphs, 16, budgets, seed=7, epoch=4, skip_batches=3))
     assert len(resumed) == len(full) - 3
     for a, b in zip(full[3:], resumed):
-        assert all(np.array_equal(x, y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
+        assert all(
+            np.array_equal(x, y)
+            for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b))
+        )
 
 
 def test_batches_too_big_for_hand_made_budgets_are_split(graphs):
@@ -113,7 +138,9 @@ def test_batches_too_big_for_hand_made_budgets_are_split(graphs):
 
 def test_graph_too_big_for_every_budget_is_named(graphs):
     with pytest.raises(ValueError, match="chno:0"):
-        plan_batches(graphs, 4, [PaddingBudget(4, 64, 5)], names=[f"chno:{i}" for i in range(len(graphs))])
+        plan_batches(
+            graphs, 4, [PaddingBudget(4, 64, 5)], names=[f"chno:{i}" for i in range(len(graphs))]
+        )
 
 
 def test_padding_stats_reports_waste(graphs):

@@ -1,16 +1,25 @@
 """Labelled-dataset HDF5 file: round trip, missing labels, atomic writes, clear errors."""
+
 import h5py
 import numpy as np
 import pytest
 
-from orbjax.data.dataset import FORMAT_VERSION, DatasetError, read_arrays, read_dataset, write_dataset
+from orbjax.data.dataset import (
+    FORMAT_VERSION,
+    DatasetError,
+    read_arrays,
+    read_dataset,
+    write_dataset,
+)
 from orbjax.data.structures import Structure
 from orbjax.orbitals import ORBITAL_ORDER
 
 
 def water(name="w", shift=0.0, **labels) -> Structure:
     pos = np.array([[0.0, 0.0, 0.119], [0.0, 0.763, -0.477], [0.0, -0.763, -0.477]]) + shift
-    return Structure([8, 1, 1], pos, name=name, mol_id="water", labels=labels, info={"smiles": "O", "T": 300})
+    return Structure(
+        [8, 1, 1], pos, name=name, mol_id="water", labels=labels, info={"smiles": "O", "T": 300}
+    )
 
 
 def orbital_labels(z: list[int], seed: int) -> dict:
@@ -20,7 +29,9 @@ def orbital_labels(z: list[int], seed: int) -> dict:
     shell_atom = np.concatenate([[i, i] for i in range(len(z))])
     orbital_shell = np.concatenate([[k] * (2 * l + 1) for k, l in enumerate(shell_l)])
     return {
-        "xtb_shell_l": shell_l, "xtb_shell_atom": shell_atom, "xtb_orbital_shell": orbital_shell,
+        "xtb_shell_l": shell_l,
+        "xtb_shell_atom": shell_atom,
+        "xtb_orbital_shell": orbital_shell,
         "xtb_shell_populations": rng.random(len(shell_l)),
         "xtb_orbital_populations": rng.random(len(orbital_shell)),
     }
@@ -28,14 +39,32 @@ def orbital_labels(z: list[int], seed: int) -> dict:
 
 def mixed_structures() -> list[Structure]:
     rng = np.random.default_rng(0)
-    a = water("a", energy=-1.5, forces=rng.normal(size=(3, 3)), xtb_charges=rng.normal(size=3),
-              **orbital_labels([8, 1, 1], 0))
+    a = water(
+        "a",
+        energy=-1.5,
+        forces=rng.normal(size=(3, 3)),
+        xtb_charges=rng.normal(size=3),
+        **orbital_labels([8, 1, 1], 0),
+    )
     b = water("b", shift=1.0, energy=-2.5)  # no per-atom or orbital labels
-    cell = Structure([29, 29], [[0, 0, 0], [1.8, 1.8, 0]], cell=np.eye(3) * 3.61, pbc=[True] * 3,
-                     name="cu", multiplicity=1, charge=0, labels={"stress": np.arange(9.0).reshape(3, 3),
-                                                                  "forces": np.zeros((2, 3))})
-    radical = Structure([6, 1, 1, 1], rng.normal(size=(4, 3)) * 1.5, name="ch3", charge=0, multiplicity=2,
-                        labels={"xtb_charges": rng.normal(size=4), **orbital_labels([6, 1, 1, 1], 1)})
+    cell = Structure(
+        [29, 29],
+        [[0, 0, 0], [1.8, 1.8, 0]],
+        cell=np.eye(3) * 3.61,
+        pbc=[True] * 3,
+        name="cu",
+        multiplicity=1,
+        charge=0,
+        labels={"stress": np.arange(9.0).reshape(3, 3), "forces": np.zeros((2, 3))},
+    )
+    radical = Structure(
+        [6, 1, 1, 1],
+        rng.normal(size=(4, 3)) * 1.5,
+        name="ch3",
+        charge=0,
+        multiplicity=2,
+        labels={"xtb_charges": rng.normal(size=4), **orbital_labels([6, 1, 1, 1], 1)},
+    )
     return [a, b, cell, radical]
 
 
@@ -76,7 +105,12 @@ def test_flat_layout_fills_missing_labels_and_records_kinds(tmp_path):
     energy, kind = labels["energy"]
     assert kind == "structure" and energy[0] == -1.5 and np.isnan(energy[2:]).all()
     forces, kind = labels["forces"]
-    assert kind == "atom" and forces.shape == (12, 3) and np.isnan(forces[3:6]).all() and np.isnan(forces[8:]).all()
+    assert (
+        kind == "atom"
+        and forces.shape == (12, 3)
+        and np.isnan(forces[3:6]).all()
+        and np.isnan(forces[8:]).all()
+    )
     assert labels["xtb_shell_l"][1] == "shell" and labels["xtb_orbital_populations"][1] == "orbital"
     assert labels["xtb_shell_l"][0].dtype == np.int64
     np.testing.assert_array_equal(arrays["present"]["forces"], [True, False, True, False])
@@ -151,8 +185,14 @@ def test_not_a_dataset_and_newer_format(tmp_path):
     "edit, message",
     [
         (lambda f: _replace(f, "atoms/positions", np.zeros((5, 3))), "positions.*5 rows"),
-        (lambda f: _replace(f, "labels/forces", np.zeros((4, 3)), kind="atom"), "forces.*4 rows, expected 12"),
-        (lambda f: _replace(f, "labels/xtb_orbital_populations", np.zeros(3), kind="orbital"), "xtb_orbital_populations"),
+        (
+            lambda f: _replace(f, "labels/forces", np.zeros((4, 3)), kind="atom"),
+            "forces.*4 rows, expected 12",
+        ),
+        (
+            lambda f: _replace(f, "labels/xtb_orbital_populations", np.zeros(3), kind="orbital"),
+            "xtb_orbital_populations",
+        ),
         (lambda f: _replace(f, "structures/charge", np.zeros(2)), "charge.*2 entries"),
         (lambda f: f.__delitem__("structures/name"), "missing array '/structures/name'"),
         (lambda f: f.__delitem__("present/energy"), "present/energy"),

@@ -1,4 +1,5 @@
 """Structure → graph: layout, dtypes, labels and masks (missing labels never give NaN)."""
+
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +20,20 @@ def chno_structures(count):
 
     out = []
     for k, atoms in enumerate(ase.io.read(CHNO, f":{count}")):
-        labels = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces(),
-                  "dft_charges": atoms.arrays["dft_mulliken_charges"]}
-        out.append(Structure(atoms.numbers, atoms.positions, name=f"chno:{k}",
-                             mol_id=str(atoms.info["mol_id"]), labels=labels))
+        labels = {
+            "energy": atoms.get_potential_energy(),
+            "forces": atoms.get_forces(),
+            "dft_charges": atoms.arrays["dft_mulliken_charges"],
+        }
+        out.append(
+            Structure(
+                atoms.numbers,
+                atoms.positions,
+                name=f"chno:{k}",
+                mol_id=str(atoms.info["mol_id"]),
+                labels=labels,
+            )
+        )
     return out
 
 
@@ -42,14 +53,20 @@ def test_chno_graph_carries_labels_and_geometry():
     g = structure_to_graph(s, cutoff=5.0)
     n = s.n_atoms
     assert g.n_node.tolist() == [n] and g.n_node.dtype == np.int32
-    assert g.n_edge.tolist() == [len(g.senders)] and g.senders.dtype == g.receivers.dtype == np.int32
+    assert (
+        g.n_edge.tolist() == [len(g.senders)] and g.senders.dtype == g.receivers.dtype == np.int32
+    )
     np.testing.assert_allclose(g.nodes["positions"], s.positions)
     np.testing.assert_allclose(g.nodes["forces"], s.labels["forces"], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(g.nodes["dft_charges"], s.labels["dft_charges"], atol=1e-6)
     assert g.nodes["forces_mask"].all() and g.nodes["dft_charges_mask"].all()
     assert not g.nodes["atomic_charges_mask"].any() and not g.nodes["orbital_mask"].any()
-    assert g.globals["energy"][0] == pytest.approx(float(s.labels["energy"]), abs=1e-9)  # float64 kept
-    assert g.globals["energy_mask"].tolist() == [True] and g.globals["stress_mask"].tolist() == [False]
+    assert g.globals["energy"][0] == pytest.approx(
+        float(s.labels["energy"]), abs=1e-9
+    )  # float64 kept
+    assert g.globals["energy_mask"].tolist() == [True] and g.globals["stress_mask"].tolist() == [
+        False
+    ]
     assert g.nodes["forces"].dtype == np.float32 and g.globals["energy"].dtype == np.float64
     # Molecule: all pairs within 5 Å, no shifts, no self-edges.
     d = np.linalg.norm(s.positions[:, None] - s.positions[None], axis=-1)
@@ -74,7 +91,9 @@ def test_missing_and_nan_labels_are_zero_with_false_mask():
 
 
 def test_energy_and_forces_keys_select_xtb_labels():
-    s = water(energy=-10.0, forces=np.zeros((3, 3)), xtb_energy=-5.0, xtb_forces=np.full((3, 3), 2.0))
+    s = water(
+        energy=-10.0, forces=np.zeros((3, 3)), xtb_energy=-5.0, xtb_forces=np.full((3, 3), 2.0)
+    )
     g = structure_to_graph(s, cutoff=3.0, energy_key="xtb_energy", forces_key="xtb_forces")
     assert g.globals["energy"][0] == -5.0 and (g.nodes["forces"] == 2.0).all()
 
@@ -89,8 +108,14 @@ def test_orbital_and_spd_labels_follow_the_gfn1_basis():
     assert mask.sum(axis=1).tolist() == [4, 2, 2]
     np.testing.assert_array_equal(g.nodes["orbital_populations"][mask], flat)
     assert (g.nodes["orbital_populations"][~mask] == 0).all()
-    assert g.nodes["spd_mask"].tolist() == [[True, True, False], [True, False, False], [True, False, False]]
-    np.testing.assert_allclose(g.nodes["spd_populations"], [[1.8, 4.5, 0], [0.7, 0, 0], [0.7, 0, 0]], atol=1e-6)
+    assert g.nodes["spd_mask"].tolist() == [
+        [True, True, False],
+        [True, False, False],
+        [True, False, False],
+    ]
+    np.testing.assert_allclose(
+        g.nodes["spd_populations"], [[1.8, 4.5, 0], [0.7, 0, 0], [0.7, 0, 0]], atol=1e-6
+    )
     assert_no_nan(g)
 
 
@@ -102,11 +127,20 @@ def test_wrong_orbital_count_names_the_structure():
 def test_periodic_graph_has_cell_pbc_and_stress():
     stress = np.arange(9.0).reshape(3, 3) * 1e-3
     stress = stress + stress.T
-    s = Structure([29], [[0.0, 0.0, 0.0]], cell=np.eye(3) * 2.5, pbc=True, labels={"stress": stress}, name="cu")
+    s = Structure(
+        [29],
+        [[0.0, 0.0, 0.0]],
+        cell=np.eye(3) * 2.5,
+        pbc=True,
+        labels={"stress": stress},
+        name="cu",
+    )
     g = structure_to_graph(s, cutoff=3.6)
     assert len(g.senders) == 6 + 12  # simple cubic, a = 2.5 Å: 6 images at 2.5 Å, 12 at 3.54 Å
     assert (g.senders == 0).all() and (g.receivers == 0).all()
-    assert g.globals["pbc"].tolist() == [[True, True, True]] and g.globals["stress_mask"].tolist() == [True]
+    assert g.globals["pbc"].tolist() == [[True, True, True]] and g.globals[
+        "stress_mask"
+    ].tolist() == [True]
     np.testing.assert_allclose(g.globals["stress"][0], stress, atol=1e-7)
     np.testing.assert_allclose(g.globals["cell"][0], np.eye(3) * 2.5)
 

@@ -1,9 +1,11 @@
 """Neighbour lists against the brute-force image enumeration."""
+
 import itertools
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from orbjax.data.neighbours import brute_force_neighbour_list, image_range, neighbour_list
@@ -15,14 +17,19 @@ def edge_set(positions, senders, receivers, shifts, cutoff):
     """Edges as a set of (sender, receiver, rounded shift), borderline pairs dropped."""
     d = np.linalg.norm(positions[senders] - positions[receivers] + shifts, axis=1)
     keep = np.abs(d - cutoff) > BORDER
-    return {(int(s), int(r), *np.round(t, 6)) for s, r, t in zip(senders[keep], receivers[keep], shifts[keep])}
+    return {
+        (int(s), int(r), *np.round(t, 6))
+        for s, r, t in zip(senders[keep], receivers[keep], shifts[keep])
+    }
 
 
 def well_separated(positions, cell, pbc, min_distance=0.5):
     """No two atoms (or images) closer than `min_distance` Å, as `Structure` demands."""
     reps = image_range(cell, pbc, min_distance, positions)
     for image in itertools.product(*[range(-r, r + 1) for r in reps]):
-        d = np.linalg.norm(positions[None] - positions[:, None] + np.asarray(image, float) @ cell, axis=-1)
+        d = np.linalg.norm(
+            positions[None] - positions[:, None] + np.asarray(image, float) @ cell, axis=-1
+        )
         if not any(image):
             d = d + np.diag(np.full(len(positions), np.inf))  # an atom and itself
         if (d < min_distance).any():
@@ -68,13 +75,17 @@ def periodic_systems(draw, pbc_options=((True, True, True),)):
 def isolated_molecules(draw, n_atoms=7, spacing=2.0):
     """`n_atoms` on distinct points of a 4×4×4 grid (Å), jittered by < 0.7 Å: ≥ 0.6 Å apart."""
     grid = np.array(list(itertools.product(range(4), repeat=3)), float) * spacing - 1.5 * spacing
-    chosen = grid[draw(st.lists(st.integers(0, 63), min_size=n_atoms, max_size=n_atoms, unique=True))]
+    chosen = grid[
+        draw(st.lists(st.integers(0, 63), min_size=n_atoms, max_size=n_atoms, unique=True))
+    ]
     return chosen + draw(arrays(float, (n_atoms, 3), elements=st.floats(-0.69, 0.69)))
 
 
 # Draws are separated by construction; the few close contacts across a skewed cell are
 # rejected, never enough to matter, so hypothesis' filtering check is off.
-PROPERTY_SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+PROPERTY_SETTINGS = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.filter_too_much]
+)
 
 
 @PROPERTY_SETTINGS
@@ -85,7 +96,9 @@ def test_bulk_matches_brute_force(system):
 
 
 @PROPERTY_SETTINGS
-@given(periodic_systems(pbc_options=((True, True, False), (False, True, True), (True, False, False))))
+@given(
+    periodic_systems(pbc_options=((True, True, False), (False, True, True), (True, False, False)))
+)
 def test_slabs_and_wires_match_brute_force(system):
     assume(well_separated(*system[:3]))
     check_against_brute_force(*system)
@@ -101,16 +114,27 @@ def test_isolated_molecule_matches_brute_force(positions, cutoff):
 def test_atoms_several_cells_apart_reach_each_other_across_the_images():
     # Unwrapped positions 2.5 cells apart along x: atoms 0 and 4 are 0.75 Å apart through the
     # images 2 and 3 cells away (a hypothesis draw on which the reference once missed the second).
-    positions = np.array([[-1.125, 1.875, 1.875], [1.875, 1.875, 2.625], [1.875, 2.625, 1.875],
-                          [1.875, 2.625, 2.625], [2.625, 1.875, 1.875]])
-    senders, receivers, shifts = check_against_brute_force(positions, 1.5 * np.eye(3), np.ones(3, bool), 1.0)
+    positions = np.array(
+        [
+            [-1.125, 1.875, 1.875],
+            [1.875, 1.875, 2.625],
+            [1.875, 2.625, 1.875],
+            [1.875, 2.625, 2.625],
+            [2.625, 1.875, 1.875],
+        ]
+    )
+    senders, receivers, shifts = check_against_brute_force(
+        positions, 1.5 * np.eye(3), np.ones(3, bool), 1.0
+    )
     pair = (senders == 0) & (receivers == 4)
     assert sorted(shifts[pair][:, 0]) == [3.0, 4.5] and not shifts[pair][:, 1:].any()
 
 
 def test_cell_much_smaller_than_cutoff_counts_all_images():
     # One atom in a 1 Å simple cubic cell, cutoff 2.5 Å: neighbours at |n| < 2.5 for integer n ≠ 0.
-    senders, receivers, shifts = check_against_brute_force(np.zeros((1, 3)), np.eye(3), np.ones(3, bool), 2.5)
+    senders, receivers, shifts = check_against_brute_force(
+        np.zeros((1, 3)), np.eye(3), np.ones(3, bool), 2.5
+    )
     grid = np.stack(np.meshgrid(*[np.arange(-3, 4)] * 3), -1).reshape(-1, 3)
     norms = np.linalg.norm(grid, axis=1)
     assert len(senders) == np.sum((norms > 0) & (norms < 2.5))  # 80 images (shells 1, √2 … √6)
@@ -127,7 +151,9 @@ def test_slab_with_tilted_in_plane_vector():
     # The in-plane lattice vector has a component along the open axis (z): shifts keep it.
     cell = np.array([[3.0, 0.0, 0.7], [0.0, 3.0, 0.0], [0.0, 0.0, 10.0]])
     positions = np.array([[0.0, 0.0, 0.0], [1.5, 1.5, 1.0]])
-    senders, receivers, shifts = check_against_brute_force(positions, cell, np.array([True, True, False]), 3.5)
+    senders, receivers, shifts = check_against_brute_force(
+        positions, cell, np.array([True, True, False]), 3.5
+    )
     assert np.isclose(np.abs(shifts[:, 2]).max(), 0.7)
 
 

@@ -1,4 +1,5 @@
 """Readers: units, shapes and identities from real files; clear errors for bad input."""
+
 import sys
 import types
 from pathlib import Path
@@ -39,7 +40,9 @@ def write(tmp_path, name, text) -> Path:
     return path
 
 
-GOOD = '2\nProperties=species:S:1:pos:R:3:forces:R:3 energy=-1.5\nH 0 0 0 0 0 1\nH 0 0 0.74 0 0 -1\n'
+GOOD = (
+    "2\nProperties=species:S:1:pos:R:3:forces:R:3 energy=-1.5\nH 0 0 0 0 0 1\nH 0 0 0.74 0 0 -1\n"
+)
 
 
 # ----------------------------------------------------------------------------- real data
@@ -95,7 +98,9 @@ def _curve_mismatch(structures):
         if a.mol_id != b.mol_id:
             continue
         de = b.labels["energy"] - a.labels["energy"]
-        work = -0.5 * ((a.labels["forces"] + b.labels["forces"]) * (b.positions - a.positions)).sum()
+        work = (
+            -0.5 * ((a.labels["forces"] + b.labels["forces"]) * (b.positions - a.positions)).sum()
+        )
         if abs(de) > 5e-3:  # eV, steps large enough to compare
             errors.append(abs(work - de) / abs(de))
     return np.array(errors)
@@ -106,8 +111,9 @@ def test_comp6_forces_are_negative_gradient():
     errors = _curve_mismatch(structures)
     assert len(errors) > 30
     assert np.median(errors) < 0.1  # right sign: work matches dE
-    flipped = read_structures(COMP6, keys=COMP6_KEYS.replace(forces_are_gradient=False),
-                              index=slice(0, 8 * 20))
+    flipped = read_structures(
+        COMP6, keys=COMP6_KEYS.replace(forces_are_gradient=False), index=slice(0, 8 * 20)
+    )
     assert np.median(_curve_mismatch(flipped)) > 1.5  # wrong sign: about 2
     np.testing.assert_allclose(flipped[0].labels["forces"], -structures[0].labels["forces"])
     # eV/Å: Hartree/Å × 27.2
@@ -143,14 +149,24 @@ def test_ase_db_round_trip(tmp_path):
     with ase.db.connect(db_path) as db:
         for s in originals:
             atoms = ase.Atoms(s.atomic_numbers, s.positions)
-            atoms.calc = SinglePointCalculator(atoms, energy=float(s.labels["energy"]),
-                                               forces=s.labels["forces"])
-            db.write(atoms, mol_id=int(s.mol_id), smiles=s.info["smiles"], charge=0, multiplicity=1,
-                     data={"dft_mulliken_charges": s.labels["dft_charges"]})
+            atoms.calc = SinglePointCalculator(
+                atoms, energy=float(s.labels["energy"]), forces=s.labels["forces"]
+            )
+            db.write(
+                atoms,
+                mol_id=int(s.mol_id),
+                smiles=s.info["smiles"],
+                charge=0,
+                multiplicity=1,
+                data={"dft_mulliken_charges": s.labels["dft_charges"]},
+            )
         atoms = ase.Atoms(metal.atomic_numbers, metal.positions, cell=metal.cell, pbc=True)
-        atoms.calc = SinglePointCalculator(atoms, energy=float(metal.labels["energy"]),
-                                           forces=metal.labels["forces"],
-                                           stress=metal.labels["stress"])
+        atoms.calc = SinglePointCalculator(
+            atoms,
+            energy=float(metal.labels["energy"]),
+            forces=metal.labels["forces"],
+            stress=metal.labels["stress"],
+        )
         db.write(atoms)
     back = read_structures(db_path, keys=CHNO_KEYS)
     assert len(back) == 7
@@ -169,7 +185,9 @@ def test_ase_db_round_trip(tmp_path):
 def test_example_dataset():
     path = example_path()
     assert path.is_file() and path.stat().st_size < 200_000
-    structures = read_structures(path, keys=CHNO_KEYS.replace(required=("energy", "forces", "dft_charges")))
+    structures = read_structures(
+        path, keys=CHNO_KEYS.replace(required=("energy", "forces", "dft_charges"))
+    )
     assert len(structures) == 39
     ids = [s.mol_id for s in structures]
     assert len(set(ids)) == 13 and all(ids.count(i) == 3 for i in set(ids))
@@ -215,9 +233,14 @@ def test_missing_and_misshaped_keys(tmp_path):
     assert "forces" not in read_structures(path)[0].labels  # optional by default
     with pytest.raises(StructureError, match=r"labels\.extxyz:0.*required key 'forces'.*missing"):
         read_structures(path, keys=KeyMap(required=("forces",)))
-    bad = write(tmp_path, "shape.extxyz",
-                "2\nProperties=species:S:1:pos:R:3:forces:R:2 energy=1\nH 0 0 0 1 1\nH 0 0 1 1 1\n")
-    with pytest.raises(StructureError, match=r"shape\.extxyz:0.*'forces'.*shape \(2, 2\), expected \(2, 3\)"):
+    bad = write(
+        tmp_path,
+        "shape.extxyz",
+        "2\nProperties=species:S:1:pos:R:3:forces:R:2 energy=1\nH 0 0 0 1 1\nH 0 0 1 1 1\n",
+    )
+    with pytest.raises(
+        StructureError, match=r"shape\.extxyz:0.*'forces'.*shape \(2, 2\), expected \(2, 3\)"
+    ):
         read_structures(bad)
     with pytest.raises(ValueError, match="file key is None"):
         KeyMap(stress=None, required=("stress",))
@@ -253,20 +276,33 @@ def test_bad_ani_groups(tmp_path):
     assert ok[0].labels["dft_charges"].shape == (2,)
     with pytest.raises(StructureError, match=r"el\.h5:set/mol0:0.*unknown element symbol 'Xx'"):
         read_structures(_ani_file(tmp_path / "el.h5", [b"O", b"Xx"]))
-    with pytest.raises(StructureError, match=r"f\.h5:set/mol0:0.*'forces'.*shape \(3, 3\), expected \(2, 3\)"):
+    with pytest.raises(
+        StructureError, match=r"f\.h5:set/mol0:0.*'forces'.*shape \(3, 3\), expected \(2, 3\)"
+    ):
         read_structures(_ani_file(tmp_path / "f.h5", [b"O", b"H"], forces_atoms=3))
     with pytest.raises(StructureError, match=r"q\.h5:set/mol0:0.*'hirshfeld'.*shape \(4,\)"):
         read_structures(_ani_file(tmp_path / "q.h5", [b"O", b"H"], charges_extra=2))
 
 
 def test_skip_keeps_good_and_records_bad(tmp_path, caplog):
-    text = GOOD + "2\n\nXx 0 0 0\nH 0 0 1\n" + GOOD + "2\n\nH 0 0 0\nH 0 0 0.01\n" + GOOD + "5\n\nH 0 0 0\n"
+    text = (
+        GOOD
+        + "2\n\nXx 0 0 0\nH 0 0 1\n"
+        + GOOD
+        + "2\n\nH 0 0 0\nH 0 0 0.01\n"
+        + GOOD
+        + "5\n\nH 0 0 0\n"
+    )
     path = write(tmp_path, "mixed.extxyz", text)
     good, bad = read_structures_with_failures(path)
     assert [s.name for s in good] == ["mixed.extxyz:0", "mixed.extxyz:2", "mixed.extxyz:4"]
     assert [name for name, _ in bad] == ["mixed.extxyz:1", "mixed.extxyz:3", "mixed.extxyz:5"]
     reasons = [reason for _, reason in bad]
-    assert "unknown element" in reasons[0] and "overlapping" in reasons[1] and "truncated" in reasons[2]
+    assert (
+        "unknown element" in reasons[0]
+        and "overlapping" in reasons[1]
+        and "truncated" in reasons[2]
+    )
     with caplog.at_level("WARNING"):
         assert len(read_structures(path, on_error="skip")) == 3
     assert "skipped 3 bad structure(s)" in caplog.text
@@ -285,7 +321,9 @@ def test_orbjax_files_delegate_to_dataset_reader(tmp_path, monkeypatch):
     path = tmp_path / "set.h5"
     with h5py.File(path, "w") as f:
         f.attrs["orbjax_format"] = 1
-    structures = [Structure([1, 1], [[0, 0, 0], [0, 0, 0.74]], name=f"set.h5:{i}") for i in range(3)]
+    structures = [
+        Structure([1, 1], [[0, 0, 0], [0, 0, 0.74]], name=f"set.h5:{i}") for i in range(3)
+    ]
     seen = []
     fake = types.ModuleType("orbjax.data.dataset")
     fake.read_dataset = lambda p: seen.append(Path(p)) or (structures, {})

@@ -1,4 +1,5 @@
 """The shuffled-target control keeps per-element label statistics and destroys the pairing."""
+
 import numpy as np
 import pytest
 
@@ -13,9 +14,17 @@ def molecule(k: int, rng) -> Structure:
     orbital_shell = np.array([0, 1, 1, 1, 2, 3, 4, 5])
     orbitals = rng.normal(size=8)
     charges = rng.normal(size=3)
-    return Structure(z, rng.normal(size=(3, 3)) * 3, name=f"m{k}",
-                     labels={"xtb_orbital_populations": orbitals, "xtb_charges": charges,
-                             "xtb_shell_atom": shell_atom, "xtb_orbital_shell": orbital_shell})
+    return Structure(
+        z,
+        rng.normal(size=(3, 3)) * 3,
+        name=f"m{k}",
+        labels={
+            "xtb_orbital_populations": orbitals,
+            "xtb_charges": charges,
+            "xtb_shell_atom": shell_atom,
+            "xtb_orbital_shell": orbital_shell,
+        },
+    )
 
 
 def per_element_blocks(structures, label="xtb_orbital_populations"):

@@ -1,7 +1,9 @@
 """Molecule-disjoint, deterministic, nested splits."""
+
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orbjax.data.splits import formula, split_indices
 from orbjax.data.structures import Structure
@@ -18,7 +20,9 @@ def check_partition(ids, train, val, test):
     everything = np.concatenate([train, val, test])
     assert sorted(everything.tolist()) == list(range(len(ids)))  # each structure exactly once
     sets = [{ids[i] for i in part} for part in (train, val, test)]
-    assert not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2]), "a molecule is in two splits"
+    assert not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2]), (
+        "a molecule is in two splits"
+    )
 
 
 @settings(max_examples=20, deadline=None)
@@ -68,7 +72,9 @@ def test_structures_without_mol_id_are_grouped_by_formula():
     for k in range(40):
         z, pos = ([8, 1, 1], water) if k % 2 else ([7, 1, 1, 1], ammonia)
         mol_id = None if k < 20 else f"other{k // 4}"
-        structures.append(Structure(z, np.asarray(pos) * (1 + 0.01 * k), name=f"s{k}", mol_id=mol_id))
+        structures.append(
+            Structure(z, np.asarray(pos) * (1 + 0.01 * k), name=f"s{k}", mol_id=mol_id)
+        )
     keys = [s.mol_id or formula(s.atomic_numbers) for s in structures]
     assert formula(np.array([8, 1, 1])) == "H2O" and formula(np.array([6, 1, 1, 1, 8, 1])) == "CH4O"
     for seed in range(5):
@@ -83,4 +89,6 @@ def test_subsample_seed_keeps_the_evaluation_sets_and_redraws_the_training_subsa
     assert not np.array_equal(base[0], other[0])  # the training draw changes with the run's seed
     full_train = split_indices(ids, seed=0)[0]
     assert set(other[0].tolist()) <= set(full_train.tolist())
-    assert set(other[0].tolist()) <= set(split_indices(ids, seed=0, n_train=40, subsample_seed=1)[0].tolist())
+    assert set(other[0].tolist()) <= set(
+        split_indices(ids, seed=0, n_train=40, subsample_seed=1)[0].tolist()
+    )

@@ -1,7 +1,8 @@
 """Parallel, resumable labelling: kill -9 half-way, restart, every structure exactly once."""
+
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,8 +26,13 @@ def waters(n: int, seed: int = 0) -> list[Structure]:
     rng = np.random.default_rng(seed)
     base = np.array([[0.0, 0.0, 0.119], [0.0, 0.763, -0.477], [0.0, -0.763, -0.477]])
     return [
-        Structure([8, 1, 1], base + rng.normal(scale=0.03, size=(3, 3)), name=f"w{i}", mol_id="water",
-                  labels={"energy": np.asarray(-2000.0 - i), "forces": rng.normal(size=(3, 3))})
+        Structure(
+            [8, 1, 1],
+            base + rng.normal(scale=0.03, size=(3, 3)),
+            name=f"w{i}",
+            mol_id="water",
+            labels={"energy": np.asarray(-2000.0 - i), "forces": rng.normal(size=(3, 3))},
+        )
         for i in range(n)
     ]
 
@@ -43,7 +49,9 @@ def cu_cells(n: int) -> list[Structure]:
 
 def test_labels_keep_input_labels_and_match_single_calls(tmp_path):
     structures = waters(5)
-    report = label_structures(structures, tmp_path / "out.h5", n_workers=2, chunk_size=2, progress=False)
+    report = label_structures(
+        structures, tmp_path / "out.h5", n_workers=2, chunk_size=2, progress=False
+    )
     assert (report.n_labelled, report.n_failed, report.n_computed) == (5, 0, 5)
     back, attrs = read_dataset(tmp_path / "out.h5")
     assert attrs["method"] == "GFN1-xTB" and attrs["tblite_version"]
@@ -72,7 +80,9 @@ def test_failures_are_recorded_and_the_rest_succeeds(tmp_path):
     unknown.atomic_numbers = np.array([8, 1, 200])
     structures = [good[0], unsupported, doublet, good[1], nan, close, empty, unknown, good[2]]
 
-    report = label_structures(structures, tmp_path / "out.h5", n_workers=2, chunk_size=3, progress=False)
+    report = label_structures(
+        structures, tmp_path / "out.h5", n_workers=2, chunk_size=3, progress=False
+    )
 
     assert (report.n_labelled, report.n_failed) == (3, 6)
     back, _ = read_dataset(tmp_path / "out.h5")
@@ -80,8 +90,14 @@ def test_failures_are_recorded_and_the_rest_succeeds(tmp_path):
     failures = [json.loads(line) for line in report.failures_path.read_text().splitlines()]
     by_index = {f["index"]: f for f in failures}
     assert sorted(by_index) == [1, 2, 4, 5, 6, 7] and len(failures) == 6
-    expected = {1: "Z=87.*not supported", 2: "impossible", 4: "non-finite", 5: "overlapping",
-                6: "empty", 7: "unknown element Z=200"}
+    expected = {
+        1: "Z=87.*not supported",
+        2: "impossible",
+        4: "non-finite",
+        5: "overlapping",
+        6: "empty",
+        7: "unknown element Z=200",
+    }
     for i, pattern in expected.items():
         assert by_index[i]["name"] == structures[i].name
         assert re.search(pattern, by_index[i]["reason"]), by_index[i]
@@ -106,13 +122,19 @@ def test_killed_job_resumes_and_labels_each_structure_once(tmp_path):
     job = subprocess.Popen([sys.executable, str(script)], start_new_session=True, cwd=REPO)
     try:
         deadline = time.time() + 120
-        while len(list(parts.glob("part-*.npz"))) < 3 and job.poll() is None and time.time() < deadline:
+        while (
+            len(list(parts.glob("part-*.npz"))) < 3
+            and job.poll() is None
+            and time.time() < deadline
+        ):
             time.sleep(0.02)
     finally:
         os.killpg(job.pid, signal.SIGKILL)  # the whole job, workers included, like a scheduler
         job.wait()
     n_parts = len(list(parts.glob("part-*.npz")))
-    assert job.returncode == -signal.SIGKILL and not out.exists(), "the job finished before the kill"
+    assert job.returncode == -signal.SIGKILL and not out.exists(), (
+        "the job finished before the kill"
+    )
     assert 3 <= n_parts < n
 
     report = label_structures(cu_cells(n), out, n_workers=2, chunk_size=4, progress=False)
@@ -123,7 +145,9 @@ def test_killed_job_resumes_and_labels_each_structure_once(tmp_path):
     assert sorted(s.info["source_index"] for s in back) == list(range(n))
     assert [s.name for s in back] == [f"cu{i}" for i in range(n)]
     direct = label_structure(cu_cells(n)[5])
-    np.testing.assert_allclose(back[5].labels["xtb_orbital_populations"], direct["xtb_orbital_populations"], atol=1e-8)
+    np.testing.assert_allclose(
+        back[5].labels["xtb_orbital_populations"], direct["xtb_orbital_populations"], atol=1e-8
+    )
     assert not parts.exists()
 
 
@@ -139,7 +163,9 @@ def test_resume_refuses_a_different_input(tmp_path):
     with pytest.raises(ValueError, match="input changed"):
         label_structures(waters(2, seed=1), out, n_workers=1, progress=False)
     with pytest.raises(ValueError, match="method=GFN1-xTB"):
-        label_structures(structures, out, method="GFN2-xTB", orbitals=False, n_workers=1, progress=False)
+        label_structures(
+            structures, out, method="GFN2-xTB", orbitals=False, n_workers=1, progress=False
+        )
     report = label_structures(structures, out, n_workers=1, progress=False)
     assert (report.n_computed, report.n_labelled) == (1, 2)
 
@@ -152,18 +178,23 @@ def test_resume_refuses_parts_of_another_electronic_temperature(tmp_path):
     structures = waters(2)
     fps = [structure_fingerprint(s) for s in structures]
     labels = label_structure(structures[0], electronic_temperature=3000.0)
-    _write_part(parts, {0: _Done(labels, "w0")}, fps, "GFN1-xTB", True, {"electronic_temperature": 3000.0})
+    _write_part(
+        parts, {0: _Done(labels, "w0")}, fps, "GFN1-xTB", True, {"electronic_temperature": 3000.0}
+    )
     with pytest.raises(ValueError, match="'electronic_temperature': 3000"):
         label_structures(structures, out, n_workers=1, progress=False)  # tblite's default
-    report = label_structures(structures, out, n_workers=1, progress=False, electronic_temperature=3000.0)
+    report = label_structures(
+        structures, out, n_workers=1, progress=False, electronic_temperature=3000.0
+    )
     assert (report.n_computed, report.n_labelled) == (1, 2)
     back, attrs = read_dataset(out)
     assert float(attrs["electronic_temperature_K"]) == 3000.0
 
 
 def test_gfn2_energy_forces_only(tmp_path):
-    report = label_structures(waters(2), tmp_path / "o.h5", method="GFN2-xTB", orbitals=False,
-                              n_workers=1, progress=False)
+    report = label_structures(
+        waters(2), tmp_path / "o.h5", method="GFN2-xTB", orbitals=False, n_workers=1, progress=False
+    )
     back, attrs = read_dataset(report.out_path)
     assert attrs["method"] == "GFN2-xTB"
     assert {k for k in back[0].labels if k.startswith("xtb")} == {"xtb_energy", "xtb_forces"}
@@ -176,8 +207,13 @@ def test_damaged_part_is_relabelled(tmp_path):
     parts.mkdir()
     structures = waters(3)
     fps = [structure_fingerprint(s) for s in structures]
-    _write_part(parts, {0: _Done(label_structure(structures[0]), "w0"), 1: _Done(None, "w1", "made up")},
-                fps, "GFN1-xTB", True)
+    _write_part(
+        parts,
+        {0: _Done(label_structure(structures[0]), "w0"), 1: _Done(None, "w1", "made up")},
+        fps,
+        "GFN1-xTB",
+        True,
+    )
     (parts / "part-00000002-deadbeef.npz").write_bytes(b"PK\x03\x04 half a zip")  # crash-damaged
     (parts / ".part-00000002-0000.tmp").write_bytes(b"half")  # write interrupted by the kill
     with pytest.warns(UserWarning, match="damaged"):
@@ -185,8 +221,11 @@ def test_damaged_part_is_relabelled(tmp_path):
     assert (report.n_computed, report.n_labelled, report.n_failed) == (1, 2, 1)  # 0, 1 resumed
     back, _ = read_dataset(out)
     assert [s.name for s in back] == ["w0", "w2"]
-    np.testing.assert_allclose(back[0].labels["xtb_orbital_populations"],
-                               label_structure(structures[0])["xtb_orbital_populations"], atol=1e-10)
+    np.testing.assert_allclose(
+        back[0].labels["xtb_orbital_populations"],
+        label_structure(structures[0])["xtb_orbital_populations"],
+        atol=1e-10,
+    )
     assert json.loads(report.failures_path.read_text())["reason"] == "made up"
 
 
@@ -198,7 +237,19 @@ def test_cli_labels_an_extxyz_file(tmp_path, capsys):
 
     frames = [Atoms("OH2", positions=s.positions) for s in waters(4)]
     write(tmp_path / "in.extxyz", frames)
-    assert main([str(tmp_path / "in.extxyz"), str(tmp_path / "out.h5"), "--limit", "3", "--workers", "1"]) == 0
+    assert (
+        main(
+            [
+                str(tmp_path / "in.extxyz"),
+                str(tmp_path / "out.h5"),
+                "--limit",
+                "3",
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert "labelled 3 of 3" in capsys.readouterr().out
     back, attrs = read_dataset(tmp_path / "out.h5")
     assert len(back) == 3 and "xtb_orbital_populations" in back[0].labels and attrs["orbitals"]

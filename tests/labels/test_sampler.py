@@ -1,5 +1,6 @@
 """The GFN1 MD sampler: its frames carry the labels `orbjax.label` gives for them, failures are
 recorded and skipped, and an interrupted job resumes to the uninterrupted output."""
+
 from __future__ import annotations
 
 import json
@@ -21,23 +22,39 @@ TINY = SampleSettings(temperatures=(300.0, 800.0), n_equilibrate=3, n_frames=2, 
 @pytest.fixture
 def smiles(tmp_path):
     path = tmp_path / "pool.txt"
-    path.write_text("# mol_id\tsmiles\nm0\tCO\nm1\tC1CC\nm2\tC=O\n")  # m1: unclosed ring, RDKit refuses it
+    path.write_text(
+        "# mol_id\tsmiles\nm0\tCO\nm1\tC1CC\nm2\tC=O\n"
+    )  # m1: unclosed ring, RDKit refuses it
     return path
 
 
 def test_frames_carry_the_labels_orbjax_label_gives_and_failures_are_recorded(smiles, tmp_path):
     out = tmp_path / "md.h5"
-    report = sample_molecules(read_molecules(smiles), out, TINY, n_workers=1, chunk_size=2, progress=False)
+    report = sample_molecules(
+        read_molecules(smiles), out, TINY, n_workers=1, chunk_size=2, progress=False
+    )
     assert (report.n_molecules, report.n_failed, report.n_frames) == (3, 1, 4)
     frames, attrs = read_dataset(out)
     assert attrs["complete"] and [f.mol_id for f in frames] == ["m0", "m0", "m2", "m2"]
     failure = json.loads((tmp_path / "md.h5.failures.jsonl").read_text())
     assert failure["mol_id"] == "m1" and "RDKit" in failure["reason"]
     for frame in frames:
-        assert frame.info["md_temperature"] in (300.0, 800.0) and frame.info["md_time_fs"] in (1.5, 3.5)
-        expected = label_structure(frame.replace(labels={}))  # a fresh SCF on the stored (float32) positions
-        assert float(frame.labels["xtb_energy"]) == pytest.approx(float(expected["xtb_energy"]), abs=2e-4)
-        for key in ("xtb_forces", "xtb_charges", "xtb_orbital_populations", "xtb_shell_populations"):
+        assert frame.info["md_temperature"] in (300.0, 800.0) and frame.info["md_time_fs"] in (
+            1.5,
+            3.5,
+        )
+        expected = label_structure(
+            frame.replace(labels={})
+        )  # a fresh SCF on the stored (float32) positions
+        assert float(frame.labels["xtb_energy"]) == pytest.approx(
+            float(expected["xtb_energy"]), abs=2e-4
+        )
+        for key in (
+            "xtb_forces",
+            "xtb_charges",
+            "xtb_orbital_populations",
+            "xtb_shell_populations",
+        ):
             np.testing.assert_allclose(frame.labels[key], expected[key], atol=2e-3, err_msg=key)
         for key in ("xtb_orbital_shell", "xtb_shell_l", "xtb_shell_atom"):
             np.testing.assert_array_equal(frame.labels[key], expected[key])
@@ -47,15 +64,44 @@ def test_frames_carry_the_labels_orbjax_label_gives_and_failures_are_recorded(sm
 
 def test_an_interrupted_job_resumes_to_the_uninterrupted_output(smiles, tmp_path):
     molecules = read_molecules(smiles)
-    whole = sample_molecules(molecules, tmp_path / "whole.h5", TINY, n_workers=1, chunk_size=1, progress=False)
-    part = sample_molecules(molecules, tmp_path / "cut.h5", TINY, n_workers=1, chunk_size=1, progress=False,
-                            max_chunks=1)
-    assert part.out_path is None and not (tmp_path / "cut.h5").exists()  # stopped: nothing written yet
+    whole = sample_molecules(
+        molecules, tmp_path / "whole.h5", TINY, n_workers=1, chunk_size=1, progress=False
+    )
+    part = sample_molecules(
+        molecules,
+        tmp_path / "cut.h5",
+        TINY,
+        n_workers=1,
+        chunk_size=1,
+        progress=False,
+        max_chunks=1,
+    )
+    assert (
+        part.out_path is None and not (tmp_path / "cut.h5").exists()
+    )  # stopped: nothing written yet
     early = collect(tmp_path / "cut.h5", dest=tmp_path / "early.h5")  # a snapshot while it runs
     assert early.n_done == 1 and not read_dataset(tmp_path / "early.h5")[1]["complete"]
-    assert sample_main([str(smiles), str(tmp_path / "cut.h5"), "--frames", "2", "--interval", "4",
-                        "--equilibrate", "3", "--temperatures", "300,800", "--chunk-size", "1",
-                        "--workers", "1"]) == 0
+    assert (
+        sample_main(
+            [
+                str(smiles),
+                str(tmp_path / "cut.h5"),
+                "--frames",
+                "2",
+                "--interval",
+                "4",
+                "--equilibrate",
+                "3",
+                "--temperatures",
+                "300,800",
+                "--chunk-size",
+                "1",
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
+    )
     a, b = read_dataset(tmp_path / "whole.h5")[0], read_dataset(tmp_path / "cut.h5")[0]
     assert whole.n_frames == len(a) == len(b) == 4
     for x, y in zip(a, b):
@@ -66,7 +112,11 @@ def test_an_interrupted_job_resumes_to_the_uninterrupted_output(smiles, tmp_path
 
 def test_other_settings_cannot_resume_a_job(smiles, tmp_path):
     molecules = read_molecules(smiles)
-    sample_molecules(molecules, tmp_path / "md.h5", TINY, n_workers=1, chunk_size=1, progress=False, max_chunks=1)
+    sample_molecules(
+        molecules, tmp_path / "md.h5", TINY, n_workers=1, chunk_size=1, progress=False, max_chunks=1
+    )
     other = SampleSettings(temperatures=(300.0,), n_equilibrate=3, n_frames=2, interval=4)
     with pytest.raises(ValueError, match="other settings"):
-        sample_molecules(molecules, tmp_path / "md.h5", other, n_workers=1, chunk_size=1, progress=False)
+        sample_molecules(
+            molecules, tmp_path / "md.h5", other, n_workers=1, chunk_size=1, progress=False
+        )

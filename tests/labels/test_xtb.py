@@ -4,6 +4,7 @@ The orbital-population labels are only useful if (a) they add up to tblite's own
 and (b) they rotate like real spherical harmonics in tblite's basis; both are checked here
 against tblite directly, without e3nn.
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,9 @@ def cu_nh3_4() -> Structure:
         z.append(7)
         pos.append(n)
         for phi in np.radians([0, 120, 240]):
-            h = np.cos(np.radians(70.5)) * u + np.sin(np.radians(70.5)) * (np.cos(phi) * v + np.sin(phi) * w)
+            h = np.cos(np.radians(70.5)) * u + np.sin(np.radians(70.5)) * (
+                np.cos(phi) * v + np.sin(phi) * w
+            )
             z.append(1)
             pos.append(n + 1.01 * h)
     return Structure(z, np.array(pos), name="[Cu(NH3)4]2+", charge=2, multiplicity=2)
@@ -86,7 +89,9 @@ def random_rotation(seed: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- sum rule
-@pytest.mark.parametrize("make", [water, organic, fe_co5, cu_nh3_4, cu_cell], ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    "make", [water, organic, fe_co5, cu_nh3_4, cu_cell], ids=lambda f: f.__name__
+)
 def test_orbital_populations_sum_to_tblite_charges(make):
     s = make()
     labels = label_structure(s)
@@ -118,7 +123,10 @@ def test_periodic_overlap_is_gamma_point_lattice_sum():
     """tblite's S for a cell equals the supercell S folded back onto the cell (Γ-point sum)."""
     prim = bulk("Cu", "fcc", a=3.61)
     sup = prim.repeat(2)
-    cells = [Structure(a.numbers, a.positions, a.cell.array, [True] * 3, name=str(a.symbols)) for a in (prim, sup)]
+    cells = [
+        Structure(a.numbers, a.positions, a.cell.array, [True] * 3, name=str(a.symbols))
+        for a in (prim, sup)
+    ]
     res = [run_xtb(s, save_integrals=True) for s in cells]
     n = 9  # Cu: d(5) s(1) p(3)
     folded = res[1].overlap[:n].reshape(n, len(sup), n).sum(axis=1)
@@ -129,7 +137,9 @@ def test_periodic_overlap_is_gamma_point_lattice_sum():
 def test_reference_valence_matches_tblite_single_atoms():
     """Z_ref = electrons of the neutral atom in tblite (sample across the periodic table)."""
     for z in [1, 2, 6, 8, 11, 17, 21, 26, 29, 30, 35, 47, 57, 64, 71, 72, 79, 80, 86]:
-        s = Structure([z], np.zeros((1, 3)), name=f"Z={z}", multiplicity=1 + int(REFERENCE_VALENCE[z]) % 2)
+        s = Structure(
+            [z], np.zeros((1, 3)), name=f"Z={z}", multiplicity=1 + int(REFERENCE_VALENCE[z]) % 2
+        )
         res = run_xtb(s, save_integrals=True)
         n_el = np.trace(res.density @ res.overlap)
         assert n_el == pytest.approx(REFERENCE_VALENCE[z], abs=1e-8), z
@@ -146,7 +156,9 @@ def d_harmonics(x: np.ndarray) -> np.ndarray:
     """[n, 5] normalised real d harmonics in tblite order xy, yz, z², xz, x²−y² (unit vectors)."""
     x, y, z = x.T
     r3 = np.sqrt(3)
-    return np.stack([r3 * x * y, r3 * y * z, (3 * z * z - 1) / 2, r3 * x * z, r3 / 2 * (x * x - y * y)], 1)
+    return np.stack(
+        [r3 * x * y, r3 * y * z, (3 * z * z - 1) / 2, r3 * x * z, r3 / 2 * (x * x - y * y)], 1
+    )
 
 
 def d_wigner(R: np.ndarray) -> np.ndarray:
@@ -162,7 +174,9 @@ def predicted_orbital_populations(s: Structure, R: np.ndarray, wigner=None) -> n
     wigner = wigner or {0: lambda R: np.eye(1), 1: p_wigner, 2: d_wigner}
     res = run_xtb(s, save_integrals=True)
     blocks = onsite_blocks(res.density, res.overlap, res.orbital_shell)
-    return np.concatenate([np.diag(wigner[l](R) @ B @ wigner[l](R).T) for B, l in zip(blocks, res.shell_l)])
+    return np.concatenate(
+        [np.diag(wigner[l](R) @ B @ wigner[l](R).T) for B, l in zip(blocks, res.shell_l)]
+    )
 
 
 def so2() -> Structure:
@@ -248,9 +262,15 @@ def test_electronic_temperature_reaches_tblite():
     rounded = label_structure(s, electronic_temperature=9.5e-4 / BOLTZMANN_HARTREE_PER_KELVIN)
     hot = label_structure(s, electronic_temperature=3000.0)
     assert same["xtb_energy"] == pytest.approx(default["xtb_energy"], abs=1e-8)
-    np.testing.assert_allclose(same["xtb_orbital_populations"], default["xtb_orbital_populations"], atol=1e-8)
-    assert abs(rounded["xtb_energy"] - default["xtb_energy"]) > 1e-7  # the temperature does reach tblite
-    assert abs(hot["xtb_energy"] - default["xtb_energy"]) > 0.1  # eV; −TS of the smeared occupations
+    np.testing.assert_allclose(
+        same["xtb_orbital_populations"], default["xtb_orbital_populations"], atol=1e-8
+    )
+    assert (
+        abs(rounded["xtb_energy"] - default["xtb_energy"]) > 1e-7
+    )  # the temperature does reach tblite
+    assert (
+        abs(hot["xtb_energy"] - default["xtb_energy"]) > 0.1
+    )  # eV; −TS of the smeared occupations
     assert np.abs(hot["xtb_orbital_populations"] - default["xtb_orbital_populations"]).max() > 1e-3
     np.testing.assert_allclose(hot["xtb_charges"].sum(), 0.0, atol=1e-6)  # still neutral
     for bad in (0.0, -300.0, float("nan"), float("inf")):
@@ -267,21 +287,41 @@ def test_supercell_labels_fold_back_onto_the_cell():
     big = label_structure(supercell(s, (2, 2, 2)))
     plain = label_structure(s)
     assert folded["xtb_energy"] == pytest.approx(big["xtb_energy"] / 8, abs=1e-8)
-    for key in ("xtb_orbital_shell", "xtb_shell_l", "xtb_shell_atom"):  # maps: copy 0's = the cell's
+    for key in (
+        "xtb_orbital_shell",
+        "xtb_shell_l",
+        "xtb_shell_atom",
+    ):  # maps: copy 0's = the cell's
         np.testing.assert_array_equal(folded[key], plain[key], err_msg=key)
-    for key in ("xtb_charges", "xtb_forces", "xtb_spd_populations", "xtb_orbital_populations", "xtb_shell_populations"):
+    for key in (
+        "xtb_charges",
+        "xtb_forces",
+        "xtb_spd_populations",
+        "xtb_orbital_populations",
+        "xtb_shell_populations",
+    ):
         n = len(plain[key])
         copies = big[key].reshape(8, n, *plain[key].shape[1:])
         np.testing.assert_allclose(folded[key], copies.mean(0), atol=1e-10, err_msg=key)
         # the copies agree up to SCF convergence (translation symmetry of the supercell)
-        np.testing.assert_allclose(copies, np.broadcast_to(copies.mean(0), copies.shape), atol=2e-4, err_msg=key)
+        np.testing.assert_allclose(
+            copies, np.broadcast_to(copies.mean(0), copies.shape), atol=2e-4, err_msg=key
+        )
     assert np.abs(folded["xtb_orbital_populations"] - plain["xtb_orbital_populations"]).max() > 1e-3
     charges = REFERENCE_VALENCE[s.atomic_numbers] - folded["xtb_spd_populations"].sum(1)
-    np.testing.assert_allclose(charges, folded["xtb_charges"], atol=1e-6)  # sum rule survives folding
+    np.testing.assert_allclose(
+        charges, folded["xtb_charges"], atol=1e-6
+    )  # sum rule survives folding
     same = label_structure(s, min_cell_length=3.0)  # wide enough already
     assert same["xtb_supercell_repeats"].tolist() == [1, 1, 1]
-    np.testing.assert_allclose(same["xtb_orbital_populations"], plain["xtb_orbital_populations"], atol=1e-10)
-    assert label_structure(water(), min_cell_length=10.0)["xtb_supercell_repeats"].tolist() == [1, 1, 1]
+    np.testing.assert_allclose(
+        same["xtb_orbital_populations"], plain["xtb_orbital_populations"], atol=1e-10
+    )
+    assert label_structure(water(), min_cell_length=10.0)["xtb_supercell_repeats"].tolist() == [
+        1,
+        1,
+        1,
+    ]
     with pytest.raises(ValueError, match="min_cell_length"):
         label_structure(s, min_cell_length=-1.0)
 

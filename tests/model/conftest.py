@@ -1,4 +1,5 @@
 """A tiny randomly initialised model and structures to probe its physics."""
+
 import functools
 
 import jax
@@ -22,17 +23,34 @@ CUTOFF = 4.0
 
 def make_statistics(species=SPECIES) -> Statistics:
     rng = np.random.default_rng(0)
-    means = tuple((k, tuple(tuple(float(x) for x in rng.normal(size=w)) for _ in species))
-                  for k, w in ((k, TARGETS[k].width) for k in auxiliary_targets()))
-    return Statistics(species=species, atomic_energies=tuple(rng.normal(size=len(species))),
-                      energy_scale=0.7, avg_num_neighbors=4.0, aux_means=means,
-                      aux_scales=tuple((k, 0.3) for k in auxiliary_targets()))
+    means = tuple(
+        (k, tuple(tuple(float(x) for x in rng.normal(size=w)) for _ in species))
+        for k, w in ((k, TARGETS[k].width) for k in auxiliary_targets())
+    )
+    return Statistics(
+        species=species,
+        atomic_energies=tuple(rng.normal(size=len(species))),
+        energy_scale=0.7,
+        avg_num_neighbors=4.0,
+        aux_means=means,
+        aux_scales=tuple((k, 0.3) for k in auxiliary_targets()),
+    )
 
 
 def make_model(orbital_head="equivariant", dtype=jnp.float64, **kw) -> OrbitalMLIP:
-    cfg = ModelConfig(channels=8, l_max=2, n_layers=2, cutoff=CUTOFF, n_basis=6, radial_hidden=16,
-                      readout_hidden=8, heads=("atomic_charges", "spd_populations", "orbital_populations"),
-                      orbital_head=orbital_head, n_species=len(SPECIES), **kw)
+    cfg = ModelConfig(
+        channels=8,
+        l_max=2,
+        n_layers=2,
+        cutoff=CUTOFF,
+        n_basis=6,
+        radial_hidden=16,
+        readout_hidden=8,
+        heads=("atomic_charges", "spd_populations", "orbital_populations"),
+        orbital_head=orbital_head,
+        n_species=len(SPECIES),
+        **kw,
+    )
     return OrbitalMLIP(cfg, dtype=dtype)
 
 
@@ -86,7 +104,9 @@ def model_and_params(x64):
 
 @functools.lru_cache(maxsize=None)
 def _jitted_predict(model, compute_stress):
-    return jax.jit(lambda p, g: predict(model, p, g, with_heads=True, compute_stress=compute_stress))
+    return jax.jit(
+        lambda p, g: predict(model, p, g, with_heads=True, compute_stress=compute_stress)
+    )
 
 
 def run(model, params, graph, compute_stress=False):

@@ -1,12 +1,12 @@
 """The chunked edge loop (`model.edge_chunk`, what a potential runs) computes what the whole
 one does: same parameters, energies, forces, stress and auxiliary heads. (Training runs the
 whole loop; parameter gradients through the chunks are not needed and not compiled here.)"""
+
 import jax
 import numpy as np
 
-from conftest import batch, make_model, molecule, periodic_cell
+from conftest import batch, init_params, make_model, molecule, periodic_cell
 from orbjax.model.predict import predict
-from conftest import init_params
 
 
 def test_chunked_edge_loop_changes_no_output(x64):
@@ -19,7 +19,9 @@ def test_chunked_edge_loop_changes_no_output(x64):
     params = init_params(model, seed=2)
 
     def outputs(model):
-        return jax.jit(lambda p: predict(model, p, graph, with_heads=True, compute_stress=True))(params)
+        return jax.jit(lambda p: predict(model, p, graph, with_heads=True, compute_stress=True))(
+            params
+        )
 
     ref = outputs(model)
     assert n_edges % chunk and n_edges > 2 * chunk
@@ -29,6 +31,13 @@ def test_chunked_edge_loop_changes_no_output(x64):
     assert jax.tree.structure(same_init) == jax.tree.structure(params)
     jax.tree.map(np.testing.assert_array_equal, same_init, params)
     out = outputs(chunked)
-    for key in ("energy", "forces", "stress", "orbital_populations", "spd_populations", "atomic_charges"):
+    for key in (
+        "energy",
+        "forces",
+        "stress",
+        "orbital_populations",
+        "spd_populations",
+        "atomic_charges",
+    ):
         np.testing.assert_allclose(out[key], ref[key], rtol=1e-10, atol=1e-12, err_msg=key)
     assert np.abs(ref["forces"]).max() > 1e-3 and np.abs(ref["stress"]).max() > 1e-4  # non-trivial

@@ -1,18 +1,26 @@
 """The batched-matmul messages of `orbjax.model.blocks` against e3nn-jax's own tensor product."""
+
 import e3nn_jax as e3nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from orbjax.model.blocks import _gate_input_irreps, aggregate_messages, message_layout, weight_groups
+from orbjax.model.blocks import (
+    _gate_input_irreps,
+    aggregate_messages,
+    message_layout,
+    weight_groups,
+)
 from orbjax.model.radial import RadialMLP
 
 
 def reference(h, sh, hidden, gate, weights, senders, receivers, n_nodes):
     """The straightforward formulation the fast path replaces."""
     hs = h[senders]
-    messages = e3nn.concatenate([hs.filter(keep=hidden), e3nn.tensor_product(hs, sh, filter_ir_out=gate)]).regroup()
+    messages = e3nn.concatenate(
+        [hs.filter(keep=hidden), e3nn.tensor_product(hs, sh, filter_ir_out=gate)]
+    ).regroup()
     return e3nn.scatter_sum(messages * weights, dst=receivers, output_size=n_nodes)
 
 
@@ -21,16 +29,26 @@ def split(weights, layout, only=None):
     return [weights[:, start:stop] for start, stop in weight_groups(layout, only)]
 
 
-@pytest.mark.parametrize("h_irreps, l_max", [("6x0e", 2), ("6x0e+6x1o+6x2e", 2), ("4x0e+4x1o+4x2e+4x3o", 3)])
+@pytest.mark.parametrize(
+    "h_irreps, l_max", [("6x0e", 2), ("6x0e+6x1o+6x2e", 2), ("4x0e+4x1o+4x2e+4x3o", 3)]
+)
 def test_messages_match_e3nn(h_irreps, l_max):
     rng = np.random.default_rng(0)
     mul = e3nn.Irreps(h_irreps)[0].mul
-    hidden = e3nn.Irreps("+".join(f"{mul}x{l}{'e' if l % 2 == 0 else 'o'}" for l in range(l_max + 1)))
+    hidden = e3nn.Irreps(
+        "+".join(f"{mul}x{l}{'e' if l % 2 == 0 else 'o'}" for l in range(l_max + 1))
+    )
     gate = _gate_input_irreps(hidden)
     n_nodes, n_edges = 5, 17
-    h = e3nn.IrrepsArray(h_irreps, jnp.asarray(rng.normal(size=(n_nodes, e3nn.Irreps(h_irreps).dim)), jnp.float32))
-    sh = e3nn.spherical_harmonics(e3nn.Irreps.spherical_harmonics(l_max), jnp.asarray(rng.normal(size=(n_edges, 3))),
-                                  normalize=True, normalization="component")
+    h = e3nn.IrrepsArray(
+        h_irreps, jnp.asarray(rng.normal(size=(n_nodes, e3nn.Irreps(h_irreps).dim)), jnp.float32)
+    )
+    sh = e3nn.spherical_harmonics(
+        e3nn.Irreps.spherical_harmonics(l_max),
+        jnp.asarray(rng.normal(size=(n_edges, 3))),
+        normalize=True,
+        normalization="component",
+    )
     senders = jnp.asarray(rng.integers(0, n_nodes, n_edges))
     receivers = jnp.asarray(rng.integers(0, n_nodes, n_edges))
     layout = message_layout(str(h.irreps), str(sh.irreps), str(hidden), str(gate))
@@ -45,9 +63,14 @@ def test_messages_match_e3nn(h_irreps, l_max):
         out = fn(e3nn.IrrepsArray(h.irreps, h_array), e3nn.IrrepsArray(sh.irreps, sh_array))
         return jnp.sum(jnp.tanh(out.array))
 
-    fast = lambda h_, sh_: aggregate_messages(layout, h_, sh_, split(weights, layout), senders, receivers, n_nodes)  # noqa: E731
+    fast = lambda h_, sh_: aggregate_messages(
+        layout, h_, sh_, split(weights, layout), senders, receivers, n_nodes
+    )  # noqa: E731
     slow = lambda h_, sh_: reference(h_, sh_, hidden, gate, weights, senders, receivers, n_nodes)  # noqa: E731
-    for a, b in zip(jax.grad(loss, (1, 2))(fast, h.array, sh.array), jax.grad(loss, (1, 2))(slow, h.array, sh.array)):
+    for a, b in zip(
+        jax.grad(loss, (1, 2))(fast, h.array, sh.array),
+        jax.grad(loss, (1, 2))(slow, h.array, sh.array),
+    ):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
@@ -56,8 +79,9 @@ def test_only_scalars_skips_the_rest_and_keeps_scalars_exact():
     hidden = e3nn.Irreps("4x0e+4x1o+4x2e")
     gate = _gate_input_irreps(hidden)
     h = e3nn.IrrepsArray(hidden, jnp.asarray(rng.normal(size=(4, hidden.dim)), jnp.float32))
-    sh = e3nn.spherical_harmonics("0e+1o+2e", jnp.asarray(rng.normal(size=(9, 3))), normalize=True,
-                                  normalization="component")
+    sh = e3nn.spherical_harmonics(
+        "0e+1o+2e", jnp.asarray(rng.normal(size=(9, 3))), normalize=True, normalization="component"
+    )
     s, r = jnp.asarray(rng.integers(0, 4, 9)), jnp.asarray(rng.integers(0, 4, 9))
     layout = message_layout(str(h.irreps), str(sh.irreps), str(hidden), str(gate))
     w = jnp.asarray(rng.normal(size=(9, layout.irreps.num_irreps)), jnp.float32)
@@ -67,7 +91,9 @@ def test_only_scalars_skips_the_rest_and_keeps_scalars_exact():
     assert sum(stop - start for start, stop in groups) < layout.irreps.num_irreps
     scalars = aggregate_messages(layout, h, sh, split(w, layout, only), s, r, 4, only=only)
     assert scalars.zero_flags == tuple(ir.l > 0 for _, ir in layout.irreps)
-    np.testing.assert_allclose(scalars.filter(keep="0e").array, full.filter(keep="0e").array, rtol=1e-6)
+    np.testing.assert_allclose(
+        scalars.filter(keep="0e").array, full.filter(keep="0e").array, rtol=1e-6
+    )
 
 
 def test_radial_mlp_is_e3nn_mlp_and_columns_select_outputs():

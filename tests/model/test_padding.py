@@ -1,4 +1,5 @@
 """Padding graphs, nodes and edges change no output and no gradient."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,16 +10,26 @@ from orbjax.model.build import with_statistics
 from orbjax.model.predict import predict
 from orbjax.training.losses import total_loss
 
-WEIGHTS = {"energy": 1.0, "forces": 10.0, "atomic_charges": 1.0, "spd_populations": 1.0,
-           "orbital_populations": 1.0}
+WEIGHTS = {
+    "energy": 1.0,
+    "forces": 10.0,
+    "atomic_charges": 1.0,
+    "spd_populations": 1.0,
+    "orbital_populations": 1.0,
+}
 
 
 def _labelled(s, rng):
     n = s.n_atoms
     from orbjax.orbitals import n_orbitals
-    labels = {"energy": rng.normal(), "forces": rng.normal(size=(n, 3)), "xtb_charges": rng.normal(size=n),
-              "xtb_orbital_populations": rng.normal(size=int(n_orbitals(s.atomic_numbers).sum())),
-              "xtb_spd_populations": rng.normal(size=(n, 3))}
+
+    labels = {
+        "energy": rng.normal(),
+        "forces": rng.normal(size=(n, 3)),
+        "xtb_charges": rng.normal(size=n),
+        "xtb_orbital_populations": rng.normal(size=int(n_orbitals(s.atomic_numbers).sum())),
+        "xtb_spd_populations": rng.normal(size=(n, 3)),
+    }
     return s.replace(labels=labels)
 
 
@@ -27,8 +38,14 @@ def test_padding_changes_no_output_or_gradient(model_and_params):
     rng = np.random.default_rng(0)
     structures = [_labelled(molecule(seed=8), rng), _labelled(periodic_cell(), rng)]
     tight = batch(structures)
-    loose = batch(structures, PaddingBudget(int(tight.n_node.sum()) + 37, int(tight.n_edge.sum()) + 101,
-                                            int(tight.n_node.shape[0]) + 3))
+    loose = batch(
+        structures,
+        PaddingBudget(
+            int(tight.n_node.sum()) + 37,
+            int(tight.n_edge.sum()) + 101,
+            int(tight.n_node.shape[0]) + 3,
+        ),
+    )
 
     def loss_and_outputs(p, g):
         pred = predict(model, with_statistics(p, params), g, with_heads=True, compute_stress=True)

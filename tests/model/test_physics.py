@@ -9,6 +9,7 @@ edges, a float32 cast in the wrong place) fails here, not in a trained model's M
 Every call of one config is padded to one budget, so each config compiles once (plus once
 for the padding test's loose budget).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -86,9 +87,11 @@ def predict(setup, structures, budget=BUDGET):
 
 def transformed(s, rotation=np.eye(3), translation=np.zeros(3), perm=None):
     perm = np.arange(s.n_atoms) if perm is None else perm
-    return s.replace(atomic_numbers=s.atomic_numbers[perm],
-                     positions=(s.positions[perm] @ rotation.T) + translation,
-                     cell=s.cell @ rotation.T)
+    return s.replace(
+        atomic_numbers=s.atomic_numbers[perm],
+        positions=(s.positions[perm] @ rotation.T) + translation,
+        cell=s.cell @ rotation.T,
+    )
 
 
 def network_energy(setup, s) -> float:
@@ -118,7 +121,9 @@ class TestPhysics:
             np.testing.assert_allclose(out[head][:n], ref[head][:n][perm], atol=tol, err_msg=head)
         np.testing.assert_allclose(
             spd_sums(s.atomic_numbers[perm], out["orbital_populations"][:n]),
-            spd_sums(s.atomic_numbers, ref["orbital_populations"][:n])[perm], atol=tol)
+            spd_sums(s.atomic_numbers, ref["orbital_populations"][:n])[perm],
+            atol=tol,
+        )
         assert np.abs(ref["forces"][:n]).max() > 1e-3  # not vacuous
         assert (np.abs(ref["stress"][0]).max() > 1e-4) == s.is_periodic
 
@@ -133,10 +138,17 @@ class TestPhysics:
             plus, minus = s.positions.copy(), s.positions.copy()
             plus[atom, axis] += h
             minus[atom, axis] -= h
-            fd = -(network_energy(setup, s.replace(positions=plus))
-                   - network_energy(setup, s.replace(positions=minus))) / (2 * h)
-            np.testing.assert_allclose(forces[atom, axis], fd, rtol=config.fd_rtol,
-                                       atol=config.fd_atol, err_msg=f"atom {atom} axis {axis}")
+            fd = -(
+                network_energy(setup, s.replace(positions=plus))
+                - network_energy(setup, s.replace(positions=minus))
+            ) / (2 * h)
+            np.testing.assert_allclose(
+                forces[atom, axis],
+                fd,
+                rtol=config.fd_rtol,
+                atol=config.fd_atol,
+                err_msg=f"atom {atom} axis {axis}",
+            )
         assert np.abs(forces).max() > 1e-3
 
     def test_stress_is_the_strain_derivative(self, setup):
@@ -152,11 +164,19 @@ class TestPhysics:
                 strain[i, j] += sign * h / 2
                 strain[j, i] += sign * h / 2
                 deform = np.eye(3) + strain
-                energies.append(network_energy(setup, s.replace(positions=s.positions @ deform,
-                                                                cell=s.cell @ deform)))
+                energies.append(
+                    network_energy(
+                        setup, s.replace(positions=s.positions @ deform, cell=s.cell @ deform)
+                    )
+                )
             fd = (energies[0] - energies[1]) / (2 * h) / volume
-            np.testing.assert_allclose(stress[i, j], fd, rtol=config.fd_rtol,
-                                       atol=config.fd_atol / volume, err_msg=f"stress[{i}, {j}]")
+            np.testing.assert_allclose(
+                stress[i, j],
+                fd,
+                rtol=config.fd_rtol,
+                atol=config.fd_atol / volume,
+                err_msg=f"stress[{i}, {j}]",
+            )
         np.testing.assert_allclose(stress, stress.T, atol=config.exact)
         assert np.abs(stress).max() > 1e-4
 
@@ -166,10 +186,16 @@ class TestPhysics:
         structures = [molecule(seed=8), periodic_cell()]
         tight, loose = predict(setup, structures), predict(setup, structures, LOOSE)
         n = sum(s.n_atoms for s in structures)
-        for key, m in [("energy", 2), ("stress", 2), ("forces", n), ("orbital_populations", n),
-                       *((head, n) for head in HEADS)]:
-            np.testing.assert_allclose(loose[key][:m], tight[key][:m], rtol=tol, atol=tol,
-                                       err_msg=key)
+        for key, m in [
+            ("energy", 2),
+            ("stress", 2),
+            ("forces", n),
+            ("orbital_populations", n),
+            *((head, n) for head in HEADS),
+        ]:
+            np.testing.assert_allclose(
+                loose[key][:m], tight[key][:m], rtol=tol, atol=tol, err_msg=key
+            )
 
     def test_molecules_beyond_the_receptive_field_do_not_interact(self, setup):
         """Two molecules farther apart than cutoff × layers, as one structure: the energy is
@@ -181,14 +207,17 @@ class TestPhysics:
         apart = CUTOFF * model.config.n_layers + 4.0  # clusters span < 3.2 Å: gap > cutoff × layers
 
         def joined(offset):
-            return Structure(np.concatenate([a.atomic_numbers, b.atomic_numbers]),
-                             np.concatenate([a.positions, b.positions + [offset, 0.0, 0.0]]))
+            return Structure(
+                np.concatenate([a.atomic_numbers, b.atomic_numbers]),
+                np.concatenate([a.positions, b.positions + [offset, 0.0, 0.0]]),
+            )
 
         alone, together = predict(setup, [a, b]), predict(setup, [joined(apart)])
         n, tol = a.n_atoms + b.n_atoms, config.exact
         scale = max(1.0, abs(float(together["energy"][0])))
-        np.testing.assert_allclose(together["energy"][0], alone["energy"][:2].sum(), rtol=0,
-                                   atol=tol * scale)
+        np.testing.assert_allclose(
+            together["energy"][0], alone["energy"][:2].sum(), rtol=0, atol=tol * scale
+        )
         keys = ("forces", "spd_populations", "orbital_populations")
         for key in keys + (() if model.config.charge_neutral else ("atomic_charges",)):
             np.testing.assert_allclose(together[key][:n], alone[key][:n], atol=tol, err_msg=key)

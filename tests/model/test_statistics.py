@@ -1,4 +1,5 @@
 """Dataset statistics: E0s by least squares or isolated atoms, scales, neighbour counts."""
+
 import numpy as np
 
 from orbjax.data.graphs import structure_to_graph
@@ -23,10 +24,18 @@ def test_least_squares_recovers_reference_energies():
     structures = _structures(np.random.default_rng(0))
     graphs = [structure_to_graph(s, 3.0) for s in structures]
     stats = compute_statistics(graphs)
-    assert stats.species == (1, 6, 8) and stats.e0_source == ("least_squares",) and stats.levels == ("dft",)
-    np.testing.assert_allclose(stats.atomic_energies, [[E0[1], E0[6], E0[8]]], atol=0.05)  # [level][species]
+    assert (
+        stats.species == (1, 6, 8)
+        and stats.e0_source == ("least_squares",)
+        and stats.levels == ("dft",)
+    )
+    np.testing.assert_allclose(
+        stats.atomic_energies, [[E0[1], E0[6], E0[8]]], atol=0.05
+    )  # [level][species]
     forces = np.concatenate([s.labels["forces"] for s in structures])
-    assert np.isclose(stats.energy_scale[0], np.sqrt(np.mean(forces**2)), rtol=1e-6)  # float32 graphs
+    assert np.isclose(
+        stats.energy_scale[0], np.sqrt(np.mean(forces**2)), rtol=1e-6
+    )  # float32 graphs
     n_edges = sum(len(g.senders) for g in graphs)
     assert stats.avg_num_neighbors == n_edges / sum(s.n_atoms for s in structures)
 

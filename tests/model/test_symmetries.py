@@ -1,42 +1,57 @@
 """Per-orbital (D·B·Dᵀ) equivariance of the orbital head. (Energy invariance and force/stress
 equivariance over every model config: test_physics.py.)"""
+
 import jax
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from conftest import batch, make_model, molecule, run
+from conftest import batch, init_params, make_model, molecule, run
 from orbjax.model.orbital_basis import shell_block, wigner_d_tblite
 from orbjax.orbitals import orbital_slot_table, shell_l_table
-from conftest import init_params
 
 
 def transformed(s, rotation=np.eye(3), translation=np.zeros(3), perm=None):
     perm = np.arange(s.n_atoms) if perm is None else perm
-    return s.replace(atomic_numbers=s.atomic_numbers[perm],
-                     positions=(s.positions[perm] @ rotation.T) + translation,
-                     cell=s.cell @ rotation.T)
+    return s.replace(
+        atomic_numbers=s.atomic_numbers[perm],
+        positions=(s.positions[perm] @ rotation.T) + translation,
+        cell=s.cell @ rotation.T,
+    )
 
 
 def _shell_irreps(model, params, graph):
-    _, state = jax.jit(lambda p: model.apply(
-        p, *_inputs(graph), with_heads=True, mutable=["intermediates"]))(params)
-    (irreps,) = jax.tree.leaves(state["intermediates"]["orbital_populations_readout"]["shell_irreps_out"])
+    _, state = jax.jit(
+        lambda p: model.apply(p, *_inputs(graph), with_heads=True, mutable=["intermediates"])
+    )(params)
+    (irreps,) = jax.tree.leaves(
+        state["intermediates"]["orbital_populations_readout"]["shell_irreps_out"]
+    )
     return np.asarray(irreps)  # [n_nodes, 3*1 + 2*3*5 + 3*9]
 
 
 def _inputs(graph):
     from orbjax.model.predict import node_graph_index
+
     pos = graph.nodes["positions"]
     vec = pos[graph.senders] - pos[graph.receivers] + graph.edges["shifts"]
-    return (vec, graph.nodes["atomic_numbers"], graph.senders, graph.receivers,
-            node_graph_index(graph.n_node, pos.shape[0]), graph.globals["total_charge"])
+    return (
+        vec,
+        graph.nodes["atomic_numbers"],
+        graph.senders,
+        graph.receivers,
+        node_graph_index(graph.n_node, pos.shape[0]),
+        graph.globals["total_charge"],
+    )
 
 
 def _blocks(irreps_row):
     """Per shell slot k: the assembled p block (0e+2e) and d block (0e+2e+4e)."""
     s, q, h = irreps_row[:9], irreps_row[9:39].reshape(6, 5), irreps_row[39:].reshape(3, 9)
-    p = [shell_block(np.concatenate([s[3 * k + 1: 3 * k + 2], q[2 * k]]), 1) for k in range(3)]
-    d = [shell_block(np.concatenate([s[3 * k + 2: 3 * k + 3], q[2 * k + 1], h[k]]), 2) for k in range(3)]
+    p = [shell_block(np.concatenate([s[3 * k + 1 : 3 * k + 2], q[2 * k]]), 1) for k in range(3)]
+    d = [
+        shell_block(np.concatenate([s[3 * k + 2 : 3 * k + 3], q[2 * k + 1], h[k]]), 2)
+        for k in range(3)
+    ]
     return p, d
 
 
@@ -60,10 +75,16 @@ def test_orbital_populations_rotate_as_diag_DBDt(model_and_params):
             d = wigner_d_tblite(l, rot)
             expected = np.diag(d @ block @ d.T)
             slots = np.flatnonzero(slot_shell[z] == k)
-            np.testing.assert_allclose(pred0["orbital_populations"][atom, slots] - _mean(model, z, slots),
-                                       0.3 * np.diag(block), atol=1e-10)  # diag(B) is what is predicted
-            np.testing.assert_allclose(pred1["orbital_populations"][atom, slots] - _mean(model, z, slots),
-                                       0.3 * expected, atol=1e-9)
+            np.testing.assert_allclose(
+                pred0["orbital_populations"][atom, slots] - _mean(model, z, slots),
+                0.3 * np.diag(block),
+                atol=1e-10,
+            )  # diag(B) is what is predicted
+            np.testing.assert_allclose(
+                pred1["orbital_populations"][atom, slots] - _mean(model, z, slots),
+                0.3 * expected,
+                atol=1e-9,
+            )
             checked.add((int(z), int(l)))
     assert {(16, 1), (16, 2), (29, 2), (29, 1), (8, 1)} <= checked
     # per-orbital values really change under rotation (otherwise the test proves nothing)

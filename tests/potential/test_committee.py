@@ -1,6 +1,7 @@
 """Committees (orbjax/potential/committee.py): one vmapped compiled function for M members,
 their mean and spread, refusal of members that differ, the ASE calculator, and the jitted MD
 that stops or writes frames when the force spread crosses a threshold."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,7 +23,10 @@ WATER = (np.array([[0.0, 0.0, 0.0], [0.96, 0.0, 0.0], [-0.24, 0.93, 0.0]]), np.a
 def files(tmp_path_factory):
     """Three random members (E0s differ per member) and a copy of the first."""
     folder = tmp_path_factory.mktemp("committee")
-    out = [random_model_file(folder / f"m{s}.orbjax", s, e0=tuple(x + 0.1 * s for x in E0)) for s in (0, 1, 2)]
+    out = [
+        random_model_file(folder / f"m{s}.orbjax", s, e0=tuple(x + 0.1 * s for x in E0))
+        for s in (0, 1, 2)
+    ]
     return out + [random_model_file(folder / "m0_again.orbjax", 0)]
 
 
@@ -33,7 +37,9 @@ def test_the_mean_is_the_average_of_the_members_alone(files):
     singles = [orbjax.load_potential(f).energy_forces_stress(positions, numbers) for f in files[:3]]
     energies = np.array([s["energy"] for s in singles])
     forces = np.array([np.asarray(s["forces"]) for s in singles])
-    np.testing.assert_allclose(out["energies"], energies, rtol=0, atol=2e-3)  # float32 network, 10⁴ eV totals
+    np.testing.assert_allclose(
+        out["energies"], energies, rtol=0, atol=2e-3
+    )  # float32 network, 10⁴ eV totals
     np.testing.assert_allclose(out["energy"], energies.mean(), rtol=0, atol=2e-3)
     np.testing.assert_allclose(out["forces"], forces.mean(0), rtol=1e-5, atol=1e-5)
     sigma = np.sqrt(forces.var(0).sum(-1))
@@ -41,7 +47,9 @@ def test_the_mean_is_the_average_of_the_members_alone(files):
     assert out["max_force_std"] == pytest.approx(sigma.max(), rel=1e-4)
     assert out["energy_std_per_atom"] == pytest.approx(energies.std() / 7, rel=1e-3, abs=1e-5)
     assert out["max_force_std"] > 1e-4  # different random members disagree
-    looped = committee.replace(mode="map").energy_forces_stress(positions, numbers)  # lax.map: same numbers
+    looped = committee.replace(mode="map").energy_forces_stress(
+        positions, numbers
+    )  # lax.map: same numbers
     np.testing.assert_allclose(looped["forces"], out["forces"], atol=1e-5)
     np.testing.assert_allclose(looped["energies"], out["energies"], atol=1e-4)
 
@@ -66,7 +74,9 @@ def _model_file(path, config_changes=(), species=SPECIES):
     for key, value in config_changes:
         config.model[key] = value
     e0 = tuple(-10.0 * z for z in species)
-    statistics = Statistics(species=species, atomic_energies=e0, energy_scale=1.0, avg_num_neighbors=8.0)
+    statistics = Statistics(
+        species=species, atomic_energies=e0, energy_scale=1.0, avg_num_neighbors=8.0
+    )
     model = create_model(config, statistics)
     variables = {**init_params(model, 0), "statistics": statistics.arrays()}
     return save_model_file(TrainedModel(model, variables, config, statistics, step=0), path)
@@ -77,7 +87,9 @@ def test_a_member_with_other_elements_or_architecture_is_refused_by_name(files, 
     with pytest.raises(CommitteeError, match=r"hcno\.orbjax: has elements Z=\[1, 6, 7, 8\]"):
         orbjax.load_committee([files[0], other_elements])
     wider = _model_file(tmp_path / "wide.orbjax", [("channels", 16)])
-    with pytest.raises(CommitteeError, match=r"wide\.orbjax: has another architecture \(.*channels=16"):
+    with pytest.raises(
+        CommitteeError, match=r"wide\.orbjax: has another architecture \(.*channels=16"
+    ):
         orbjax.load_committee([files[0], files[1], wider])
     with pytest.raises(CommitteeError, match="at least 2"):
         orbjax.load_committee([files[0]])
@@ -110,8 +122,24 @@ def _md(files, tmp_path, name, *extra):
     structure = tmp_path / "cluster.extxyz"
     write(structure, Atoms(*cluster(6, seed=4)[::-1]))
     out = tmp_path / name
-    code = main(["--model", *map(str, files), "--structure", str(structure), "--steps", "6", "--interval", "2",
-                 "--timestep", "0.1", "--no-progress", "--out", str(out), *extra])
+    code = main(
+        [
+            "--model",
+            *map(str, files),
+            "--structure",
+            str(structure),
+            "--steps",
+            "6",
+            "--interval",
+            "2",
+            "--timestep",
+            "0.1",
+            "--no-progress",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
     return code, out
 
 
@@ -132,7 +160,9 @@ def test_committee_md_logs_the_spread_and_stops_or_writes_at_the_threshold(files
     assert [f.info["step"] for f in read(out / "uncertain.extxyz", index=":")] == [0]
     assert '"step": 0' in (out / "stopped.json").read_text()
 
-    code, out = _md(files[:3], tmp_path, "write", "--uncertainty-threshold", "0", "--on-uncertain", "write")
+    code, out = _md(
+        files[:3], tmp_path, "write", "--uncertainty-threshold", "0", "--on-uncertain", "write"
+    )
     assert code == 0 and len(list(csv.DictReader(open(out / "thermo.csv")))) == 4
     assert [f.info["step"] for f in read(out / "uncertain.extxyz", index=":")] == [0, 2, 4, 6]
 
@@ -146,7 +176,9 @@ def test_committee_md_of_identical_members_is_the_single_models_md(files, tmp_pa
     _, one = _md(files[:1], tmp_path, "one")
     _, two = _md([files[0], files[3]], tmp_path, "two")
     single, pair = (list(csv.DictReader(open(d / "thermo.csv"))) for d in (one, two))
-    assert [float(r["max_force_std_eV_A"]) for r in pair] == [0.0] * 4 and "max_force_std_eV_A" not in single[0]
+    assert [float(r["max_force_std_eV_A"]) for r in pair] == [
+        0.0
+    ] * 4 and "max_force_std_eV_A" not in single[0]
     for a, b in zip(single, pair):
         assert float(a["total_energy_eV"]) == pytest.approx(float(b["total_energy_eV"]), abs=1e-4)
 

@@ -1,6 +1,7 @@
 """The jitted MD (orbjax.potential.dynamics): it follows the ASE path step by step, conserves
 energy in NVE, survives a neighbour-list overflow without changing the trajectory, and a
 run of `python -m orbjax.md` resumed from its directory equals an uninterrupted one."""
+
 from __future__ import annotations
 
 import csv
@@ -43,7 +44,10 @@ def test_jitted_nve_follows_the_ase_trajectory(workdir):
     dyn.attach(lambda: theirs.append(atoms.positions.copy()))
     dyn.run(6)
     theirs = theirs[1:]  # ASE also calls at step 0
-    assert np.abs(theirs[-1] - atoms.positions).max() == 0 and np.abs(theirs[-1] - theirs[0]).max() > 0.01
+    assert (
+        np.abs(theirs[-1] - atoms.positions).max() == 0
+        and np.abs(theirs[-1] - theirs[0]).max() > 0.01
+    )
     np.testing.assert_allclose(np.stack(ours), np.stack(theirs), atol=1e-8)
 
 
@@ -65,7 +69,9 @@ def test_nve_conserves_energy_and_rebuilds_its_list(potential):
 
 def test_overflow_inside_the_loop_is_recovered_without_changing_the_trajectory(potential):
     atoms = chno_molecule()
-    md = MolecularDynamics.create(potential, atoms, "nvt", timestep=0.5, temperature=300.0, friction=0.05)
+    md = MolecularDynamics.create(
+        potential, atoms, "nvt", timestep=0.5, temperature=300.0, friction=0.05
+    )
     v0 = md.maxwell_boltzmann(300.0, seed=2)
     state, nbrs = md.initial_state(atoms.positions, v0)
     reference = [np.asarray(s.positions) for s, _ in md.run(state, nbrs, 20, interval=5)]
@@ -82,7 +88,9 @@ def test_langevin_brings_the_temperature_to_the_target(potential):
     """From rest, strong friction (0.5/fs): the mean temperature of the last 150 of 300 steps
     is within 30 % of 300 K (a unit error in the noise or the kinetic energy is ×10 off)."""
     atoms = chno_molecule()
-    md = MolecularDynamics.create(potential, atoms, "nvt", timestep=0.5, temperature=300.0, friction=0.5)
+    md = MolecularDynamics.create(
+        potential, atoms, "nvt", timestep=0.5, temperature=300.0, friction=0.5
+    )
     state, nbrs = md.initial_state(atoms.positions, np.zeros((len(atoms), 3)))
     temperatures = [md.thermo(s)["temperature_K"] for s, _ in md.run(state, nbrs, 300, interval=5)]
     assert abs(np.mean(temperatures[30:]) - 300.0) < 90.0, np.mean(temperatures[30:])
@@ -98,8 +106,21 @@ def test_the_command_line_resumes_where_it_stopped(workdir, tmp_path):
 
     structure = tmp_path / "molecule.extxyz"
     write(structure, chno_molecule())
-    common = ["--model", workdir, "--structure", str(structure), "--ensemble", "nvt", "--temperature", "300",
-              "--timestep", "0.5", "--interval", "5", "--no-progress"]
+    common = [
+        "--model",
+        workdir,
+        "--structure",
+        str(structure),
+        "--ensemble",
+        "nvt",
+        "--temperature",
+        "300",
+        "--timestep",
+        "0.5",
+        "--interval",
+        "5",
+        "--no-progress",
+    ]
     assert main(common + ["--steps", "20", "--out", str(tmp_path / "straight")]) == 0
     assert main(common + ["--steps", "10", "--out", str(tmp_path / "resumed")]) == 0
     with open(tmp_path / "resumed" / "trajectory.extxyz", "a") as f:
@@ -117,9 +138,26 @@ def test_the_command_line_resumes_where_it_stopped(workdir, tmp_path):
     np.testing.assert_allclose(frames[-1].positions, last.positions, atol=1e-4)
     assert np.abs(frames[-1].positions - frames[0].positions).max() > 0.01  # it moved
     # Each frame carries the potential energy of its thermo line and the forces (eV, eV/Å).
-    assert [f.get_potential_energy() for f in frames] == pytest.approx([r["potential_energy_eV"] for r in resumed],
-                                                                       abs=1e-6)
-    assert frames[-1].get_forces().shape == (len(frames[-1]), 3) and np.abs(frames[-1].get_forces()).max() > 0
-    with pytest.raises(ValueError, match="other settings"):  # --debug: the error itself, not one line
-        main(common[:-1] + ["--steps", "30", "--out", str(tmp_path / "resumed"), "--seed", "1", "--no-progress",
-                            "--debug"])
+    assert [f.get_potential_energy() for f in frames] == pytest.approx(
+        [r["potential_energy_eV"] for r in resumed], abs=1e-6
+    )
+    assert (
+        frames[-1].get_forces().shape == (len(frames[-1]), 3)
+        and np.abs(frames[-1].get_forces()).max() > 0
+    )
+    with pytest.raises(
+        ValueError, match="other settings"
+    ):  # --debug: the error itself, not one line
+        main(
+            common[:-1]
+            + [
+                "--steps",
+                "30",
+                "--out",
+                str(tmp_path / "resumed"),
+                "--seed",
+                "1",
+                "--no-progress",
+                "--debug",
+            ]
+        )

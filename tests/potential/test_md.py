@@ -1,5 +1,6 @@
 """NVE molecular dynamics with the ASE calculator conserves energy, stays consistent with the
 jit-able function, and does not recompile every step."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,7 +35,9 @@ def nve_run(tmp_path_factory):
     compiled_before = (compiled_at_start, calc.n_compilations)
     total, kinetic = [], []
     dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
-    dyn.attach(lambda: (total.append(atoms.get_total_energy()), kinetic.append(atoms.get_kinetic_energy())))
+    dyn.attach(
+        lambda: (total.append(atoms.get_total_energy()), kinetic.append(atoms.get_kinetic_energy()))
+    )
     dyn.run(200)
     return potential, atoms, calc, np.array(total), np.array(kinetic), compiled_before
 

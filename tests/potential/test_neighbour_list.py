@@ -1,6 +1,7 @@
 """The on-device neighbour list: it finds exactly the pairs the host list finds (images of
 small skewed cells included), the potential on it equals the dense function, it rebuilds only
 after skin/2, and an overflow is flagged and recovered by reallocating."""
+
 from __future__ import annotations
 
 import jax
@@ -55,15 +56,23 @@ def water_box(n_side: int = 4, seed: int = 0) -> Atoms:
     """n³ randomly oriented waters (3n³ atoms) at 1 g/cm³ in a cubic periodic cell."""
     rng = np.random.default_rng(seed)
     water = np.array([[0.0, 0.0, 0.0], [0.7572, 0.5865, 0.0], [-0.7572, 0.5865, 0.0]])  # Å, O H H
-    side = (29.9 * n_side ** 3) ** (1 / 3)
+    side = (29.9 * n_side**3) ** (1 / 3)
     positions = []
     for idx in np.ndindex(n_side, n_side, n_side):
         q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
         positions.append(water @ q.T + (np.array(idx) + 0.5) * side / n_side)
-    return Atoms("OH2" * n_side ** 3, positions=np.concatenate(positions), cell=np.eye(3) * side, pbc=True)
+    return Atoms(
+        "OH2" * n_side**3, positions=np.concatenate(positions), cell=np.eye(3) * side, pbc=True
+    )
 
 
-SYSTEMS = {"molecule": chno_molecule, "skewed": skewed_cell, "tiny": tiny_cell, "slab": slab, "box": water_box}
+SYSTEMS = {
+    "molecule": chno_molecule,
+    "skewed": skewed_cell,
+    "tiny": tiny_cell,
+    "slab": slab,
+    "box": water_box,
+}
 
 
 def cell_pbc(atoms):
@@ -83,7 +92,10 @@ def test_edges_and_candidates_are_exactly_the_host_lists(name):
     nbrs = builder.allocate(atoms.positions)
     assert not nbrs.overflow and int(nbrs.n_edges) <= nbrs.capacity <= nbrs.candidate_capacity
     edges = (nbrs.senders, nbrs.receivers, nbrs.images, nbrs.mask)
-    for (senders, receivers, images, mask), radius in ((edges, cutoff), (nbrs.candidates, cutoff + skin)):
+    for (senders, receivers, images, mask), radius in (
+        (edges, cutoff),
+        (nbrs.candidates, cutoff + skin),
+    ):
         mask = np.asarray(mask)
         s, r = np.asarray(senders)[mask], np.asarray(receivers)[mask]
         shifts = np.asarray(images)[mask] @ builder.cell_array()
@@ -91,8 +103,12 @@ def test_edges_and_candidates_are_exactly_the_host_lists(name):
         assert d.max() < radius and d.min() > 0
         ours = sorted(zip(s, r, *np.round(shifts, 6).T))
         assert len(set(ours)) == len(ours)  # no pair twice
-        ref_s, ref_r, ref_shift = neighbour_list(atoms.positions, cell if cell is not None else np.zeros((3, 3)),
-                                                 pbc if pbc is not None else np.zeros(3, bool), radius)
+        ref_s, ref_r, ref_shift = neighbour_list(
+            atoms.positions,
+            cell if cell is not None else np.zeros((3, 3)),
+            pbc if pbc is not None else np.zeros(3, bool),
+            radius,
+        )
         assert ours == sorted(zip(ref_s, ref_r, *np.round(ref_shift, 6).T))
         if name == "tiny":
             assert np.abs(np.asarray(images)[mask]).max() >= 2  # really several images
@@ -113,8 +129,13 @@ def test_update_rebuilds_only_after_half_the_skin():
     # Without a rebuild the edges still follow the positions: exactly those within the cutoff.
     mask = np.asarray(kept.mask)
     shifts = np.asarray(kept.images)[mask] @ atoms.cell.array
-    d = np.linalg.norm(small[np.asarray(kept.senders)[mask]] - small[np.asarray(kept.receivers)[mask]] + shifts, axis=1)
-    assert d.max() < 5.0 and len(d) == len(neighbour_list(small, atoms.cell.array, atoms.pbc, 5.0)[0])
+    d = np.linalg.norm(
+        small[np.asarray(kept.senders)[mask]] - small[np.asarray(kept.receivers)[mask]] + shifts,
+        axis=1,
+    )
+    assert d.max() < 5.0 and len(d) == len(
+        neighbour_list(small, atoms.cell.array, atoms.pbc, 5.0)[0]
+    )
 
 
 def test_overflow_is_flagged_and_reallocation_recovers_it(potential64):
@@ -148,7 +169,9 @@ def test_more_edges_within_the_cutoff_without_a_rebuild_overflow_too():
     closer = centre + 0.97 * (atoms.positions - centre)  # every atom moves < 0.25 Å
     assert np.linalg.norm(closer - atoms.positions, axis=1).max() < 0.25
     moved = nbrs.update(closer)
-    assert int(moved.n_builds) == 1 and bool(moved.overflow) and int(moved.max_edges) > moved.capacity
+    assert (
+        int(moved.n_builds) == 1 and bool(moved.overflow) and int(moved.max_edges) > moved.capacity
+    )
     assert not builder.allocate(closer, previous=moved).overflow
 
 
@@ -162,7 +185,9 @@ def assert_same(out, ref):
     assert np.abs(f_ref).max() > 1e-3  # not trivially zero
     np.testing.assert_allclose(np.asarray(out["forces"]), f_ref, atol=REL * np.abs(f_ref).max())
     s_ref = np.asarray(ref["stress"])
-    np.testing.assert_allclose(np.asarray(out["stress"]), s_ref, atol=REL * max(np.abs(s_ref).max(), 1e-3))
+    np.testing.assert_allclose(
+        np.asarray(out["stress"]), s_ref, atol=REL * max(np.abs(s_ref).max(), 1e-3)
+    )
 
 
 @pytest.mark.parametrize("name", ["molecule", "skewed", "tiny", "box"])
@@ -185,10 +210,14 @@ def test_jax_md_energy_fn_uses_the_neighbor_argument(potential64):
     with jax.enable_x64(True):
         x = jnp.asarray(atoms.positions)
         nbrs = potential64.neighbour_list(cell, pbc).allocate(x)
-        e_nl, g_nl = jax.jit(jax.value_and_grad(lambda x, nbrs: energy(x, neighbor=nbrs.update(x))))(x, nbrs)
+        e_nl, g_nl = jax.jit(
+            jax.value_and_grad(lambda x, nbrs: energy(x, neighbor=nbrs.update(x)))
+        )(x, nbrs)
         e_dense, g_dense = jax.value_and_grad(energy)(x)
-    assert_same({"energy": e_nl, "forces": -g_nl, "stress": 0.0},
-                {"energy": e_dense, "forces": -g_dense, "stress": 0.0})
+    assert_same(
+        {"energy": e_nl, "forces": -g_nl, "stress": 0.0},
+        {"energy": e_dense, "forces": -g_dense, "stress": 0.0},
+    )
     with jax.enable_x64(True):
         other = potential64.neighbour_list(cell * 1.1, pbc).allocate(x)
         with pytest.raises(ValueError, match="another cell"):

@@ -2,6 +2,7 @@
 samples the isobaric volume distribution, switched off it is NVT, under pressure and tension
 the cell shrinks and grows while the neighbour list stays exact (also across re-centring),
 and `python -m orbjax.md --ensemble npt` resumes with its cell."""
+
 from __future__ import annotations
 
 import jax
@@ -38,17 +39,23 @@ def test_the_barostat_samples_the_ideal_gas_volume_distribution():
     def step(carry, key):
         v, volume = carry
         k1, k2 = jax.random.split(key)
-        pressure = instantaneous_pressure(0.5 * jnp.sum(v ** 2, axis=(1, 2)), jnp.zeros((3, 3)), volume)
+        pressure = instantaneous_pressure(
+            0.5 * jnp.sum(v**2, axis=(1, 2)), jnp.zeros((3, 3)), volume
+        )
         d = jax.vmap(lambda k, vol, p: log_volume_increment(k, vol, p, p0, kT, 1.0, 1.0, dt))(
-            jax.random.split(k1, replicas), volume, pressure)
+            jax.random.split(k1, replicas), volume, pressure
+        )
         v = v * jnp.exp(-d / 3)[:, None, None]
-        v = c1 * v + np.sqrt(1 - c1 ** 2) * jax.random.normal(k2, v.shape)
+        v = c1 * v + np.sqrt(1 - c1**2) * jax.random.normal(k2, v.shape)
         volume = volume * jnp.exp(d)
         return (v, volume), volume
 
     with jax.enable_x64(True):  # float32 overflows in the rare steps at tiny volume
         keys = jax.random.split(jax.random.PRNGKey(0), 6000)
-        start = (jax.random.normal(jax.random.PRNGKey(1), (replicas, n, 3), jnp.float64), jnp.full(replicas, 3.0))
+        start = (
+            jax.random.normal(jax.random.PRNGKey(1), (replicas, n, 3), jnp.float64),
+            jnp.full(replicas, 3.0),
+        )
         _, volumes = jax.jit(lambda s, k: jax.lax.scan(step, s, k))(start, keys)
         sample = np.asarray(volumes[2000:]).ravel()
     assert abs(sample.mean() - (n + 1)) < 0.1, sample.mean()
@@ -57,9 +64,18 @@ def test_the_barostat_samples_the_ideal_gas_volume_distribution():
 
 def test_npt_without_compressibility_is_the_nvt_trajectory(potential64):
     atoms = skewed_cell()
-    nvt = MolecularDynamics.create(potential64, atoms, "nvt", timestep=0.5, temperature=300.0, friction=0.05)
-    npt = MolecularDynamics.create(potential64, atoms, "npt", timestep=0.5, temperature=300.0, friction=0.05,
-                                   compressibility=0.0)
+    nvt = MolecularDynamics.create(
+        potential64, atoms, "nvt", timestep=0.5, temperature=300.0, friction=0.05
+    )
+    npt = MolecularDynamics.create(
+        potential64,
+        atoms,
+        "npt",
+        timestep=0.5,
+        temperature=300.0,
+        friction=0.05,
+        compressibility=0.0,
+    )
     v0 = nvt.maxwell_boltzmann(300.0, seed=3)
     runs = []
     for md in (nvt, npt):
@@ -79,14 +95,22 @@ def test_the_cell_shrinks_under_pressure_and_the_list_stays_exact(potential64):
     v = probe.maxwell_boltzmann(300.0, seed=0)
     start = probe.thermo(probe.initial_state(atoms.positions, v)[0])
     atoms.calc = orbjax.OrbjaxCalculator(potential64)
-    kinetic = 0.5 * np.sum(probe.masses[:, None] * v ** 2) / units.fs ** 2
+    kinetic = 0.5 * np.sum(probe.masses[:, None] * v**2) / units.fs**2
     expected = 2 * kinetic / (3 * atoms.get_volume()) - np.trace(atoms.get_stress(voigt=False)) / 3
     assert start["volume_A3"] == pytest.approx(atoms.get_volume())
     assert start["pressure_GPa"] == pytest.approx(expected / GPA, rel=1e-6, abs=1e-6)
 
-    md = MolecularDynamics.create(potential64, atoms, "npt", timestep=0.5, temperature=100.0, friction=0.05,
-                                  pressure=(start["pressure_GPa"] + 10.0) * GPA, compressibility=0.03 / GPA,
-                                  barostat_time=100.0)
+    md = MolecularDynamics.create(
+        potential64,
+        atoms,
+        "npt",
+        timestep=0.5,
+        temperature=100.0,
+        friction=0.05,
+        pressure=(start["pressure_GPa"] + 10.0) * GPA,
+        compressibility=0.03 / GPA,
+        barostat_time=100.0,
+    )
     state, nbrs = md.initial_state(atoms.positions, md.maxwell_boltzmann(100.0, seed=0))
     for state, nbrs in md.run(state, nbrs, 120, interval=20):
         pass
@@ -96,7 +120,9 @@ def test_the_cell_shrinks_under_pressure_and_the_list_stays_exact(potential64):
     np.testing.assert_allclose(cell / np.cbrt(shrunk), atoms.cell.array, atol=1e-9)  # shape kept
     with potential64.precision():
         dense = potential64.energy_forces_stress(state.positions, atoms.numbers, cell, atoms.pbc)
-    total = float(state.energy) + potential64.reference_energy(atoms.numbers)  # the state's energy has no Σ E0
+    total = float(state.energy) + potential64.reference_energy(
+        atoms.numbers
+    )  # the state's energy has no Σ E0
     assert total == pytest.approx(float(dense["energy"]), abs=1e-8)
     np.testing.assert_allclose(np.asarray(state.forces), np.asarray(dense["forces"]), atol=1e-8)
     np.testing.assert_allclose(np.asarray(state.stress), np.asarray(dense["stress"]), atol=1e-10)
@@ -137,9 +163,25 @@ def test_the_command_line_resumes_an_npt_run_with_its_cell(workdir, tmp_path):
 
     structure = tmp_path / "cell.extxyz"
     write(structure, skewed_cell())
-    common = ["--model", workdir, "--structure", str(structure), "--ensemble", "npt", "--temperature", "300",
-              "--pressure", "5", "--compressibility", "0.05", "--barostat-time", "50", "--interval", "5",
-              "--no-progress"]
+    common = [
+        "--model",
+        workdir,
+        "--structure",
+        str(structure),
+        "--ensemble",
+        "npt",
+        "--temperature",
+        "300",
+        "--pressure",
+        "5",
+        "--compressibility",
+        "0.05",
+        "--barostat-time",
+        "50",
+        "--interval",
+        "5",
+        "--no-progress",
+    ]
     main(common + ["--steps", "20", "--out", str(tmp_path / "straight")])
     main(common + ["--steps", "10", "--out", str(tmp_path / "resumed")])
     main(common + ["--steps", "20", "--out", str(tmp_path / "resumed")])
@@ -147,9 +189,17 @@ def test_the_command_line_resumes_an_npt_run_with_its_cell(workdir, tmp_path):
     resumed = read_thermo(tmp_path / "resumed" / "thermo.csv")
     assert [r["step"] for r in resumed] == [0, 5, 10, 15, 20] == [r["step"] for r in straight]
     for a, b in zip(straight, resumed):
-        assert abs(a["volume_A3"] - b["volume_A3"]) < 1e-3 and abs(a["total_energy_eV"] - b["total_energy_eV"]) < 1e-4
+        assert (
+            abs(a["volume_A3"] - b["volume_A3"]) < 1e-3
+            and abs(a["total_energy_eV"] - b["total_energy_eV"]) < 1e-4
+        )
     assert abs(straight[-1]["volume_A3"] - straight[0]["volume_A3"]) > 0.1  # the cell moved
     frames = read(tmp_path / "resumed" / "trajectory.extxyz", index=":")
     assert frames[-1].get_volume() == pytest.approx(resumed[-1]["volume_A3"], rel=1e-6)
-    with pytest.raises(ValueError, match="other settings"):  # --debug: the error itself, not one line
-        main(common + ["--steps", "30", "--out", str(tmp_path / "resumed"), "--pressure", "1", "--debug"])
+    with pytest.raises(
+        ValueError, match="other settings"
+    ):  # --debug: the error itself, not one line
+        main(
+            common
+            + ["--steps", "30", "--out", str(tmp_path / "resumed"), "--pressure", "1", "--debug"]
+        )

@@ -1,5 +1,6 @@
 """The potential: the jit-able dense function and the ASE calculator agree, derivatives are
 consistent (forces = −∇E, stress = (1/V) ∂E/∂ε), images are complete, bad input fails clearly."""
+
 from __future__ import annotations
 
 import json
@@ -82,7 +83,9 @@ def assert_agree(energy, forces, ref_energy, ref_forces):
 # ----------------------------------------------------------------------------- dense pairs
 
 
-@pytest.mark.parametrize("pbc", [(True, True, True), (True, True, False), (False, False, True), (False,) * 3])
+@pytest.mark.parametrize(
+    "pbc", [(True, True, True), (True, True, False), (False, False, True), (False,) * 3]
+)
 @pytest.mark.parametrize("width", [4.0, 7.0, 12.0])  # Å: cells narrower and wider than 2×cutoff
 def test_dense_pairs_within_cutoff_are_exactly_the_neighbour_list(pbc, width):
     rng = np.random.default_rng(int(width))
@@ -90,7 +93,9 @@ def test_dense_pairs_within_cutoff_are_exactly_the_neighbour_list(pbc, width):
     positions = rng.uniform(-0.3, 1.3, (16, 3)) @ cell  # some atoms outside the cell
     cutoff, pbc = 5.0, np.array(pbc)
     images = image_grid(required_images(cell, pbc, cutoff, np))
-    senders, receivers, shifts, valid = dense_pairs(jnp.asarray(positions), jnp.asarray(cell), pbc, images)
+    senders, receivers, shifts, valid = dense_pairs(
+        jnp.asarray(positions), jnp.asarray(cell), pbc, images
+    )
     d = np.linalg.norm(positions[senders] - positions[receivers] + np.asarray(shifts), axis=1)
     keep = (d > 0) & (d < cutoff) & np.asarray(valid)
     ref_s, ref_r, ref_shift = neighbour_list(positions, cell, pbc, cutoff)
@@ -108,8 +113,15 @@ def test_the_public_names_resolve_and_hold_no_helpers():
     import orbjax.potential
 
     assert all(getattr(orbjax.potential, name) is not None for name in orbjax.potential.__all__)
-    helpers = {"FAR", "DTYPES", "next_budget", "image_grid", "dense_pairs", "dense_graph",
-               "lattice_frame"}
+    helpers = {
+        "FAR",
+        "DTYPES",
+        "next_budget",
+        "image_grid",
+        "dense_pairs",
+        "dense_graph",
+        "lattice_frame",
+    }
     assert not helpers & set(orbjax.potential.__all__)
     assert {"load_potential", "Potential", "OrbjaxCalculator"} <= set(orbjax.potential.__all__)
 
@@ -128,7 +140,9 @@ def test_required_images_follow_the_plane_spacing():
 def test_jit_of_vmap_agrees_with_the_calculator(potential, system, request):
     atoms = request.getfixturevalue(system)
     z, cell, pbc = atoms.numbers, atoms.cell.array, atoms.pbc
-    geometries = atoms.positions + 0.05 * np.random.default_rng(1).normal(size=(3, len(atoms), 3))  # Å
+    geometries = atoms.positions + 0.05 * np.random.default_rng(1).normal(
+        size=(3, len(atoms), 3)
+    )  # Å
     if atoms.pbc.all():  # the same structure with one atom moved by a lattice vector
         geometries[2] = geometries[0]
         geometries[2, 3] += cell[0] - 2 * cell[2]
@@ -141,7 +155,12 @@ def test_jit_of_vmap_agrees_with_the_calculator(potential, system, request):
         assert_agree(batch["energy"][i], batch["forces"][i], e, f)
         np.testing.assert_allclose(np.asarray(batch["stress"][i]), s, atol=1e-6)
     if atoms.pbc.all():
-        assert_agree(batch["energy"][2], batch["forces"][2], float(batch["energy"][0]), np.asarray(batch["forces"][0]))
+        assert_agree(
+            batch["energy"][2],
+            batch["forces"][2],
+            float(batch["energy"][0]),
+            np.asarray(batch["forces"][0]),
+        )
 
 
 def test_forces_are_minus_the_gradient_of_its_own_energy(potential, molecule):
@@ -161,7 +180,9 @@ def _moved(atoms, positions):
 def test_traced_cell_uses_max_images_and_flags_too_few(potential, periodic):
     args = (periodic.positions, periodic.numbers, periodic.cell.array, periodic.pbc)
     e_ref, f_ref, _ = calculate(OrbjaxCalculator(potential), periodic)
-    assert np.isnan(jax.jit(potential.energy_forces_stress)(*args)["energy"])  # default (0, 0, 0): too few
+    assert np.isnan(
+        jax.jit(potential.energy_forces_stress)(*args)["energy"]
+    )  # default (0, 0, 0): too few
     with_images = jax.jit(potential.replace(max_images=1).energy_forces_stress)
     out = with_images(*args)
     assert_agree(out["energy"], out["forces"], e_ref, f_ref)
@@ -241,10 +262,17 @@ def test_jax_md_energy_fn_gradient_is_minus_the_forces(potential, periodic):
 def test_unknown_elements_are_named_before_any_computation(potential, molecule):
     z = molecule.numbers.copy()
     z[0], z[1] = 29, 9  # Cu, F
-    for call in (lambda: potential.energy_forces_stress(molecule.positions, z),
-                 lambda: potential.jax_md_energy_fn(z),
-                 lambda: calculate(OrbjaxCalculator(potential), Atoms(numbers=z, positions=molecule.positions))):
-        with pytest.raises(UnknownElementError, match=r"trained on H \(Z=1\), C \(Z=6\).* only: F \(Z=9\), Cu \(Z=29\) in "):
+    for call in (
+        lambda: potential.energy_forces_stress(molecule.positions, z),
+        lambda: potential.jax_md_energy_fn(z),
+        lambda: calculate(
+            OrbjaxCalculator(potential), Atoms(numbers=z, positions=molecule.positions)
+        ),
+    ):
+        with pytest.raises(
+            UnknownElementError,
+            match=r"trained on H \(Z=1\), C \(Z=6\).* only: F \(Z=9\), Cu \(Z=29\) in ",
+        ):
             call()
     traced = jax.jit(lambda z: potential.energy_forces_stress(molecule.positions, z)["energy"])
     assert np.isnan(traced(z)) and np.isfinite(traced(molecule.numbers))
@@ -259,7 +287,15 @@ def test_load_potential_without_a_run_says_so(tmp_path):
 
 
 def test_padding_budget_grows_geometrically_and_is_kept_while_it_fits():
-    assert [ladder_size(x) for x in (1, 17, 25, 33, 49, 97, 1000)] == [16, 20, 28, 40, 56, 112, 1024]
+    assert [ladder_size(x) for x in (1, 17, 25, 33, 49, 97, 1000)] == [
+        16,
+        20,
+        28,
+        40,
+        56,
+        112,
+        1024,
+    ]
     b = next_budget(None, 18, 300)
     assert b.fits(18, 300, 1) and b.n_edge >= 1.1 * 300
     assert next_budget(b, 18, 320) is b  # MD: a few more edges, same shape, no recompilation
@@ -314,8 +350,14 @@ app.run(main)
 
 def test_a_program_with_its_own_absl_flags_can_load_a_potential(tmp_path_factory):
     workdir = train_tiny_model(tmp_path_factory)
-    done = subprocess.run([sys.executable, "-c", ABSL_PROGRAM, "--workdir", workdir], cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", ABSL_PROGRAM, "--workdir", workdir],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"step": 4}
 
@@ -333,17 +375,30 @@ def test_descriptors_are_invariant_and_give_the_atomic_energies(potential, perio
     assert features.shape == (len(periodic), potential.model.config.channels)
     assert np.abs(features).max() > 1e-3  # not a zero array
     rot = Rotation.from_euler("zyx", [0.3, -1.1, 2.0]).as_matrix()
-    np.testing.assert_allclose(potential.descriptors(x @ rot.T, z, cell @ rot.T, periodic.pbc), features,
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        potential.descriptors(x @ rot.T, z, cell @ rot.T, periodic.pbc),
+        features,
+        rtol=1e-4,
+        atol=1e-5,
+    )
     perm = np.random.default_rng(0).permutation(len(periodic))
-    np.testing.assert_allclose(potential.descriptors(x[perm], z[perm], cell, periodic.pbc), features[perm],
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        potential.descriptors(x[perm], z[perm], cell, periodic.pbc),
+        features[perm],
+        rtol=1e-4,
+        atol=1e-5,
+    )
     stats = potential.statistics
     species = np.asarray(stats.z_to_species())[z]
     raw = ScalarMLP(1, potential.model.config.readout_hidden).apply(
         {"params": potential.params["params"]["energy_readout"]},
-        e3nn.IrrepsArray(f"{features.shape[1]}x0e", jnp.asarray(features)))[:, 0]
-    energy = float(np.sum(np.asarray(stats.atomic_energies[0])[species] + stats.energy_scale[0] * np.asarray(raw)))
+        e3nn.IrrepsArray(f"{features.shape[1]}x0e", jnp.asarray(features)),
+    )[:, 0]
+    energy = float(
+        np.sum(
+            np.asarray(stats.atomic_energies[0])[species] + stats.energy_scale[0] * np.asarray(raw)
+        )
+    )
     ref = float(potential.energy_forces_stress(x, z, cell, periodic.pbc)["energy"])
     assert energy == pytest.approx(ref, rel=1e-5, abs=1e-4)
 
@@ -354,13 +409,17 @@ def test_edge_chunks_change_no_result(potential, periodic):
     from orbjax.potential.core import EDGE_CHUNK
 
     whole, small = potential.replace(edge_chunk=0), potential.replace(edge_chunk=64)
-    assert potential.edge_chunk == EDGE_CHUNK > 0 and whole.edge_chunk == 0 and small.edge_chunk == 64
+    assert (
+        potential.edge_chunk == EDGE_CHUNK > 0 and whole.edge_chunk == 0 and small.edge_chunk == 64
+    )
     e0, f0, s0 = calculate(OrbjaxCalculator(whole), periodic)
     e1, f1, s1 = calculate(OrbjaxCalculator(small), periodic)
     assert_agree(e1, f1, e0, f0)
     np.testing.assert_allclose(s1, s0, atol=1e-6)
     z, cell, pbc = periodic.numbers, periodic.cell.array, periodic.pbc
-    dense = small.energy_forces_stress(periodic.positions, z, cell, pbc)  # all pairs × images: many chunks
+    dense = small.energy_forces_stress(
+        periodic.positions, z, cell, pbc
+    )  # all pairs × images: many chunks
     assert_agree(dense["energy"], dense["forces"], e0, f0)
     with pytest.raises(ValueError, match="edge_chunk"):
         potential.replace(edge_chunk=-1)

@@ -1,4 +1,5 @@
 """Shared helpers of the fault suite: tiny training configs, bad input, poisoned steps."""
+
 from __future__ import annotations
 
 import functools
@@ -18,7 +19,10 @@ GOOD_XYZ = "2\n\nH 0 0 0\nH 0 0 0.74\n"
 BAD_FRAMES = {
     "unknown-symbol": ("2\n\nXx 0 0 0\nH 0 0 1\n", "unknown element symbol 'Xx'"),
     "Z=0": ("2\n\nX 0 0 0\nH 0 0 1\n", "unknown element Z=0"),
-    "Z<0": ("2\nProperties=species:S:1:pos:R:3:Z:I:1\nH 0 0 0 -1\nH 0 0 1 1\n", "unknown element Z=-1"),
+    "Z<0": (
+        "2\nProperties=species:S:1:pos:R:3:Z:I:1\nH 0 0 0 -1\nH 0 0 1 1\n",
+        "unknown element Z=-1",
+    ),
     "nan": ("2\n\nH 0 0 0\nH 0 nan 1\n", "non-finite (NaN/inf) position at atom 1"),
     "inf": ("2\n\nH 0 0 0\nH 0 0 inf\n", "non-finite (NaN/inf) position at atom 1"),
     "overlap": ("2\n\nH 0 0 0\nH 0 0 0.05\n", "overlapping"),
@@ -26,7 +30,10 @@ BAD_FRAMES = {
     "charge": ("2\ncharge=3\nH 0 0 0\nH 0 0 0.74\n", "removes more electrons"),
     "multiplicity": ("2\nmultiplicity=4\nH 0 0 0\nH 0 0 0.74\n", "needs 3 unpaired electrons"),
     "multiplicity<1": ("2\nmultiplicity=0\nH 0 0 0\nH 0 0 0.74\n", "not a positive integer"),
-    "zero-volume": ('2\nLattice="3 0 0 6 0 0 0 0 3" pbc="T T T"\nH 0 0 0\nH 0 0 1\n', "zero volume"),
+    "zero-volume": (
+        '2\nLattice="3 0 0 6 0 0 0 0 3" pbc="T T T"\nH 0 0 0\nH 0 0 1\n',
+        "zero volume",
+    ),
     "malformed": ("2\n\nH 0 0 0\nH 0 0\n", "malformed frame"),
     "truncated": ("3\n\nH 0 0 0\nH 0 0 1\n", "truncated"),
 }
@@ -102,14 +109,18 @@ def raw_checkpoint(workdir, step: int | None = None, which: str = "latest") -> t
 
     manager = ocp.CheckpointManager(Path(workdir).resolve() / "checkpoints" / which)
     step = manager.latest_step() if step is None else step
-    state = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))["state"]
+    state = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))[
+        "state"
+    ]
     manager.close()
     return step, jax.tree.map(np.asarray, state)
 
 
 def leaves_equal(a, b) -> bool:
     la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
-    return len(la) == len(lb) and all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(la, lb))
+    return len(la) == len(lb) and all(
+        np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(la, lb)
+    )
 
 
 def waters(n: int, seed: int = 0):
@@ -118,6 +129,13 @@ def waters(n: int, seed: int = 0):
 
     rng = np.random.default_rng(seed)
     base = np.array([[0.0, 0.0, 0.119], [0.0, 0.763, -0.477], [0.0, -0.763, -0.477]])
-    return [Structure([8, 1, 1], base + rng.normal(scale=0.03, size=(3, 3)), name=f"w{i}", mol_id="water",
-                      labels={"energy": np.asarray(-2000.0 - i), "forces": rng.normal(size=(3, 3))})
-            for i in range(n)]
+    return [
+        Structure(
+            [8, 1, 1],
+            base + rng.normal(scale=0.03, size=(3, 3)),
+            name=f"w{i}",
+            mol_id="water",
+            labels={"energy": np.asarray(-2000.0 - i), "forces": rng.normal(size=(3, 3))},
+        )
+        for i in range(n)
+    ]

@@ -10,6 +10,7 @@ tests/labels/test_xtb.py (test_bad_structures_raise_named_errors), tests/labels/
 (test_failures_are_recorded_and_the_rest_succeeds), tests/test_evaluate.py
 (test_unknown_element_names_element_and_structures).
 """
+
 import json
 import re
 
@@ -19,8 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from ase import Atoms
-
 from faultkit import BAD_FRAMES, GOOD_XYZ, tiny_config, waters
+
 from orbjax.data.dataset import read_dataset, write_dataset
 from orbjax.data.readers import ReadError, read_structures, read_structures_with_failures
 from orbjax.data.structures import StructureError
@@ -42,7 +43,9 @@ def test_reader_names_file_structure_and_problem(tmp_path, kind):
 
 
 def test_reader_skip_keeps_every_good_frame_and_names_every_bad_one(tmp_path):
-    kinds = [k for k in sorted(BAD_FRAMES) if k != "truncated"] + ["truncated"]  # truncation ends a file
+    kinds = [k for k in sorted(BAD_FRAMES) if k != "truncated"] + [
+        "truncated"
+    ]  # truncation ends a file
     text = "".join(GOOD_XYZ + BAD_FRAMES[k][0] for k in kinds)
     path = tmp_path / "mixed.extxyz"
     path.write_text(text)
@@ -66,8 +69,12 @@ def test_one_bad_structure_in_a_dataset_file_loses_only_itself(tmp_path):
     """E.g. a file written before a validation rule was tightened, or edited by another tool."""
     path = tmp_path / "set.h5"
     write_dataset(path, waters(5))
-    _edit(path, "atoms/positions", lambda p: np.where(np.arange(len(p))[:, None] == 7, np.inf, p))  # w2, atom 1
-    with pytest.raises(ReadError, match=r"set\.h5, structure 'w2': non-finite \(NaN/inf\) position at atom 1"):
+    _edit(
+        path, "atoms/positions", lambda p: np.where(np.arange(len(p))[:, None] == 7, np.inf, p)
+    )  # w2, atom 1
+    with pytest.raises(
+        ReadError, match=r"set\.h5, structure 'w2': non-finite \(NaN/inf\) position at atom 1"
+    ):
         read_structures(path)
     good, bad = read_structures_with_failures(path)
     assert [s.name for s in good] == ["w0", "w1", "w3", "w4"]
@@ -85,8 +92,12 @@ def test_dataset_with_a_truncated_per_atom_array_is_refused_whole(tmp_path):
     assert good == [] and len(bad) == 1 and "11 rows" in bad[0][1]
     config = tiny_config(path)
     config.data.on_error = "skip"
-    with pytest.raises(ValueError, match=r"empty training or validation split.*1 left out.*11 rows"):
-        load_splits(config.data, config.model.cutoff, config.seed)  # training does not start on nothing
+    with pytest.raises(
+        ValueError, match=r"empty training or validation split.*1 left out.*11 rows"
+    ):
+        load_splits(
+            config.data, config.model.cutoff, config.seed
+        )  # training does not start on nothing
 
 
 def test_truncated_dataset_file_is_refused(tmp_path):
@@ -116,22 +127,43 @@ def test_labelling_job_records_every_bad_structure_and_labels_the_rest(tmp_path)
         _broken(w[1], "Z<0", atomic_numbers=np.array([8, -3, 1])),
         w[1],
         _broken(w[2], "inf", positions=inf),
-        _broken(w[2], "flat-cell", cell=np.array([[3.0, 0, 0], [6.0, 0, 0], [0, 0, 3]]), pbc=np.ones(3, bool)),
+        _broken(
+            w[2],
+            "flat-cell",
+            cell=np.array([[3.0, 0, 0], [6.0, 0, 0], [0, 0, 3]]),
+            pbc=np.ones(3, bool),
+        ),
         w[2].replace(name="charge", charge=9),  # fine for Structure (10 electrons), not for xTB (8)
         _broken(w[3], "multiplicity-0", multiplicity=0),
         w[3],
     ]
     unreadable = [("in.extxyz:12", "structure 'in.extxyz:12': overlapping atoms")]
-    report = label_structures(structures, tmp_path / "out.h5", n_workers=1, chunk_size=4, progress=False,
-                              unreadable=unreadable)
-    assert (report.n_labelled, report.n_failed, report.n_unreadable) == (3, 7, 1)  # the unreadable frame is a failure too
+    report = label_structures(
+        structures,
+        tmp_path / "out.h5",
+        n_workers=1,
+        chunk_size=4,
+        progress=False,
+        unreadable=unreadable,
+    )
+    assert (report.n_labelled, report.n_failed, report.n_unreadable) == (
+        3,
+        7,
+        1,
+    )  # the unreadable frame is a failure too
     back, attrs = read_dataset(tmp_path / "out.h5")
     assert [s.name for s in back] == ["w0", "w1", "w3"] and attrs["n_failed"] == 7
     assert [s.info["source_index"] for s in back] == [0, 3, 8]
     records = [json.loads(line) for line in report.failures_path.read_text().splitlines()]
     assert records[0] == {"index": None, "name": "in.extxyz:12", "reason": unreadable[0][1]}
-    expected = {1: "unknown element Z=0", 2: "unknown element Z=-3", 4: "non-finite",
-                5: "zero volume", 6: "removes more electrons than the 8 valence", 7: "multiplicity 0"}
+    expected = {
+        1: "unknown element Z=0",
+        2: "unknown element Z=-3",
+        4: "non-finite",
+        5: "zero volume",
+        6: "removes more electrons than the 8 valence",
+        7: "multiplicity 0",
+    }
     assert {r["index"]: r["name"] for r in records[1:]} == {i: structures[i].name for i in expected}
     for r in records[1:]:
         assert re.search(expected[r["index"]], r["reason"]), r
@@ -157,8 +189,16 @@ def potential():
     from orbjax.potential import Potential
 
     statistics = Statistics(species=(1, 6, 8), atomic_energies=(-13.6, -1029.0, -2041.0))
-    config = ModelConfig(channels=4, l_max=1, n_layers=1, cutoff=3.0, n_basis=4, radial_hidden=8, readout_hidden=4,
-                         n_species=3)
+    config = ModelConfig(
+        channels=4,
+        l_max=1,
+        n_layers=1,
+        cutoff=3.0,
+        n_basis=4,
+        radial_hidden=8,
+        readout_hidden=4,
+        n_species=3,
+    )
     model = OrbitalMLIP(config)
     return Potential.create(model, init_params(model, 0), statistics)
 
@@ -183,9 +223,15 @@ def _calculate(calculator, atoms):
     return atoms.get_potential_energy(), atoms.get_forces()
 
 
-@pytest.mark.parametrize("numbers, named", [([16, 1, 1], r"S \(Z=16\)"), ([0, 1, 1], r"\? \(Z=0\)"), ([92, 1, 1], r"U \(Z=92\)")])
+@pytest.mark.parametrize(
+    "numbers, named",
+    [([16, 1, 1], r"S \(Z=16\)"), ([0, 1, 1], r"\? \(Z=0\)"), ([92, 1, 1], r"U \(Z=92\)")],
+)
 def test_potential_refuses_elements_it_never_saw(potential, calculator, numbers, named):
-    with pytest.raises(UnknownElementError, match=rf"unknown to this model, which was trained on H \(Z=1\), C \(Z=6\), O \(Z=8\) only: {named} in "):
+    with pytest.raises(
+        UnknownElementError,
+        match=rf"unknown to this model, which was trained on H \(Z=1\), C \(Z=6\), O \(Z=8\) only: {named} in ",
+    ):
         _calculate(calculator, Atoms(numbers=numbers, positions=WATER))
     with pytest.raises(UnknownElementError, match=named):
         potential.energy_forces_stress(WATER, np.array(numbers))

@@ -5,14 +5,15 @@ Kills elsewhere are tested beside their code: tests/labels/test_runner.py
 (test_killed_job_resumes_and_labels_each_structure_once: kill -9 mid-labelling) and
 tests/training/test_train.py (test_killed_run_resumes_to_the_same_metrics: kill -9 mid-training).
 """
+
 import signal
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
-
 from faultkit import ROOT, example_frames, raw_checkpoint, tiny_config, waters
+
 from orbjax.data.dataset import read_dataset, write_dataset
 from orbjax.labels.runner import label_structures
 from orbjax.labels.xtb import label_structure
@@ -23,9 +24,13 @@ HERE = ROOT / "tests" / "reliability"
 def run_until_killed(tmp_path, body: str) -> subprocess.CompletedProcess:
     """Run `body` (a script; `REPO`, `HERE` and sys.path set) and expect it to SIGKILL itself."""
     script = tmp_path / "driver.py"
-    script.write_text(f"import sys\nREPO, HERE = {str(ROOT)!r}, {str(HERE)!r}\n"
-                      "sys.path[:0] = [REPO, HERE]\n" + textwrap.dedent(body))
-    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    script.write_text(
+        f"import sys\nREPO, HERE = {str(ROOT)!r}, {str(HERE)!r}\n"
+        "sys.path[:0] = [REPO, HERE]\n" + textwrap.dedent(body)
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
     return done
 
@@ -59,7 +64,11 @@ def test_kill_while_writing_the_labelled_file(tmp_path):
     assert list(tmp_path.glob(".out.h5.tmp*")), "the kill did not land inside write_dataset"
 
     report = label_structures(waters(6), out, n_workers=1, chunk_size=2, progress=False)
-    assert (report.n_computed, report.n_labelled, report.n_failed) == (0, 6, 0)  # nothing relabelled
+    assert (report.n_computed, report.n_labelled, report.n_failed) == (
+        0,
+        6,
+        0,
+    )  # nothing relabelled
     back, _ = read_dataset(out)
     assert [s.name for s in back] == [f"w{i}" for i in range(6)]
     direct = label_structure(waters(6)[4])
@@ -101,11 +110,16 @@ CHECKPOINT_DRIVER = """
 def test_kill_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch, capsys):
     data, workdir, dump = tmp_path / "ok.extxyz", tmp_path / "run", tmp_path / "step4.npz"
     data.write_text("".join(example_frames()[:12]))
-    run_until_killed(tmp_path, CHECKPOINT_DRIVER.format(kill_step=KILL_STEP, data=str(data),
-                                                        workdir=str(workdir), dump=str(dump)))
+    run_until_killed(
+        tmp_path,
+        CHECKPOINT_DRIVER.format(
+            kill_step=KILL_STEP, data=str(data), workdir=str(workdir), dump=str(dump)
+        ),
+    )
     latest = workdir / "checkpoints" / "latest"
-    assert any(p.name.startswith(f"{KILL_STEP}.") and "tmp" in p.name for p in latest.iterdir()), \
+    assert any(p.name.startswith(f"{KILL_STEP}.") and "tmp" in p.name for p in latest.iterdir()), (
         "the kill did not land inside the checkpoint write"
+    )
     step, state = raw_checkpoint(workdir)
     assert step == 2 and int(state["step"]) == 2  # the half-written step 4 is invisible
     assert all(np.isfinite(x).all() for x in _leaves(state["params"]))

@@ -1,15 +1,16 @@
 """Numerical faults: a NaN loss/gradient never reaches the parameters (skip or stop), bad
 training structures are left out and named, and SCF failures are retried before recorded."""
+
 import json
 import re
 
 import numpy as np
 import pytest
-
 from faultkit import BAD_FRAMES, example_frames, leaves_equal, poison, raw_checkpoint, tiny_config
+
 from orbjax.data.structures import Structure
-from orbjax.training.loop import train_and_evaluate
 from orbjax.training.data import load_splits
+from orbjax.training.loop import train_and_evaluate
 
 POISONED_CALL = 5  # the 5th train step gets a NaN position
 N_STEPS = 8
@@ -37,10 +38,14 @@ def test_skip_mode_drops_the_nonfinite_update_and_goes_on(skip_run):
     k = POISONED_CALL - 1
     assert step.calls == N_STEPS and step.finite == [i != k for i in range(N_STEPS)]
     assert leaves_equal(step.params_after[k], step.params_before[k])  # nothing applied
-    assert not leaves_equal(step.params_after[k + 1], step.params_before[k + 1])  # later steps learn
+    assert not leaves_equal(
+        step.params_after[k + 1], step.params_before[k + 1]
+    )  # later steps learn
     _, state = raw_checkpoint(skip_run["workdir"])
     assert int(state["n_skipped"]) == 1
-    assert all(np.isfinite(x).all() for x in _leaves(state["params"]) + _leaves(state["ema_params"]))
+    assert all(
+        np.isfinite(x).all() for x in _leaves(state["params"]) + _leaves(state["ema_params"])
+    )
     assert all(np.isfinite(v) for v in skip_run["final"].values())
 
 
@@ -50,7 +55,9 @@ def test_skipped_update_still_counts_as_a_consumed_batch(skip_run):
 
 
 def test_bad_training_structures_are_left_out_and_named(skip_run):
-    data = load_splits(skip_run["config"].data, skip_run["config"].model.cutoff, skip_run["config"].seed)
+    data = load_splits(
+        skip_run["config"].data, skip_run["config"].model.cutoff, skip_run["config"].seed
+    )
     reasons = dict(data.skipped)
     assert sorted(reasons) == ["mixed.extxyz:14", "mixed.extxyz:3", "mixed.extxyz:7"]
     assert "overlapping" in reasons["mixed.extxyz:3"] and "Z=0" in reasons["mixed.extxyz:7"]
@@ -61,8 +68,11 @@ def test_bad_training_structures_are_left_out_and_named(skip_run):
 
 def test_training_records_skipped_structures_in_the_workdir(skip_run):
     lines = (skip_run["workdir"] / "skipped_structures.jsonl").read_text().splitlines()
-    assert sorted(json.loads(line)["name"] for line in lines) == ["mixed.extxyz:14", "mixed.extxyz:3",
-                                                                 "mixed.extxyz:7"]
+    assert sorted(json.loads(line)["name"] for line in lines) == [
+        "mixed.extxyz:14",
+        "mixed.extxyz:3",
+        "mixed.extxyz:7",
+    ]
 
 
 def test_bad_structure_stops_training_with_on_error_raise(tmp_path):
@@ -87,7 +97,9 @@ def test_validation_element_unknown_to_the_training_split_is_named(tmp_path):
     frames[k] = frames[k].replace("\nO ", "\nS ", 1)
     path.write_text("".join(frames))
     config.data.on_error = "raise"
-    with pytest.raises(ValueError, match=rf"training split.* only: S \(Z=16\) in sulfur\.extxyz:{k}"):
+    with pytest.raises(
+        ValueError, match=rf"training split.* only: S \(Z=16\) in sulfur\.extxyz:{k}"
+    ):
         load_splits(config.data, config.model.cutoff, config.seed)
     config.data.on_error = "skip"
     data = load_splits(config.data, config.model.cutoff, config.seed)
@@ -101,8 +113,12 @@ def _val_names(config):
 
     structures = read(config.data.train_path, config.data, config.data.limit)
     f = config.data
-    idx = split_indices(structures, fractions=(1 - f.val_fraction - f.test_fraction, f.val_fraction,
-                                               f.test_fraction), seed=config.seed, by=f.split_by)
+    idx = split_indices(
+        structures,
+        fractions=(1 - f.val_fraction - f.test_fraction, f.val_fraction, f.test_fraction),
+        seed=config.seed,
+        by=f.split_by,
+    )
     return {structures[i].name for i in idx[1]}
 
 
@@ -111,7 +127,9 @@ def test_stop_mode_raises_and_keeps_the_last_good_checkpoint(tmp_path, monkeypat
     (tmp_path / "ok.extxyz").write_text("".join(frames))
     config = tiny_config(tmp_path / "ok.extxyz", N_STEPS, nonfinite="stop")
     steps = poison(monkeypatch, [3])
-    with pytest.raises(FloatingPointError, match=r"step 3: non-finite.*not applied.*stopping.*checkpoint is intact"):
+    with pytest.raises(
+        FloatingPointError, match=r"step 3: non-finite.*not applied.*stopping.*checkpoint is intact"
+    ):
         train_and_evaluate(config, str(tmp_path / "run"))
     step = steps[0]
     assert step.calls == 3 and step.finite == [True, True, False]
@@ -119,8 +137,11 @@ def test_stop_mode_raises_and_keeps_the_last_good_checkpoint(tmp_path, monkeypat
     saved, state = raw_checkpoint(tmp_path / "run")
     assert saved == 2 and int(state["step"]) == 2
     assert leaves_equal(state["params"], step.params_after[1])  # exactly the state after step 2
-    assert sorted(int(p.name) for p in (tmp_path / "run" / "checkpoints" / "latest").iterdir()
-                  if p.name.isdigit()) == [2]
+    assert sorted(
+        int(p.name)
+        for p in (tmp_path / "run" / "checkpoints" / "latest").iterdir()
+        if p.name.isdigit()
+    ) == [2]
 
 
 # ----------------------------------------------------------------------------- SCF retries
@@ -133,7 +154,9 @@ def test_scf_failure_is_retried_with_damping_then_recorded(monkeypatch):
 
     water = [[0.0, 0.0, 0.119], [0.0, 0.763, -0.477], [0.0, -0.763, -0.477]]
     names = ["easy", "slow", "stubborn"]
-    structures = [Structure([8, 1, 1], np.array(water) + 0.01 * i, name=n) for i, n in enumerate(names)]
+    structures = [
+        Structure([8, 1, 1], np.array(water) + 0.01 * i, name=n) for i, n in enumerate(names)
+    ]
     real, calls = xtb._singlepoint, []
 
     def flaky(s, method, save_integrals, max_iter, damping):
@@ -152,13 +175,17 @@ def test_scf_failure_is_retried_with_damping_then_recorded(monkeypatch):
     reference = xtb.label_structure(structures[1])
     # the damped retry converges to the same SCF solution (within its convergence threshold)
     np.testing.assert_allclose(done[1].labels["xtb_energy"], reference["xtb_energy"], atol=1e-6)
-    np.testing.assert_allclose(done[1].labels["xtb_orbital_populations"],
-                               reference["xtb_orbital_populations"], atol=1e-4)
+    np.testing.assert_allclose(
+        done[1].labels["xtb_orbital_populations"], reference["xtb_orbital_populations"], atol=1e-4
+    )
     assert done[0].reason is None and done[1].reason is None
     record = json.loads(_failure_lines(done, positions=[0, 1, 2])[0])  # input-file positions
     assert record["index"] == 2 and record["name"] == "stubborn"
-    assert re.fullmatch(r"SCF not converged \(max-iter 250 damping default, max-iter 500 damping 0.2, "
-                        r"max-iter 1000 damping 0.05\)", record["reason"]), record
+    assert re.fullmatch(
+        r"SCF not converged \(max-iter 250 damping default, max-iter 500 damping 0.2, "
+        r"max-iter 1000 damping 0.05\)",
+        record["reason"],
+    ), record
 
 
 def _leaves(tree):

@@ -7,16 +7,18 @@ Here: invariants of `structure_to_graph` itself, and model outputs that must not
 padding, batch neighbours, which image of an atom is stored, or which basis spans the cell.
 The model is jitted once per padding budget, so hypothesis examples do not recompile.
 """
+
 import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from faultkit import waters
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from faultkit import waters
 from orbjax.data.batching import PaddingBudget, pad_batch
 from orbjax.data.graphs import structure_to_graph
 from orbjax.data.neighbours import brute_force_neighbour_list, minimum_distance
@@ -27,8 +29,11 @@ CUTOFF = 3.0  # Å
 # One budget (one compilation): a structure alone gets 3 padding graphs and much padding,
 # beside a water molecule 2 padding graphs and less; either way its outputs must not change.
 BUDGET = PaddingBudget(32, 512, 4)
-SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                           HealthCheck.filter_too_much])
+SETTINGS = settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 
 
 @st.composite
@@ -48,13 +53,17 @@ def cells(draw, pbc=None):
     lengths = draw(arrays(float, 3, elements=st.floats(2.5, 5.0)))
     skew = draw(arrays(float, (3, 3), elements=st.floats(-0.5, 0.5)))
     cell = np.diag(lengths) + np.triu(skew, 1) * lengths[:, None]
-    pbc = np.array(pbc if pbc is not None else draw(st.tuples(st.booleans(), st.booleans(), st.booleans())))
+    pbc = np.array(
+        pbc if pbc is not None else draw(st.tuples(st.booleans(), st.booleans(), st.booleans()))
+    )
     frac = draw(arrays(float, (n, 3), elements=st.floats(-0.3, 1.3)))
     return _structure(z, frac @ cell, cell, pbc)
 
 
 def _structure(z, positions, cell, pbc):
-    assume(minimum_distance(positions, cell, pbc)[0] > 0.7)  # Å; real matter, not merely valid input
+    assume(
+        minimum_distance(positions, cell, pbc)[0] > 0.7
+    )  # Å; real matter, not merely valid input
     return Structure(z, positions, cell, pbc, name="random")
 
 
@@ -71,7 +80,9 @@ def test_graph_edges_are_symmetric_within_cutoff_and_lattice_shifts(s):
     d = np.linalg.norm(s.positions[senders] - s.positions[receivers] + shifts, axis=1)
     assert ((d > 0) & (d < CUTOFF + 1e-9)).all()
     edges = sorted(zip(senders.tolist(), receivers.tolist(), *np.round(shifts, 6).T.tolist()))
-    mirrored = sorted(zip(receivers.tolist(), senders.tolist(), *(np.round(-shifts, 6) + 0.0).T.tolist()))
+    mirrored = sorted(
+        zip(receivers.tolist(), senders.tolist(), *(np.round(-shifts, 6) + 0.0).T.tolist())
+    )
     assert edges == mirrored  # every i→j has its j→i: the edge count is symmetric
     if len(shifts):  # shifts are whole lattice vectors, and only along periodic directions
         k = shifts @ np.linalg.pinv(s.cell) if s.is_periodic else np.zeros_like(shifts)
@@ -92,10 +103,22 @@ def test_padding_adds_inert_nodes_edges_and_graphs(s):
     np.testing.assert_array_equal(p.nodes["positions"][:n], s.positions)
     np.testing.assert_array_equal(p.senders[:e], g.senders)
     assert (p.nodes["atomic_numbers"][n:] == 0).all() and not p.nodes["forces_mask"][n:].any()
-    assert not p.globals["energy_mask"][1:].any() and p.n_node[0] == n and p.n_node[1:].sum() == BUDGET.n_node - n
-    assert (p.senders[e:] >= n).all() and (p.receivers[e:] >= n).all()  # padding edges stay in padding
-    pad_vectors = p.nodes["positions"][p.senders[e:]] - p.nodes["positions"][p.receivers[e:]] + p.edges["shifts"][e:]
-    assert (np.linalg.norm(pad_vectors, axis=1) > 0).all()  # no zero-length edge to give NaN gradients
+    assert (
+        not p.globals["energy_mask"][1:].any()
+        and p.n_node[0] == n
+        and p.n_node[1:].sum() == BUDGET.n_node - n
+    )
+    assert (p.senders[e:] >= n).all() and (
+        p.receivers[e:] >= n
+    ).all()  # padding edges stay in padding
+    pad_vectors = (
+        p.nodes["positions"][p.senders[e:]]
+        - p.nodes["positions"][p.receivers[e:]]
+        + p.edges["shifts"][e:]
+    )
+    assert (
+        np.linalg.norm(pad_vectors, axis=1) > 0
+    ).all()  # no zero-length edge to give NaN gradients
 
 
 # ----------------------------------------------------------------------------- model outputs
@@ -109,14 +132,28 @@ def model():
     from orbjax.training.batches import to_device
 
     with jax.enable_x64(True):
-        statistics = Statistics(species=SPECIES, atomic_energies=(-0.5, -37.8, -75.0), energy_scale=0.5,
-                                avg_num_neighbors=6.0)
-        config = ModelConfig(channels=4, l_max=1, n_layers=2, cutoff=CUTOFF, n_basis=4, radial_hidden=8,
-                             readout_hidden=4, n_species=len(SPECIES))
+        statistics = Statistics(
+            species=SPECIES,
+            atomic_energies=(-0.5, -37.8, -75.0),
+            energy_scale=0.5,
+            avg_num_neighbors=6.0,
+        )
+        config = ModelConfig(
+            channels=4,
+            l_max=1,
+            n_layers=2,
+            cutoff=CUTOFF,
+            n_basis=4,
+            radial_hidden=8,
+            readout_hidden=4,
+            n_species=len(SPECIES),
+        )
         mlip = OrbitalMLIP(config, dtype=jnp.float64)
         params = init_variables(mlip, statistics, seed=3)
         fn = jax.jit(functools.partial(predict, mlip, with_heads=False, compute_stress=True))
-        yield lambda graphs, budget: jax.device_get(fn(params, to_device(pad_batch(graphs, budget), jnp.float64)))
+        yield lambda graphs, budget: jax.device_get(
+            fn(params, to_device(pad_batch(graphs, budget), jnp.float64))
+        )
 
 
 def _outputs(model, s, budget=BUDGET, before=()):

@@ -1,5 +1,6 @@
 """Fine-tuning from a model file: weights loaded, reference energies refitted, frozen parts
 fixed, other elements refused, a checkpoint wins over init.model."""
+
 from __future__ import annotations
 
 import csv
@@ -17,7 +18,12 @@ from orbjax.labels.runner import label_structures
 from orbjax.training.loop import train_and_evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
-OFFSETS = {1: -0.37, 6: 2.1, 7: -1.3, 8: 0.8}  # eV per element: a "DFT" that is GFN1 plus a composition term
+OFFSETS = {
+    1: -0.37,
+    6: 2.1,
+    7: -1.3,
+    8: 0.8,
+}  # eV per element: a "DFT" that is GFN1 plus a composition term
 
 
 def _config(train_path, steps):
@@ -32,7 +38,9 @@ def _config(train_path, steps):
 
 def _step0_energy_mae(workdir) -> float:
     rows = [r for r in csv.DictReader(open(Path(workdir) / "metrics.csv")) if r["split"] == "val"]
-    return float(next(r for r in rows if int(r["step"]) == 0 and r["metric"] == "energy_mae")["value"])
+    return float(
+        next(r for r in rows if int(r["step"]) == 0 and r["metric"] == "energy_mae")["value"]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +51,13 @@ def pretrained(tmp_path_factory):
     order) and its own forces."""
     folder = tmp_path_factory.mktemp("finetune")
     gfn1 = folder / "gfn1.h5"
-    label_structures(read_structures(example_path(), keys=CHNO_KEYS), gfn1, n_workers=1, orbitals=False,
-                     progress=False)
+    label_structures(
+        read_structures(example_path(), keys=CHNO_KEYS),
+        gfn1,
+        n_workers=1,
+        orbitals=False,
+        progress=False,
+    )
     config = _config(gfn1, 30)
     config.data.energy_key, config.data.forces_key = "xtb_energy", "xtb_forces"
     final = train_and_evaluate(config, str(folder / "base"))
@@ -53,12 +66,18 @@ def pretrained(tmp_path_factory):
     for s in read_dataset(gfn1)[0]:
         out = potential.energy_forces_stress(s.positions, s.atomic_numbers)
         energy = float(out["energy"]) + sum(OFFSETS[int(z)] for z in s.atomic_numbers)
-        twin.append(s.replace(labels={"energy": np.asarray(energy), "forces": np.asarray(out["forces"], float)}))
+        twin.append(
+            s.replace(
+                labels={"energy": np.asarray(energy), "forces": np.asarray(out["forces"], float)}
+            )
+        )
     write_dataset(folder / "dft_like.h5", twin)
     return folder, final
 
 
-def test_finetuning_starts_where_the_pretrained_model_is_after_the_reference_energy_refit(pretrained, tmp_path):
+def test_finetuning_starts_where_the_pretrained_model_is_after_the_reference_energy_refit(
+    pretrained, tmp_path
+):
     """Step 0 of fine-tuning is the file's model with refitted E0s: on data it reproduces up
     to per-element offsets the error is ~0; a scratch model starts far away."""
     folder, _ = pretrained
@@ -74,14 +93,23 @@ def test_finetuning_starts_where_the_pretrained_model_is_after_the_reference_ene
     scratch_start = _step0_energy_mae(tmp_path / "scratch")
     assert scratch_start > 1.0 and scratch_start > 10 * start, (scratch_start, start)
     # frozen parts do not move; the rest does; the statistics are the file's but the E0s
-    before, after = orbjax.load_potential(config.init.model), orbjax.load_potential(tmp_path / "ft" / "model.orbjax")
+    before, after = (
+        orbjax.load_potential(config.init.model),
+        orbjax.load_potential(tmp_path / "ft" / "model.orbjax"),
+    )
     assert after.model.config.channels == before.model.config.channels
-    for a, b in zip(jax.tree.leaves(before.variables["params"]["network"]["embedding"]),
-                    jax.tree.leaves(after.variables["params"]["network"]["embedding"])):
+    for a, b in zip(
+        jax.tree.leaves(before.variables["params"]["network"]["embedding"]),
+        jax.tree.leaves(after.variables["params"]["network"]["embedding"]),
+    ):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    moved = [np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in
-             zip(jax.tree.leaves(before.variables["params"]["energy_readout"]),
-                 jax.tree.leaves(after.variables["params"]["energy_readout"]))]
+    moved = [
+        np.abs(np.asarray(a) - np.asarray(b)).max()
+        for a, b in zip(
+            jax.tree.leaves(before.variables["params"]["energy_readout"]),
+            jax.tree.leaves(after.variables["params"]["energy_readout"]),
+        )
+    ]
     assert max(moved) > 0
     s0, s1 = before.statistics, after.statistics
     assert s1.levels == ("dft",) and s0.levels == ("gfn1",)
@@ -93,11 +121,16 @@ def test_finetuning_starts_where_the_pretrained_model_is_after_the_reference_ene
 def test_data_with_other_elements_is_refused_by_name(pretrained, tmp_path):
     folder, _ = pretrained
     structures, _ = read_dataset(folder / "dft_like.h5")
-    sulphur = [s.replace(atomic_numbers=np.where(s.atomic_numbers == 8, 16, s.atomic_numbers)) for s in structures]
+    sulphur = [
+        s.replace(atomic_numbers=np.where(s.atomic_numbers == 8, 16, s.atomic_numbers))
+        for s in structures
+    ]
     write_dataset(tmp_path / "other.h5", sulphur)
     config = _config(tmp_path / "other.h5", 2)
     config.init.model = str(folder / "base" / "model.orbjax")
-    with pytest.raises(ValueError, match=r"S \(Z=16\), which the model of init.model does not know"):
+    with pytest.raises(
+        ValueError, match=r"S \(Z=16\), which the model of init.model does not know"
+    ):
         train_and_evaluate(config, str(tmp_path / "ft"))
 
 

@@ -3,6 +3,7 @@
 XLA must see two host devices before jax is imported, so each check runs in a subprocess
 with XLA_FLAGS=--xla_force_host_platform_device_count=2 and prints its numbers as JSON.
 """
+
 import json
 import math
 import os
@@ -16,11 +17,23 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_on_two_devices(script: str, tmp_path) -> tuple[dict, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
-           "JAX_PLATFORMS": "cpu", "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax_cache"),
-           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
-    proc = subprocess.run([sys.executable, "-c", script, str(ROOT), str(tmp_path)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "JAX_PLATFORMS": "cpu",
+        "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax_cache"),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(ROOT), str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     return result, proc.stdout
@@ -40,7 +53,9 @@ config.loss.weights.dft_charges = 1.0  # a per-atom charge target with its own m
 config.model.heads = ("dft_charges",)
 """
 
-STEP_SCRIPT = COMMON + r"""
+STEP_SCRIPT = (
+    COMMON
+    + r"""
 from orbjax.data.batching import compute_budgets, pad_batch
 from orbjax.model.statistics import compute_statistics
 from orbjax.training.batches import to_device
@@ -100,6 +115,7 @@ print(json.dumps(dict(
     params_spec=list(jax.tree.leaves(s2.params)[0].sharding.spec),
     batch_spec=list(batch.n_node.sharding.spec))))
 """
+)
 
 
 def test_two_device_step_equals_one_device_step_on_the_same_global_batch(tmp_path):
@@ -121,7 +137,9 @@ def test_two_device_step_equals_one_device_step_on_the_same_global_batch(tmp_pat
     assert r["params_spec"] == [] and r["batch_spec"] == ["data"]  # replicated; split over devices
 
 
-RUN_SCRIPT = COMMON + r"""
+RUN_SCRIPT = (
+    COMMON
+    + r"""
 import os, shutil
 from orbjax.training.loop import train_and_evaluate
 
@@ -143,6 +161,7 @@ config.parallel.data_parallel = "true"
 runs["resumed"] = train_and_evaluate(config, f"{tmp}/true")
 print(json.dumps({k: {m: float(v) for m, v in r.items()} for k, r in runs.items()}))
 """
+)
 
 
 def test_two_device_training_matches_one_device_and_resumes(tmp_path):
@@ -169,7 +188,9 @@ def test_config_switches_for_data_parallel_and_multihost(monkeypatch):
     monkeypatch.setattr(jax.distributed, "initialize", lambda *a, **k: calls.append(1))
 
     def config(**kw):
-        return ml_collections.ConfigDict({"parallel": {"data_parallel": "auto", "multihost": "auto", **kw}})
+        return ml_collections.ConfigDict(
+            {"parallel": {"data_parallel": "auto", "multihost": "auto", **kw}}
+        )
 
     monkeypatch.delenv("SLURM_NTASKS", raising=False)
     assert parallel.initialize_distributed(config()) is False and not calls
@@ -224,14 +245,34 @@ def test_two_processes_train_like_one_device(tmp_path):
     env.pop("XLA_FLAGS", None)
 
     def start(mode, workdir):
-        return subprocess.Popen([sys.executable, "-c", MULTIHOST_SCRIPT, str(ROOT), str(workdir), mode, port],
-                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        return subprocess.Popen(
+            [sys.executable, "-c", MULTIHOST_SCRIPT, str(ROOT), str(workdir), mode, port],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
     procs = [start(str(i), tmp_path / "multi") for i in range(2)]
     outs = [p.communicate(timeout=600)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outs[0][-3000:] + outs[1][-3000:]
-    single = subprocess.run([sys.executable, "-c", MULTIHOST_SCRIPT, str(ROOT), str(tmp_path / "single"),
-                             "single", port], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    single = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            MULTIHOST_SCRIPT,
+            str(ROOT),
+            str(tmp_path / "single"),
+            "single",
+            port,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert single.returncode == 0, single.stderr[-3000:]
     results = [json.loads(out.strip().splitlines()[-1]) for out in outs]
     reference = json.loads(single.stdout.strip().splitlines()[-1])
@@ -239,6 +280,9 @@ def test_two_processes_train_like_one_device(tmp_path):
     for key in ("energy_mae", "forces_mae", "forces_rmse"):
         assert results[0][key] == pytest.approx(reference[key], rel=1e-3), key
     assert "data parallel over 2 devices" in outs[0] and "data parallel over" not in outs[1]
-    rows = [(r["step"], r["split"], r["metric"]) for r in csv.DictReader(open(tmp_path / "multi" / "metrics.csv"))]
+    rows = [
+        (r["step"], r["split"], r["metric"])
+        for r in csv.DictReader(open(tmp_path / "multi" / "metrics.csv"))
+    ]
     assert len(rows) == len(set(rows)) > 0  # written once, by process 0
     assert sorted(os.listdir(tmp_path / "multi" / "checkpoints" / "latest")) == ["4", "6"]

@@ -1,4 +1,5 @@
 """Stop signals are recorded, then delivered with their original effect at a safe point."""
+
 import os
 import signal
 import subprocess

@@ -1,5 +1,6 @@
 """data.subsample_seed (committee members share or not share their training subsample) and
 data.train_indices (train on a chosen list of structures: active learning)."""
+
 from __future__ import annotations
 
 import re
@@ -29,11 +30,15 @@ def _names(config, seed):
 
 def test_subsample_seed_draws_the_subsample_and_seed_keeps_the_rest():
     by_seed = _config(n_train=10)
-    assert _names(by_seed, 0)[0] != _names(by_seed, 1)[0]  # default (-1): `seed` draws it, as before
+    assert (
+        _names(by_seed, 0)[0] != _names(by_seed, 1)[0]
+    )  # default (-1): `seed` draws it, as before
     shared = _config(n_train=10, subsample_seed=7)
     a, b = _names(shared, 0), _names(shared, 1)  # two committee members, one subsample
     assert a == b and len(a[0]) == 10
-    assert _names(_config(n_train=10, subsample_seed=8), 0)[0] != a[0]  # another subsample seed: other data
+    assert (
+        _names(_config(n_train=10, subsample_seed=8), 0)[0] != a[0]
+    )  # another subsample seed: other data
     assert _names(by_seed, 7)[0] == a[0]  # subsample_seed=s is what seed=s drew before
     assert _names(by_seed, 0)[1] == a[1]  # validation unchanged
 
@@ -56,9 +61,15 @@ def test_train_indices_errors_name_the_file(tmp_path):
     config = _config()
     n = len(read(config.data.train_path, config.data))
     _, val = _names(config, 0)
-    in_val = next(i for i, s in enumerate(read(config.data.train_path, config.data)) if s.name in set(val))
-    cases = [("0 1 x", "'x' is not a structure index"), (f"0 {n}", re.escape(f"indices [{n}] are outside 0…{n - 1}")),
-             (str(in_val), "validation/test split"), ("", "no structure indices")]
+    in_val = next(
+        i for i, s in enumerate(read(config.data.train_path, config.data)) if s.name in set(val)
+    )
+    cases = [
+        ("0 1 x", "'x' is not a structure index"),
+        (f"0 {n}", re.escape(f"indices [{n}] are outside 0…{n - 1}")),
+        (str(in_val), "validation/test split"),
+        ("", "no structure indices"),
+    ]
     for text, message in cases:
         path = tmp_path / "i.txt"
         path.write_text(text)

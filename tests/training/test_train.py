@@ -1,4 +1,5 @@
 """End-to-end training on real data: errors go down, and a killed run resumes exactly."""
+
 import csv
 import json
 import os
@@ -52,8 +53,17 @@ def test_training_on_real_data_lowers_validation_errors(tmp_path):
 
 
 def _train_cmd(workdir, *overrides):
-    return [sys.executable, "-m", "orbjax.train", "--config", str(ROOT / "configs" / "test.py"),
-            "--workdir", str(workdir), "--config.train.checkpoint_every=5", *overrides]
+    return [
+        sys.executable,
+        "-m",
+        "orbjax.train",
+        "--config",
+        str(ROOT / "configs" / "test.py"),
+        "--workdir",
+        str(workdir),
+        "--config.train.checkpoint_every=5",
+        *overrides,
+    ]
 
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -82,12 +92,15 @@ def _wait_for(condition, proc, timeout=300.0):
 def test_killed_run_resumes_to_the_same_metrics(tmp_path, straight_run):
     """kill -9 after a mid-run checkpoint, restart: same final metrics as an uninterrupted run."""
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_train_cmd(killed), cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _train_cmd(killed), cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     _wait_for((killed / "checkpoints" / "latest" / "15").exists, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not (killed / "final_metrics.json").exists(), "the run finished before it could be killed"
+    assert not (killed / "final_metrics.json").exists(), (
+        "the run finished before it could be killed"
+    )
     subprocess.run(_train_cmd(killed), check=True, cwd=ROOT, env=ENV, capture_output=True)
     _assert_same_final_metrics(killed, straight_run)
 
@@ -97,30 +110,47 @@ def test_sigterm_saves_a_checkpoint_at_the_current_step_then_ends_the_run(tmp_pa
     checkpoint is due), the process then ends by the signal; the restart loses no step."""
     termed = tmp_path / "termed"
     rare = ["--config.train.checkpoint_every=1000", "--config.train.eval_every=1000"]
-    proc = subprocess.Popen(_train_cmd(termed, *rare), cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        _train_cmd(termed, *rare),
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     metrics = termed / "metrics.csv"
-    _wait_for(lambda: metrics.exists() and ",train," in metrics.read_text(), proc)  # step 10 (log_every)
+    _wait_for(
+        lambda: metrics.exists() and ",train," in metrics.read_text(), proc
+    )  # step 10 (log_every)
     proc.send_signal(signal.SIGTERM)
     out = proc.communicate(timeout=300)[0]
     assert proc.returncode == -signal.SIGTERM, out[-3000:]
     steps = sorted(int(d) for d in os.listdir(termed / "checkpoints" / "latest") if d.isdigit())
     assert len(steps) == 1 and 10 <= steps[0] < 40, steps
-    assert f"step {steps[0]}: stop signal {int(signal.SIGTERM)}; checkpoint saved" in out, out[-3000:]
+    assert f"step {steps[0]}: stop signal {int(signal.SIGTERM)}; checkpoint saved" in out, out[
+        -3000:
+    ]
     assert not (termed / "final_metrics.json").exists()
     cpu_before = read_meta(str(termed), "latest")[0]["process_cpu_s"]  # the first attempt's CPU s
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    resumed = subprocess.run(_train_cmd(termed, *rare), check=True, cwd=ROOT, env=ENV, capture_output=True, text=True)
+    resumed = subprocess.run(
+        _train_cmd(termed, *rare), check=True, cwd=ROOT, env=ENV, capture_output=True, text=True
+    )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert f"resumed from step {steps[0]}" in resumed.stdout
     _assert_same_final_metrics(termed, straight_run)
     # The cost clock carries on from the checkpoint: the last validation's CPU seconds are the
     # first attempt's plus (most of) the resumed process's own.
     resumed_cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
-    times = [r for r in csv.DictReader(open(metrics)) if r["split"] == "time" and r["metric"] == "process_cpu_s"]
+    times = [
+        r
+        for r in csv.DictReader(open(metrics))
+        if r["split"] == "time" and r["metric"] == "process_cpu_s"
+    ]
     last = float(times[-1]["value"])
-    assert cpu_before > 0.5 and cpu_before + 0.5 * resumed_cpu < last <= cpu_before + resumed_cpu + 0.5, \
-        (cpu_before, resumed_cpu, last)
+    assert (
+        cpu_before > 0.5 and cpu_before + 0.5 * resumed_cpu < last <= cpu_before + resumed_cpu + 0.5
+    ), (cpu_before, resumed_cpu, last)
 
 
 def test_test_sets_are_scored_with_the_best_validation_checkpoint(tmp_path):
@@ -142,11 +172,17 @@ def test_test_sets_are_scored_with_the_best_validation_checkpoint(tmp_path):
     config.data.extra_tests = f"again={frames}"
     config.train.num_steps = 40
     config.train.eval_every = 10
-    config.optimizer.learning_rate = 0.5  # too large: validation gets worse after the first evaluation
+    config.optimizer.learning_rate = (
+        0.5  # too large: validation gets worse after the first evaluation
+    )
     config.optimizer.schedule = "constant"
     final = train_and_evaluate(config, str(tmp_path / "run"))
-    val_loss = {step: m["val_loss"] for step, m in val_metrics(tmp_path / "run").items() if step > 0}
-    assert min(val_loss, key=val_loss.get) < 40, val_loss  # the scenario: the last step is not the best
+    val_loss = {
+        step: m["val_loss"] for step, m in val_metrics(tmp_path / "run").items() if step > 0
+    }
+    assert min(val_loss, key=val_loss.get) < 40, (
+        val_loss
+    )  # the scenario: the last step is not the best
     assert final["selected_step"] == min(val_loss, key=val_loss.get)
     assert final["test_energy_mae"] == pytest.approx(final["again_energy_mae"])
     assert final["test_forces_mae"] == pytest.approx(final["again_forces_mae"])
@@ -163,7 +199,13 @@ def test_clock_resumed_from_a_checkpoint_without_one_says_it_is_incomplete():
     clock = TrainingClock()
     clock.resumed_from({"process_cpu_s": 5.0, "wall_s": 7.0, "clock_complete": 1.0})
     elapsed = clock.elapsed()
-    assert elapsed["clock_complete"] == 1.0 and 5.0 <= elapsed["process_cpu_s"] < 6.0 and 7.0 <= elapsed["wall_s"] < 8.0
+    assert (
+        elapsed["clock_complete"] == 1.0
+        and 5.0 <= elapsed["process_cpu_s"] < 6.0
+        and 7.0 <= elapsed["wall_s"] < 8.0
+    )
     clock = TrainingClock()
-    clock.resumed_from({"process_cpu_s": 5.0, "wall_s": 7.0, "clock_complete": 0.0})  # stays incomplete
+    clock.resumed_from(
+        {"process_cpu_s": 5.0, "wall_s": 7.0, "clock_complete": 0.0}
+    )  # stays incomplete
     assert clock.elapsed()["clock_complete"] == 0.0
