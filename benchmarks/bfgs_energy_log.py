@@ -4,12 +4,12 @@
 
 ASE's BFGS (fmax 0.01 eV/Å) on the largest molecule of the bundled example, with a
 committed DFT model (ωB97X totals of ~−10⁴ eV; default: the grown-CHNO energy-only model
-trained on all 1,205 structures, seed 0) computing in float32 through `OrbjaxCalculator`. Per step the CSV
-holds the energy the calculator reports (network part + Σ E0 added in float64) and the same
-total formed in float32 (what orbjax reported before totals were exact): near the minimum
-the float32 total moves in steps of one ulp (~1 meV at −10⁴ eV) and stalls or jitters, while
-the float64 total keeps decreasing. (ASE's BFGS has no line search: a rise of the energy at a
-step is the optimiser's, in both columns.)
+trained on all 1,205 structures, seed 0) computing in float32 through `OrbjaxCalculator`. Per step
+the CSV holds the energy the calculator reports (network part + Σ E0 added in float64) and the same
+total formed in float32 (what orbjax reported before totals were exact): near the minimum the
+float32 total moves in steps of one ulp (~1 meV at −10⁴ eV) and stalls or jitters, while the float64
+total keeps decreasing. (ASE's BFGS has no line search: a rise of the energy at a step is the
+optimiser's, in both columns.)
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ def main(argv=None) -> None:
     print(
         f"{s.name}: {len(atoms)} atoms, {len(rows)} steps, fmax {rows[-1]['fmax_eV_A']:.4f} eV/Å; "
         f"float64 totals: {int((np.diff(e) > 0).sum())} rises, last 10 steps "
-        f"{len(set(np.round(e[-10:], 9)))} distinct values; float32 totals: {int((np.diff(e32) > 0).sum())} rises, "
+        f"{len(set(np.round(e[-10:], 9)))} distinct values; float32 totals: "
+        f"{int((np.diff(e32) > 0).sum())} rises, "
         f"last 10 steps {len(set(e32[-10:]))} distinct values; wrote {args.out}"
     )
 

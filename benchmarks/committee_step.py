@@ -1,7 +1,8 @@
 """Cost of a committee MD step: M=4 members in one compiled step (vmapped, and lax.map-ped)
 vs one model's step (and 4 single-model steps, the cost of running the members apart).
 
-    python -m benchmarks.committee_step [--out benchmarks/committee_step.csv] [--boxes 4x4x4,7x7x7] [--steps 10]
+    python -m benchmarks.committee_step [--out benchmarks/committee_step.csv] [--boxes 4x4x4,7x7x7]
+        [--steps 10]
 
 The committed CSV: `--boxes 4x4x4,7x7x7 --steps 5 --repeats 3`, then the rows of
 `--boxes 15x15x15 --steps 3 --repeats 2` (10,125 atoms) appended from a second run.
@@ -128,7 +129,8 @@ def main(argv=None) -> int:
                 }
             )
             print(
-                f"{len(atoms)} atoms: single {single:.1f} ms/step, committee of {M} ({mode}) {com:.1f} ms/step "
+                f"{len(atoms)} atoms: single {single:.1f} ms/step, committee of {M} ({mode}) "
+                f"{com:.1f} ms/step "
                 f"({com / single:.2f}x one model, {com / (M * single):.2f}x {M} models apart)",
                 flush=True,
             )

@@ -1,6 +1,7 @@
 """What forming total energies in float64 on the host costs in molecular dynamics.
 
-    python -m benchmarks.float64_totals [--sides 7 15] [--steps 20] [--out benchmarks/float64_totals.csv]
+    python -m benchmarks.float64_totals [--sides 7 15] [--steps 20] [--out
+        benchmarks/float64_totals.csv]
 
 The jitted MD (`orbjax.potential.dynamics`) integrates with the network's energy alone (the
 reference energies Σ E0 are a constant: no force); `MolecularDynamics.thermo` adds Σ E0 in

@@ -57,7 +57,8 @@ def main() -> None:
         "| machine | ms per step (wall) | steps/s |",
         "|---|---|---|",
         f"| H200 (jax CUDA) | {1e3 * gpu_s:.1f} | {1 / gpu_s:.0f} |",
-        f"| one CPU core | {1e3 * cpu_wall:.1f} (process CPU {1e3 * cpu_cpu:.1f}) | {1 / cpu_wall:.0f} |",
+        f"| one CPU core | {1e3 * cpu_wall:.1f} (process CPU {1e3 * cpu_cpu:.1f}) | "
+        f"{1 / cpu_wall:.0f} |",
         "",
         f"GPU / one core speed-up: {cpu_wall / gpu_s:.1f}x",
         "",
@@ -71,14 +72,16 @@ def main() -> None:
     for n in sorted({k[1] for k in by}):
         ase, jit = by.get(("orbjax", n)), by.get(("orbjax_jit", n))
         lines.append(
-            f"| {n} | {'' if ase is None else f'{1e3 * ase:.1f}'} | {'' if jit is None else f'{1e3 * jit:.1f}'} | "
+            f"| {n} | {'' if ase is None else f'{1e3 * ase:.1f}'} | "
+            f"{'' if jit is None else f'{1e3 * jit:.1f}'} | "
             f"{'' if ase is None or jit is None else f'{ase / jit:.0f}'} |"
         )
     lines += [
         "",
         "## The calculator's jitted predict vs the neighbour-list force call (same potential)",
         "",
-        "| atoms | edge_chunk | predict ms (stress) | predict ms (no stress) | neighbour-list call ms | ratio "
+        "| atoms | edge_chunk | predict ms (stress) | predict ms (no stress) | neighbour-list "
+        "call ms | ratio "
         "| 4 bytes × padded edges² / predict time (TB/s) |",
         "|---|---|---|---|---|---|---|",
     ]

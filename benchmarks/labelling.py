@@ -97,7 +97,8 @@ def main() -> None:
         row["load_avg_1min"] = load
     write_csv(args.out, rows, digits=4)
     print(
-        f"{'mode':<26}{'workers':>8}{'s':>8}{'struct/s':>10}{'/core':>8}{'ms/struct·core':>16}{'overhead %':>12}"
+        f"{'mode':<26}{'workers':>8}{'s':>8}{'struct/s':>10}{'/core':>8}"
+        f"{'ms/struct·core':>16}{'overhead %':>12}"
     )
     for r in rows:
         over = f"{r['overhead_vs_plain_pct']:.1f}" if r["overhead_vs_plain_pct"] != "" else ""

@@ -1,5 +1,6 @@
 """mace-torch on exactly the splits of orbjax's learning-curve experiments (their RESULTS
-section 6, and the time-to-accuracy benchmark): the reference row, and validation error against CPU-seconds.
+section 6, and the time-to-accuracy benchmark): the reference row, and validation error against
+CPU-seconds.
 
 Two halves, two interpreters (orbjax's venv has no torch; the mace venv has no jax):
 
@@ -479,7 +480,8 @@ def train(args) -> None:
     ]
     if done and not args.force:
         print(
-            f"{RESULTS_CSV}: {'/'.join(key)} already scored ({len(done)} rows), skipped (--force reruns)"
+            f"{RESULTS_CSV}: {'/'.join(key)} already scored ({len(done)} rows), skipped "
+            "(--force reruns)"
         )
         return
     data = export_dir(ROOT, args.dataset, args.n_train, args.seed)

@@ -17,7 +17,8 @@ loop, `interval` steps per jitted chunk; a step's time is the chunk's over `inte
 (NPT computes the stress every step and rescales the cell; water's compressibility):
 
     python -m benchmarks.md_scaling compare --sizes 7 10 --config configs/energy_only.py \
-        --impls orbjax_jit --ensembles nve nvt npt --steps 40 --budget-s 30 --out benchmarks/md_ensembles.csv
+        --impls orbjax_jit --ensembles nve nvt npt --steps 40 --budget-s 30 --out
+            benchmarks/md_ensembles.csv
 
 (the rows were measured with the energy-only config; without `data` the worker builds any
 config without its auxiliary heads, which the potential never runs, so the step costs the same)
@@ -280,7 +281,7 @@ def mace_worker(spec: dict) -> None:
     )
 
 
-# ----------------------------------------------------------------------------- compare (no run_all.py)
+# -------------------------------------------------------------------------- compare (no run_all.py)
 
 CSV_FIELDS = (
     "impl",
@@ -411,7 +412,8 @@ if __name__ == "__main__":
         sys.exit(0)
     if len(sys.argv) != 3 or sys.argv[1] != "worker":
         sys.exit(
-            "usage: md_scaling.py worker SPEC.json | md_scaling.py compare [...] | md_scaling.py from-log LOG OUT.csv  (or run benchmarks/run_all.py)"
+            "usage: md_scaling.py worker SPEC.json | md_scaling.py compare [...] | "
+            "md_scaling.py from-log LOG OUT.csv  (or run benchmarks/run_all.py)"
         )
     with open(sys.argv[2]) as f:
         spec = json.load(f)

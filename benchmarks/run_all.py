@@ -67,7 +67,8 @@ def thread_env(threads: int) -> dict:
     )
     if threads == 1:
         env["XLA_FLAGS"] = (
-            "--xla_cpu_multi_thread_eigen=false"  # (orbjax workers add the YNNPACK switch: runtime.tune_cpu)
+            # (orbjax workers add the YNNPACK switch: runtime.tune_cpu)
+            "--xla_cpu_multi_thread_eigen=false"
         )
     return env
 
@@ -406,7 +407,8 @@ def label_chno(args, workdir, log) -> Path:
     code = (
         "import sys; from orbjax.data.readers import read_structures, CHNO_KEYS; "
         "from orbjax.labels.runner import label_structures; "
-        f"r = label_structures(read_structures({str(args.data)!r}, keys=CHNO_KEYS), {str(out)!r}, progress=False); "
+        f"r = label_structures(read_structures({str(args.data)!r}, keys=CHNO_KEYS), "
+        f"{str(out)!r}, progress=False); "
         "sys.exit(r.n_failed != 0)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
@@ -469,7 +471,8 @@ def main() -> None:
         "--md-max-rss-gib",
         type=float,
         default=20.0,
-        help="skip a size whose peak memory, extrapolated linearly from the last size, exceeds this",
+        help="skip a size whose peak memory, extrapolated linearly from the last size, "
+        "exceeds this",
     )
     p.add_argument(
         "--md-together-max-atoms",

@@ -11,7 +11,8 @@ import ml_collections
 
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
-    config.seed = 0  # initialisation, batch order, n_train subsample (subsample_seed < 0), split (split_seed < 0)
+    # initialisation, batch order, n_train subsample (subsample_seed < 0), split (split_seed < 0)
+    config.seed = 0
     config.dtype = "float32"  # float32 | float64 (enabled for this run only, not globally)
 
     # Data: a labelled orbjax .h5 (python -m orbjax.label) or any readable structure file.
@@ -27,7 +28,8 @@ def get_config() -> ml_collections.ConfigDict:
     )  # label → file key, e.g. key_overrides.energy=E_dft
     config.data.energy_key = "energy"  # the DFT energy; "xtb_energy" trains on xTB
     config.data.forces_key = "forces"  # the forces label; "xtb_forces" trains on xTB
-    config.data.split_by = "mol_id"  # mol_id: molecule-disjoint splits (one molecule: falls back to structure) | structure
+    # mol_id: molecule-disjoint splits (one molecule: falls back to structure) | structure
+    config.data.split_by = "mol_id"
     config.data.val_fraction = 0.1  # share of the training file held out for validation
     config.data.test_fraction = 0.1  # share of the training file held out for the test
     config.data.n_train = 0  # 0 = all; else a nested subsample (learning curves)
@@ -135,5 +137,6 @@ def get_config() -> ml_collections.ConfigDict:
         ""  # model file or shipped name (chno-gfn1) to fine-tune; its architecture is used
     )
     config.init.freeze = ()  # parameter path prefixes not updated, e.g. ("network/embedding",)
-    config.init.reinit = ()  # parameter path prefixes left at a fresh initialisation, e.g. ("energy_readout",)
+    # parameter path prefixes left at a fresh initialisation, e.g. ("energy_readout",)
+    config.init.reinit = ()
     return config

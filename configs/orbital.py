@@ -1,4 +1,5 @@
-"""Energy + forces + GFN1-xTB per-orbital (m-resolved) populations, equivariant head (the paper's model)."""
+"""Energy + forces + GFN1-xTB per-orbital (m-resolved) populations, equivariant head (the paper's
+model)."""
 
 from orbjax.config import sibling_config
 

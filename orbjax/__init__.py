@@ -9,8 +9,8 @@ Public face::
     committee = orbjax.load_committee(["m0.orbjax", "m1.orbjax", "m2.orbjax", "m3.orbjax"])
     atoms.calc = orbjax.CommitteeCalculator(committee)      # + results["max_force_std"], ...
 
-`load_potential`, `load_committee` and the calculators are imported lazily, so `import orbjax.data` does not
-pull in the model code. Importing orbjax changes no process-wide setting; on CPUs call
+`load_potential`, `load_committee` and the calculators are imported lazily, so `import orbjax.data`
+does not pull in the model code. Importing orbjax changes no process-wide setting; on CPUs call
 `orbjax.runtime.tune_cpu()` before using JAX for the speed the command lines get
 (orbjax/runtime.py).
 """

@@ -30,7 +30,8 @@ def sibling_config(this_file: str, name: str):
 
 def config_chain(path: str) -> list[str]:
     """`path` and every config file it builds on through `sibling_config(__file__, name)`,
-    the most basic first (e.g. [configs/default.py, configs/orbital.py, configs/orbital_shuffled.py])."""
+    the most basic first (e.g. [configs/default.py, configs/orbital.py,
+    configs/orbital_shuffled.py])."""
     import ast
 
     path = os.path.abspath(path)
@@ -105,7 +106,8 @@ def flatten_config(config, prefix: str = "") -> list[tuple[str, object]]:
 
 def describe_config(config, path: str) -> str:
     """Every field of `config` with its value and the comment of the config file that sets it
-    (the most basic file's comment: it says what the field is; later files say why they change it)."""
+    (the most basic file's comment: it says what the field is; later files say why they change
+    it)."""
     meanings: dict[str, str] = {}
     for file in config_chain(path):
         for key, comment in field_comments(file).items():

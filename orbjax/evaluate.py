@@ -70,7 +70,8 @@ def _main(argv: list[str]) -> int:
         print(f"  {k:<{width}} {v:12.4f} {report['units'][k]}")
     if not report["energies_trained"]:
         print(
-            "note: this model was trained on forces only (loss.weights.energy=0): its energy errors measure "
+            "note: this model was trained on forces only (loss.weights.energy=0): its energy "
+            "errors measure "
             "an untrained energy"
         )
     plots = f" and {len(report['plots'])} parity plots" if report.get("plots") else ""

@@ -97,7 +97,8 @@ def evaluate_model(
         raise FileNotFoundError(f"{model}: no such model file or training workdir")
     if not is_model_file(model):
         raise ValueError(
-            f"{model}: not an orbjax model file (model.orbjax, python -m orbjax.export) nor a training "
+            f"{model}: not an orbjax model file (model.orbjax, python -m orbjax.export) nor a "
+            "training "
             "workdir; the structures to score go to --data"
         )
     import ml_collections
@@ -255,7 +256,8 @@ def _labels(
 
 
 def compute_metrics(result: dict) -> tuple[dict[str, float], dict[str, int]]:
-    """MAE and RMSE of every target with at least one label, in the units of `targets.metric_units()`.
+    """MAE and RMSE of every target with at least one label, in the units of
+    `targets.metric_units()`.
 
     Returns ({"<target>_mae"/"_rmse": value}, {target: number of labelled entries}); the
     energy is per atom ("energy") and per structure ("energy_per_structure").

@@ -70,7 +70,8 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="Å",
-        help="label each periodic cell as a supercell at least this wide in every periodic direction "
+        help="label each periodic cell as a supercell at least this wide in every periodic "
+        "direction "
         "and fold the labels back (tblite is Γ-point only; small metal cells need it, see "
         "experiments/metals/RESULTS.md); default: cells as given; recorded as min_cell_length_A",
     )
@@ -104,7 +105,8 @@ def _label(args) -> int:
     )
     if report.already_done:
         print(
-            f"already labelled: {report.n_labelled} of {report.n_structures} structures in {report.out_path} "
+            f"already labelled: {report.n_labelled} of {report.n_structures} structures in "
+            f"{report.out_path} "
             f"(same input and options; nothing to do; delete it to label again)"
         )
     else:
@@ -114,7 +116,8 @@ def _label(args) -> int:
         )
     if report.n_failed:
         print(
-            f"{report.n_failed} failed ({report.n_unreadable} unreadable): see {report.failures_path}"
+            f"{report.n_failed} failed ({report.n_unreadable} unreadable): see "
+            f"{report.failures_path}"
         )
     return 0
 

@@ -2,7 +2,8 @@
 
     python -m orbjax.md --model model.orbjax --structure box.extxyz --ensemble nvt \\
         --temperature 300 --timestep 0.5 --steps 100000 --out md_run/
-    python -m orbjax.md ... --ensemble npt --pressure 0.0 --compressibility 0.01 --barostat-time 1000
+    python -m orbjax.md ... --ensemble npt --pressure 0.0 --compressibility 0.01 --barostat-time
+        1000
     python -m orbjax.md --model m0.orbjax m1.orbjax m2.orbjax m3.orbjax ... \
         --uncertainty-threshold 0.3 --on-uncertain stop     # committee MD: stop at σ_F > 0.3 eV/Å
 
@@ -13,9 +14,9 @@ state.npz every --interval steps (orbjax/potential/md_run.py); running the same 
 again continues the run up to --steps. Several --model files run a committee (one compiled
 function for all members, mean forces): thermo.csv gains the max force spread per logged
 step (eV/Å), and --uncertainty-threshold stops the run (or, with --on-uncertain write,
-collects the frames in uncertain.extxyz) when it crosses the threshold. A user's error (missing or unreadable file, an
-element the model never saw) is one line and exit status 1, and leaves no empty --out.
-The logic lives in orbjax.potential.dynamics and orbjax.potential.md_run; this file only
+collects the frames in uncertain.extxyz) when it crosses the threshold. A user's error (missing or
+unreadable file, an element the model never saw) is one line and exit status 1, and leaves no empty
+--out. The logic lives in orbjax.potential.dynamics and orbjax.potential.md_run; this file only
 parses the command line.
 """
 
@@ -150,7 +151,8 @@ def _main(argv, outputs) -> int:
     )
     if md.stopped_at is not None:
         print(
-            f"stopped at step {md.stopped_at}: max force spread above {args.uncertainty_threshold} eV/Å "
+            f"stopped at step {md.stopped_at}: max force spread above "
+            f"{args.uncertainty_threshold} eV/Å "
             f"(frame in {os.path.join(args.out, 'uncertain.extxyz')})"
         )
         return 0

@@ -177,7 +177,8 @@ def evaluate(train_dir: str, data_path: str) -> dict:
     m = report["metrics"]
     print(
         f"      step {report['step']}: energy MAE {m['energy_mae']:.1f} meV/atom, forces MAE "
-        f"{m['forces_mae']:.0f} meV/Å, orbital populations MAE {m['orbital_populations_mae']:.1f} me"
+        f"{m['forces_mae']:.0f} meV/Å, orbital populations MAE "
+        f"{m['orbital_populations_mae']:.1f} me"
     )
     print("      parity plots (prediction against label):")
     for path in report["plots"]:

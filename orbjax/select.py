@@ -75,7 +75,8 @@ def select(
 ) -> tuple[np.ndarray, dict]:
     """(indices into `frames` of the k chosen, every frame's spreads {"max_force_std" eV/Å,
     "energy_std_per_atom" eV/atom}): the ceil(pool·k) highest spreads, thinned to k by
-    farthest-point sampling on mean descriptors from the most uncertain (pool ≤ 1: the k highest)."""
+    farthest-point sampling on mean descriptors from the most uncertain (pool ≤ 1: the k
+    highest)."""
     if score not in SCORES:
         raise ValueError(f"--score must be one of {sorted(SCORES)}, not {score!r}")
     if k < 1:
@@ -101,7 +102,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--pool",
         type=float,
         default=3.0,
-        help="farthest-point sampling among the pool x k most uncertain (1: just the k most uncertain)",
+        help="farthest-point sampling among the pool x k most uncertain (1: just the k most "
+        "uncertain)",
     )
     p.add_argument(
         "--score",
@@ -132,7 +134,8 @@ def _main(argv) -> int:
     args = parse_args(argv)
     if len(args.model) < 2:
         raise ValueError(
-            "--model needs the committee's model files (at least 2): selection ranks by their spread"
+            "--model needs the committee's model files (at least 2): selection ranks by their "
+            "spread"
         )
     if not os.path.isfile(args.candidates):
         raise FileNotFoundError(f"{args.candidates}: no such structure file (--candidates)")
@@ -157,12 +160,14 @@ def _main(argv) -> int:
     write(args.out, out, format="extxyz")
     with open(f"{args.out}.indices.txt", "w") as f:
         f.write(
-            f"# {args.candidates}: {len(chosen)} of {len(frames)} chosen by python -m orbjax.select\n"
+            f"# {args.candidates}: {len(chosen)} of {len(frames)} chosen by python -m "
+            "orbjax.select\n"
         )
         f.writelines(f"{int(i)}\n" for i in chosen)
     print(
         f"{len(chosen)} of {len(frames)} candidates -> {args.out} (max force spread "
-        f"{scores['max_force_std'][chosen].min():.3g}-{scores['max_force_std'][chosen].max():.3g} eV/Å; "
+        f"{scores['max_force_std'][chosen].min():.3g}-{scores['max_force_std'][chosen].max():.3g} "
+        "eV/Å; "
         f"median of all {np.median(scores['max_force_std']):.3g})"
     )
     return 0

@@ -122,7 +122,8 @@ def expand(sweep, sweep_file: str, sweep_dir: str | None = None) -> list[dict]:
     names = [s["name"] for s in specs]
     if len(set(names)) != len(names):
         raise ValueError(
-            f"{sweep_file}: two runs have the same overrides ({len(names) - len(set(names))} duplicates)"
+            f"{sweep_file}: two runs have the same overrides ({len(names) - len(set(names))} "
+            "duplicates)"
         )
     return specs
 
@@ -462,7 +463,8 @@ def _main(argv: list[str]) -> int:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="launch only runs whose swept KEY (e.g. seed, data.n_train, config) is VALUE; repeatable",
+        help="launch only runs whose swept KEY (e.g. seed, data.n_train, config) is VALUE; "
+        "repeatable",
     )
     args = p.parse_args(argv)
 
@@ -489,7 +491,8 @@ def _main(argv: list[str]) -> int:
         return 1 if failed else 0
     jobs = launch_slurm(todo, parameters, os.path.join(sweep_dir, "submitit", "%j"), args.cluster)
     print(
-        f"submitted job array {jobs[0].job_id.split('_')[0]} ({len(jobs)} tasks); logs in {sweep_dir}/submitit/"
+        f"submitted job array {jobs[0].job_id.split('_')[0]} ({len(jobs)} tasks); logs in "
+        f"{sweep_dir}/submitit/"
     )
     if args.wait:
         failed = 0

@@ -135,7 +135,8 @@ def register(target: Target) -> Target:
 
 
 for _target in (
-    # Reference targets: filled by `data/graphs.py` from `data.energy_key` / `forces_key` / "stress".
+    # Reference targets: filled by `data/graphs.py` from `data.energy_key` / `forces_key` /
+    # "stress".
     Target(
         "energy",
         "structure",

@@ -28,12 +28,15 @@ from typing import Sequence
 from orbjax import cli
 
 PROG = "python -m orbjax.train"
-USAGE = f"""usage: {PROG} --config FILE --workdir DIR [--config.<field>=<value> ...] [--help_config] [--debug]
+USAGE = f"""usage: {PROG} --config FILE --workdir DIR [--config.<field>=<value> ...] \
+[--help_config] [--debug]
 
 {__doc__.splitlines()[0]}
 
-  --config FILE               training config, e.g. configs/orbital.py (FILE:arg calls get_config(arg))
-  --workdir DIR               checkpoints, metrics.csv, config.json and model.orbjax; rerun to resume
+  --config FILE               training config, e.g. configs/orbital.py \
+(FILE:arg calls get_config(arg))
+  --workdir DIR               checkpoints, metrics.csv, config.json and model.orbjax; \
+rerun to resume
   --config.<field>=<value>    override one config field, e.g. --config.data.train_path=labelled.h5
                               --config.data.split_by=structure --config.train.num_steps=2000
   --help_config               print every config field with its value (the config's default, or your
@@ -86,7 +89,8 @@ def _main(argv: list[str], outputs: list) -> int:
         )
     if config.loss.weights.get("energy", 0.0) <= 0:
         print(
-            "energies untrained: loss.weights.energy=0 trained forces only; the model's energies are defined "
+            "energies untrained: loss.weights.energy=0 trained forces only; the model's "
+            "energies are defined "
             "up to a constant (statistics.json e0_source='none')"
         )
     return 0

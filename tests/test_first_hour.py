@@ -256,7 +256,8 @@ def test_forces_only_is_asked_for_and_leaves_energies_unfitted(tmp_path, capsys)
     )
     statistics = fit_statistics(config, data.train)
     assert statistics.e0_source == ("none",) and statistics.atomic_energies == ((0.0, 0.0, 0.0),)
-    # With energy labels but weight 0 the energies stay unfitted too: least squares would look trained.
+    # With energy labels but weight 0 the energies stay unfitted too: least squares would look
+    # trained.
     config.data.train_path = str(ETHANOL)
     assert fit_statistics(
         config, load_splits(config.data, config.model.cutoff, config.seed).train

@@ -3,9 +3,9 @@
 Entry points are the modules with an ``if __name__ == "__main__":`` block (train, evaluate,
 label, sweep, quickstart, export, md, and any command added later). No orbjax module may import
 one: a command line is an application (it parses arguments, tunes the process), not a
-library; `train.py` keeps its absl flags out of absl's global FLAGS, so tests may import it. `sweep.py` is an entry point that also holds the
-helpers its config files import (`axis`, `product`, `zipit`); configs are not orbjax
-modules, so that is allowed, but no orbjax module imports it.
+library; `train.py` keeps its absl flags out of absl's global FLAGS, so tests may import it.
+`sweep.py` is an entry point that also holds the helpers its config files import (`axis`, `product`,
+`zipit`); configs are not orbjax modules, so that is allowed, but no orbjax module imports it.
 
 Imports inside functions count (they are dependencies all the same); imports under
 ``if TYPE_CHECKING:`` do not (they never run). Importing `a.b.c` also runs the package

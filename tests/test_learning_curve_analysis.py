@@ -16,7 +16,8 @@ def test_merge_keeps_committed_runs_and_replaces_recollected_ones():
     ]
     new = [{"name": "b", "v": "9"}, {"name": "d", "v": "9"}]
     merged = collect.merge_by_name(old, new)
-    # a and c (not collected now) survive in place; b's two curve rows become new's one row; d is appended.
+    # a and c (not collected now) survive in place; b's two curve rows become new's one row; d is
+    # appended.
     assert [(r["name"], r["v"]) for r in merged] == [("a", "1"), ("b", "9"), ("c", "1"), ("d", "9")]
     assert collect.merge_by_name([], new) == new
     assert collect.merge_by_name(old, []) == old
@@ -126,7 +127,8 @@ def test_longer_budget_pairs_each_arm_with_its_own_short_run(monkeypatch):
         16000,
     ) and "ratio_1x" not in eo
     np.testing.assert_allclose([eo["mean_1x"], eo["mean_4x"], eo["gain_4x"]], [2.1, 1.05, 0.5])
-    # The orbital model leads at the short budget (0.9) and trails at the long one (1.1), on both seeds.
+    # The orbital model leads at the short budget (0.9) and trails at the long one (1.1), on both
+    # seeds.
     np.testing.assert_allclose([orbital["ratio_1x"], orbital["ratio_4x"]], [0.9, 1.1])
     assert (orbital["better_1x"], orbital["better_4x"]) == (2, 0)
 

@@ -62,7 +62,8 @@ def test_loading_a_model_file_imports_no_training_code(model_files):
     script = (
         "import sys, numpy as np, orbjax\n"
         f"p = orbjax.load_potential({str(model_files[0])!r})\n"
-        "out = p.energy_forces_stress(np.array([[0., 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]]), np.array([8, 1, 1]))\n"
+        "out = p.energy_forces_stress(np.array([[0., 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]]), "
+        "np.array([8, 1, 1]))\n"
         "assert np.isfinite(out['energy'])\n"
         "print(sorted(m for m in sys.modules if m.startswith('orbjax.training')))\n"
     )

@@ -82,7 +82,8 @@ def test_a_built_wheel_in_a_fresh_venv_reproduces_the_card(tmp_path):
         "from orbjax.evaluation import compute_metrics, predict_structures\n"
         "from orbjax.model.io import load_model_file\n"
         "card = json.loads((pretrained.HERE / 'chno-gfn1.json').read_text())\n"
-        "m, _ = compute_metrics(predict_structures(load_model_file(pretrained.model_path('chno-gfn1')),\n"
+        "m, _ = "
+        "compute_metrics(predict_structures(load_model_file(pretrained.model_path('chno-gfn1')),\n"
         "                       read_dataset(pretrained.validation_path('chno-gfn1'))[0]))\n"
         "print(json.dumps({'file': orbjax.__file__, 'card': card['validation'], 'now': m}))\n"
     )

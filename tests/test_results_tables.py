@@ -27,7 +27,8 @@ def test_only_the_marked_bodies_are_rewritten_with_their_indentation(tmp_path):
     new = rewrite_blocks(text, lambda name: md_rows(["a"], [["0.979"], [""]]))
     assert new == (
         "prose 0.978 stays\n<!-- table: t -->\n| a |\n|---|\n| 0.979 |\n| |\n<!-- end table -->\n"
-        "- item\n  <!-- table: t -->\n  | a |\n  |---|\n  | 0.979 |\n  | |\n  <!-- end table -->\nend\n"
+        "- item\n  <!-- table: t -->\n  | a |\n  |---|\n  | 0.979 |\n  | |\n  <!-- end table "
+        "-->\nend\n"
     )
     path = tmp_path / "RESULTS.md"
     path.write_text(text)

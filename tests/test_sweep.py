@@ -340,7 +340,8 @@ def test_learning_curve_experiments_build_valid_configs_for_every_kind(tmp_path,
                 configs[0].seed == 0
                 and configs[0].train.num_steps == {"tta": 12, "tta_long": 48}[kind] * largest_steps
             )
-        # the evaluation sets do not depend on the seed: only the subsample and the initialisation do
+        # the evaluation sets do not depend on the seed: only the subsample and the initialisation
+        # do
         assert len({(c.data.split_seed, c.data.val_path, c.data.test_path) for c in configs}) == 1
     with pytest.raises(ValueError, match="unknown kind"):
         S.load_sweep(str(ROOT / "configs" / "sweeps" / f"{dataset}.py") + ":nonsense")

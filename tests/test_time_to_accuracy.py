@@ -1,4 +1,5 @@
-"""The time-to-accuracy collector (benchmarks/time_to_accuracy.py) and its report section on hand-made run files."""
+"""The time-to-accuracy collector (benchmarks/time_to_accuracy.py) and its report section on
+hand-made run files."""
 
 import csv
 import json
@@ -11,7 +12,8 @@ from benchmarks import time_to_accuracy as tta
 
 
 def _orbjax_run(sweep, name, val, times, final=None, complete=1.0):
-    """name: "seed,steps,config" (the sweep's names vary; run.json says what ran). val/times: [(step, energy, forces)] / [(step, cpu)]: written as the training loop does."""
+    """name: "seed,steps,config" (the sweep's names vary; run.json says what ran). val/times:
+    [(step, energy, forces)] / [(step, cpu)]: written as the training loop does."""
     run = sweep / name
     run.mkdir(parents=True)
     with open(run / "metrics.csv", "w", newline="") as f:

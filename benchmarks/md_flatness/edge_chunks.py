@@ -39,7 +39,8 @@ FIELDS = [
     "load_avg",
 ]
 LINE = re.compile(
-    r"(\d+) atoms \(\w+ order, edge chunk (\d+)\).*real edges (\d+): model call median ([\d.]+) ms = "
+    r"(\d+) atoms \(\w+ order, edge chunk (\d+)\).*real edges (\d+): model call median "
+    r"([\d.]+) ms = "
     r"(\d+) µs/atom, peak RSS (\d+) MiB"
 )
 
@@ -64,7 +65,8 @@ def measure(n: int, chunk: int, core: int, calls: int) -> dict:
     match = LINE.search(out.stdout)
     if out.returncode or not match:
         raise RuntimeError(
-            f"profile_md.py {n} --edge-chunk {chunk} failed:\n{out.stdout[-2000:]}{out.stderr[-2000:]}"
+            f"profile_md.py {n} --edge-chunk {chunk} "
+            f"failed:\n{out.stdout[-2000:]}{out.stderr[-2000:]}"
         )
     atoms, chunk_, edges, ms, us, rss = match.groups()
     commit = subprocess.run(

@@ -1,6 +1,7 @@
 """Where an MD call's time goes, per XLA op, for a periodic water box (1 thread).
 
-  GLIBC_TUNABLES=glibc.malloc.hugetlb=1 taskset -c 1 python -m benchmarks.md_flatness.profile_md 7 [--order morton] [--edge-chunk 32768] [--top 0]
+  GLIBC_TUNABLES=glibc.malloc.hugetlb=1 taskset -c 1 python -m benchmarks.md_flatness.profile_md 7
+      [--order morton] [--edge-chunk 32768] [--top 0]
 
 Times the calculator's jitted model call (energy, forces, stress) on `water_box(n)` (3n³ atoms),
 then traces three calls with `jax.profiler` and prints the ops with the most time, each with
@@ -106,7 +107,8 @@ def main():
         times.append(time.perf_counter() - t0)
     real_edges = int((graph.senders != graph.receivers).sum())
     print(
-        f"{len(atoms)} atoms ({args.order} order, edge chunk {args.edge_chunk}), budget {calc.budget}, real edges "
+        f"{len(atoms)} atoms ({args.order} order, edge chunk {args.edge_chunk}), budget "
+        f"{calc.budget}, real edges "
         f"{real_edges}: model call median {np.median(times) * 1e3:.1f} ms = "
         f"{np.median(times) / len(atoms) * 1e6:.0f} µs/atom, peak RSS {peak_rss_mib():.0f} MiB",
         flush=True,

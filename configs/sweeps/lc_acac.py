@@ -4,7 +4,8 @@ from `python -m experiments.data.fetch`).
 Fixed 50 validation / 50 test frames of train_300K, n_train from the other 400 (nested);
 train_600K scored as a second test set (`test600_*`). Prepare the data first:
   python -m experiments.learning_curves.prepare
-  python -m orbjax.sweep --config configs/sweeps/lc_acac.py --launcher local --workers 1 [--only seed=0]
+  python -m orbjax.sweep --config configs/sweeps/lc_acac.py --launcher local --workers 1 [--only
+      seed=0]
 (`lc_X.py:weights`, `:noforces`, `:controls` for the other experiments, see lc_common.py)
 """
 

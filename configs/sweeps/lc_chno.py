@@ -5,7 +5,8 @@ Molecule-disjoint validation and test molecules (10 % each) fixed by data.split_
 every run; n_train (0 = the whole training split, 503 structures) is a nested subsample
 drawn by the run's seed. Prepare the data first:
   python -m experiments.learning_curves.prepare
-  python -m orbjax.sweep --config configs/sweeps/lc_chno.py --launcher local --workers 1 [--only seed=0]
+  python -m orbjax.sweep --config configs/sweeps/lc_chno.py --launcher local --workers 1 [--only
+      seed=0]
 (`lc_X.py:weights`, `:noforces`, `:controls` for the other experiments, see lc_common.py)
 """
 

@@ -1,5 +1,6 @@
-"""Learning curves on the grown CHNO set (experiments/data/chno/ 626 structures + experiments/data/chno_grow_*.extxyz,
-merged by mol_id; ωB97X/6-31G(d), ≥ 1,500 structures of ≥ 500 molecules).
+"""Learning curves on the grown CHNO set (experiments/data/chno/ 626 structures +
+experiments/data/chno_grow_*.extxyz, merged by mol_id; ωB97X/6-31G(d), ≥ 1,500 structures of ≥ 500
+molecules).
 
 The same protocol as `lc_chno.py` on a set 2.4× larger: molecule-disjoint validation and
 test molecules (10 % each) fixed by data.split_seed = 0, nested n_train subsamples drawn by
@@ -7,7 +8,8 @@ the run's seed (0 = the whole training split), sizes up to 8× the largest share
 The orbital weight is the one the CHNO `weights` scan chose on validation (1000; not
 re-chosen here). Prepare the data first, then the decisive pair per seed:
   python -m experiments.learning_curves.prepare --chno-grown
-  bash experiments/learning_curves/queue.sh lc_chno_grown@0+config=energy_only lc_chno_grown:curve_chosen@0 ...
+  bash experiments/learning_curves/queue.sh lc_chno_grown@0+config=energy_only
+      lc_chno_grown:curve_chosen@0 ...
 """
 
 import os

@@ -1,4 +1,5 @@
-"""The learning-curve experiments (experiments/learning_curves/), shared by `lc_acac.py` and `lc_chno.py`.
+"""The learning-curve experiments (experiments/learning_curves/), shared by `lc_acac.py` and
+`lc_chno.py`.
 
 Each dataset file calls `experiment(dataset, data, sizes_steps, kind)`; pick the kind on the
 command line as `--config configs/sweeps/lc_acac.py:KIND`:
@@ -98,7 +99,8 @@ def learning_curve_sweep(name, data, sizes_steps, variants, seeds, extra=None):
 def long_sweep(dataset, data, size_steps, aux_weight, kind="long"):
     """The largest size with a longer budget: `long` at LONG_FACTOR × its steps (both variants,
     seeds 0–4; the weight override on the orbital runs only), `tta` / `tta_long` seed 0's
-    energy-only at TTA_FACTOR / TTA_LONG_FACTOR ×. Validation every 500 steps (the time-to-accuracy curve)."""
+    energy-only at TTA_FACTOR / TTA_LONG_FACTOR ×. Validation every 500 steps (the time-to-accuracy
+    curve)."""
     n_train, steps = size_steps
     if kind in ("long", "long_small"):
         plan = [

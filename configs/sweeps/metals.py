@@ -1,4 +1,5 @@
-"""Periodic metals (experiments/metals/): one multi-element model on PBE energies, forces and stresses.
+"""Periodic metals (experiments/metals/): one multi-element model on PBE energies, forces and
+stresses.
 
 Prepare the data first (labels committed in experiments/metals/data, splits rebuilt):
   python -m experiments.metals.select_subset && python -m experiments.metals.prepare

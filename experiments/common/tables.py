@@ -112,6 +112,7 @@ def results_main(path, renderers: dict, argv=None) -> int:
     args = p.parse_args(argv)
     changed = update_results_file(path, renderers, check=args.check)
     print(
-        f"{path}: {'out of date' if changed and args.check else 'rewritten' if changed else 'up to date'}"
+        f"{path}: "
+        f"{'out of date' if changed and args.check else 'rewritten' if changed else 'up to date'}"
     )
     return 1 if changed and args.check else 0

@@ -1,7 +1,8 @@
 """Place the public data sets where the experiments read them, each file checked by SHA-256.
 
     python -m experiments.data.fetch                          # BOTNet from GitHub (network)
-    python -m experiments.data.fetch --from ../shared/data    # every set from a local copy (offline)
+    # every set from a local copy (offline)
+    python -m experiments.data.fetch --from ../shared/data
     python -m experiments.data.fetch --from DIR --only botnet/acac
 
 Writes `data/public/` (git-ignored), laid out as `SHA256SUMS` lists it: `botnet/{acac,3BPA,
@@ -143,7 +144,8 @@ def main(argv=None) -> int:
         raise SystemExit(f"fetch: {error}") from None
     if unreachable and not placed and not kept:
         raise SystemExit(
-            f"fetch: nothing reachable ({unreachable[0]}); pass --from DIR with a copy of botnet/ and metals/"
+            f"fetch: nothing reachable ({unreachable[0]}); pass --from DIR with a copy of "
+            "botnet/ and metals/"
         )
     for reason in unreachable:
         print(f"missing: {reason}", file=sys.stderr)

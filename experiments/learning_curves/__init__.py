@@ -1,1 +1,2 @@
-"""The learning-curve study: does the GFN1-xTB orbital target make potentials more data-efficient? (README.md)"""
+"""The learning-curve study: does the GFN1-xTB orbital target make potentials more data-efficient?
+(README.md)"""

@@ -1,6 +1,7 @@
 """Stage 3 of the learning curves: collect the sweeps into committed CSVs, then analyse them.
 
-    python -m experiments.learning_curves.analyse               # collect (if runs/ exists) + analyse
+    # collect (if runs/ exists) + analyse
+    python -m experiments.learning_curves.analyse
     python -m experiments.learning_curves.analyse --no-collect  # analyse the committed CSVs only
 
 Collect (`collect.py`): `runs/learning_curves/<sweep>/` → `results/<sweep>.csv`,

@@ -45,7 +45,8 @@ DFT_WEIGHTS = ("loss.weights.energy", "loss.weights.forces", "loss.weights.stres
 
 
 def _add_weight_curves() -> None:
-    """The `curve_wW` sweeps (<dataset>_w<W>, in runs/ or already collected) join their dataset's group."""
+    """The `curve_wW` sweeps (<dataset>_w<W>, in runs/ or already collected) join their dataset's
+    group."""
     import glob
 
     names = {os.path.basename(p) for p in glob.glob(os.path.join(SWEEPS, "*_w*"))}
@@ -60,11 +61,12 @@ _add_weight_curves()
 
 
 def base_dataset(group: str) -> str:
-    """The dataset a group or sweep belongs to: its longest DATASETS prefix ('chno_grown_w1000' → 'chno_grown')."""
+    """The dataset a group or sweep belongs to: its longest DATASETS prefix ('chno_grown_w1000' →
+    'chno_grown')."""
     return max((d for d in DATASETS if group == d or group.startswith(d + "_")), key=len)
 
 
-# ----------------------------------------------------------------------------- run directories → CSVs
+# --------------------------------------------------------------------------- run directories → CSVs
 
 
 def collect(sweep: str) -> None:
@@ -199,7 +201,8 @@ def record_stage(stage: str, started: tuple[float, float], detail: str = "") -> 
 
 
 def load_runs(group: str) -> list[dict]:
-    """Finished runs of every sweep in the group; variant = config name (+ [w=…] for a weight scan)."""
+    """Finished runs of every sweep in the group; variant = config name (+ [w=…] for a weight
+    scan)."""
     rows = []
     for sweep in GROUPS[group]:
         for r in read_rows(os.path.join(RESULTS, f"{sweep}.csv")):

@@ -3,10 +3,10 @@
     python -m experiments.learning_curves.export_models      # from the repository root
 
 Copies (or exports) the best-by-validation model of every finished `energy_only` and
-`orbital` run of the acac, CHNO and grown-CHNO curves (weight 100: variant `orbital`; the chosen-weight
-curves `<dataset>_w<W>`: variant `orbital_w<W>`) to
-`models/<dataset>/<variant>/n<N>/seed<S>/model.orbjax` (EMA parameters, config, statistics;
-~0.5 MB each; `orbjax.load_potential(path)` loads it) and re-scores each file on its test set:
+`orbital` run of the acac, CHNO and grown-CHNO curves (weight 100: variant `orbital`; the
+chosen-weight curves `<dataset>_w<W>`: variant `orbital_w<W>`) to
+`models/<dataset>/<variant>/n<N>/seed<S>/model.orbjax` (EMA parameters, config, statistics; ~0.5 MB
+each; `orbjax.load_potential(path)` loads it) and re-scores each file on its test set:
 the force MAE must equal `results/<dataset>.csv` to the printed digit (0.1 meV/Å) and the
 energy MAE to 0.01 meV/atom or the float32 bound (round-off of ~1e4 eV totals in the training loop's
 scoring). Writes `models/check_<dataset>.csv`.

@@ -105,7 +105,8 @@ def rotated_table() -> list[str]:
         by_seed[key][r["seed"]] = r
     groups = {k: list(v.values()) for k, v in by_seed.items()}
     lines = [
-        "## Orbital heads on original and randomly rotated test molecules (me; mean ± std over seeds)",
+        "## Orbital heads on original and randomly rotated test molecules (me; mean ± std "
+        "over seeds)",
         "",
         "| dataset | orbital weight | n_train | head | seeds | original | rotated |",
         "|---|---|---|---|---|---|---|",
@@ -174,7 +175,8 @@ def ratios_section(
             + (f" {r['baseline']} |" if against else "")
             + f" {r['n_train']} | {r['test_set']} | {r['metric']} | {r['n_seeds']} | "
             f"{r['ratio']:.3f} | {r['ci_low']:.3f}–{r['ci_high']:.3f} | "
-            f"{r['t_ci_low']:.3f}–{r['t_ci_high']:.3f} | {r['n_better']}/{r['n_seeds']} | {r['per_seed']} |"
+            f"{r['t_ci_low']:.3f}–{r['t_ci_high']:.3f} | {r['n_better']}/{r['n_seeds']} | "
+            f"{r['per_seed']} |"
             for r in rows
         ],
     )
@@ -186,12 +188,14 @@ def efficiency_section(dataset: str, effs: list[dict]) -> list[str]:
         factor = "— (energy-only curve flat)" if flat else f"{e['factor']:.2f} (n={e['at_n']})"
         ci = "—" if flat else f"{e['ci_low']:.2f}–{e['ci_high']:.2f}"
         return (
-            f"| {e['variant']} | {e['test_set']} | {e['metric']} | {e['sizes']} | {e['n_seeds']} | {factor} | "
+            f"| {e['variant']} | {e['test_set']} | {e['metric']} | {e['sizes']} | "
+            f"{e['n_seeds']} | {factor} | "
             f"{ci} | {e['baseline_fit']['slope']:.3f} | {e['variant_fit']['slope']:.3f} |"
         )
 
     return md_table(
-        f"{dataset}: data-efficiency factor n_EO(err_variant(n)) / n (power-law fits; bootstrap over seeds)",
+        f"{dataset}: data-efficiency factor n_EO(err_variant(n)) / n (power-law fits; "
+        "bootstrap over seeds)",
         [
             "variant",
             "test set",
@@ -215,7 +219,8 @@ def budget_section(dataset: str, budget: list[dict]) -> list[str]:
         "",
         f"## {dataset}: was the step budget enough?",
         "",
-        f"Validation energy MAE improvement over the last quarter of the budget, over {len(budget)} runs: "
+        "Validation energy MAE improvement over the last quarter of the budget, over "
+        f"{len(budget)} runs: "
         f"median {np.median(gains) * 100:.1f} %, max {gains.max() * 100:.1f} % "
         f"(per run in `budget_{dataset}.csv`; the cosine schedule ends at 2 % of the peak rate).",
     ]
@@ -233,7 +238,8 @@ def weights_section(dataset: str, weights: list[dict]) -> list[str]:
             "test force MAE",
         ],
         [
-            f"| {x['n_train']} | {x['weight']:g} | {x['val_energy_mae']:.3f} | {x['val_forces_mae']:.1f} | "
+            f"| {x['n_train']} | {x['weight']:g} | {x['val_energy_mae']:.3f} | "
+            f"{x['val_forces_mae']:.1f} | "
             f"{x['test_energy_mae']:.3f} | {x['test_forces_mae']:.1f} |"
             for x in weights
             if x["group"] == dataset
@@ -249,7 +255,8 @@ def heads_section(dataset: str, summary: list[dict]) -> list[str]:
         f"{dataset}: per-orbital population error on test (me; mean ± std over seeds)",
         ["variant", "n_train", "test set", "seeds", "orbital MAE me"],
         [
-            f"| {h['variant']} | {h['n_train']} | {h['test_set']} | {h['n_seeds']} | {h['mean']:.2f} ± {h['std']:.2f} |"
+            f"| {h['variant']} | {h['n_train']} | {h['test_set']} | {h['n_seeds']} | "
+            f"{h['mean']:.2f} ± {h['std']:.2f} |"
             for h in sorted(heads, key=lambda h: (h["test_set"], h["n_train"], h["variant"]))
         ],
     )
@@ -257,7 +264,8 @@ def heads_section(dataset: str, summary: list[dict]) -> list[str]:
 
 def pooled_section(dataset: str, pooled: list[dict]) -> list[str]:
     return md_table(
-        f"{dataset}: pooled over sizes, the seed as the unit (per seed: mean log ratio over its sizes)",
+        f"{dataset}: pooled over sizes, the seed as the unit (per seed: mean log ratio over "
+        "its sizes)",
         [
             "variant",
             "baseline",
@@ -272,9 +280,11 @@ def pooled_section(dataset: str, pooled: list[dict]) -> list[str]:
             "per seed",
         ],
         [
-            f"| {r['variant']} | {r['baseline']} | {r['test_set']} | {r['metric']} | {r['n_seeds']} | "
+            f"| {r['variant']} | {r['baseline']} | {r['test_set']} | {r['metric']} | "
+            f"{r['n_seeds']} | "
             f"{r['n_pairs']} | {r['ratio']:.3f} | {r['t_ci_low']:.3f}–{r['t_ci_high']:.3f} | "
-            f"{r['seeds_better']}/{r['n_seeds']} | {r['pairs_better']}/{r['n_pairs']} | {r['per_seed']} |"
+            f"{r['seeds_better']}/{r['n_seeds']} | {r['pairs_better']}/{r['n_pairs']} | "
+            f"{r['per_seed']} |"
             for r in pooled
             if r["dataset"] == dataset
         ],
@@ -313,7 +323,10 @@ def longer_budget_section(rows: list[dict]) -> list[str]:
     def ratio(r, b):
         if f"ratio_{b}" not in r:
             return "—"
-        return f"{r[f'ratio_{b}']:.3f} ({r[f't_ci_low_{b}']:.3f}–{r[f't_ci_high_{b}']:.3f}; {r[f'better_{b}']}/{r['n_seeds']})"
+        return (
+            f"{r[f'ratio_{b}']:.3f} ({r[f't_ci_low_{b}']:.3f}–{r[f't_ci_high_{b}']:.3f}; "
+            f"{r[f'better_{b}']}/{r['n_seeds']})"
+        )
 
     return md_table(
         "Longer budgets: 4× the steps against the curve's budget (same seeds)",
@@ -332,8 +345,10 @@ def longer_budget_section(rows: list[dict]) -> list[str]:
             "ratio to EO 4× (t CI; better)",
         ],
         [
-            f"| {r['dataset']} | {r['variant']} | {r['n_train']} | {r['test_set']} | {r['metric']} | "
-            f"{r['n_seeds']} | {r['steps_1x']} → {r['steps_4x']} | {r['mean_1x']:.3f} | {r['mean_4x']:.3f} | "
+            f"| {r['dataset']} | {r['variant']} | {r['n_train']} | {r['test_set']} | "
+            f"{r['metric']} | "
+            f"{r['n_seeds']} | {r['steps_1x']} → {r['steps_4x']} | {r['mean_1x']:.3f} | "
+            f"{r['mean_4x']:.3f} | "
             f"{r['gain_4x']:.3f} | {ratio(r, '1x')} | {ratio(r, '4x')} |"
             for r in rows
         ],

@@ -1,8 +1,11 @@
 """Train one run of the learning curves again and compare it with its committed row.
 
-    python -m experiments.data.fetch --only botnet/acac --from DIR      # once (or without --from: download)
-    python -m experiments.learning_curves.reproduce                     # acac, n = 25, seed 0, energy-only
-    python -m experiments.learning_curves.reproduce --dataset chno --n-train 50 --seed 1 --config orbital
+    # once (or without --from: download)
+    python -m experiments.data.fetch --only botnet/acac --from DIR
+    # acac, n = 25, seed 0, energy-only
+    python -m experiments.learning_curves.reproduce
+    python -m experiments.learning_curves.reproduce --dataset chno --n-train 50 --seed 1 --config
+        orbital
 
 Prepares the data the run reads when it is missing (`prepare.py`, ~30 s for acac), trains
 the sweep's run with exactly its config and overrides (`configs/sweeps/lc_<dataset>.py`,
@@ -144,11 +147,13 @@ def main(argv=None) -> int:
     final = train(spec)
     checks = compare(final, rows[0], TEST_SETS[base_dataset(args.dataset)], args.tolerance)
     print(
-        f"{spec['sweep']} {spec['name']} ({time.time() - started[0]:.0f} s wall; run in {spec['workdir']})"
+        f"{spec['sweep']} {spec['name']} ({time.time() - started[0]:.0f} s wall; run in "
+        f"{spec['workdir']})"
     )
     for c in checks:
         print(
-            f"  {c['metric']:<20} committed {c['committed']:10.4f}  reproduced {c['reproduced']:10.4f}  "
+            f"  {c['metric']:<20} committed {c['committed']:10.4f}  reproduced "
+            f"{c['reproduced']:10.4f}  "
             f"{100 * c['rel_diff']:+6.2f} %  {'ok' if c['ok'] else 'DIFFERS'}"
         )
     return 0 if all(c["ok"] for c in checks) else 1

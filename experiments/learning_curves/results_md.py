@@ -140,7 +140,10 @@ def better(r: dict, key: str = "n_better") -> str:
 
 def full(r: dict, key: str = "n_better", bold: bool = True, suffix: str = "") -> str:
     """'ratio (t CI; k/n)', bold when the interval excludes 1."""
-    text = f"{r[f'ratio{suffix}']:.3f} ({ci(r, suffix=suffix)}; {r[f'{key}{suffix}'] if suffix else r[key]}/{r['n_seeds']})"
+    text = (
+        f"{r[f'ratio{suffix}']:.3f} ({ci(r, suffix=suffix)}; "
+        f"{r[f'{key}{suffix}'] if suffix else r[key]}/{r['n_seeds']})"
+    )
     return _bold(text, bold and _excludes_one(r, f"t_ci_low{suffix}", f"t_ci_high{suffix}"))
 
 
@@ -227,7 +230,8 @@ def grown_curve() -> list[str]:
     rows = []
     for n in sizes(group, variant):
         means = [
-            f"{summary(group, v, n, 'test', 'energy_mae')['mean']:.1f} / {summary(group, v, n, 'test', 'forces_mae')['mean']:.0f}"
+            f"{summary(group, v, n, 'test', 'energy_mae')['mean']:.1f} / "
+            f"{summary(group, v, n, 'test', 'forces_mae')['mean']:.0f}"
             for v in (BASELINE, variant)
         ]
         e, f = (
@@ -427,7 +431,7 @@ def grown_controls() -> list[str]:
             for n in (50, 200)
         ]
         + [
-            f"{full(pooled(group, 'orbital[w=1000]', BASELINE, 'test', 'energy_mae'), 'seeds_better')}, "
+            f"{full(pooled(group, 'orbital[w=1000]', BASELINE, 'test', 'energy_mae'), 'seeds_better')}, "  # noqa: E501
             "5 seeds × 6 sizes (section 2c)"
         ]
     ]
@@ -456,7 +460,8 @@ def grown_controls() -> list[str]:
 
 
 def rotated_heads() -> list[str]:
-    """Section 4: per-orbital error of both heads, seed 0 at the chosen weight, as given and rotated."""
+    """Section 4: per-orbital error of both heads, seed 0 at the chosen weight, as given and
+    rotated."""
     rows = []
     for group in ("acac", "chno"):
         for n in (50, 200):
@@ -470,7 +475,8 @@ def rotated_heads() -> list[str]:
                     and float(r["weight"]) == CHOSEN[group]
                 )
                 cells.append(
-                    f"{float(r['original_orbital_mae']):.2f} / {float(r['rotated_orbital_mae']):.2f}"
+                    f"{float(r['original_orbital_mae']):.2f} / "
+                    f"{float(r['rotated_orbital_mae']):.2f}"
                 )
             rows.append([f"{NAMES[group]} (w {CHOSEN[group]})", str(n), *cells])
     return md_rows(
@@ -562,7 +568,8 @@ def longer(group: str, n: int):
                 steps = int(by[(BASELINE, test, "energy_mae")][f"steps_{b}"])
                 label = f"{b[0]}× ({steps:,} steps)" if test == "test" else f"600 K, {b[0]}×"
                 means = [
-                    f"{by[(v, test, 'energy_mae')][f'mean_{b}']:.{e_digits}f} / {by[(v, test, 'forces_mae')][f'mean_{b}']:.1f}"
+                    f"{by[(v, test, 'energy_mae')][f'mean_{b}']:.{e_digits}f} / "
+                    f"{by[(v, test, 'forces_mae')][f'mean_{b}']:.1f}"
                     for v in (BASELINE, variant)
                 ]
                 rows.append(
@@ -590,7 +597,8 @@ def longer(group: str, n: int):
 
 
 def unused_frames() -> list[str]:
-    """Section 7: acac orbital / energy-only energy ratio on the unused training frames and on test."""
+    """Section 7: acac orbital / energy-only energy ratio on the unused training frames and on
+    test."""
     rows_by = {
         (r["comparison"], int(r["n_train"]), r["test_set"], r["metric"]): _typed(r)
         for r in _rows("unused_ratios_acac")
@@ -619,7 +627,8 @@ def unused_frames() -> list[str]:
 
 
 def mace_reference() -> list[str]:
-    """Section 6: mace-torch at orbjax's size against orbjax's energy-only runs on the CHNO split."""
+    """Section 6: mace-torch at orbjax's size against orbjax's energy-only runs on the CHNO
+    split."""
     mace = {
         (int(r["n_train"]), r["test_set"]): r
         for r in read_rows(REPO / "benchmarks" / "mace_reference.csv")
@@ -696,13 +705,15 @@ SECTIONS = {
         ("acac", "chno"),
     ),
     "2": (
-        "bash experiments/learning_curves/queue.sh lc_acac:weights lc_acac:curve_chosen lc_chno:weights "
+        "bash experiments/learning_curves/queue.sh lc_acac:weights lc_acac:curve_chosen "
+        "lc_chno:weights "
         "lc_chno:curve_chosen",
         "weights.csv, weights_choice.csv, ratios_*.csv, efficiency.json",
         ("acac_weights", "chno_weights", "acac_w3000", "chno_w1000"),
     ),
     "2b": (
-        "bash experiments/learning_curves/run.sh chno_grown (energy-only, curve_chosen and weights stages)",
+        "bash experiments/learning_curves/run.sh chno_grown (energy-only, curve_chosen and "
+        "weights stages)",
         "ratios_chno_grown.csv, summary_chno_grown.csv, efficiency.json",
         ("chno_grown", "chno_grown_w1000", "chno_grown_weights"),
     ),
@@ -722,7 +733,8 @@ SECTIONS = {
         ("chno_grown_controls_w1000",),
     ),
     "4": (
-        "python -m experiments.learning_curves.rotated (after the sweeps: tblite relabelling, no training)",
+        "python -m experiments.learning_curves.rotated (after the sweeps: tblite relabelling, "
+        "no training)",
         "rotated.csv",
         (),
     ),
@@ -732,20 +744,24 @@ SECTIONS = {
         ("acac_head_input", "chno_head_input"),
     ),
     "5": (
-        "bash experiments/learning_curves/queue.sh lc_acac:noforces lc_acac:noforces_controls lc_chno:noforces "
+        "bash experiments/learning_curves/queue.sh lc_acac:noforces lc_acac:noforces_controls "
+        "lc_chno:noforces "
         "lc_chno:noforces_controls",
         "ratios_*_noforces.csv, pooled_*_noforces.csv, summary_*_noforces.csv",
         ("acac_noforces", "acac_noforces_controls", "chno_noforces", "chno_noforces_controls"),
     ),
     "6": (
-        "python -m benchmarks.mace_reference train --dataset chno --n-train N --seed 0 --variant orbjax_size "
+        "python -m benchmarks.mace_reference train --dataset chno --n-train N --seed 0 "
+        "--variant orbjax_size "
         "--budget-cpu-s 3600 (N = 0, 50, 200; mace-torch's venv: benchmarks/README.md)",
         "benchmarks/mace_reference.csv, chno.csv",
         (),
     ),
     "7": (
-        "bash experiments/learning_curves/queue.sh lc_acac:long lc_acac:long_small lc_chno:long@0 lc_chno:long@1 "
-        "lc_chno:long@2 lc_chno_grown:long lc_chno_grown:long_small; python -m experiments.learning_curves.score_unused",
+        "bash experiments/learning_curves/queue.sh lc_acac:long lc_acac:long_small "
+        "lc_chno:long@0 lc_chno:long@1 "
+        "lc_chno:long@2 lc_chno_grown:long lc_chno_grown:long_small; python -m "
+        "experiments.learning_curves.score_unused",
         "longer_budget.csv, budget_*_long.csv, unused_ratios_acac.csv",
         ("acac_long", "acac_long_small", "chno_long", "chno_grown_long", "chno_grown_long_small"),
     ),
@@ -759,14 +775,16 @@ UNTIMED = {
 
 
 def cost_line(section: str):
-    """The line under a section's heading: how to reproduce it, where its numbers are, what it cost."""
+    """The line under a section's heading: how to reproduce it, where its numbers are, what it
+    cost."""
 
     def render() -> list[str]:
         command, csvs, sweeps = SECTIONS[section]
         timed = [t for sweep in sweeps for t, _ in run_seconds(sweep)]
         if timed:
             cost = (
-                f"{len(timed)} runs, {sum(timed) / 3600:.2f} core-hours (sweeps {', '.join(sweeps)}; one core "
+                f"{len(timed)} runs, {sum(timed) / 3600:.2f} core-hours (sweeps "
+                f"{', '.join(sweeps)}; one core "
                 "per run, `results/<sweep>_wall_time.csv`)"
             )
         elif section == "6":
@@ -775,7 +793,10 @@ def cost_line(section: str):
                 for r in read_rows(REPO / "benchmarks" / "mace_reference.csv")
                 if (r["dataset"], r["variant"]) == ("chno", "orbjax_size")
             }
-            cost = f"{len(mace)} mace-torch runs, {sum(float(c) for _, c in mace) / 3600:.2f} core-hours"
+            cost = (
+                f"{len(mace)} mace-torch runs, {sum(float(c) for _, c in mace) / 3600:.2f} "
+                "core-hours"
+            )
         else:
             cost = UNTIMED[section]
         code, _, note = command.partition(" (")
@@ -786,17 +807,20 @@ def cost_line(section: str):
         )
         csv_list = ", ".join(f"`{c if '/' in c else 'results/' + c}`" for c in csvs.split(", "))
         return [
-            f"*Reproduce:* `{code}`{f' ({note}' if note else ''}{then}. *Numbers:* {csv_list}. *CPU:* {cost}."
+            f"*Reproduce:* `{code}`{f' ({note}' if note else ''}{then}. *Numbers:* "
+            f"{csv_list}. *CPU:* {cost}."
         ]
 
     return render
 
 
 def total_cost() -> list[str]:
-    """Every training run behind this file, as `tables.md` "CPU time per sweep" row "all" counts it."""
+    """Every training run behind this file, as `tables.md` "CPU time per sweep" row "all" counts
+    it."""
     timed = [t for group in GROUPS.values() for sweep in group for t, _ in run_seconds(sweep)]
     return [
-        f"**{len(timed)} runs, {sum(timed) / 3600:.2f} core-hours** of training (`results/*_wall_time.csv`)."
+        f"**{len(timed)} runs, {sum(timed) / 3600:.2f} core-hours** of training "
+        "(`results/*_wall_time.csv`)."
     ]
 
 

@@ -6,9 +6,9 @@ Per-orbital (m-resolved) populations change when a molecule rotates (each shell 
 D·B·Dᵀ); an invariant head can only predict each shell's rotational average. The test sets
 (acac's 50 test frames, CHNO's 63 test-split structures) are rotated by one random rotation
 each (seeded), relabelled with GFN1-xTB through tblite, and every finished `orbital` and
-`orbital_invariant` run at n = 50 and 200 (the controls' sizes) is scored on the original and on the rotated set with
-`orbjax.evaluate` (best-by-validation checkpoint). Writes `results/rotated.csv` (one row per
-run, with its orbital loss weight: compare heads at the same weight, size and seed).
+`orbital_invariant` run at n = 50 and 200 (the controls' sizes) is scored on the original and on the
+rotated set with `orbjax.evaluate` (best-by-validation checkpoint). Writes `results/rotated.csv`
+(one row per run, with its orbital loss weight: compare heads at the same weight, size and seed).
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ seed draws the nested subsample), so both arms can be scored on those frames, pa
 come from the same 300 K trajectory as the test frames and were never trained on by that pair
 (validation selected the checkpoint on its own 50 frames). Reads the finished runs of
 `results/<sweep>.csv` whose run directories (`runs/learning_curves/<sweep>/<run>/model.orbjax`)
-exist (or whose models are committed under `models/acac/`); writes `results/unused_acac.csv` (per run) and `results/unused_ratios_acac.csv`
-(orbital / energy-only per comparison and size: geometric mean over seeds, Student-t interval).
+exist (or whose models are committed under `models/acac/`); writes `results/unused_acac.csv` (per
+run) and `results/unused_ratios_acac.csv` (orbital / energy-only per comparison and size: geometric
+mean over seeds, Student-t interval).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from experiments.learning_curves.collect import RESULTS, SWEEPS, record_stage
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# (comparison, energy-only sweep, orbital sweep, orbital config): the arms compared, paired by (n, seed).
+# (comparison, energy-only sweep, orbital sweep, orbital config): the arms compared, paired by (n,
+# seed).
 COMPARISONS = [
     ("w3000 (1x)", "acac", "acac_w3000", "orbital"),
     ("w100 (1x)", "acac", "acac", "orbital"),

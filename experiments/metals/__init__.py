@@ -1,1 +1,2 @@
-"""The periodic-metals study: one multi-element model with and without the orbital target (README.md)."""
+"""The periodic-metals study: one multi-element model with and without the orbital target
+(README.md)."""

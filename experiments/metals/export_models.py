@@ -8,8 +8,8 @@ statistics; no optimizer state) of every finished `energy_only` and `orbital` ru
 knows every element of the metals set (a small nested subsample can miss one: such runs are
 listed, not exported) to `models/<variant>/n<N>/seed<S>/model.orbjax` (N: training
 structures; the long runs under `models/long/`) and checks each copy:
-it loads with `orbjax.load_potential` and its test energy and force MAE on `data/metals/test.h5` equal the
-run's `final_metrics.json` (0.05 meV/atom, 0.05 meV/Å). Writes `models/check.csv` (rows of
+it loads with `orbjax.load_potential` and its test energy and force MAE on `data/metals/test.h5`
+equal the run's `final_metrics.json` (0.05 meV/atom, 0.05 meV/Å). Writes `models/check.csv` (rows of
 models not exported this time, e.g. of other sweeps with `--sweeps`, are kept).
 """
 
@@ -110,7 +110,8 @@ def main() -> int:
     )
     bad = [r for r in rows if not r["agrees"] and "note" not in r]
     print(
-        f"{len(rows)} runs, {sum('note' in r for r in rows)} not exported (elements missing), {len(bad)} differ"
+        f"{len(rows)} runs, {sum('note' in r for r in rows)} not exported (elements missing), "
+        f"{len(bad)} differ"
     )
     return 1 if bad else 0
 

@@ -610,7 +610,8 @@ def run_supercells(data: Path, out: Path) -> None:
                 f.flush()
                 print(
                     f"{row['n_atoms']:4d} {key:45s} conv={row['converged']} it={row['iterations']} "
-                    f"{row['cpu_s']:.1f} s E/atom={row.get('energy_per_atom_eV', float('nan')):.3f} "
+                    f"{row['cpu_s']:.1f} s "
+                    f"E/atom={row.get('energy_per_atom_eV', float('nan')):.3f} "
                     f"max|q|={row.get('max_abs_q', float('nan')):.3f} {row['error']}",
                     flush=True,
                 )

@@ -1,4 +1,5 @@
-"""Stage 3: does the orbital model's latent space cluster the metals by chemistry more than controls?
+"""Stage 3: does the orbital model's latent space cluster the metals by chemistry more than
+controls?
 
     python -m experiments.metals.latent [--sweep runs/metals/decisive] [--atoms-per-element 300]
     python -m experiments.metals.latent --sweep runs/metals/long   # the 6,000-step models

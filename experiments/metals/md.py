@@ -1,6 +1,7 @@
 """Stage 4: 1,000 steps of NVT molecular dynamics (ASE Langevin) with a trained metals model.
 
-    python -m experiments.metals.md [--model runs/metals/decisive/seed=0,config=orbital,.../model.orbjax]
+    python -m experiments.metals.md [--model
+        runs/metals/decisive/seed=0,config=orbital,.../model.orbjax]
 
 A 128-atom bcc Mo cell (4×4×4 conventional cells, a = 3.16 Å, the PBE lattice constant)
 at 300 K, 1 fs steps, friction 0.01 fs⁻¹, run with `orbjax.OrbjaxCalculator` on the orbital

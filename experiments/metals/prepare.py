@@ -3,7 +3,8 @@
     python -m experiments.metals.select_subset     # the frames and the split (subset.csv)
     python -m experiments.metals.prepare --part 0 & python -m experiments.metals.prepare --part 1
     python -m experiments.metals.prepare           # (labels what is left, then) the split files
-    python -m experiments.metals.prepare --pbe-only   # data/metals_pbe/: the energy-only runs' files
+    # data/metals_pbe/: the energy-only runs' files
+    python -m experiments.metals.prepare --pbe-only
 
 Frames of `subset_pbe_only_*.extxyz` (surfaces) keep their PBE labels only. Labels
 `experiments/metals/data/subset_{9A,as_given}_<part>.extxyz` with `python -m

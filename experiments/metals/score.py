@@ -99,7 +99,8 @@ def main() -> None:
         print(
             f"{run.name}: energy {np.mean(errors[('energy_meV_per_atom', 'all')]):.2f} meV/atom "
             f"(run: {final.get('test_energy_mae', float('nan')):.2f}), forces "
-            f"{np.mean(errors[('forces_meV_per_A', 'all')]):.1f} meV/Å (run: {final.get('test_forces_mae', float('nan')):.1f})"
+            f"{np.mean(errors[('forces_meV_per_A', 'all')]):.1f} meV/Å (run: "
+            f"{final.get('test_forces_mae', float('nan')):.1f})"
         )
         for (quantity, group), values in sorted(errors.items()):
             rows.append(
@@ -168,7 +169,8 @@ def tables(rows, summary) -> str:
                 g for q, n, g in cells if q == quantity and n == n_train and g != "all"
             ) + ["all"]
             out += [
-                f"\n**Test {title}, n_train {n_train or 'all'}**: mean over seeds; ratio = geometric "
+                f"\n**Test {title}, n_train {n_train or 'all'}**: mean over seeds; ratio = "
+                "geometric "
                 "mean of the per-seed ratios to energy-only (seeds better)\n",
                 f"| {kind} | test frames | "
                 + " | ".join(f"{v} | ratio" if v != "energy_only" else v for v in variants)
@@ -188,7 +190,8 @@ def tables(rows, summary) -> str:
                     line.append(f"{float(d[v]['mae_mean']):.{digits}f}")
                     if v != "energy_only":
                         line.append(
-                            f"{float(d[v]['ratio']):.2f} ({d[v]['seeds_better']}/{d[v]['paired_seeds']})"
+                            f"{float(d[v]['ratio']):.2f} "
+                            f"({d[v]['seeds_better']}/{d[v]['paired_seeds']})"
                             if "ratio" in d[v]
                             else ""
                         )

@@ -1,6 +1,7 @@
 """Stage 2 (reduced plan C): choose the frames of the metals set to label and fix the split.
 
-    python -m experiments.metals.select_subset [--data data/public/metals] --out experiments/metals/data
+    python -m experiments.metals.select_subset [--data data/public/metals] --out
+        experiments/metals/data
 
 Writes the structure files to label — `subset_<setting>_<part>.extxyz`, one per labelling
 setting (see README "Stage 2") and part (`--parts`: frames dealt round-robin by size, so

@@ -2,13 +2,13 @@
 
     python -m experiments.metals.stage2_cost [--data DIR]
 
-No tblite runs: for every frame of the metals set (`data/public/metals`) it computes how many atoms would be
-labelled (the cell, or the supercell `orbjax.labels.xtb.supercell_repeats` builds for a
+No tblite runs: for every frame of the metals set (`data/public/metals`) it computes how many atoms
+would be labelled (the cell, or the supercell `orbjax.labels.xtb.supercell_repeats` builds for a
 given `min_cell_length`) and estimates CPU seconds with the power law fitted to stage 1
 (`results/gfn1_throughput.csv`, tblite default temperature: cpu_s = c · n_atoms^a). Writes
-`results/stage2_cost.csv`: per file × config_type × min_cell_length, the frames in the
-proposed subset (every frame of ≤ 64 atoms, plus up to 40 evenly spaced larger frames per
-file) and their estimated CPU hours on one core.
+`results/stage2_cost.csv`: per file × config_type × min_cell_length, the frames in the proposed
+subset (every frame of ≤ 64 atoms, plus up to 40 evenly spaced larger frames per file) and their
+estimated CPU hours on one core.
 
 The fit is over 6–144-atom cells (mean SCF iterations of the sample); cells of 128–144 atoms
 cost 31–155 s measured (fewer iterations in perfect lattices, more in alloys), so treat the

@@ -106,6 +106,11 @@ def _symbol(z):
 def render(card: dict) -> str:
     v = card["validation"]
     a = card["architecture"]
+    orbital_text = (
+        f", per-orbital populations {v['orbital_populations_mae']:.1f} me"
+        if "orbital_populations_mae" in v
+        else ""
+    )
     return f"""# {card["name"]}: a GFN1-xTB-pretrained CHNO potential (model card)
 
 **What it is for**: a starting point for fine-tuning on your own DFT energies and forces of
@@ -114,20 +119,23 @@ molecules made of {", ".join(card["elements"])} (`configs/finetune.py`,
 energies and forces (level of theory `{card["level"]}`), and GFN1-xTB is itself ~10–50 meV/atom
 away from a hybrid DFT functional on small organic molecules.
 
-**Data**: {card["train_structures"]:,} GFN1-xTB-labelled frames of {card["train_molecules"]:,} molecules
+**Data**: {card["train_structures"]:,} GFN1-xTB-labelled frames of \
+{card["train_molecules"]:,} molecules
 (`python -m orbjax.sample` on `pretrain_pool.txt`: RDKit ETKDG + MMFF, Langevin MD at
 300/500/800 K, 5 frames 20 fs apart after 20 fs; energies, forces and per-orbital Mulliken
 populations). Molecules disjoint from every DFT set of orbjax's experiments.
 
 **Training**: `configs/pretrain_gfn1.py` (energy + forces + per-orbital populations, weight 100,
 equivariant orbital head), {card["step"]:,} steps, {card["training_cpu_hours"]:.2f} CPU-hours;
-architecture: {a["channels"]} channels, l ≤ {a["l_max"]}, {a["n_layers"]} layers, cutoff {a["cutoff"]} Å,
+architecture: {a["channels"]} channels, l ≤ {a["l_max"]}, {a["n_layers"]} layers, \
+cutoff {a["cutoff"]} Å,
 {card["n_params"]:,} parameters; heads {", ".join(card["heads"]) or "none"}.
 
 **GFN1 validation errors** on {v["n_structures"]} frames of molecules it never saw
 (`{card["name"]}-validation.h5`, shipped beside it; tests/test_pretrained.py recomputes them):
-energy {v["energy_mae"]:.2f} meV/atom (RMSE {v["energy_rmse"]:.2f}), forces {v["forces_mae"]:.1f} meV/Å
-(RMSE {v["forces_rmse"]:.1f}){f", per-orbital populations {v['orbital_populations_mae']:.1f} me" if "orbital_populations_mae" in v else ""}.
+energy {v["energy_mae"]:.2f} meV/atom (RMSE {v["energy_rmse"]:.2f}), \
+forces {v["forces_mae"]:.1f} meV/Å
+(RMSE {v["forces_rmse"]:.1f}){orbital_text}.
 
 **Limits**: elements {", ".join(card["elements"])} only (anything else is refused by name); neutral,
 closed-shell molecules of 3–8 heavy atoms near room-to-800 K geometries; no periodic systems.

@@ -33,7 +33,10 @@ from orbjax.data.structures import LABEL_SHAPES, Structure, StructureError
 from orbjax.orbitals import ORBITAL_ORDER
 
 FORMAT_VERSION = 1
-UNITS = "positions/cell: Å; energy: eV; forces: eV/Å; stress: eV/Å³; dipole: e·Å; charges/populations: e"
+UNITS = (
+    "positions/cell: Å; energy: eV; forces: eV/Å; stress: eV/Å³; dipole: e·Å; "
+    "charges/populations: e"
+)
 KINDS = ("structure", "atom", "shell", "orbital")
 _KIND_OF_DIM = {"n": "atom", "s": "shell", "o": "orbital"}
 _UNIT_OF_SUFFIX = {
@@ -219,7 +222,8 @@ def _segment_length(s: Structure, kind: str) -> int:
     }
     if len(lengths) > 1:
         raise ValueError(
-            f"structure {s.name!r}: {kind} labels disagree on the number of {kind}s: {sorted(lengths)}"
+            f"structure {s.name!r}: {kind} labels disagree on the number of {kind}s: "
+            f"{sorted(lengths)}"
         )
     return lengths.pop() if lengths else 0
 

@@ -243,7 +243,8 @@ def _format_of(path: Path, format: str | None) -> str:
         fmt = _sniff_hdf5(path)
     if fmt not in ("extxyz", "db", "ani", "orbjax"):
         raise ValueError(
-            f"{path}: unknown format {fmt!r}; pass format= one of extxyz, xyz, db, ani, orbjax, hdf5"
+            f"{path}: unknown format {fmt!r}; pass format= one of extxyz, xyz, db, ani, "
+            "orbjax, hdf5"
         )
     return fmt
 

@@ -127,7 +127,8 @@ def _check_charge_and_spin(s: Structure) -> None:
     if n_electrons < 0:
         raise StructureError(
             s.name,
-            f"charge {s.charge:g} removes more electrons than the {int(s.atomic_numbers.sum())} the atoms have",
+            f"charge {s.charge:g} removes more electrons than the "
+            f"{int(s.atomic_numbers.sum())} the atoms have",
         )
     if s.multiplicity - 1 > n_electrons:
         raise StructureError(

@@ -124,7 +124,8 @@ def label_structures(
         per worker.
       progress: show a tqdm progress bar.
       unreadable: input structures the reader rejected, as (index, name, reason) or
-        (name, reason) (see `orbjax.data.readers.read_structures_numbered`); they are failures, logged with
+        (name, reason) (see `orbjax.data.readers.read_structures_numbered`); they are failures,
+            logged with
         their index (or ``"index": null``), so every structure of the input is accounted for.
       source_indices: each structure's position in the input file (default 0, 1, ...):
         the ``index`` of its failure and its ``info["source_index"]``.
@@ -542,7 +543,8 @@ def _close_reason(s: Structure, pairs) -> str:
     zi, zj = chemical_symbols[s.atomic_numbers[i]], chemical_symbols[s.atomic_numbers[j]]
     more = f" ({len(pairs) - 1} more such pairs)" if len(pairs) > 1 else ""
     return (
-        f"atoms {i} ({zi}) and {j} ({zj}) are {distance:.3g} Å apart, closer than {CLOSE_FACTOR:g} × the "
+        f"atoms {i} ({zi}) and {j} ({zj}) are {distance:.3g} Å apart, closer than "
+        f"{CLOSE_FACTOR:g} × the "
         f"sum of their covalent radii ({limit:.3g} Å){more}"
     )
 

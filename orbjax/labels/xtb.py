@@ -304,7 +304,8 @@ def electron_count(s: Structure) -> int:
     if n < 0:
         raise StructureError(
             s.name,
-            f"charge {s.charge:g} removes more electrons than the {n + round(s.charge)} valence electrons",
+            f"charge {s.charge:g} removes more electrons than the {n + round(s.charge)} "
+            "valence electrons",
         )
     return n
 

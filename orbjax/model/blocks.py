@@ -17,7 +17,8 @@ from orbjax.model.radial import RadialMLP
 class InteractionBlock(nn.Module):
     """One message-passing layer.
 
-    h_i ← Gate( Linear( Σ_j R(r_ij) · [h_j ⊕ (h_j ⊗ Y(r̂_ij))] / √⟨n_neigh⟩ ) + SelfConnection_Z(h_i) )
+    h_i ← Gate( Linear( Σ_j R(r_ij) · [h_j ⊕ (h_j ⊗ Y(r̂_ij))] / √⟨n_neigh⟩ )
+                + SelfConnection_Z(h_i) )
 
     The radial MLP R produces one weight per message irrep; it is multiplied by the smooth
     cutoff so that edges beyond the cutoff (and padding edges) carry exactly zero.
@@ -127,7 +128,8 @@ def _gate_input_irreps(hidden: e3nn.Irreps) -> e3nn.Irreps:
 # speed, above all in the second derivatives training needs (forces, then the parameter
 # gradient). Every irrep of h has the same number of channels C and Y has one copy of each
 # l, so per output irrep the whole product is one batched matrix product per edge:
-#   out[e, c, (path, k)] = Σ_i h[e, c, i] · A[e, i, (path, k)],  A = Σ_j Y[e, j] · CG[i, j, (path, k)],
+#   out[e, c, (path, k)] = Σ_i h[e, c, i] · A[e, i, (path, k)],
+#   A = Σ_j Y[e, j] · CG[i, j, (path, k)],
 # with h's components i of all l side by side. Each output irrep is weighted and summed
 # over receivers on its own, so irreps nobody reads (the last layer's l > 0 when only the
 # energy is wanted) can be skipped (`only`). Values and layout are those of e3nn's.

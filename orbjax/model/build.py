@@ -23,7 +23,8 @@ DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
 
 
 class CheckpointMismatchError(ValueError):
-    """Parameters that do not fit the model they are loaded into; raised before anything is loaded."""
+    """Parameters that do not fit the model they are loaded into; raised before anything is
+    loaded."""
 
 
 def model_config(config: ml_collections.ConfigDict, statistics: Statistics) -> ModelConfig:
@@ -105,7 +106,8 @@ def init_variables(model: OrbitalMLIP, statistics: Statistics, seed: int) -> dic
 
 
 def abstract_params(model: OrbitalMLIP) -> dict:
-    """{"params": ShapeDtypeStruct tree} of the model, from `jax.eval_shape` (no graph, no FLOPs)."""
+    """{"params": ShapeDtypeStruct tree} of the model, from `jax.eval_shape` (no graph, no
+    FLOPs)."""
 
     def init(rng, *inputs):
         return {"params": model.init(rng, *inputs, with_heads=True)["params"]}
@@ -129,5 +131,6 @@ def check_shapes(saved: dict, current: dict, where) -> None:
             f"; … {len(problems) - 5} more" if len(problems) > 5 else ""
         )
         raise CheckpointMismatchError(
-            f"checkpoint in {where} does not fit this model ({len(problems)} parameter shapes differ): {shown}"
+            f"checkpoint in {where} does not fit this model ({len(problems)} parameter shapes "
+            f"differ): {shown}"
         )

@@ -61,7 +61,8 @@ class ModelConfig:
             )
         if self.orbital_features not in ("previous_layer", "last_layer"):
             raise ValueError(
-                f"orbital_features must be 'previous_layer' or 'last_layer', not {self.orbital_features!r}"
+                "orbital_features must be 'previous_layer' or 'last_layer', not "
+                f"{self.orbital_features!r}"
             )
 
 

@@ -44,9 +44,9 @@ class RadialMLP(nn.Module):
     normalisation: unit-variance weights scaled by 1/√fan_in, normalised SiLU, no biases).
 
     `groups` (static: half-open column ranges (start, stop)) returns one array per range,
-    each from its own slice of the last kernel: the last layer of an energy-only model needs a quarter of
-    the outputs, a dense layer of [n_edges, hidden] × [hidden, n_out] is a large part of an
-    MD step, and separate products keep XLA from slicing (and, in the backward pass,
+    each from its own slice of the last kernel: the last layer of an energy-only model needs a
+    quarter of the outputs, a dense layer of [n_edges, hidden] × [hidden, n_out] is a large part of
+    an MD step, and separate products keep XLA from slicing (and, in the backward pass,
     zero-padding) one wide [n_edges, n_out] array. The parameter tree is that of
     `e3nn.flax.MultiLayerPerceptron` (Dense_0 … Dense_k, kernel only).
 

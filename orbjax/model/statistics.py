@@ -286,7 +286,8 @@ def _aux_statistics(graphs, species, index):
 
 
 def _shell_average(mean: np.ndarray, species) -> np.ndarray:
-    """Average the per-orbital means over m inside each shell, so the offset is rotation-invariant."""
+    """Average the per-orbital means over m inside each shell, so the offset is
+    rotation-invariant."""
     slot_shell, _ = orbital_slot_table()
     out = mean.copy()
     for i, z in enumerate(species):

@@ -61,7 +61,8 @@ Usage::
     pot = orbjax.load_potential("runs/x")
     out = pot.energy_forces_stress(x, numbers, cell, pbc)   # compiled internally on first call
     f = jax.jit(lambda x: pot.energy_forces_stress(x, numbers, cell, pbc))  # cell closed over
-    batch = jax.vmap(pot.energy_forces_stress, in_axes=(0, None, None, None))(xs, numbers, cell, pbc)
+    batch = jax.vmap(pot.energy_forces_stress, in_axes=(0, None, None, None))(xs, numbers, cell,
+        pbc)
     small_cells = jax.jit(pot.replace(max_images=1).energy_forces_stress)   # cell traced
     nbrs = pot.neighbour_list(cell, pbc).allocate(x)        # host; then inside jit:
     out = pot.neighbour_energy_forces_stress(x, numbers, nbrs.update(x))  # check nbrs.overflow

@@ -1,6 +1,7 @@
 """`OrbjaxCalculator` (and `CommitteeCalculator`): the ASE calculator, a thin layer over
 `orbjax.data.graphs.potential_graph`
-(checks, neighbour list, graph, padding ladder `next_budget`) and the potential's jitted `predict`."""
+(checks, neighbour list, graph, padding ladder `next_budget`) and the potential's jitted
+`predict`."""
 
 from __future__ import annotations
 

@@ -54,7 +54,8 @@ def checked_energy_forces_stress(potential, jit: bool = True) -> Callable[..., d
         out = potential.energy_forces_stress(positions, atomic_numbers, cell, pbc)
         checkify.check(
             jnp.all(known) <= jnp.isfinite(out["energy"]),
-            "non-finite energy: NaN or infinite positions, or a traced cell that needs more periodic "
+            "non-finite energy: NaN or infinite positions, or a traced cell that needs more "
+            "periodic "
             "images than the potential's max_images (potential.replace(max_images=...))",
         )
         return out

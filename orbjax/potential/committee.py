@@ -87,7 +87,8 @@ def committee_neighbour_forces(
 
 
 def force_spread(forces):
-    """σ_F,i = sqrt(Σ_α var_members F_iα) [n] eV/Å, from members' forces [M, n, 3] (jnp or numpy)."""
+    """σ_F,i = sqrt(Σ_α var_members F_iα) [n] eV/Å, from members' forces [M, n, 3] (jnp or
+    numpy)."""
     xp = jnp if isinstance(forces, jax.Array) else np
     return xp.sqrt(xp.sum(xp.var(forces, axis=0), axis=-1))
 
@@ -135,7 +136,8 @@ class Committee:
     Attributes:
       members: the `Potential`s (each usable alone). names: where each came from.
       variables: the members' variables stacked along a leading axis, on the device.
-      mode: "vmap" (members batched) or "map" (one after another, `lax.map`), in one compiled function.
+      mode: "vmap" (members batched) or "map" (one after another, `lax.map`), in one compiled
+          function.
     """
 
     members: tuple
@@ -145,7 +147,8 @@ class Committee:
 
     @classmethod
     def create(cls, members, names=None, mode: str = "vmap") -> "Committee":
-        """From `Potential`s (refused by name if they differ in elements, levels, dtype or architecture)."""
+        """From `Potential`s (refused by name if they differ in elements, levels, dtype or
+        architecture)."""
         if mode not in MODES:
             raise ValueError(f"committee mode must be one of {MODES}, not {mode!r}")
         members = tuple(members)
@@ -210,7 +213,8 @@ class Committee:
         return np.array([m.reference_energy(atomic_numbers) for m in self.members], np.float64)
 
     def reference_energy(self, atomic_numbers) -> float:
-        """The members' mean Σ E0 (eV, float64): what the mean network energy needs to be the mean total."""
+        """The members' mean Σ E0 (eV, float64): what the mean network energy needs to be the mean
+        total."""
         return float(self.reference_energies(atomic_numbers).mean())
 
     def replace(self, **changes) -> "Committee":

@@ -91,7 +91,8 @@ def load_potential(
 def _edge_chunk(edge_chunk) -> int:
     if int(edge_chunk) != edge_chunk or edge_chunk < 0:
         raise ValueError(
-            f"edge_chunk must be a non-negative integer (edges per chunk, 0: whole), not {edge_chunk!r}"
+            "edge_chunk must be a non-negative integer (edges per chunk, 0: whole), not "
+            f"{edge_chunk!r}"
         )
     return int(edge_chunk)
 
@@ -357,7 +358,8 @@ class Potential:
         the latent-space maps of `experiments/metals`, not for MD.
 
         Args:
-          positions: [n, 3] Å. atomic_numbers: [n] int. cell: [3, 3] Å or None. pbc: [3] bool or None.
+          positions: [n, 3] Å. atomic_numbers: [n] int. cell: [3, 3] Å or None. pbc: [3] bool or
+              None.
         """
         from orbjax.data.graphs import potential_graph
 

@@ -101,7 +101,8 @@ def _dense_efs(
 def _dense_energy(
     model, variables, positions, atomic_numbers, cell, pbc, images, level: int = 0
 ) -> jnp.ndarray:
-    """[] eV: the network's energy alone, without Σ E0 (for `jax.grad` by the caller, e.g. jax-md)."""
+    """[] eV: the network's energy alone, without Σ E0 (for `jax.grad` by the caller, e.g.
+    jax-md)."""
     graph = dense_graph(
         positions, atomic_numbers, cell, pbc, np.asarray(images, np.int32).reshape(-1, 3)
     )

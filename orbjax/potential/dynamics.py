@@ -321,7 +321,8 @@ class MolecularDynamics:
         return energy, forces, nbrs
 
     def _evaluate(self, params, positions, nbrs):
-        """(network energy [] eV, forces [n, 3] eV/Å, list, max force spread [] eV/Å) at `positions`."""
+        """(network energy [] eV, forces [n, 3] eV/Å, list, max force spread [] eV/Å) at
+        `positions`."""
         nbrs = nbrs.update(positions)
         z = jnp.asarray(self.atomic_numbers)
         if self.committee:

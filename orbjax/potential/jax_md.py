@@ -19,9 +19,9 @@ def jax_md_energy_fn(potential, atomic_numbers, cell=None, pbc=None) -> Callable
     `-jax.grad(energy)`. With ``neighbor=nbrs`` (an orbjax `NeighbourList` from
     `potential.neighbour_list(cell, pbc).allocate(positions)`, kept up to date with
     `nbrs.update(positions)`) the energy is computed on the list: memory O(n × capacity);
-    without it (or ``neighbor=None``) on all pairs (`dense`). The energy is the network's part plus Σ E0, a constant in JAX's
-    default float (float32 unless x64 is enabled). `box`/`perturbation` (NPT)
-    are not supported. A jax-md `NeighborList` is refused: it has no image shifts.
+    without it (or ``neighbor=None``) on all pairs (`dense`). The energy is the network's part plus
+    Σ E0, a constant in JAX's default float (float32 unless x64 is enabled). `box`/`perturbation`
+    (NPT) are not supported. A jax-md `NeighborList` is refused: it has no image shifts.
     """
     atomic_numbers = np.asarray(atomic_numbers, np.int32)
     potential.check_elements(atomic_numbers)

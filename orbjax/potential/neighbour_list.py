@@ -187,7 +187,7 @@ class NeighbourListBuilder:
             list(itertools.product(*[range(-r, r + 1) for r in reach.astype(int)])), np.int32
         )
 
-    # ------------------------------------------------------------------ allocate (host) and update (jit)
+    # ------------------------------------------------------------- allocate (host) and update (jit)
 
     def allocate(self, positions, previous: NeighbourList | None = None) -> NeighbourList:
         """A list for `positions` (concrete), with capacities `headroom` × what they need
@@ -377,7 +377,7 @@ def _select(builder: NeighbourListBuilder, capacity: int, positions, candidates)
 _select_jit = jax.jit(_select, static_argnums=(0, 1))
 
 
-# ----------------------------------------------------------------------------- the potential on a list
+# -------------------------------------------------------------------------- the potential on a list
 
 
 def neighbour_graph(positions, atomic_numbers, nbrs: NeighbourList, cell=None) -> jraph.GraphsTuple:
@@ -422,7 +422,8 @@ neighbour_efs_jit = jax.jit(neighbour_efs, static_argnums=0, static_argnames="le
 def neighbour_energy(
     model, variables, positions, atomic_numbers, nbrs: NeighbourList, level: int = 0
 ) -> jnp.ndarray:
-    """[] eV: the network's energy alone, without Σ E0 (for `jax.grad` by the caller, e.g. jax-md)."""
+    """[] eV: the network's energy alone, without Σ E0 (for `jax.grad` by the caller, e.g.
+    jax-md)."""
     return network_energy(
         model, variables, neighbour_graph(positions, atomic_numbers, nbrs), level
     )[0]

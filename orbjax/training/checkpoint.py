@@ -73,8 +73,10 @@ class Checkpointer:
             ValueError
         ) as err:  # orbax: the saved tree differs (e.g. another optimizer); nothing loaded
             raise CheckpointMismatchError(
-                f"checkpoint {step} in {manager.directory} does not fit this training state (parameters "
-                f"match, so the optimizer or other state differs; was the optimizer config changed?): {err}"
+                f"checkpoint {step} in {manager.directory} does not fit this training state "
+                "(parameters "
+                "match, so the optimizer or other state differs; was the optimizer config "
+                f"changed?): {err}"
             ) from err
         return restored["state"], meta
 

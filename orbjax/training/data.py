@@ -77,7 +77,8 @@ def read(path: str, data_config, limit: int | None = None, skipped: list | None 
 
 
 def write_skipped(path: str, skipped: list[tuple[str, str]]) -> None:
-    """One JSON line {"name", "reason"} per structure left out, written atomically; no file if none."""
+    """One JSON line {"name", "reason"} per structure left out, written atomically; no file if
+    none."""
     if not skipped:
         if os.path.exists(path):
             os.remove(path)
@@ -280,8 +281,10 @@ def split_by(structures, data_config) -> str:
         else f"{name}, no mol_id or SMILES in the file"
     )
     print(
-        f"warning: {data_config.train_path}: all {len(structures)} structures are one molecule ({which}), "
-        f"so a molecule-disjoint split has no validation set; validating on held-out structures instead "
+        f"warning: {data_config.train_path}: all {len(structures)} structures are one "
+        f"molecule ({which}), "
+        "so a molecule-disjoint split has no validation set; validating on held-out "
+        "structures instead "
         f"(--config.data.split_by=structure says so and silences this)",
         file=sys.stderr,
         flush=True,

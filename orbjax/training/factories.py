@@ -12,7 +12,8 @@ import optax
 
 
 def isolated_atom_energies(data_config) -> dict[int, float] | None:
-    """{Z: E} from `data.isolated_atoms_path` (single-atom structures), else None (least squares)."""
+    """{Z: E} from `data.isolated_atoms_path` (single-atom structures), else None (least
+    squares)."""
     path = data_config.get("isolated_atoms_path")
     if not path:
         return None

@@ -86,8 +86,10 @@ def check_elements_subset(trained: TrainedModel, graphs, where: str) -> None:
     other = sorted(present - set(trained.statistics.species))
     if other:
         raise ValueError(
-            f"{where} holds {element_names(other)}, which the model of init.model does not know (it "
-            f"knows {element_names(trained.statistics.species)}); fine-tune on data of those elements "
+            f"{where} holds {element_names(other)}, which the model of init.model does not "
+            "know (it "
+            f"knows {element_names(trained.statistics.species)}); fine-tune on data of those "
+            "elements "
             f"only, or train from scratch"
         )
 
@@ -183,7 +185,8 @@ def _path_name(path) -> str:
 
 
 def frozen_labels(params: dict, freeze) -> dict:
-    """ "frozen" / "trained" per parameter: frozen where its path starts with a prefix of `freeze`."""
+    """ "frozen" / "trained" per parameter: frozen where its path starts with a prefix of
+    `freeze`."""
 
     def label(path, _):
         name = _path_name(path)

@@ -69,7 +69,8 @@ def format_counts(
 
 
 def check_weighted_targets(config, counts: dict[str, dict[str, int]], n_train: int) -> None:
-    """Raise ValueError (one line) if a target with weight > 0 has no label in the training split."""
+    """Raise ValueError (one line) if a target with weight > 0 has no label in the training
+    split."""
     weights = dict(config.loss.weights)
     missing = [t for t, w in weights.items() if w > 0 and t in TARGETS and counts["train"][t] == 0]
     if not missing:
@@ -78,7 +79,8 @@ def check_weighted_targets(config, counts: dict[str, dict[str, int]], n_train: i
     what = " and ".join(f"{t} (loss.weights.{t}={weights[t]:g})" for t in missing)
     fixes = "; ".join(f"{t}: {_fix(t, data)}" for t in missing)
     raise ValueError(
-        f"{data.train_path}: none of the {n_train} structures of the training split has a label for "
+        f"{data.train_path}: none of the {n_train} structures of the training split has a "
+        "label for "
         f"{what}, so training would fit nothing to it. {fixes}"
     )
 
@@ -86,13 +88,15 @@ def check_weighted_targets(config, counts: dict[str, dict[str, int]], n_train: i
 def _fix(target: str, data) -> str:
     off = f"--config.loss.weights.{target}=0"
     label = (
-        f"label the file with GFN1-xTB first (python -m orbjax.label {data.train_path} OUT.h5, then "
+        f"label the file with GFN1-xTB first (python -m orbjax.label {data.train_path} "
+        "OUT.h5, then "
         f"--config.data.train_path=OUT.h5)"
     )
     if target in ("energy", "forces"):
         key = data.get(f"{target}_key", target)
         name = (
-            f"name the file's {target} key with --config.data.key_overrides.{target}=<key> (key preset "
+            f"name the file's {target} key with --config.data.key_overrides.{target}=<key> "
+            "(key preset "
             f"{data.key_preset!r})"
             if key == target
             else f"data.{target}_key={key!r}: {label}"
@@ -101,7 +105,10 @@ def _fix(target: str, data) -> str:
             return f"{name}, or train on forces only with {off} (energies then untrained)"
         return f"{name}, or turn it off with {off}"
     if target in ("dft_charges", "stress"):
-        return f"name the file's key with --config.data.key_overrides.{target}=<key>, or turn it off with {off}"
+        return (
+            f"name the file's key with --config.data.key_overrides.{target}=<key>, or turn it off "
+            f"with {off}"
+        )
     if target in _XTB:
         return f"{label}, or turn it off with {off}"
     return f"turn it off with {off}"
@@ -124,7 +131,8 @@ def report_and_check(config, data, say=print) -> None:
     check_weighted_targets(config, counts, len(data.train))
     if config.loss.weights.get("energy", 0.0) <= 0:
         print(
-            "warning: loss.weights.energy=0: training on forces only; the model's energies are untrained "
+            "warning: loss.weights.energy=0: training on forces only; the model's energies "
+            "are untrained "
             "(reference energies not fitted, e0_source='none')",
             file=sys.stderr,
             flush=True,

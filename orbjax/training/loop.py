@@ -182,7 +182,8 @@ def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
         f"model: {n_params} parameters; {len(data.train)} train / {len(data.val)} val graphs; "
         f"{total_steps} steps; padding budgets {budgets}{devices.description}"
     )
-    # numpy constants of the compiled steps (replicated device arrays could not enter shard_map's body)
+    # numpy constants of the compiled steps (replicated device arrays could not enter shard_map's
+    # body)
     stats = statistics_variables(model, statistics, np.dtype(dtype))
     run = Run(
         config,
@@ -257,7 +258,8 @@ def _loop(run: Run, state, epoch: int, batch_in_epoch: int, total_steps: int):
                 progress.write(
                     f"step {step}: stop signal {run.stop_signals.pending}; checkpoint saved"
                 )
-                run.stop_signals.deliver()  # requeue / terminate here; returns if the old handler does
+                # requeue / terminate here; returns if the old handler does
+                run.stop_signals.deliver()
             if last:
                 break
         else:

@@ -224,7 +224,8 @@ class DataParallel:
         return jax.tree.map(put, *local_batches)
 
     def replicate(self, tree):
-        """Every leaf replicated on every device of the mesh (all processes pass the same values)."""
+        """Every leaf replicated on every device of the mesh (all processes pass the same
+        values)."""
 
         def put(x):
             x = np.asarray(x)

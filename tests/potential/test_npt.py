@@ -32,7 +32,8 @@ def potential64(workdir):
 
 def test_the_barostat_samples_the_ideal_gas_volume_distribution():
     """N free particles (Langevin thermostat) at P0: V ~ Gamma(N + 1, kT/P0), so <V> = (N+1) kT/P0
-    and var V = (N+1) (kT/P0)²; a stray k_BT/V term in the drift would give N + 2 (tested: 4 vs 3)."""
+    and var V = (N+1) (kT/P0)²; a stray k_BT/V term in the drift would give N + 2 (tested: 4 vs
+    3)."""
     n, replicas, kT, p0, dt = 2, 1000, 1.0, 1.0, 0.005
     c1 = np.exp(-1.0 * dt)
 
@@ -157,7 +158,8 @@ def test_npt_needs_a_periodic_cell(potential64):
         MolecularDynamics.create(potential64, atoms, "npt")
 
 
-@pytest.mark.slow  # four command-line runs, each compiling its MD step (the NVT resume test is in the default run)
+# four command-line runs, each compiling its MD step (the NVT resume test is in the default run)
+@pytest.mark.slow
 def test_the_command_line_resumes_an_npt_run_with_its_cell(workdir, tmp_path):
     from orbjax.md import main
 

@@ -324,7 +324,7 @@ def test_calculator_compiles_once_for_small_moves(potential, periodic):
     assert calc.n_compilations == before
 
 
-# ----------------------------------------------------------------------------- a host program's flags
+# --------------------------------------------------------------------------- a host program's flags
 
 
 # A program with absl flags of its own, named like those of `python -m orbjax.train`.

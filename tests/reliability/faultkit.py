@@ -89,7 +89,8 @@ class PoisonedStep:
 
 
 def poison(monkeypatch, calls) -> list[PoisonedStep]:
-    """Make the one-device step factory build `PoisonedStep`s; returns the list they are appended to."""
+    """Make the one-device step factory build `PoisonedStep`s; returns the list they are appended
+    to."""
     from orbjax.training import step as step_lib
 
     made, real = [], step_lib.make_train_step

@@ -110,7 +110,8 @@ def test_truncated_dataset_file_is_refused(tmp_path):
 
 # ----------------------------------------------------------------------------- labelling job
 def _broken(s, name, **arrays):
-    """`s` renamed and edited after validation, as a buggy pipeline could (Structure refuses them)."""
+    """`s` renamed and edited after validation, as a buggy pipeline could (Structure refuses
+    them)."""
     s = s.replace(name=name)
     for key, value in arrays.items():
         setattr(s, key, value)
@@ -230,7 +231,8 @@ def _calculate(calculator, atoms):
 def test_potential_refuses_elements_it_never_saw(potential, calculator, numbers, named):
     with pytest.raises(
         UnknownElementError,
-        match=rf"unknown to this model, which was trained on H \(Z=1\), C \(Z=6\), O \(Z=8\) only: {named} in ",
+        match=r"unknown to this model, which was trained on H \(Z=1\), C \(Z=6\), O \(Z=8\) only: "
+        rf"{named} in ",
     ):
         _calculate(calculator, Atoms(numbers=numbers, positions=WATER))
     with pytest.raises(UnknownElementError, match=named):

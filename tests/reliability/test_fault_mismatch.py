@@ -44,7 +44,8 @@ def test_matching_state_restores_exactly(workdir):
     [
         (
             {"embed": {"kernel": jnp.zeros((4, 16))}, "readout": {"bias": jnp.ones(3)}},
-            r"1 parameter shapes differ.*\['embed'\]\['kernel'\]: checkpoint \[4, 8\] vs model \[4, 16\]",
+            r"1 parameter shapes differ.*\['embed'\]\['kernel'\]: checkpoint \[4, 8\] vs "
+            r"model \[4, 16\]",
         ),
         (
             {**PARAMS, "layer_1": {"kernel": jnp.zeros((8, 8))}},  # one layer more

@@ -18,7 +18,8 @@ N_STEPS = 8
 
 @pytest.fixture(scope="module")
 def skip_run(tmp_path_factory):
-    """8 steps on a file with bad frames (data.on_error="skip"), one poisoned step (nonfinite="skip")."""
+    """8 steps on a file with bad frames (data.on_error="skip"), one poisoned step
+    (nonfinite="skip")."""
     tmp = tmp_path_factory.mktemp("skip_run")
     frames = example_frames()[:12]
     frames[3:3] = [BAD_FRAMES["overlap"][0]]  # → mixed.extxyz:3
