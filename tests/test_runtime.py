@@ -25,12 +25,19 @@ print(repr(os.environ.get("XLA_FLAGS", "")), "ynn" in hlo.lower())
 IMPORT_PROBE = """
 import os, sys
 calls = []
-sys.addaudithook(lambda event, args: calls.append(args[1]) if event == "ctypes.dlsym" and args[1] == "mallopt" else None)
+sys.addaudithook(
+    lambda event, args: calls.append(args[1])
+    if event == "ctypes.dlsym" and args[1] == "mallopt" else None
+)
 import jax, flax, optax, e3nn_jax, ase  # they may set variables of their own (jax does)
 before = dict(os.environ)
 import orbjax, orbjax.potential
 orbjax.load_potential  # the lazy public names too
-changed = {k: (before.get(k), os.environ.get(k)) for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k)}
+changed = {
+    k: (before.get(k), os.environ.get(k))
+    for k in set(before) | set(os.environ)
+    if before.get(k) != os.environ.get(k)
+}
 print(repr((changed, calls)))
 """
 

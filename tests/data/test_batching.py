@@ -104,9 +104,10 @@ def test_padding_is_inert(graphs):
 
 def test_iterator_is_deterministic_per_seed_and_epoch(graphs):
     budgets = compute_budgets(graphs, batch_size=16, n_buckets=2)
-    energies = lambda **kw: [
-        b.globals["energy"].tolist() for b in batch_iterator(graphs, 16, budgets, **kw)
-    ]
+
+    def energies(**kw):
+        return [b.globals["energy"].tolist() for b in batch_iterator(graphs, 16, budgets, **kw)]
+
     first = energies(seed=3, epoch=2)
     assert first == energies(seed=3, epoch=2)
     assert first != energies(seed=3, epoch=1) and first != energies(seed=4, epoch=2)

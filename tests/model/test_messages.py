@@ -63,10 +63,14 @@ def test_messages_match_e3nn(h_irreps, l_max):
         out = fn(e3nn.IrrepsArray(h.irreps, h_array), e3nn.IrrepsArray(sh.irreps, sh_array))
         return jnp.sum(jnp.tanh(out.array))
 
-    fast = lambda h_, sh_: aggregate_messages(
-        layout, h_, sh_, split(weights, layout), senders, receivers, n_nodes
-    )  # noqa: E731
-    slow = lambda h_, sh_: reference(h_, sh_, hidden, gate, weights, senders, receivers, n_nodes)  # noqa: E731
+    def fast(h_, sh_):
+        return aggregate_messages(
+            layout, h_, sh_, split(weights, layout), senders, receivers, n_nodes
+        )
+
+    def slow(h_, sh_):
+        return reference(h_, sh_, hidden, gate, weights, senders, receivers, n_nodes)
+
     for a, b in zip(
         jax.grad(loss, (1, 2))(fast, h.array, sh.array),
         jax.grad(loss, (1, 2))(slow, h.array, sh.array),

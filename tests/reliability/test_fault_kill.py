@@ -40,7 +40,8 @@ LABEL_DRIVER = """
     import os, signal
     import orbjax.data.dataset as dataset
 
-    def die_half_way(f, structures, *options):  # the structures are in the temp file, the labels not yet
+    def die_half_way(f, structures, *options):
+        # the structures are in the temp file, the labels not yet
         f.flush()
         os.kill(os.getpid(), signal.SIGKILL)
 
@@ -91,7 +92,8 @@ CHECKPOINT_DRIVER = """
 
     def save_and_record(self, state, meta, val_loss=None):
         if int(state.step) == {kill_step}:  # what the dying write was about to commit
-            np.savez({dump!r}, *[np.asarray(x) for x in jax.tree.leaves(jax.device_get(state.params))])
+            params = jax.device_get(state.params)
+            np.savez({dump!r}, *[np.asarray(x) for x in jax.tree.leaves(params)])
         return save(self, state, meta, val_loss)
 
     async def die_before_commit(self):  # every file written to the temp dir, not yet renamed

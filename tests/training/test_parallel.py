@@ -85,7 +85,9 @@ s1, m1 = single_step(jax.tree.map(jnp.copy, state0), one)
 batch = next(dp.batch_iterator(graphs, 5, budgets, jnp.float32, shuffle=False))
 s2, m2 = dp_step(dp.replicate(state0), batch)
 # A global batch of one graph: the second device holds only padding.
-s3, m3 = single_step(jax.tree.map(jnp.copy, state0), to_device(pad_batch(graphs[:1], big), jnp.float32))
+s3, m3 = single_step(
+    jax.tree.map(jnp.copy, state0), to_device(pad_batch(graphs[:1], big), jnp.float32)
+)
 lone = next(dp.batch_iterator(graphs[:1], 5, budgets, jnp.float32, shuffle=False))
 s4, m4 = dp_step(dp.replicate(state0), lone)
 
@@ -93,12 +95,28 @@ e1 = make_eval_step(model, targets, statistics=stats)(state0.params, one)
 e2 = dp.eval_step(model, targets, statistics=stats)(dp.replicate(state0.params), batch)
 # What averaging per-device losses would give (the mistake the global reduction avoids).
 pieces = np.array_split(np.arange(5), 2)
-per_device = [make_eval_step(model, targets, statistics=stats)(state0.params, to_device(pad_batch([graphs[i] for i in p], budgets[0]), jnp.float32))
-              for p in pieces]
-naive = np.mean([sum(w * float(s[t][1]) / float(s[t][2]) for t, w in weights.items()) for s in per_device])
+per_device = [
+    make_eval_step(model, targets, statistics=stats)(
+        state0.params, to_device(pad_batch([graphs[i] for i in p], budgets[0]), jnp.float32)
+    )
+    for p in pieces
+]
+naive = np.mean(
+    [sum(w * float(s[t][1]) / float(s[t][2]) for t, w in weights.items()) for s in per_device]
+)
 
-real_atoms = lambda b: [int(jnp.sum(jraph.get_node_padding_mask(jax.tree.map(lambda x: x[d], b)))) for d in range(2)]
-leaves = lambda f, a, b: [float(jnp.max(jnp.abs(f(x, y)))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))]
+
+
+def real_atoms(b):
+    return [int(jnp.sum(jraph.get_node_padding_mask(jax.tree.map(lambda x: x[d], b))))
+            for d in range(2)]
+
+
+def leaves(f, a, b):
+    return [float(jnp.max(jnp.abs(f(x, y))))
+            for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))]
+
+
 print(json.dumps(dict(
     loss_one=float(m1["loss"]), loss_two=float(m2["loss"]), naive_loss=float(naive),
     terms_one={k: float(v) for k, v in m1.items() if k.startswith("mse_")},
