@@ -4,15 +4,17 @@
 
 Each table sits between `<!-- table: NAME -->` and `<!-- end table -->`. The per-system
 tables are `score.py`'s `results/scores_decisive_tables.md` (written from
-`scores_decisive_summary.csv`), copied whole.
+`scores_decisive_summary.csv`), copied whole; the overall tables of the 1,200- and
+6,000-step runs and the NPT lattice constants are drawn here from their CSVs.
 """
 
 from __future__ import annotations
 
 import sys
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-from experiments.common.tables import results_main
+from experiments.common.tables import md_rows, read_rows, results_main
 
 HERE = Path(__file__).resolve().parent
 RESULTS_MD = HERE / "RESULTS.md"
@@ -23,7 +25,127 @@ def include(name: str):
     return lambda: (HERE / "results" / name).read_text().strip("\n").split("\n")
 
 
-RENDERERS = {"scores-decisive": include("scores_decisive_tables.md")}
+def digits(value: str, places: int, pad: bool = False) -> str:
+    """A CSV number (`write_csv` keeps 4 significant digits) rounded half-up to `places`
+    decimals, the way the printed value reads; one with fewer decimals stays as written
+    unless `pad` (ratios: 0.9 → 0.90)."""
+    d = Decimal(value)
+    if d.as_tuple().exponent >= -places and not pad:
+        return value
+    return str(d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
+QUANTITIES = (("energy_meV_per_atom", 1), ("forces_meV_per_A", 1), ("stress_meV_per_A3", 2))
+ERROR_COLUMNS = ["variant", "energy (meV/atom)", "forces (meV/Å)", "stress (meV/Å³)"]
+
+
+def _ratio_cell(r: dict, places: int, seeds_better: str, per_seed: bool = False) -> str:
+    """`mean, ratio R (low–high), k/n`: the ratio to energy-only over paired seeds."""
+    text = f"{digits(r['mae_mean' if 'mae_mean' in r else 'mean'], places)}, ratio "
+    text += digits(r["ratio"], 2, pad=True)
+    if r["ratio_ci_low"] != "nan":
+        low, high = (digits(r[f"ratio_ci_{end}"], 2, pad=True) for end in ("low", "high"))
+        text += f" ({low}–{high})"
+        text += f", {seeds_better}"
+        if per_seed:
+            text += f" ({r['per_seed']})"
+    return text
+
+
+def _better(r: dict, suffix: str = "", bold: bool = False) -> str:
+    text = f"{r['seeds_better']}/{r['paired_seeds']}{suffix}"
+    return f"**{text}**" if bold else text
+
+
+def _excludes_one(r: dict) -> bool:
+    return float(r["ratio_ci_low"]) > 1 or float(r["ratio_ci_high"]) < 1
+
+
+def decisive_overall() -> list[str]:
+    """Stage 2: the overall test errors of the 1,200-step runs (`scores_decisive_summary.csv`,
+    the shell row from `scores_decisive_shell_summary.csv`); **k/n** where the interval of the
+    ratio excludes 1."""
+    rows = read_rows(HERE / "results" / "scores_decisive_summary.csv")
+    rows += [
+        r
+        for r in read_rows(HERE / "results" / "scores_decisive_shell_summary.csv")
+        if r["variant"] == "shell"
+    ]
+    by = {(r["variant"], r["quantity"]): r for r in rows if r["group"] == "all"}
+    base = [by[("energy_only", q)] for q, _ in QUANTITIES]
+    out = [
+        [
+            "energy-only",
+            *(
+                f"{digits(r['mae_mean'], p)} ({digits(r['ci_low'], p)}–{digits(r['ci_high'], p)})"
+                for r, (_, p) in zip(base, QUANTITIES)
+            ),
+        ]
+    ]
+    for variant, label in (
+        ("orbital", "orbital"),
+        ("orbital_shuffled", "shuffled"),
+        ("shell", "shell (s/p/d)"),
+    ):
+        cells = []
+        for k, (q, p) in enumerate(QUANTITIES):
+            r = by[(variant, q)]
+            suffix = " seeds better" if variant == "orbital" and k == 0 else ""
+            cells.append(_ratio_cell(r, p, _better(r, suffix, bold=_excludes_one(r))))
+        out.append([label, *cells])
+    return md_rows(ERROR_COLUMNS, out)
+
+
+# The cells of the 6,000-step table set in bold: every seed worse.
+LONG_BOLD = {("orbital", "energy_meV_per_atom"), ("orbital", "forces_meV_per_A")}
+LONG_BOLD |= {("orbital_shuffled", "energy_meV_per_atom")}
+
+
+def long_runs() -> list[str]:
+    """The 6,000-step runs' overall test errors (`runs_long_long_w100_ratios.csv`, written by
+    `collect.py`): mean over seeds, 2 decimals; ratio to energy-only with its t-interval."""
+    rows = read_rows(HERE / "results" / "runs_long_long_w100_ratios.csv")
+    by = {(r["variant"], r["metric"]): r for r in rows}
+    out = [["energy-only", *(digits(by[("energy_only", q)]["mean"], 2) for q, _ in QUANTITIES)]]
+    for variant, label in (
+        ("orbital", "orbital (weight 1000)"),
+        ("orbital_w100", "orbital (weight 100), seed 0 only"),
+        ("orbital_shuffled", "shuffled orbital (weight 1000)"),
+    ):
+        cells = []
+        for k, (q, _) in enumerate(QUANTITIES):
+            r = by[(variant, q)]
+            bold = (variant, q) in LONG_BOLD
+            suffix = " seeds better" if variant == "orbital" and k == 0 else ""
+            per_seed = q != "stress_meV_per_A3"
+            cells.append(_ratio_cell(r, 2, _better(r, suffix, bold), per_seed=per_seed))
+        out.append([label, *cells])
+    return md_rows(ERROR_COLUMNS, out)
+
+
+def npt() -> list[str]:
+    """The NPT lattice constant of bcc Mo per model (`npt_Mo128.csv`, written by `npt.py`)."""
+    names = {"energy_only": "energy-only", "orbital": "orbital"}
+    names["orbital_shuffled"] = "shuffled orbital"
+    rows = [
+        [
+            names[r["variant"]],
+            f"{float(r['a_mean_second_half_A']):.4f}",
+            f"{float(r['a_std_second_half_A']):.4f}",
+            f"{float(r['a_minus_pbe_A']):+.3f}",
+        ]
+        for r in read_rows(HERE / "results" / "npt_Mo128.csv")
+    ]
+    columns = ["model (seed 0, 6,000 steps)", "a, mean of the second ps (Å)", "std (Å)"]
+    return md_rows([*columns, "a − 3.16 Å"], rows)
+
+
+RENDERERS = {
+    "scores-decisive": include("scores_decisive_tables.md"),
+    "decisive-overall": decisive_overall,
+    "long-runs": long_runs,
+    "npt": npt,
+}
 
 
 def main(argv=None) -> int:
