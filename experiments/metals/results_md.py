@@ -140,11 +140,95 @@ def npt() -> list[str]:
     return md_rows([*columns, "a − 3.16 Å"], rows)
 
 
+def _signed(value: str, places: int, sign: bool = False) -> str:
+    """`digits` with a typographic minus (and a plus when `sign`)."""
+    text = digits(value, places, pad=True)
+    if sign and not text.startswith("-"):
+        text = "+" + text
+    return text.replace("-", "−")
+
+
+LATENT_VARIANTS = ("orbital", "energy_only", "orbital_shuffled", "untrained")
+LATENT_LABELS = {
+    "latent": [
+        ("silhouette_element", "silhouette by element (reference: trivial)"),
+        ("silhouette_group", "silhouette by group"),
+        ("silhouette_block", "silhouette by block (s/p/d)"),
+        ("silhouette_period", "silhouette by period"),
+        (
+            "silhouette_group_paired",
+            "silhouette by group, elements with a group partner (Nb–Ta, Mo–W, Si–Ge)",
+        ),
+        (
+            "centroid_ratio",
+            "centroid ratio same-group / other-group (lower = more chemical)",
+        ),
+        (
+            "nearest_partner_hits",
+            "nearest other centroid is the group partner (of 6; chance ≈ 1.2)",
+        ),
+    ],
+    "latent-long": [
+        ("silhouette_element", "silhouette by element"),
+        ("silhouette_group", "silhouette by group"),
+        ("silhouette_block", "silhouette by block"),
+        ("silhouette_period", "silhouette by period"),
+        ("silhouette_group_paired", "silhouette by group, paired elements"),
+        ("centroid_ratio", "centroid ratio same/other group"),
+        ("nearest_partner_hits", "nearest other centroid is the group partner (of 6)"),
+    ],
+}
+
+
+def latent(name: str, csv: str, differences: tuple = ()):
+    """Stage 4: mean (t-interval) over seeds per variant and metric (`latent.py`'s `csv`),
+    with the paired differences orbital − each of `differences`."""
+
+    def render() -> list[str]:
+        by = {(r["variant"], r["metric"]): r for r in read_rows(HERE / "results" / csv)}
+        rows = []
+        for metric, label in LATENT_LABELS[name]:
+            cells = []
+            for v in LATENT_VARIANTS:
+                r = by[(v, metric)]
+                if metric == "nearest_partner_hits":
+                    cells.append(digits(r["mean"], 1, pad=True))
+                else:
+                    low, high = (_signed(r[k], 2) for k in ("ci_low", "ci_high"))
+                    cells.append(f"{_signed(r['mean'], 2)} ({low}–{high})")
+            for v in differences:
+                r = by[(v, metric)]
+                if metric == "nearest_partner_hits":
+                    cells.append("")
+                    continue
+                diff = _signed(r["orbital_minus_this"], 2, sign=True)
+                low, high = (_signed(r[k], 2, sign=True) for k in ("diff_ci_low", "diff_ci_high"))
+                cells.append(f"{diff} ({low} to {high})")
+            rows.append([label, *cells])
+        columns = ["orbital", "energy-only", "shuffled", "untrained"]
+        columns += [
+            {"energy_only": "orbital − energy-only"}.get(v, "orbital − shuffled")
+            for v in differences
+        ]
+        first = (
+            "metric (higher = more chemical clustering, except the ratio)"
+            if not differences
+            else "metric"
+        )
+        return md_rows([first, *columns], rows)
+
+    return render
+
+
 RENDERERS = {
     "scores-decisive": include("scores_decisive_tables.md"),
     "decisive-overall": decisive_overall,
     "long-runs": long_runs,
     "npt": npt,
+    "latent": latent("latent", "latent_summary.csv"),
+    "latent-long": latent(
+        "latent-long", "latent_summary_long.csv", ("energy_only", "orbital_shuffled")
+    ),
 }
 
 
