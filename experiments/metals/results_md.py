@@ -220,11 +220,61 @@ def latent(name: str, csv: str, differences: tuple = ()):
     return render
 
 
+def charges_by_element() -> list[str]:
+    """Stage 1: max |q| per structure, mean over structures, per element and kind of cell
+    (`gfn1_summary.csv`, default electronic temperature)."""
+    by = {
+        (r["element"], r["kind"]): r["max_abs_q_structure_mean"]
+        for r in read_rows(HERE / "results" / "gfn1_summary.csv")
+        if r["system"] == "all" and r["setting"] == "default"
+    }
+    kinds = ("aimd", "vacancy", "surface")
+    rows = [
+        [element, *(f"{float(by[(element, k)]):.3f}" if (element, k) in by else "" for k in kinds)]
+        for element in ("Li", "Mo", "Nb", "Ta", "W", "Si", "Ge", "Cu", "Ni")
+    ]
+    return md_rows(["element", "AIMD", "vacancy", "surface"], rows)
+
+
+def mo_orbitals() -> list[str]:
+    """Stage 1: mean population per Mo orbital by kind of structure (`gfn1_mo_orbitals.csv`,
+    default electronic temperature); the p spread only for the elemental cells."""
+    by = {
+        (r["system"], r["kind"]): r
+        for r in read_rows(HERE / "results" / "gfn1_mo_orbitals.csv")
+        if r["setting"] == "default"
+    }
+
+    def atoms(r, fmt):
+        return fmt.format(lo=r["n_atoms_min"], hi=r["n_atoms_max"])
+
+    cells = [
+        (("Mo", "aimd"), "bulk AIMD ({lo} atoms)", True),
+        (("Mo", "vacancy"), "vacancy ({lo})", True),
+        (("Mo", "surface"), "surfaces ({lo}–{hi})", True),
+        (("Mo", "grain_boundary"), "grain boundaries ({lo})", True),
+        (("MoNb", "alloy_ss"), "MoNb", False),
+        (("MoTa", "alloy_ss"), "MoTa", False),
+        (("MoW", "alloy_ss"), "MoW", False),
+        (("MoNi", "alloy_ordered"), "Ni–Mo (ordered)", False),
+    ]
+    rows = []
+    for key, label, elemental in cells:
+        r = by[key]
+        values = [r["t2g_mean"], r["eg_mean"], *((r["Mo_s"], r["p_spread"]) if elemental else ())]
+        rows.append(
+            [atoms(r, label), *(f"{float(v):.3f}" for v in values), *[""] * (2 - 2 * elemental)]
+        )
+    return md_rows(["structures", "t2g", "eg", "s", "p spread (max − min of p_y, p_z, p_x)"], rows)
+
+
 RENDERERS = {
     "scores-decisive": include("scores_decisive_tables.md"),
     "decisive-overall": decisive_overall,
     "long-runs": long_runs,
     "npt": npt,
+    "charges-by-element": charges_by_element,
+    "mo-orbitals": mo_orbitals,
     "latent": latent("latent", "latent_summary.csv"),
     "latent-long": latent(
         "latent-long", "latent_summary_long.csv", ("energy_only", "orbital_shuffled")
