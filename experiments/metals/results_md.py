@@ -268,6 +268,82 @@ def mo_orbitals() -> list[str]:
     return md_rows(["structures", "t2g", "eg", "s", "p spread (max − min of p_y, p_z, p_x)"], rows)
 
 
+def _q(value: float) -> str:
+    return f"{value:+.3f}".replace("-", "−")
+
+
+# (label, system in the CSV, first element, second element, ± on the charges, ± on max |q|)
+ALLOYS = [
+    ("MoTa (16 atoms)", "MoTa", "Mo", "Ta", True, True),
+    ("TaW (16 atoms)", "TaW", "Ta", "W", False, False),
+    ("NbMo (16 atoms)", "MoNb", "Nb", "Mo", False, False),
+    ("Ni3Mo/Ni4Mo (144/120 atoms)", "MoNi", "Mo", "Ni", True, False),
+    ("MoW (16 atoms)", "MoW", "Mo", "W", False, False),
+    ("NbTa (16 atoms)", "NbTa", "Nb", "Ta", False, False),
+    ("NbW (16 atoms)", "NbW", "Nb", "W", False, False),
+]
+
+
+def alloy_charges() -> list[str]:
+    """Stage 1: the mean charge of each element of a binary alloy and max |q| per structure,
+    mean (± std) over its structures (`gfn1_summary.csv`, default electronic temperature)."""
+    by = {
+        (r["element"], r["system"]): r
+        for r in read_rows(HERE / "results" / "gfn1_summary.csv")
+        if r["setting"] == "default" and r["system"] != "all"
+    }
+    rows = []
+    for label, system, first, second, q_std, max_std in ALLOYS:
+        cells = []
+        for element in (first, second):
+            r = by[(element, system)]
+            cell = f"{element} {_q(float(r['q_mean_mean']))}"
+            cells.append(cell + (f" ± {float(r['q_mean_std']):.3f}" if q_std else ""))
+        r = by[(first, system)]
+        biggest = f"{float(r['max_abs_q_structure_mean']):.3f}"
+        if max_std:
+            biggest += f" ± {float(r['max_abs_q_structure_std']):.3f}"
+        rows.append([label, *cells, biggest])
+    return md_rows(["system", "first element", "second element", "max \\|q\\| per structure"], rows)
+
+
+def temperature_effect() -> list[str]:
+    """Stage 1: what 3000 K instead of the default electronic temperature changes, over every
+    structure (`gfn1_temperature_effect.csv`); the alloy row from the solid-solution alloys."""
+    by = {r["kind"]: r for r in read_rows(HERE / "results" / "gfn1_temperature_effect.csv")}
+    a, alloys = by["all"], by["alloy_ss"]
+
+    def pm(r, key, fmt):
+        return f"{fmt.format(float(r[key + '_mean']))} ± {fmt.format(float(r[key + '_std']))}"
+
+    n = int(a["n_structures"])
+    low, high = float(a["d_max_abs_q_min"]), float(a["d_max_abs_q_max"])
+    rows = [
+        [
+            "energy per atom",
+            f"{pm(a, 'dE_per_atom_meV', '{:.0f}')} meV (tblite's energy includes the −TS term "
+            "of the smeared occupations)",
+        ],
+        [
+            "max \\|q\\| per structure",
+            f"{pm(a, 'd_max_abs_q', '{:.3f}')} e (range {_q(low)} … {_q(high)})",
+        ],
+        ["mean \\|q\\|", f"{pm(a, 'd_mean_abs_q', '{:.3f}')} e"],
+        ["max \\|q\\| in the binary alloys", f"{pm(alloys, 'd_max_abs_q', '{:.3f}')} e"],
+        [
+            "SCF iterations",
+            f"{float(a['iterations_default_mean']):.1f} → {float(a['iterations_hot_mean']):.1f}",
+        ],
+        ["damped retries", f"{a['n_retry_default']} → {a['n_retry_hot']}"],
+        [
+            "CPU time",
+            f"{n * float(a['cpu_s_default_mean']):.1f} → {n * float(a['cpu_s_hot_mean']):.1f} s",
+        ],
+    ]
+    rows = [[k, v.replace("-", "−")] for k, v in rows]
+    return md_rows(["quantity", "change at 3000 K (mean ± std)"], rows)
+
+
 RENDERERS = {
     "scores-decisive": include("scores_decisive_tables.md"),
     "decisive-overall": decisive_overall,
@@ -275,6 +351,8 @@ RENDERERS = {
     "npt": npt,
     "charges-by-element": charges_by_element,
     "mo-orbitals": mo_orbitals,
+    "alloy-charges": alloy_charges,
+    "temperature-effect": temperature_effect,
     "latent": latent("latent", "latent_summary.csv"),
     "latent-long": latent(
         "latent-long", "latent_summary_long.csv", ("energy_only", "orbital_shuffled")
