@@ -344,6 +344,40 @@ def temperature_effect() -> list[str]:
     return md_rows(["quantity", "change at 3000 K (mean ± std)"], rows)
 
 
+CELL_METALS = ("Li", "Mo", "Nb", "Ta", "W")
+
+
+def _shells(values: list[float]) -> list[str]:
+    """s, p, d populations to 3 decimals (no −0.000); d left empty where it is 0 (Li)."""
+    s, p, d = (0.0 if abs(v) < 5e-4 else v for v in values)
+    return [f"{s:.3f}", f"{p:.3f}", f"{d:.3f}" if d else ""]
+
+
+def two_atom_cells() -> list[str]:
+    """Stage 1: shell populations of the 2-atom bcc cells at Γ, mean over the sample's cells
+    of each metal (`gfn1_check.csv`); metals with the same populations share a row."""
+    cells = {e: [] for e in CELL_METALS}
+    for r in read_rows(HERE / "results" / "gfn1_check.csv"):
+        if r["n_atoms"] == "2" and r["setting"] == "default" and r["system"] in cells:
+            e = r["system"]
+            cells[e].append([float(r[f"{shell}_{e}"] or 0) for shell in "spd"])
+    groups: dict[tuple, list[str]] = {}
+    for e, values in cells.items():
+        mean = [sum(v[k] for v in values) / len(values) for k in range(3)]
+        groups.setdefault(tuple(_shells(mean)), []).append(e)
+    return md_rows(["metal", "s", "p", "d"], [[", ".join(m), *c] for c, m in groups.items()])
+
+
+def supercell_shells() -> list[str]:
+    """Stage 1: the same 2-atom frames repeated 3×3×3 (`gfn1_supercells.csv`)."""
+    rows = []
+    for r in read_rows(HERE / "results" / "gfn1_supercells.csv"):
+        e = r["system"]
+        if r["repeat"] == "3x3x3" and r["setting"] == "default" and e in CELL_METALS:
+            rows.append([e, *_shells([float(r[f"{shell}_{e}"] or 0) for shell in "spd"])])
+    return md_rows(["metal", "s", "p", "d"], rows)
+
+
 RENDERERS = {
     "scores-decisive": include("scores_decisive_tables.md"),
     "decisive-overall": decisive_overall,
@@ -353,6 +387,8 @@ RENDERERS = {
     "mo-orbitals": mo_orbitals,
     "alloy-charges": alloy_charges,
     "temperature-effect": temperature_effect,
+    "two-atom-cells": two_atom_cells,
+    "supercell-shells": supercell_shells,
     "latent": latent("latent", "latent_summary.csv"),
     "latent-long": latent(
         "latent-long", "latent_summary_long.csv", ("energy_only", "orbital_shuffled")
