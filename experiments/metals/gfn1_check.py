@@ -57,7 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.common.paths import METALS
+from experiments.common.paths import METALS, METALS_FILES
 from experiments.common.tables import read_rows, write_csv
 from orbjax.data.structures import Structure, StructureError
 from orbjax.labels.xtb import orbital_labels, run_xtb
@@ -69,18 +69,7 @@ Z = {"Li": 3, "Cu": 29, "Ni": 28, "Mo": 42, "Nb": 41, "Ta": 73, "W": 74, "Si": 1
 FOCUS = "Mo"  # element whose per-orbital populations are written out
 ORBITAL_NAMES = {0: ["s"], 1: ["p_y", "p_z", "p_x"], 2: ["d_xy", "d_yz", "d_z2", "d_xz", "d_x2-y2"]}
 MAX_ATOMS = 64
-FILES = [
-    "mlearn_Li_train.extxyz",
-    "mlearn_Cu_train.extxyz",
-    "mlearn_Ni_train_noAIMD.extxyz",
-    "mlearn_Mo_train.extxyz",
-    "mlearn_Si_train.extxyz",
-    "mlearn_Ge_train.extxyz",
-    "snap_Mo_npt_gb.extxyz",
-    "snap_NiMo_elastic.extxyz",
-    "maml_MoNbTaW_unary_train.extxyz",
-    "maml_MoNbTaW_binary_train.extxyz",
-]
+FILES = METALS_FILES
 LARGE_EXCEPTIONS = {  # (file, config_type): groups with no cell ≤ MAX_ATOMS, one frame each
     ("mlearn_Cu_train.extxyz", "Elastic"),
     ("mlearn_Ni_train_noAIMD.extxyz", "Elastic"),

@@ -38,20 +38,9 @@ from pathlib import Path
 import ase.io
 import numpy as np
 
-from experiments.common.paths import METALS
+from experiments.common.paths import METALS, METALS_FILES
 
-FILES = (
-    "mlearn_Li_train.extxyz",
-    "mlearn_Cu_train.extxyz",
-    "mlearn_Ni_train_noAIMD.extxyz",
-    "mlearn_Mo_train.extxyz",
-    "mlearn_Si_train.extxyz",
-    "mlearn_Ge_train.extxyz",
-    "snap_Mo_npt_gb.extxyz",
-    "snap_NiMo_elastic.extxyz",
-    "maml_MoNbTaW_unary_train.extxyz",
-    "maml_MoNbTaW_binary_train.extxyz",
-)
+FILES = METALS_FILES
 LEFT_OUT_CONFIG_TYPES = ("GrainBoundary",)
 # Labelled as given (see README): 16-atom binaries would become 128-atom supercells (30 s each),
 # and the skewed Si vacancy cells 143-atom ones; training uses PBE energies, so only their
