@@ -112,3 +112,12 @@ def test_results_and_readmes_speak_of_the_work_not_of_its_history():
         if re.search(r"\bsessions?\b|\bissue ?\d+|\bissue's\b", line, re.I)
     ]
     assert not offenders, offenders
+
+
+def test_metals_tables_round_the_csv_strings_half_up():
+    """The CSVs keep 4 significant digits; the tables round those strings as printed
+    (1.115 → 1.12, where float formatting gives 1.11) and add no digits the CSV lacks."""
+    assert metals.digits("1.115", 2) == "1.12"
+    assert metals.digits("106.4", 2) == "106.4"
+    assert metals.digits("0.9", 2, pad=True) == "0.90"
+    assert metals.digits("-0.002", 2, pad=True) == "-0.00"
