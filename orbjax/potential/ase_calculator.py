@@ -83,7 +83,8 @@ class OrbjaxCalculator(Calculator):
 class CommitteeCalculator(OrbjaxCalculator):
     """ASE calculator of a `Committee`: the members' mean energy (eV), forces (eV/Å) and
     stress (eV/Å³, periodic only), and in `results` the spread: ``energy_std_per_atom``
-    (eV/atom), ``forces_std`` [n] (eV/Å), ``max_force_std`` (eV/Å), ``energies`` [M] (eV).
+    (eV/atom), ``forces_std`` [n] (eV/Å), ``max_force_std`` (eV/Å), ``energies`` [M] (eV);
+    with a calibrated committee those spreads are scaled and ``*_raw`` hold the raw ones.
     All members in one vmapped compiled call on one padded graph.
 
     Args:
@@ -100,6 +101,9 @@ class CommitteeCalculator(OrbjaxCalculator):
         "forces_std",
         "max_force_std",
         "energies",
+        "energy_std_per_atom_raw",
+        "forces_std_raw",
+        "max_force_std_raw",
     ]
 
     def __init__(self, committee, which: str = "best", dtype=None, headroom: float = 1.1, **kwargs):
@@ -137,7 +141,15 @@ class CommitteeCalculator(OrbjaxCalculator):
             "forces": result["forces"],
             **{
                 k: result[k]
-                for k in ("energy_std_per_atom", "forces_std", "max_force_std", "energies")
+                for k in (
+                    "energy_std_per_atom",
+                    "forces_std",
+                    "max_force_std",
+                    "energies",
+                    "energy_std_per_atom_raw",
+                    "forces_std_raw",
+                    "max_force_std_raw",
+                )
             },
         }
         if periodic:

@@ -15,6 +15,14 @@ mean energy (eV), forces (eV/Å) and stress (eV/Å³), and the spread:
 * ``max_force_std``        max_i σ_F,i (eV/Å);
 * ``energies``             [M] the members' energies (eV).
 
+Calibration (optional, `load_committee(paths, calibration=...)`): the spreads above are
+multiplied by a fitted scale (forces: σ_F,i and its max; energy: σ_E), so that they read as an
+expected error (e.g. s fitted on validation so that ΔF_iα ~ N(0, (s σ_F,i)² / 3); see
+`experiments/calibration/`). The raw spreads stay in ``forces_std_raw``,
+``max_force_std_raw`` and ``energy_std_per_atom_raw`` (identical to the reported ones when
+no calibration is given). Only these reported outputs are scaled: the jitted committee MD's
+spread threshold (`dynamics`, `md_run`) compares the raw max σ_F.
+
     committee = orbjax.load_committee(["m0.orbjax", "m1.orbjax", "m2.orbjax", "m3.orbjax"])
     out = committee.energy_forces_stress(positions, numbers)
     atoms.calc = orbjax.CommitteeCalculator(committee)   # results["max_force_std"], ...
@@ -24,6 +32,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
+import numbers
+import os
 
 import jax
 import jax.numpy as jnp
@@ -95,6 +106,45 @@ def force_spread(forces):
 
 # ----------------------------------------------------------------------------- loading
 
+CALIBRATION_KEYS = ("forces", "energy")  # the JSON file's keys: scale of σ_F,i and of σ_E
+
+
+def read_calibration(calibration) -> tuple[float, float]:
+    """(force scale, energy scale) from `calibration`: None (1, 1); one number (both); a
+    (forces, energy) pair; a dict or a JSON file of {"forces": s_F, "energy": s_E} (a missing
+    key is 1; other keys are ignored, so the file may record how the scale was fitted).
+    Scales must be finite and > 0."""
+    if calibration is None:
+        return 1.0, 1.0
+    if isinstance(calibration, numbers.Real) and not isinstance(calibration, bool):
+        scales = {k: float(calibration) for k in CALIBRATION_KEYS}
+        where = "calibration"
+    elif isinstance(calibration, dict):
+        scales, where = calibration, "calibration"
+    elif isinstance(calibration, (tuple, list)) and len(calibration) == 2:
+        scales, where = dict(zip(CALIBRATION_KEYS, calibration)), "calibration"
+    elif isinstance(calibration, (str, os.PathLike)):
+        where = os.fspath(calibration)
+        if not os.path.isfile(where):
+            raise FileNotFoundError(f"{where}: no such calibration file")
+        with open(where, encoding="utf-8") as f:
+            scales = json.load(f)
+        if not isinstance(scales, dict):
+            raise ValueError(f'{where}: a calibration file holds a JSON object {{"forces": s}}')
+    else:
+        raise TypeError(
+            f"calibration: a number, a dict or a JSON file, not {type(calibration).__name__}"
+        )
+    out = []
+    for key in CALIBRATION_KEYS:
+        value = scales.get(key, 1.0)
+        if not isinstance(value, numbers.Real) or not np.isfinite(value) or value <= 0:
+            raise ValueError(
+                f"{where}: calibration scale {key!r} must be a finite number > 0, not {value!r}"
+            )
+        out.append(float(value))
+    return out[0], out[1]
+
 
 def load_committee(
     paths,
@@ -104,10 +154,13 @@ def load_committee(
     edge_chunk: int | None = None,
     level: str | None = None,
     mode: str = "vmap",
+    calibration=None,
 ) -> "Committee":
     """Model files or workdirs as one `Committee` (arguments as `orbjax.load_potential`;
     `mode` "vmap": the members batched, "map": one after another inside the one compiled
     function — see `benchmarks/committee_step.csv` for which is faster where).
+    `calibration`: None, one scale, or {"forces": s_F, "energy": s_E} as a dict or JSON
+    file (`read_calibration`): the reported spreads are multiplied by it, the raw ones kept.
 
     The members must share elements, levels of theory and architecture (the same Flax
     model); otherwise a one-line `CommitteeError` names the odd member and what differs.
@@ -121,8 +174,9 @@ def load_committee(
     if len(paths) < 2:
         raise CommitteeError(f"a committee needs at least 2 model files, got {len(paths)}: {paths}")
     kwargs = {} if edge_chunk is None else {"edge_chunk": edge_chunk}
+    scales = read_calibration(calibration)
     members = [load_potential(p, which, dtype, max_images, level=level, **kwargs) for p in paths]
-    return Committee.create(members, paths, mode)
+    return Committee.create(members, paths, mode, calibration=scales)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -138,15 +192,17 @@ class Committee:
       variables: the members' variables stacked along a leading axis, on the device.
       mode: "vmap" (members batched) or "map" (one after another, `lax.map`), in one compiled
           function.
+      calibration: (force scale, energy scale) applied to the reported spreads (1, 1: none).
     """
 
     members: tuple
     names: tuple
     variables: dict
     mode: str = "vmap"
+    calibration: tuple = (1.0, 1.0)
 
     @classmethod
-    def create(cls, members, names=None, mode: str = "vmap") -> "Committee":
+    def create(cls, members, names=None, mode: str = "vmap", calibration=None) -> "Committee":
         """From `Potential`s (refused by name if they differ in elements, levels, dtype or
         architecture)."""
         if mode not in MODES:
@@ -163,7 +219,11 @@ class Committee:
                 )
         with first.precision():
             variables = jax.tree.map(lambda *xs: jnp.stack(xs), *[m.variables for m in members])
-        return cls(members, names, variables, mode)
+        return cls(members, names, variables, mode, read_calibration(calibration))
+
+    def calibrated(self, calibration) -> "Committee":
+        """This committee with another calibration (`read_calibration`; None: raw spreads)."""
+        return dataclasses.replace(self, calibration=read_calibration(calibration))
 
     # --------------------------------------------------------------- what MD and the calculator use
 
@@ -220,7 +280,9 @@ class Committee:
     def replace(self, **changes) -> "Committee":
         """Every member's `Potential.replace(**changes)`."""
         mode = changes.pop("mode", self.mode)
-        return Committee.create([m.replace(**changes) for m in self.members], self.names, mode)
+        return Committee.create(
+            [m.replace(**changes) for m in self.members], self.names, mode, self.calibration
+        )
 
     # --------------------------------------------------------------- evaluation
 
@@ -230,7 +292,8 @@ class Committee:
         Args: positions [n, 3] Å; atomic_numbers [n] (concrete); cell [3, 3] Å; pbc [3] bool.
         Returns: dict of energy [] eV (mean), forces [n, 3] eV/Å (mean), stress [3, 3] eV/Å³
           (mean), energies [M] eV, member_forces [M, n, 3] eV/Å, energy_std_per_atom [] eV/atom,
-          forces_std [n] eV/Å, max_force_std [] eV/Å (numpy, float64 energies).
+          forces_std [n] eV/Å, max_force_std [] eV/Å (times `calibration`; the same three
+          uncalibrated with the suffix ``_raw``) (numpy, float64 energies).
         """
         first = self.members[0]
         first._require_precision()
@@ -261,21 +324,28 @@ class Committee:
 
     def combine(self, network_energies, forces, stress, atomic_numbers) -> dict:
         """Members' network energies [M] (no E0), forces [M, n, 3], stress [M, 3, 3] or None
-        → the committee's outputs (see `energy_forces_stress`), Σ E0 per member in float64."""
+        → the committee's outputs (see `energy_forces_stress`), Σ E0 per member in float64;
+        the spreads times `calibration`, the raw ones under ``*_raw``."""
         energies = np.asarray(network_energies, np.float64).reshape(-1) + self.reference_energies(
             atomic_numbers
         )
         forces = np.asarray(forces, np.float64)
         sigma_f = force_spread(forces)
         n = max(len(np.asarray(atomic_numbers)), 1)
+        sigma_e = float(energies.std() / n)
+        max_f = float(sigma_f.max()) if sigma_f.size else 0.0
+        scale_f, scale_e = self.calibration
         out = {
             "energy": float(energies.mean()),
             "forces": forces.mean(axis=0),
             "energies": energies,
             "member_forces": forces,
-            "energy_std_per_atom": float(energies.std() / n),
-            "forces_std": sigma_f,
-            "max_force_std": float(sigma_f.max()) if sigma_f.size else 0.0,
+            "energy_std_per_atom": sigma_e * scale_e,
+            "forces_std": sigma_f * scale_f,
+            "max_force_std": max_f * scale_f,
+            "energy_std_per_atom_raw": sigma_e,
+            "forces_std_raw": sigma_f,
+            "max_force_std_raw": max_f,
         }
         if stress is not None:
             out["stress"] = np.asarray(stress, np.float64).mean(axis=0)
