@@ -28,6 +28,17 @@ def get_config() -> ml_collections.ConfigDict:
     )  # label → file key, e.g. key_overrides.energy=E_dft
     config.data.energy_key = "energy"  # the DFT energy; "xtb_energy" trains on xTB
     config.data.forces_key = "forces"  # the forces label; "xtb_forces" trains on xTB
+    # Levels of theory trained at once (multi-fidelity), e.g. "dft,gfn1": one energy readout
+    # each on one trunk; the first is the default ("energy"/"forces", from energy_key), the
+    # others train as energy_<level>/forces_<level> (weight them in loss.weights).
+    config.data.levels = ""
+    # More training structures, e.g. GFN1-labelled frames (python -m orbjax.sample) beside a
+    # DFT file: never validated or tested on. extra_train_n > 0 takes a random subset of that
+    # many (drawn with `seed`); train_repeat repeats the train_path structures in each epoch,
+    # which sets their share of every batch.
+    config.data.extra_train_path = ""
+    config.data.extra_train_n = 0
+    config.data.train_repeat = 1
     # mol_id: molecule-disjoint splits (one molecule: falls back to structure) | structure
     config.data.split_by = "mol_id"
     config.data.val_fraction = 0.1  # share of the training file held out for validation

@@ -50,6 +50,12 @@ def _main(argv: list[str]) -> int:
         "--batch-size", type=int, default=None, help="structures per batch (default: the run's)"
     )
     parser.add_argument("--no-plots", action="store_true", help="skip the parity plots")
+    parser.add_argument(
+        "--level",
+        default=None,
+        help="level of theory to score, e.g. gfn1 (against xtb_energy/xtb_forces); "
+        "default: the model's first",
+    )
     args = parser.parse_args(argv)
 
     from orbjax.evaluation import evaluate_model
@@ -62,6 +68,7 @@ def _main(argv: list[str]) -> int:
         args.key_preset,
         args.batch_size,
         plots=not args.no_plots,
+        level=args.level,
     )
     width = max(len(k) for k in report["metrics"])
     checkpoint = "model file" if report["which"] == "file" else f"{report['which']} checkpoint"

@@ -34,7 +34,7 @@ from orbjax.model.predict import predict
 from orbjax.model.statistics import UnknownElementError, check_elements  # noqa: F401 (imported from here too)
 from orbjax.orbitals import SHELL_LETTERS, orbital_slot_table, shell_l_table
 from orbjax.runtime import precision
-from orbjax.targets import TARGETS, auxiliary_targets, metric_units
+from orbjax.targets import LEVEL_KEYS, TARGETS, auxiliary_targets, metric_units
 from orbjax.training.batches import to_device
 
 
@@ -46,6 +46,7 @@ def evaluate_workdir(
     key_preset: str | None = None,
     batch_size: int | None = None,
     plots: bool = True,
+    level: str | None = None,
 ) -> dict:
     """Evaluate the `which` checkpoint of the run in `workdir` on `data_path`; write outputs.
 
@@ -57,6 +58,8 @@ def evaluate_workdir(
       key_preset: how labels are named in the file (default, chno, comp6); default the run's.
       batch_size: structures per batch; default the run's.
       plots: write the parity PNGs.
+      level: the level of theory to score (e.g. "gfn1" against the file's xtb_energy /
+        xtb_forces); None: the model's default level against the run's energy/forces keys.
 
     Returns:
       The content of metrics.json: metrics (MAE/RMSE), units, counts, step, paths.
@@ -68,11 +71,13 @@ def evaluate_workdir(
     config, statistics = read_run_info(workdir, which)
     # Read and check the data before the (slower) model restore, so bad input fails fast.
     structures = read_structures_for(config, data_path, key_preset)
-    check_elements(structures, statistics.known_species())
+    check_elements(structures, statistics.known_species(level))
     with precision(config.dtype):
         trained = load_trained(workdir, which)
         out_dir = out_dir or os.path.join(workdir, f"eval_{Path(data_path).stem}")
-        return _evaluate(trained, workdir, data_path, structures, out_dir, which, batch_size, plots)
+        return _evaluate(
+            trained, workdir, data_path, structures, out_dir, which, batch_size, plots, level
+        )
 
 
 def evaluate_model(
@@ -83,6 +88,7 @@ def evaluate_model(
     key_preset: str | None = None,
     batch_size: int | None = None,
     plots: bool = True,
+    level: str | None = None,
 ) -> dict:
     """`evaluate_workdir` for a model file (``model.orbjax``) or a training workdir.
 
@@ -92,7 +98,9 @@ def evaluate_model(
     from orbjax.model.file import is_model_file
 
     if os.path.isdir(model):
-        return evaluate_workdir(model, data_path, out_dir, which, key_preset, batch_size, plots)
+        return evaluate_workdir(
+            model, data_path, out_dir, which, key_preset, batch_size, plots, level
+        )
     if not os.path.exists(model):
         raise FileNotFoundError(f"{model}: no such model file or training workdir")
     if not is_model_file(model):
@@ -110,17 +118,21 @@ def evaluate_model(
     f = read_model_file(model)
     # Read and check the data before the (slower) model build, so bad input fails fast.
     structures = read_structures_for(ml_collections.ConfigDict(f.config), data_path, key_preset)
-    check_elements(structures, Statistics.from_json(f.statistics).known_species())
+    check_elements(structures, Statistics.from_json(f.statistics).known_species(level))
     trained = build_trained(f.config, f.statistics, f.params, f.step, where=model)
     out_dir = out_dir or os.path.join(
         os.path.dirname(os.path.abspath(model)), f"eval_{Path(data_path).stem}"
     )
     with precision(trained.config.dtype):
-        return _evaluate(trained, model, data_path, structures, out_dir, "file", batch_size, plots)
+        return _evaluate(
+            trained, model, data_path, structures, out_dir, "file", batch_size, plots, level
+        )
 
 
-def _evaluate(trained, source, data_path, structures, out_dir, which, batch_size, plots):
-    result = predict_structures(trained, structures, batch_size)
+def _evaluate(
+    trained, source, data_path, structures, out_dir, which, batch_size, plots, level=None
+):
+    result = predict_structures(trained, structures, batch_size, level)
     metrics, counts = compute_metrics(result)
     os.makedirs(out_dir, exist_ok=True)
     report = dict(
@@ -135,7 +147,9 @@ def _evaluate(trained, source, data_path, structures, out_dir, which, batch_size
         units={k: metric_units()[_base(k)][0] for k in metrics},
         n_compilations=int(result.pop("n_compilations")),
         out_dir=os.path.abspath(out_dir),
-        energies_trained=trained.statistics.e0_source[0] != "none",
+        level=trained.statistics.levels[trained.statistics.level_index(level)],
+        energies_trained=trained.statistics.e0_source[trained.statistics.level_index(level)]
+        != "none",
     )
     np.savez_compressed(os.path.join(out_dir, "predictions.npz"), **result)
     write_metrics(report, out_dir)
@@ -162,7 +176,7 @@ def read_structures_for(config, data_path: str, key_preset: str | None = None) -
 
 
 def predict_structures(
-    trained, structures: Sequence[Structure], batch_size: int | None = None
+    trained, structures: Sequence[Structure], batch_size: int | None = None, level=None
 ) -> dict:
     """Labels, predictions and masks of every structure and atom, in file order (numpy).
 
@@ -170,14 +184,18 @@ def predict_structures(
     model's reference energies), stress_{label,pred} [3,3] eV/Å³ + stress_mask when any
     structure has a stress. Per atom: atomic_numbers, structure (index), forces_{label,pred}
     eV/Å + forces_mask, and `<target>_{label,pred,mask}` for each auxiliary head of the model
-    that the data label somewhere.
+    that the data label somewhere. `level`: the level of theory scored (None: the model's
+    default, against the run's energy/forces keys; another level against its `LEVEL_KEYS`).
     """
     config = trained.config
+    index = trained.statistics.level_index(level)
+    energy_key, forces_key = (
+        (config.data.energy_key, config.data.forces_key)
+        if index == 0
+        else LEVEL_KEYS[trained.statistics.levels[index]]
+    )
     graphs = structures_to_graphs(
-        structures,
-        config.model.cutoff,
-        energy_key=config.data.energy_key,
-        forces_key=config.data.forces_key,
+        structures, config.model.cutoff, energy_key=energy_key, forces_key=forces_key
     )
     labels = jraph.batch_np(graphs)
     compute_stress = bool(labels.globals["stress_mask"].any())
@@ -185,7 +203,9 @@ def predict_structures(
     batch_size = batch_size or config.train.batch_size
     budgets = compute_budgets(graphs, batch_size, config.train.n_buckets, seed=config.seed)
     predict_fn = jax.jit(
-        lambda params, graph: _predictions(trained.model, params, graph, compute_stress, heads)
+        lambda params, graph: _predictions(
+            trained.model, params, graph, compute_stress, heads, index
+        )
     )
     outputs = []
     for indices, budget in plan_batches(
@@ -202,7 +222,7 @@ def predict_structures(
         )
     pred = {k: np.concatenate([o[k] for o in outputs]).astype(np.float64) for k in outputs[0]}
     result = _labels(
-        structures, labels, trained.statistics, compute_stress, heads, config.data.energy_key
+        structures, labels, trained.statistics, compute_stress, heads, energy_key, index
     )
     pred["energy"] = pred.pop("network_energy") + result["e0_sum"]  # totals formed in float64
     result.update({f"{k}_pred": v for k, v in pred.items()})
@@ -210,8 +230,10 @@ def predict_structures(
     return result
 
 
-def _predictions(model, params, graph, compute_stress, heads) -> dict:
-    out = predict(model, params, graph, with_heads=bool(heads), compute_stress=compute_stress)
+def _predictions(model, params, graph, compute_stress, heads, level: int = 0) -> dict:
+    out = predict(
+        model, params, graph, with_heads=bool(heads), compute_stress=compute_stress, level=level
+    )
     keep = ["network_energy", "forces"] + (["stress"] if compute_stress else []) + list(heads)
     return {k: out[k] for k in keep}
 
@@ -223,9 +245,10 @@ def _labels(
     compute_stress: bool,
     heads,
     energy_key: str = "energy",
+    level: int = 0,
 ) -> dict:
     n_atoms = labels.n_node.astype(np.int64)
-    e0 = np.asarray(statistics.atomic_energies[0])[
+    e0 = np.asarray(statistics.atomic_energies[level])[
         statistics.z_to_species()[labels.nodes["atomic_numbers"]]
     ]
     structure = np.repeat(np.arange(len(n_atoms)), n_atoms)

@@ -2,10 +2,10 @@
 
 Graphs (`data/graphs.py`) fill a target's label and mask from a structure, the losses
 (`training/losses.py`) find them by `level` and `mask`, statistics (`model/statistics.py`)
-fit per-element offsets of the auxiliary targets, the model (`model/mlip.py`) builds one
+fit per-element offsets of the auxiliary targets, the model (`model/orbital_mlip.py`) builds one
 readout per head of `readout` kind and `width`, metrics and evaluation report MAE/RMSE in
 `unit` and plot with `plot`. Adding a target is adding one `Target` with `register` (and a
-readout kind in `model/mlip.py` if it needs a new one).
+readout kind in `model/orbital_mlip.py` if it needs a new one).
 
 Reference targets (DFT energy, forces, stress) select the model; auxiliary targets (charges,
 populations) are atom-level, trained through a head the config names in `model.heads`, and
@@ -44,6 +44,11 @@ class Target:
         over m within each shell, so the offset is rotation-invariant).
       node_label: structure → (values, mask) of an auxiliary target; values [n] or
         [n, width] float32 with 0 where the mask is False.
+      quantity: "energy", "forces" or "stress" for the energy-derived targets (the loss
+        compares energies per atom), "" for auxiliary targets.
+      of_level: for the energy and forces of a model's *other* levels of theory
+        (`energy_gfn1`, `forces_gfn1`: see `LEVEL_KEYS`), the level's name; "" otherwise
+        ("energy"/"forces" are always the model's default level).
     """
 
     name: str
@@ -57,13 +62,18 @@ class Target:
     readout: str = "scalar"
     offset: str = "element"
     node_label: Callable | None = None
+    quantity: str = ""
+    of_level: str = ""
 
     def __post_init__(self):
         if self.level not in ("structure", "atom"):
             raise ValueError(
                 f"target {self.name!r}: level must be 'structure' or 'atom', not {self.level!r}"
             )
-        if not self.reference and (self.level != "atom" or self.node_label is None):
+        if self.of_level:
+            if self.quantity not in ("energy", "forces"):
+                raise ValueError(f"target {self.name!r}: a level target is an energy or forces")
+        elif not self.reference and (self.level != "atom" or self.node_label is None):
             raise ValueError(
                 f"target {self.name!r}: an auxiliary target is atom-level and needs node_label"
             )
@@ -145,6 +155,7 @@ for _target in (
         1e3,
         ("Energy", "(E − ΣE0) / atom", "eV/atom"),
         reference=True,
+        quantity="energy",
     ),
     Target(
         "forces",
@@ -154,6 +165,7 @@ for _target in (
         1e3,
         ("Forces (components)", "F", "eV/Å"),
         reference=True,
+        quantity="forces",
     ),
     Target(
         "stress",
@@ -163,6 +175,7 @@ for _target in (
         1e3,
         ("Stress (components)", "σ", "eV/Å³"),
         reference=True,
+        quantity="stress",
     ),
     # Auxiliary targets (training only).
     Target(
@@ -211,7 +224,10 @@ for _target in (
 
 # Levels of theory: the label keys (energy, forces) of each level in a dataset. A model has
 # one energy readout per level it was trained on (`Statistics.levels`); its first level is
-# the one `load_potential` predicts by default.
+# the one `load_potential` predicts by default. The default level's labels are the targets
+# "energy" and "forces"; every other level's are "energy_<level>" and "forces_<level>"
+# (`level_targets`), trained with `data.levels` and weighted like any target
+# (`loss.weights.energy_gfn1`). Model selection reads the default level only.
 LEVEL_KEYS: dict[str, tuple[str, str]] = {
     "dft": ("energy", "forces"),
     "gfn1": ("xtb_energy", "xtb_forces"),
@@ -227,13 +243,50 @@ def level_of_key(energy_key: str) -> str:
     return energy_key
 
 
+def level_targets(level: str) -> tuple[str, str]:
+    """("energy_<level>", "forces_<level>"): the targets of a model's non-default level."""
+    return f"energy_{level}", f"forces_{level}"
+
+
+def _register_level(level: str) -> None:
+    energy, forces = level_targets(level)
+    register(
+        Target(
+            energy,
+            "structure",
+            f"{energy}_mask",
+            "meV/atom",
+            1e3,
+            (f"Energy ({level})", "(E − ΣE0) / atom", "eV/atom"),
+            quantity="energy",
+            of_level=level,
+        )
+    )
+    register(
+        Target(
+            forces,
+            "atom",
+            f"{forces}_mask",
+            "meV/A",
+            1e3,
+            (f"Forces ({level}, components)", "F", "eV/Å"),
+            quantity="forces",
+            of_level=level,
+        )
+    )
+
+
+for _level in LEVEL_KEYS:
+    _register_level(_level)
+
+
 def reference_targets() -> tuple[str, ...]:
     return tuple(t.name for t in TARGETS.values() if t.reference)
 
 
 def auxiliary_targets() -> tuple[str, ...]:
     """Names of the atom-level targets a model head can predict (charges, populations)."""
-    return tuple(t.name for t in TARGETS.values() if not t.reference)
+    return tuple(t.name for t in TARGETS.values() if not t.reference and not t.of_level)
 
 
 def metric_units() -> dict[str, tuple[str, float]]:

@@ -9,6 +9,13 @@ learning rate, warm-up, schedule, batch), the one difference being the start:
 Kinds (`--config configs/sweeps/pretraining.py:KIND`):
   pilot      n = 50 and 200, seeds 0–2, at the learning curves' step budgets (1×) and at 2×
              (does doubling the steps change the validation error by < 5 %? the budget rule)
+  recipe     fine-tuning the 9,900-frame pretrained model (energy + forces + orbitals) at
+             n = 50, seeds 0–2, learning rates RECIPE_LRS: chosen on validation
+  scratch_long  scratch at 4× and 8× the steps, n = 50 and 200, seeds 0–2 (with the
+             pilot's 1× and 2×: the budget rule)
+  decisive   the chosen recipe: fine-tuned from the orbital-pretrained model (seeds 0–4) and
+             from the energy + forces-only one (seeds 0–2), n = 50 and 200, 1×; 2× for seeds
+             0–2 of the first (the budget rule)
 The seed draws the DFT subsample and the initialisation of whatever is new (paired with
 scratch's seed); the pretraining run is one (PRETRAINED).
   python -m orbjax.sweep --config configs/sweeps/pretraining.py:pilot --launcher local --workers 1
@@ -28,25 +35,101 @@ ARMS = {
     "scratch": {"config": "energy_only"},
     "finetuned": {"config": "finetune", "init.model": PRETRAINED, **SCRATCH_OPTIMISER},
 }
+# The 9,900-frame pretraining (experiments/pretraining/pretrain_v1.sh): energy + forces +
+# per-orbital populations ("efo", the decisive arm) and energy + forces only ("ef").
+PRETRAINED_10K = {
+    "efo": os.environ.get("ORBJAX_PRETRAINED_EFO", "runs/pretrain/chno_gfn1_10k_efo/model.orbjax"),
+    "ef": os.environ.get("ORBJAX_PRETRAINED_EF", "runs/pretrain/chno_gfn1_10k_ef/model.orbjax"),
+}
+RECIPE_LRS = (5e-3, 1e-3, 3e-4)  # fine-tuning learning rates compared on validation (n = 50)
+# The learning rate the recipe stage chose on validation (experiments/pretraining/analyse.py
+# writes results/recipe_choice.json); ORBJAX_FINETUNE_LR overrides it.
+FINETUNE_LR = float(os.environ.get("ORBJAX_FINETUNE_LR", "0") or 0) or None
+
+
+def _chosen_lr() -> float:
+    import json
+
+    if FINETUNE_LR:
+        return FINETUNE_LR
+    path = os.path.join(
+        HERE, "..", "..", "experiments", "pretraining", "results", "recipe_choice.json"
+    )
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"{path}: run the recipe stage and experiments.pretraining.analyse first "
+            "(or set ORBJAX_FINETUNE_LR)"
+        )
+    with open(path) as f:
+        return float(json.load(f)["learning_rate"])
+
+
+def _finetuned(model: str, lr: float) -> dict:
+    return {
+        "config": "finetune",
+        "init.model": PRETRAINED_10K[model],
+        "optimizer.learning_rate": lr,
+        "optimizer.warmup_steps": 100,
+    }
+
+
+def _run(seed, n, steps, overrides):
+    return {
+        "seed": seed,
+        "data.n_train": n,
+        "train.num_steps": steps,
+        **grown.DATA,
+        **common.COMMON,
+        **overrides,
+    }
 
 
 def get_config(kind="pilot"):
-    if kind != "pilot":
-        raise ValueError(f"unknown kind {kind!r}: pilot")
     budgets = {n: steps for n, steps in grown.SIZES_STEPS}
-    runs = []
-    for factor in (1, 2):
-        for seed in common.SEEDS:
-            for n in (50, 200):
-                for overrides in ARMS.values():
-                    runs.append(
-                        {
-                            "seed": seed,
-                            "data.n_train": n,
-                            "train.num_steps": budgets[n] * factor,
-                            **grown.DATA,
-                            **common.COMMON,
-                            **overrides,
-                        }
-                    )
-    return common.sweep_config("chno_grown_pilot", "runs/pretraining/chno_grown_pilot", runs)
+    if kind == "pilot":
+        runs = [
+            _run(seed, n, budgets[n] * factor, overrides)
+            for factor in (1, 2)
+            for seed in common.SEEDS
+            for n in (50, 200)
+            for overrides in ARMS.values()
+        ]
+        return common.sweep_config("chno_grown_pilot", "runs/pretraining/chno_grown_pilot", runs)
+    if kind == "recipe":  # the fine-tuning learning rate, chosen on validation at n = 50
+        runs = [
+            _run(seed, 50, budgets[50], _finetuned("efo", lr))
+            for lr in RECIPE_LRS
+            for seed in common.SEEDS
+        ]
+        return common.sweep_config("chno_grown_recipe", "runs/pretraining/chno_grown_recipe", runs)
+    if kind == "scratch_long":  # the budget rule for scratch: 4× and 8× the learning-curve steps
+        runs = [
+            _run(seed, n, budgets[n] * factor, ARMS["scratch"])
+            for factor in (4, 8)
+            for seed in common.SEEDS
+            for n in (50, 200)
+        ]
+        return common.sweep_config(
+            "chno_grown_scratch", "runs/pretraining/chno_grown_scratch", runs
+        )
+    if kind == "decisive":  # the 10k-pretrained arms at the chosen learning rate
+        lr = _chosen_lr()
+        runs = [
+            _run(seed, n, budgets[n], _finetuned("efo", lr))
+            for seed in common.DECISIVE_SEEDS
+            for n in (50, 200)
+        ]
+        runs += [
+            _run(seed, n, budgets[n], _finetuned("ef", lr))
+            for seed in common.SEEDS
+            for n in (50, 200)
+        ]
+        runs += [  # the budget rule for fine-tuning: 2× the steps
+            _run(seed, n, budgets[n] * 2, _finetuned("efo", lr))
+            for seed in common.SEEDS
+            for n in (50, 200)
+        ]
+        return common.sweep_config(
+            "chno_grown_decisive", "runs/pretraining/chno_grown_decisive", runs
+        )
+    raise ValueError(f"unknown kind {kind!r}: pilot, recipe, scratch_long, decisive")

@@ -309,7 +309,9 @@ def main() -> None:
         if table:
             write_csv(results / name, table)
     if (HERE / "RESULTS.md").exists():
-        update_results_file(HERE / "RESULTS.md", RENDERERS)
+        from experiments.pretraining.decisive import RENDERERS as DECISIVE_RENDERERS
+
+        update_results_file(HERE / "RESULTS.md", {**RENDERERS, **DECISIVE_RENDERERS})
     print(f"{len(rows)} finished runs; wrote {results}")
 
 

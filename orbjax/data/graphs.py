@@ -31,7 +31,7 @@ import numpy as np
 from orbjax.data.batching import PaddingBudget, next_budget, pad_batch
 from orbjax.data.neighbours import neighbour_list
 from orbjax.data.structures import Structure, check_contacts, check_geometry
-from orbjax.targets import F32, TARGETS, auxiliary_targets, masked_label
+from orbjax.targets import F32, LEVEL_KEYS, TARGETS, auxiliary_targets, level_targets, masked_label
 
 
 def structure_to_graph(
@@ -39,6 +39,7 @@ def structure_to_graph(
     cutoff: float,  # Å
     energy_key: str = "energy",
     forces_key: str = "forces",
+    other_levels: Sequence[str] = (),
 ) -> jraph.GraphsTuple:
     """One structure → one graph with radius-`cutoff` edges and masked labels.
 
@@ -46,13 +47,26 @@ def structure_to_graph(
       structure: validated `Structure`.
       cutoff: neighbour cutoff in Å.
       energy_key, forces_key: which labels fill `energy`/`forces` (e.g. "xtb_energy").
+      other_levels: more levels of theory (`targets.LEVEL_KEYS`) whose labels fill
+        `energy_<level>`/`forces_<level>` with their masks (False where the structure
+        lacks them), so that structures of several levels share one batch.
     """
     s = structure
     senders, receivers, shifts = neighbour_list(s.positions, s.cell, s.pbc, cutoff)
+    nodes, globals_ = _nodes(s, forces_key), _globals(s, energy_key)
+    for level in other_levels:
+        energy_target, forces_target = level_targets(level)
+        energy_key_l, forces_key_l = LEVEL_KEYS[level]
+        level_globals = _globals(s, energy_key_l)
+        globals_[energy_target] = level_globals["energy"]
+        globals_[f"{energy_target}_mask"] = level_globals["energy_mask"]
+        nodes[forces_target], nodes[f"{forces_target}_mask"] = masked_label(
+            s.labels.get(forces_key_l), (s.n_atoms, 3), entry_ndim=1
+        )
     return jraph.GraphsTuple(
-        nodes=_nodes(s, forces_key),
+        nodes=nodes,
         edges={"shifts": shifts.astype(np.float64)},  # [e, 3] Å
-        globals=_globals(s, energy_key),
+        globals=globals_,
         senders=senders.astype(np.int32),
         receivers=receivers.astype(np.int32),
         n_node=np.array([s.n_atoms], np.int32),
@@ -115,7 +129,7 @@ def potential_graph(
 def structures_to_graphs(
     structures: Sequence[Structure], cutoff: float, **keys
 ) -> list[jraph.GraphsTuple]:
-    """`structure_to_graph` over a sequence (keys: energy_key, forces_key)."""
+    """`structure_to_graph` over a sequence (keys: energy_key, forces_key, other_levels)."""
     return [structure_to_graph(s, cutoff, **keys) for s in structures]
 
 

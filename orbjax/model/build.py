@@ -17,7 +17,7 @@ import numpy as np
 
 from orbjax.model.orbital_mlip import ModelConfig, OrbitalMLIP
 from orbjax.model.statistics import Statistics
-from orbjax.targets import TARGETS, reference_targets
+from orbjax.targets import TARGETS, auxiliary_targets
 
 DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
 
@@ -35,12 +35,25 @@ def model_config(config: ml_collections.ConfigDict, statistics: Statistics) -> M
     head without a loss weight is allowed (it is built and scored, but not trained). Configs
     saved before `model.heads` existed had one head per weighted auxiliary target.
     """
-    weighted = tuple(
-        t for t, w in config.loss.weights.items() if w > 0 and t not in reference_targets()
-    )
     unknown = [t for t in config.loss.weights if t not in TARGETS]
     if unknown:
         raise ValueError(f"loss.weights has unknown targets {unknown}; known: {sorted(TARGETS)}")
+    weighted = tuple(
+        t for t, w in config.loss.weights.items() if w > 0 and t in auxiliary_targets()
+    )
+    other_levels = [
+        t
+        for t, w in config.loss.weights.items()
+        if w > 0 and TARGETS[t].of_level and TARGETS[t].of_level not in statistics.levels[1:]
+    ]
+    if other_levels:
+        wanted = ",".join((*statistics.levels, TARGETS[other_levels[0]].of_level))
+        raise ValueError(
+            f"loss.weights gives {other_levels} a positive weight, but the run trains the levels "
+            f"of theory {statistics.levels} (the first is 'energy'/'forces'): add the level with "
+            f'--config.data.levels="{wanted}" '
+            "or set the weight to 0"
+        )
     model = config.model.to_dict()
     heads = tuple(model.get("heads", weighted))
     missing = [t for t in weighted if t not in heads]

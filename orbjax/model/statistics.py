@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from orbjax.orbitals import MAX_ORBITALS, orbital_slot_table
-from orbjax.targets import TARGETS, auxiliary_targets
+from orbjax.targets import TARGETS, auxiliary_targets, level_targets
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,42 +209,59 @@ def element_names(zs) -> str:
 
 
 def compute_statistics(
-    graphs, species=None, isolated_atom_energies: dict[int, float] | None = None, level: str = "dft"
+    graphs,
+    species=None,
+    isolated_atom_energies: dict[int, float] | None = None,
+    level: str = "dft",
+    other_levels: Sequence[str] = (),
 ) -> Statistics:
-    """Fit the statistics of one level of theory on single-structure numpy `jraph.GraphsTuple`s."""
+    """Fit the statistics on single-structure numpy `jraph.GraphsTuple`s: of the default
+    level `level` (labels "energy"/"forces") and of each of `other_levels` (labels
+    "energy_<level>"/"forces_<level>", `targets.level_targets`), each from the structures
+    that carry its labels. Isolated-atom energies serve the default level only."""
     all_z = np.concatenate([g.nodes["atomic_numbers"] for g in graphs])
     species = tuple(sorted(set(int(z) for z in all_z) | set(species or ())))
     index = {z: i for i, z in enumerate(species)}
-    e0, source = _fit_atomic_energies(graphs, species, index, isolated_atom_energies)
+    keys = [("energy", "forces")] + [level_targets(other) for other in other_levels]
+    fits = [
+        _fit_level(graphs, species, index, isolated_atom_energies if k == 0 else None, e, f)
+        for k, (e, f) in enumerate(keys)
+    ]
     n_edges = sum(int(g.n_edge.sum()) for g in graphs)
-    forces = [g.nodes["forces"][g.nodes["forces_mask"]] for g in graphs]
-    forces = np.concatenate(forces) if forces else np.zeros((0, 3))
-    scale = float(np.sqrt(np.mean(forces**2))) if forces.size else 1.0
     means, scales = _aux_statistics(graphs, species, index)
     return Statistics(
         species=species,
-        atomic_energies=(tuple(float(x) for x in e0),),
-        energy_scale=(scale if scale > 1e-6 else 1.0,),
+        atomic_energies=tuple(tuple(float(x) for x in e0) for e0, _, _ in fits),
+        energy_scale=tuple(scale for _, _, scale in fits),
         avg_num_neighbors=max(n_edges / max(len(all_z), 1), 1.0),
         aux_means=means,
         aux_scales=scales,
-        e0_source=(source,),
-        levels=(level,),
+        e0_source=tuple(source for _, source, _ in fits),
+        levels=(level, *other_levels),
     )
 
 
-def _fit_atomic_energies(graphs, species, index, isolated):
+def _fit_level(graphs, species, index, isolated, energy_key: str, forces_key: str):
+    """(E0 per species, its source, energy scale = RMS force) of one level of theory."""
+    e0, source = _fit_atomic_energies(graphs, species, index, isolated, energy_key)
+    forces = [g.nodes[forces_key][g.nodes[f"{forces_key}_mask"]] for g in graphs]
+    forces = np.concatenate(forces) if forces else np.zeros((0, 3))
+    scale = float(np.sqrt(np.mean(forces**2))) if forces.size else 1.0
+    return e0, source, scale if scale > 1e-6 else 1.0
+
+
+def _fit_atomic_energies(graphs, species, index, isolated, energy_key: str = "energy"):
     if isolated:
         missing = [z for z in species if z not in isolated]
         if not missing:
             return np.array([isolated[z] for z in species]), "isolated_atoms"
     counts, energies = [], []
     for g in graphs:
-        if g.globals["energy_mask"][0]:
+        if g.globals[f"{energy_key}_mask"][0]:
             row = np.zeros(len(species))
             np.add.at(row, [index[int(z)] for z in g.nodes["atomic_numbers"]], 1.0)
             counts.append(row)
-            energies.append(float(g.globals["energy"][0]))
+            energies.append(float(g.globals[energy_key][0]))
     if not counts:
         return np.zeros(len(species)), "none"
     # Least squares with a tiny ridge: elements that always appear in fixed ratio (e.g. one

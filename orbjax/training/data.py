@@ -17,6 +17,7 @@ from orbjax.data.readers import KeyMap, read_structures, read_structures_with_fa
 from orbjax.data.shuffle import shuffle_within_element
 from orbjax.data.splits import SplitError, formula, n_groups, split_indices
 from orbjax.model.statistics import UnknownElementError, check_elements
+from orbjax.targets import LEVEL_KEYS, level_of_key
 
 log = logging.getLogger(__name__)
 ON_ERROR = ("raise", "skip")
@@ -216,11 +217,60 @@ def split_structures(data_config, seed: int) -> StructureSplits:
     )
     if shuffled:
         train = shuffle_within_element(train, shuffled, seed)
+    train = train * _train_repeat(data_config) + read_extra_train(data_config, seed, skipped)
     extra = {
         name: _known_elements_only(train, read(path, data_config, skipped=skipped), mode, skipped)
         for name, path in extra_test_paths(data_config).items()
     }
     return StructureSplits(train, val, test, extra, skipped)
+
+
+def _train_repeat(data_config) -> int:
+    repeat = data_config.get("train_repeat", 1)
+    if not isinstance(repeat, int) or repeat < 1:
+        raise ValueError(f"data.train_repeat must be an integer ≥ 1, not {repeat!r}")
+    return repeat
+
+
+def read_extra_train(data_config, seed: int, skipped: list) -> list:
+    """The structures of `data.extra_train_path` (all, or `extra_train_n` drawn with `seed`):
+    training structures only (e.g. GFN1 frames for multi-fidelity training or replay)."""
+    path = data_config.get("extra_train_path") or ""
+    if not path:
+        return []
+    structures = read(_existing(path, "extra_train_path"), data_config, skipped=skipped)
+    n = data_config.get("extra_train_n") or 0
+    if n > len(structures):
+        raise ValueError(
+            f"{path}: data.extra_train_n={n} but the file has {len(structures)} structures; "
+            f"set --config.data.extra_train_n={len(structures)} or 0 (all)"
+        )
+    if n:
+        keep = np.sort(np.random.default_rng(seed).choice(len(structures), n, replace=False))
+        structures = [structures[i] for i in keep]
+    return structures
+
+
+def level_names(data_config) -> tuple[str, ...]:
+    """The run's levels of theory: `data.levels` ("dft,gfn1"), or the one level of
+    `data.energy_key`. The first is the default level, the one `energy_key` names."""
+    default = level_of_key(data_config.energy_key)
+    names = tuple(x.strip() for x in (data_config.get("levels") or "").split(",") if x.strip())
+    if not names:
+        return (default,)
+    if names[0] != default:
+        raise ValueError(
+            f"data.levels={data_config.levels!r} starts with {names[0]!r}, but data.energy_key="
+            f"{data_config.energy_key!r} is the level {default!r}: the first level is the default "
+            f"one, read from energy_key/forces_key; put {default!r} first"
+        )
+    unknown = [x for x in names[1:] if x not in LEVEL_KEYS]
+    if unknown or len(set(names)) != len(names):
+        raise ValueError(
+            f"data.levels={data_config.levels!r}: the other levels must be distinct names of "
+            f"{sorted(LEVEL_KEYS)} (their labels: {LEVEL_KEYS})"
+        )
+    return names
 
 
 def read_train_indices(data_config, n_structures: int) -> np.ndarray | None:
@@ -316,9 +366,15 @@ def load_splits(data_config, cutoff: float, seed: int) -> DataSplits:
     """`split_structures`, as graphs with neighbour lists of `cutoff` (Å)."""
     splits = split_structures(data_config, seed)
 
+    other_levels = level_names(data_config)[1:]
+
     def graphs(structures):
         return structures_to_graphs(
-            structures, cutoff, energy_key=data_config.energy_key, forces_key=data_config.forces_key
+            structures,
+            cutoff,
+            energy_key=data_config.energy_key,
+            forces_key=data_config.forces_key,
+            other_levels=other_levels,
         )
 
     return DataSplits(

@@ -36,6 +36,7 @@ import optax
 from orbjax.model.io import TrainedModel, load_model
 from orbjax.model.orbital_mlip import energy_readout_name
 from orbjax.model.statistics import Statistics, compute_statistics, element_names
+from orbjax.targets import level_targets
 
 # Architecture fields taken from the file (heads stay the run's).
 ARCHITECTURE = (
@@ -95,38 +96,59 @@ def check_elements_subset(trained: TrainedModel, graphs, where: str) -> None:
 
 
 def finetune_statistics(
-    trained: TrainedModel, train_graphs, level: str, refit_energies: bool = True
+    trained: TrainedModel, train_graphs, levels, refit_energies=True
 ) -> Statistics:
-    """The file's statistics with one level, `level`, whose reference energies are refitted
-    on `train_graphs` (NaN for elements they lack) and whose energy scale is the file's
-    default level's."""
+    """The file's statistics with the run's levels of theory `levels` (a name, or names with
+    the default first). The default level's reference energies are refitted on
+    `train_graphs` (NaN for elements they lack); another level the file has keeps the file's
+    reference energies (replaying pretraining data: the level is the same), one it lacks is
+    refitted on its own labels. A level's energy scale is the file's of the same level, or
+    of its default level. `refit_energies`: a bool, or one per level (False: keep the file's)."""
     old = trained.statistics
-    k = old.level_index(level) if level in old.levels else 0
-    e0 = np.full(old.n_species, np.nan)
-    if refit_energies:
-        network = network_energies(trained, train_graphs, k)
-        residual = [
-            g._replace(
-                globals={**g.globals, "energy": (g.globals["energy"] - e).astype(np.float64)}
-            )
-            for g, e in zip(train_graphs, network)
-        ]
-        fitted = compute_statistics(residual, species=old.species, level=level)
-        present = {int(z) for g in train_graphs for z in g.nodes["atomic_numbers"]}
-        for i, z in enumerate(old.species):
-            if z in present:
-                e0[i] = fitted.atomic_energies[0][i]
-        source = fitted.e0_source[0]
-    else:
-        e0[:] = old.atomic_energies[k]
-        source = old.e0_source[k]
+    levels = (levels,) if isinstance(levels, str) else tuple(levels)
+    refit = [refit_energies] * len(levels) if isinstance(refit_energies, bool) else refit_energies
+    rows, scales, sources = [], [], []
+    for k, level in enumerate(levels):
+        i = old.level_index(level) if level in old.levels else 0
+        scales.append(old.energy_scale[i])
+        if refit[k] and (k == 0 or level not in old.levels):
+            energy = "energy" if k == 0 else level_targets(level)[0]
+            e0, source = _refit(trained, train_graphs, i, energy, level)
+        else:
+            e0, source = np.asarray(old.atomic_energies[i], float), old.e0_source[i]
+        rows.append(tuple(float(x) for x in e0))
+        sources.append(source if source.endswith("(fine-tuned)") else f"{source} (fine-tuned)")
     return dataclasses.replace(
         old,
-        levels=(level,),
-        atomic_energies=(tuple(float(x) for x in e0),),
-        energy_scale=(old.energy_scale[k],),
-        e0_source=(f"{source} (fine-tuned)",),
+        levels=levels,
+        atomic_energies=tuple(rows),
+        energy_scale=tuple(scales),
+        e0_source=tuple(sources),
     )
+
+
+def _refit(trained: TrainedModel, graphs, file_level: int, energy: str, level: str):
+    """Reference energies of one level by least squares on label − the loaded network's
+    energy at the file's level index `file_level` (NaN for elements `graphs` lack)."""
+    old = trained.statistics
+    e0 = np.full(old.n_species, np.nan)
+    network = network_energies(trained, graphs, file_level)
+    residual = [
+        g._replace(
+            globals={
+                **g.globals,
+                "energy": (g.globals[energy] - e).astype(np.float64),
+                "energy_mask": g.globals[f"{energy}_mask"],
+            }
+        )
+        for g, e in zip(graphs, network)
+    ]
+    fitted = compute_statistics(residual, species=old.species, level=level)
+    present = {int(z) for g in graphs for z in g.nodes["atomic_numbers"]}
+    for j, z in enumerate(old.species):
+        if z in present:
+            e0[j] = fitted.atomic_energies[0][j]
+    return e0, fitted.e0_source[0]
 
 
 def network_energies(trained: TrainedModel, graphs, level: int, batch_size: int = 16) -> np.ndarray:
@@ -149,14 +171,20 @@ def network_energies(trained: TrainedModel, graphs, level: int, batch_size: int 
 
 
 def finetune_params(
-    fresh: dict, trained: TrainedModel, level: str, reinit=()
+    fresh: dict, trained: TrainedModel, levels, reinit=()
 ) -> tuple[dict, list[str]]:
     """`fresh` ({"params": ...} of the new model) with every parameter the file has (same
-    path and shape) loaded from it; returns (params, paths left at their initialisation)."""
+    path and shape) loaded from it; returns (params, paths left at their initialisation).
+    Each level's energy readout (`levels`: a name, or names with the default first) starts
+    from the file's readout of the same level, or from its default level's."""
     source = dict(trained.variables["params"])
-    levels = trained.statistics.levels
-    readout = energy_readout_name(levels.index(level) if level in levels else 0, level)
-    source["energy_readout"] = trained.variables["params"][readout]
+    old_levels = trained.statistics.levels
+    levels = (levels,) if isinstance(levels, str) else tuple(levels)
+    for k, level in enumerate(levels):
+        i = old_levels.index(level) if level in old_levels else 0
+        source[energy_readout_name(k, level)] = trained.variables["params"][
+            energy_readout_name(i, old_levels[i])
+        ]
     kept = []
 
     def take(path, value):

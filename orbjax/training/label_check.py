@@ -18,7 +18,8 @@ import sys
 import numpy as np
 
 from orbjax.model.statistics import Statistics, compute_statistics
-from orbjax.targets import TARGETS, level_of_key
+from orbjax.targets import TARGETS, level_targets
+from orbjax.training.data import level_names
 
 SPLITS = ("train", "val", "test")
 _XTB = (
@@ -104,6 +105,14 @@ def _fix(target: str, data) -> str:
         if target == "energy":
             return f"{name}, or train on forces only with {off} (energies then untrained)"
         return f"{name}, or turn it off with {off}"
+    level = TARGETS[target].of_level
+    if level and level not in level_names(data)[1:]:
+        levels = ",".join((*level_names(data), level))
+        return f'train the level with --config.data.levels="{levels}", or turn it off with {off}'
+    if level:
+        return (
+            f"add structures with {level} labels (data.extra_train_path), or turn it off with {off}"
+        )
     if target in ("dft_charges", "stress"):
         return (
             f"name the file's key with --config.data.key_overrides.{target}=<key>, or turn it off "
@@ -151,13 +160,28 @@ def fit_statistics(config, train_graphs) -> Statistics:
             f"{path}: no such file (data.isolated_atoms_path; empty: reference energies "
             "by least squares)"
         )
+    levels = level_names(config.data)
     statistics = compute_statistics(
         train_graphs,
         isolated_atom_energies=isolated_atom_energies(config.data),
-        level=level_of_key(config.data.energy_key),
+        level=levels[0],
+        other_levels=levels[1:],
     )
-    if config.loss.weights.get("energy", 0.0) <= 0 and statistics.e0_source[0] != "isolated_atoms":
+    weights = config.loss.weights
+    untrained = [
+        k
+        for k, name in enumerate(["energy", *(level_targets(x)[0] for x in levels[1:])])
+        if weights.get(name, 0.0) <= 0 and statistics.e0_source[k] != "isolated_atoms"
+    ]
+    if untrained:
         statistics = dataclasses.replace(
-            statistics, atomic_energies=((0.0,) * statistics.n_species,), e0_source=("none",)
+            statistics,
+            atomic_energies=tuple(
+                (0.0,) * statistics.n_species if k in untrained else row
+                for k, row in enumerate(statistics.atomic_energies)
+            ),
+            e0_source=tuple(
+                "none" if k in untrained else src for k, src in enumerate(statistics.e0_source)
+            ),
         )
     return statistics

@@ -20,10 +20,10 @@ from absl import logging
 from orbjax.model.build import create_model, init_params, statistics_variables
 from orbjax.model.statistics import Statistics
 from orbjax.runtime import precision
-from orbjax.targets import level_of_key
+from orbjax.targets import level_targets
 from orbjax.training import finetune, parallel
 from orbjax.training.checkpoint import Checkpointer
-from orbjax.training.data import DataSplits, load_splits, write_skipped
+from orbjax.training.data import DataSplits, level_names, load_splits, write_skipped
 from orbjax.training.export import export_finished_run
 from orbjax.training.factories import create_optimizer, create_steps
 from orbjax.training.label_check import fit_statistics, report_and_check
@@ -136,11 +136,16 @@ def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
         finetune.check_elements_subset(
             start_from, data.train + data.val + data.test, config.data.train_path
         )
+        levels = level_names(config.data)
+        weights = config.loss.weights
         statistics = finetune.finetune_statistics(
             start_from,
             data.train,
-            level_of_key(config.data.energy_key),
-            refit_energies=config.loss.weights.get("energy", 0.0) > 0,
+            levels,
+            refit_energies=[
+                weights.get(name, 0.0) > 0
+                for name in ["energy", *(level_targets(x)[0] for x in levels[1:])]
+            ],
         )
     else:
         statistics = fit_statistics(
@@ -159,7 +164,7 @@ def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
     params = init_params(model, config.seed)
     if start_from is not None and resumed_meta is None:
         params, fresh = finetune.finetune_params(
-            params, start_from, statistics.levels[0], config.init.reinit
+            params, start_from, statistics.levels, config.init.reinit
         )
         _say(
             f"fine-tuning from {config.init.model} (step {start_from.step}): "

@@ -39,7 +39,7 @@ def residuals(graph: jraph.GraphsTuple, predictions: dict, target: str):
     """(error, mask) with error = prediction − label, zeroed where masked; energy per atom."""
     label, mask = label_and_mask(graph, target)
     pred = predictions[target]
-    if target == "energy":
+    if TARGETS[target].quantity == "energy":  # every level's energy is compared per atom
         n_atoms = jnp.maximum(graph.n_node, 1).astype(pred.dtype)
         pred, label = pred / n_atoms, label.reshape(pred.shape) / n_atoms
     label = label.reshape(pred.shape)

@@ -11,8 +11,16 @@ import optax
 
 from orbjax.model.build import with_statistics
 from orbjax.model.predict import predict
+from orbjax.targets import TARGETS
 from orbjax.training.losses import residuals, total_loss
 from orbjax.training.state import TrainState, ema_update
+
+
+def _other_levels(targets) -> bool:
+    """Whether any of `targets` (names, or {name: weight}) is another level's energy/forces."""
+    if isinstance(targets, dict):
+        targets = [t for t, w in targets.items() if w > 0]
+    return any(TARGETS[t].of_level for t in targets)
 
 
 def _all_finite(tree) -> jnp.ndarray:
@@ -43,6 +51,7 @@ def train_step(
             graph,
             with_heads=True,
             compute_stress=compute_stress,
+            all_levels=_other_levels(weights),
         )
         return total_loss(graph, predictions, weights, axis_name)
 
@@ -98,6 +107,7 @@ def eval_step(params, graph, *, model, targets, compute_stress, statistics):
         graph,
         with_heads=True,
         compute_stress=compute_stress,
+        all_levels=_other_levels(targets),
     )
     sums = {}
     for target in targets:

@@ -139,3 +139,40 @@ def test_an_unknown_model_name_lists_the_shipped_ones(tmp_path):
     config.init.model = "no-such-model"
     with pytest.raises(FileNotFoundError, match="nor a shipped model"):
         train_and_evaluate(config, str(tmp_path / "ft"))
+
+
+def test_replaying_the_pretraining_level_keeps_its_readout_and_reference_energies(
+    pretrained, tmp_path
+):
+    """Fine-tuning on DFT with GFN1 frames replayed (`data.levels="dft,gfn1"`,
+    `extra_train_path`): the GFN1 level starts from the file's readout and keeps the file's
+    reference energies exactly; the DFT level is refitted as without replay."""
+    folder, _ = pretrained
+    gfn1_only = [  # pretraining frames carry GFN1 labels only
+        s.replace(labels={k: v for k, v in s.labels.items() if k not in ("energy", "forces")})
+        for s in read_dataset(folder / "gfn1.h5")[0]
+    ]
+    write_dataset(tmp_path / "gfn1_only.h5", gfn1_only)
+    config = _config(folder / "dft_like.h5", 2)
+    config.init.model = str(folder / "base" / "model.orbjax")
+    config.init.freeze = ("energy_readout_gfn1",)
+    config.data.levels = "dft,gfn1"
+    config.data.extra_train_path = str(tmp_path / "gfn1_only.h5")
+    config.data.extra_train_n = 10
+    config.loss.weights.energy_gfn1 = 1.0
+    config.loss.weights.forces_gfn1 = 1.0
+    final = train_and_evaluate(config, str(tmp_path / "ft"))
+    assert "energy_gfn1_mae" not in final  # the validation split has DFT labels only
+    before = orbjax.load_potential(config.init.model)
+    after = orbjax.load_potential(tmp_path / "ft" / "model.orbjax")
+    s0, s1 = before.statistics, after.statistics
+    assert s1.levels == ("dft", "gfn1")
+    assert s1.atomic_energies[1] == s0.atomic_energies[0]
+    assert s1.energy_scale == (s0.energy_scale[0],) * 2
+    shift = np.array(s1.atomic_energies[0]) - np.array(s0.atomic_energies[0])
+    np.testing.assert_allclose(shift, [OFFSETS[z] for z in s0.species], atol=2e-3)
+    for a, b in zip(
+        jax.tree.leaves(before.variables["params"]["energy_readout"]),
+        jax.tree.leaves(after.variables["params"]["energy_readout_gfn1"]),
+    ):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -1,0 +1,423 @@
+"""The decisive comparison: GFN1-pretrained (9,900 frames) → DFT fine-tuning against scratch
+at converged budgets, paired by seed, on the grown CHNO set.
+
+    python -m experiments.pretraining.decisive        # from the repository root
+
+Reads the sweeps of `configs/sweeps/pretraining.py` (pilot: scratch at 1× and 2×; recipe;
+scratch_long: scratch at 4×; decisive) under `runs/pretraining/` and writes
+`experiments/pretraining/results/`:
+- `decisive_runs.csv`: one row per finished run (arm, learning rate, n, seed, budget,
+  test / validation errors, CPU seconds); committed rows of runs whose directories are gone
+  are kept;
+- `recipe.csv` and `recipe_choice.json`: the fine-tuning learning rate with the lowest mean
+  validation loss at n = 50 (seeds 0–2), read by the decisive sweep;
+- `decisive_budget.csv`: per (arm, n), validation energy MAE at each budget and its change
+  when the steps double; the converged budget is the smallest whose doubling changes it by
+  < 5 % (else the largest measured, marked not converged);
+- `decisive_ratios.csv`: each arm (at 1×) over scratch at its converged budget, paired by
+  seed: geometric mean ratio with 95 % t and bootstrap intervals;
+- `decisive_efficiency.csv`: the data-efficiency factor read on scratch's curve.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from experiments.common.runs import sweep_runs
+from experiments.common.stats import log_ratio_summary, paired_log_ratios
+from experiments.common.tables import md_rows, read_rows, update_results_file, write_csv
+from experiments.pretraining.analyse import BASE_STEPS, _best_val, _cpu, scratch_curve
+from experiments.pretraining.analyse import RENDERERS as PILOT_RENDERERS
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+SWEEPS = ("chno_grown_pilot", "chno_grown_recipe", "chno_grown_scratch", "chno_grown_decisive")
+RECIPE_N = 50
+
+
+def _arm(run) -> str:
+    if run.config == "energy_only":
+        return "scratch"
+    model = str(run.overrides.get("init.model", ""))
+    for tag in ("efo", "ef"):
+        if f"_10k_{tag}/" in model:
+            return f"finetuned_{tag}"
+    return "finetuned_v0"
+
+
+def collect() -> list[dict]:
+    rows = []
+    for sweep in SWEEPS:
+        for run in sweep_runs(ROOT / "runs" / "pretraining" / sweep):
+            o, final = run.overrides, run.final_metrics()
+            arm = _arm(run)
+            if arm == "finetuned_v0":
+                continue  # the pilot's 5,040-frame model: experiments/pretraining/RESULTS.md
+            n, steps = int(o["data.n_train"]), int(o["train.num_steps"])
+            rows.append(
+                {
+                    "sweep": sweep,
+                    "arm": arm,
+                    "learning_rate": float(o.get("optimizer.learning_rate") or 5e-3),
+                    "n_train": n,
+                    "seed": int(o["seed"]),
+                    "budget": f"{steps // BASE_STEPS[n]}x",
+                    "steps": steps,
+                    "selected_step": int(final.get("selected_step", steps)),
+                    "test_energy_mae": final["test_energy_mae"],
+                    "test_forces_mae": final["test_forces_mae"],
+                    "val_energy_mae": _best_val(run, "energy_mae"),
+                    "val_forces_mae": _best_val(run, "forces_mae"),
+                    "val_loss": _best_val(run, "val_loss"),
+                    "process_cpu_s": _cpu(run),
+                    "name": f"{sweep}/{run.name}",
+                }
+            )
+    return rows
+
+
+NUMERIC_INT = ("n_train", "seed", "steps", "selected_step")
+TEXT = ("sweep", "arm", "budget", "name")
+
+
+def with_committed(rows: list[dict]) -> list[dict]:
+    path = RESULTS / "decisive_runs.csv"
+    have = {r["name"] for r in rows}
+    kept = []
+    if path.exists():
+        for r in read_rows(path):
+            if r["name"] in have:
+                continue
+            kept.append(
+                {
+                    k: int(v) if k in NUMERIC_INT else v if k in TEXT else float(v)
+                    for k, v in r.items()
+                }
+            )
+    key = ("arm", "learning_rate", "budget", "n_train", "seed")
+    return sorted(rows + kept, key=lambda r: tuple(r[k] for k in key))
+
+
+def recipe(rows: list[dict]) -> tuple[list[dict], dict | None]:
+    """Mean validation loss per fine-tuning learning rate (n = RECIPE_N, 1×, seeds in all)."""
+    cell = [
+        r
+        for r in rows
+        if r["arm"] == "finetuned_efo" and r["n_train"] == RECIPE_N and r["budget"] == "1x"
+    ]
+    by_lr: dict[float, dict[int, dict]] = {}
+    for r in cell:
+        by_lr.setdefault(r["learning_rate"], {})[r["seed"]] = r
+    seeds = sorted(set.intersection(*(set(v) for v in by_lr.values()))) if by_lr else []
+    table = [
+        {
+            "learning_rate": lr,
+            "n_seeds": len(seeds),
+            "val_loss": float(np.mean([by_lr[lr][s]["val_loss"] for s in seeds])),
+            "val_energy_mae": float(np.mean([by_lr[lr][s]["val_energy_mae"] for s in seeds])),
+            "val_forces_mae": float(np.mean([by_lr[lr][s]["val_forces_mae"] for s in seeds])),
+            "selected_steps": " ".join(str(by_lr[lr][s]["selected_step"]) for s in seeds),
+        }
+        for lr in sorted(by_lr)
+        if seeds
+    ]
+    if len(table) < 2:
+        return table, None
+    best = min(table, key=lambda r: r["val_loss"])
+    return table, {
+        "learning_rate": best["learning_rate"],
+        "rule": f"lowest mean validation loss at n = {RECIPE_N}, {len(seeds)} seeds",
+    }
+
+
+def budgets(rows: list[dict]) -> list[dict]:
+    out = []
+    for arm in sorted({r["arm"] for r in rows}):
+        for n in sorted({r["n_train"] for r in rows}):
+            cell = [r for r in rows if r["arm"] == arm and r["n_train"] == n and _chosen(r, rows)]
+            by_budget: dict[str, dict[int, float]] = {}
+            for r in cell:
+                by_budget.setdefault(r["budget"], {})[r["seed"]] = r["val_energy_mae"]
+            factors = sorted(by_budget, key=lambda b: int(b[:-1]))
+            for low, high in zip(factors, factors[1:]):
+                seeds = sorted(set(by_budget[low]) & set(by_budget[high]))
+                if not seeds:
+                    continue
+                a = float(np.mean([by_budget[low][s] for s in seeds]))
+                b = float(np.mean([by_budget[high][s] for s in seeds]))
+                out.append(
+                    {
+                        "arm": arm,
+                        "n_train": n,
+                        "budget": low,
+                        "doubled": high,
+                        "n_seeds": len(seeds),
+                        "val_energy_mae": a,
+                        "val_energy_mae_doubled": b,
+                        "relative_change": b / a - 1,
+                        "converged_5pct": abs(b / a - 1) < 0.05,
+                    }
+                )
+    return out
+
+
+def _chosen(row: dict, rows: list[dict]) -> bool:
+    """Scratch runs, and fine-tuned runs at the chosen learning rate."""
+    if row["arm"] == "scratch":
+        return True
+    choice = RESULTS / "recipe_choice.json"
+    if not choice.exists():
+        return False
+    return row["learning_rate"] == json.loads(choice.read_text())["learning_rate"]
+
+
+def converged_budget(budget_rows: list[dict], arm: str, n: int) -> tuple[str, bool]:
+    """The smallest budget whose doubling changed validation energy by < 5 %, else the
+    largest measured (False: not shown to be converged)."""
+    cell = sorted(
+        (r for r in budget_rows if r["arm"] == arm and r["n_train"] == n),
+        key=lambda r: int(r["budget"][:-1]),
+    )
+    for r in cell:
+        if r["converged_5pct"]:
+            return r["budget"], True
+    return (cell[-1]["doubled"], False) if cell else ("1x", False)
+
+
+def ratios(rows: list[dict], budget_rows: list[dict]) -> list[dict]:
+    out = []
+    for n in sorted({r["n_train"] for r in rows}):
+        scratch_budget, scratch_ok = converged_budget(budget_rows, "scratch", n)
+        scratch = {
+            (r["seed"]): r
+            for r in rows
+            if r["arm"] == "scratch" and r["n_train"] == n and r["budget"] == scratch_budget
+        }
+        for arm in ("finetuned_efo", "finetuned_ef"):
+            arm_rows = {
+                r["seed"]: r
+                for r in rows
+                if r["arm"] == arm
+                and r["n_train"] == n
+                and r["budget"] == "1x"
+                and _chosen(r, rows)
+            }
+            for metric in ("test_energy_mae", "test_forces_mae"):
+                seeds, log_ratio = paired_log_ratios(
+                    {s: r[metric] for s, r in arm_rows.items()},
+                    {s: r[metric] for s, r in scratch.items()},
+                )
+                if len(seeds) < 2:
+                    continue
+                out.append(
+                    {
+                        "arm": arm,
+                        "n_train": n,
+                        "metric": metric,
+                        "scratch_budget": scratch_budget,
+                        "scratch_budget_converged": scratch_ok,
+                        "n_seeds": len(seeds),
+                        "scratch_mean": float(np.mean([scratch[s][metric] for s in seeds])),
+                        "arm_mean": float(np.mean([arm_rows[s][metric] for s in seeds])),
+                        **log_ratio_summary(log_ratio, better="n_arm_better"),
+                    }
+                )
+    return out
+
+
+def efficiency(rows: list[dict]) -> list[dict]:
+    """n_scratch(err_arm(n)) / n on the learning curves' scratch curve (5 seeds, 1× budgets,
+    n = 50…1205), interpolated log–log, never extrapolated."""
+    n_s, err_s = scratch_curve()
+    order = np.argsort(err_s)
+    out = []
+    for arm in ("finetuned_efo", "finetuned_ef"):
+        for n in sorted({r["n_train"] for r in rows}):
+            errs = [
+                r["test_energy_mae"]
+                for r in rows
+                if r["arm"] == arm
+                and r["n_train"] == n
+                and r["budget"] == "1x"
+                and _chosen(r, rows)
+            ]
+            if not errs:
+                continue
+            err = float(np.mean(errs))
+            inside = err_s.min() <= err <= err_s.max()
+            n_equal = (
+                float(np.exp(np.interp(np.log(err), np.log(err_s[order]), np.log(n_s[order]))))
+                if inside
+                else float("nan")
+            )
+            out.append(
+                {
+                    "arm": arm,
+                    "n_train": n,
+                    "n_seeds": len(errs),
+                    "test_energy_mae": err,
+                    "scratch_n_same_error": n_equal,
+                    "efficiency_factor": n_equal / n,
+                }
+            )
+    return out
+
+
+def render_recipe() -> list[str]:
+    rows = read_rows(RESULTS / "recipe.csv")
+    body = [
+        [
+            r["learning_rate"],
+            r["n_seeds"],
+            f"{float(r['val_loss']):.4f}",
+            f"{float(r['val_energy_mae']):.1f}",
+            f"{float(r['val_forces_mae']):.1f}",
+            r["selected_steps"],
+        ]
+        for r in rows
+    ]
+    return md_rows(
+        [
+            "learning rate",
+            "seeds",
+            "val loss",
+            "val energy (meV/atom)",
+            "val forces (meV/Å)",
+            "selected steps",
+        ],
+        body,
+    )
+
+
+def render_budget() -> list[str]:
+    rows = read_rows(RESULTS / "decisive_budget.csv")
+    body = [
+        [
+            r["arm"],
+            r["n_train"],
+            f"{r['budget']} → {r['doubled']}",
+            r["n_seeds"],
+            f"{float(r['val_energy_mae']):.2f}",
+            f"{float(r['val_energy_mae_doubled']):.2f}",
+            f"{100 * float(r['relative_change']):+.1f} %",
+            r["converged_5pct"],
+        ]
+        for r in rows
+    ]
+    return md_rows(
+        ["arm", "n DFT", "budget", "seeds", "val energy (meV/atom)", "doubled", "change", "< 5 %"],
+        body,
+    )
+
+
+def render_ratios() -> list[str]:
+    rows = read_rows(RESULTS / "decisive_ratios.csv")
+    body = [
+        [
+            r["arm"],
+            r["n_train"],
+            r["metric"].replace("test_", "").replace("_mae", ""),
+            f"{r['scratch_budget']}"
+            + ("" if r["scratch_budget_converged"] == "True" else " (not converged)"),
+            r["n_seeds"],
+            f"{float(r['scratch_mean']):.1f}",
+            f"{float(r['arm_mean']):.1f}",
+            f"{float(r['ratio']):.2f}",
+            f"{float(r['t_ci_low']):.2f}–{float(r['t_ci_high']):.2f}",
+            f"{r['n_arm_better']}/{r['n_seeds']}",
+        ]
+        for r in rows
+    ]
+    return md_rows(
+        [
+            "arm (1×)",
+            "n DFT",
+            "test MAE",
+            "scratch budget",
+            "seeds",
+            "scratch",
+            "arm",
+            "ratio",
+            "95 % t CI",
+            "arm better",
+        ],
+        body,
+    )
+
+
+def render_efficiency() -> list[str]:
+    rows = read_rows(RESULTS / "decisive_efficiency.csv")
+    body = [
+        [
+            r["arm"],
+            r["n_train"],
+            r["n_seeds"],
+            f"{float(r['test_energy_mae']):.1f}",
+            "outside scratch's range"
+            if r["scratch_n_same_error"] == "nan"
+            else f"{float(r['scratch_n_same_error']):.0f}",
+            "–" if r["efficiency_factor"] == "nan" else f"{float(r['efficiency_factor']):.1f}×",
+        ]
+        for r in rows
+    ]
+    return md_rows(
+        [
+            "arm",
+            "n DFT",
+            "seeds",
+            "test energy (meV/atom)",
+            "scratch n for that error",
+            "data-efficiency factor",
+        ],
+        body,
+    )
+
+
+def render_cost() -> list[str]:
+    rows = read_rows(RESULTS / "decisive_runs.csv")
+    by: dict[str, float] = {}
+    for r in rows:
+        by[r["sweep"]] = by.get(r["sweep"], 0.0) + float(r["process_cpu_s"]) / 3600
+    return md_rows(
+        ["sweep", "runs", "CPU-hours"],
+        [[s, sum(r["sweep"] == s for r in rows), f"{h:.2f}"] for s, h in sorted(by.items())],
+    )
+
+
+RENDERERS = {
+    "decisive_recipe": render_recipe,
+    "decisive_budget": render_budget,
+    "decisive_ratios": render_ratios,
+    "decisive_efficiency": render_efficiency,
+    "decisive_cost": render_cost,
+}
+
+
+def main() -> None:
+    RESULTS.mkdir(exist_ok=True)
+    rows = with_committed(collect())
+    write_csv(RESULTS / "decisive_runs.csv", rows)
+    table, choice = recipe(rows)
+    if table:
+        write_csv(RESULTS / "recipe.csv", table)
+    if choice and not (RESULTS / "recipe_choice.json").exists():
+        (RESULTS / "recipe_choice.json").write_text(json.dumps(choice, indent=1) + "\n")
+    budget_rows = budgets(rows)
+    for name, out in (
+        ("decisive_budget.csv", budget_rows),
+        ("decisive_ratios.csv", ratios(rows, budget_rows)),
+        ("decisive_efficiency.csv", efficiency(rows)),
+    ):
+        if out:
+            write_csv(RESULTS / name, out)
+    if (HERE / "RESULTS.md").exists():
+        update_results_file(HERE / "RESULTS.md", {**PILOT_RENDERERS, **RENDERERS})
+    print(f"{len(rows)} runs; wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
