@@ -101,9 +101,8 @@ def main() -> None:
                 }
             )
             print(rows[-1], flush=True)
-            with open(
-                args.out, "w", newline=""
-            ) as f:  # rewritten after every case: a timeout loses nothing
+            # rewritten after every case: a timeout loses nothing
+            with open(args.out, "w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=list(rows[0]))
                 writer.writeheader()
                 writer.writerows(rows)

@@ -87,9 +87,8 @@ def measure(data: str, config_path: str, n_epochs: int) -> dict:
             else float("nan")
         )
         entry["steady_step_s"] = steady
-        entry["compile_s"] = (
-            entry["first_step_s"] or float("nan")
-        ) - steady  # first step minus a normal one
+        # first step minus a normal one
+        entry["compile_s"] = (entry["first_step_s"] or float("nan")) - steady
     return {
         "batch_size": bs,
         "n_buckets": nb,

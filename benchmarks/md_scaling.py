@@ -167,10 +167,9 @@ def orbjax_potential(spec: dict):
             structures_to_graphs(read_structures(spec["data"]), config.model.cutoff)
         )
     else:
+        # no auxiliary heads: the potential never evaluates them,
         for head in ("atomic_charges", "dft_charges", "spd_populations", "orbital_populations"):
-            config.loss.weights[head] = (
-                0.0  # no auxiliary heads: the potential never evaluates them,
-            )
+            config.loss.weights[head] = 0.0
         if "heads" in config.model:  # and the stand-in statistics have no auxiliary means
             config.model.heads = ()
         stats = Statistics(
@@ -356,9 +355,8 @@ def compare(argv) -> None:
                     raise RuntimeError(f"{impl} at n={n} failed:\n{done.stderr[-3000:]}")
                 rows.append(_row(impl, args.config, *lines[:2]))
                 print(json.dumps(rows[-1]), flush=True)
-                write_rows(
-                    args.out, rows
-                )  # after every row: a run stopped by a timeout keeps what finished
+                # after every row: a run stopped by a timeout keeps what finished
+                write_rows(args.out, rows)
     print(f"wrote {args.out}")
 
 

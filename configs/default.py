@@ -17,15 +17,13 @@ def get_config() -> ml_collections.ConfigDict:
 
     # Data: a labelled orbjax .h5 (python -m orbjax.label) or any readable structure file.
     config.data = ml_collections.ConfigDict()
-    config.data.train_path = (
-        "data/chno_gfn1.h5"  # structures to train on (extxyz, ASE db, ANI or orbjax HDF5)
-    )
+    # structures to train on (extxyz, ASE db, ANI or orbjax HDF5)
+    config.data.train_path = "data/chno_gfn1.h5"
     config.data.val_path = ""  # validation file; empty: split off the training file
     config.data.test_path = ""  # test file (with val_path); empty: split off the training file
     config.data.key_preset = "chno"  # how labels are named in the file: default | chno | comp6
-    config.data.key_overrides = (
-        ml_collections.ConfigDict()
-    )  # label → file key, e.g. key_overrides.energy=E_dft
+    # label → file key, e.g. key_overrides.energy=E_dft
+    config.data.key_overrides = ml_collections.ConfigDict()
     config.data.energy_key = "energy"  # the DFT energy; "xtb_energy" trains on xTB
     config.data.forces_key = "forces"  # the forces label; "xtb_forces" trains on xTB
     # Levels of theory trained at once (multi-fidelity), e.g. "dft,gfn1": one energy readout
@@ -44,23 +42,18 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.val_fraction = 0.1  # share of the training file held out for validation
     config.data.test_fraction = 0.1  # share of the training file held out for the test
     config.data.n_train = 0  # 0 = all; else a nested subsample (learning curves)
-    config.data.split_seed = (
-        -1
-    )  # ≥ 0: val/test molecules fixed by it; `seed` then draws only n_train
-    config.data.subsample_seed = (
-        -1
-    )  # ≥ 0: draws the n_train subsample (committees sharing data); -1: `seed`
-    config.data.train_indices = (
-        ""  # file of structure indices of train_path to train on (active learning); empty: all
-    )
+    # ≥ 0: val/test molecules fixed by it; `seed` then draws only n_train
+    config.data.split_seed = -1
+    # ≥ 0: draws the n_train subsample (committees sharing data); -1: `seed`
+    config.data.subsample_seed = -1
+    # file of structure indices of train_path to train on (active learning); empty: all
+    config.data.train_indices = ""
     config.data.extra_tests = ""  # more test sets scored at the end: "name=path,name=path"
-    config.data.shuffle_targets = (
-        ""  # control: labels permuted among same-element atoms (data/shuffle.py)
-    )
+    # control: labels permuted among same-element atoms (data/shuffle.py)
+    config.data.shuffle_targets = ""
     config.data.limit = 0  # 0 = all structures of the file; else only the first N
-    config.data.on_error = (
-        "skip"  # bad structures: skip and record in skipped_structures.jsonl | raise
-    )
+    # bad structures: skip and record in skipped_structures.jsonl | raise
+    config.data.on_error = "skip"
     config.data.isolated_atoms_path = ""  # single-atom energies for E0s; empty: least squares
 
     # Model.
@@ -75,15 +68,12 @@ def get_config() -> ml_collections.ConfigDict:
     # Auxiliary heads (`orbjax.targets`): each predicts one auxiliary target in training only;
     # a target with a positive loss weight below needs its head here.
     config.model.heads = ("orbital_populations",)  # auxiliary targets predicted in training only
-    config.model.orbital_head = (
-        "equivariant"  # orbital head: equivariant s/p/d blocks | invariant (scalars only)
-    )
-    config.model.orbital_features = (
-        "previous_layer"  # what the orbital head reads: previous_layer (cheaper) | last_layer
-    )
-    config.model.charge_neutral = (
-        False  # shift predicted atomic charges so they sum to the total charge
-    )
+    # orbital head: equivariant s/p/d blocks | invariant (scalars only)
+    config.model.orbital_head = "equivariant"
+    # what the orbital head reads: previous_layer (cheaper) | last_layer
+    config.model.orbital_features = "previous_layer"
+    # shift predicted atomic charges so they sum to the total charge
+    config.model.charge_neutral = False
 
     # Loss weights; an auxiliary target's head is named in model.heads. Each term is an
     # MSE in its own unit (energy per atom eV², forces (eV/Å)², stress (eV/Å³)², charges e²);
@@ -97,12 +87,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.loss.weights.stress = 0.0  # stress components (periodic data with a stress label)
     config.loss.weights.atomic_charges = 0.0  # GFN1-xTB Mulliken charges (head atomic_charges)
     config.loss.weights.dft_charges = 0.0  # DFT charges from the data file (head dft_charges)
-    config.loss.weights.spd_populations = (
-        0.0  # GFN1-xTB s/p/d shell populations (head spd_populations)
-    )
-    config.loss.weights.orbital_populations = (
-        100.0  # GFN1-xTB per-orbital populations (head orbital_populations)
-    )
+    # GFN1-xTB s/p/d shell populations (head spd_populations)
+    config.loss.weights.spd_populations = 0.0
+    # GFN1-xTB per-orbital populations (head orbital_populations)
+    config.loss.weights.orbital_populations = 100.0
 
     # Optimizer.
     config.optimizer = ml_collections.ConfigDict()
@@ -122,12 +110,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.train.num_epochs = 200  # passes over the training split (when num_steps is 0)
     config.train.log_every = 50  # steps between training-loss rows in metrics.csv
     config.train.eval_every = 500  # steps between validations (and best-checkpoint updates)
-    config.train.checkpoint_every = (
-        500  # steps between checkpoints (a rerun resumes from the latest)
-    )
-    config.train.ema_decay = (
-        0.99  # exponential moving average of the weights (validated and exported)
-    )
+    # steps between checkpoints (a rerun resumes from the latest)
+    config.train.checkpoint_every = 500
+    # exponential moving average of the weights (validated and exported)
+    config.train.ema_decay = 0.99
     config.train.nonfinite = "skip"  # skip the update | stop
     config.train.eval_at_start = True  # validation metrics of the untrained model, for reference
     config.train.progress_bar = True  # tqdm progress bar on stderr
@@ -135,18 +121,15 @@ def get_config() -> ml_collections.ConfigDict:
     # Devices and hosts (orbjax/training/parallel.py). train.batch_size is the global batch,
     # split over the devices; the loss and gradient are those of the whole global batch.
     config.parallel = ml_collections.ConfigDict()
-    config.parallel.data_parallel = (
-        "auto"  # auto: all devices when there are several | true | false
-    )
-    config.parallel.multihost = (
-        "auto"  # auto: jax.distributed when SLURM runs > 1 task | true | false
-    )
+    # auto: all devices when there are several | true | false
+    config.parallel.data_parallel = "auto"
+    # auto: jax.distributed when SLURM runs > 1 task | true | false
+    config.parallel.multihost = "auto"
 
     # Start from a trained model instead of random weights (orbjax/training/finetune.py).
     config.init = ml_collections.ConfigDict()
-    config.init.model = (
-        ""  # model file or shipped name (chno-gfn1) to fine-tune; its architecture is used
-    )
+    # model file or shipped name (chno-gfn1) to fine-tune; its architecture is used
+    config.init.model = ""
     config.init.freeze = ()  # parameter path prefixes not updated, e.g. ("network/embedding",)
     # parameter path prefixes left at a fresh initialisation, e.g. ("energy_readout",)
     config.init.reinit = ()

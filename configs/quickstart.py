@@ -22,9 +22,8 @@ from orbjax.config import sibling_config
 
 def get_config():
     config = sibling_config(__file__, "default")
-    config.data.train_path = (
-        "runs/quickstart/example_gfn1.h5"  # written by `python -m orbjax.label`
-    )
+    # written by `python -m orbjax.label`
+    config.data.train_path = "runs/quickstart/example_gfn1.h5"
     config.data.split_by = "structure"
     config.data.split_seed = 0  # the same validation conformers whatever `seed`
     config.data.val_fraction = 0.2

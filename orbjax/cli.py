@@ -40,9 +40,8 @@ def debug_requested(argv: Iterable[str] | None = None) -> bool:
 def one_line(err: BaseException) -> str:
     """The error's message on one line (a KeyError's without the quotes `str` adds)."""
     if isinstance(err, OSError) and err.filename and err.strerror and len(err.args) == 2:
-        return (
-            f"{err.filename}: {err.strerror[:1].lower()}{err.strerror[1:]}"  # not "[Errno 2] ..."
-        )
+        # not "[Errno 2] ..."
+        return f"{err.filename}: {err.strerror[:1].lower()}{err.strerror[1:]}"
     text = err.args[0] if isinstance(err, KeyError) and len(err.args) == 1 else str(err)
     text = " ".join(part.strip() for part in str(text).splitlines() if part.strip())
     return text or type(err).__name__

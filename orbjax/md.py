@@ -121,9 +121,8 @@ def _main(argv, outputs) -> int:
         )
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise NotADirectoryError(f"--out {args.out}: exists and is not a directory")
-    outputs.append(
-        cli.OutputDirectory(args.out, done="state.npz")
-    )  # a failed first try leaves no empty --out
+    # a failed first try leaves no empty --out
+    outputs.append(cli.OutputDirectory(args.out, done="state.npz"))
     atoms = read_structure(args.structure)  # before the (slower) model load
     if len(args.model) > 1:
         potential = load_committee(args.model, dtype=args.dtype, edge_chunk=args.edge_chunk)

@@ -411,9 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from orbjax import cli
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    return cli.run(
-        lambda: _main(argv), argv, errors=cli.USER_ERRORS + (KeyError,)
-    )  # KeyError: set_field
+    # KeyError: set_field
+    return cli.run(lambda: _main(argv), argv, errors=cli.USER_ERRORS + (KeyError,))
 
 
 def _main(argv: list[str]) -> int:

@@ -70,9 +70,8 @@ def _main(argv: list[str], outputs: list) -> int:
     workdir = flags.workdir
     if os.path.exists(workdir) and not os.path.isdir(workdir):
         raise NotADirectoryError(f"--workdir {workdir}: exists and is not a directory")
-    outputs.append(
-        cli.OutputDirectory(workdir, done="checkpoints")
-    )  # a failed first try leaves nothing
+    # a failed first try leaves nothing
+    outputs.append(cli.OutputDirectory(workdir, done="checkpoints"))
 
     from absl import logging
 

@@ -39,9 +39,8 @@ def test_manifest_lists_the_public_sets_and_only_their_training_files():
         "metals/LICENSE.maml",
         "metals/mlearn_Mo_train.extxyz",
     } <= set(names)
-    assert not [
-        n for n in names if "/test" in n
-    ]  # upstream test sets stay out, as the data's README asks
+    # upstream test sets stay out, as the data's README asks
+    assert not [n for n in names if "/test" in n]
     assert all(re.fullmatch("[0-9a-f]{64}", d) for d in names.values())
 
 

@@ -24,9 +24,8 @@ from ase.io import read, write
 from orbjax import train
 
 ROOT = Path(__file__).resolve().parents[1]
-ETHANOL = (
-    ROOT / "orbjax" / "examples" / "ethanol_gfn1.extxyz"
-)  # 10 frames of one molecule, no mol_id
+# 10 frames of one molecule, no mol_id
+ETHANOL = ROOT / "orbjax" / "examples" / "ethanol_gfn1.extxyz"
 README = (ROOT / "README.md").read_text()
 
 
@@ -116,9 +115,8 @@ def test_readme_unknown_element_example_holds(one_molecule, capsys):
         "C (Z=6), O (Z=8) only"
     ), printed
     atoms = namespace["atoms"]
-    out = namespace["checked"](
-        atoms.positions, atoms.numbers
-    )  # known elements: no error (same compilation)
+    # known elements: no error (same compilation)
+    out = namespace["checked"](atoms.positions, atoms.numbers)
     assert np.isfinite(float(out["energy"])) and out["forces"].shape == (len(atoms), 3)
 
 
@@ -405,9 +403,8 @@ def test_label_counts_count_structures_per_split():
     from orbjax.training.label_check import label_counts
 
     structures = read_structures(ETHANOL)
-    structures[0] = structures[0].replace(
-        labels={"forces": structures[0].labels["forces"]}
-    )  # no energy
+    # no energy
+    structures[0] = structures[0].replace(labels={"forces": structures[0].labels["forces"]})
     counts = label_counts(structures_to_graphs(structures[:3], 5.0))
     assert counts["energy"] == 2 and counts["forces"] == 3 and counts["orbital_populations"] == 0
     assert np.all(

@@ -138,9 +138,8 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_graph_is_read_correctly():
     """Spot checks of the parser on edges known to exist (a broken parser would pass all)."""
     graph = import_graph()
-    assert (
-        "orbjax.training.parallel" in graph["orbjax.training.loop"]
-    )  # from orbjax.training import parallel
+    # from orbjax.training import parallel
+    assert "orbjax.training.parallel" in graph["orbjax.training.loop"]
     assert "orbjax.model.io" in graph["orbjax.potential.core"]  # inside a function
     assert "orbjax.potential" in graph["orbjax"]  # lazy, in the package's __getattr__
     assert KNOWN_ENTRY_POINTS <= ENTRY_POINTS

@@ -211,10 +211,8 @@ def test_weight_scan_keeps_one_row_of_identical_scan_and_curve_runs():
         rows.append(row)
         curves.update(curve)
     out = statistics.weight_choice("d", rows, curves)
-    assert [(r["weight"], r["val_energy_mae"]) for r in out] == [
-        (0.0, 3.0),
-        (1000.0, 2.0),
-    ]  # seed 1 is not scanned
+    # seed 1 is not scanned
+    assert [(r["weight"], r["val_energy_mae"]) for r in out] == [(0.0, 3.0), (1000.0, 2.0)]
     rows[1]["test_energy_mae"] = "1.6"  # the same config disagreeing: both rows stay
     assert [r["weight"] for r in statistics.weight_choice("d", rows, curves)] == [
         0.0,

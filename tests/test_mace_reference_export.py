@@ -80,6 +80,5 @@ def test_chno_export_molecule_disjoint(tmp_path):
     mols = {k: set(v) for k, v in m["mol_ids"].items()}
     assert not (mols["train"] & mols["val"]) and not (mols["train"] & mols["test"])
     assert not (mols["val"] & mols["test"])
-    assert (
-        m["e0s"] == "average"
-    )  # no isolated atoms: least squares on the training split, as orbjax
+    # no isolated atoms: least squares on the training split, as orbjax
+    assert m["e0s"] == "average"

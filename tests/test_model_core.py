@@ -82,9 +82,8 @@ def test_a_second_model_of_the_same_architecture_compiles_nothing(model_files):
     second = orbjax.load_potential(model_files[1])
     e2 = second.energy_forces_stress(positions, numbers)
     assert dense_efs_jit._cache_size() == compiled
-    assert (
-        abs(float(e1["energy"]) - float(e2["energy"])) > 1.0
-    )  # other weights and E0s: really another model
+    # other weights and E0s: really another model
+    assert abs(float(e1["energy"]) - float(e2["energy"])) > 1.0
     assert not np.allclose(np.asarray(e1["forces"]), np.asarray(e2["forces"]))
     third = orbjax.load_potential(model_files[0])  # the first, loaded again
     np.testing.assert_array_equal(

@@ -113,9 +113,8 @@ def test_header_holds_what_a_user_needs(model_path, workdir):
     assert h["units"]["energy"] == "eV" and h["units"]["forces"] == "eV/Å"
     assert h["n_params"] == sum(a.size for a in _leaves(f.params["params"]))
     assert json.loads(f.statistics)["species"] == [1, 6, 7, 8]
-    assert (
-        model_path.stat().st_size < 4 * h["n_params"] + 64_000
-    )  # raw float32 plus the JSON header
+    # raw float32 plus the JSON header
+    assert model_path.stat().st_size < 4 * h["n_params"] + 64_000
 
 
 def test_latest_checkpoint_exports_too(workdir, tmp_path):

@@ -75,9 +75,8 @@ def test_write_csv_rounds_floats_and_keeps_every_column(tmp_path):
         {"a": "1.23", "b": "x", "c": "", "d": ""},
         {"a": "2", "b": "", "c": "", "d": "nan"},
     ]
-    tables.write_csv(
-        path, [{"a": 0.1 + 0.2, "b": 1}], digits=None, fields=["b", "a"]
-    )  # full precision, own order
+    # full precision, own order
+    tables.write_csv(path, [{"a": 0.1 + 0.2, "b": 1}], digits=None, fields=["b", "a"])
     assert path.read_bytes() == b"b,a\r\n1,0.30000000000000004\r\n"
     tables.write_csv(tmp_path / "none.csv", [])
     assert not (tmp_path / "none.csv").exists() and tables.read_rows(tmp_path / "none.csv") == []

@@ -14,9 +14,8 @@ def test_every_generated_table_matches_its_csvs(study):
     assert study.RENDERERS and not update_results_file(
         study.RESULTS_MD, study.RENDERERS, check=True
     ), f"regenerate with python -m {study.__name__}"
-    assert study.RESULTS_MD.read_text().count("<!-- table: ") == len(
-        study.RENDERERS
-    )  # every renderer is used
+    # every renderer is used
+    assert study.RESULTS_MD.read_text().count("<!-- table: ") == len(study.RENDERERS)
 
 
 def test_only_the_marked_bodies_are_rewritten_with_their_indentation(tmp_path):

@@ -82,9 +82,8 @@ def test_select_returns_the_planted_uncertain_frames_and_diverse_ones(members, t
         == 0
     )
     chosen = read(out, index=":")
-    assert (
-        sorted(a.info["candidate_index"] for a in chosen) == planted
-    )  # the 4 uncertain, nothing else
+    # the 4 uncertain, nothing else
+    assert sorted(a.info["candidate_index"] for a in chosen) == planted
     assert all(a.info["max_force_std_eV_A"] > 0 for a in chosen)
     assert [int(x) for x in open(f"{out}.indices.txt") if not x.startswith("#")] == [
         a.info["candidate_index"] for a in chosen
@@ -108,9 +107,8 @@ def test_select_returns_the_planted_uncertain_frames_and_diverse_ones(members, t
         == 0
     )
     picked = sorted(a.info["candidate_index"] for a in read(out, index=":"))
-    assert (
-        len(set(picked) & {2, 5}) == 1 and len(set(picked) & {9, 11}) == 1
-    )  # one of each near-copy pair
+    # one of each near-copy pair
+    assert len(set(picked) & {2, 5}) == 1 and len(set(picked) & {9, 11}) == 1
 
 
 def test_farthest_point_sampling_spreads_out():

@@ -46,9 +46,8 @@ def test_learning_curve_sweep_expands_to_one_config_per_run(tmp_path):
     spec = next(s for s in specs if "n_train=50,config=shell,seed=2" == s["name"])
     config = S.build_config(spec)
     assert (config.data.n_train, config.seed) == (50, 2)
-    assert (
-        config.loss.weights.spd_populations > 0 == config.loss.weights.orbital_populations
-    )  # shell.py
+    # shell.py
+    assert config.loss.weights.spd_populations > 0 == config.loss.weights.orbital_populations
     with pytest.raises(KeyError, match="num_stepz"):
         S.set_field(config, "train.num_stepz", 3)
 
@@ -161,9 +160,8 @@ def interrupted_sweep(tmp_path_factory):
             lambda: (S.latest_step(long["workdir"]) or 0) >= 2, "first checkpoint of the long run"
         )
         first = _attempts(long["workdir"])[-1]
-        os.kill(
-            first["pid"], signal.SIGUSR2
-        )  # preemption: submitit calls TrainRun.checkpoint, requeues
+        # preemption: submitit calls TrainRun.checkpoint, requeues
+        os.kill(first["pid"], signal.SIGUSR2)
         _wait(lambda: len(_attempts(long["workdir"])) == 2, "requeued attempt")
         second = _attempts(long["workdir"])[-1]
         _wait(
@@ -201,9 +199,8 @@ def test_job_array_runs_preempted_and_killed_runs_resume(interrupted_sweep):
     attempts = _attempts(long["workdir"])
     steps = [a["resume_step"] for a in attempts]
     assert len(attempts) == 3 and steps[0] is None, attempts
-    assert steps[1] >= 2 and steps[2] == r["killed_at"] > steps[1], (
-        attempts
-    )  # each resumed from its checkpoint
+    # each resumed from its checkpoint
+    assert steps[1] >= 2 and steps[2] == r["killed_at"] > steps[1], attempts
     assert len(_attempts(short["workdir"])) == 1
     assert os.path.getmtime(Path(short["workdir"]) / "final_metrics.json") == r["short_mtime"]
     assert json.load(open(Path(long["workdir"]) / "final_metrics.json")) == pytest.approx(
@@ -332,10 +329,8 @@ def test_learning_curve_experiments_build_valid_configs_for_every_kind(tmp_path,
             assert sorted((c.seed, c.loss.weights.orbital_populations > 0) for c in configs) == [
                 (s, o) for s in range(5) for o in (False, True)
             ]
-        if kind in (
-            "tta",
-            "tta_long",
-        ):  # energy-only, seed 0, the largest size's budget × 12 / × 48
+        # energy-only, seed 0, the largest size's budget × 12 / × 48
+        if kind in ("tta", "tta_long"):
             assert (
                 configs[0].seed == 0
                 and configs[0].train.num_steps == {"tta": 12, "tta_long": 48}[kind] * largest_steps

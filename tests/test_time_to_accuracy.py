@@ -131,9 +131,8 @@ def test_curves_levels_and_tests(tmp_path):
     mace_row, orbjax_row = summaries
     assert len([c for c in curves if c["model"] == "orbjax"]) == 3
     assert orbjax_row["best_val_energy_mae"] == 1.2 and orbjax_row["best_val_forces_mae"] == 45.0
-    assert (
-        orbjax_row["cpu_s_to_forces_100"] == 70.0
-    )  # step 100 (60 meV/Å after the resume, not 120)
+    # step 100 (60 meV/Å after the resume, not 120)
+    assert orbjax_row["cpu_s_to_forces_100"] == 70.0
     assert orbjax_row["cpu_s_to_forces_40"] is None
     assert orbjax_row["cpu_s_to_energy_2"] == 130.0 and orbjax_row["total_cpu_s"] == 130.0
     assert orbjax_row["test_forces_mae"] == 45.0 and orbjax_row["selected"] == 200

@@ -24,9 +24,8 @@ def get_config():
     sweep.base_config = "../default.py"
     sweep.sweep_dir = "runs/sweeps/learning_curve"
     sweep.runs = product(
-        axis(
-            "data.n_train", [25, 50, 100, 200, 0]
-        ),  # structures; 0 = the whole training split (≈320)
+        # structures; 0 = the whole training split (≈320)
+        axis("data.n_train", [25, 50, 100, 200, 0]),
         axis("config", VARIANTS),
         axis("seed", [0, 1, 2]),
         axis("data.train_path", ["data/chno_gfn1.h5"]),

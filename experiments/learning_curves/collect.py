@@ -29,17 +29,14 @@ SWEEPS = os.path.join(str(REPO), "runs", "learning_curves")
 DATASETS = ("acac", "chno", "chno_grown")  # chno_grown: the CHNO set + experiments/data/chno_grow_*
 GROUPS = {d: (d, f"{d}_weights", f"{d}_controls", f"{d}_head_input") for d in DATASETS}
 GROUPS.update({f"{d}_noforces": (f"{d}_noforces", f"{d}_noforces_controls") for d in DATASETS})
-GROUPS.update(
-    {f"{d}_long": (f"{d}_long", f"{d}_long_small") for d in DATASETS}
-)  # the largest size and n = 50, 4× the budget
+# the largest size and n = 50, 4× the budget
+GROUPS.update({f"{d}_long": (f"{d}_long", f"{d}_long_small") for d in DATASETS})
 BASELINE = "energy_only"
 # (metric column, label, unit) scored on each test set; acac also has the 600 K set.
 METRICS = [("energy_mae", "energy MAE", "meV/atom"), ("forces_mae", "force MAE", "meV/Å")]
 TEST_SETS = {"acac": ("test", "test600"), "chno": ("test",), "chno_grown": ("test",)}
-FULL_SIZE = {
-    "chno": 500,
-    "chno_grown": 1205,
-}  # n_train = 0 means the whole training split (153 val, 150 test)
+# n_train = 0 means the whole training split (153 val, 150 test)
+FULL_SIZE = {"chno": 500, "chno_grown": 1205}
 WEIGHT = "loss.weights.orbital_populations"
 DFT_WEIGHTS = ("loss.weights.energy", "loss.weights.forces", "loss.weights.stress")
 
@@ -91,10 +88,8 @@ def collect(sweep: str) -> None:
     }
     report_changed(sweep, committed_runs, collected[out])
     finished = {r["name"] for r in committed_runs if r.get("status") == "finished"}
-    for (
-        path,
-        rows,
-    ) in collected.items():  # a run being re-trained now does not hide its committed finished row
+    # a run being re-trained now does not hide its committed finished row
+    for path, rows in collected.items():
         fresh = [
             r
             for r in rows

@@ -91,9 +91,8 @@ def check_dataset(dataset: str) -> int:
         workdir = os.path.join(SWEEPS, sweep, name)
         n = int(r["data.n_train"]) or FULL_SIZE[dataset]
         dest = os.path.join(MODELS, dataset, variant, f"n{n}", f"seed{r['seed']}", "model.orbjax")
-        if not os.path.exists(dest) and not os.path.isdir(
-            workdir
-        ):  # trained where its run directory is gone
+        # trained where its run directory is gone
+        if not os.path.exists(dest) and not os.path.isdir(workdir):
             missing.append(os.path.relpath(dest, HERE))
             continue
         os.makedirs(os.path.dirname(dest), exist_ok=True)

@@ -92,9 +92,8 @@ def rotated_table() -> list[str]:
     rotated = read_rows(os.path.join(RESULTS, "rotated.csv"))
     if not rotated:
         return []
-    by_seed: dict = defaultdict(
-        dict
-    )  # the same run may sit in two sweeps (weights scan, curve_wW): once per seed
+    # the same run may sit in two sweeps (weights scan, curve_wW): once per seed
+    by_seed: dict = defaultdict(dict)
     for r in rotated:
         key = (
             r["dataset"],
@@ -152,9 +151,8 @@ def ratios_section(
     title: str = "paired ratio to energy-only (geometric mean over seeds)",
 ) -> list[str]:
     rows = [r for r in ratios if r["dataset"] == dataset]
-    against = (
-        bool(rows) and "baseline" in rows[0]
-    )  # a contrast between two variants (`contrasts_*.csv`)
+    # a contrast between two variants (`contrasts_*.csv`)
+    against = bool(rows) and "baseline" in rows[0]
     return md_table(
         f"{dataset}: {title}",
         [

@@ -30,9 +30,8 @@ from experiments.learning_curves.collect import (
     table,
 )
 
-MIN_SLOPE = (
-    0.1  # |log-log slope| of energy-only below which a data-efficiency factor is not defined
-)
+# |log-log slope| of energy-only below which a data-efficiency factor is not defined
+MIN_SLOPE = 0.1
 
 
 def _paired(other: dict, base: dict, col: str):

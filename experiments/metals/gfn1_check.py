@@ -152,9 +152,8 @@ def select(data: Path):
             )
             if kind == "aimd" and ":" in config_type:  # maml: three AIMD groups per element
                 k = 1
-            if (
-                kind == "bulk_strained"
-            ):  # mlearn Mo has one 2-atom and 55 54-atom elastic cells: 1 + 2
+            # mlearn Mo has one 2-atom and 55 54-atom elastic cells: 1 + 2
+            if kind == "bulk_strained":
                 sizes = sorted({len(frames[i]) for i in small})
                 if len(sizes) > 1:
                     picks = [
@@ -369,9 +368,8 @@ def write_summaries(rows: list[dict], out: Path) -> None:
         sub = [r for r in rows if el in re.findall(r"[A-Z][a-z]?", r["formula"])]
         groups = [(("all", s, k), g) for (s, k), g in _group(sub, "setting", "kind").items()]
         groups += [(("all", s, "all"), g) for (s,), g in _group(sub, "setting").items()]
-        alloys = [
-            r for r in sub if r["system"] != el
-        ]  # the element in each alloy system separately
+        # the element in each alloy system separately
+        alloys = [r for r in sub if r["system"] != el]
         groups += [
             ((y, s, k), g) for (y, s, k), g in _group(alloys, "system", "setting", "kind").items()
         ]

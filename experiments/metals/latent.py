@@ -231,9 +231,8 @@ def main() -> None:
     rows, firsts = [], {}
     tag = "" if args.sweep.name == "decisive" else f"_{args.sweep.name}"
     for variant, seed, run in jobs:
-        prefix = (
-            f"{args.sweep.name}_" if tag and variant != "untrained" else ""
-        )  # untrained: shared
+        # untrained: shared
+        prefix = f"{args.sweep.name}_" if tag and variant != "untrained" else ""
         path = (
             cache / f"{prefix}{variant}_seed{seed}_{args.sample_seed}_{args.atoms_per_element}.npy"
         )

@@ -132,9 +132,8 @@ def _best_quantiles(sample_node, sample_edge, caps_node, caps_edge, n_small: int
     for small in itertools.combinations(range(last), min(n_small, last)):
         chosen = (*small, last)  # caps increase with the index, so the first fit is smallest
         nodes, edges = caps_node[list(chosen)], caps_edge[list(chosen)]
-        fits = (sample_node[:, None] < nodes) & (
-            sample_edge[:, None] <= edges
-        )  # [samples, buckets]
+        # [samples, buckets]
+        fits = (sample_node[:, None] < nodes) & (sample_edge[:, None] <= edges)
         first = np.argmax(fits, axis=1)
         cost = np.mean(nodes[first] + edges[first])
         if cost < best_cost:

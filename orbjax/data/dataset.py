@@ -152,9 +152,8 @@ def _write_labels(f: h5py.File, structures: list[Structure], compact: bool = Fal
         kind = label_kind(key, structures)
         values = [s.labels.get(key) for s in structures]
         data = _concatenate(key, kind, values, structures)
-        ds = _put(
-            labels, key, data, compact, keep_float64=kind == "structure"
-        )  # totals: 10⁴ eV to the μeV
+        # totals: 10⁴ eV to the μeV
+        ds = _put(labels, key, data, compact, keep_float64=kind == "structure")
         ds.attrs["kind"] = kind
         ds.attrs["unit"] = label_unit(key, data.dtype)
         present[key] = np.array([v is not None for v in values], bool)

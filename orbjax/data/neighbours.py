@@ -105,9 +105,8 @@ def image_range(cell: np.ndarray, pbc: np.ndarray, cutoff: float, positions=None
     spacing = plane_spacing(cell, pbc, np)
     spread = np.zeros(3)
     if positions is not None and len(positions) and pbc.any():
-        frac = np.asarray(positions, np.float64) @ np.linalg.inv(
-            lattice_frame(cell, pbc, np)
-        )  # [n_atoms, 3]
+        # [n_atoms, 3]
+        frac = np.asarray(positions, np.float64) @ np.linalg.inv(lattice_frame(cell, pbc, np))
         spread = frac.max(axis=0) - frac.min(axis=0)
     return [
         int(np.ceil(cutoff / spacing[axis] + spread[axis])) + 1 if pbc[axis] else 0

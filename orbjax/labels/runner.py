@@ -53,9 +53,8 @@ _SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_
 OUTPUT_SUFFIXES = (".h5", ".hdf5")  # the output is always an orbjax HDF5 dataset
 CLOSE_FACTOR = 0.5  # × (r_cov,i + r_cov,j): closer pairs are warned about or refused
 CLOSE_ATOMS = ("warn", "refuse")
-TBLITE_DEFAULT_TEMPERATURE = (
-    "tblite default (300 K)"  # metadata value for electronic_temperature=None
-)
+# metadata value for electronic_temperature=None
+TBLITE_DEFAULT_TEMPERATURE = "tblite default (300 K)"
 CELL_AS_GIVEN = "none (cells labelled as given)"  # metadata value for min_cell_length=None
 
 
@@ -276,9 +275,8 @@ def _run_chunks(
     bar = tqdm(
         total=len(structures), initial=n_done, unit="structure", disable=not progress, desc=method
     )
-    context = multiprocessing.get_context(
-        "spawn"
-    )  # fresh interpreters: env set before tblite loads
+    # fresh interpreters: env set before tblite loads
+    context = multiprocessing.get_context("spawn")
     with (
         _environment(_SINGLE_THREAD_ENV),
         cf.ProcessPoolExecutor(n_workers, mp_context=context, initializer=_init_worker) as pool,

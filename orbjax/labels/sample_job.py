@@ -273,9 +273,8 @@ def _run(molecules, chunks, todo, settings, seed, n_workers, progress, n_before)
         desc="GFN1 MD",
     )
     n_frames = n_failed = 0
-    context = multiprocessing.get_context(
-        "spawn"
-    )  # fresh interpreters: env set before tblite loads
+    # fresh interpreters: env set before tblite loads
+    context = multiprocessing.get_context("spawn")
     with (
         _environment(_SINGLE_THREAD_ENV),
         cf.ProcessPoolExecutor(n_workers, mp_context=context) as pool,

@@ -332,9 +332,8 @@ def _edge_messages(
             k = [ir_h for _, ir_h in h_irreps].index(ir)
             parts.append(x[:, None, offsets[k] : offsets[k] + ir.dim, :])  # [n_edges, 1, dim, C]
         if cg.shape[-1]:
-            a = jnp.einsum(
-                "ej,ijd->edi", y, jnp.asarray(cg, y.dtype)
-            )  # [n_edges, paths·dim, dim_h]
+            # [n_edges, paths·dim, dim_h]
+            a = jnp.einsum("ej,ijd->edi", y, jnp.asarray(cg, y.dtype))
             tp = jnp.einsum("edi,eic->edc", a, x)  # [n_edges, paths·dim, C]
             parts.append(tp.reshape(x.shape[0], -1, ir.dim, c))  # [n_edges, paths, dim, C]
         out.append(jnp.concatenate(parts, axis=1) * w)  # [n_edges, paths(+1), dim, C]

@@ -262,9 +262,8 @@ def _unflatten(path: Path, arrays: list[dict], data: bytes) -> dict:
         node = tree
         for key in entry["path"][:-1]:
             node = node.setdefault(key, {})
-        node[entry["path"][-1]] = value.astype(
-            dtype.newbyteorder("=")
-        )  # native order, writable copy
+        # native order, writable copy
+        node[entry["path"][-1]] = value.astype(dtype.newbyteorder("="))
     return tree
 
 

@@ -170,9 +170,8 @@ def export_model(workdir, out_path, which: str = "best") -> Path:
             f"{workdir}: no checkpoints/ directory; is this a training run's workdir?"
         )
     meta, step, found = read_meta(workdir, which)
-    params = read_ema_params(
-        checkpoint_state_dir(workdir, found, step)
-    )  # collective in multi-host runs
+    # collective in multi-host runs
+    params = read_ema_params(checkpoint_state_dir(workdir, found, step))
     if jax.process_index() != 0:
         return Path(out_path)
     trained = build_trained(

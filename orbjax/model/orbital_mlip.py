@@ -33,12 +33,10 @@ class ModelConfig:
     radial_hidden: int = 64
     readout_hidden: int = 16
     heads: tuple[str, ...] = ()  # auxiliary targets it predicts (`targets.auxiliary_targets()`)
-    n_species: int = (
-        1  # elements it knows (their atomic numbers are statistics: `Statistics.species`)
-    )
-    levels: tuple[str, ...] = (
-        "dft",
-    )  # levels of theory, one energy readout each; the first is the default
+    # elements it knows (their atomic numbers are statistics: `Statistics.species`)
+    n_species: int = 1
+    # levels of theory, one energy readout each; the first is the default
+    levels: tuple[str, ...] = ("dft",)
     orbital_head: str = "equivariant"  # or "invariant" (scalars only: the paper's baseline)
     # What the equivariant orbital head reads. "previous_layer": the l ≤ 2 features of layer
     # n−1 with the last layer's scalars, so the last layer computes scalars only, as for the

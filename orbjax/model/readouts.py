@@ -86,9 +86,8 @@ def _candidate_index() -> np.ndarray:
     """[119, 9]: for each element and orbital slot, its column in the 27 candidates (−1: none)."""
     slot_shell, slot_m = orbital_slot_table()
     l_table = shell_l_table()
-    offsets = np.concatenate(
-        [[0], np.cumsum([1, 3, 5] * MAX_SHELLS)]
-    )  # (slot k, l) starts at offsets[3k + l]
+    # (slot k, l) starts at offsets[3k + l]
+    offsets = np.concatenate([[0], np.cumsum([1, 3, 5] * MAX_SHELLS)])
     index = -np.ones((119, MAX_ORBITALS), np.int32)
     for z in range(len(slot_shell)):
         for o in range(MAX_ORBITALS):

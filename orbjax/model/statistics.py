@@ -126,9 +126,8 @@ class Statistics:
         """The "statistics" collection the model reads (float64 numpy; `heads`: the
         auxiliary targets of the model, whose means and scales it needs)."""
         out = {
-            "atomic_energies": np.asarray(
-                self.atomic_energies, np.float64
-            ),  # [n_levels, n_species] eV
+            # [n_levels, n_species] eV
+            "atomic_energies": np.asarray(self.atomic_energies, np.float64),
             "energy_scale": np.asarray(self.energy_scale, np.float64),  # [n_levels] eV
             "avg_num_neighbors": np.asarray(self.avg_num_neighbors, np.float64),  # []
             "z_to_species": self.z_to_species(),  # [119] int32
@@ -184,9 +183,8 @@ def check_elements(
             offenders.setdefault(z, []).append(str(name))
     if not offenders:
         return
-    by_names: dict[
-        tuple[str, ...], list[int]
-    ] = {}  # elements found in the same structures go together
+    # elements found in the same structures go together
+    by_names: dict[tuple[str, ...], list[int]] = {}
     for z in sorted(offenders):
         by_names.setdefault(tuple(offenders[z]), []).append(z)
     where = []

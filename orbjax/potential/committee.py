@@ -54,10 +54,8 @@ class CommitteeError(ValueError):
 # a committee of M members of one architecture compiles once per shape, whatever M's values.
 
 
-MODES = (
-    "vmap",
-    "map",
-)  # all members at once (jax.vmap) | one after another in one function (lax.map)
+# all members at once (jax.vmap) | one after another in one function (lax.map)
+MODES = ("vmap", "map")
 
 
 def _members(fn, model, stacked, *args, mode: str = "vmap", **kwargs):

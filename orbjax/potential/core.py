@@ -284,9 +284,8 @@ class Potential:
         out = dict(result)
         network = out.pop("network_energy")
         z_c = _concrete(atomic_numbers)
-        if (
-            z_c is None
-        ):  # traced elements: Σ E0 in JAX's default float (unknown ones are NaN via `ok`)
+        # traced elements: Σ E0 in JAX's default float (unknown ones are NaN via `ok`)
+        if z_c is None:
             out["energy"] = network + self.statistics.reference_energy(
                 atomic_numbers, self.level_name, xp=jnp
             )

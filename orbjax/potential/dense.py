@@ -17,9 +17,8 @@ from orbjax.data.graphs import geometry_graph
 from orbjax.data.lattice import lattice_frame, plane_spacing
 from orbjax.model.predict import network_energy, predict
 
-FAR = (
-    1.0e3  # Å: offset that puts an excluded pair (image along an open direction) beyond any cutoff
-)
+# Å: offset that puts an excluded pair (image along an open direction) beyond any cutoff
+FAR = 1.0e3
 
 
 def image_grid(reps) -> np.ndarray:
@@ -63,9 +62,8 @@ def dense_pairs(positions, cell, pbc, images: np.ndarray):
         nearest[None] + jnp.asarray(images, positions.dtype)[:, None, None]
     )
     shifts = (lattice @ cell).reshape(-1, 3)  # [K·n², 3] Å
-    valid = jnp.repeat(
-        jnp.all((images == 0) | pbc, axis=-1), n * n
-    )  # image exists along open axes?
+    # image exists along open axes?
+    valid = jnp.repeat(jnp.all((images == 0) | pbc, axis=-1), n * n)
     return senders, receivers, shifts, valid
 
 

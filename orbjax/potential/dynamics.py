@@ -71,15 +71,13 @@ class MDState:
     positions: jnp.ndarray  # [n, 3] Å, unwrapped (continuous in time)
     velocities: jnp.ndarray  # [n, 3] Å/fs
     forces: jnp.ndarray  # [n, 3] eV/Å at `positions`
-    energy: (
-        jnp.ndarray
-    )  # [] eV, the network's potential energy at `positions`, without Σ E0 (`thermo` adds it)
+    # [] eV, the network's potential energy at `positions`, without Σ E0 (`thermo` adds it)
+    energy: jnp.ndarray
     step: jnp.ndarray  # [] int32
     cell: jnp.ndarray  # [3, 3] Å, rows are lattice vectors (zeros: no cell); changes in NPT only
     stress: jnp.ndarray  # [3, 3] eV/Å³ at `positions` (NPT only; zeros otherwise)
-    force_std: (
-        jnp.ndarray
-    )  # [] eV/Å committee: max over atoms of σ_F,i at `positions` (single potential: 0)
+    # [] eV/Å committee: max over atoms of σ_F,i at `positions` (single potential: 0)
+    force_std: jnp.ndarray
 
 
 @dataclasses.dataclass(eq=False)
@@ -109,9 +107,8 @@ class MolecularDynamics:
     compressibility: float = COMPRESSIBILITY_PER_GPA / GPA
     barostat_time: float = TIME_CONSTANT_FS
     reallocations: int = dataclasses.field(default=0, init=False)  # overflows recovered by `run`
-    stopped_at: int | None = dataclasses.field(
-        default=None, init=False
-    )  # step of an uncertainty stop (md_run)
+    # step of an uncertainty stop (md_run)
+    stopped_at: int | None = dataclasses.field(default=None, init=False)
 
     @classmethod
     def create(
@@ -437,9 +434,8 @@ class MolecularDynamics:
         (`evaluate(x, nbrs)` → energy, forces, stress, list, force spread), half kick."""
         dt, dtype = self.timestep, x.dtype
         c1 = np.exp(-self.friction * dt)
-        sigma = (
-            np.sqrt((1 - c1**2) * units.kB * self.temperature / self.masses) * units.fs
-        )  # [n] Å/fs
+        # [n] Å/fs
+        sigma = np.sqrt((1 - c1**2) * units.kB * self.temperature / self.masses) * units.fs
         noise = jax.random.normal(self._key(state.step), v.shape, dtype)
         v = v + 0.5 * dt * self._accelerations(state.forces)
         x = x + 0.5 * dt * v

@@ -119,9 +119,8 @@ def run_md(
         compressibility=compressibility_per_gpa / GPA,
         barostat_time=barostat_time,
     )
-    out.mkdir(
-        parents=True, exist_ok=True
-    )  # after the checks of `create` (elements, cell): none left empty
+    # after the checks of `create` (elements, cell): none left empty
+    out.mkdir(parents=True, exist_ok=True)
     _check_settings(out, settings, model, len(atoms))
     fields = NPT_THERMO_FIELDS if ensemble == "npt" else THERMO_FIELDS
     if committee:

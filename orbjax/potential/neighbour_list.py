@@ -296,9 +296,8 @@ def _bin_indices(builder: NeighbourListBuilder, n_bins, positions):
 def _bins(builder, n_bins, frac):
     pbc = np.asarray(builder.pbc)
     nb = np.asarray(n_bins, np.int32)
-    low = jnp.where(
-        pbc, 0.0, jnp.min(frac, axis=0)
-    )  # open directions: bins start at the lowest atom
+    # open directions: bins start at the lowest atom
+    low = jnp.where(pbc, 0.0, jnp.min(frac, axis=0))
     per_unit = jnp.asarray(builder.bins_per_unit(n_bins), frac.dtype)
     b = jnp.clip(jnp.floor((frac - low) * per_unit).astype(jnp.int32), 0, nb - 1)  # [n, 3]
     return (b[:, 0] * nb[1] + b[:, 1]) * nb[2] + b[:, 2], b
@@ -331,9 +330,8 @@ def _build(builder: NeighbourListBuilder, n_bins, capacity: int, bin_capacity: i
     bin_image = jnp.where(pbc, jnp.floor_divide(ext, nb), 0)  # [n, K, 3]
     neighbour_bin = (home[..., 0] * nb[1] + home[..., 1]) * nb[2] + home[..., 2]
     j = table[neighbour_bin]  # [n, K, C]
-    images = (bin_image[:, :, None, :] + wrap[:, None, None, :] - wrap[j]).astype(
-        jnp.int32
-    )  # [n, K, C, 3]
+    # [n, K, C, 3]
+    images = (bin_image[:, :, None, :] + wrap[:, None, None, :] - wrap[j]).astype(jnp.int32)
     vectors = positions[j] - positions[:, None, None, :] + images.astype(positions.dtype) @ cell
     distance2 = jnp.sum(jax.lax.stop_gradient(vectors) ** 2, axis=-1)  # [n, K, C]
     i = jnp.arange(n)[:, None, None]

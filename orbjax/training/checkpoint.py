@@ -69,9 +69,8 @@ class Checkpointer:
             restored = manager.restore(
                 step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
             )
-        except (
-            ValueError
-        ) as err:  # orbax: the saved tree differs (e.g. another optimizer); nothing loaded
+        # orbax: the saved tree differs (e.g. another optimizer); nothing loaded
+        except ValueError as err:
             raise CheckpointMismatchError(
                 f"checkpoint {step} in {manager.directory} does not fit this training state "
                 "(parameters "

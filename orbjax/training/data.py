@@ -29,12 +29,10 @@ class DataSplits:
     val: list
     test: list
     train_names: list[str]
-    skipped: list[tuple[str, str]] = dataclasses.field(
-        default_factory=list
-    )  # (structure, reason) left out
-    extra_tests: dict[str, list] = dataclasses.field(
-        default_factory=dict
-    )  # name → graphs (data.extra_tests)
+    # (structure, reason) left out
+    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    # name → graphs (data.extra_tests)
+    extra_tests: dict[str, list] = dataclasses.field(default_factory=dict)
 
 
 PRESETS = readers.KEY_PRESETS
@@ -114,9 +112,8 @@ def _known_elements_only(train, others, mode: str, skipped: list) -> list:
     return keep
 
 
-_TRAINING_SPLIT = (
-    "the model, whose training split holds"  # val/test elements must occur in training
-)
+# val/test elements must occur in training
+_TRAINING_SPLIT = "the model, whose training split holds"
 
 
 @dataclasses.dataclass

@@ -22,11 +22,8 @@ from orbjax.targets import TARGETS, level_targets
 from orbjax.training.data import level_names
 
 SPLITS = ("train", "val", "test")
-_XTB = (
-    "atomic_charges",
-    "spd_populations",
-    "orbital_populations",
-)  # labels python -m orbjax.label writes
+# labels python -m orbjax.label writes
+_XTB = ("atomic_charges", "spd_populations", "orbital_populations")
 
 
 def labelled(graph, target: str) -> bool:

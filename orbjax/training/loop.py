@@ -103,9 +103,8 @@ class Run:
     log: MetricsLog
     meta: dict  # saved with every checkpoint: statistics, config, parameter count
     stop_signals: DeferredSignals | None = None
-    clock: TrainingClock = dataclasses.field(
-        default_factory=TrainingClock
-    )  # cost so far (time to accuracy)
+    # cost so far (time to accuracy)
+    clock: TrainingClock = dataclasses.field(default_factory=TrainingClock)
 
     @property
     def weights(self) -> dict:
@@ -116,13 +115,11 @@ def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
     clock = TrainingClock()
     os.makedirs(workdir, exist_ok=True)
     dtype = jnp.float64 if config.dtype == "float64" else jnp.float32
-    start_from = finetune.init_model(
-        config
-    )  # fine-tuning: config.model becomes the file's architecture
+    # fine-tuning: config.model becomes the file's architecture
+    start_from = finetune.init_model(config)
     data = load_splits(config.data, config.model.cutoff, config.seed)
-    report_and_check(
-        config, data, _say
-    )  # label counts; a weighted target without labels is an error
+    # label counts; a weighted target without labels is an error
+    report_and_check(config, data, _say)
     if jax.process_index() == 0:
         write_skipped(os.path.join(workdir, "skipped_structures.jsonl"), data.skipped)
     ckpt = Checkpointer(workdir)
@@ -148,9 +145,8 @@ def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
             ],
         )
     else:
-        statistics = fit_statistics(
-            config, data.train
-        )  # E0s not fitted when the energy weight is 0
+        # E0s not fitted when the energy weight is 0
+        statistics = fit_statistics(config, data.train)
     save_run_files(workdir, config, statistics)
     model = create_model(config, statistics)
     devices = parallel.from_config(config)  # one device, or the batch split over all devices

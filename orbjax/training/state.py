@@ -10,9 +10,8 @@ import optax
 
 @flax.struct.dataclass
 class TrainState:
-    step: (
-        jnp.ndarray
-    )  # [] int, batches consumed, skipped ones included (updates applied: step - n_skipped)
+    # [] int, batches consumed, skipped ones included (updates applied: step - n_skipped)
+    step: jnp.ndarray
     params: dict
     opt_state: optax.OptState
     ema_params: dict

@@ -61,9 +61,8 @@ def test_chno_graph_carries_labels_and_geometry():
     np.testing.assert_allclose(g.nodes["dft_charges"], s.labels["dft_charges"], atol=1e-6)
     assert g.nodes["forces_mask"].all() and g.nodes["dft_charges_mask"].all()
     assert not g.nodes["atomic_charges_mask"].any() and not g.nodes["orbital_mask"].any()
-    assert g.globals["energy"][0] == pytest.approx(
-        float(s.labels["energy"]), abs=1e-9
-    )  # float64 kept
+    # float64 kept
+    assert g.globals["energy"][0] == pytest.approx(float(s.labels["energy"]), abs=1e-9)
     assert g.globals["energy_mask"].tolist() == [True] and g.globals["stress_mask"].tolist() == [
         False
     ]

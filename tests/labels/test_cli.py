@@ -220,9 +220,8 @@ def test_electronic_temperature_option_is_used_and_recorded(tmp_path, capsys):
         capsys, tmp_path / "cu.extxyz", tmp_path / "hot.h5", "--electronic-temperature", 3000
     )
     assert "already labelled" in out
-    code, out, _ = run(
-        capsys, tmp_path / "cu.extxyz", tmp_path / "hot.h5"
-    )  # another temperature: redone
+    # another temperature: redone
+    code, out, _ = run(capsys, tmp_path / "cu.extxyz", tmp_path / "hot.h5")
     assert code == 0 and "already labelled" not in out and "2 computed now" in out
     assert (
         read_dataset(tmp_path / "hot.h5")[1]["electronic_temperature_K"]
@@ -260,9 +259,8 @@ def test_close_pairs_by_covalent_radii():
     across = Structure(
         [1, 1], [[0.05, 1, 1], [2.9, 1, 1]], cell=np.eye(3) * 3.0, pbc=[True] * 3, name="pbc"
     )
-    assert [(i, j, round(d, 6)) for i, j, d, _ in close_pairs(across)] == [
-        (0, 1, 0.15)
-    ]  # through the boundary
+    # through the boundary
+    assert [(i, j, round(d, 6)) for i, j, d, _ in close_pairs(across)] == [(0, 1, 0.15)]
     molecules = read_structures(example_path(), keys=CHNO_KEYS)
     assert not [s.name for s in molecules if close_pairs(s)]  # no false alarms on real molecules
 

@@ -22,9 +22,8 @@ TINY = SampleSettings(temperatures=(300.0, 800.0), n_equilibrate=3, n_frames=2, 
 @pytest.fixture
 def smiles(tmp_path):
     path = tmp_path / "pool.txt"
-    path.write_text(
-        "# mol_id\tsmiles\nm0\tCO\nm1\tC1CC\nm2\tC=O\n"
-    )  # m1: unclosed ring, RDKit refuses it
+    # m1: unclosed ring, RDKit refuses it
+    path.write_text("# mol_id\tsmiles\nm0\tCO\nm1\tC1CC\nm2\tC=O\n")
     return path
 
 
@@ -43,9 +42,8 @@ def test_frames_carry_the_labels_orbjax_label_gives_and_failures_are_recorded(sm
             1.5,
             3.5,
         )
-        expected = label_structure(
-            frame.replace(labels={})
-        )  # a fresh SCF on the stored (float32) positions
+        # a fresh SCF on the stored (float32) positions
+        expected = label_structure(frame.replace(labels={}))
         assert float(frame.labels["xtb_energy"]) == pytest.approx(
             float(expected["xtb_energy"]), abs=2e-4
         )
@@ -76,9 +74,8 @@ def test_an_interrupted_job_resumes_to_the_uninterrupted_output(smiles, tmp_path
         progress=False,
         max_chunks=1,
     )
-    assert (
-        part.out_path is None and not (tmp_path / "cut.h5").exists()
-    )  # stopped: nothing written yet
+    # stopped: nothing written yet
+    assert part.out_path is None and not (tmp_path / "cut.h5").exists()
     early = collect(tmp_path / "cut.h5", dest=tmp_path / "early.h5")  # a snapshot while it runs
     assert early.n_done == 1 and not read_dataset(tmp_path / "early.h5")[1]["complete"]
     assert (

@@ -265,12 +265,10 @@ def test_electronic_temperature_reaches_tblite():
     np.testing.assert_allclose(
         same["xtb_orbital_populations"], default["xtb_orbital_populations"], atol=1e-8
     )
-    assert (
-        abs(rounded["xtb_energy"] - default["xtb_energy"]) > 1e-7
-    )  # the temperature does reach tblite
-    assert (
-        abs(hot["xtb_energy"] - default["xtb_energy"]) > 0.1
-    )  # eV; −TS of the smeared occupations
+    # the temperature does reach tblite
+    assert abs(rounded["xtb_energy"] - default["xtb_energy"]) > 1e-7
+    # eV; −TS of the smeared occupations
+    assert abs(hot["xtb_energy"] - default["xtb_energy"]) > 0.1
     assert np.abs(hot["xtb_orbital_populations"] - default["xtb_orbital_populations"]).max() > 1e-3
     np.testing.assert_allclose(hot["xtb_charges"].sum(), 0.0, atol=1e-6)  # still neutral
     for bad in (0.0, -300.0, float("nan"), float("inf")):
@@ -287,11 +285,8 @@ def test_supercell_labels_fold_back_onto_the_cell():
     big = label_structure(supercell(s, (2, 2, 2)))
     plain = label_structure(s)
     assert folded["xtb_energy"] == pytest.approx(big["xtb_energy"] / 8, abs=1e-8)
-    for key in (
-        "xtb_orbital_shell",
-        "xtb_shell_l",
-        "xtb_shell_atom",
-    ):  # maps: copy 0's = the cell's
+    # maps: copy 0's = the cell's
+    for key in ("xtb_orbital_shell", "xtb_shell_l", "xtb_shell_atom"):
         np.testing.assert_array_equal(folded[key], plain[key], err_msg=key)
     for key in (
         "xtb_charges",
@@ -309,9 +304,8 @@ def test_supercell_labels_fold_back_onto_the_cell():
         )
     assert np.abs(folded["xtb_orbital_populations"] - plain["xtb_orbital_populations"]).max() > 1e-3
     charges = REFERENCE_VALENCE[s.atomic_numbers] - folded["xtb_spd_populations"].sum(1)
-    np.testing.assert_allclose(
-        charges, folded["xtb_charges"], atol=1e-6
-    )  # sum rule survives folding
+    # sum rule survives folding
+    np.testing.assert_allclose(charges, folded["xtb_charges"], atol=1e-6)
     same = label_structure(s, min_cell_length=3.0)  # wide enough already
     assert same["xtb_supercell_repeats"].tolist() == [1, 1, 1]
     np.testing.assert_allclose(

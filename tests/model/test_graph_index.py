@@ -15,9 +15,8 @@ def test_node_graph_index_matches_repeat_with_empty_graphs_and_padding():
     for _ in range(50):
         n_graphs = int(rng.integers(1, 10))
         n_node = rng.integers(0, 6, size=n_graphs)  # empty graphs too
-        n_total = int(n_node.sum()) + int(
-            rng.integers(0, 3)
-        )  # entries past the last graph: the last graph
+        # entries past the last graph: the last graph
+        n_total = int(n_node.sum()) + int(rng.integers(0, 3))
         expected = np.repeat(np.arange(n_graphs), n_node)
         expected = np.concatenate([expected, np.full(n_total - len(expected), n_graphs - 1)])
         np.testing.assert_array_equal(index(jnp.asarray(n_node), n_total), expected)

@@ -29,13 +29,11 @@ def test_least_squares_recovers_reference_energies():
         and stats.e0_source == ("least_squares",)
         and stats.levels == ("dft",)
     )
-    np.testing.assert_allclose(
-        stats.atomic_energies, [[E0[1], E0[6], E0[8]]], atol=0.05
-    )  # [level][species]
+    # [level][species]
+    np.testing.assert_allclose(stats.atomic_energies, [[E0[1], E0[6], E0[8]]], atol=0.05)
     forces = np.concatenate([s.labels["forces"] for s in structures])
-    assert np.isclose(
-        stats.energy_scale[0], np.sqrt(np.mean(forces**2)), rtol=1e-6
-    )  # float32 graphs
+    # float32 graphs
+    assert np.isclose(stats.energy_scale[0], np.sqrt(np.mean(forces**2)), rtol=1e-6)
     n_edges = sum(len(g.senders) for g in graphs)
     assert stats.avg_num_neighbors == n_edges / sum(s.n_atoms for s in structures)
 

@@ -37,9 +37,8 @@ def test_the_mean_is_the_average_of_the_members_alone(files):
     singles = [orbjax.load_potential(f).energy_forces_stress(positions, numbers) for f in files[:3]]
     energies = np.array([s["energy"] for s in singles])
     forces = np.array([np.asarray(s["forces"]) for s in singles])
-    np.testing.assert_allclose(
-        out["energies"], energies, rtol=0, atol=2e-3
-    )  # float32 network, 10⁴ eV totals
+    # float32 network, 10⁴ eV totals
+    np.testing.assert_allclose(out["energies"], energies, rtol=0, atol=2e-3)
     np.testing.assert_allclose(out["energy"], energies.mean(), rtol=0, atol=2e-3)
     np.testing.assert_allclose(out["forces"], forces.mean(0), rtol=1e-5, atol=1e-5)
     sigma = np.sqrt(forces.var(0).sum(-1))
@@ -47,9 +46,8 @@ def test_the_mean_is_the_average_of_the_members_alone(files):
     assert out["max_force_std"] == pytest.approx(sigma.max(), rel=1e-4)
     assert out["energy_std_per_atom"] == pytest.approx(energies.std() / 7, rel=1e-3, abs=1e-5)
     assert out["max_force_std"] > 1e-4  # different random members disagree
-    looped = committee.replace(mode="map").energy_forces_stress(
-        positions, numbers
-    )  # lax.map: same numbers
+    # lax.map: same numbers
+    looped = committee.replace(mode="map").energy_forces_stress(positions, numbers)
     np.testing.assert_allclose(looped["forces"], out["forces"], atol=1e-5)
     np.testing.assert_allclose(looped["energies"], out["energies"], atol=1e-4)
 

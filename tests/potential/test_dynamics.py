@@ -145,9 +145,8 @@ def test_the_command_line_resumes_where_it_stopped(workdir, tmp_path):
         frames[-1].get_forces().shape == (len(frames[-1]), 3)
         and np.abs(frames[-1].get_forces()).max() > 0
     )
-    with pytest.raises(
-        ValueError, match="other settings"
-    ):  # --debug: the error itself, not one line
+    # --debug: the error itself, not one line
+    with pytest.raises(ValueError, match="other settings"):
         main(
             common[:-1]
             + [

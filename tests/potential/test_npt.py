@@ -121,9 +121,8 @@ def test_the_cell_shrinks_under_pressure_and_the_list_stays_exact(potential64):
     np.testing.assert_allclose(cell / np.cbrt(shrunk), atoms.cell.array, atol=1e-9)  # shape kept
     with potential64.precision():
         dense = potential64.energy_forces_stress(state.positions, atoms.numbers, cell, atoms.pbc)
-    total = float(state.energy) + potential64.reference_energy(
-        atoms.numbers
-    )  # the state's energy has no Σ E0
+    # the state's energy has no Σ E0
+    total = float(state.energy) + potential64.reference_energy(atoms.numbers)
     assert total == pytest.approx(float(dense["energy"]), abs=1e-8)
     np.testing.assert_allclose(np.asarray(state.forces), np.asarray(dense["forces"]), atol=1e-8)
     np.testing.assert_allclose(np.asarray(state.stress), np.asarray(dense["stress"]), atol=1e-10)
@@ -198,9 +197,8 @@ def test_the_command_line_resumes_an_npt_run_with_its_cell(workdir, tmp_path):
     assert abs(straight[-1]["volume_A3"] - straight[0]["volume_A3"]) > 0.1  # the cell moved
     frames = read(tmp_path / "resumed" / "trajectory.extxyz", index=":")
     assert frames[-1].get_volume() == pytest.approx(resumed[-1]["volume_A3"], rel=1e-6)
-    with pytest.raises(
-        ValueError, match="other settings"
-    ):  # --debug: the error itself, not one line
+    # --debug: the error itself, not one line
+    with pytest.raises(ValueError, match="other settings"):
         main(
             common
             + ["--steps", "30", "--out", str(tmp_path / "resumed"), "--pressure", "1", "--debug"]

@@ -140,9 +140,8 @@ def test_required_images_follow_the_plane_spacing():
 def test_jit_of_vmap_agrees_with_the_calculator(potential, system, request):
     atoms = request.getfixturevalue(system)
     z, cell, pbc = atoms.numbers, atoms.cell.array, atoms.pbc
-    geometries = atoms.positions + 0.05 * np.random.default_rng(1).normal(
-        size=(3, len(atoms), 3)
-    )  # Å
+    # Å
+    geometries = atoms.positions + 0.05 * np.random.default_rng(1).normal(size=(3, len(atoms), 3))
     if atoms.pbc.all():  # the same structure with one atom moved by a lattice vector
         geometries[2] = geometries[0]
         geometries[2, 3] += cell[0] - 2 * cell[2]
@@ -180,9 +179,8 @@ def _moved(atoms, positions):
 def test_traced_cell_uses_max_images_and_flags_too_few(potential, periodic):
     args = (periodic.positions, periodic.numbers, periodic.cell.array, periodic.pbc)
     e_ref, f_ref, _ = calculate(OrbjaxCalculator(potential), periodic)
-    assert np.isnan(
-        jax.jit(potential.energy_forces_stress)(*args)["energy"]
-    )  # default (0, 0, 0): too few
+    # default (0, 0, 0): too few
+    assert np.isnan(jax.jit(potential.energy_forces_stress)(*args)["energy"])
     with_images = jax.jit(potential.replace(max_images=1).energy_forces_stress)
     out = with_images(*args)
     assert_agree(out["energy"], out["forces"], e_ref, f_ref)
@@ -417,9 +415,8 @@ def test_edge_chunks_change_no_result(potential, periodic):
     assert_agree(e1, f1, e0, f0)
     np.testing.assert_allclose(s1, s0, atol=1e-6)
     z, cell, pbc = periodic.numbers, periodic.cell.array, periodic.pbc
-    dense = small.energy_forces_stress(
-        periodic.positions, z, cell, pbc
-    )  # all pairs × images: many chunks
+    # all pairs × images: many chunks
+    dense = small.energy_forces_stress(periodic.positions, z, cell, pbc)
     assert_agree(dense["energy"], dense["forces"], e0, f0)
     with pytest.raises(ValueError, match="edge_chunk"):
         potential.replace(edge_chunk=-1)

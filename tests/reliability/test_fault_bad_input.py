@@ -43,9 +43,8 @@ def test_reader_names_file_structure_and_problem(tmp_path, kind):
 
 
 def test_reader_skip_keeps_every_good_frame_and_names_every_bad_one(tmp_path):
-    kinds = [k for k in sorted(BAD_FRAMES) if k != "truncated"] + [
-        "truncated"
-    ]  # truncation ends a file
+    # truncation ends a file
+    kinds = [k for k in sorted(BAD_FRAMES) if k != "truncated"] + ["truncated"]
     text = "".join(GOOD_XYZ + BAD_FRAMES[k][0] for k in kinds)
     path = tmp_path / "mixed.extxyz"
     path.write_text(text)
@@ -69,9 +68,8 @@ def test_one_bad_structure_in_a_dataset_file_loses_only_itself(tmp_path):
     """E.g. a file written before a validation rule was tightened, or edited by another tool."""
     path = tmp_path / "set.h5"
     write_dataset(path, waters(5))
-    _edit(
-        path, "atoms/positions", lambda p: np.where(np.arange(len(p))[:, None] == 7, np.inf, p)
-    )  # w2, atom 1
+    # w2, atom 1
+    _edit(path, "atoms/positions", lambda p: np.where(np.arange(len(p))[:, None] == 7, np.inf, p))
     with pytest.raises(
         ReadError, match=r"set\.h5, structure 'w2': non-finite \(NaN/inf\) position at atom 1"
     ):
@@ -95,9 +93,8 @@ def test_dataset_with_a_truncated_per_atom_array_is_refused_whole(tmp_path):
     with pytest.raises(
         ValueError, match=r"empty training or validation split.*1 left out.*11 rows"
     ):
-        load_splits(
-            config.data, config.model.cutoff, config.seed
-        )  # training does not start on nothing
+        # training does not start on nothing
+        load_splits(config.data, config.model.cutoff, config.seed)
 
 
 def test_truncated_dataset_file_is_refused(tmp_path):
@@ -147,11 +144,8 @@ def test_labelling_job_records_every_bad_structure_and_labels_the_rest(tmp_path)
         progress=False,
         unreadable=unreadable,
     )
-    assert (report.n_labelled, report.n_failed, report.n_unreadable) == (
-        3,
-        7,
-        1,
-    )  # the unreadable frame is a failure too
+    # the unreadable frame is a failure too
+    assert (report.n_labelled, report.n_failed, report.n_unreadable) == (3, 7, 1)
     back, attrs = read_dataset(tmp_path / "out.h5")
     assert [s.name for s in back] == ["w0", "w1", "w3"] and attrs["n_failed"] == 7
     assert [s.info["source_index"] for s in back] == [0, 3, 8]

@@ -65,11 +65,8 @@ def test_kill_while_writing_the_labelled_file(tmp_path):
     assert list(tmp_path.glob(".out.h5.tmp*")), "the kill did not land inside write_dataset"
 
     report = label_structures(waters(6), out, n_workers=1, chunk_size=2, progress=False)
-    assert (report.n_computed, report.n_labelled, report.n_failed) == (
-        0,
-        6,
-        0,
-    )  # nothing relabelled
+    # nothing relabelled
+    assert (report.n_computed, report.n_labelled, report.n_failed) == (0, 6, 0)
     back, _ = read_dataset(out)
     assert [s.name for s in back] == [f"w{i}" for i in range(6)]
     direct = label_structure(waters(6)[4])

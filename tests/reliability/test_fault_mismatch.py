@@ -64,9 +64,8 @@ def test_differently_shaped_model_is_refused_before_loading(workdir, params, nam
 
 
 def test_changed_optimizer_is_refused_before_loading(workdir):
-    tx = optax.chain(
-        optax.clip_by_global_norm(1.0), optax.adam(1e-3)
-    )  # what training/factories.py builds
+    # what training/factories.py builds
+    tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-3))
     with pytest.raises(CheckpointMismatchError, match=r"checkpoint 7 .*optimizer"):
         Checkpointer(workdir).restore(_state(PARAMS, tx))
 

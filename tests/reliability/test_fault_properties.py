@@ -61,9 +61,8 @@ def cells(draw, pbc=None):
 
 
 def _structure(z, positions, cell, pbc):
-    assume(
-        minimum_distance(positions, cell, pbc)[0] > 0.7
-    )  # Å; real matter, not merely valid input
+    # Å; real matter, not merely valid input
+    assume(minimum_distance(positions, cell, pbc)[0] > 0.7)
     return Structure(z, positions, cell, pbc, name="random")
 
 
@@ -108,17 +107,15 @@ def test_padding_adds_inert_nodes_edges_and_graphs(s):
         and p.n_node[0] == n
         and p.n_node[1:].sum() == BUDGET.n_node - n
     )
-    assert (p.senders[e:] >= n).all() and (
-        p.receivers[e:] >= n
-    ).all()  # padding edges stay in padding
+    # padding edges stay in padding
+    assert (p.senders[e:] >= n).all() and (p.receivers[e:] >= n).all()
     pad_vectors = (
         p.nodes["positions"][p.senders[e:]]
         - p.nodes["positions"][p.receivers[e:]]
         + p.edges["shifts"][e:]
     )
-    assert (
-        np.linalg.norm(pad_vectors, axis=1) > 0
-    ).all()  # no zero-length edge to give NaN gradients
+    # no zero-length edge to give NaN gradients
+    assert (np.linalg.norm(pad_vectors, axis=1) > 0).all()
 
 
 # ----------------------------------------------------------------------------- model outputs

@@ -18,12 +18,8 @@ from orbjax.labels.runner import label_structures
 from orbjax.training.loop import train_and_evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
-OFFSETS = {
-    1: -0.37,
-    6: 2.1,
-    7: -1.3,
-    8: 0.8,
-}  # eV per element: a "DFT" that is GFN1 plus a composition term
+# eV per element: a "DFT" that is GFN1 plus a composition term
+OFFSETS = {1: -0.37, 6: 2.1, 7: -1.3, 8: 0.8}
 
 
 def _config(train_path, steps):

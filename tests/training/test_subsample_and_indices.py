@@ -30,15 +30,13 @@ def _names(config, seed):
 
 def test_subsample_seed_draws_the_subsample_and_seed_keeps_the_rest():
     by_seed = _config(n_train=10)
-    assert (
-        _names(by_seed, 0)[0] != _names(by_seed, 1)[0]
-    )  # default (-1): `seed` draws it, as before
+    # default (-1): `seed` draws it, as before
+    assert _names(by_seed, 0)[0] != _names(by_seed, 1)[0]
     shared = _config(n_train=10, subsample_seed=7)
     a, b = _names(shared, 0), _names(shared, 1)  # two committee members, one subsample
     assert a == b and len(a[0]) == 10
-    assert (
-        _names(_config(n_train=10, subsample_seed=8), 0)[0] != a[0]
-    )  # another subsample seed: other data
+    # another subsample seed: other data
+    assert _names(_config(n_train=10, subsample_seed=8), 0)[0] != a[0]
     assert _names(by_seed, 7)[0] == a[0]  # subsample_seed=s is what seed=s drew before
     assert _names(by_seed, 0)[1] == a[1]  # validation unchanged
 

@@ -119,9 +119,8 @@ def test_sigterm_saves_a_checkpoint_at_the_current_step_then_ends_the_run(tmp_pa
         text=True,
     )
     metrics = termed / "metrics.csv"
-    _wait_for(
-        lambda: metrics.exists() and ",train," in metrics.read_text(), proc
-    )  # step 10 (log_every)
+    # step 10 (log_every)
+    _wait_for(lambda: metrics.exists() and ",train," in metrics.read_text(), proc)
     proc.send_signal(signal.SIGTERM)
     out = proc.communicate(timeout=300)[0]
     assert proc.returncode == -signal.SIGTERM, out[-3000:]
@@ -172,17 +171,15 @@ def test_test_sets_are_scored_with_the_best_validation_checkpoint(tmp_path):
     config.data.extra_tests = f"again={frames}"
     config.train.num_steps = 40
     config.train.eval_every = 10
-    config.optimizer.learning_rate = (
-        0.5  # too large: validation gets worse after the first evaluation
-    )
+    # too large: validation gets worse after the first evaluation
+    config.optimizer.learning_rate = 0.5
     config.optimizer.schedule = "constant"
     final = train_and_evaluate(config, str(tmp_path / "run"))
     val_loss = {
         step: m["val_loss"] for step, m in val_metrics(tmp_path / "run").items() if step > 0
     }
-    assert min(val_loss, key=val_loss.get) < 40, (
-        val_loss
-    )  # the scenario: the last step is not the best
+    # the scenario: the last step is not the best
+    assert min(val_loss, key=val_loss.get) < 40, val_loss
     assert final["selected_step"] == min(val_loss, key=val_loss.get)
     assert final["test_energy_mae"] == pytest.approx(final["again_energy_mae"])
     assert final["test_forces_mae"] == pytest.approx(final["again_forces_mae"])
@@ -205,7 +202,6 @@ def test_clock_resumed_from_a_checkpoint_without_one_says_it_is_incomplete():
         and 7.0 <= elapsed["wall_s"] < 8.0
     )
     clock = TrainingClock()
-    clock.resumed_from(
-        {"process_cpu_s": 5.0, "wall_s": 7.0, "clock_complete": 0.0}
-    )  # stays incomplete
+    # stays incomplete
+    clock.resumed_from({"process_cpu_s": 5.0, "wall_s": 7.0, "clock_complete": 0.0})
     assert clock.elapsed()["clock_complete"] == 0.0
