@@ -16,6 +16,8 @@ Kinds (`--config configs/sweeps/pretraining.py:KIND`):
   decisive   the chosen recipe: fine-tuned from the orbital-pretrained model (seeds 0–4) and
              from the energy + forces-only one (seeds 0–2), n = 50 and 200, 1×; 2× for seeds
              0–2 of the first (the budget rule)
+  multifidelity  joint training on the n DFT structures and the 9,900 GFN1 frames, one energy
+             readout per level (DFT ~20 % of each epoch), n = 50 and 200, seeds 0–2
 The seed draws the DFT subsample and the initialisation of whatever is new (paired with
 scratch's seed); the pretraining run is one (PRETRAINED).
   python -m orbjax.sweep --config configs/sweeps/pretraining.py:pilot --launcher local --workers 1
@@ -132,4 +134,29 @@ def get_config(kind="pilot"):
         return common.sweep_config(
             "chno_grown_decisive", "runs/pretraining/chno_grown_decisive", runs
         )
-    raise ValueError(f"unknown kind {kind!r}: pilot, recipe, scratch_long, decisive")
+    if kind == "multifidelity":  # DFT and the 9,900 GFN1 frames at once, one readout each
+        runs = [
+            _run(seed, n, MULTIFIDELITY_STEPS, {**MULTIFIDELITY, "data.train_repeat": repeat})
+            for seed in common.SEEDS
+            for n, repeat in ((50, 50), (200, 12))
+        ]
+        return common.sweep_config(
+            "chno_grown_multifidelity", "runs/pretraining/chno_grown_multifidelity", runs
+        )
+    raise ValueError(f"unknown kind {kind!r}: pilot, recipe, scratch_long, decisive, multifidelity")
+
+
+# Joint training: the n DFT structures repeated (train_repeat) so that they are ~20 % of
+# every epoch beside the 9,900 GFN1 frames (n = 50: 2,500 of 12,400; n = 200: 2,400 of
+# 12,300), GFN1 energy and forces on their own readout, per-orbital populations of both (the
+# pretraining's targets), as many steps as the pretraining.
+MULTIFIDELITY_STEPS = 12000
+MULTIFIDELITY = {
+    "config": "default",
+    "data.levels": "dft,gfn1",
+    "data.extra_train_path": "data/pretraining/chno_gfn1_10k.h5",
+    "loss.weights.energy_gfn1": 10.0,
+    "loss.weights.forces_gfn1": 10.0,
+    "optimizer.learning_rate": 5e-3,
+    "optimizer.warmup_steps": 100,
+}

@@ -35,13 +35,22 @@ from experiments.pretraining.analyse import RENDERERS as PILOT_RENDERERS
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-SWEEPS = ("chno_grown_pilot", "chno_grown_recipe", "chno_grown_scratch", "chno_grown_decisive")
+SWEEPS = (
+    "chno_grown_pilot",
+    "chno_grown_recipe",
+    "chno_grown_scratch",
+    "chno_grown_decisive",
+    "chno_grown_multifidelity",
+)
+COMPARED = ("finetuned_efo", "finetuned_ef", "multifidelity")
 RECIPE_N = 50
 
 
 def _arm(run) -> str:
     if run.config == "energy_only":
         return "scratch"
+    if run.overrides.get("data.levels"):
+        return "multifidelity"
     model = str(run.overrides.get("init.model", ""))
     for tag in ("efo", "ef"):
         if f"_10k_{tag}/" in model:
@@ -166,13 +175,23 @@ def budgets(rows: list[dict]) -> list[dict]:
 
 
 def _chosen(row: dict, rows: list[dict]) -> bool:
-    """Scratch runs, and fine-tuned runs at the chosen learning rate."""
-    if row["arm"] == "scratch":
+    """Scratch and multi-fidelity runs, and fine-tuned runs at the chosen learning rate."""
+    if row["arm"] in ("scratch", "multifidelity"):
         return True
     choice = RESULTS / "recipe_choice.json"
     if not choice.exists():
         return False
     return row["learning_rate"] == json.loads(choice.read_text())["learning_rate"]
+
+
+def _compared(row: dict, n: int) -> bool:
+    """The runs an arm is compared with: fine-tuned at 1× and the chosen learning rate;
+    multi-fidelity at its one budget."""
+    if row["n_train"] != n:
+        return False
+    if row["arm"] == "multifidelity":
+        return True
+    return row["budget"] == "1x" and _chosen(row, [])
 
 
 def converged_budget(budget_rows: list[dict], arm: str, n: int) -> tuple[str, bool]:
