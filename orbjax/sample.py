@@ -55,7 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--seed", type=int, default=0, help="draws each molecule's temperature and noise"
     )
-    p.add_argument("--limit", type=int, default=None, help="only the first N molecules of IN")
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="only the first N molecules of IN (with --collect: of the chunks written so far)",
+    )
     p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
     p.add_argument("--chunk-size", type=int, default=20, help="molecules per task / part file")
     p.add_argument(
@@ -80,7 +85,7 @@ def _sample(args) -> int:
 
     check_output_name(args.output)
     if args.collect is not None:
-        report = collect(args.output, dest=args.collect or None)
+        report = collect(args.output, dest=args.collect or None, first=args.limit)
     else:
         temperatures = tuple(float(t) for t in args.temperatures.split(",") if t.strip())
         settings = SampleSettings(

@@ -150,10 +150,15 @@ def sample_molecules(
 
 
 def collect(
-    out_path: str | os.PathLike, complete: bool = False, dest: str | os.PathLike | None = None
+    out_path: str | os.PathLike,
+    complete: bool = False,
+    dest: str | os.PathLike | None = None,
+    first: int | None = None,
 ) -> SampleReport:
     """Write `dest` (default `out_path`) and its failures file from the parts of the job
-    writing `out_path` that exist now, in input order.
+    writing `out_path` that exist now, in input order; with `first`, only the molecules of
+    the job's first `first` molecules in its chunk order (rounded up to whole chunks): a
+    fixed random subset of the input, the same whenever it is collected.
 
     ``complete`` is recorded in the file's attributes; a partial collection says False.
     """
@@ -163,6 +168,12 @@ def collect(
         raise FileNotFoundError(f"{parts}: no sampling job writes {out_path} (nothing to collect)")
     job = json.loads((parts / "job.json").read_text())
     frames, failures = _read_parts(parts)
+    if first:
+        chunks = _chunks(job["n_molecules"], job["chunk_size"], job["order_seed"])
+        size = job["chunk_size"]
+        keep = {i for chunk in chunks[: -(-first // size)] for i in chunk}
+        frames = [s for s in frames if s.info["input_index"] in keep]
+        failures = [f for f in failures if f["index"] in keep]
     frames.sort(key=lambda s: (s.info["input_index"], s.info["frame"]))
     failures.sort(key=lambda f: f["index"])
     n_done = _n_done(frames, failures)

@@ -101,6 +101,12 @@ def test_an_interrupted_job_resumes_to_the_uninterrupted_output(smiles, tmp_path
     )
     a, b = read_dataset(tmp_path / "whole.h5")[0], read_dataset(tmp_path / "cut.h5")[0]
     assert whole.n_frames == len(a) == len(b) == 4
+    # a snapshot of the first chunk, collected after the job went on, is the early one
+    again = collect(tmp_path / "cut.h5", dest=tmp_path / "again.h5", first=1)
+    assert again.n_done == 1 and again.n_frames == early.n_frames
+    for x, y in zip(read_dataset(tmp_path / "again.h5")[0], read_dataset(tmp_path / "early.h5")[0]):
+        assert x.name == y.name
+        np.testing.assert_array_equal(x.positions, y.positions)
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x.positions, y.positions)
         for key in x.labels:
