@@ -39,9 +39,10 @@ ARMS = {
 }
 # The 9,900-frame pretraining (experiments/pretraining/pretrain_v1.sh): energy + forces +
 # per-orbital populations ("efo", the decisive arm) and energy + forces only ("ef").
+MODELS = os.path.join("experiments", "pretraining", "models", "pretrained")
 PRETRAINED_10K = {
-    "efo": os.environ.get("ORBJAX_PRETRAINED_EFO", "runs/pretrain/chno_gfn1_10k_efo/model.orbjax"),
-    "ef": os.environ.get("ORBJAX_PRETRAINED_EF", "runs/pretrain/chno_gfn1_10k_ef/model.orbjax"),
+    "efo": os.environ.get("ORBJAX_PRETRAINED_EFO", f"{MODELS}/chno_gfn1_10k_efo.orbjax"),
+    "ef": os.environ.get("ORBJAX_PRETRAINED_EF", f"{MODELS}/chno_gfn1_10k_ef.orbjax"),
 }
 RECIPE_LRS = (5e-3, 1e-3, 3e-4)  # fine-tuning learning rates compared on validation (n = 50)
 # The learning rate the recipe stage chose on validation (experiments/pretraining/analyse.py

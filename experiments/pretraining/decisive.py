@@ -53,7 +53,7 @@ def _arm(run) -> str:
         return "multifidelity"
     model = str(run.overrides.get("init.model", ""))
     for tag in ("efo", "ef"):
-        if f"_10k_{tag}/" in model:
+        if f"_10k_{tag}/" in model or f"_10k_{tag}." in model:
             return f"finetuned_{tag}"
     return "finetuned_v0"
 
