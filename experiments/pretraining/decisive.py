@@ -353,7 +353,7 @@ def render_ratios() -> list[str]:
     ]
     return md_rows(
         [
-            "arm (1×)",
+            "arm",
             "n DFT",
             "test MAE",
             "scratch budget",
