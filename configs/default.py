@@ -8,6 +8,8 @@ configs/default.py --help_config` prints them with the values.
 
 import ml_collections
 
+from orbjax.targets import LEVEL_KEYS, level_targets
+
 
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
@@ -91,6 +93,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.loss.weights.spd_populations = 0.0
     # GFN1-xTB per-orbital populations (head orbital_populations)
     config.loss.weights.orbital_populations = 100.0
+    # Other levels of theory (with data.levels): their energy and forces, e.g. energy_gfn1.
+    for level in LEVEL_KEYS:
+        for name in level_targets(level):
+            setattr(config.loss.weights, name, 0.0)
 
     # Optimizer.
     config.optimizer = ml_collections.ConfigDict()

@@ -198,7 +198,8 @@ def predict_structures(
         structures, config.model.cutoff, energy_key=energy_key, forces_key=forces_key
     )
     labels = jraph.batch_np(graphs)
-    compute_stress = bool(labels.globals["stress_mask"].any())
+    # stress labels are the default level's ("stress"): another level is scored without them
+    compute_stress = index == 0 and bool(labels.globals["stress_mask"].any())
     heads = [t for t in trained.model.config.heads if labels.nodes[TARGETS[t].mask].any()]
     batch_size = batch_size or config.train.batch_size
     budgets = compute_budgets(graphs, batch_size, config.train.n_buckets, seed=config.seed)

@@ -59,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
         "--limit",
         type=int,
         default=None,
-        help="only the first N molecules of IN (with --collect: of the chunks written so far)",
+        help="only the first N molecules of IN (with --collect: the job's first N molecules "
+        "in its chunk order, rounded up to whole chunks: a fixed snapshot)",
     )
     p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
     p.add_argument("--chunk-size", type=int, default=20, help="molecules per task / part file")

@@ -168,12 +168,21 @@ def collect(
         raise FileNotFoundError(f"{parts}: no sampling job writes {out_path} (nothing to collect)")
     job = json.loads((parts / "job.json").read_text())
     frames, failures = _read_parts(parts)
-    if first:
+    n_molecules = job["n_molecules"]
+    if first is not None:
+        if first < 1:
+            raise ValueError(f"collect: first must be ≥ 1, not {first}")
         chunks = _chunks(job["n_molecules"], job["chunk_size"], job["order_seed"])
-        size = job["chunk_size"]
-        keep = {i for chunk in chunks[: -(-first // size)] for i in chunk}
+        keep = {i for chunk in chunks[: -(-first // job["chunk_size"])] for i in chunk}
         frames = [s for s in frames if s.info["input_index"] in keep]
         failures = [f for f in failures if f["index"] in keep]
+        done = _n_done(frames, failures)
+        if done < len(keep):
+            raise ValueError(
+                f"{out_path}: only {done} of the first {len(keep)} molecules (whole chunks) are "
+                "sampled yet; resume the job first, or collect fewer"
+            )
+        n_molecules = len(keep)
     frames.sort(key=lambda s: (s.info["input_index"], s.info["frame"]))
     failures.sort(key=lambda f: f["index"])
     n_done = _n_done(frames, failures)
@@ -184,8 +193,8 @@ def collect(
             "method": "GFN1-xTB",
             "orbitals": bool(job["settings"]["orbitals"]),
             "sampler": json.dumps(job),
-            "complete": bool(complete and n_done == job["n_molecules"]),
-            "n_molecules": job["n_molecules"],
+            "complete": bool((complete or first is not None) and n_done == n_molecules),
+            "n_molecules": n_molecules,
             "n_molecules_done": n_done,
             "n_failed": len(failures),
             "failures_file": out.name + ".failures.jsonl",
@@ -194,7 +203,7 @@ def collect(
     )
     with open(out.with_name(out.name + ".failures.jsonl"), "w") as f:
         f.writelines(json.dumps(x) + "\n" for x in failures)
-    return SampleReport(job["n_molecules"], n_done, len(failures), len(frames), out, 0.0)
+    return SampleReport(n_molecules, n_done, len(failures), len(frames), out, 0.0)
 
 
 def _report(parts: Path, n_molecules: int) -> SampleReport:

@@ -266,6 +266,10 @@ def _fit_atomic_energies(graphs, species, index, isolated, energy_key: str = "en
     # molecule) are not separately determined; the ridge picks the minimum-norm answer.
     a, b = np.asarray(counts), np.asarray(energies)
     e0 = np.linalg.solve(a.T @ a + 1e-8 * np.eye(len(species)), a.T @ b)
+    # An element in no energy-labelled structure of this level (e.g. only in another level's
+    # frames) has no reference energy: NaN, so that the level refuses it by name
+    # (`Statistics.known_species`) instead of predicting with E0 = 0.
+    e0[a.sum(axis=0) == 0] = np.nan
     return e0, "least_squares"
 
 

@@ -28,17 +28,29 @@ class OrbjaxCalculator(Calculator):
     Args:
       potential: a `Potential`, a model file or a training workdir.
       which, dtype: passed to `load_potential` when `potential` is a workdir.
+      level: the level of theory to predict (e.g. "gfn1") when `potential` is a path;
+        None: the model's default.
       headroom: the edge budget is at least `headroom` × the edges needed when it grows.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
-    def __init__(self, potential, which: str = "best", dtype=None, headroom: float = 1.1, **kwargs):
+    def __init__(
+        self,
+        potential,
+        which: str = "best",
+        dtype=None,
+        headroom: float = 1.1,
+        level: str | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
+        if isinstance(potential, Potential) and level is not None:
+            raise ValueError("level= is for a model path; a Potential already has its level")
         self.potential = (
             potential
             if isinstance(potential, Potential)
-            else load_potential(potential, which, dtype)
+            else load_potential(potential, which, dtype, level=level)
         )
         self.headroom = headroom
         self.budget: PaddingBudget | None = None
@@ -106,12 +118,22 @@ class CommitteeCalculator(OrbjaxCalculator):
         "max_force_std_raw",
     ]
 
-    def __init__(self, committee, which: str = "best", dtype=None, headroom: float = 1.1, **kwargs):
+    def __init__(
+        self,
+        committee,
+        which: str = "best",
+        dtype=None,
+        headroom: float = 1.1,
+        level: str | None = None,
+        **kwargs,
+    ):
         Calculator.__init__(self, **kwargs)
+        if isinstance(committee, Committee) and level is not None:
+            raise ValueError("level= is for model paths; a Committee already has its level")
         self.potential = (
             committee
             if isinstance(committee, Committee)
-            else load_committee(committee, which, dtype)
+            else load_committee(committee, which, dtype, level=level)
         )
         self.headroom = headroom
         self.budget = None

@@ -214,11 +214,13 @@ def split_structures(data_config, seed: int) -> StructureSplits:
     )
     if shuffled:
         train = shuffle_within_element(train, shuffled, seed)
-    train = train * _train_repeat(data_config) + read_extra_train(data_config, seed, skipped)
     extra = {
         name: _known_elements_only(train, read(path, data_config, skipped=skipped), mode, skipped)
         for name, path in extra_test_paths(data_config).items()
     }
+    held_out = {s.mol_id for s in val + test if s.mol_id is not None}
+    more = read_extra_train(data_config, subsample_seed, skipped, held_out)
+    train = train * _train_repeat(data_config) + more
     return StructureSplits(train, val, test, extra, skipped)
 
 
@@ -229,13 +231,27 @@ def _train_repeat(data_config) -> int:
     return repeat
 
 
-def read_extra_train(data_config, seed: int, skipped: list) -> list:
+def read_extra_train(data_config, seed: int, skipped: list, held_out=frozenset()) -> list:
     """The structures of `data.extra_train_path` (all, or `extra_train_n` drawn with `seed`):
-    training structures only (e.g. GFN1 frames for multi-fidelity training or replay)."""
+    training structures only (e.g. GFN1 frames for multi-fidelity training or replay).
+    Structures of a molecule (`mol_id`) in `held_out` (the validation and test molecules)
+    are left out and recorded in `skipped`: they would leak those molecules into training."""
     path = data_config.get("extra_train_path") or ""
     if not path:
         return []
     structures = read(_existing(path, "extra_train_path"), data_config, skipped=skipped)
+    leaked = [s for s in structures if s.mol_id is not None and s.mol_id in held_out]
+    if leaked:
+        log.warning(
+            "%s: left out %d extra training structure(s) of validation/test molecules",
+            path,
+            len(leaked),
+        )
+        skipped.extend(
+            (s.name, f"data.extra_train_path: molecule {s.mol_id} is in the validation/test split")
+            for s in leaked
+        )
+        structures = [s for s in structures if s.mol_id is None or s.mol_id not in held_out]
     n = data_config.get("extra_train_n") or 0
     if n > len(structures):
         raise ValueError(

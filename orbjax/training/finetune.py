@@ -114,8 +114,10 @@ def finetune_statistics(
         if refit[k] and (k == 0 or level not in old.levels):
             energy = "energy" if k == 0 else level_targets(level)[0]
             e0, source = _refit(trained, train_graphs, i, energy, level)
-        else:
+        elif k == 0 or level in old.levels:
             e0, source = np.asarray(old.atomic_energies[i], float), old.e0_source[i]
+        else:  # a new level whose energy is not trained: no reference energies
+            e0, source = np.zeros(old.n_species), "none"
         rows.append(tuple(float(x) for x in e0))
         sources.append(source if source.endswith("(fine-tuned)") else f"{source} (fine-tuned)")
     return dataclasses.replace(
@@ -144,7 +146,9 @@ def _refit(trained: TrainedModel, graphs, file_level: int, energy: str, level: s
         for g, e in zip(graphs, network)
     ]
     fitted = compute_statistics(residual, species=old.species, level=level)
-    present = {int(z) for g in graphs for z in g.nodes["atomic_numbers"]}
+    present = {  # elements of the structures that carry this level's energy
+        int(z) for g in graphs if g.globals[f"{energy}_mask"][0] for z in g.nodes["atomic_numbers"]
+    }
     for j, z in enumerate(old.species):
         if z in present:
             e0[j] = fitted.atomic_energies[0][j]
@@ -197,7 +201,7 @@ def finetune_params(
                 return value
             node = node[key]
         if np.shape(node) != np.shape(value) or any(
-            name[len("params/") :].startswith(r) for r in reinit
+            _under(name[len("params/") :], r) for r in reinit
         ):
             kept.append(name)
             return value
@@ -205,6 +209,13 @@ def finetune_params(
 
     params = jax.tree_util.tree_map_with_path(take, jax.device_get(fresh))
     return params, kept
+
+
+def _under(name: str, prefix: str) -> bool:
+    """Whether parameter path `name` is `prefix` or inside it, by whole path components
+    ("energy_readout" is not a prefix of "energy_readout_gfn1")."""
+    prefix = prefix.rstrip("/")
+    return name == prefix or name.startswith(prefix + "/")
 
 
 def _path_name(path) -> str:
@@ -218,7 +229,7 @@ def frozen_labels(params: dict, freeze) -> dict:
 
     def label(path, _):
         name = _path_name(path)
-        return "frozen" if any(name.startswith(prefix) for prefix in freeze) else "trained"
+        return "frozen" if any(_under(name, prefix) for prefix in freeze) else "trained"
 
     return jax.tree_util.tree_map_with_path(label, params)
 

@@ -83,6 +83,21 @@ def check_weighted_targets(config, counts: dict[str, dict[str, int]], n_train: i
     )
 
 
+def check_levels_weighted(config) -> None:
+    """Every other level of `data.levels` needs a positive energy or forces weight: with
+    both at 0 its readout would train on nothing and its frames only fill the batches."""
+    weights = config.loss.weights
+    for level in level_names(config.data)[1:]:
+        energy, forces = level_targets(level)
+        if weights.get(energy, 0.0) <= 0 and weights.get(forces, 0.0) <= 0:
+            raise ValueError(
+                f"data.levels={config.data.levels!r} trains the level {level!r}, but "
+                f"loss.weights.{energy} and loss.weights.{forces} are 0, so it would fit "
+                f"nothing: set --config.loss.weights.{energy}=10 "
+                f"--config.loss.weights.{forces}=10, or leave {level!r} out of data.levels"
+            )
+
+
 def _fix(target: str, data) -> str:
     off = f"--config.loss.weights.{target}=0"
     label = (
@@ -134,6 +149,7 @@ def report_and_check(config, data, say=print) -> None:
         **{k: len(v) for k, v in data.extra_tests.items()},
     }
     say(format_counts(counts, dict(config.loss.weights), n))
+    check_levels_weighted(config)
     check_weighted_targets(config, counts, len(data.train))
     if config.loss.weights.get("energy", 0.0) <= 0:
         print(

@@ -146,11 +146,59 @@ def test_extra_training_structures_and_repeats_enter_the_training_split_only(two
         split_structures(config.data, seed=0)
 
 
+def test_level_weights_are_config_fields_of_the_command_line_and_of_sweeps():
+    from orbjax.sweep import build_config
+    from orbjax.train import parse
+
+    config = parse(
+        [
+            "--config=configs/energy_only.py",
+            "--config.data.levels=dft,gfn1",
+            "--config.loss.weights.energy_gfn1=1",
+            "--config.loss.weights.forces_gfn1=10",
+        ]
+    )[0]
+    assert config.loss.weights.energy_gfn1 == 1.0 and config.loss.weights.forces_gfn1 == 10.0
+    spec = {
+        "config_path": str(ROOT / "configs" / "energy_only.py"),
+        "overrides": {"data.levels": "dft,gfn1", "loss.weights.forces_gfn1": 10.0},
+    }
+    assert build_config(spec).loss.weights.forces_gfn1 == 10.0
+
+
+def test_an_element_without_a_levels_energy_labels_has_no_reference_energy_at_that_level():
+    """DFT water and GFN1-only ammonia: N is known to the GFN1 level only; the DFT level
+    refuses it (NaN E0) instead of predicting with E0 = 0."""
+    from orbjax.data.structures import Structure
+    from orbjax.model.statistics import compute_statistics
+
+    rng = np.random.default_rng(1)
+    waters = [
+        _structure({"energy": -2080.0 + rng.normal(), "forces": np.zeros((3, 3))}, k)
+        for k in range(3)
+    ]
+    ammonia = Structure(
+        [7, 1, 1, 1],
+        [[0, 0, 0], [1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]],
+        name="nh3",
+        labels={"xtb_energy": -4.0, "xtb_forces": np.zeros((4, 3))},
+    )
+    graphs = [structure_to_graph(s, 3.0, other_levels=("gfn1",)) for s in waters + [ammonia]]
+    stats = compute_statistics(graphs, level="dft", other_levels=("gfn1",))
+    assert stats.known_species("dft") == (1, 8)
+    assert stats.known_species("gfn1") == (1, 7)  # O: no GFN1-labelled structure
+    assert np.isnan(stats.atomic_energies[0][stats.species.index(7)])
+
+
 def test_bad_level_settings_are_one_line_errors(two_level_file, tmp_path):
     config = _config(two_level_file)
     config.loss.weights.energy_gfn1 = 1.0
     with pytest.raises(ValueError, match='--config.data.levels="dft,gfn1"'):
         train_and_evaluate(config, str(tmp_path / "a"))
+    config.data.levels = "dft,gfn1"
+    config.loss.weights.energy_gfn1 = 0.0
+    with pytest.raises(ValueError, match="so it would fit nothing"):
+        train_and_evaluate(config, str(tmp_path / "b"))
     config.data.levels = "gfn1,dft"
     with pytest.raises(ValueError, match="put 'dft' first"):
         level_names(config.data)
