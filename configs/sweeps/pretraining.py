@@ -13,6 +13,8 @@ Kinds (`--config configs/sweeps/pretraining.py:KIND`):
              n = 50, seeds 0–2, learning rates RECIPE_LRS: chosen on validation
   scratch_long  scratch at 4× the steps, n = 50 and 200, and at 8× where 4× still moved
              (SCRATCH_8X), seeds 0–2 (with the pilot's 1× and 2×: the budget rule)
+  scratch_seeds  scratch seeds 3–4 at n = 50 and its converged budget (2×): the decisive
+             pair's 5 seeds
   decisive   the chosen recipe: fine-tuned from the orbital-pretrained model (seeds 0–4) and
              from the energy + forces-only one (seeds 0–2), n = 50 and 200, 1×; 2× for seeds
              0–2 of the first (the budget rule)
@@ -119,6 +121,11 @@ def get_config(kind="pilot"):
         return common.sweep_config(
             "chno_grown_scratch", "runs/pretraining/chno_grown_scratch", runs
         )
+    if kind == "scratch_seeds":  # seeds 3–4 of scratch at its converged n = 50 budget (2×)
+        runs = [_run(seed, 50, budgets[50] * 2, ARMS["scratch"]) for seed in (3, 4)]
+        return common.sweep_config(
+            "chno_grown_scratch_seeds", "runs/pretraining/chno_grown_scratch_seeds", runs
+        )
     if kind == "decisive":  # the 10k-pretrained arms at the chosen learning rate
         lr = _chosen_lr()
         runs = [  # n = 50, seeds 0–2 at the chosen rate are the recipe stage's runs
@@ -149,7 +156,10 @@ def get_config(kind="pilot"):
         return common.sweep_config(
             "chno_grown_multifidelity", "runs/pretraining/chno_grown_multifidelity", runs
         )
-    raise ValueError(f"unknown kind {kind!r}: pilot, recipe, scratch_long, decisive, multifidelity")
+    raise ValueError(
+        f"unknown kind {kind!r}: pilot, recipe, scratch_long, scratch_seeds, decisive, "
+        "multifidelity"
+    )
 
 
 # Joint training: the n DFT structures repeated (train_repeat) so that they are ~20 % of

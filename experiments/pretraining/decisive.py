@@ -39,6 +39,7 @@ SWEEPS = (
     "chno_grown_pilot",
     "chno_grown_recipe",
     "chno_grown_scratch",
+    "chno_grown_scratch_seeds",
     "chno_grown_decisive",
     "chno_grown_multifidelity",
 )
