@@ -212,6 +212,14 @@ def ratios(rows: list[dict], budget_rows: list[dict]) -> list[dict]:
     out = []
     for n in sorted({r["n_train"] for r in rows}):
         scratch_budget, scratch_ok = converged_budget(budget_rows, "scratch", n)
+        if not scratch_ok:  # the longest scratch budget with ≥ 3 seeds, marked not converged
+            counts: dict[str, int] = {}
+            for r in rows:
+                if r["arm"] == "scratch" and r["n_train"] == n:
+                    counts[r["budget"]] = counts.get(r["budget"], 0) + 1
+            enough = [b for b, c in counts.items() if c >= 3]
+            if enough:
+                scratch_budget = max(enough, key=lambda b: int(b[:-1]))
         scratch = {
             (r["seed"]): r
             for r in rows
