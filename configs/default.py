@@ -8,8 +8,6 @@ configs/default.py --help_config` prints them with the values.
 
 import ml_collections
 
-from orbjax.targets import LEVEL_KEYS, level_targets
-
 
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
@@ -33,11 +31,10 @@ def get_config() -> ml_collections.ConfigDict:
     # others train as energy_<level>/forces_<level> (weight them in loss.weights).
     config.data.levels = ""
     # More training structures, e.g. GFN1-labelled frames (python -m orbjax.sample) beside a
-    # DFT file: never validated or tested on. extra_train_n > 0 takes a random subset of that
-    # many (drawn with `seed`); train_repeat repeats the train_path structures in each epoch,
-    # which sets their share of every batch.
+    # DFT file: training only, never validated or tested on.
     config.data.extra_train_path = ""
-    config.data.extra_train_n = 0
+    config.data.extra_train_n = 0  # > 0: a random subset of extra_train_path of this size
+    # train_path structures repeated in each epoch: sets their share of every batch
     config.data.train_repeat = 1
     # mol_id: molecule-disjoint splits (one molecule: falls back to structure) | structure
     config.data.split_by = "mol_id"
@@ -93,10 +90,12 @@ def get_config() -> ml_collections.ConfigDict:
     config.loss.weights.spd_populations = 0.0
     # GFN1-xTB per-orbital populations (head orbital_populations)
     config.loss.weights.orbital_populations = 100.0
-    # Other levels of theory (with data.levels): their energy and forces, e.g. energy_gfn1.
-    for level in LEVEL_KEYS:
-        for name in level_targets(level):
-            setattr(config.loss.weights, name, 0.0)
+    # Other levels of theory (with data.levels, `targets.LEVEL_KEYS`): energy per atom and
+    # force components of that level's labels.
+    config.loss.weights.energy_gfn1 = 0.0  # GFN1-xTB energy (xtb_energy) of data.levels
+    config.loss.weights.forces_gfn1 = 0.0  # GFN1-xTB forces (xtb_forces) of data.levels
+    config.loss.weights.energy_dft = 0.0  # DFT energy, when DFT is not the default level
+    config.loss.weights.forces_dft = 0.0  # DFT forces, when DFT is not the default level
 
     # Optimizer.
     config.optimizer = ml_collections.ConfigDict()

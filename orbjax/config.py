@@ -56,7 +56,8 @@ def config_chain(path: str) -> list[str]:
 
 
 def field_comments(path: str) -> dict[str, str]:
-    """{"data.split_by": comment} from the trailing comments of `config.<field> = ...` lines."""
+    """{"data.split_by": comment} from the comments of `config.<field> = ...` lines: the
+    trailing one, else the comment block directly above the line."""
     import io
     import tokenize
 
@@ -85,11 +86,23 @@ def _record(line, out: dict[str, str]) -> None:
         i += 2
     comments = [
         t.string.lstrip("#").strip()
-        for t in line  # not the comment lines above it
+        for t in line  # the comment on the line itself first
         if t.type == tokenize.COMMENT and t.start[0] >= code[0].start[0]
-    ]
+    ] or _comment_above(line, code[0].start[0])
     if parts and i < len(code) and code[i].string == "=" and comments:
         out[".".join(parts)] = comments[0]
+
+
+def _comment_above(line, first_code_line: int) -> list[str]:
+    """The comment block directly above a statement (no blank line between), as one text."""
+    import tokenize
+
+    by_line = {t.start[0]: t.string for t in line if t.type == tokenize.COMMENT}
+    block, k = [], first_code_line - 1
+    while k in by_line:
+        block.insert(0, by_line[k].lstrip("#").strip())
+        k -= 1
+    return [" ".join(block)] if block else []
 
 
 def flatten_config(config, prefix: str = "") -> list[tuple[str, object]]:

@@ -159,6 +159,10 @@ def test_level_weights_are_config_fields_of_the_command_line_and_of_sweeps():
         ]
     )[0]
     assert config.loss.weights.energy_gfn1 == 1.0 and config.loss.weights.forces_gfn1 == 10.0
+    from orbjax.targets import LEVEL_KEYS, level_targets
+
+    for level in LEVEL_KEYS:  # every level's weights are fields (0 unless asked for)
+        assert set(level_targets(level)) <= set(config.loss.weights)
     spec = {
         "config_path": str(ROOT / "configs" / "energy_only.py"),
         "overrides": {"data.levels": "dft,gfn1", "loss.weights.forces_gfn1": 10.0},
