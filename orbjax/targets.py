@@ -248,6 +248,12 @@ def level_targets(level: str) -> tuple[str, str]:
     return f"energy_{level}", f"forces_{level}"
 
 
+def level_energy_targets(levels) -> tuple[str, ...]:
+    """The energy target of each of a run's levels, in order: "energy" for the default
+    (first) level, "energy_<level>" for the others."""
+    return ("energy", *(level_targets(level)[0] for level in levels[1:]))
+
+
 def _register_level(level: str) -> None:
     energy, forces = level_targets(level)
     register(

@@ -57,9 +57,7 @@ def structure_to_graph(
     for level in other_levels:
         energy_target, forces_target = level_targets(level)
         energy_key_l, forces_key_l = LEVEL_KEYS[level]
-        level_globals = _globals(s, energy_key_l)
-        globals_[energy_target] = level_globals["energy"]
-        globals_[f"{energy_target}_mask"] = level_globals["energy_mask"]
+        globals_[energy_target], globals_[f"{energy_target}_mask"] = _energy(s, energy_key_l)
         nodes[forces_target], nodes[f"{forces_target}_mask"] = masked_label(
             s.labels.get(forces_key_l), (s.n_atoms, 3), entry_ndim=1
         )
@@ -152,13 +150,19 @@ def _nodes(s: Structure, forces_key: str) -> dict[str, np.ndarray]:
     return nodes
 
 
-def _globals(s: Structure, energy_key: str) -> dict[str, np.ndarray]:
+def _energy(s: Structure, energy_key: str) -> tuple[np.ndarray, np.ndarray]:
+    """([1] eV float64, 0 where unlabelled; [1] mask) of the label `energy_key`."""
     energy = s.labels.get(energy_key)
     energy = np.full(1, np.nan) if energy is None else np.asarray(energy, np.float64).reshape(1)
+    return np.nan_to_num(energy, nan=0.0, posinf=0.0, neginf=0.0), np.isfinite(energy)
+
+
+def _globals(s: Structure, energy_key: str) -> dict[str, np.ndarray]:
+    energy, energy_mask = _energy(s, energy_key)
     stress, stress_mask = masked_label(s.labels.get("stress"), (1, 3, 3), entry_ndim=2)
     return {
-        "energy": np.nan_to_num(energy, nan=0.0, posinf=0.0, neginf=0.0),  # [1] eV, float64
-        "energy_mask": np.isfinite(energy),  # [1]
+        "energy": energy,  # [1] eV, float64
+        "energy_mask": energy_mask,  # [1]
         "stress": stress,  # [1, 3, 3] eV/Å³
         "stress_mask": stress_mask,  # [1]
         "cell": s.cell.reshape(1, 3, 3).astype(np.float64),  # [1, 3, 3] Å

@@ -16,6 +16,18 @@ from orbjax.data.graphs import potential_graph
 from orbjax.potential.committee import Committee, committee_predict_jit, load_committee
 from orbjax.potential.core import Potential, _cast, load_potential, predict_jit
 
+# What the committee calculator reports beyond energy, forces and stress: spreads (calibrated
+# when the committee has a scale, raw as `*_raw`) and each member's energy.
+COMMITTEE_RESULTS = (
+    "energy_std_per_atom",
+    "forces_std",
+    "max_force_std",
+    "energies",
+    "energy_std_per_atom_raw",
+    "forces_std_raw",
+    "max_force_std_raw",
+)
+
 
 class OrbjaxCalculator(Calculator):
     """ASE calculator: numpy neighbour list, geometrically growing padding, jitted `predict`.
@@ -104,19 +116,7 @@ class CommitteeCalculator(OrbjaxCalculator):
       which, dtype, headroom: as for `OrbjaxCalculator`.
     """
 
-    implemented_properties = [
-        "energy",
-        "free_energy",
-        "forces",
-        "stress",
-        "energy_std_per_atom",
-        "forces_std",
-        "max_force_std",
-        "energies",
-        "energy_std_per_atom_raw",
-        "forces_std_raw",
-        "max_force_std_raw",
-    ]
+    implemented_properties = ["energy", "free_energy", "forces", "stress", *COMMITTEE_RESULTS]
 
     def __init__(
         self,
@@ -161,18 +161,7 @@ class CommitteeCalculator(OrbjaxCalculator):
             "energy": result["energy"],
             "free_energy": result["energy"],
             "forces": result["forces"],
-            **{
-                k: result[k]
-                for k in (
-                    "energy_std_per_atom",
-                    "forces_std",
-                    "max_force_std",
-                    "energies",
-                    "energy_std_per_atom_raw",
-                    "forces_std_raw",
-                    "max_force_std_raw",
-                )
-            },
+            **{k: result[k] for k in COMMITTEE_RESULTS},
         }
         if periodic:
             self.results["stress"] = full_3x3_to_voigt_6_stress(result["stress"])

@@ -36,7 +36,7 @@ import optax
 from orbjax.model.io import TrainedModel, load_model
 from orbjax.model.orbital_mlip import energy_readout_name
 from orbjax.model.statistics import Statistics, compute_statistics, element_names
-from orbjax.targets import level_targets
+from orbjax.targets import level_energy_targets
 
 # Architecture fields taken from the file (heads stay the run's).
 ARCHITECTURE = (
@@ -108,11 +108,10 @@ def finetune_statistics(
     levels = (levels,) if isinstance(levels, str) else tuple(levels)
     refit = [refit_energies] * len(levels) if isinstance(refit_energies, bool) else refit_energies
     rows, scales, sources = [], [], []
-    for k, level in enumerate(levels):
+    for k, (level, energy) in enumerate(zip(levels, level_energy_targets(levels))):
         i = old.level_index(level) if level in old.levels else 0
         scales.append(old.energy_scale[i])
         if refit[k] and (k == 0 or level not in old.levels):
-            energy = "energy" if k == 0 else level_targets(level)[0]
             e0, source = _refit(trained, train_graphs, i, energy, level)
         elif k == 0 or level in old.levels:
             e0, source = np.asarray(old.atomic_energies[i], float), old.e0_source[i]

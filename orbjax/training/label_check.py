@@ -18,7 +18,7 @@ import sys
 import numpy as np
 
 from orbjax.model.statistics import Statistics, compute_statistics
-from orbjax.targets import TARGETS, level_targets
+from orbjax.targets import TARGETS, level_energy_targets, level_targets
 from orbjax.training.data import level_names
 
 SPLITS = ("train", "val", "test")
@@ -183,7 +183,7 @@ def fit_statistics(config, train_graphs) -> Statistics:
     weights = config.loss.weights
     untrained = [
         k
-        for k, name in enumerate(["energy", *(level_targets(x)[0] for x in levels[1:])])
+        for k, name in enumerate(level_energy_targets(levels))
         if weights.get(name, 0.0) <= 0 and statistics.e0_source[k] != "isolated_atoms"
     ]
     if untrained:

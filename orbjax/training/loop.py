@@ -20,7 +20,7 @@ from absl import logging
 from orbjax.model.build import create_model, init_params, statistics_variables
 from orbjax.model.statistics import Statistics
 from orbjax.runtime import precision
-from orbjax.targets import level_targets
+from orbjax.targets import level_energy_targets
 from orbjax.training import finetune, parallel
 from orbjax.training.checkpoint import Checkpointer
 from orbjax.training.data import DataSplits, level_names, load_splits, write_skipped
@@ -139,10 +139,7 @@ def _train_and_evaluate(config, workdir, stop_signals: DeferredSignals):
             start_from,
             data.train,
             levels,
-            refit_energies=[
-                weights.get(name, 0.0) > 0
-                for name in ["energy", *(level_targets(x)[0] for x in levels[1:])]
-            ],
+            refit_energies=[weights.get(name, 0.0) > 0 for name in level_energy_targets(levels)],
         )
     else:
         # E0s not fitted when the energy weight is 0
