@@ -87,6 +87,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="edges per chunk of the model's edge loop (0: whole; same forces, less memory)",
     )
     p.add_argument(
+        "--level",
+        default=None,
+        help="level of theory to run on, for a model trained on several (e.g. gfn1); "
+        "default: the model's default level",
+    )
+    p.add_argument(
         "--uncertainty-threshold",
         type=float,
         default=None,
@@ -125,9 +131,13 @@ def _main(argv, outputs) -> int:
     outputs.append(cli.OutputDirectory(args.out, done="state.npz"))
     atoms = read_structure(args.structure)  # before the (slower) model load
     if len(args.model) > 1:
-        potential = load_committee(args.model, dtype=args.dtype, edge_chunk=args.edge_chunk)
+        potential = load_committee(
+            args.model, dtype=args.dtype, edge_chunk=args.edge_chunk, level=args.level
+        )
     else:
-        potential = load_potential(args.model[0], dtype=args.dtype, edge_chunk=args.edge_chunk)
+        potential = load_potential(
+            args.model[0], dtype=args.dtype, edge_chunk=args.edge_chunk, level=args.level
+        )
     md = run_md(
         potential,
         atoms,

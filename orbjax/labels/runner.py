@@ -34,6 +34,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import threading
 import time
 import uuid
 import warnings
@@ -303,6 +304,26 @@ def _run_chunks(
 
 def _init_worker() -> None:
     os.environ.update(_SINGLE_THREAD_ENV)
+    _exit_with_parent()
+
+
+def _exit_with_parent(poll_s: float = 1.0) -> None:
+    """End this worker process within ``poll_s`` seconds of the job that started it dying.
+
+    A job stopped by SIGTERM or SIGKILL (``pkill``, a wall-time limit) never runs the pool's
+    shutdown, and its workers would go on with their chunk, burning a core each, for nothing:
+    only the parent writes parts. A dead parent's children are re-parented, so the watch
+    compares the parent's pid with the one the worker started under.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _label_chunk(

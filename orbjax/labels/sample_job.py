@@ -36,6 +36,7 @@ from orbjax.labels.runner import (
     _SINGLE_THREAD_ENV,
     _available_cores,
     _environment,
+    _init_worker,
     check_output_name,
 )
 from orbjax.labels.sampler import SampleSettings, embed_smiles, molecule_seed, sample_molecule
@@ -297,7 +298,7 @@ def _run(molecules, chunks, todo, settings, seed, n_workers, progress, n_before)
     context = multiprocessing.get_context("spawn")
     with (
         _environment(_SINGLE_THREAD_ENV),
-        cf.ProcessPoolExecutor(n_workers, mp_context=context) as pool,
+        cf.ProcessPoolExecutor(n_workers, mp_context=context, initializer=_init_worker) as pool,
     ):
         futures = {
             pool.submit(_sample_chunk, [molecules[i] for i in chunks[k]], settings, seed): k

@@ -100,6 +100,8 @@ def run_md(
         "interval": int(interval),
         "skin": float(skin),
     }
+    if potential.level != 0:  # a run of another level of theory resumes only at that level
+        settings["level"] = potential.statistics.levels[potential.level]
     if ensemble == "npt":
         settings.update(
             pressure_GPa=float(pressure_gpa),
@@ -229,7 +231,10 @@ def _check_settings(out: Path, settings: dict, model: str, n_atoms: int) -> None
     record = {**settings, "n_atoms": n_atoms}
     if path.exists():
         saved = json.loads(path.read_text())
-        differ = {k: (saved.get(k), v) for k, v in record.items() if saved.get(k) != v}
+        keys = (set(record) | set(saved)) - {"model"}  # a setting only the saved run has counts
+        differ = {
+            k: (saved.get(k), record.get(k)) for k in sorted(keys) if saved.get(k) != record.get(k)
+        }
         if differ:
             raise ValueError(
                 f"{out} holds a run with other settings (saved, now): {differ}; "

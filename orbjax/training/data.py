@@ -212,14 +212,15 @@ def split_structures(data_config, seed: int) -> StructureSplits:
     shuffled = tuple(
         t.strip() for t in (data_config.get("shuffle_targets") or "").split(",") if t.strip()
     )
-    if shuffled:
-        train = shuffle_within_element(train, shuffled, seed)
     extra = {
         name: _known_elements_only(train, read(path, data_config, skipped=skipped), mode, skipped)
         for name, path in extra_test_paths(data_config).items()
     }
     held_out = {s.mol_id for s in val + test if s.mol_id is not None}
     more = read_extra_train(data_config, subsample_seed, skipped, held_out)
+    if shuffled:  # over the extra structures too: a shuffled-label control learns no labels
+        both = shuffle_within_element(train + more, shuffled, seed)
+        train, more = both[: len(train)], both[len(train) :]
     train = train * _train_repeat(data_config) + more
     return StructureSplits(train, val, test, extra, skipped)
 

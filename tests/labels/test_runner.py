@@ -253,3 +253,53 @@ def test_cli_labels_an_extxyz_file(tmp_path, capsys):
     assert "labelled 3 of 3" in capsys.readouterr().out
     back, attrs = read_dataset(tmp_path / "out.h5")
     assert len(back) == 3 and "xtb_orbital_populations" in back[0].labels and attrs["orbitals"]
+
+
+_ORPHAN_SCRIPT = """
+import concurrent.futures as cf, multiprocessing, os, sys, time
+from orbjax.labels.runner import _init_worker
+
+def work(path):
+    open(path, "w").write(str(os.getpid()))
+    time.sleep(120)
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker) as pool:
+        pool.submit(work, sys.argv[1]).result()
+"""
+
+
+def test_workers_exit_when_the_job_is_killed(tmp_path):
+    """A job stopped by SIGTERM (pkill) leaves no worker burning a core on its chunk."""
+    script, pid_file = tmp_path / "job.py", tmp_path / "worker.pid"
+    script.write_text(_ORPHAN_SCRIPT)
+    job = subprocess.Popen([sys.executable, str(script), str(pid_file)])
+    try:
+        deadline = time.monotonic() + 120
+        while not (pid_file.exists() and pid_file.read_text()):
+            assert job.poll() is None and time.monotonic() < deadline, "worker never started"
+            time.sleep(0.2)
+        worker = int(pid_file.read_text())
+        os.kill(worker, 0)  # the worker is alive while the job is
+        job.send_signal(signal.SIGTERM)
+        job.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _running(worker):
+            time.sleep(0.2)
+        if not _running(worker):
+            return
+        os.kill(worker, signal.SIGKILL)
+        raise AssertionError("the worker outlived its job")
+    finally:
+        job.kill()
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie nobody reaped has exited: it counts as not running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")

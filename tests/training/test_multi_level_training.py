@@ -127,6 +127,23 @@ def test_a_two_level_run_fits_each_level_and_its_model_predicts_each(two_level_f
     scored = np.load(tmp_path / "ev" / "predictions.npz")
     np.testing.assert_allclose(scored["energy_pred"][0], gfn1_energy, atol=1e-4)
     np.testing.assert_allclose(scored["energy_label"][0], float(s.labels["xtb_energy"]), atol=1e-6)
+    # MD runs on the level asked for, and a run of one level does not resume at another
+    import ase
+    import ase.io
+
+    from orbjax.md import main as md_main
+    from tests.potential.test_dynamics import read_thermo
+
+    start = ase.Atoms(numbers=s.atomic_numbers, positions=s.positions)
+    ase.io.write(tmp_path / "start.extxyz", start)
+    md = ["--model", str(tmp_path / "run" / "model.orbjax"), "--structure"]
+    md += [str(tmp_path / "start.extxyz"), "--ensemble", "nve", "--interval", "1"]
+    md += ["--steps", "1", "--out", str(tmp_path / "md"), "--no-progress"]
+    assert md_main(md + ["--level", "gfn1"]) == 0
+    thermo = read_thermo(tmp_path / "md" / "thermo.csv")
+    np.testing.assert_allclose(thermo[0]["potential_energy_eV"], gfn1_energy, atol=1e-3)
+    assert md_main(md + ["--steps", "2"]) != 0  # default level: refused, names the settings
+    assert len(read_thermo(tmp_path / "md" / "thermo.csv")) == 2  # nothing lost
 
 
 def test_extra_training_structures_and_repeats_enter_the_training_split_only(two_level_file):
@@ -141,6 +158,21 @@ def test_extra_training_structures_and_repeats_enter_the_training_split_only(two
     assert len(mixed.train) == 3 * len(plain.train) + 5
     assert [s.name for s in mixed.val] == [s.name for s in plain.val]
     assert [s.name for s in mixed.test] == [s.name for s in plain.test]
+    # a shuffled-target control shuffles the extra structures' labels too
+    config.data.shuffle_targets = "xtb_charges"
+    shuffled = split_structures(config.data, seed=0)
+    before, after = (
+        (np.concatenate([s.labels["xtb_charges"] for s in x.train[-5:]]), x.train[-5:])
+        for x in (mixed, shuffled)
+    )
+    assert [s.name for s in after[1]] == [s.name for s in before[1]]
+    z = np.concatenate([s.atomic_numbers for s in after[1]])
+    assert not np.allclose(before[0], after[0])
+    for element in np.unique(z):
+        np.testing.assert_allclose(
+            np.sort(before[0][z == element]), np.sort(after[0][z == element])
+        )
+    config.data.shuffle_targets = ""
     config.data.extra_train_n = 10_000
     with pytest.raises(ValueError, match="extra_train_n=10000 but the file has"):
         split_structures(config.data, seed=0)
