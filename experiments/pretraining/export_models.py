@@ -59,7 +59,8 @@ def main() -> int:
 
     rows, missing, test = [], [], None
     for r in scored_runs():
-        dest = MODELS / DATASET / r["arm"] / f"n{r['n_train']}" / f"seed{r['seed']}" / "model.orbjax"
+        folder = MODELS / DATASET / r["arm"] / f"n{r['n_train']}" / f"seed{r['seed']}"
+        dest = folder / "model.orbjax"
         source = ROOT / "runs" / "pretraining" / r["name"] / "model.orbjax"
         if not dest.exists():
             if not source.exists():  # scored, but its run directory is gone
@@ -73,8 +74,7 @@ def main() -> int:
         metrics, _ = compute_metrics(predict_structures(trained, test))
         energy, forces = metrics["energy_mae"], metrics["forces_mae"]
         same = (
-            abs(energy - float(r["test_energy_mae"]))
-            <= max(ENERGY_TOLERANCE, float32_bound(test))
+            abs(energy - float(r["test_energy_mae"])) <= max(ENERGY_TOLERANCE, float32_bound(test))
             and f"{forces:.1f}" == f"{float(r['test_forces_mae']):.1f}"
         )
         rows.append(
