@@ -44,10 +44,19 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("workdir")
     p.add_argument("--name", default="chno-gfn1")
+    p.add_argument(
+        "--extra-what",
+        default=EXTRA_WHAT,
+        help="what the run's data.extra_train_path frames are, for the card",
+    )
     args = p.parse_args(argv)
     workdir = Path(args.workdir)
     trained = load_model_file(workdir / "model.orbjax")
     splits = split_structures(trained.config.data, trained.config.seed)
+    # the pool's own training split, without the training-only extra frames
+    pool_config = trained.config.data.copy_and_resolve_references()
+    pool_config.extra_train_path = ""
+    pool_train = split_structures(pool_config, trained.config.seed).train
     SHIPPED.mkdir(exist_ok=True)
     model = SHIPPED / f"{args.name}.orbjax"
     shutil.copyfile(workdir / "model.orbjax", model)
@@ -73,8 +82,13 @@ def main(argv=None) -> None:
         "level": s.levels[0],
         "elements": [_symbol(z) for z in s.species],
         "step": trained.step,
-        "train_structures": len(splits.train),
-        "train_molecules": len({x.mol_id for x in splits.train}),
+        "train_structures": len(pool_train),
+        "train_molecules": len({x.mol_id for x in pool_train}),
+        "extra_train": {
+            "path": str(trained.config.data.get("extra_train_path") or ""),
+            "structures": len(splits.train) - len(pool_train),
+            "what": args.extra_what if len(splits.train) > len(pool_train) else "",
+        },
         "validation": errors,
         "training_cpu_hours": cpu / 3600,
         "data": str(trained.config.data.train_path),
@@ -90,6 +104,10 @@ def main(argv=None) -> None:
     print(json.dumps(card, indent=1))
 
 
+EXTRA_WHAT = (
+    "acetylacetone (GFN1 Langevin MD at 300/500/700/900 K started from the 400 training "
+    "frames of the acac DFT set, 25 frames 20 fs apart)"
+)
 KEEP = ("xtb_energy", "xtb_forces", "xtb_orbital_populations", "xtb_orbital_shell", "xtb_charges")
 
 
@@ -123,7 +141,7 @@ away from a hybrid DFT functional on small organic molecules.
 {card["train_molecules"]:,} molecules
 (`python -m orbjax.sample` on `pretrain_pool.txt`: RDKit ETKDG + MMFF, Langevin MD at
 300/500/800 K, 5 frames 20 fs apart after 20 fs; energies, forces and per-orbital Mulliken
-populations). Molecules disjoint from every DFT set of orbjax's experiments.
+populations). Molecules disjoint from every DFT set of orbjax's experiments.{_extra_text(card)}
 
 **Training**: `configs/pretrain_gfn1.py` (energy + forces + per-orbital populations, weight 100,
 equivariant orbital head), {card["step"]:,} steps, {card["training_cpu_hours"]:.2f} CPU-hours;
@@ -141,6 +159,14 @@ forces {v["forces_mae"]:.1f} meV/Å
 closed-shell molecules of 3–8 heavy atoms near room-to-800 K geometries; no periodic systems.
 Numbers: `{card["name"]}.json` (written by `python -m experiments.pretraining.ship_model`).
 """
+
+
+def _extra_text(card: dict) -> str:
+    extra = card.get("extra_train") or {}
+    if not extra.get("structures"):
+        return ""
+    return f"""
+Trained also on {extra["structures"]:,} frames of {extra["what"]}."""
 
 
 if __name__ == "__main__":
