@@ -184,6 +184,12 @@ def test_round0_is_the_same_draw_and_committee_for_every_strategy(campaign):
     workdirs = {s: json.loads((d / "round.json").read_text())["members"] for s, d in first.items()}
     assert len({tuple(w) for w in workdirs.values()}) == 1  # trained once, shared
     assert "/initial/" in workdirs["committee"][0]
+    scores = {
+        s: json.loads((d / "round.json").read_text())["committee_test_energy_mae"]
+        for s, d in first.items()
+    }
+    assert len(set(scores.values())) == 1  # scored once, beside the shared members
+    assert (Path(workdirs["committee"][0]).parent.parent / "committee_test.json").exists()
     seed1 = run.read_indices(_round_dirs(campaign.root, "committee", 1)[0] / "indices.txt")
     assert not np.array_equal(seed1, indices["committee"])  # another seed, another draw
 

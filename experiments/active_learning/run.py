@@ -319,10 +319,14 @@ def run_round(
         "members": [str(w.resolve()) for w in workdirs],
     }
     if args.committee_score:
-        from orbjax.training.data import split_structures
+        # beside the members: the shared round 0 is scored once for every strategy
+        scored = workdirs[0].parent.parent / "committee_test.json"
+        if not scored.exists():
+            from orbjax.training.data import split_structures
 
-        test = split_structures(data_config(dataset), seed).test
-        record.update(committee_test_errors(committee, test))
+            test = split_structures(data_config(dataset), seed).test
+            scored.write_text(json.dumps(committee_test_errors(committee, test)))
+        record.update(json.loads(scored.read_text()))
     chosen = np.array([], int)
     if not last:
         rest = np.setdiff1d(pool, labelled)
