@@ -343,3 +343,9 @@ def test_real_training_two_rounds(tmp_path):
     assert len(dirs) == 2 and all((d / run.DONE).exists() for d in dirs)
     rows = analyse.collect(tmp_path / "runs")
     assert len(rows) == 2 * 3 and all(np.isfinite(float(r["test_energy_mae"])) for r in rows)
+
+
+def test_diversity_starts_far_from_the_labelled_set():
+    x = np.array([[0.0], [1.0], [5.0], [10.0], [10.0]])
+    assert run.farthest_from(x, np.array([[0.0]]), 3).tolist() == [3, 2, 1]
+    assert run.farthest_from(x, np.array([[10.0]]), 2).tolist() == [0, 2]

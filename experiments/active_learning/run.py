@@ -149,9 +149,10 @@ def training_pool(dataset: Dataset) -> tuple[list, np.ndarray]:
         config.val_fraction,
         config.test_fraction,
     )
-    split_seed = config.split_seed if config.get("split_seed", -1) >= 0 else 0
+    if config.get("split_seed", -1) < 0:  # else the members' splits would follow their seeds
+        raise ValueError(f"{dataset.name}: the pool needs a fixed split: set data.split_seed ≥ 0")
     train, _, _ = split_indices(
-        structures, fractions=fractions, seed=split_seed, by=split_by(structures, config)
+        structures, fractions=fractions, seed=config.split_seed, by=split_by(structures, config)
     )
     return structures, np.asarray(train)
 
@@ -206,7 +207,9 @@ def choose(strategy: str, committee, frames: list, k: int, seed: int, round_: in
 def farthest_from(x: np.ndarray, ref: np.ndarray, k: int) -> np.ndarray:
     """k rows of `x` [n, d] by farthest-point sampling, distances starting from the rows of
     `ref` [m, d] (the labelled set)."""
-    distance = np.min(np.linalg.norm(x[:, None, :] - ref[None, :, :], axis=-1), axis=1)
+    distance = np.full(len(x), np.inf)
+    for row in ref:  # one row at a time: memory [n, d], not [n, m, d]
+        distance = np.minimum(distance, np.linalg.norm(x - row, axis=1))
     chosen = []
     for _ in range(k):
         nxt = int(np.argmax(distance))
