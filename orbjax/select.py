@@ -58,25 +58,40 @@ def mean_descriptors(committee, frames) -> np.ndarray:
     )
 
 
-def farthest_point(x: np.ndarray, k: int) -> np.ndarray:
-    """Indices of k rows of `x` [n, d]: row 0 first, then each time the row farthest
-    (Euclidean) from those chosen."""
-    chosen = [0]
-    distance = np.linalg.norm(x - x[0], axis=1)
-    while len(chosen) < min(k, len(x)):
+def farthest_point(x: np.ndarray, k: int, reference: np.ndarray | None = None) -> np.ndarray:
+    """Indices of k rows of `x` [n, d], each time the row farthest (Euclidean) from those
+    chosen: from row 0, or, given `reference` [m, d] (e.g. the labelled set's descriptors),
+    from the row farthest from it, so the picks fill gaps instead of corners already covered."""
+    k = min(k, len(x))
+    if reference is None or len(reference) == 0:
+        chosen = [0]
+        distance = np.linalg.norm(x - x[0], axis=1)
+        distance[0] = -1.0
+    else:
+        chosen = []
+        distance = np.full(len(x), np.inf)
+        for row in reference:  # one row at a time: memory [n, d], not [n, m, d]
+            distance = np.minimum(distance, np.linalg.norm(x - row, axis=1))
+    while len(chosen) < k:
         nxt = int(np.argmax(distance))
         chosen.append(nxt)
         distance = np.minimum(distance, np.linalg.norm(x - x[nxt], axis=1))
-    return np.asarray(chosen)
+        distance[chosen] = -1.0  # a chosen row is never chosen twice, even at distance 0
+    return np.asarray(chosen[:k], dtype=np.int64)
 
 
 def select(
-    committee, frames, k: int, pool: float = 3.0, score: str = "forces"
+    committee,
+    frames,
+    k: int,
+    pool: float = 3.0,
+    score: str = "forces",
+    labelled=None,
 ) -> tuple[np.ndarray, dict]:
     """(indices into `frames` of the k chosen, every frame's spreads {"max_force_std" eV/Å,
     "energy_std_per_atom" eV/atom}): the ceil(pool·k) highest spreads, thinned to k by
-    farthest-point sampling on mean descriptors from the most uncertain (pool ≤ 1: the k
-    highest)."""
+    farthest-point sampling on mean descriptors (pool ≤ 1: the k highest), from the most
+    uncertain, or, given the `labelled` frames (ASE Atoms), from those farthest from them."""
     if score not in SCORES:
         raise ValueError(f"--score must be one of {sorted(SCORES)}, not {score!r}")
     if k < 1:
@@ -85,7 +100,9 @@ def select(
     top = np.argsort(-scores[SCORES[score]], kind="stable")[: max(k, int(np.ceil(pool * k)))]
     if len(top) <= k:
         return top, scores
-    return top[farthest_point(mean_descriptors(committee, [frames[i] for i in top]), k)], scores
+    x = mean_descriptors(committee, [frames[i] for i in top])
+    reference = mean_descriptors(committee, labelled) if labelled else None
+    return top[farthest_point(x, k, reference)], scores
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -112,6 +129,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="forces: max force spread (eV/Å); energy: energy spread per atom (eV/atom)",
     )
     p.add_argument(
+        "--labelled",
+        default=None,
+        help="structure file of what is labelled already (e.g. the training set): the "
+        "farthest-point sampling starts from the candidates farthest from it",
+    )
+    p.add_argument(
         "--dtype",
         choices=("float32", "float64"),
         default=None,
@@ -127,7 +150,7 @@ def main(argv=None) -> int:
 
 
 def _main(argv) -> int:
-    from ase.io import read, write
+    from ase.io import write
 
     from orbjax.potential.committee import load_committee
 
@@ -137,17 +160,10 @@ def _main(argv) -> int:
             "--model needs the committee's model files (at least 2): selection ranks by their "
             "spread"
         )
-    if not os.path.isfile(args.candidates):
-        raise FileNotFoundError(f"{args.candidates}: no such structure file (--candidates)")
-    try:
-        frames = read(args.candidates, index=":")
-    except Exception as err:  # ASE raises many kinds for a file of another kind
-        raise ValueError(
-            f"{args.candidates}: not a structure file ASE can read (--candidates): "
-            f"{type(err).__name__}: {cli.one_line(err)}"
-        ) from err
+    frames = _read_frames(args.candidates, "--candidates")
+    labelled = _read_frames(args.labelled, "--labelled") if args.labelled else None
     committee = load_committee(args.model, dtype=args.dtype)
-    chosen, scores = select(committee, frames, args.k, args.pool, args.score)
+    chosen, scores = select(committee, frames, args.k, args.pool, args.score, labelled)
     out = []
     for i in chosen:
         atoms = frames[i].copy()
@@ -171,6 +187,20 @@ def _main(argv) -> int:
         f"median of all {np.median(scores['max_force_std']):.3g})"
     )
     return 0
+
+
+def _read_frames(path: str, option: str) -> list:
+    from ase.io import read
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such structure file ({option})")
+    try:
+        return read(path, index=":")
+    except Exception as err:  # ASE raises many kinds for a file of another kind
+        raise ValueError(
+            f"{path}: not a structure file ASE can read ({option}): "
+            f"{type(err).__name__}: {cli.one_line(err)}"
+        ) from err
 
 
 if __name__ == "__main__":

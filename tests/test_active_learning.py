@@ -346,6 +346,8 @@ def test_real_training_two_rounds(tmp_path):
 
 
 def test_diversity_starts_far_from_the_labelled_set():
+    from orbjax.select import farthest_point
+
     x = np.array([[0.0], [1.0], [5.0], [10.0], [10.0]])
-    assert run.farthest_from(x, np.array([[0.0]]), 3).tolist() == [3, 2, 1]
-    assert run.farthest_from(x, np.array([[10.0]]), 2).tolist() == [0, 2]
+    assert farthest_point(x, 3, reference=np.array([[0.0]])).tolist() == [3, 2, 1]
+    assert farthest_point(x, 2, reference=np.array([[10.0]])).tolist() == [0, 2]

@@ -109,11 +109,21 @@ def test_select_returns_the_planted_uncertain_frames_and_diverse_ones(members, t
     picked = sorted(a.info["candidate_index"] for a in read(out, index=":"))
     # one of each near-copy pair
     assert len(set(picked) & {2, 5}) == 1 and len(set(picked) & {9, 11}) == 1
+    # with the (2, 5) kind labelled already, the one pick is of the other kind
+    write(tmp_path / "labelled.extxyz", [frames[2]])
+    args = ["--model", *map(str, members), "--candidates", str(pool), "--k", "1"]
+    args += ["--pool", "4", "--labelled", str(tmp_path / "labelled.extxyz"), "--out", str(out)]
+    assert main(args) == 0
+    assert read(out, index=":")[0].info["candidate_index"] in (9, 11)
 
 
 def test_farthest_point_sampling_spreads_out():
     x = np.array([[0.0], [0.1], [5.0], [5.1], [10.0]])
     assert farthest_point(x, 3).tolist() == [0, 4, 2]
+    # from a labelled set: the gap farthest from it first, never a labelled corner again
+    assert farthest_point(x, 2, reference=np.array([[0.0], [10.0]])).tolist() == [2, 1]
+    # identical rows are each chosen once
+    assert sorted(farthest_point(np.zeros((3, 1)), 3).tolist()) == [0, 1, 2]
 
 
 def test_selection_needs_a_committee(members, tmp_path, capsys):

@@ -184,10 +184,10 @@ def choose(strategy: str, committee, frames: list, k: int, seed: int, round_: in
     """(indices into `frames` (the unlabelled candidates) of the k to label next, info).
 
     committee: `orbjax.select.select` (max force spread, farthest point among the 3k most
-    uncertain); random: rng(seed, round); diversity: farthest point on mean descriptors
-    alone, starting from the distance to the labelled set (so it fills gaps, not corners
-    already covered)."""
-    from orbjax.select import mean_descriptors, select
+    uncertain, from those farthest from the labelled set); random: rng(seed, round);
+    diversity: farthest point on mean descriptors alone, starting from the distance to the
+    labelled set (so it fills gaps, not corners already covered)."""
+    from orbjax.select import farthest_point, mean_descriptors, select
 
     if k >= len(frames):
         return np.arange(len(frames)), {}
@@ -195,28 +195,13 @@ def choose(strategy: str, committee, frames: list, k: int, seed: int, round_: in
         rng = np.random.default_rng([seed, round_, 1])
         return np.sort(rng.choice(len(frames), k, replace=False)), {}
     if strategy == "committee":
-        chosen, scores = select(committee, frames, k)
+        chosen, scores = select(committee, frames, k, labelled=labelled_frames)
         return chosen, {"max_force_std": scores["max_force_std"][chosen].tolist()}
     if strategy == "diversity":
         x = mean_descriptors(committee, frames)
         ref = mean_descriptors(committee, labelled_frames)
-        return farthest_from(x, ref, k), {}
+        return farthest_point(x, k, reference=ref), {}
     raise ValueError(f"strategy must be one of {STRATEGIES}, not {strategy!r}")
-
-
-def farthest_from(x: np.ndarray, ref: np.ndarray, k: int) -> np.ndarray:
-    """k rows of `x` [n, d] by farthest-point sampling, distances starting from the rows of
-    `ref` [m, d] (the labelled set)."""
-    distance = np.full(len(x), np.inf)
-    for row in ref:  # one row at a time: memory [n, d], not [n, m, d]
-        distance = np.minimum(distance, np.linalg.norm(x - row, axis=1))
-    chosen = []
-    for _ in range(k):
-        nxt = int(np.argmax(distance))
-        chosen.append(nxt)
-        distance = np.minimum(distance, np.linalg.norm(x - x[nxt], axis=1))
-        distance[chosen] = -1.0
-    return np.asarray(chosen)
 
 
 # --------------------------------------------------------------------- one round
