@@ -29,18 +29,25 @@ SCORES = {"forces": "max_force_std", "energy": "energy_std_per_atom"}
 
 
 def committee_scores(committee, frames) -> dict[str, np.ndarray]:
-    """[n_frames] max force spread (eV/Å) and energy spread (eV/atom) of ASE `frames`."""
-    from orbjax.potential.ase_calculator import CommitteeCalculator
+    """[n_frames] max force spread (eV/Å) and energy spread (eV/atom) of ASE `frames`,
+    batched (`Committee.predict_structures`)."""
+    from orbjax.data.structures import Structure
 
-    calc = CommitteeCalculator(committee)
-    out = {"max_force_std": [], "energy_std_per_atom": []}
-    for atoms in frames:
-        atoms = atoms.copy()
-        atoms.calc = calc
-        atoms.get_potential_energy()
-        for key in out:
-            out[key].append(calc.results[key])
-    return {k: np.asarray(v, np.float64) for k, v in out.items()}
+    structures = [
+        Structure(
+            atomic_numbers=np.asarray(a.numbers),
+            positions=np.asarray(a.positions, np.float64),
+            cell=a.cell.array if a.pbc.any() else np.zeros((3, 3)),
+            pbc=np.asarray(a.pbc, bool),
+            name=f"candidate {i}",
+        )
+        for i, a in enumerate(frames)
+    ]
+    results = committee.predict_structures(structures)
+    return {
+        key: np.asarray([r[key] for r in results], np.float64)
+        for key in ("max_force_std", "energy_std_per_atom")
+    }
 
 
 def mean_descriptors(committee, frames) -> np.ndarray:

@@ -78,37 +78,9 @@ def splits(dataset: str, trained) -> dict[str, list]:
 
 def predict(committee, structures, config) -> list[dict]:
     """`Committee.combine` of every structure (file order), batched as the evaluation batches."""
-    import jax
-
-    from orbjax.data.batching import compute_budgets, pad_batch, plan_batches
-    from orbjax.data.graphs import structures_to_graphs
-    from orbjax.training.batches import to_device
-
-    graphs = structures_to_graphs(
-        structures,
-        committee.cutoff,
-        energy_key=config.data.energy_key,
-        forces_key=config.data.forces_key,
+    return committee.predict_structures(
+        structures, int(config.train.batch_size), int(config.train.n_buckets)
     )
-    batch_size = int(config.train.batch_size)
-    budgets = compute_budgets(graphs, batch_size, int(config.train.n_buckets), seed=0)
-    out: list[dict | None] = [None] * len(structures)
-    plan = plan_batches(
-        graphs, batch_size, budgets, shuffle=False, names=[s.name for s in structures]
-    )
-    for indices, budget in plan:
-        batch = to_device(pad_batch([graphs[i] for i in indices], budget), committee.dtype)
-        with committee.precision():
-            pred = jax.device_get(committee.predict_graph(batch, False))
-        start = 0
-        for k, i in enumerate(indices):
-            z = structures[i].atomic_numbers
-            stop = start + len(z)
-            out[i] = committee.combine(
-                pred["network_energy"][:, k], pred["forces"][:, start:stop], None, z
-            )
-            start = stop
-    return out
 
 
 def rows_of(dataset, n, m, split, structures, results, config):

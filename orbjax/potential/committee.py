@@ -313,6 +313,40 @@ class Committee:
         out = {k: np.where(np.asarray(ok), np.asarray(v), np.nan) for k, v in out.items()}
         return self.combine(out["network_energy"], out["forces"], out["stress"], z)
 
+    def predict_structures(self, structures, batch_size: int = 8, n_buckets: int = 2) -> list:
+        """`combine` of every structure (`Structure`s; input order; no stress), batched as
+        the evaluation batches: graphs padded to `n_buckets` shared budgets, so a pool of many
+        molecule sizes compiles a few times, not once per size as `energy_forces_stress`."""
+        from orbjax.data.batching import compute_budgets, pad_batch, plan_batches
+        from orbjax.data.graphs import structures_to_graphs
+
+        for s in structures:
+            self.check_elements(s.atomic_numbers, s.name)
+        if not structures:
+            return []
+        graphs = structures_to_graphs(structures, self.cutoff)
+        budgets = compute_budgets(graphs, batch_size, n_buckets, seed=0)
+        plan = plan_batches(
+            graphs, batch_size, budgets, shuffle=False, names=[s.name for s in structures]
+        )
+        out: list = [None] * len(structures)
+        for indices, budget in plan:
+            batch = jax.tree.map(self._on_device, pad_batch([graphs[i] for i in indices], budget))
+            with self.precision():
+                pred = jax.device_get(self.predict_graph(batch, False))
+            start = 0
+            for k, i in enumerate(indices):  # a batch's nodes: its graphs' atoms, in order
+                z = structures[i].atomic_numbers
+                stop = start + len(z)
+                out[i] = self.combine(
+                    pred["network_energy"][:, k], pred["forces"][:, start:stop], None, z
+                )
+                start = stop
+        return out
+
+    def _on_device(self, x: np.ndarray):
+        return jnp.asarray(x, self.dtype) if np.issubdtype(x.dtype, np.floating) else jnp.asarray(x)
+
     def predict_graph(self, graph, compute_stress: bool) -> dict:
         """The compiled `predict` of every member on one padded graph: network_energy
         [M, n_graphs] eV (no E0), forces [M, n_nodes, 3] eV/Å, stress [M, n_graphs, 3, 3]."""

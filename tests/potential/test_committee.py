@@ -52,6 +52,24 @@ def test_the_mean_is_the_average_of_the_members_alone(files):
     np.testing.assert_allclose(looped["energies"], out["energies"], atol=1e-4)
 
 
+def test_batched_structures_give_what_one_structure_at_a_time_gives(files):
+    from orbjax.data.structures import Structure
+
+    committee = orbjax.load_committee(files[:3])
+    structures = [
+        Structure(atomic_numbers=z, positions=r, name=f"cluster {n}")
+        for n in (4, 9, 6, 5)
+        for r, z in [cluster(n, seed=n)]
+    ]
+    batched = committee.predict_structures(structures, batch_size=3)
+    for s, b in zip(structures, batched):
+        one = committee.energy_forces_stress(s.positions, s.atomic_numbers)
+        np.testing.assert_allclose(b["energies"], one["energies"], rtol=0, atol=2e-3)
+        np.testing.assert_allclose(b["member_forces"], one["member_forces"], atol=1e-4)
+        np.testing.assert_allclose(b["forces_std"], one["forces_std"], rtol=1e-3, atol=1e-5)
+        assert b["max_force_std"] > 1e-4
+
+
 def test_identical_members_have_zero_spread(files):
     committee = orbjax.load_committee([files[0], files[3]])
     out = committee.energy_forces_stress(*WATER)
