@@ -8,8 +8,9 @@ set -euo pipefail
 POOL=${POOL:-data/pretraining/chno_gfn1_10000mol.h5}
 ACAC=${ACAC:-experiments/pretraining/data/acac_gfn1_md.h5}
 STEPS=${STEPS:-30000}
-if [ ! -f "$POOL" ]; then
-    python -m orbjax.sample ../shared/data/chno/pretrain_pool.txt \
+if [ ! -f "$POOL" ]; then  # from the committed chunks; SMILES: the CHNO set's pretrain_pool.txt
+    : "${SMILES:?set SMILES=path/to/pretrain_pool.txt (the sampler checks it is the input of the job)}"
+    python -m orbjax.sample "$SMILES" \
         experiments/pretraining/data/chno_gfn1_md.h5 --limit 10000 --collect "$POOL"
 fi
 if [ ! -f "$ACAC" ]; then  # the finished job re-merges its committed chunks
