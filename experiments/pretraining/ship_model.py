@@ -144,7 +144,8 @@ away from a hybrid DFT functional on small organic molecules.
 populations). Molecules disjoint from every DFT set of orbjax's experiments.{_extra_text(card)}
 
 **Training**: `configs/pretrain_gfn1.py` (energy + forces + per-orbital populations, weight 100,
-equivariant orbital head), {card["step"]:,} steps, {card["training_cpu_hours"]:.2f} CPU-hours;
+equivariant orbital head), the best-by-validation checkpoint at step {card["step"]:,}
+({card["training_cpu_hours"]:.2f} CPU-hours of training in all);
 architecture: {a["channels"]} channels, l ≤ {a["l_max"]}, {a["n_layers"]} layers, \
 cutoff {a["cutoff"]} Å,
 {card["n_params"]:,} parameters; heads {", ".join(card["heads"]) or "none"}.
