@@ -19,12 +19,9 @@ import numpy as np
 import pytest
 
 from experiments.active_learning import analyse, run
-from orbjax.config import load_config_module
 from orbjax.data.readers import example_path
-from orbjax.model.build import create_model, init_params
-from orbjax.model.io import TrainedModel, load_model, save_model_file
-from orbjax.model.statistics import Statistics
 from tests.test_model_core import ROOT
+from tests.test_select import nitrogen_committee
 
 SPECIES = (1, 6, 7, 8)
 PLANTED_MOLECULES = ("105", "199", "251")  # keep their N; the pool's other molecules lose it
@@ -81,29 +78,6 @@ def toy_dataset(folder: Path) -> run.Dataset:
     )
 
 
-def members(folder: Path) -> list[Path]:
-    """Two untrained members, identical but for nitrogen's embedding."""
-    config = load_config_module(str(ROOT / "configs" / "test.py")).get_config()
-    statistics = Statistics(
-        species=SPECIES,
-        atomic_energies=(-13.6, -1029.0, -1485.0, -2041.0),
-        energy_scale=1.0,
-        avg_num_neighbors=8.0,
-    )
-    model = create_model(config, statistics)
-    variables = {**init_params(model, 0), "statistics": statistics.arrays()}
-    a = save_model_file(
-        TrainedModel(model, variables, config, statistics, step=0), folder / "a.orbjax"
-    )
-    trained = load_model(str(a))
-    embedding = trained.variables["params"]["network"]["embedding"]
-    (key,) = embedding
-    weights = np.array(embedding[key])
-    weights[SPECIES.index(7)] += 0.5
-    embedding[key] = weights
-    return [a, save_model_file(trained, folder / "b.orbjax")]
-
-
 def fake_trainer(models, calls):
     def train_members(specs, workers):
         for j, spec in enumerate(specs):
@@ -149,7 +123,7 @@ def campaign(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("al")
     dataset = toy_dataset(folder)
-    models = members(folder)
+    models = nitrogen_committee(folder)
     calls, seen = [], []
     root = folder / "runs"
     with pytest.MonkeyPatch.context() as mp:

@@ -4,6 +4,8 @@ embedding, so exactly the frames with N are uncertain (the others have zero spre
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from ase import Atoms
@@ -21,7 +23,11 @@ SPECIES = (1, 6, 7, 8)
 
 @pytest.fixture(scope="module")
 def members(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("select")
+    return nitrogen_committee(tmp_path_factory.mktemp("select"))
+
+
+def nitrogen_committee(folder: Path) -> list[Path]:
+    """Two untrained member files in `folder`, identical but for nitrogen's embedding."""
     config = load_config_module(str(ROOT / "configs" / "test.py")).get_config()
     statistics = Statistics(
         species=SPECIES,
