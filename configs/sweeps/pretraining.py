@@ -15,9 +15,11 @@ Kinds (`--config configs/sweeps/pretraining.py:KIND`):
              (SCRATCH_8X), seeds 0–2 (with the pilot's 1× and 2×: the budget rule)
   scratch_seeds  scratch seeds 3–4 at n = 50 and its converged budget (2×): the decisive
              pair's 5 seeds
-  decisive   the chosen recipe: fine-tuned from the orbital-pretrained model (seeds 0–4) and
-             from the energy + forces-only one (seeds 0–2), n = 50 and 200, 1×; 2× for seeds
+  decisive   the chosen recipe: fine-tuned from the orbital-pretrained model and from the
+             energy + forces-only one (seeds 0–4 each), n = 50 and 200, 1×; 2× for seeds
              0–2 of the first (the budget rule)
+  size       fine-tuning the decisive arm's pretraining on 24,500 and 49,000 GFN1 frames
+             (pretrain_v3.sh), n = 50 and 200, seeds 0–2, 1×: the pretraining-size curve
   multifidelity  joint training on the n DFT structures and the 9,900 GFN1 frames, one energy
              readout per level (DFT ~20 % of each epoch), n = 50 and 200, seeds 0–2
 The seed draws the DFT subsample and the initialisation of whatever is new (paired with
@@ -46,6 +48,11 @@ PRETRAINED_10K = {
     "efo": os.environ.get("ORBJAX_PRETRAINED_EFO", f"{MODELS}/chno_gfn1_10k_efo.orbjax"),
     "ef": os.environ.get("ORBJAX_PRETRAINED_EF", f"{MODELS}/chno_gfn1_10k_ef.orbjax"),
 }
+# The pretraining-size curve (experiments/pretraining/pretrain_v3.sh): the decisive arm's
+# pretraining on the first 5,000 and 10,000 sampled pool molecules (24,500 / 49,000 training
+# frames, 20,000 steps), beside the 9,900-frame model (1,980 molecules, 12,000 steps).
+SIZE_MOLECULES = (5000, 10000)
+SIZE_MODELS = {m: f"{MODELS}/chno_gfn1_{m}mol_efo.orbjax" for m in SIZE_MOLECULES}
 # Sizes whose scratch validation energy still changed by ≥ 5 % from 2× to 4× the steps
 # (n = 50: +2.2 %, 2 seeds, converged at 2×; n = 200: −18.7 %, seed 0): they get 8×.
 SCRATCH_8X = (200,)
@@ -134,9 +141,9 @@ def get_config(kind="pilot"):
             for n in (50, 200)
             if n != 50 or seed not in common.SEEDS or lr not in RECIPE_LRS
         ]
-        runs += [
+        runs += [  # seeds 3–4 came later: the EF/EFO comparison at 5 seeds
             _run(seed, n, budgets[n], _finetuned("ef", lr))
-            for seed in common.SEEDS
+            for seed in common.DECISIVE_SEEDS
             for n in (50, 200)
         ]
         runs += [  # the budget rule for fine-tuning: 2× the steps
@@ -147,6 +154,15 @@ def get_config(kind="pilot"):
         return common.sweep_config(
             "chno_grown_decisive", "runs/pretraining/chno_grown_decisive", runs
         )
+    if kind == "size":  # fine-tuning the larger pretrainings, the decisive recipe, seeds 0–2
+        lr = _chosen_lr()
+        runs = [
+            _run(seed, n, budgets[n], {**_finetuned("efo", lr), "init.model": SIZE_MODELS[m]})
+            for m in SIZE_MOLECULES
+            for seed in common.SEEDS
+            for n in (50, 200)
+        ]
+        return common.sweep_config("chno_grown_size", "runs/pretraining/chno_grown_size", runs)
     if kind == "multifidelity":  # DFT and the 9,900 GFN1 frames at once, one readout each
         runs = [
             _run(seed, n, MULTIFIDELITY_STEPS, {**MULTIFIDELITY, "data.train_repeat": repeat})
@@ -157,7 +173,7 @@ def get_config(kind="pilot"):
             "chno_grown_multifidelity", "runs/pretraining/chno_grown_multifidelity", runs
         )
     raise ValueError(
-        f"unknown kind {kind!r}: pilot, recipe, scratch_long, scratch_seeds, decisive, "
+        f"unknown kind {kind!r}: pilot, recipe, scratch_long, scratch_seeds, decisive, size, "
         "multifidelity"
     )
 

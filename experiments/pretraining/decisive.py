@@ -16,7 +16,9 @@ scratch_long: scratch at 4×; decisive) under `runs/pretraining/` and writes
   < 5 % (else the largest measured, marked not converged);
 - `decisive_ratios.csv`: each arm (at 1×) over scratch at its converged budget, paired by
   seed: geometric mean ratio with 95 % t and bootstrap intervals;
-- `decisive_efficiency.csv`: the data-efficiency factor read on scratch's curve.
+- `decisive_efficiency.csv`: the data-efficiency factor read on scratch's curve;
+- `decisive_size.csv`: the decisive arm against its pretraining set's size (1,980 / 5,000 /
+  10,000 molecules), fine-tuned / scratch paired by seed and the data-efficiency factor.
 """
 
 from __future__ import annotations
@@ -41,9 +43,14 @@ SWEEPS = (
     "chno_grown_scratch",
     "chno_grown_scratch_seeds",
     "chno_grown_decisive",
+    "chno_grown_size",
     "chno_grown_multifidelity",
 )
 COMPARED = ("finetuned_efo", "finetuned_ef", "multifidelity")
+# The pretraining-size curve: the decisive arm's pretraining on the first 1,980 (the 9,900-frame
+# model, arm finetuned_efo), 5,000 and 10,000 sampled pool molecules, 5 GFN1 frames each.
+PRETRAIN_MOLECULES = (5000, 10000)
+SIZE_ARMS = {"finetuned_efo": 1980, **{f"finetuned_efo_{m}mol": m for m in PRETRAIN_MOLECULES}}
 RECIPE_N = 50
 
 
@@ -53,6 +60,9 @@ def _arm(run) -> str:
     if run.overrides.get("data.levels"):
         return "multifidelity"
     model = str(run.overrides.get("init.model", ""))
+    for molecules in PRETRAIN_MOLECULES:
+        if f"_{molecules}mol_efo" in model:
+            return f"finetuned_efo_{molecules}mol"
     for tag in ("efo", "ef"):
         if f"_10k_{tag}/" in model or f"_10k_{tag}." in model:
             return f"finetuned_{tag}"
@@ -211,15 +221,8 @@ def converged_budget(budget_rows: list[dict], arm: str, n: int) -> tuple[str, bo
 def ratios(rows: list[dict], budget_rows: list[dict]) -> list[dict]:
     out = []
     for n in sorted({r["n_train"] for r in rows}):
-        scratch_budget, scratch_ok = converged_budget(budget_rows, "scratch", n)
-        if not scratch_ok:  # the longest scratch budget with ≥ 3 seeds, marked not converged
-            counts: dict[str, int] = {}
-            for r in rows:
-                if r["arm"] == "scratch" and r["n_train"] == n:
-                    counts[r["budget"]] = counts.get(r["budget"], 0) + 1
-            enough = [b for b, c in counts.items() if c >= 3]
-            if enough:
-                scratch_budget = max(enough, key=lambda b: int(b[:-1]))
+        scratch_ok = converged_budget(budget_rows, "scratch", n)[1]
+        scratch_budget = _scratch_budget(rows, budget_rows, n)  # marked if not converged
         scratch = {
             (r["seed"]): r
             for r in rows
@@ -254,6 +257,76 @@ def ratios(rows: list[dict], budget_rows: list[dict]) -> list[dict]:
                         **log_ratio_summary(log_ratio, better="n_arm_better"),
                     }
                 )
+    return out
+
+
+def _scratch_budget(rows: list[dict], budget_rows: list[dict], n: int) -> str:
+    """The scratch budget `ratios` compares with at n (converged, else the longest with
+    ≥ 3 seeds)."""
+    budget, ok = converged_budget(budget_rows, "scratch", n)
+    if ok:
+        return budget
+    counts: dict[str, int] = {}
+    for r in rows:
+        if r["arm"] == "scratch" and r["n_train"] == n:
+            counts[r["budget"]] = counts.get(r["budget"], 0) + 1
+    enough = [b for b, c in counts.items() if c >= 3]
+    return max(enough, key=lambda b: int(b[:-1])) if enough else budget
+
+
+def size_curve(rows: list[dict], budget_rows: list[dict]) -> list[dict]:
+    """Fine-tuned / scratch against the pretraining set's size, on the seeds every size has
+    (the same seeds for each size, paired with scratch's), and the data-efficiency factor."""
+    n_s, err_s = scratch_curve()
+    order = np.argsort(err_s)
+    out = []
+    for n in sorted({r["n_train"] for r in rows}):
+        by_arm = {
+            arm: {
+                r["seed"]: r
+                for r in rows
+                if r["arm"] == arm and r["n_train"] == n and _compared(r, n)
+            }
+            for arm in SIZE_ARMS
+        }
+        if any(len(v) < 2 for v in by_arm.values()):
+            continue
+        seeds = sorted(set.intersection(*(set(v) for v in by_arm.values())))
+        budget = _scratch_budget(rows, budget_rows, n)
+        scratch = {
+            r["seed"]: r
+            for r in rows
+            if r["arm"] == "scratch" and r["n_train"] == n and r["budget"] == budget
+        }
+        for arm, molecules in SIZE_ARMS.items():
+            row = {
+                "arm": arm,
+                "pretrain_molecules": molecules,
+                "pretrain_frames": 5 * molecules,
+                "n_train": n,
+                "seeds": " ".join(map(str, seeds)),
+                "scratch_budget": budget,
+            }
+            for metric in ("test_energy_mae", "test_forces_mae"):
+                mine = {s: by_arm[arm][s][metric] for s in seeds}
+                paired, log_ratio = paired_log_ratios(
+                    mine, {s: r[metric] for s, r in scratch.items()}
+                )
+                short = metric.replace("test_", "").replace("_mae", "")
+                summary = log_ratio_summary(log_ratio, better="n_better")
+                row[f"{short}_mae"] = float(np.mean(list(mine.values())))
+                row[f"{short}_ratio"] = summary["ratio"]
+                row[f"{short}_ci_low"] = summary["t_ci_low"]
+                row[f"{short}_ci_high"] = summary["t_ci_high"]
+                row[f"{short}_n_paired"] = len(paired)
+            err = row["energy_mae"]
+            inside = err_s.min() <= err <= err_s.max()
+            row["efficiency_factor"] = (
+                float(np.exp(np.interp(np.log(err), np.log(err_s[order]), np.log(n_s[order])))) / n
+                if inside
+                else float("nan")
+            )
+            out.append(row)
     return out
 
 
@@ -405,6 +478,44 @@ def render_efficiency() -> list[str]:
     )
 
 
+def render_size() -> list[str]:
+    path = RESULTS / "decisive_size.csv"
+    if not path.exists():
+        return ["Not run yet (`pretrain_v3.sh`, then the `size` sweep)."]
+    body = [
+        [
+            f"{int(r['pretrain_molecules']):,}",
+            f"{int(r['pretrain_frames']):,}",
+            r["n_train"],
+            r["seeds"],
+            f"{float(r['energy_mae']):.1f}",
+            f"{float(r['energy_ratio']):.2f} ({float(r['energy_ci_low']):.2f}–"
+            f"{float(r['energy_ci_high']):.2f})",
+            f"{float(r['forces_mae']):.1f}",
+            f"{float(r['forces_ratio']):.2f} ({float(r['forces_ci_low']):.2f}–"
+            f"{float(r['forces_ci_high']):.2f})",
+            r["scratch_budget"],
+            "–" if r["efficiency_factor"] == "nan" else f"{float(r['efficiency_factor']):.1f}×",
+        ]
+        for r in read_rows(path)
+    ]
+    return md_rows(
+        [
+            "pretraining molecules",
+            "GFN1 frames",
+            "n DFT",
+            "seeds",
+            "test energy (meV/atom)",
+            "/ scratch (95 % t CI)",
+            "test forces (meV/Å)",
+            "/ scratch (95 % t CI)",
+            "scratch budget",
+            "data-efficiency factor",
+        ],
+        body,
+    )
+
+
 def render_cost() -> list[str]:
     rows = read_rows(RESULTS / "decisive_runs.csv")
     by: dict[str, float] = {}
@@ -421,6 +532,7 @@ RENDERERS = {
     "decisive_budget": render_budget,
     "decisive_ratios": render_ratios,
     "decisive_efficiency": render_efficiency,
+    "decisive_size": render_size,
     "decisive_cost": render_cost,
 }
 
@@ -439,6 +551,7 @@ def main() -> None:
         ("decisive_budget.csv", budget_rows),
         ("decisive_ratios.csv", ratios(rows, budget_rows)),
         ("decisive_efficiency.csv", efficiency(rows)),
+        ("decisive_size.csv", size_curve(rows, budget_rows)),
     ):
         if out:
             write_csv(RESULTS / name, out)
