@@ -83,3 +83,14 @@ def efficiency_factor(sizes, base_means, other_means, at: int) -> float:
     a_o, b_o = power_law(n, np.array(other_means))
     target = a_o + b_o * np.log(at)  # log of the variant's fitted error at `at`
     return float(np.exp((target - a) / b) / at)
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float]:
+    """95 % Wilson score interval of a fraction (NaN for no trials): unlike the normal
+    approximation it stays inside [0, 1] and is not empty at 0 or all successes."""
+    if trials == 0:
+        return float("nan"), float("nan")
+    p = successes / trials
+    centre = (p + z**2 / (2 * trials)) / (1 + z**2 / trials)
+    half = z * np.sqrt(p * (1 - p) / trials + z**2 / (4 * trials**2)) / (1 + z**2 / trials)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
