@@ -17,6 +17,8 @@ scratch_long: scratch at 4×; decisive) under `runs/pretraining/` and writes
 - `decisive_ratios.csv`: each arm (at 1×) over scratch at its converged budget, paired by
   seed: geometric mean ratio with 95 % t and bootstrap intervals;
 - `decisive_efficiency.csv`: the data-efficiency factor read on scratch's curve;
+- `decisive_orbital_target.csv`: the orbital-pretrained arm over the energy + forces-only
+  one, paired by seed (does the orbital target matter when pretraining?);
 - `decisive_size.csv`: the decisive arm against its pretraining set's size (1,980 / 5,000 /
   10,000 molecules), fine-tuned / scratch paired by seed and the data-efficiency factor.
 """
@@ -260,6 +262,35 @@ def ratios(rows: list[dict], budget_rows: list[dict]) -> list[dict]:
     return out
 
 
+def orbital_target(rows: list[dict]) -> list[dict]:
+    """Does the orbital target matter in pretraining? The orbital-pretrained arm over the
+    energy + forces-only one, paired by fine-tuning seed (both 1×, the chosen rate)."""
+    out = []
+    for n in sorted({r["n_train"] for r in rows}):
+        arms = {
+            arm: {r["seed"]: r for r in rows if r["arm"] == arm and _compared(r, n)}
+            for arm in ("finetuned_efo", "finetuned_ef")
+        }
+        for metric in ("test_energy_mae", "test_forces_mae"):
+            seeds, log_ratio = paired_log_ratios(
+                {s: r[metric] for s, r in arms["finetuned_efo"].items()},
+                {s: r[metric] for s, r in arms["finetuned_ef"].items()},
+            )
+            if len(seeds) < 2:
+                continue
+            out.append(
+                {
+                    "n_train": n,
+                    "metric": metric,
+                    "n_seeds": len(seeds),
+                    "ef_mean": float(np.mean([arms["finetuned_ef"][s][metric] for s in seeds])),
+                    "efo_mean": float(np.mean([arms["finetuned_efo"][s][metric] for s in seeds])),
+                    **log_ratio_summary(log_ratio, better="n_efo_better"),
+                }
+            )
+    return out
+
+
 def _scratch_budget(rows: list[dict], budget_rows: list[dict], n: int) -> str:
     """The scratch budget `ratios` compares with at n (converged, else the longest with
     ≥ 3 seeds)."""
@@ -478,6 +509,36 @@ def render_efficiency() -> list[str]:
     )
 
 
+def render_orbital_target() -> list[str]:
+    rows = read_rows(RESULTS / "decisive_orbital_target.csv")
+    body = [
+        [
+            r["n_train"],
+            r["metric"].replace("test_", "").replace("_mae", ""),
+            r["n_seeds"],
+            f"{float(r['ef_mean']):.1f}",
+            f"{float(r['efo_mean']):.1f}",
+            f"{float(r['ratio']):.2f}",
+            f"{float(r['t_ci_low']):.2f}–{float(r['t_ci_high']):.2f}",
+            f"{r['n_efo_better']}/{r['n_seeds']}",
+        ]
+        for r in rows
+    ]
+    return md_rows(
+        [
+            "n DFT",
+            "test MAE",
+            "seeds",
+            "energy + forces pretrained",
+            "+ orbitals",
+            "ratio (+ orbitals / without)",
+            "95 % t CI",
+            "orbitals better",
+        ],
+        body,
+    )
+
+
 def render_size() -> list[str]:
     path = RESULTS / "decisive_size.csv"
     if not path.exists():
@@ -532,6 +593,7 @@ RENDERERS = {
     "decisive_budget": render_budget,
     "decisive_ratios": render_ratios,
     "decisive_efficiency": render_efficiency,
+    "decisive_orbital_target": render_orbital_target,
     "decisive_size": render_size,
     "decisive_cost": render_cost,
 }
@@ -551,6 +613,7 @@ def main() -> None:
         ("decisive_budget.csv", budget_rows),
         ("decisive_ratios.csv", ratios(rows, budget_rows)),
         ("decisive_efficiency.csv", efficiency(rows)),
+        ("decisive_orbital_target.csv", orbital_target(rows)),
         ("decisive_size.csv", size_curve(rows, budget_rows)),
     ):
         if out:
