@@ -17,6 +17,8 @@ scratch_long: scratch at 4×; decisive) under `runs/pretraining/` and writes
 - `decisive_ratios.csv`: each arm (at 1×) over scratch at its converged budget, paired by
   seed: geometric mean ratio with 95 % t and bootstrap intervals;
 - `decisive_efficiency.csv`: the data-efficiency factor read on scratch's curve;
+- `decisive_efficiency_converged.csv`: the same factor on scratch's converged curve (the
+  sizes where scratch has a converged budget), with a bootstrap interval over seeds;
 - `decisive_orbital_target.csv`: the orbital-pretrained arm over the energy + forces-only
   one, paired by seed (does the orbital target matter when pretraining?);
 - `decisive_size.csv`: the decisive arm against its pretraining set's size (1,980 / 5,000 /
@@ -31,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments.common.runs import sweep_runs
-from experiments.common.stats import log_ratio_summary, paired_log_ratios
+from experiments.common.stats import cell_rng, log_ratio_summary, paired_log_ratios
 from experiments.common.tables import md_rows, read_rows, update_results_file, write_csv
 from experiments.pretraining.analyse import BASE_STEPS, _best_val, _cpu, scratch_curve
 from experiments.pretraining.analyse import RENDERERS as PILOT_RENDERERS
@@ -361,6 +363,74 @@ def size_curve(rows: list[dict], budget_rows: list[dict]) -> list[dict]:
     return out
 
 
+def _n_for_error(err: float, n_s: np.ndarray, err_s: np.ndarray) -> float:
+    """Scratch's n at error `err`, log–log between measured sizes; NaN outside them."""
+    if not err_s.min() <= err <= err_s.max():
+        return float("nan")
+    order = np.argsort(err_s)
+    return float(np.exp(np.interp(np.log(err), np.log(err_s[order]), np.log(n_s[order]))))
+
+
+def efficiency_converged(rows: list[dict], budget_rows: list[dict], n_boot: int = 2000):
+    """The data-efficiency factor on scratch's converged curve: at each n where scratch was
+    run to a converged budget (`_scratch_budget`), its mean test energy; the arm's mean error
+    read on that curve, never extrapolated. 95 % interval: seeds resampled with replacement,
+    per arm and per scratch size independently; `outside_share` is the share of resamples
+    whose error falls outside scratch's measured range (no factor there)."""
+    sizes = sorted({r["n_train"] for r in rows if r["arm"] == "scratch"})
+    curve = {}
+    for n in sizes:
+        budget = _scratch_budget(rows, budget_rows, n)
+        errs = [
+            r["test_energy_mae"]
+            for r in rows
+            if r["arm"] == "scratch" and r["n_train"] == n and r["budget"] == budget
+        ]
+        if len(errs) >= 3:
+            curve[n] = (budget, converged_budget(budget_rows, "scratch", n)[1], np.array(errs))
+    if len(curve) < 2:
+        return []
+    n_s = np.array(sorted(curve), float)
+    out = []
+    for arm in ("finetuned_efo", "finetuned_ef"):
+        for n in sorted({r["n_train"] for r in rows}):
+            errs = np.array(
+                [r["test_energy_mae"] for r in rows if r["arm"] == arm and _compared(r, n)]
+            )
+            if len(errs) < 2:
+                continue
+            err_s = np.array([curve[k][2].mean() for k in sorted(curve)])
+            n_equal = _n_for_error(float(errs.mean()), n_s, err_s)
+            rng = cell_rng("efficiency_converged", arm, n)
+            boot = []
+            for _ in range(n_boot):
+                e = rng.choice(errs, len(errs)).mean()
+                e_s = np.array(
+                    [rng.choice(v[2], len(v[2])).mean() for _, v in sorted(curve.items())]
+                )
+                boot.append(_n_for_error(float(e), n_s, e_s) / n)
+            boot = np.array(boot)
+            finite = boot[np.isfinite(boot)]
+            out.append(
+                {
+                    "arm": arm,
+                    "n_train": n,
+                    "n_seeds": len(errs),
+                    "test_energy_mae": float(errs.mean()),
+                    "scratch_curve": " ".join(
+                        f"{k}:{v[0]}{'' if v[1] else '(not converged)'}:{v[2].mean():.2f}"
+                        for k, v in sorted(curve.items())
+                    ),
+                    "scratch_n_same_error": n_equal,
+                    "efficiency_factor": n_equal / n,
+                    "ci_low": float(np.percentile(finite, 2.5)) if len(finite) else float("nan"),
+                    "ci_high": float(np.percentile(finite, 97.5)) if len(finite) else float("nan"),
+                    "outside_share": float(1 - len(finite) / n_boot),
+                }
+            )
+    return out
+
+
 def efficiency(rows: list[dict]) -> list[dict]:
     """n_scratch(err_arm(n)) / n on the learning curves' scratch curve (5 seeds, 1× budgets,
     n = 50…1205), interpolated log–log, never extrapolated."""
@@ -509,6 +579,41 @@ def render_efficiency() -> list[str]:
     )
 
 
+def render_efficiency_converged() -> list[str]:
+    path = RESULTS / "decisive_efficiency_converged.csv"
+    if not path.exists():
+        return ["Needs scratch at a converged budget at two or more sizes."]
+    body = []
+    for r in read_rows(path):
+        inside = r["efficiency_factor"] != "nan"
+        body.append(
+            [
+                r["arm"],
+                r["n_train"],
+                r["n_seeds"],
+                f"{float(r['test_energy_mae']):.1f}",
+                f"{float(r['scratch_n_same_error']):.0f}" if inside else "outside scratch's range",
+                f"{float(r['efficiency_factor']):.1f}× ({float(r['ci_low']):.1f}–"
+                f"{float(r['ci_high']):.1f})"
+                if inside
+                else "–",
+                f"{float(r['outside_share']):.2f}",
+            ]
+        )
+    return md_rows(
+        [
+            "arm",
+            "n DFT",
+            "seeds",
+            "test energy (meV/atom)",
+            "scratch n for that error",
+            "data-efficiency factor (95 % bootstrap)",
+            "resamples outside",
+        ],
+        body,
+    )
+
+
 def render_orbital_target() -> list[str]:
     rows = read_rows(RESULTS / "decisive_orbital_target.csv")
     body = [
@@ -593,6 +698,7 @@ RENDERERS = {
     "decisive_budget": render_budget,
     "decisive_ratios": render_ratios,
     "decisive_efficiency": render_efficiency,
+    "decisive_efficiency_converged": render_efficiency_converged,
     "decisive_orbital_target": render_orbital_target,
     "decisive_size": render_size,
     "decisive_cost": render_cost,
@@ -613,6 +719,7 @@ def main() -> None:
         ("decisive_budget.csv", budget_rows),
         ("decisive_ratios.csv", ratios(rows, budget_rows)),
         ("decisive_efficiency.csv", efficiency(rows)),
+        ("decisive_efficiency_converged.csv", efficiency_converged(rows, budget_rows)),
         ("decisive_orbital_target.csv", orbital_target(rows)),
         ("decisive_size.csv", size_curve(rows, budget_rows)),
     ):
