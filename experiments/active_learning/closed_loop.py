@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments.active_learning import run as al
+from experiments.active_learning.analyse import _cpu
 from experiments.common.paths import REPO
 
 try:  # written on another branch; --stability-runs 0 runs without it
@@ -466,7 +467,9 @@ def committee_stage(where: Path, train: Path, n: int, seed: int, settings: Setti
             "members": [str(p) for p in committee.names],
             **errors,
             "score_cpu_s": cpu_seconds() - start,
-            "train_cpu_s": train_cpu,
+            "train_cpu_s": train_cpu,  # this call's (trainers included)
+            # the members' own logs (process_cpu_s; counts a resumed member's earlier part)
+            "members_cpu_s": float(sum(_cpu(Path(p).parent) for p in committee.names)),
         }
         write_json(path, record)
     record = read_json(path)
@@ -626,7 +629,8 @@ ROW_KEYS = (
 
 def collect(root: Path = ROOT) -> list[dict]:
     """One row per finished round under `root`: sizes, the threshold, the committee mean's
-    test errors against GFN1 (meV/atom, meV/Å), MD stability and CPU seconds."""
+    test errors against GFN1 (meV/atom, meV/Å), MD stability and CPU seconds (round 0's
+    training, scoring and MD are shared: both strategies' rows carry the same numbers)."""
     rows = []
     for path in sorted(root.glob("*/seed*/round*/round.json")):
         if not (path.parent / DONE).exists():
