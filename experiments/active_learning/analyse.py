@@ -53,6 +53,8 @@ def collect(root: Path) -> list[dict]:
         if not (record_file.parent / "DONE").exists():
             continue
         record = json.loads(record_file.read_text())
+        if record.get("experiment") == "closed_loop":  # closed_loop.py analyses its own
+            continue
         key = {k: record[k] for k in ("dataset", "strategy", "seed", "round", "n_labelled")}
         for j, workdir in enumerate(map(Path, record["members"])):
             final = json.loads((workdir / "final_metrics.json").read_text())
@@ -270,7 +272,15 @@ def renderers(results: Path = RESULTS) -> dict:
         "al_curves": lambda: render_curves(results),
         "al_efficiency": lambda: render_efficiency(results),
         "al_cost": lambda: render_cost(results),
+        "al_closed_loop": lambda: render_closed_loop(results),
     }
+
+
+def render_closed_loop(results: Path = RESULTS) -> list[str]:
+    """The closed loop's table (closed_loop.py draws it; one RESULTS.md holds both)."""
+    from experiments.active_learning import closed_loop
+
+    return closed_loop.render(results)
 
 
 def main(argv=None) -> int:

@@ -110,15 +110,18 @@ def base_spec(dataset: Dataset) -> dict:
     return spec
 
 
-def member_spec(dataset: Dataset, indices_file: Path, n: int, seed: int, workdir: Path) -> dict:
-    """One committee member: the base spec on the labelled set, seed = initialisation."""
+def member_spec(
+    dataset: Dataset, indices_file: Path | None, n: int, seed: int, workdir: Path
+) -> dict:
+    """One committee member: the base spec on the labelled set (`indices_file`; None: every
+    structure of the training file), seed = initialisation."""
     spec = base_spec(dataset)
     steps = dataset.steps or step_budget(n, sizes_steps(dataset))
     spec["overrides"].update(
         {
             "seed": seed,
             "data.n_train": 0,
-            "data.train_indices": str(indices_file.resolve()),
+            "data.train_indices": "" if indices_file is None else str(indices_file.resolve()),
             "train.num_steps": steps,
         }
     )

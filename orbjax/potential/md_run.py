@@ -69,6 +69,7 @@ def run_md(
     barostat_time: float = TIME_CONSTANT_FS,
     uncertainty_threshold: float | None = None,
     on_uncertain: str = "stop",
+    stop_when=None,
 ) -> MolecularDynamics:
     """Run (or resume) MD of `atoms` in `out_dir` up to `steps` steps in total.
 
@@ -81,6 +82,10 @@ def run_md(
     written step whose max force spread exceeds it is appended to ``uncertain.extxyz``;
     ``on_uncertain="stop"`` also ends the run there (``stopped.json``; `md.stopped_at`
     the step), "write" carries on. The spread is checked every `interval` steps.
+
+    `stop_when(thermo, positions)` (optional; `md.thermo`'s dict and [n, 3] Å positions)
+    is called at every written step after the first: a reason (str) it returns ends the run
+    there (``stopped.json``: step and reason; `md.stopped_at`), e.g. a blown-up trajectory.
     """
     out = Path(out_dir)
     committee = getattr(potential, "n_members", 0) > 0
@@ -153,6 +158,8 @@ def run_md(
         _write(out, md, atoms, state, nbrs, fields)
         if _uncertain(out, md, atoms, state, uncertainty_threshold, on_uncertain):
             break
+        if _stop(out, md, state, stop_when):
+            break
         if bar is not None:
             bar.update(int(state.step) - bar.n)
             bar.set_postfix(T=f"{md.thermo(state)['temperature_K']:.0f} K", refresh=False)
@@ -179,6 +186,18 @@ def _uncertain(
         "threshold_eV_A": threshold,
     }
     (out / "stopped.json").write_text(json.dumps(record) + "\n")
+    return True
+
+
+def _stop(out: Path, md: MolecularDynamics, state: MDState, stop_when) -> bool:
+    """Whether `stop_when` ends the run at this step (its reason goes to stopped.json)."""
+    if stop_when is None:
+        return False
+    reason = stop_when(md.thermo(state), np.asarray(state.positions, np.float64))
+    if not reason:
+        return False
+    md.stopped_at = int(state.step)
+    (out / "stopped.json").write_text(json.dumps({"step": md.stopped_at, "reason": reason}) + "\n")
     return True
 
 
