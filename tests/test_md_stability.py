@@ -126,6 +126,20 @@ def test_run_stability_reports_consistent_fields_and_a_rerun_is_a_no_op(potentia
     assert trajectory.stat().st_mtime_ns == before
 
 
+def test_a_run_stops_at_its_first_event(potential, tmp_path):
+    """Methane at 100,000 K comes apart within a few hundred steps: the run ends at the first
+    written frame that shows it (not at `steps`), and a rerun does not simulate further."""
+    methane = molecule("CH4")
+    start = Atoms(methane.numbers, methane.positions)
+    settings = dict(temperature=1e5, timestep_fs=0.5, steps=4000, interval=10, seed=0)
+    (r,) = run_stability(potential, [start], out_dir=tmp_path, **settings)
+    assert not r["physical"] and r["event"] in ("stretched", "close")
+    assert r["steps"] < 4000 and r["first_event_ps"] == pytest.approx(r["simulated_ps"])
+    assert json.loads((tmp_path / "run0" / "stopped.json").read_text())["step"] == r["steps"]
+    (again,) = run_stability(potential, [start], out_dir=tmp_path, **settings)
+    assert again == r
+
+
 def test_the_study_summary_counts_physical_runs_and_times_only_the_events():
     from experiments.pretraining.md_stability import summary
 

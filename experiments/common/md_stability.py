@@ -6,10 +6,10 @@ two atoms are closer than 0.6 Å. Events are checked on the written frames only 
 `interval` steps), so an event is dated to the first written frame that shows it.
 
 The MD is the library's own (`orbjax.potential.md_run.run_md`, what `python -m orbjax.md`
-runs): Langevin NVT, resumable, one directory per start. run_md has no hook to stop at an
-event, and restarting it costs a fresh compilation (~11 CPU-s for a CHNO model, against
-~1–2 CPU-ms per step), so each run is simulated to the end in one call and checked afterwards;
-a run whose MD raises after its event (e.g. a blown-up molecule) is kept as unphysical.
+runs): Langevin NVT, resumable, one directory per start. Its `stop_when` hook ends a run at
+the first written frame with an event (an unstable model costs only the time to its first
+event); the written trajectory is then checked again as a whole. A run whose MD raises after
+its event (e.g. a blown-up molecule) is kept as unphysical.
 
 Units: positions Å, time fs (ps in the results), temperature K, friction 1/fs.
 """
@@ -108,7 +108,7 @@ def run_stability(
     "event": "stretched"|"close"|None, "cpu_s"}. Re-running skips finished runs (reads their
     trajectory back).
 
-    Each run is simulated to `steps` and then checked (see the module docstring); "steps"
+    Each run stops at its first event or at `steps` (see the module docstring); "steps"
     and "simulated_ps" are what was simulated, "cpu_s" this process's CPU time over all
     sessions of the run (`friction` None: run_md's default)."""
     if steps < 1 or interval < 1:
@@ -138,6 +138,13 @@ def _one_run(
     if not (record.get("done") and record.get("steps") == steps):
         atoms = Atoms(start.numbers, start.positions, cell=start.cell, pbc=start.pbc)  # no v
         extra = {} if friction is None else {"friction": friction}
+        bonds = bonded_pairs(start.numbers, start.positions)
+
+        def stop_when(thermo, positions):  # the first written frame with an event ends it
+            frames = np.stack([np.asarray(start.positions, np.float64), positions])
+            hit = first_event(frames, start.numbers, bonds, STRETCH, MIN_DISTANCE)
+            return None if hit is None else "unphysical"
+
         size = trajectory.stat().st_size if trajectory.exists() else 0
         began = time.process_time()
         try:
@@ -152,6 +159,7 @@ def _one_run(
                 interval=interval,
                 seed=seed,
                 progress=False,
+                stop_when=stop_when,
                 **extra,
             )
             error = None
