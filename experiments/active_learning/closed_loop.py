@@ -42,12 +42,8 @@ import numpy as np
 
 from experiments.active_learning import run as al
 from experiments.active_learning.analyse import _cpu
+from experiments.common.md_stability import run_stability
 from experiments.common.paths import REPO
-
-try:  # written on another branch; --stability-runs 0 runs without it
-    from experiments.common.md_stability import run_stability
-except ImportError:  # pragma: no cover - depends on what is merged
-    run_stability = None
 
 STRATEGIES = ("committee", "random")
 ROOT = Path("runs/active_learning/closed_loop")
@@ -590,10 +586,6 @@ def run(strategy: str, seed: int, settings: Settings, root: Path = ROOT, cache: 
     """Every round of one (strategy, seed); returns the round directories."""
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, not {strategy!r}")
-    if settings.stability_runs > 0 and run_stability is None:
-        raise SystemExit(
-            "experiments.common.md_stability is not available: merge it, or pass --stability-runs 0"
-        )
     train, context = prepare(seed, settings, root, cache)
     dirs = []
     for round_ in range(settings.rounds + 1):
