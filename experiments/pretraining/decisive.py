@@ -19,6 +19,8 @@ scratch_long: scratch at 4×; decisive) under `runs/pretraining/` and writes
 - `decisive_efficiency.csv`: the data-efficiency factor read on scratch's curve;
 - `decisive_efficiency_converged.csv`: the same factor on scratch's converged curve (the
   sizes where scratch has a converged budget), with a bootstrap interval over seeds;
+- `pretrainings.csv`: the pretraining runs (data, steps, GFN1 errors on their own splits,
+  CPU-hours);
 - `decisive_orbital_target.csv`: the orbital-pretrained arm over the energy + forces-only
   one, paired by seed (does the orbital target matter when pretraining?);
 - `decisive_size.csv`: the decisive arm against its pretraining set's size (1,980 / 5,000 /
@@ -290,6 +292,51 @@ def orbital_target(rows: list[dict]) -> list[dict]:
                     **log_ratio_summary(log_ratio, better="n_efo_better"),
                 }
             )
+    return out
+
+
+# The pretraining runs behind the fine-tuned arms (runs/pretrain/<name>/): molecules sampled.
+PRETRAININGS = {
+    "chno_gfn1_10k_efo": 1980,
+    "chno_gfn1_10k_ef": 1980,
+    "chno_gfn1_5000mol_efo": 5000,
+    "chno_gfn1_10000mol_efo": 10000,
+    "chno_gfn1_full_efo": 10000,  # + the 10,000 acac frames (extra_train_path)
+}
+
+
+def pretrainings(root: Path = ROOT / "runs" / "pretrain") -> list[dict]:
+    """One row per pretraining run: data, steps, its GFN1 validation and held-out errors (its
+    own molecule-disjoint splits: not comparable across sizes) and CPU-hours."""
+    out = []
+    for name, molecules in PRETRAININGS.items():
+        run = root / name
+        if not (run / "final_metrics.json").exists():
+            continue
+        config = json.loads((run / "config.json").read_text())
+        final = json.loads((run / "final_metrics.json").read_text())
+        cpu = [
+            float(line.split(",")[3])
+            for line in (run / "metrics.csv").read_text().splitlines()
+            if ",time,process_cpu_s," in line
+        ]
+        out.append(
+            {
+                "pretraining": name,
+                "molecules": molecules,
+                "acac_frames": 10000 if config["data"].get("extra_train_path") else 0,
+                "val_fraction": config["data"]["val_fraction"],
+                "test_fraction": config["data"]["test_fraction"],
+                "orbital_target": config["loss"]["weights"]["orbital_populations"] > 0,
+                "steps": config["train"]["num_steps"],
+                "selected_step": int(final["selected_step"]),
+                "val_energy_mae": final["energy_mae"],
+                "val_forces_mae": final["forces_mae"],
+                "test_energy_mae": final["test_energy_mae"],
+                "test_forces_mae": final["test_forces_mae"],
+                "cpu_hours": cpu[-1] / 3600 if cpu else float("nan"),
+            }
+        )
     return out
 
 
@@ -725,6 +772,9 @@ def main() -> None:
     ):
         if out:
             write_csv(RESULTS / name, out)
+    runs = pretrainings()
+    if runs:
+        write_csv(RESULTS / "pretrainings.csv", runs)
     if (HERE / "RESULTS.md").exists():
         update_results_file(HERE / "RESULTS.md", {**PILOT_RENDERERS, **RENDERERS})
     print(f"{len(rows)} runs; wrote {RESULTS}")
