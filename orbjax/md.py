@@ -11,7 +11,8 @@ Units: timestep fs, temperature K, friction 1/fs; NPT (isotropic stochastic cell
 Langevin thermostat): pressure GPa, compressibility 1/GPa (≈ 1/bulk modulus; it sets only
 how fast the volume relaxes), barostat time fs. Writes thermo.csv, trajectory.extxyz and
 state.npz every --interval steps (orbjax/potential/md_run.py); running the same command
-again continues the run up to --steps. Several --model files run a committee (one compiled
+again continues the run up to --steps (a run stopped by --uncertainty-threshold stays
+stopped: delete its stopped.json to go on). Several --model files run a committee (one compiled
 function for all members, mean forces): thermo.csv gains the max force spread per logged
 step (eV/Å), and --uncertainty-threshold stops the run (or, with --on-uncertain write,
 collects the frames in uncertain.extxyz) when it crosses the threshold. A user's error (missing or

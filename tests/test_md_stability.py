@@ -124,6 +124,10 @@ def test_run_stability_reports_consistent_fields_and_a_rerun_is_a_no_op(potentia
     before = trajectory.stat().st_mtime_ns
     assert run_stability(potential, [start], out_dir=tmp_path, **settings) == results
     assert trajectory.stat().st_mtime_ns == before
+    with pytest.raises(ValueError, match="other settings"):  # not the 500 K runs, silently
+        run_stability(potential, [start], out_dir=tmp_path, **{**settings, "temperature": 600.0})
+    shorter = run_stability(potential, [start], out_dir=tmp_path, **{**settings, "steps": 20})
+    assert shorter[0]["steps"] == 20 and trajectory.stat().st_mtime_ns == before
 
 
 def test_a_run_stops_at_its_first_event(potential, tmp_path):

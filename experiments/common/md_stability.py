@@ -135,7 +135,21 @@ def _one_run(
 
     record_path, trajectory = run_dir / RECORD, run_dir / "trajectory.extxyz"
     record = json.loads(record_path.read_text()) if record_path.exists() else {"cpu_s": 0.0}
-    if not (record.get("done") and record.get("steps") == steps):
+    asked = {  # a rerun with other settings would silently report the old runs
+        "temperature": float(temperature),
+        "timestep_fs": float(timestep_fs),
+        "interval": int(interval),
+        "friction": friction,
+        "seed": int(seed),
+        "start": np.round(np.asarray(start.positions, np.float64), 6).tolist(),
+    }
+    if record.get("settings", asked) != asked:
+        raise ValueError(
+            f"{run_dir} was run with other settings (temperature, timestep, interval, "
+            "friction, seed or start): use another out_dir"
+        )
+    stopped = (run_dir / "stopped.json").exists()  # stopped at an event: nothing more to run
+    if not stopped and not (record.get("done") and record.get("steps", 0) >= steps):
         atoms = Atoms(start.numbers, start.positions, cell=start.cell, pbc=start.pbc)  # no v
         extra = {} if friction is None else {"friction": friction}
         bonds = bonded_pairs(start.numbers, start.positions)
@@ -171,13 +185,16 @@ def _one_run(
             "steps": steps,
             "cpu_s": record["cpu_s"] + time.process_time() - began,
             "done": True,
+            "settings": asked,
         }
         if error is not None:
             record["error"] = error
     numbers, frames, frame_steps = _read_frames(trajectory)
-    result = summarise_run(frames, frame_steps, numbers, timestep_fs)
+    keep = frame_steps <= steps  # a longer earlier run is read up to the steps asked for
+    result = summarise_run(frames[keep], frame_steps[keep], numbers, timestep_fs)
     if "error" in record and result["physical"]:
         raise RuntimeError(f"{run_dir}: the MD failed before any event: {record['error']}")
+    record.setdefault("settings", asked)
     record_path.write_text(json.dumps(record) + "\n")
     return {**result, "cpu_s": record["cpu_s"]}
 

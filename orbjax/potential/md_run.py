@@ -86,6 +86,8 @@ def run_md(
     `stop_when(thermo, positions)` (optional; `md.thermo`'s dict and [n, 3] Å positions)
     is called at every written step after the first: a reason (str) it returns ends the run
     there (``stopped.json``: step and reason; `md.stopped_at`), e.g. a blown-up trajectory.
+    A stopped run stays stopped: calling again returns at once (delete ``stopped.json`` to
+    continue from the stop).
     """
     out = Path(out_dir)
     committee = getattr(potential, "n_members", 0) > 0
@@ -129,6 +131,9 @@ def run_md(
     # after the checks of `create` (elements, cell): none left empty
     out.mkdir(parents=True, exist_ok=True)
     _check_settings(out, settings, model, len(atoms))
+    if (out / "stopped.json").exists():  # a stopped run is finished: a rerun changes nothing
+        md.stopped_at = int(json.loads((out / "stopped.json").read_text())["step"])
+        return md
     fields = NPT_THERMO_FIELDS if ensemble == "npt" else THERMO_FIELDS
     if committee:
         fields = fields[:-3] + ("max_force_std_eV_A",) + fields[-3:]

@@ -175,6 +175,8 @@ def test_committee_md_logs_the_spread_and_stops_or_writes_at_the_threshold(files
     assert code == 0 and [int(r["step"]) for r in rows] == [0]
     assert [f.info["step"] for f in read(out / "uncertain.extxyz", index=":")] == [0]
     assert '"step": 0' in (out / "stopped.json").read_text()
+    code, out = _md(files[:3], tmp_path, "at_once", "--uncertainty-threshold", "0")  # again
+    assert code == 0 and len(list(csv.DictReader(open(out / "thermo.csv")))) == 1  # stays stopped
 
     code, out = _md(
         files[:3], tmp_path, "write", "--uncertainty-threshold", "0", "--on-uncertain", "write"
