@@ -334,7 +334,7 @@ def pretrainings(root: Path = ROOT / "runs" / "pretrain") -> list[dict]:
                 "val_forces_mae": final["forces_mae"],
                 "test_energy_mae": final["test_energy_mae"],
                 "test_forces_mae": final["test_forces_mae"],
-                "cpu_hours": cpu[-1] / 3600 if cpu else float("nan"),
+                "cpu_hours": max(cpu) / 3600 if cpu else float("nan"),
             }
         )
     return out
@@ -356,9 +356,11 @@ def _scratch_budget(rows: list[dict], budget_rows: list[dict], n: int) -> str:
 
 def size_curve(rows: list[dict], budget_rows: list[dict]) -> list[dict]:
     """Fine-tuned / scratch against the pretraining set's size, on the seeds every size has
-    (the same seeds for each size, paired with scratch's), and the data-efficiency factor."""
-    n_s, err_s = scratch_curve()
-    order = np.argsort(err_s)
+    (the same seeds for each size, paired with scratch's), and the data-efficiency factor on
+    scratch's converged curve (NaN outside it or without one)."""
+    curve = converged_scratch_curve(rows, budget_rows)
+    n_s = np.array(sorted(curve), float)
+    err_s = np.array([curve[k][1].mean() for k in sorted(curve)])
     out = []
     for n in sorted({r["n_train"] for r in rows}):
         by_arm = {
@@ -372,6 +374,8 @@ def size_curve(rows: list[dict], budget_rows: list[dict]) -> list[dict]:
         if any(len(v) < 2 for v in by_arm.values()):
             continue
         seeds = sorted(set.intersection(*(set(v) for v in by_arm.values())))
+        if len(seeds) < 2:
+            continue
         budget = _scratch_budget(rows, budget_rows, n)
         scratch = {
             r["seed"]: r
@@ -399,12 +403,8 @@ def size_curve(rows: list[dict], budget_rows: list[dict]) -> list[dict]:
                 row[f"{short}_ci_low"] = summary["t_ci_low"]
                 row[f"{short}_ci_high"] = summary["t_ci_high"]
                 row[f"{short}_n_paired"] = len(paired)
-            err = row["energy_mae"]
-            inside = err_s.min() <= err <= err_s.max()
             row["efficiency_factor"] = (
-                float(np.exp(np.interp(np.log(err), np.log(err_s[order]), np.log(n_s[order])))) / n
-                if inside
-                else float("nan")
+                _n_for_error(row["energy_mae"], n_s, err_s) / n if len(curve) >= 2 else float("nan")
             )
             out.append(row)
     return out
@@ -418,26 +418,43 @@ def _n_for_error(err: float, n_s: np.ndarray, err_s: np.ndarray) -> float:
     return float(np.exp(np.interp(np.log(err), np.log(err_s[order]), np.log(n_s[order]))))
 
 
-def efficiency_converged(rows: list[dict], budget_rows: list[dict], n_boot: int = 2000):
-    """The data-efficiency factor on scratch's converged curve: at each n where scratch was
-    run to a converged budget (`_scratch_budget`), its mean test energy; the arm's mean error
-    read on that curve, never extrapolated. 95 % interval: seeds resampled with replacement,
-    per arm and per scratch size independently; `outside_share` is the share of resamples
-    whose error falls outside scratch's measured range (no factor there)."""
-    sizes = sorted({r["n_train"] for r in rows if r["arm"] == "scratch"})
+def converged_scratch_curve(rows: list[dict], budget_rows: list[dict]) -> dict:
+    """{n: (budget, [test energy MAE per seed])} at every size where scratch has a budget
+    shown converged (doubling its steps changed validation energy by < 5 %), ≥ 3 seeds."""
     curve = {}
-    for n in sizes:
-        budget = _scratch_budget(rows, budget_rows, n)
+    for n in sorted({r["n_train"] for r in rows if r["arm"] == "scratch"}):
+        budget, ok = converged_budget(budget_rows, "scratch", n)
         errs = [
             r["test_energy_mae"]
             for r in rows
             if r["arm"] == "scratch" and r["n_train"] == n and r["budget"] == budget
         ]
-        if len(errs) >= 3:
-            curve[n] = (budget, converged_budget(budget_rows, "scratch", n)[1], np.array(errs))
+        if ok and len(errs) >= 3:
+            curve[n] = (budget, np.array(errs))
+    return curve
+
+
+def _factor(err: float, n: int, n_s: np.ndarray, err_s: np.ndarray) -> float:
+    """n_scratch(err) / n; outside scratch's measured range: inf if the error is below
+    scratch's lowest (more than the largest n's worth), 0 if above its highest."""
+    if err < err_s.min():
+        return float("inf")
+    if err > err_s.max():
+        return 0.0
+    return _n_for_error(err, n_s, err_s) / n
+
+
+def efficiency_converged(rows: list[dict], budget_rows: list[dict], n_boot: int = 2000):
+    """The data-efficiency factor on scratch's converged curve (`converged_scratch_curve`):
+    the arm's mean error read on it, never extrapolated (NaN outside it). 95 % interval:
+    seeds resampled with replacement, per arm and per scratch size independently, every
+    resample counted (one outside the range as 0 or ∞, so a bound can read "> max");
+    `outside_share`: the share of resamples outside scratch's range."""
+    curve = converged_scratch_curve(rows, budget_rows)
     if len(curve) < 2:
         return []
     n_s = np.array(sorted(curve), float)
+    err_s = np.array([curve[k][1].mean() for k in sorted(curve)])
     out = []
     for arm in ("finetuned_efo", "finetuned_ef"):
         for n in sorted({r["n_train"] for r in rows}):
@@ -446,18 +463,21 @@ def efficiency_converged(rows: list[dict], budget_rows: list[dict], n_boot: int 
             )
             if len(errs) < 2:
                 continue
-            err_s = np.array([curve[k][2].mean() for k in sorted(curve)])
             n_equal = _n_for_error(float(errs.mean()), n_s, err_s)
             rng = cell_rng("efficiency_converged", arm, n)
-            boot = []
-            for _ in range(n_boot):
-                e = rng.choice(errs, len(errs)).mean()
-                e_s = np.array(
-                    [rng.choice(v[2], len(v[2])).mean() for _, v in sorted(curve.items())]
-                )
-                boot.append(_n_for_error(float(e), n_s, e_s) / n)
-            boot = np.array(boot)
-            finite = boot[np.isfinite(boot)]
+            boot = np.array(
+                [
+                    _factor(
+                        float(rng.choice(errs, len(errs)).mean()),
+                        n,
+                        n_s,
+                        np.array(
+                            [rng.choice(e, len(e)).mean() for _, (_, e) in sorted(curve.items())]
+                        ),
+                    )
+                    for _ in range(n_boot)
+                ]
+            )
             out.append(
                 {
                     "arm": arm,
@@ -465,14 +485,13 @@ def efficiency_converged(rows: list[dict], budget_rows: list[dict], n_boot: int 
                     "n_seeds": len(errs),
                     "test_energy_mae": float(errs.mean()),
                     "scratch_curve": " ".join(
-                        f"{k}:{v[0]}{'' if v[1] else '(not converged)'}:{v[2].mean():.2f}"
-                        for k, v in sorted(curve.items())
+                        f"{k}:{v[0]}:{v[1].mean():.2f}" for k, v in sorted(curve.items())
                     ),
                     "scratch_n_same_error": n_equal,
                     "efficiency_factor": n_equal / n,
-                    "ci_low": float(np.percentile(finite, 2.5)) if len(finite) else float("nan"),
-                    "ci_high": float(np.percentile(finite, 97.5)) if len(finite) else float("nan"),
-                    "outside_share": float(1 - len(finite) / n_boot),
+                    "ci_low": float(np.percentile(boot, 2.5, method="inverted_cdf")),
+                    "ci_high": float(np.percentile(boot, 97.5, method="inverted_cdf")),
+                    "outside_share": float(np.mean((boot == 0) | np.isinf(boot))),
                 }
             )
     return out
@@ -626,6 +645,11 @@ def render_efficiency() -> list[str]:
     )
 
 
+def _bound(value: str) -> str:
+    """An interval bound of a factor: '> max' where resamples left scratch's range above."""
+    return "> max" if float(value) == float("inf") else f"{float(value):.1f}"
+
+
 def render_efficiency_converged() -> list[str]:
     path = RESULTS / "decisive_efficiency_converged.csv"
     if not path.exists():
@@ -640,8 +664,8 @@ def render_efficiency_converged() -> list[str]:
                 r["n_seeds"],
                 f"{float(r['test_energy_mae']):.1f}",
                 f"{float(r['scratch_n_same_error']):.0f}" if inside else "outside scratch's range",
-                f"{float(r['efficiency_factor']):.1f}× ({float(r['ci_low']):.1f}–"
-                f"{float(r['ci_high']):.1f})"
+                f"{float(r['efficiency_factor']):.1f}× ({_bound(r['ci_low'])}–"
+                f"{_bound(r['ci_high'])})"
                 if inside
                 else "–",
                 f"{float(r['outside_share']):.2f}",
@@ -715,7 +739,7 @@ def render_size() -> list[str]:
     return md_rows(
         [
             "pretraining molecules",
-            "GFN1 frames",
+            "GFN1 frames sampled",
             "n DFT",
             "seeds",
             "test energy (meV/atom)",
