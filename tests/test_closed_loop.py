@@ -111,6 +111,17 @@ def test_round0_is_shared_by_both_strategies(loop):
                for r in rounds(loop, s))  # fmt: skip
 
 
+def test_a_rerun_with_other_settings_and_random_before_committee_are_refused(loop, tmp_path):
+    root, cache = loop.argv
+    with pytest.raises(SystemExit, match="md_steps"):  # finished MD runs would be reused
+        cl.main([*argv("committee", root, cache), "--md-steps", "30"])
+    fresh = tmp_path / "runs"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(al, "train_members", fake_trainer(loop.models, []))
+        with pytest.raises(SystemExit, match="run --strategy committee"):
+            cl.main(argv("random", fresh, cache))
+
+
 def test_threshold_is_given_or_the_validation_percentile_of_round_0(loop, tmp_path, monkeypatch):
     import orbjax.select
 

@@ -348,11 +348,15 @@ def choose(strategy, committee, frames, threshold, n_random, cap, labelled, seed
 
 
 def random_count(root: Path, seed: int, round_: int, cap: int) -> tuple[int, str]:
-    """How many frames random labels in a round: the committee run's count, else `cap`."""
+    """How many frames random labels in a round: the committee run's count of that round
+    (refused until it exists: "as many frames as committee" must not silently become `cap`)."""
     path = round_dir(root, "committee", seed, round_) / "round.json"
-    if path.exists():
-        return int(read_json(path)["n_labelled"]), "committee"
-    return cap, "cap"
+    if not path.exists():
+        raise SystemExit(
+            f"{path} is missing: run --strategy committee --seed {seed} through round "
+            f"{round_} before random (random labels as many frames as committee did)"
+        )
+    return int(read_json(path)["n_labelled"]), "committee"
 
 
 def frames_to_structures(frames, tag: str) -> list:
@@ -509,7 +513,11 @@ def run_round(strategy, seed, round_, train, settings, root, context) -> Path | 
         frames, runs, md_cpu = committee_md(
             where, committee, as_atoms(starts), threshold, seed, round_, settings
         )
-        n_random, source = random_count(root, seed, round_, settings.cap)
+        n_random, source = (
+            random_count(root, seed, round_, settings.cap)
+            if strategy == "random"
+            else (settings.cap, None)
+        )
         start = cpu_seconds()
         picked, n_crossed = choose(
             strategy,
@@ -582,10 +590,34 @@ def prepare(seed: int, settings: Settings, root: Path, cache: Path) -> tuple[Pat
     return train, context
 
 
+# Settings that may change between calls of one seed: how many rounds, how many processes.
+FREE_SETTINGS = ("rounds", "workers", "label_workers")
+
+
+def check_settings(seed: int, settings: Settings, root: Path) -> None:
+    """The seed's settings are written on its first call (initial/seed<S>/settings.json) and
+    every later call, of either strategy, must match them: finished rounds, members and MD
+    runs are reused, so other settings would mix silently."""
+    path = seed_dir(root, "initial", seed) / "settings.json"
+    mine = {k: v for k, v in dataclasses.asdict(settings).items() if k not in FREE_SETTINGS}
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, mine)
+        return
+    saved = read_json(path)
+    changed = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
+    if changed:
+        raise SystemExit(
+            f"{path}: seed {seed} was run with other settings ({', '.join(changed)}: "
+            f"{[saved.get(k) for k in changed]} there): use the same options or another --root"
+        )
+
+
 def run(strategy: str, seed: int, settings: Settings, root: Path = ROOT, cache: Path = CACHE):
     """Every round of one (strategy, seed); returns the round directories."""
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, not {strategy!r}")
+    check_settings(seed, settings, root)
     train, context = prepare(seed, settings, root, cache)
     dirs = []
     for round_ in range(settings.rounds + 1):
@@ -614,6 +646,7 @@ ROW_KEYS = (
     "committee_test_forces_mae",
     "num_steps",
     "train_cpu_s",
+    "members_cpu_s",
     "md_cpu_s",
     "label_cpu_s",
 )
@@ -667,10 +700,14 @@ def summary(rows: list[dict]) -> list[dict]:
                     if stab
                     else None
                 ),
+                # members' logged training clocks (all sessions), candidate MD and labelling;
+                # not counted: stability runs, scoring, selection, the fixed sets' labels,
+                # and a shared round 0's MD for the strategy that found it done
                 "cpu_h": sum(
-                    float(r[k] or 0.0)
+                    float(r["members_cpu_s"] or r["train_cpu_s"] or 0.0)
+                    + float(r["md_cpu_s"] or 0.0)
+                    + float(r["label_cpu_s"] or 0.0)
                     for r in cell
-                    for k in ("train_cpu_s", "md_cpu_s", "label_cpu_s")
                 )
                 / 3600,
             }
