@@ -758,6 +758,41 @@ def render_size() -> list[str]:
     )
 
 
+def render_md_stability() -> list[str]:
+    """experiments/pretraining/md_stability.py's summary (seed-0 models, NVT on test molecules)."""
+    path = RESULTS / "md_stability.csv"
+    if not path.exists():
+        return ["Not run yet (`python -m experiments.pretraining.md_stability`)."]
+    body = [
+        [
+            r["arm"],
+            r["n_train"],
+            r["runs"],
+            f"{r['physical']}/{r['runs']}",
+            f"{float(r['wilson_low']):.2f}–{float(r['wilson_high']):.2f}",
+            "–"
+            if r["median_first_event_ps"] in ("", "None")
+            else f"{float(r['median_first_event_ps']):.2f}",
+            f"{float(r['simulated_ps']):.0f}",
+            f"{float(r['cpu_hours']):.2f}",
+        ]
+        for r in read_rows(path)
+    ]
+    return md_rows(
+        [
+            "arm",
+            "n DFT",
+            "runs",
+            "stayed physical",
+            "95 % Wilson",
+            "median first event (ps)",
+            "simulated ps",
+            "CPU-hours",
+        ],
+        body,
+    )
+
+
 def render_cost() -> list[str]:
     rows = read_rows(RESULTS / "decisive_runs.csv")
     by: dict[str, float] = {}
@@ -777,6 +812,7 @@ RENDERERS = {
     "decisive_efficiency_converged": render_efficiency_converged,
     "decisive_orbital_target": render_orbital_target,
     "decisive_size": render_size,
+    "md_stability": render_md_stability,
     "decisive_cost": render_cost,
 }
 
