@@ -19,11 +19,7 @@ import pytest
 
 from experiments.active_learning import closed_loop as cl
 from experiments.active_learning import run as al
-from orbjax.config import load_config_module
-from orbjax.model.build import create_model, init_params
-from orbjax.model.io import TrainedModel, load_model, save_model_file
-from orbjax.model.statistics import Statistics
-from tests.test_model_core import ROOT
+from tests.test_select import two_member_committee
 
 pytestmark = pytest.mark.skipif(
     not (cl.SOURCE / cl.POOL_FILE).exists(), reason="needs data/learning_curves (prepare.py)"
@@ -34,25 +30,7 @@ CAP = 2
 
 def hydrogen_committee(folder: Path) -> list[Path]:
     """Two untrained member files, identical but for hydrogen's embedding."""
-    config = load_config_module(str(ROOT / "configs" / "test.py")).get_config()
-    statistics = Statistics(
-        species=SPECIES,
-        atomic_energies=(-10.0, -40.0, -60.0),
-        energy_scale=1.0,
-        avg_num_neighbors=8.0,
-    )
-    model = create_model(config, statistics)
-    variables = {**init_params(model, 0), "statistics": statistics.arrays()}
-    a = save_model_file(
-        TrainedModel(model, variables, config, statistics, step=0), folder / "a.orbjax"
-    )
-    trained = load_model(str(a))
-    embedding = trained.variables["params"]["network"]["embedding"]
-    (key,) = embedding
-    weights = np.array(embedding[key])
-    weights[SPECIES.index(1)] += 0.3
-    embedding[key] = weights
-    return [a, save_model_file(trained, folder / "b.orbjax")]
+    return two_member_committee(folder, SPECIES, (-10.0, -40.0, -60.0), 1, 0.3)
 
 
 def fake_trainer(models, specs_seen):

@@ -28,10 +28,18 @@ def members(tmp_path_factory):
 
 def nitrogen_committee(folder: Path) -> list[Path]:
     """Two untrained member files in `folder`, identical but for nitrogen's embedding."""
+    return two_member_committee(folder, SPECIES, (-13.6, -1029.0, -1485.0, -2041.0), 7, 0.5)
+
+
+def two_member_committee(
+    folder: Path, species: tuple, atomic_energies: tuple, differing: int, shift: float
+) -> list[Path]:
+    """Two untrained member files in `folder` (configs/test.py), identical but for element
+    `differing`'s embedding (shifted by `shift`): exactly the frames holding it have a spread."""
     config = load_config_module(str(ROOT / "configs" / "test.py")).get_config()
     statistics = Statistics(
-        species=SPECIES,
-        atomic_energies=(-13.6, -1029.0, -1485.0, -2041.0),
+        species=species,
+        atomic_energies=atomic_energies,
         energy_scale=1.0,
         avg_num_neighbors=8.0,
     )
@@ -44,7 +52,7 @@ def nitrogen_committee(folder: Path) -> list[Path]:
     embedding = trained.variables["params"]["network"]["embedding"]
     (key,) = embedding
     weights = np.array(embedding[key])
-    weights[SPECIES.index(7)] += 0.5  # only nitrogen differs
+    weights[species.index(differing)] += shift  # only this element differs
     embedding[key] = weights
     return [a, save_model_file(trained, folder / "b.orbjax")]
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.common.runs import sweep_runs
+from experiments.common.runs import Run, sweep_runs
 from experiments.common.stats import cell_rng, log_ratio_summary, paired_log_ratios
 from experiments.common.tables import md_rows, read_rows, update_results_file, write_csv
 from experiments.pretraining.analyse import BASE_STEPS, _best_val, _cpu, scratch_curve
@@ -314,12 +314,7 @@ def pretrainings(root: Path = ROOT / "runs" / "pretrain") -> list[dict]:
         if not (run / "final_metrics.json").exists():
             continue
         config = json.loads((run / "config.json").read_text())
-        final = json.loads((run / "final_metrics.json").read_text())
-        cpu = [
-            float(line.split(",")[3])
-            for line in (run / "metrics.csv").read_text().splitlines()
-            if ",time,process_cpu_s," in line
-        ]
+        final = Run(run, {}).final_metrics()
         out.append(
             {
                 "pretraining": name,
@@ -334,7 +329,7 @@ def pretrainings(root: Path = ROOT / "runs" / "pretrain") -> list[dict]:
                 "val_forces_mae": final["forces_mae"],
                 "test_energy_mae": final["test_energy_mae"],
                 "test_forces_mae": final["test_forces_mae"],
-                "cpu_hours": max(cpu) / 3600 if cpu else float("nan"),
+                "cpu_hours": _cpu(Run(run, {})) / 3600,
             }
         )
     return out
@@ -504,7 +499,6 @@ def efficiency(rows: list[dict]) -> list[dict]:
     """n_scratch(err_arm(n)) / n on the learning curves' scratch curve (5 seeds, 1× budgets,
     n = 50…1205), interpolated log–log, never extrapolated."""
     n_s, err_s = scratch_curve()
-    order = np.argsort(err_s)
     out = []
     for arm in ("finetuned_efo", "finetuned_ef"):
         for n in sorted({r["n_train"] for r in rows}):
@@ -519,12 +513,7 @@ def efficiency(rows: list[dict]) -> list[dict]:
             if not errs:
                 continue
             err = float(np.mean(errs))
-            inside = err_s.min() <= err <= err_s.max()
-            n_equal = (
-                float(np.exp(np.interp(np.log(err), np.log(err_s[order]), np.log(n_s[order]))))
-                if inside
-                else float("nan")
-            )
+            n_equal = _n_for_error(err, n_s, err_s)
             out.append(
                 {
                     "arm": arm,
