@@ -156,3 +156,41 @@ def test_the_study_summary_counts_physical_runs_and_times_only_the_events():
     assert (s["runs"], s["physical"], s["median_first_event_ps"]) == (3, 1, 3.0)
     assert s["wilson_low"] < 1 / 3 < s["wilson_high"] and s["fraction_physical"] == 1 / 3
     assert (s["simulated_ps"], s["cpu_hours"]) == (60.0, 0.3)
+
+
+def test_an_md_that_fails_between_frames_counts_as_unphysical_not_as_an_abort(
+    potential, tmp_path, monkeypatch
+):
+    """A run whose MD raises after writing frames that show no event (e.g. a state gone
+    non-finite between two frames) is unphysical at its last frame; the study goes on, and a
+    rerun reports the same without simulating again. One that fails before any frame raises."""
+    from orbjax.potential import md_run
+
+    write, calls = md_run._write, []
+
+    def failing_write(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise FloatingPointError("non-finite positions")
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(md_run, "_write", failing_write)
+    methane = molecule("CH4")
+    start = Atoms(methane.numbers, methane.positions)
+    settings = dict(temperature=300.0, timestep_fs=0.5, steps=100, interval=10, seed=0)
+    (r,) = run_stability(potential, [start], out_dir=tmp_path / "a", **settings)
+    assert not r["physical"] and r["event"] == "md_error"
+    assert r["first_event_ps"] == r["simulated_ps"] == pytest.approx(r["steps"] * 0.5e-3)
+    assert r["steps"] < 100
+    record = json.loads((tmp_path / "a" / "run0" / "stability.json").read_text())
+    assert "FloatingPointError" in record["error"]
+    calls.clear()
+    assert run_stability(potential, [start], out_dir=tmp_path / "a", **settings) == [r]
+    assert not calls  # not simulated again
+
+    def broken_write(*args, **kwargs):
+        raise FloatingPointError("non-finite positions")
+
+    monkeypatch.setattr(md_run, "_write", broken_write)
+    with pytest.raises(FloatingPointError):
+        run_stability(potential, [start], out_dir=tmp_path / "b", **settings)

@@ -85,3 +85,19 @@ def test_orbital_target_pairs_the_two_pretrained_arms_by_seed():
     (energy, forces) = decisive.orbital_target(rows)
     assert energy["n_seeds"] == 4 and energy["ratio"] == pytest.approx(1.1)
     assert energy["n_efo_better"] == 0 and forces["ratio"] == pytest.approx(1.0)
+
+
+def test_arm_names_each_known_pretrained_model_and_refuses_an_unknown_one(tmp_path):
+    from experiments.common.runs import Run
+
+    def run(model):
+        spec = {"config_path": "configs/finetune.py", "overrides": {"init.model": model}}
+        return Run(tmp_path / "seed=0", spec)
+
+    models = "experiments/pretraining/models/pretrained"
+    assert decisive._arm(run(f"{models}/chno_gfn1_10k_efo.orbjax")) == "finetuned_efo"
+    assert decisive._arm(run(f"{models}/chno_gfn1_10k_ef.orbjax")) == "finetuned_ef"
+    assert decisive._arm(run(f"{models}/chno_gfn1_5000mol_efo.orbjax")) == "finetuned_efo_5000mol"
+    assert decisive._arm(run("runs/pretrain/chno_gfn1_v0/model.orbjax")) == "finetuned_v0"
+    with pytest.raises(ValueError, match="seed=0.*chno_gfn1_30k_denoise"):
+        decisive._arm(run(f"{models}/chno_gfn1_30k_denoise.orbjax"))

@@ -13,6 +13,8 @@ Kinds (`--config configs/sweeps/pretraining.py:KIND`):
              n = 50, seeds 0–2, learning rates RECIPE_LRS: chosen on validation
   scratch_long  scratch at 4× the steps, n = 50 and 200, and at 8× where 4× still moved
              (SCRATCH_8X), seeds 0–2 (with the pilot's 1× and 2×: the budget rule)
+  scratch_large  scratch at 4× and 8× the steps at n = 400 (SCRATCH_LARGE), seeds 0–2: its
+             converged error, for the factor at n = 200
   scratch_seeds  scratch seeds 3–4 at n = 50 and its converged budget (2×): the decisive
              pair's 5 seeds
   decisive   the chosen recipe: fine-tuned from the orbital-pretrained model and from the
@@ -56,6 +58,9 @@ SIZE_MODELS = {m: f"{MODELS}/chno_gfn1_{m}mol_efo.orbjax" for m in SIZE_MOLECULE
 # Sizes whose scratch validation energy still changed by ≥ 5 % from 2× to 4× the steps
 # (n = 50: +2.2 %, 2 seeds, converged at 2×; n = 200: −18.7 %, seed 0): they get 8×.
 SCRATCH_8X = (200,)
+# Sizes beyond 200 where scratch's converged error is needed: the efficiency factor at
+# n = 200 and "fine-tuned at 50 against scratch at 400" (4× converged n = 200; 4× and 8× here).
+SCRATCH_LARGE = (400,)
 RECIPE_LRS = (5e-3, 1e-3, 3e-4)  # fine-tuning learning rates compared on validation (n = 50)
 # The learning rate the recipe stage chose on validation (experiments/pretraining/analyse.py
 # writes results/recipe_choice.json); ORBJAX_FINETUNE_LR overrides it.
@@ -128,6 +133,16 @@ def get_config(kind="pilot"):
         return common.sweep_config(
             "chno_grown_scratch", "runs/pretraining/chno_grown_scratch", runs
         )
+    if kind == "scratch_large":  # scratch's converged curve beyond n = 200: 4× and 8× at 400
+        runs = [
+            _run(seed, n, budgets[n] * factor, ARMS["scratch"])
+            for seed in common.SEEDS
+            for n in SCRATCH_LARGE
+            for factor in (4, 8)
+        ]
+        return common.sweep_config(
+            "chno_grown_scratch_large", "runs/pretraining/chno_grown_scratch_large", runs
+        )
     if kind == "scratch_seeds":  # seeds 3–4 of scratch at its converged n = 50 budget (2×)
         runs = [_run(seed, 50, budgets[50] * 2, ARMS["scratch"]) for seed in (3, 4)]
         return common.sweep_config(
@@ -173,7 +188,7 @@ def get_config(kind="pilot"):
             "chno_grown_multifidelity", "runs/pretraining/chno_grown_multifidelity", runs
         )
     raise ValueError(
-        f"unknown kind {kind!r}: pilot, recipe, scratch_long, scratch_seeds, decisive, size, "
+        f"unknown kind {kind!r}: pilot, recipe, scratch_long, scratch_large, scratch_seeds, decisive, size, "
         "multifidelity"
     )
 

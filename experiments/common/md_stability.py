@@ -9,7 +9,9 @@ The MD is the library's own (`orbjax.potential.md_run.run_md`, what `python -m o
 runs): Langevin NVT, resumable, one directory per start. Its `stop_when` hook ends a run at
 the first written frame with an event (an unstable model costs only the time to its first
 event); the written trajectory is then checked again as a whole. A run whose MD raises after
-its event (e.g. a blown-up molecule) is kept as unphysical.
+its first written frame (e.g. a blown-up molecule) is kept as unphysical: at its event if the
+frames show one, else as an "md_error" event dated at its last frame (the error is printed and
+kept in the run's stability.json). An MD that fails before writing a frame raises.
 
 Units: positions Å, time fs (ps in the results), temperature K, friction 1/fs.
 """
@@ -17,6 +19,7 @@ Units: positions Å, time fs (ps in the results), temperature K, friction 1/fs.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -105,7 +108,7 @@ def run_stability(
     `temperature` from seed + run index), one resumable run directory per start under
     out_dir/run<k>/, frames every `interval` steps; returns one dict per start: {"run": k,
     "n_atoms", "steps", "simulated_ps", "physical": bool, "first_event_ps": float | None,
-    "event": "stretched"|"close"|None, "cpu_s"}. Re-running skips finished runs (reads their
+    "event": "stretched"|"close"|"md_error"|None, "cpu_s"}. Re-running skips finished runs (reads their
     trajectory back).
 
     Each run stops at its first event or at `steps` (see the module docstring); "steps"
@@ -192,8 +195,10 @@ def _one_run(
     numbers, frames, frame_steps = _read_frames(trajectory)
     keep = frame_steps <= steps  # a longer earlier run is read up to the steps asked for
     result = summarise_run(frames[keep], frame_steps[keep], numbers, timestep_fs)
-    if "error" in record and result["physical"]:
-        raise RuntimeError(f"{run_dir}: the MD failed before any event: {record['error']}")
+    if "error" in record and result["physical"]:  # failed between written frames
+        print(f"{run_dir}: the MD failed after its last frame: {record['error']}", file=sys.stderr)
+        last = result["simulated_ps"]  # the failure's time is a lower bound: the last frame's
+        result = {**result, "physical": False, "first_event_ps": last, "event": "md_error"}
     record.setdefault("settings", asked)
     record_path.write_text(json.dumps(record) + "\n")
     return {**result, "cpu_s": record["cpu_s"]}

@@ -48,6 +48,7 @@ SWEEPS = (
     "chno_grown_recipe",
     "chno_grown_scratch",
     "chno_grown_scratch_seeds",
+    "chno_grown_scratch_large",
     "chno_grown_decisive",
     "chno_grown_size",
     "chno_grown_multifidelity",
@@ -72,7 +73,12 @@ def _arm(run) -> str:
     for tag in ("efo", "ef"):
         if f"_10k_{tag}/" in model or f"_10k_{tag}." in model:
             return f"finetuned_{tag}"
-    return "finetuned_v0"
+    if "chno_gfn1_v0/" in model:
+        return "finetuned_v0"  # the pilot's 5,040-frame model
+    raise ValueError(
+        f"{run.name}: no arm for the pretrained model {model!r}; name it in "
+        "experiments/pretraining/decisive.py `_arm` (or remove the run's folder)"
+    )
 
 
 def collect() -> list[dict]:
