@@ -188,8 +188,8 @@ def get_config(kind="pilot"):
             "chno_grown_multifidelity", "runs/pretraining/chno_grown_multifidelity", runs
         )
     raise ValueError(
-        f"unknown kind {kind!r}: pilot, recipe, scratch_long, scratch_large, scratch_seeds, decisive, size, "
-        "multifidelity"
+        f"unknown kind {kind!r}: pilot, recipe, scratch_long, scratch_large, scratch_seeds, "
+        "decisive, size, multifidelity"
     )
 
 

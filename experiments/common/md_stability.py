@@ -108,8 +108,8 @@ def run_stability(
     `temperature` from seed + run index), one resumable run directory per start under
     out_dir/run<k>/, frames every `interval` steps; returns one dict per start: {"run": k,
     "n_atoms", "steps", "simulated_ps", "physical": bool, "first_event_ps": float | None,
-    "event": "stretched"|"close"|"md_error"|None, "cpu_s"}. Re-running skips finished runs (reads their
-    trajectory back).
+    "event": "stretched"|"close"|"md_error"|None, "cpu_s"}. Re-running skips finished runs
+    (reads their trajectory back).
 
     Each run stops at its first event or at `steps` (see the module docstring); "steps"
     and "simulated_ps" are what was simulated, "cpu_s" this process's CPU time over all
