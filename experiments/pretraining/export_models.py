@@ -6,7 +6,8 @@ Copies the best-by-validation model of each run that `decisive_ratios.csv` compa
 `models/chno_grown/<arm>/n<N>/seed<S>/model.orbjax` (~0.5 MB each; `orbjax.load_potential`
 loads it): every seed of the decisive arm (`finetuned_efo`: GFN1 energy + forces + orbitals
 pretraining, fine-tuned at 1× and the chosen learning rate), seed 0 of the other arms
-(`finetuned_ef`; `scratch` at the budget the ratios use). Each file is re-scored on the
+(`finetuned_ef`; `scratch` at the budget the ratios use, and at every size where its budget
+is shown converged; the pretraining-size arms of `decisive_size.csv`). Each file is re-scored on the
 grown-CHNO test set: the force MAE must equal `results/decisive_runs.csv` to 0.1 meV/Å and
 the energy MAE to 0.01 meV/atom or the float32 bound (see the learning curves' exporter).
 Writes `models/check_chno_grown.csv`. A model already committed is checked, not copied again.
@@ -48,6 +49,19 @@ def scored_runs() -> list[dict]:
                     continue
                 if arm == DECISIVE_ARM or row["seed"] == "0":
                     chosen.append(row)
+    wanted = {(r["arm"], r["n_train"], "1x") for r in read_rows(RESULTS / "decisive_size.csv")}
+    wanted |= {  # scratch wherever its budget is shown converged (beyond the ratios' sizes)
+        ("scratch", r["n_train"], r["budget"])
+        for r in read_rows(RESULTS / "decisive_budget.csv")
+        if r["arm"] == "scratch" and r["converged_5pct"] == "True"
+    }
+    chosen += [
+        row
+        for row in runs
+        if (row["arm"], row["n_train"], row["budget"]) in wanted
+        and row["seed"] == "0"
+        and (row["arm"] == "scratch" or float(row["learning_rate"]) == choice)
+    ]
     unique = {row["name"]: row for row in chosen}
     return sorted(unique.values(), key=lambda r: (r["arm"], int(r["n_train"]), int(r["seed"])))
 
