@@ -22,6 +22,9 @@ Kinds (`--config configs/sweeps/pretraining.py:KIND`):
              0–2 of the first (the budget rule)
   size       fine-tuning the decisive arm's pretraining on 24,500 and 49,000 GFN1 frames
              (pretrain_v3.sh), n = 50 and 200, seeds 0–2, 1×: the pretraining-size curve
+  acac       acac's pair (lc_acac.py's data and split): fine-tuned from the full pretraining
+             (FULL_MODEL) at 1× (seeds 0–4) and 2× (0–2) against scratch at 1×, 2×, 4× (seeds
+             0–2), n = 50 and 200; scratch seeds 3–4 and 8× follow the budget rule
   multifidelity  joint training on the n DFT structures and the 9,900 GFN1 frames, one energy
              readout per level (DFT ~20 % of each epoch), n = 50 and 200, seeds 0–2
 The seed draws the DFT subsample and the initialisation of whatever is new (paired with
@@ -54,6 +57,9 @@ PRETRAINED_10K = {
 # pretraining on the first 5,000 and 10,000 sampled pool molecules (24,500 / 49,000 training
 # frames, 20,000 steps), beside the 9,900-frame model (1,980 molecules, 12,000 steps).
 SIZE_MOLECULES = (5000, 10000)
+# The full pretraining (pretrain_v2.sh): 49,000 frames of 9,800 pool molecules + the 10,000
+# acac GFN1 MD frames (started from acac's training frames only), 20,000 steps; acac's pair.
+FULL_MODEL = f"{MODELS}/chno_gfn1_full_efo.orbjax"
 SIZE_MODELS = {m: f"{MODELS}/chno_gfn1_{m}mol_efo.orbjax" for m in SIZE_MOLECULES}
 # Sizes whose scratch validation energy still changed by ≥ 5 % from 2× to 4× the steps
 # (n = 50: +2.2 %, 2 seeds, converged at 2×; n = 200: −18.7 %, seed 0): they get 8×.
@@ -93,12 +99,12 @@ def _finetuned(model: str, lr: float) -> dict:
     }
 
 
-def _run(seed, n, steps, overrides):
+def _run(seed, n, steps, overrides, data=None):
     return {
         "seed": seed,
         "data.n_train": n,
         "train.num_steps": steps,
-        **grown.DATA,
+        **(grown.DATA if data is None else data),
         **common.COMMON,
         **overrides,
     }
@@ -187,9 +193,23 @@ def get_config(kind="pilot"):
         return common.sweep_config(
             "chno_grown_multifidelity", "runs/pretraining/chno_grown_multifidelity", runs
         )
+    if kind == "acac":  # acac's pair: the full pretraining (it saw acac's GFN1 frames) vs scratch
+        acac = load_config_module(os.path.join(HERE, "lc_acac.py"))
+        steps = dict(acac.SIZES_STEPS)
+        lr = _chosen_lr()
+        finetuned = {**_finetuned("efo", lr), "init.model": FULL_MODEL}
+        plan = [(s, 1, finetuned) for s in common.DECISIVE_SEEDS]  # paired seeds first
+        plan += [(s, f, ARMS["scratch"]) for f in (1, 2, 4) for s in common.SEEDS]
+        plan += [(s, 2, finetuned) for s in common.SEEDS]  # the budget rule for fine-tuning
+        runs = [
+            _run(seed, n, steps[n] * factor, overrides, acac.DATA)
+            for seed, factor, overrides in plan
+            for n in (50, 200)
+        ]
+        return common.sweep_config("acac_pair", "runs/pretraining/acac_pair", runs)
     raise ValueError(
         f"unknown kind {kind!r}: pilot, recipe, scratch_long, scratch_large, scratch_seeds, "
-        "decisive, size, multifidelity"
+        "decisive, size, multifidelity, acac"
     )
 
 
