@@ -101,3 +101,21 @@ def test_arm_names_each_known_pretrained_model_and_refuses_an_unknown_one(tmp_pa
     assert decisive._arm(run("runs/pretrain/chno_gfn1_v0/model.orbjax")) == "finetuned_v0"
     with pytest.raises(ValueError, match="seed=0.*chno_gfn1_30k_denoise"):
         decisive._arm(run(f"{models}/chno_gfn1_30k_denoise.orbjax"))
+
+
+def test_acac_pair_ratios_compare_the_full_pretraining_with_converged_scratch():
+    """acac's rows: the full-pretraining arm over scratch at the budget the rule picks (4×
+    here: 2× → 4× moved 20 %, 4× → 8× 2 %), paired by seed."""
+    rows, val = [], {"1x": 80.0, "2x": 60.0, "4x": 48.0, "8x": 47.0}
+    for s in range(3):
+        for budget, v in val.items():
+            r = _row("scratch", 50, s, v + s, 300.0, budget=budget)
+            rows.append({**r, "val_energy_mae": v})
+        rows.append(
+            {**_row("finetuned_full_efo", 50, s, 0.5 * (48.0 + s), 150.0), "val_energy_mae": 30.0}
+        )
+    budget_rows = decisive.budgets(rows)
+    assert decisive.converged_budget(budget_rows, "scratch", 50) == ("4x", True)
+    (energy, forces) = decisive.ratios(rows, budget_rows)
+    assert energy["arm"] == "finetuned_full_efo" and energy["scratch_budget"] == "4x"
+    assert energy["ratio"] == pytest.approx(0.5) and forces["ratio"] == pytest.approx(0.5)

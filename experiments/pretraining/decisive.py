@@ -24,7 +24,9 @@ scratch_long: scratch at 4×; decisive) under `runs/pretraining/` and writes
 - `decisive_orbital_target.csv`: the orbital-pretrained arm over the energy + forces-only
   one, paired by seed (does the orbital target matter when pretraining?);
 - `decisive_size.csv`: the decisive arm against its pretraining set's size (1,980 / 5,000 /
-  10,000 molecules), fine-tuned / scratch paired by seed and the data-efficiency factor.
+  10,000 molecules), fine-tuned / scratch paired by seed and the data-efficiency factor;
+- `acac_runs.csv`, `acac_budget.csv`, `acac_ratios.csv`, `acac_efficiency_converged.csv`:
+  acac's pair (the full pretraining fine-tuned against scratch), the same rules on its rows.
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ SWEEPS = (
     "chno_grown_multifidelity",
 )
 COMPARED = ("finetuned_efo", "finetuned_ef", "multifidelity")
+# The fine-tuned arms the ratios and efficiency factors compare with scratch: the 9,900-frame
+# pretrainings (grown CHNO) and the full one (acac's pair; it saw acac's GFN1 frames).
+FINETUNED = ("finetuned_efo", "finetuned_ef", "finetuned_full_efo")
+# acac's pair (`configs/sweeps/pretraining.py:acac`): its own rows and tables, `acac_*.csv`.
+ACAC_SWEEPS = ("acac_pair",)
 # The pretraining-size curve: the decisive arm's pretraining on the first 1,980 (the 9,900-frame
 # model, arm finetuned_efo), 5,000 and 10,000 sampled pool molecules, 5 GFN1 frames each.
 PRETRAIN_MOLECULES = (5000, 10000)
@@ -73,6 +80,8 @@ def _arm(run) -> str:
     for tag in ("efo", "ef"):
         if f"_10k_{tag}/" in model or f"_10k_{tag}." in model:
             return f"finetuned_{tag}"
+    if "chno_gfn1_full_efo" in model:
+        return "finetuned_full_efo"
     if "chno_gfn1_v0/" in model:
         return "finetuned_v0"  # the pilot's 5,040-frame model
     raise ValueError(
@@ -81,9 +90,9 @@ def _arm(run) -> str:
     )
 
 
-def collect() -> list[dict]:
+def collect(sweeps=SWEEPS) -> list[dict]:
     rows = []
-    for sweep in SWEEPS:
+    for sweep in sweeps:
         for run in sweep_runs(ROOT / "runs" / "pretraining" / sweep):
             o, final = run.overrides, run.final_metrics()
             arm = _arm(run)
@@ -116,8 +125,7 @@ NUMERIC_INT = ("n_train", "seed", "steps", "selected_step")
 TEXT = ("sweep", "arm", "budget", "name")
 
 
-def with_committed(rows: list[dict]) -> list[dict]:
-    path = RESULTS / "decisive_runs.csv"
+def with_committed(rows: list[dict], path: Path = RESULTS / "decisive_runs.csv") -> list[dict]:
     have = {r["name"] for r in rows}
     kept = []
     if path.exists():
@@ -240,7 +248,7 @@ def ratios(rows: list[dict], budget_rows: list[dict]) -> list[dict]:
             for r in rows
             if r["arm"] == "scratch" and r["n_train"] == n and r["budget"] == scratch_budget
         }
-        for arm in ("finetuned_efo", "finetuned_ef"):
+        for arm in FINETUNED:
             arm_rows = {
                 r["seed"]: r
                 for r in rows
@@ -460,7 +468,7 @@ def efficiency_converged(rows: list[dict], budget_rows: list[dict], n_boot: int 
     n_s = np.array(sorted(curve), float)
     err_s = np.array([curve[k][1].mean() for k in sorted(curve)])
     out = []
-    for arm in ("finetuned_efo", "finetuned_ef"):
+    for arm in FINETUNED:
         for n in sorted({r["n_train"] for r in rows}):
             errs = np.array(
                 [r["test_energy_mae"] for r in rows if r["arm"] == arm and _compared(r, n)]
@@ -559,8 +567,10 @@ def render_recipe() -> list[str]:
     )
 
 
-def render_budget() -> list[str]:
-    rows = read_rows(RESULTS / "decisive_budget.csv")
+def render_budget(name: str = "decisive_budget.csv") -> list[str]:
+    if not (RESULTS / name).exists():
+        return ["Not run yet."]
+    rows = read_rows(RESULTS / name)
     body = [
         [
             r["arm"],
@@ -580,8 +590,10 @@ def render_budget() -> list[str]:
     )
 
 
-def render_ratios() -> list[str]:
-    rows = read_rows(RESULTS / "decisive_ratios.csv")
+def render_ratios(name: str = "decisive_ratios.csv") -> list[str]:
+    if not (RESULTS / name).exists():
+        return ["Not run yet."]
+    rows = read_rows(RESULTS / name)
     body = [
         [
             r["arm"],
@@ -648,8 +660,8 @@ def _bound(value: str) -> str:
     return "> max" if float(value) == float("inf") else f"{float(value):.1f}"
 
 
-def render_efficiency_converged() -> list[str]:
-    path = RESULTS / "decisive_efficiency_converged.csv"
+def render_efficiency_converged(name: str = "decisive_efficiency_converged.csv") -> list[str]:
+    path = RESULTS / name
     if not path.exists():
         return ["Needs scratch at a converged budget at two or more sizes."]
     body = []
@@ -809,6 +821,11 @@ RENDERERS = {
     "decisive_size": render_size,
     "md_stability": render_md_stability,
     "decisive_cost": render_cost,
+    "acac_budget": lambda: render_budget("acac_budget.csv"),
+    "acac_ratios": lambda: render_ratios("acac_ratios.csv"),
+    "acac_efficiency_converged": lambda: render_efficiency_converged(
+        "acac_efficiency_converged.csv"
+    ),
 }
 
 
@@ -832,6 +849,17 @@ def main() -> None:
     ):
         if out:
             write_csv(RESULTS / name, out)
+    acac = with_committed(collect(ACAC_SWEEPS), RESULTS / "acac_runs.csv")
+    if acac:  # acac's pair: the same budget rule, ratios and factor on its own rows
+        acac_budgets = budgets(acac)
+        for name, out in (
+            ("acac_runs.csv", acac),
+            ("acac_budget.csv", acac_budgets),
+            ("acac_ratios.csv", ratios(acac, acac_budgets)),
+            ("acac_efficiency_converged.csv", efficiency_converged(acac, acac_budgets)),
+        ):
+            if out:
+                write_csv(RESULTS / name, out)
     runs = pretrainings()
     if runs:
         write_csv(RESULTS / "pretrainings.csv", runs)
