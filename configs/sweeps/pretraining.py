@@ -142,9 +142,9 @@ def get_config(kind="pilot"):
     if kind == "scratch_large":  # scratch's converged curve beyond n = 200: 4× and 8× at 400
         runs = [
             _run(seed, n, budgets[n] * factor, ARMS["scratch"])
+            for factor in (4, 8)  # 4× for every seed first: the curve needs 3 seeds there
             for seed in common.SEEDS
             for n in SCRATCH_LARGE
-            for factor in (4, 8)
         ]
         return common.sweep_config(
             "chno_grown_scratch_large", "runs/pretraining/chno_grown_scratch_large", runs
