@@ -18,6 +18,8 @@ Splits (the models' own, `orbjax.training.data.split_structures` of the first me
   frames; `shifted` = their 800 K frames. The models were trained on all three
   temperatures, so this "shift" is only to the hottest, most distorted third of the same
   distribution (the test molecules themselves are unseen in every split).
+- chno_grown_cool (`temperature_shift.py`): the same test molecules and split, the models
+  trained and validated on ≤ 500 K frames only, so the 800 K frames are a real shift.
 
 Writes `results/atoms.csv.gz` (dataset, n, M, split, structure, n_atoms, atom, Z, sigma_f,
 abs_df: σ_F,i and |F̄_i − F_i^DFT| in eV/Å) and `results/structures.csv.gz` (σ_E and |ΔE|/n
@@ -41,8 +43,13 @@ from experiments.common.tables import write_csv
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 MODELS = REPO / "experiments" / "learning_curves" / "models"
-DATASETS = ("acac", "chno", "chno_grown")
+DATASETS = ("acac", "chno", "chno_grown", "chno_grown_cool")
 ARM = "energy_only"
+# Where each dataset's committees live: the learning curves' energy-only models, and the
+# temperature-shift committees trained on ≤ 500 K frames (temperature_shift.py).
+FOLDERS = {d: MODELS / d / ARM for d in DATASETS[:3]} | {
+    "chno_grown_cool": HERE / "models" / "chno_grown_cool"
+}
 MIN_MEMBERS = 4
 SHIFT_TEMPERATURE = 800.0  # chno*: the hottest MD temperature
 
@@ -51,7 +58,7 @@ def committees(min_members: int = MIN_MEMBERS) -> list[tuple[str, int, list[str]
     """(dataset, n, member paths) for every committed (dataset, n) with ≥ min_members seeds."""
     out = []
     for dataset in DATASETS:
-        for folder in sorted((MODELS / dataset / ARM).glob("n*"), key=lambda p: int(p.name[1:])):
+        for folder in sorted(FOLDERS[dataset].glob("n*"), key=lambda p: int(p.name[1:])):
             paths = sorted(str(p) for p in folder.glob("seed*/model.orbjax") if p.is_file())
             if len(paths) >= min_members:
                 out.append((dataset, int(folder.name[1:]), paths))
