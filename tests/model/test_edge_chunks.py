@@ -4,11 +4,13 @@ whole loop; parameter gradients through the chunks are not needed and not compil
 
 import jax
 import numpy as np
+import pytest
 
 from conftest import batch, init_params, make_model, molecule, periodic_cell
 from orbjax.model.predict import predict
 
 
+@pytest.mark.slow  # ~1 min on CI; the default suite keeps its quicker siblings
 def test_chunked_edge_loop_changes_no_output(x64):
     """The orbital head on the last layer: every message irrep of every layer is computed
     (the scalars-only last layer of an energy call is chunked in `test_potential.py`). 7 edges

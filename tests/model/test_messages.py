@@ -30,7 +30,12 @@ def split(weights, layout, only=None):
 
 
 @pytest.mark.parametrize(
-    "h_irreps, l_max", [("6x0e", 2), ("6x0e+6x1o+6x2e", 2), ("4x0e+4x1o+4x2e+4x3o", 3)]
+    "h_irreps, l_max",
+    [
+        ("6x0e", 2),
+        ("6x0e+6x1o+6x2e", 2),
+        pytest.param("4x0e+4x1o+4x2e+4x3o", 3, marks=pytest.mark.slow),  # ~1 min on CI
+    ],
 )
 def test_messages_match_e3nn(h_irreps, l_max):
     rng = np.random.default_rng(0)

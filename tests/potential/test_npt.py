@@ -86,6 +86,7 @@ def test_npt_without_compressibility_is_the_nvt_trajectory(potential64):
     np.testing.assert_allclose(np.stack(runs[1]), np.stack(runs[0]), atol=1e-9)
 
 
+@pytest.mark.slow  # ~1 min on CI; the default suite keeps its quicker siblings
 def test_the_cell_shrinks_under_pressure_and_the_list_stays_exact(potential64):
     """The instantaneous pressure is 2K/3V minus the calculator's stress trace / 3. A target
     10 GPa above it shrinks the cell by more than the list's range (2 % in length), so the

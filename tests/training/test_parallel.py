@@ -182,6 +182,7 @@ print(json.dumps({k: {m: float(v) for m, v in r.items()} for k, r in runs.items(
 )
 
 
+@pytest.mark.slow  # ~1 min on CI; the default suite keeps its quicker siblings
 def test_two_device_training_matches_one_device_and_resumes(tmp_path):
     """8 steps on 2 devices: finite, checkpointed, the same as 1 device, resumable."""
     runs, out = run_on_two_devices(RUN_SCRIPT, tmp_path)

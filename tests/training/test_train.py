@@ -89,6 +89,7 @@ def _wait_for(condition, proc, timeout=300.0):
         time.sleep(0.05)
 
 
+@pytest.mark.slow  # ~1 min on CI; the default suite keeps its quicker siblings
 def test_killed_run_resumes_to_the_same_metrics(tmp_path, straight_run):
     """kill -9 after a mid-run checkpoint, restart: same final metrics as an uninterrupted run."""
     killed = tmp_path / "killed"
