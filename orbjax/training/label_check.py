@@ -152,8 +152,10 @@ def report_and_check(config, data, say=print) -> None:
     check_levels_weighted(config)
     check_weighted_targets(config, counts, len(data.train))
     if config.loss.weights.get("energy", 0.0) <= 0:
+        trained = [t for t, w in config.loss.weights.items() if w > 0]
+        only = "forces" if trained == ["forces"] else " + ".join(trained) or "nothing"
         print(
-            "warning: loss.weights.energy=0: training on forces only; the model's energies "
+            f"warning: loss.weights.energy=0: training on {only} only; the model's energies "
             "are untrained "
             "(reference energies not fitted, e0_source='none')",
             file=sys.stderr,
