@@ -186,7 +186,8 @@ def test_an_md_that_fails_between_frames_counts_as_unphysical_not_as_an_abort(
     assert "FloatingPointError" in record["error"]
     calls.clear()
     assert run_stability(potential, [start], out_dir=tmp_path / "a", **settings) == [r]
-    assert not calls  # not simulated again
+    longer = run_stability(potential, [start], out_dir=tmp_path / "a", **{**settings, "steps": 200})
+    assert longer == [r] and not calls  # finished: not simulated again, even for more steps
 
     def broken_write(*args, **kwargs):
         raise FloatingPointError("non-finite positions")
@@ -194,3 +195,27 @@ def test_an_md_that_fails_between_frames_counts_as_unphysical_not_as_an_abort(
     monkeypatch.setattr(md_run, "_write", broken_write)
     with pytest.raises(FloatingPointError):
         run_stability(potential, [start], out_dir=tmp_path / "b", **settings)
+
+
+def test_a_machine_error_mid_run_raises_and_the_run_is_retried(potential, tmp_path, monkeypatch):
+    """Not every error is a blown-up molecule: a disk or code failure after some frames is
+    raised, not recorded, and the next call runs the MD again (here to its end)."""
+    from orbjax.potential import md_run
+
+    write, calls = md_run._write, []
+
+    def full_disk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("No space left on device")
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(md_run, "_write", full_disk)
+    methane = molecule("CH4")
+    start = Atoms(methane.numbers, methane.positions)
+    settings = dict(temperature=300.0, timestep_fs=0.5, steps=60, interval=10, seed=0)
+    with pytest.raises(OSError, match="No space"):
+        run_stability(potential, [start], out_dir=tmp_path, **settings)
+    assert not (tmp_path / "run0" / "stability.json").exists()
+    (r,) = run_stability(potential, [start], out_dir=tmp_path, **settings)
+    assert r["physical"] and r["steps"] == 60

@@ -98,6 +98,8 @@ def test_arm_names_each_known_pretrained_model_and_refuses_an_unknown_one(tmp_pa
     assert decisive._arm(run(f"{models}/chno_gfn1_10k_efo.orbjax")) == "finetuned_efo"
     assert decisive._arm(run(f"{models}/chno_gfn1_10k_ef.orbjax")) == "finetuned_ef"
     assert decisive._arm(run(f"{models}/chno_gfn1_5000mol_efo.orbjax")) == "finetuned_efo_5000mol"
+    assert decisive._arm(run(f"{models}/chno_gfn1_10k_o.orbjax")) == "finetuned_o"
+    assert decisive._arm(run(f"{models}/chno_denoise_10k.orbjax")) == "finetuned_denoise"
     assert decisive._arm(run("runs/pretrain/chno_gfn1_v0/model.orbjax")) == "finetuned_v0"
     with pytest.raises(ValueError, match="seed=0.*chno_gfn1_30k_denoise"):
         decisive._arm(run(f"{models}/chno_gfn1_30k_denoise.orbjax"))

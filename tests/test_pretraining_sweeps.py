@@ -39,3 +39,31 @@ def test_scratch_large_doubles_the_steps_at_each_seed():
     runs = S.load_sweep(f"{SWEEP}:scratch_large").runs
     steps = {(r["seed"], r["train.num_steps"]) for r in runs if r["data.n_train"] == 400}
     assert steps == {(s, f * 4000) for s in (0, 1, 2) for f in (4, 8)}
+
+
+def test_the_analysis_knows_every_base_budget_the_sweeps_use():
+    """A run's budget label is its steps over the learning curves' 1× budget at its n: every
+    n of both datasets' curves must be there, with the curves' own steps."""
+    from experiments.pretraining.analyse import BASE_STEPS
+    from orbjax.config import load_config_module
+
+    for name in ("lc_chno_grown", "lc_acac"):
+        module = load_config_module(str(ROOT / "configs" / "sweeps" / f"{name}.py"))
+        for n, steps in module.SIZES_STEPS:
+            if n:
+                assert BASE_STEPS[n] == steps, (name, n)
+    for kind in _kinds():
+        for run in S.load_sweep(f"{SWEEP}:{kind}").runs:
+            assert run["train.num_steps"] % BASE_STEPS[run["data.n_train"]] == 0, (kind, run)
+
+
+def test_each_kind_is_analysed_with_its_own_dataset():
+    """The analysis reads every kind's sweep folder, acac's apart from the grown CHNO set's:
+    a kind nobody reads, or acac rows in the CHNO tables, would go unnoticed."""
+    from experiments.pretraining import decisive
+
+    assert not set(decisive.SWEEPS) & set(decisive.ACAC_SWEEPS)
+    for kind in _kinds():
+        folder = Path(S.load_sweep(f"{SWEEP}:{kind}").sweep_dir).name
+        read_by = decisive.ACAC_SWEEPS if kind == "acac" else decisive.SWEEPS
+        assert folder in read_by, (kind, folder)

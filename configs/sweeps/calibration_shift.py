@@ -6,7 +6,8 @@ the grown CHNO set's learning-curve split, trained and validated on its ≤ 500 
 
 Energy + forces (configs/energy_only.py, the learning curves' recipe), 5 members (seeds 0–4)
 at n = 200 (each member its own subsample, as the learning-curve committees) and on all 761
-cool training frames, at the learning curves' step budgets for those sizes (3,000; 5,000).
+cool training frames, at the learning curves' step budgets for n = 200 and 800 (3,000;
+5,000; their full set of 1,205 had 6,000).
 """
 
 import os

@@ -24,7 +24,11 @@ Kinds (`--config configs/sweeps/pretraining.py:KIND`):
              (pretrain_v3.sh), n = 50 and 200, seeds 0–2, 1×: the pretraining-size curve
   acac       acac's pair (lc_acac.py's data and split): fine-tuned from the full pretraining
              (FULL_MODEL) at 1× (seeds 0–4) and 2× (0–2) against scratch at 1×, 2×, 4× (seeds
-             0–2), n = 50 and 200; scratch seeds 3–4 and 8× follow the budget rule
+             0–2), n = 50 and 200 (ratios pair seeds 0–2 until scratch has seeds 3–4 at its
+             converged budget: not in this kind yet)
+  controls   fine-tuning the two controls' pretrainings (pretrain_controls.sh: populations
+             only; coordinate denoising, no GFN1 label), the decisive recipe, seeds 0–2, n = 50
+             and 200, 1× then 2×
   multifidelity  joint training on the n DFT structures and the 9,900 GFN1 frames, one energy
              readout per level (DFT ~20 % of each epoch), n = 50 and 200, seeds 0–2
 The seed draws the DFT subsample and the initialisation of whatever is new (paired with
@@ -52,6 +56,10 @@ MODELS = os.path.join("experiments", "pretraining", "models", "pretrained")
 PRETRAINED_10K = {
     "efo": os.environ.get("ORBJAX_PRETRAINED_EFO", f"{MODELS}/chno_gfn1_10k_efo.orbjax"),
     "ef": os.environ.get("ORBJAX_PRETRAINED_EF", f"{MODELS}/chno_gfn1_10k_ef.orbjax"),
+    # the controls (pretrain_controls.sh): per-orbital populations only; and coordinate
+    # denoising on the same structures without any GFN1 label
+    "o": f"{MODELS}/chno_gfn1_10k_o.orbjax",
+    "denoise": f"{MODELS}/chno_denoise_10k.orbjax",
 }
 # The pretraining-size curve (experiments/pretraining/pretrain_v3.sh): the decisive arm's
 # pretraining on the first 5,000 and 10,000 sampled pool molecules (24,500 / 49,000 training
@@ -175,6 +183,18 @@ def get_config(kind="pilot"):
         return common.sweep_config(
             "chno_grown_decisive", "runs/pretraining/chno_grown_decisive", runs
         )
+    if kind == "controls":  # the two controls at the decisive recipe, seeds 0–2, 1× then 2×
+        lr = _chosen_lr()
+        runs = [
+            _run(seed, n, budgets[n] * factor, _finetuned(model, lr))
+            for factor in (1, 2)
+            for model in ("o", "denoise")
+            for seed in common.SEEDS
+            for n in (50, 200)
+        ]
+        return common.sweep_config(
+            "chno_grown_controls", "runs/pretraining/chno_grown_controls", runs
+        )
     if kind == "size":  # fine-tuning the larger pretrainings, the decisive recipe, seeds 0–2
         lr = _chosen_lr()
         runs = [
@@ -209,7 +229,7 @@ def get_config(kind="pilot"):
         return common.sweep_config("acac_pair", "runs/pretraining/acac_pair", runs)
     raise ValueError(
         f"unknown kind {kind!r}: pilot, recipe, scratch_long, scratch_large, scratch_seeds, "
-        "decisive, size, multifidelity, acac"
+        "decisive, size, controls, multifidelity, acac"
     )
 
 

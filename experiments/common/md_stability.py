@@ -9,9 +9,11 @@ The MD is the library's own (`orbjax.potential.md_run.run_md`, what `python -m o
 runs): Langevin NVT, resumable, one directory per start. Its `stop_when` hook ends a run at
 the first written frame with an event (an unstable model costs only the time to its first
 event); the written trajectory is then checked again as a whole. A run whose MD raises after
-its first written frame (e.g. a blown-up molecule) is kept as unphysical: at its event if the
-frames show one, else as an "md_error" event dated at its last frame (the error is printed and
-kept in the run's stability.json). An MD that fails before writing a frame raises.
+its first written frame with a numerical error (a blown-up state: non-finite values, overflow)
+is kept as unphysical and finished: at its event if the frames show one, else as an
+"md_error" event dated at its last frame (the error is printed and kept in the run's
+stability.json). Any other error, or one before the first frame, raises and the run is
+retried on the next call.
 
 Units: positions Å, time fs (ps in the results), temperature K, friction 1/fs.
 """
@@ -19,6 +21,7 @@ Units: positions Å, time fs (ps in the results), temperature K, friction 1/fs.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -151,7 +154,8 @@ def _one_run(
             f"{run_dir} was run with other settings (temperature, timestep, interval, "
             "friction, seed or start): use another out_dir"
         )
-    stopped = (run_dir / "stopped.json").exists()  # stopped at an event: nothing more to run
+    # stopped at an event, or failed numerically: nothing more to run, for any `steps`
+    stopped = (run_dir / "stopped.json").exists() or "error" in record
     if not stopped and not (record.get("done") and record.get("steps", 0) >= steps):
         atoms = Atoms(start.numbers, start.positions, cell=start.cell, pbc=start.pbc)  # no v
         extra = {} if friction is None else {"friction": friction}
@@ -180,9 +184,9 @@ def _one_run(
                 **extra,
             )
             error = None
-        except Exception as err:  # kept only if the MD ran and its frames show an event
-            if not trajectory.exists() or trajectory.stat().st_size <= size:
-                raise
+        except Exception as err:  # kept only if numerical and the MD wrote frames
+            if not _numerical(err) or not trajectory.exists() or trajectory.stat().st_size <= size:
+                raise  # not recorded as done: a rerun retries it
             error = f"{type(err).__name__}: {err}"
         record = {
             "steps": steps,
@@ -202,6 +206,14 @@ def _one_run(
     record.setdefault("settings", asked)
     record_path.write_text(json.dumps(record) + "\n")
     return {**result, "cpu_s": record["cpu_s"]}
+
+
+def _numerical(err: Exception) -> bool:
+    """Whether an MD error is the dynamics blowing up (kept as unphysical), not a failure of
+    the machine or the code (out of memory, disk, a bug: raised, the run retried)."""
+    if isinstance(err, (FloatingPointError, OverflowError, ZeroDivisionError)):
+        return True
+    return re.search(r"\bnan\b|non-?finite|not finite|\binf\b|overflow", str(err), re.I) is not None
 
 
 def _read_frames(trajectory: Path):

@@ -29,7 +29,9 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 SWEEP = ROOT / "runs" / "pretraining" / "chno_grown_pilot"
 ARM = {"energy_only": "scratch", "finetune": "finetuned"}
-BASE_STEPS = {50: 1500, 200: 3000}  # the learning curves' budgets (configs/sweeps/lc_chno_grown.py)
+# The learning curves' 1× budgets (configs/sweeps/lc_chno_grown.py; acac's are the same at
+# n = 50 and 200, configs/sweeps/lc_acac.py): a run's budget is its steps over these.
+BASE_STEPS = {25: 1000, 50: 1500, 100: 2000, 200: 3000, 400: 4000, 800: 5000}
 
 
 def collect(sweep=SWEEP) -> list[dict]:

@@ -53,12 +53,20 @@ SWEEPS = (
     "chno_grown_scratch_large",
     "chno_grown_decisive",
     "chno_grown_size",
+    "chno_grown_controls",
     "chno_grown_multifidelity",
 )
 COMPARED = ("finetuned_efo", "finetuned_ef", "multifidelity")
 # The fine-tuned arms the ratios and efficiency factors compare with scratch: the 9,900-frame
-# pretrainings (grown CHNO) and the full one (acac's pair; it saw acac's GFN1 frames).
-FINETUNED = ("finetuned_efo", "finetuned_ef", "finetuned_full_efo")
+# pretrainings and their controls (grown CHNO), and the full one (acac's pair; it saw acac's
+# GFN1 frames).
+FINETUNED = (
+    "finetuned_efo",
+    "finetuned_ef",
+    "finetuned_o",  # populations only
+    "finetuned_denoise",  # the same structures, no GFN1 label (coordinate denoising)
+    "finetuned_full_efo",
+)
 # acac's pair (`configs/sweeps/pretraining.py:acac`): its own rows and tables, `acac_*.csv`.
 ACAC_SWEEPS = ("acac_pair",)
 # The pretraining-size curve: the decisive arm's pretraining on the first 1,980 (the 9,900-frame
@@ -77,9 +85,11 @@ def _arm(run) -> str:
     for molecules in PRETRAIN_MOLECULES:
         if f"_{molecules}mol_efo" in model:
             return f"finetuned_efo_{molecules}mol"
-    for tag in ("efo", "ef"):
+    for tag in ("efo", "ef", "o"):  # GFN1 energy, forces, per-orbital populations
         if f"_10k_{tag}/" in model or f"_10k_{tag}." in model:
             return f"finetuned_{tag}"
+    if "chno_denoise_10k" in model:
+        return "finetuned_denoise"
     if "chno_gfn1_full_efo" in model:
         return "finetuned_full_efo"
     if "chno_gfn1_v0/" in model:
@@ -316,6 +326,8 @@ PRETRAININGS = {
     "chno_gfn1_5000mol_efo": 5000,
     "chno_gfn1_10000mol_efo": 10000,
     "chno_gfn1_full_efo": 10000,  # + the 10,000 acac frames (extra_train_path)
+    "chno_gfn1_10k_o": 1980,  # per-orbital populations only
+    "chno_denoise_10k": 1980,  # the same structures, coordinate denoising
 }
 
 

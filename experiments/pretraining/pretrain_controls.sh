@@ -11,7 +11,7 @@ STEPS=${STEPS:-12000}
 python -m orbjax.train --config configs/pretrain_gfn1.py --workdir runs/pretrain/chno_gfn1_10k_o \
     --config.data.train_path="$DATA" --config.train.num_steps="$STEPS" \
     --config.loss.weights.energy=0 --config.loss.weights.forces=0
-[ -f "$DENOISE" ] || python -m experiments.pretraining.denoise "$DATA" "$DENOISE"
+python -m experiments.pretraining.denoise "$DATA" "$DENOISE"  # a no-op once made; refuses others
 python -m orbjax.train --config configs/pretrain_gfn1.py --workdir runs/pretrain/chno_denoise_10k \
     --config.data.train_path="$DENOISE" --config.train.num_steps="$STEPS" \
     --config.data.energy_key=energy --config.data.forces_key=forces \

@@ -25,3 +25,10 @@ def test_a_run_without_reference_targets_is_selected_on_its_auxiliary_target():
     loss = validation_loss(METRICS, weights)
     assert loss == pytest.approx(100.0 * 0.030**2)
     assert validation_loss({**METRICS, "orbital_populations_rmse": 10.0}, weights) < loss
+
+
+def test_forces_alone_select_when_energy_is_not_trained():
+    """Denoising and forces-only runs: the trained reference target (forces) selects; the
+    populations beside it still do not count."""
+    weights = {"energy": 0.0, "forces": 10.0, "orbital_populations": 100.0}
+    assert validation_loss(METRICS, weights) == pytest.approx(10.0 * 0.100**2)
