@@ -32,6 +32,7 @@ scratch_long: scratch at 4×; decisive) under `runs/pretraining/` and writes
 from __future__ import annotations
 
 import json
+from math import nan
 from pathlib import Path
 
 import numpy as np
@@ -348,13 +349,18 @@ def pretrainings(root: Path = ROOT / "runs" / "pretrain") -> list[dict]:
                 "acac_frames": 10000 if config["data"].get("extra_train_path") else 0,
                 "val_fraction": config["data"]["val_fraction"],
                 "test_fraction": config["data"]["test_fraction"],
+                "trained": " + ".join(
+                    t for t, w in sorted(config["loss"]["weights"].items()) if w > 0
+                ),
                 "orbital_target": config["loss"]["weights"]["orbital_populations"] > 0,
                 "steps": config["train"]["num_steps"],
                 "selected_step": int(final["selected_step"]),
-                "val_energy_mae": final["energy_mae"],
-                "val_forces_mae": final["forces_mae"],
-                "test_energy_mae": final["test_energy_mae"],
-                "test_forces_mae": final["test_forces_mae"],
+                # NaN where not trained (populations only: no energy; denoising: no GFN1 label)
+                **{
+                    f"{split}{metric}": final.get(f"{split.replace('val_', '')}{metric}", nan)
+                    for split in ("val_", "test_")
+                    for metric in ("energy_mae", "forces_mae", "orbital_populations_mae")
+                },
                 "cpu_hours": _cpu(Run(run, {})) / 3600,
             }
         )
