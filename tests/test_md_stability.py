@@ -107,9 +107,31 @@ def potential():
     return orbjax.load_pretrained("chno-gfn1")
 
 
-def test_run_stability_reports_consistent_fields_and_a_rerun_is_a_no_op(potential, tmp_path):
+def _methane() -> Atoms:
+    """A methane start with no velocities (the runs draw them)."""
     methane = molecule("CH4")
-    start = Atoms(methane.numbers, methane.positions)
+    return Atoms(methane.numbers, methane.positions)
+
+
+def _fail_write_at(monkeypatch, call: int, error: Exception) -> list:
+    """Make run_md's frame writer raise `error` at its `call`-th call (frames before it are
+    written); returns the list that counts the calls."""
+    from orbjax.potential import md_run
+
+    write, calls = md_run._write, []
+
+    def failing_write(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            raise error
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(md_run, "_write", failing_write)
+    return calls
+
+
+def test_run_stability_reports_consistent_fields_and_a_rerun_is_a_no_op(potential, tmp_path):
+    start = _methane()
     settings = dict(temperature=500.0, timestep_fs=0.5, steps=40, interval=10, seed=3)
     results = run_stability(potential, [start], out_dir=tmp_path, **settings)
     (r,) = results
@@ -133,8 +155,7 @@ def test_run_stability_reports_consistent_fields_and_a_rerun_is_a_no_op(potentia
 def test_a_run_stops_at_its_first_event(potential, tmp_path):
     """Methane at 100,000 K comes apart within a few hundred steps: the run ends at the first
     written frame that shows it (not at `steps`), and a rerun does not simulate further."""
-    methane = molecule("CH4")
-    start = Atoms(methane.numbers, methane.positions)
+    start = _methane()
     settings = dict(temperature=1e5, timestep_fs=0.5, steps=4000, interval=10, seed=0)
     (r,) = run_stability(potential, [start], out_dir=tmp_path, **settings)
     assert not r["physical"] and r["event"] in ("stretched", "close")
@@ -164,19 +185,8 @@ def test_an_md_that_fails_between_frames_counts_as_unphysical_not_as_an_abort(
     """A run whose MD raises after writing frames that show no event (e.g. a state gone
     non-finite between two frames) is unphysical at its last frame; the study goes on, and a
     rerun reports the same without simulating again. One that fails before any frame raises."""
-    from orbjax.potential import md_run
-
-    write, calls = md_run._write, []
-
-    def failing_write(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise FloatingPointError("non-finite positions")
-        return write(*args, **kwargs)
-
-    monkeypatch.setattr(md_run, "_write", failing_write)
-    methane = molecule("CH4")
-    start = Atoms(methane.numbers, methane.positions)
+    calls = _fail_write_at(monkeypatch, 3, FloatingPointError("non-finite positions"))
+    start = _methane()
     settings = dict(temperature=300.0, timestep_fs=0.5, steps=100, interval=10, seed=0)
     (r,) = run_stability(potential, [start], out_dir=tmp_path / "a", **settings)
     assert not r["physical"] and r["event"] == "md_error"
@@ -189,10 +199,8 @@ def test_an_md_that_fails_between_frames_counts_as_unphysical_not_as_an_abort(
     longer = run_stability(potential, [start], out_dir=tmp_path / "a", **{**settings, "steps": 200})
     assert longer == [r] and not calls  # finished: not simulated again, even for more steps
 
-    def broken_write(*args, **kwargs):
-        raise FloatingPointError("non-finite positions")
-
-    monkeypatch.setattr(md_run, "_write", broken_write)
+    monkeypatch.undo()
+    _fail_write_at(monkeypatch, 1, FloatingPointError("non-finite positions"))
     with pytest.raises(FloatingPointError):
         run_stability(potential, [start], out_dir=tmp_path / "b", **settings)
 
@@ -200,19 +208,8 @@ def test_an_md_that_fails_between_frames_counts_as_unphysical_not_as_an_abort(
 def test_a_machine_error_mid_run_raises_and_the_run_is_retried(potential, tmp_path, monkeypatch):
     """Not every error is a blown-up molecule: a disk or code failure after some frames is
     raised, not recorded, and the next call runs the MD again (here to its end)."""
-    from orbjax.potential import md_run
-
-    write, calls = md_run._write, []
-
-    def full_disk(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise OSError("No space left on device")
-        return write(*args, **kwargs)
-
-    monkeypatch.setattr(md_run, "_write", full_disk)
-    methane = molecule("CH4")
-    start = Atoms(methane.numbers, methane.positions)
+    _fail_write_at(monkeypatch, 3, OSError("No space left on device"))
+    start = _methane()
     settings = dict(temperature=300.0, timestep_fs=0.5, steps=60, interval=10, seed=0)
     with pytest.raises(OSError, match="No space"):
         run_stability(potential, [start], out_dir=tmp_path, **settings)

@@ -81,7 +81,7 @@ def export() -> int:
     run's test errors (`models/check_chno_grown_cool.csv`); 1 if one differs."""
     from experiments.common.runs import sweep_runs
     from experiments.common.tables import write_csv
-    from experiments.learning_curves.export_models import ENERGY_TOLERANCE, float32_bound
+    from experiments.learning_curves.export_models import reproduces
     from orbjax.evaluation import compute_metrics, predict_structures
     from orbjax.model.io import load_model_file
     from orbjax.training.data import split_structures
@@ -100,10 +100,12 @@ def export() -> int:
             test = split_structures(trained.config.data, trained.config.seed).test
         metrics, _ = compute_metrics(predict_structures(trained, test))
         final = run.final_metrics()
-        same = (  # float32 sums allowed for, as the learning curves' exporter does
-            abs(metrics["energy_mae"] - final["test_energy_mae"])
-            <= max(ENERGY_TOLERANCE, float32_bound(test))
-            and f"{metrics['forces_mae']:.1f}" == f"{final['test_forces_mae']:.1f}"
+        same = reproduces(
+            metrics["energy_mae"],
+            metrics["forces_mae"],
+            final["test_energy_mae"],
+            final["test_forces_mae"],
+            test,
         )
         rows.append(
             {

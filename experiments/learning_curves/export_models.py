@@ -74,6 +74,20 @@ def float32_bound(structures) -> float:
     )
 
 
+def reproduces(energy_mae, forces_mae, logged_energy_mae, logged_forces_mae, structures) -> bool:
+    """Whether a model file's re-scored test errors (meV/atom, meV/Å) are its run's logged
+    ones: forces to the logged 0.1 meV/Å, energy to ENERGY_TOLERANCE or the float32 bound.
+
+    The training loop scored float32 totals against float32-cast labels (~1e4 eV: one ulp is
+    ~1 meV per structure); re-scoring uses exact totals (network + Σ E0 in float64, model file
+    format 2 or 1). Their MAEs may differ by the two roundings: ≤ 2 ulp / n_atoms."""
+    return (
+        abs(energy_mae - float(logged_energy_mae))
+        <= max(ENERGY_TOLERANCE, float32_bound(structures))
+        and f"{forces_mae:.1f}" == f"{float(logged_forces_mae):.1f}"
+    )
+
+
 def check_dataset(dataset: str) -> int:
     """Export and re-score the models of one dataset; writes models/check_<dataset>.csv; returns
     the number of models whose errors differ from the CSV."""
@@ -109,14 +123,7 @@ def check_dataset(dataset: str) -> int:
             cache[key] = split_structures(config.data, config.seed).test
         metrics, _ = compute_metrics(predict_structures(trained, cache[key]))
         energy, forces = metrics["energy_mae"], metrics["forces_mae"]
-        # The training loop scored float32 totals against float32-cast labels (~1e4 eV: one ulp
-        # is ~1 meV per structure); this scores exact totals (network + Σ E0 in float64, model
-        # file format 2 or 1). Their MAEs may differ by the two roundings: ≤ 2 ulp / n_atoms.
-        same = (
-            abs(energy - float(r["test_energy_mae"]))
-            <= max(ENERGY_TOLERANCE, float32_bound(cache[key]))
-            and f"{forces:.1f}" == f"{float(r['test_forces_mae']):.1f}"
-        )
+        same = reproduces(energy, forces, r["test_energy_mae"], r["test_forces_mae"], cache[key])
         bad += not same
         rows.append(
             dict(

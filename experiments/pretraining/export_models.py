@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from experiments.common.tables import read_rows, write_csv
-from experiments.learning_curves.export_models import ENERGY_TOLERANCE, float32_bound
+from experiments.learning_curves.export_models import reproduces
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -87,10 +87,7 @@ def main() -> int:
             test = split_structures(trained.config.data, trained.config.seed).test
         metrics, _ = compute_metrics(predict_structures(trained, test))
         energy, forces = metrics["energy_mae"], metrics["forces_mae"]
-        same = (
-            abs(energy - float(r["test_energy_mae"])) <= max(ENERGY_TOLERANCE, float32_bound(test))
-            and f"{forces:.1f}" == f"{float(r['test_forces_mae']):.1f}"
-        )
+        same = reproduces(energy, forces, r["test_energy_mae"], r["test_forces_mae"], test)
         rows.append(
             {
                 "path": str(dest.relative_to(HERE)),

@@ -153,7 +153,7 @@ def report_and_check(config, data, say=print) -> None:
     check_weighted_targets(config, counts, len(data.train))
     if config.loss.weights.get("energy", 0.0) <= 0:
         trained = [t for t, w in config.loss.weights.items() if w > 0]
-        only = "forces" if trained == ["forces"] else " + ".join(trained) or "nothing"
+        only = " + ".join(trained) or "nothing"
         print(
             f"warning: loss.weights.energy=0: training on {only} only; the model's energies "
             "are untrained "
